@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * backend-memfd.c — the memfd and hugetlb backends: shmem or hugetlbfs inodes
+ * from memfd_create().
+ *
+ * The inode is locked down at birth so that a view can never carry more
+ * rights than it was given:
+ *   - seals F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL: the size is fixed and
+ *     nobody, not even a read-write view, can add a seal (F_SEAL_WRITE would
+ *     otherwise let one VM freeze everyone's memory);
+ *   - F_SEAL_EXEC via MFD_NOEXEC_SEAL where the kernel has it;
+ *   - mode 0600 owned by the daemon, so re-opening a view through
+ *     /proc/self/fd/N with more access is refused by the kernel's permission
+ *     check to any other uid lacking CAP_DAC_OVERRIDE.
+ * A view is a re-open of the inode through /proc/self/fd of the master fd:
+ * a new open file description with exactly the access asked for. The new
+ * fd is checked to be the same inode before it is trusted.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/memfd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "backend-util.h"
+#include "parse.h"
+
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+#ifndef MFD_HUGE_SHIFT
+#define MFD_HUGE_SHIFT 26
+#endif
+
+#define REGION_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+static int memfd_create_sealed(const char *label, unsigned flags, int *ret_fd) {
+        int fd;
+
+        /* Ask for the exec seal; kernels before 6.3 do not know the flag. */
+        fd = memfd_create(label, flags | MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+        if (fd < 0 && errno == EINVAL)
+                fd = memfd_create(label, flags | MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return negative_errno();
+        *ret_fd = fd;
+        return 0;
+}
+
+static int memfd_family_create(const BackendCreateParams *p, unsigned flags, BackendRegion *ret, GmemError *e) {
+        _cleanup_close_ int fd = -EBADF;
+        char label[GMEM_NAME_MAX + 8];
+        int r;
+
+        (void) snprintf(label, sizeof(label), "gmem:%s", p->name);
+
+        r = memfd_create_sealed(label, flags, &fd);
+        if (r < 0)
+                return gmem_error_set_errno(e, r, "Cannot create memfd for region '%s'", p->name);
+
+        if (ftruncate(fd, (off_t) p->size) < 0)
+                return gmem_error_set_errno(e, errno, "Cannot size region '%s' to %" PRIu64 " bytes",
+                                            p->name, p->size);
+
+        if (p->populate && fallocate(fd, 0, 0, (off_t) p->size) < 0) {
+                if (errno == ENOSPC || errno == ENOMEM)
+                        return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot populate region '%s' "
+                                              "of %" PRIu64 " bytes: %s", p->name, p->size, strerror(errno));
+                return gmem_error_set_errno(e, errno, "Cannot populate region '%s'", p->name);
+        }
+
+        if (fchmod(fd, 0600) < 0)
+                return gmem_error_set_errno(e, errno, "Cannot lock down the mode of region '%s'", p->name);
+
+        if (fcntl(fd, F_ADD_SEALS, REGION_SEALS) < 0)
+                return gmem_error_set_errno(e, errno, "Cannot seal region '%s'", p->name);
+
+        *ret = (BackendRegion) {
+                .fd = TAKE_FD(fd),
+                .size = p->size,
+                .page_size = p->page_size,
+        };
+        return 0;
+}
+
+static int memfd_open_view(const BackendRegion *r, ViewAccess access, int *ret_fd, GmemError *e) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[64];
+        int rr;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
+        fd = open(path, (access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return gmem_error_set_errno(e, errno, "Cannot open a new view file (%s)", path);
+
+        rr = backend_check_same_inode(r->fd, fd);
+        if (rr < 0)
+                return gmem_error_set_errno(e, rr, "Re-opened view file is not the region's inode");
+
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int memfd_discard(const BackendRegion *r, uint64_t offset, uint64_t length, GmemError *e) {
+        if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0)
+                return gmem_error_set_errno(e, errno, "Cannot punch a hole of %" PRIu64 " bytes at %" PRIu64,
+                                            length, offset);
+        return 0;
+}
+
+static int memfd_allocate(const BackendRegion *r, uint64_t offset, uint64_t length, GmemError *e) {
+        if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0) {
+                if (errno == ENOSPC || errno == ENOMEM)
+                        return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot allocate %" PRIu64
+                                              " bytes at %" PRIu64 ": %s", length, offset, strerror(errno));
+                return gmem_error_set_errno(e, errno, "Cannot allocate %" PRIu64 " bytes at %" PRIu64,
+                                            length, offset);
+        }
+        return 0;
+}
+
+/* --- memfd --- */
+
+static int memfd_probe(GmemError *e) {
+        return 0;
+}
+
+static int memfd_page_size(uint64_t requested, uint64_t *ret, GmemError *e) {
+        uint64_t ps = backend_system_page_size();
+
+        if (requested != 0 && requested != ps)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option hugepage_size=%" PRIu64
+                                      " applies to the hugetlb backend only", requested);
+        *ret = ps;
+        return 0;
+}
+
+static int memfd_create_region(const BackendCreateParams *p, BackendRegion *ret, GmemError *e) {
+        return memfd_family_create(p, 0, ret, e);
+}
+
+const BackendOps backend_memfd_ops = {
+        .type = BACKEND_MEMFD,
+        .probe = memfd_probe,
+        .page_size = memfd_page_size,
+        .create = memfd_create_region,
+        .open_view = memfd_open_view,
+        .discard = memfd_discard,
+        .allocate = memfd_allocate,
+        .allocated_bytes = backend_allocated_bytes_from_blocks,
+        .read_only_views = true,
+};
+
+/* --- hugetlb --- */
+
+static int hugetlb_probe(GmemError *e) {
+        uint64_t def, total = 0, free_pages = 0;
+        int r;
+
+        r = backend_hugepage_default_size(&def);
+        if (r < 0)
+                return gmem_error_set(e, GMEM_ERROR_BACKEND_UNAVAILABLE,
+                                      "Backend 'hugetlb' unavailable: the kernel reports no huge page size");
+        r = backend_hugepage_counts(def, &total, &free_pages);
+        if (r < 0 || total == 0)
+                return gmem_error_set(e, GMEM_ERROR_BACKEND_UNAVAILABLE,
+                                      "Backend 'hugetlb' unavailable: no huge pages of %" PRIu64 " KiB are reserved "
+                                      "(/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages is 0)",
+                                      def / 1024, def / 1024);
+        return 0;
+}
+
+static int hugetlb_page_size(uint64_t requested, uint64_t *ret, GmemError *e) {
+        uint64_t ps = requested;
+        uint64_t total, free_pages;
+
+        if (ps == 0 && backend_hugepage_default_size(&ps) < 0)
+                return gmem_error_set(e, GMEM_ERROR_BACKEND_UNAVAILABLE,
+                                      "Backend 'hugetlb' unavailable: the kernel reports no huge page size");
+        if (ps < 4096 || (ps & (ps - 1)))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid hugepage_size %" PRIu64
+                                      ": not a power of two of at least 4096", ps);
+        if (backend_hugepage_counts(ps, &total, &free_pages) < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid hugepage_size %" PRIu64
+                                      ": the kernel has no huge pages of %" PRIu64 " KiB", ps, ps / 1024);
+        *ret = ps;
+        return 0;
+}
+
+static int hugetlb_create_region(const BackendCreateParams *p, BackendRegion *ret, GmemError *e) {
+        uint64_t total = 0, free_pages = 0, need = p->size / p->page_size;
+        unsigned shift = (unsigned) __builtin_ctzll(p->page_size);
+
+        if (backend_hugepage_counts(p->page_size, &total, &free_pages) < 0 || free_pages < need)
+                return gmem_error_set(e, GMEM_ERROR_BACKEND_UNAVAILABLE, "Backend 'hugetlb' unavailable: region '%s' "
+                                      "needs %" PRIu64 " huge pages of %" PRIu64 " KiB, %" PRIu64 " of %" PRIu64
+                                      " reserved are free (/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages)",
+                                      p->name, need, p->page_size / 1024, free_pages, total, p->page_size / 1024);
+
+        return memfd_family_create(p, MFD_HUGETLB | (shift << MFD_HUGE_SHIFT), ret, e);
+}
+
+const BackendOps backend_hugetlb_ops = {
+        .type = BACKEND_HUGETLB,
+        .probe = hugetlb_probe,
+        .page_size = hugetlb_page_size,
+        .create = hugetlb_create_region,
+        .open_view = memfd_open_view,
+        .discard = memfd_discard,
+        .allocate = memfd_allocate,
+        .allocated_bytes = backend_allocated_bytes_from_blocks,
+        .read_only_views = true,
+};

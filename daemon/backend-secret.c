@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * backend-secret.c — memfd_secret(2) regions: pages removed from the kernel's
+ * direct map, reachable only through mappings of this one file.
+ *
+ * The kernel cannot re-open a secretmem file (a /proc/self/fd re-open fails
+ * with ENXIO), so views cannot have their own open file: every view is a
+ * duplicate of the master fd and is read-write. A read-only view is refused
+ * rather than pretended. secretmem has no fallocate: Discard is NotSupported
+ * and Allocate faults the pages in through a temporary mapping.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "backend-util.h"
+
+#ifndef __NR_memfd_secret
+#define __NR_memfd_secret 447
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static int sys_memfd_secret(unsigned flags) {
+        return (int) syscall(__NR_memfd_secret, flags);
+}
+
+static int secret_probe(GmemError *e) {
+        int fd = sys_memfd_secret(O_CLOEXEC);
+
+        if (fd < 0) {
+                if (errno == ENOSYS)
+                        return gmem_error_set(e, GMEM_ERROR_BACKEND_UNAVAILABLE, "Backend 'secret' unavailable: "
+                                              "the kernel lacks memfd_secret (on Linux 6.1 boot with secretmem.enable=1)");
+                return gmem_error_set(e, GMEM_ERROR_BACKEND_UNAVAILABLE, "Backend 'secret' unavailable: "
+                                      "memfd_secret failed: %s", strerror(errno));
+        }
+        safe_close(fd);
+        return 0;
+}
+
+static int secret_page_size(uint64_t requested, uint64_t *ret, GmemError *e) {
+        uint64_t ps = backend_system_page_size();
+
+        if (requested != 0 && requested != ps)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option hugepage_size=%" PRIu64
+                                      " applies to the hugetlb backend only", requested);
+        *ret = ps;
+        return 0;
+}
+
+static int secret_allocate(const BackendRegion *r, uint64_t offset, uint64_t length, GmemError *e) {
+        void *p;
+
+        p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, (off_t) offset);
+        if (p == MAP_FAILED)
+                return gmem_error_set_errno(e, errno, "Cannot map %" PRIu64 " secret bytes at %" PRIu64, length, offset);
+        if (madvise(p, length, MADV_POPULATE_WRITE) < 0) {
+                int err = errno;
+                (void) munmap(p, length);
+                if (err == ENOMEM || err == EFAULT)
+                        return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot allocate %" PRIu64
+                                              " secret bytes at %" PRIu64 ": %s", length, offset, strerror(err));
+                return gmem_error_set_errno(e, err, "Cannot fault in %" PRIu64 " secret bytes", length);
+        }
+        (void) munmap(p, length);
+        return 0;
+}
+
+static int secret_create(const BackendCreateParams *p, BackendRegion *ret, GmemError *e) {
+        _cleanup_close_ int fd = -EBADF;
+        BackendRegion br;
+        int r;
+
+        r = secret_probe(e);
+        if (r < 0)
+                return r;
+        fd = sys_memfd_secret(O_CLOEXEC);
+        if (fd < 0)
+                return gmem_error_set_errno(e, errno, "Cannot create secret memory for region '%s'", p->name);
+        if (ftruncate(fd, (off_t) p->size) < 0)
+                return gmem_error_set_errno(e, errno, "Cannot size region '%s' to %" PRIu64 " bytes", p->name, p->size);
+
+        br = (BackendRegion) { .fd = fd, .size = p->size, .page_size = p->page_size };
+        if (p->populate) {
+                r = secret_allocate(&br, 0, p->size, e);
+                if (r < 0)
+                        return r;
+        }
+
+        fd = -EBADF;
+        *ret = br;
+        return 0;
+}
+
+static int secret_open_view(const BackendRegion *r, ViewAccess access, int *ret_fd, GmemError *e) {
+        int fd;
+
+        if (access != VIEW_ACCESS_RW)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend 'secret' cannot give read-only views: "
+                                      "the kernel cannot re-open secret memory with fewer rights");
+        fd = fcntl(r->fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return gmem_error_set_errno(e, errno, "Cannot duplicate the secret memory file");
+        *ret_fd = fd;
+        return 0;
+}
+
+static int secret_allocated_bytes(const BackendRegion *r, uint64_t *ret) {
+        return backend_allocated_bytes_from_blocks(r, ret);
+}
+
+const BackendOps backend_secret_ops = {
+        .type = BACKEND_SECRET,
+        .probe = secret_probe,
+        .page_size = secret_page_size,
+        .create = secret_create,
+        .open_view = secret_open_view,
+        .discard = NULL,
+        .allocate = secret_allocate,
+        .allocated_bytes = secret_allocated_bytes,
+        .read_only_views = false,
+};

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * backend-util.c — small facts about the host that backends need, read from
+ * sysfs and procfs, and the identity check applied to every fd a backend
+ * obtains before it is trusted.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend-util.h"
+
+uint64_t backend_system_page_size(void) {
+        long ps = sysconf(_SC_PAGESIZE);
+        return ps > 0 ? (uint64_t) ps : 4096;
+}
+
+int backend_hugepage_default_size(uint64_t *ret) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
+        char line[256];
+
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof(line), f)) {
+                uint64_t kb;
+                if (sscanf(line, "Hugepagesize: %" SCNu64 " kB", &kb) == 1 && kb > 0) {
+                        *ret = kb * 1024;
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+static int read_u64_file(const char *path, uint64_t *ret) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        uint64_t v;
+
+        if (!f)
+                return negative_errno();
+        if (fscanf(f, "%" SCNu64, &v) != 1)
+                return -EIO;
+        *ret = v;
+        return 0;
+}
+
+int backend_hugepage_counts(uint64_t page_size, uint64_t *ret_total, uint64_t *ret_free) {
+        char path[128];
+        uint64_t total, free_pages, resv = 0;
+        int r;
+
+        (void) snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages",
+                        page_size / 1024);
+        r = read_u64_file(path, &total);
+        if (r < 0)
+                return r;
+        (void) snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/free_hugepages",
+                        page_size / 1024);
+        r = read_u64_file(path, &free_pages);
+        if (r < 0)
+                return r;
+        (void) snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/resv_hugepages",
+                        page_size / 1024);
+        (void) read_u64_file(path, &resv);
+
+        *ret_total = total;
+        *ret_free = free_pages > resv ? free_pages - resv : 0;
+        return 0;
+}
+
+int backend_check_same_inode(int a, int b) {
+        struct stat sa, sb;
+
+        if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+                return negative_errno();
+        if (sa.st_dev != sb.st_dev || sa.st_ino != sb.st_ino)
+                return -EXDEV;
+        return 0;
+}
+
+int backend_allocated_bytes_from_blocks(const BackendRegion *r, uint64_t *ret) {
+        struct stat st;
+
+        if (fstat(r->fd, &st) < 0)
+                return negative_errno();
+        *ret = (uint64_t) st.st_blocks * 512;
+        return 0;
+}

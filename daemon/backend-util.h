@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * backend-util.h — helpers the backends share: page sizes, the kernel's
+ * huge page pools, inode identity checks, allocated-bytes accounting.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "backend.h"
+
+uint64_t backend_system_page_size(void);
+/* The kernel's default huge page size (Hugepagesize in /proc/meminfo), bytes. */
+int backend_hugepage_default_size(uint64_t *ret);
+/* nr_hugepages and free_hugepages minus resv_hugepages of a pool; -ENOENT if no such pool. */
+int backend_hugepage_counts(uint64_t page_size, uint64_t *ret_total, uint64_t *ret_free);
+/* 0 if both fds refer to the same inode, -EXDEV otherwise. */
+int backend_check_same_inode(int a, int b);
+int backend_allocated_bytes_from_blocks(const BackendRegion *r, uint64_t *ret);

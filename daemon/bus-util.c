@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bus-util.c — D-Bus plumbing shared by the object faces: error conversion,
+ * option dictionaries, authorization from the credentials the bus captured,
+ * and object paths.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-util.h"
+#include "migration.h"
+#include "region.h"
+#include "vm.h"
+
+static const char *const bus_verb_table[_BUS_VERB_MAX] = {
+        [BUS_VERB_LIST]           = "list",
+        [BUS_VERB_CREATE_REGION]  = "create-region",
+        [BUS_VERB_DESTROY_REGION] = "destroy-region",
+        [BUS_VERB_REGISTER_VM]    = "register-vm",
+        [BUS_VERB_UNREGISTER_VM]  = "unregister-vm",
+        [BUS_VERB_ATTACH]         = "attach",
+        [BUS_VERB_DETACH]         = "detach",
+        [BUS_VERB_GET_FD]         = "get-fd",
+        [BUS_VERB_MIGRATE]        = "migrate",
+        [BUS_VERB_DISCARD]        = "discard",
+        [BUS_VERB_SET_ATTRIBUTES] = "set-attributes",
+};
+
+const char *bus_verb_to_string(BusVerb v) {
+        return v >= 0 && v < _BUS_VERB_MAX ? bus_verb_table[v] : NULL;
+}
+
+BusVerb bus_verb_from_string(const char *s) {
+        if (!s)
+                return _BUS_VERB_INVALID;
+        for (int i = 0; i < _BUS_VERB_MAX; i++)
+                if (streq(bus_verb_table[i], s))
+                        return (BusVerb) i;
+        return _BUS_VERB_INVALID;
+}
+
+int bus_set_gmem_error(sd_bus_error *ret_error, const GmemError *e, int r) {
+        const char *name;
+
+        if (!gmem_error_is_set(e))
+                return sd_bus_error_set_errno(ret_error, r < 0 ? r : -EIO);
+
+        name = gmem_error_code_to_dbus_name(e->code);
+        if (name) {
+                (void) sd_bus_error_set(ret_error, name, e->message);
+                return -e->errnum;
+        }
+        return sd_bus_error_set_errnof(ret_error, e->errnum, "%s", e->message);
+}
+
+static const char bus_option_signature[_BUS_OPTION_TYPE_MAX] = {
+        [BUS_OPTION_STRING]  = 's',
+        [BUS_OPTION_BOOLEAN] = 'b',
+        [BUS_OPTION_UINT32]  = 'u',
+        [BUS_OPTION_UINT64]  = 't',
+};
+
+static int bus_read_option_value(sd_bus_message *m, const BusOption *o, GmemError *e) {
+        const char *contents;
+        char type, want = bus_option_signature[o->type];
+        int r;
+
+        r = sd_bus_message_peek_type(m, &type, &contents);
+        if (r < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed value of option '%s'", o->key);
+        if (type != SD_BUS_TYPE_VARIANT || !contents || contents[0] != want || contents[1] != 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option '%s' must be of type '%c', not '%s'",
+                                      o->key, want, contents ? contents : "?");
+
+        switch (o->type) {
+        case BUS_OPTION_STRING:
+                r = sd_bus_message_read(m, "v", "s", (const char **) o->value);
+                break;
+        case BUS_OPTION_BOOLEAN: {
+                int b = 0;
+                r = sd_bus_message_read(m, "v", "b", &b);
+                if (r >= 0)
+                        *(bool *) o->value = b;
+                break;
+        }
+        case BUS_OPTION_UINT32:
+                r = sd_bus_message_read(m, "v", "u", (uint32_t *) o->value);
+                break;
+        case BUS_OPTION_UINT64:
+                r = sd_bus_message_read(m, "v", "t", (uint64_t *) o->value);
+                break;
+        default:
+                r = -EINVAL;
+        }
+        if (r < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed value of option '%s'", o->key);
+        return 0;
+}
+
+int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, GmemError *e) {
+        bool seen[16] = {};
+        int r;
+
+        if (n > ELEMENTSOF(seen))
+                return gmem_error_set_errno(e, E2BIG, "Option table too large");
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options: expected a{sv}");
+
+        for (;;) {
+                const char *key;
+                size_t i;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options: expected a{sv}");
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed option key");
+
+                for (i = 0; i < n; i++)
+                        if (streq(options[i].key, key))
+                                break;
+                if (i >= n) {
+                        char known[256] = "";
+                        size_t len = 0;
+                        for (size_t j = 0; j < n && len < sizeof(known); j++)
+                                len += (size_t) snprintf(known + len, sizeof(known) - len, "%s%s",
+                                                         j ? ", " : "", options[j].key);
+                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Unknown option '%.64s'; known options: %s",
+                                              key, n ? known : "none");
+                }
+                if (seen[i])
+                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option '%s' given twice", key);
+                seen[i] = true;
+                if (options[i].seen)
+                        *options[i].seen = true;
+
+                r = bus_read_option_value(m, &options[i], e);
+                if (r < 0)
+                        return r;
+
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options");
+        }
+
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options");
+        return 0;
+}
+
+/*
+ * The caller's uid as the bus reports it for the connection (SO_PEERCRED at
+ * connect time, relayed by the bus), never augmented from /proc.
+ */
+static int bus_sender_uid(sd_bus_message *m, uid_t *ret) {
+        sd_bus_creds *creds = NULL;
+        int r;
+
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &creds);
+        if (r < 0)
+                return r;
+        /* A uid sd-bus augmented from /proc is not trustworthy for authorization. */
+        if (!(sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID))
+                r = sd_bus_creds_get_euid(creds, ret);
+        else
+                r = -ENODATA;
+        if (r < 0 && !(sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_UID))
+                r = sd_bus_creds_get_uid(creds, ret);
+        sd_bus_creds_unref(creds);
+        return r;
+}
+
+int bus_authorize(sd_bus_message *m, BusVerb verb, const Vm *vm, sd_bus_error *ret_error) {
+        uid_t uid;
+        int r;
+
+        r = bus_sender_uid(m, &uid);
+        if (r < 0)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Access denied: cannot determine the caller's uid for '%s'",
+                                         bus_verb_to_string(verb));
+        if (uid == 0)
+                return 0;
+        if (verb == BUS_VERB_GET_FD && vm && vm->has_uid && vm->uid == uid)
+                return 0;
+        if (vm)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Access denied: uid %u may not %s for VM '%s'", (unsigned) uid,
+                                         bus_verb_to_string(verb), vm->name);
+        return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED, "Access denied: uid %u may not %s",
+                                 (unsigned) uid, bus_verb_to_string(verb));
+}
+
+int bus_node_list(Hashmap *objects, BusPathFunc path, char ***ret_nodes) {
+        size_t n = 0;
+        void *o;
+        char **l;
+
+        l = calloc(hashmap_size(objects) + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        HASHMAP_FOREACH(o, objects, i) {
+                int r = path(o, &l[n]);
+                if (r < 0) {
+                        while (n > 0)
+                                free(l[--n]);
+                        free(l);
+                        return r;
+                }
+                n++;
+        }
+        *ret_nodes = l;
+        return 1;
+}
+
+int region_bus_path(const Region *r, char **ret) {
+        return sd_bus_path_encode(BUS_REGION_PREFIX, r->name, ret);
+}
+
+int vm_bus_path(const Vm *vm, char **ret) {
+        return sd_bus_path_encode(BUS_VM_PREFIX, vm->name, ret);
+}
+
+int migration_bus_path(const Migration *mig, char **ret) {
+        char *p;
+
+        if (asprintf(&p, BUS_MIGRATION_PREFIX "/%" PRIu64, mig->id) < 0)
+                return -ENOMEM;
+        *ret = p;
+        return 0;
+}

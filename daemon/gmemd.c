@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * gmemd.c — the daemon's main program: arguments, the bus connection, the
+ * model, the event loop, readiness and shutdown. Everything else lives in
+ * the core library, which the tests link.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+#include "backend.h"
+#include "log.h"
+#include "manager-dbus.h"
+#include "manager.h"
+
+static const char *arg_bus_address = NULL;
+static const char *arg_bus_name = GMEMD_BUS_NAME;
+
+static void help(void) {
+        printf("Usage: gmemd [OPTIONS]\n\n"
+               "Guest-memory broker: owns guest-memory regions and hands each VM\n"
+               "its own file descriptor over D-Bus (org.gmemd.Broker1).\n\n"
+               "  -h --help              Show this help\n"
+               "     --version           Show the version\n"
+               "     --bus-address=ADDR  Connect to this bus instead of the system bus\n"
+               "     --bus-name=NAME     Own NAME instead of %s\n"
+               "     --log-level=LEVEL   err, warning, notice, info (default) or debug\n\n"
+               "The system bus can also be chosen with $DBUS_SYSTEM_BUS_ADDRESS.\n"
+               "See gmemd(8).\n", GMEMD_BUS_NAME);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_BUS_ADDRESS,
+                ARG_BUS_NAME,
+                ARG_LOG_LEVEL,
+        };
+        static const struct option options[] = {
+                { "help",        no_argument,       NULL, 'h'             },
+                { "version",     no_argument,       NULL, ARG_VERSION     },
+                { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
+                { "bus-name",    required_argument, NULL, ARG_BUS_NAME    },
+                { "log-level",   required_argument, NULL, ARG_LOG_LEVEL   },
+                {}
+        };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("gmemd %s\n", GMEMD_VERSION);
+                        return 0;
+                case ARG_BUS_ADDRESS:
+                        arg_bus_address = optarg;
+                        break;
+                case ARG_BUS_NAME:
+                        if (sd_bus_service_name_is_valid(optarg) <= 0) {
+                                log_error("Invalid bus name '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        arg_bus_name = optarg;
+                        break;
+                case ARG_LOG_LEVEL:
+                        r = log_parse_level(optarg);
+                        if (r < 0) {
+                                log_error("Invalid log level '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        log_set_max_level(r);
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'; gmemd takes options only", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int connect_bus(sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (!arg_bus_address) {
+                r = sd_bus_open_system_with_description(&bus, "gmemd");
+                if (r < 0)
+                        return log_error_errno(r, "Cannot connect to the system bus");
+                *ret = bus;
+                bus = NULL;
+                return 0;
+        }
+
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate bus");
+        r = sd_bus_set_address(bus, arg_bus_address);
+        if (r < 0)
+                return log_error_errno(r, "Invalid bus address '%s'", arg_bus_address);
+        (void) sd_bus_set_description(bus, "gmemd");
+        r = sd_bus_set_bus_client(bus, true);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to bus %s", arg_bus_address);
+        *ret = bus;
+        bus = NULL;
+        return 0;
+}
+
+static void log_backends(void) {
+        for (BackendType t = 0; t < _BACKEND_MAX; t++) {
+                GmemError e = GMEM_ERROR_INIT;
+                if (backend_get(t)->probe(&e) < 0)
+                        log_info("%s", e.message);
+                else
+                        log_debug("Backend '%s' is usable", backend_type_to_string(t));
+        }
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t mask;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+
+        /* Signals are handled by the event loop; block them first. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "Cannot block signals");
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_default(&event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate event loop");
+        r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch signals");
+        (void) sd_event_set_watchdog(event, true);
+
+        r = manager_new(event, &m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate the manager");
+
+        r = connect_bus(&bus);
+        if (r < 0)
+                return r;
+        r = manager_bus_register(m, bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot publish objects on the bus");
+        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot attach the bus to the event loop");
+        r = sd_bus_request_name(bus, arg_bus_name, 0);
+        if (r < 0)
+                return log_error_errno(r, "Cannot own bus name %s (is another gmemd running?)", arg_bus_name);
+
+        log_backends();
+        log_info("gmemd %s serving %s", GMEMD_VERSION, arg_bus_name);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %s", arg_bus_name);
+
+        r = sd_event_loop(event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed");
+
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        log_info("Shutting down: %u regions, %u VMs released", (unsigned) hashmap_size(m->regions),
+                 (unsigned) hashmap_size(m->vms));
+        (void) sd_bus_release_name(bus, arg_bus_name);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

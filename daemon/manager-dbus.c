@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager-dbus.c — org.gmemd.Broker1.Manager at /org/gmemd/Broker1: the
+ * by-name entry points to every operation, the lists, the manager's
+ * properties and signals, and the registration of all object trees. Methods
+ * that name a region or VM resolve it and hand over to the per-object
+ * handlers in region-dbus.c, vm-dbus.c and migration-dbus.c, so each
+ * operation is implemented once.
+ */
+#include <stdlib.h>
+
+#include "config.h"
+
+#include "bus-util.h"
+#include "manager-dbus.h"
+#include "migration-dbus.h"
+#include "migration.h"
+#include "region-dbus.h"
+#include "region.h"
+#include "view.h"
+#include "vm-dbus.h"
+#include "vm.h"
+
+static int reply_path(sd_bus_message *msg, int (*path_of)(const void *, char **), const void *o) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = path_of(o, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
+static int region_path_of(const void *o, char **ret) {
+        return region_bus_path(o, ret);
+}
+
+static int vm_path_of(const void *o, char **ret) {
+        return vm_bus_path(o, ret);
+}
+
+static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        GmemError e = GMEM_ERROR_INIT;
+        RegionParams p = { .backend = BACKEND_MEMFD };
+        const char *backend = NULL;
+        Region *r;
+        int rr;
+
+        rr = sd_bus_message_read(msg, "st", &p.name, &p.size);
+        if (rr < 0)
+                return rr;
+        const BusOption options[] = {
+                { "backend",       BUS_OPTION_STRING,  &backend,         NULL },
+                { "hugepage_size", BUS_OPTION_UINT64,  &p.hugepage_size, NULL },
+                { "populate",      BUS_OPTION_BOOLEAN, &p.populate,      NULL },
+                { "persistent",    BUS_OPTION_BOOLEAN, &p.persistent,    NULL },
+                { "owner",         BUS_OPTION_STRING,  &p.owner,         NULL },
+        };
+        rr = bus_read_options(msg, options, ELEMENTSOF(options), &e);
+        if (rr < 0)
+                return bus_set_gmem_error(error, &e, rr);
+        if (backend) {
+                p.backend = backend_type_from_string(backend);
+                if (p.backend < 0) {
+                        rr = gmem_error_set(&e, GMEM_ERROR_INVALID_ARGUMENT, "Unknown backend '%.64s'; known backends: "
+                                            "memfd, hugetlb, secret", backend);
+                        return bus_set_gmem_error(error, &e, rr);
+                }
+        }
+
+        rr = bus_authorize(msg, BUS_VERB_CREATE_REGION, NULL, error);
+        if (rr < 0)
+                return rr;
+
+        rr = region_create(m, &p, &r, &e);
+        if (rr < 0)
+                return bus_set_gmem_error(error, &e, rr);
+        return reply_path(msg, region_path_of, r);
+}
+
+/* Reads the leading region name and hands over to a per-region handler. */
+static int with_region(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_message *, Region *, sd_bus_error *),
+                       sd_bus_error *error) {
+        const char *name;
+        Region *r;
+        int rr;
+
+        rr = sd_bus_message_read(msg, "s", &name);
+        if (rr < 0)
+                return rr;
+        rr = bus_get_region(m, name, &r, error);
+        if (rr < 0)
+                return rr;
+        return handler(msg, r, error);
+}
+
+static int with_vm(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_message *, Vm *, sd_bus_error *),
+                   sd_bus_error *error) {
+        const char *name;
+        Vm *vm;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = bus_get_vm(m, name, &vm, error);
+        if (r < 0)
+                return r;
+        return handler(msg, vm, error);
+}
+
+static int with_migration(sd_bus_message *msg, Manager *m,
+                          int (*handler)(sd_bus_message *, Migration *, sd_bus_error *), sd_bus_error *error) {
+        const char *path;
+        Migration *mig;
+        int r;
+
+        r = sd_bus_message_read(msg, "o", &path);
+        if (r < 0)
+                return r;
+        r = bus_get_migration(m, path, &mig, error);
+        if (r < 0)
+                return r;
+        return handler(msg, mig, error);
+}
+
+static int method_destroy_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_region(msg, userdata, bus_region_method_destroy, error);
+}
+
+static int method_discard(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_region(msg, userdata, bus_region_method_discard, error);
+}
+
+static int method_allocate(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_region(msg, userdata, bus_region_method_allocate, error);
+}
+
+static int method_set_attributes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_region(msg, userdata, bus_region_method_set_attributes, error);
+}
+
+static int method_unregister_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_vm(msg, userdata, bus_vm_method_unregister, error);
+}
+
+static int method_attach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_vm(msg, userdata, bus_vm_method_attach, error);
+}
+
+static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_vm(msg, userdata, bus_vm_method_detach, error);
+}
+
+static int method_get_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_vm(msg, userdata, bus_vm_method_get_fd, error);
+}
+
+static int method_commit_migration(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_migration(msg, userdata, bus_migration_method_commit, error);
+}
+
+static int method_abort_migration(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_migration(msg, userdata, bus_migration_method_abort, error);
+}
+
+static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *name;
+        Region *r;
+        int rr;
+
+        rr = sd_bus_message_read(msg, "s", &name);
+        if (rr < 0)
+                return rr;
+        rr = bus_get_region(userdata, name, &r, error);
+        if (rr < 0)
+                return rr;
+        rr = bus_authorize(msg, BUS_VERB_LIST, NULL, error);
+        if (rr < 0)
+                return rr;
+        return reply_path(msg, region_path_of, r);
+}
+
+static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *name;
+        Vm *vm;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = bus_get_vm(userdata, name, &vm, error);
+        if (r < 0)
+                return r;
+        r = bus_authorize(msg, BUS_VERB_LIST, vm, error);
+        if (r < 0)
+                return r;
+        return reply_path(msg, vm_path_of, vm);
+}
+
+static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        Region *reg;
+        int r;
+
+        r = bus_authorize(msg, BUS_VERB_LIST, NULL, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(stsso)");
+        if (r < 0)
+                return r;
+        HASHMAP_FOREACH(reg, m->regions, i) {
+                _cleanup_free_ char *path = NULL;
+
+                r = region_bus_path(reg, &path);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "(stsso)", reg->name, reg->br.size,
+                                          backend_type_to_string(reg->backend), reg->owner ?: "", path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        GmemError e = GMEM_ERROR_INIT;
+        VmParams p = {};
+        Vm *vm;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &p.name);
+        if (r < 0)
+                return r;
+        const BusOption options[] = {
+                { "leader_pid", BUS_OPTION_UINT32, &p.leader_pid, &p.has_leader_pid },
+                { "uid",        BUS_OPTION_UINT32, &p.uid,        &p.has_uid },
+        };
+        r = bus_read_options(msg, options, ELEMENTSOF(options), &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        if (p.has_uid && p.uid == UINT32_MAX) {
+                r = gmem_error_set(&e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid uid %u: (uid_t) -1 is not a user", p.uid);
+                return bus_set_gmem_error(error, &e, r);
+        }
+
+        r = bus_authorize(msg, BUS_VERB_REGISTER_VM, NULL, error);
+        if (r < 0)
+                return r;
+
+        r = vm_register(m, &p, &vm, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        return reply_path(msg, vm_path_of, vm);
+}
+
+static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        Vm *vm;
+        int r;
+
+        r = bus_authorize(msg, BUS_VERB_LIST, NULL, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(suo)");
+        if (r < 0)
+                return r;
+        HASHMAP_FOREACH(vm, m->vms, i) {
+                _cleanup_free_ char *path = NULL;
+
+                r = vm_bus_path(vm, &path);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "(suo)", vm->name, (uint32_t) vm->leader_pid, path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *path = NULL;
+        Manager *m = userdata;
+        GmemError e = GMEM_ERROR_INIT;
+        const char *source_name, *target_name;
+        Vm *source, *target;
+        Migration *mig;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &source_name, &target_name);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, NULL, 0, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        r = bus_get_vm(m, source_name, &source, error);
+        if (r < 0)
+                return r;
+        r = bus_get_vm(m, target_name, &target, error);
+        if (r < 0)
+                return r;
+        r = bus_authorize(msg, BUS_VERB_MIGRATE, NULL, error);
+        if (r < 0)
+                return r;
+
+        /* Build the reply before changing anything, so that running out of memory changes nothing. */
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+
+        r = migration_begin(source, target, &mig, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+
+        r = migration_bus_path(mig, &path);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "o", path);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(sh)");
+        for (size_t i = 0; r >= 0 && i < mig->n_views; i++)
+                r = sd_bus_message_append(reply, "(sh)", mig->regions[i], mig->target_views[i]->fd);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0) {
+                (void) migration_abort(mig, NULL);
+                return r;
+        }
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        Migration *mig;
+        int r;
+
+        r = bus_authorize(msg, BUS_VERB_LIST, NULL, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssso)");
+        if (r < 0)
+                return r;
+        HASHMAP_FOREACH(mig, m->migrations, i) {
+                _cleanup_free_ char *path = NULL;
+
+                r = migration_bus_path(mig, &path);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "(ssso)", mig->source_name, mig->target_name,
+                                          migration_state_to_string(mig->state), path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int property_get_backends(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "s");
+        if (r < 0)
+                return r;
+        for (BackendType t = 0; t < _BACKEND_MAX; t++) {
+                if (backend_get(t)->probe(NULL) < 0)
+                        continue;
+                r = sd_bus_message_append(reply, "s", backend_type_to_string(t));
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", GMEMD_VERSION);
+}
+
+static int property_get_default_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", backend_type_to_string(BACKEND_MEMFD));
+}
+
+static int property_get_allocated(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        uint64_t a = 0;
+        (void) manager_allocated_bytes(userdata, &a);
+        return sd_bus_message_append(reply, "t", a);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Backends", "as", property_get_backends, 0, 0),
+        SD_BUS_PROPERTY("DefaultBackend", "s", property_get_default_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("TotalBytes", "t", NULL, offsetof(Manager, total_bytes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("AllocatedBytes", "t", property_get_allocated, 0, 0),
+
+        SD_BUS_METHOD_WITH_NAMES("CreateRegion", "sta{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(size) SD_BUS_PARAM(options),
+                                 "o", SD_BUS_PARAM(region), method_create_region, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("DestroyRegion", "s", SD_BUS_PARAM(name), NULL,, method_destroy_region,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetRegion", "s", SD_BUS_PARAM(name), "o", SD_BUS_PARAM(region), method_get_region,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListRegions", NULL,, "a(stsso)", SD_BUS_PARAM(regions), method_list_regions,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("RegisterVm", "sa{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(options), "o",
+                                 SD_BUS_PARAM(vm), method_register_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("UnregisterVm", "s", SD_BUS_PARAM(name), NULL,, method_unregister_vm,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetVm", "s", SD_BUS_PARAM(name), "o", SD_BUS_PARAM(vm), method_get_vm,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListVms", NULL,, "a(suo)", SD_BUS_PARAM(vms), method_list_vms,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Attach", "sssa{sv}",
+                                 SD_BUS_PARAM(vm) SD_BUS_PARAM(region) SD_BUS_PARAM(access) SD_BUS_PARAM(options),
+                                 "h", SD_BUS_PARAM(fd), method_attach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Detach", "ss", SD_BUS_PARAM(vm) SD_BUS_PARAM(region), NULL,, method_detach,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetFd", "ss", SD_BUS_PARAM(vm) SD_BUS_PARAM(region), "h", SD_BUS_PARAM(fd),
+                                 method_get_fd, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("BeginMigration", "ssa{sv}",
+                                 SD_BUS_PARAM(source_vm) SD_BUS_PARAM(target_vm) SD_BUS_PARAM(options),
+                                 "oa(sh)", SD_BUS_PARAM(migration) SD_BUS_PARAM(fds), method_begin_migration,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("CommitMigration", "o", SD_BUS_PARAM(migration), NULL,, method_commit_migration,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AbortMigration", "o", SD_BUS_PARAM(migration), NULL,, method_abort_migration,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListMigrations", NULL,, "a(ssso)", SD_BUS_PARAM(migrations), method_list_migrations,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Discard", "stt", SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length),
+                                 NULL,, method_discard, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Allocate", "stt", SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length),
+                                 NULL,, method_allocate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetMemoryAttributes", "stts",
+                                 SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length) SD_BUS_PARAM(attribute),
+                                 NULL,, method_set_attributes, SD_BUS_VTABLE_UNPRIVILEGED),
+
+        SD_BUS_SIGNAL_WITH_NAMES("RegionNew", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(region), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("RegionRemoved", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(region), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("VmNew", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(vm), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("VmRemoved", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(vm), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("ViewRevoked", "ss", SD_BUS_PARAM(vm) SD_BUS_PARAM(region), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("MigrationChanged", "os", SD_BUS_PARAM(migration) SD_BUS_PARAM(state), 0),
+        SD_BUS_VTABLE_END,
+};
+
+/* --- model hooks: changes become signals --- */
+
+static void emit_object_signal(Manager *m, const char *signal, const char *name, int (*path_of)(const void *, char **),
+                               const void *o, bool added) {
+        _cleanup_free_ char *path = NULL;
+        sd_bus *bus = m->hooks_userdata;
+
+        if (path_of(o, &path) < 0)
+                return;
+        (void) sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE_MANAGER, signal, "so", name, path);
+        if (added)
+                (void) sd_bus_emit_object_added(bus, path);
+        else
+                (void) sd_bus_emit_object_removed(bus, path);
+}
+
+static void hook_region_new(Manager *m, Region *r) {
+        emit_object_signal(m, "RegionNew", r->name, region_path_of, r, true);
+}
+
+static void hook_region_removed(Manager *m, Region *r) {
+        emit_object_signal(m, "RegionRemoved", r->name, region_path_of, r, false);
+}
+
+static void hook_vm_new(Manager *m, Vm *vm) {
+        emit_object_signal(m, "VmNew", vm->name, vm_path_of, vm, true);
+}
+
+static void hook_vm_removed(Manager *m, Vm *vm) {
+        emit_object_signal(m, "VmRemoved", vm->name, vm_path_of, vm, false);
+}
+
+static void hook_vm_changed(Manager *m, Vm *vm) {
+        _cleanup_free_ char *path = NULL;
+
+        if (vm_bus_path(vm, &path) >= 0)
+                (void) sd_bus_emit_properties_changed(m->hooks_userdata, path, BUS_IFACE_VM, "LeaderPID", NULL);
+}
+
+static void hook_views_changed(Manager *m, Vm *vm, Region *r) {
+        _cleanup_free_ char *vm_path = NULL, *region_path = NULL;
+        sd_bus *bus = m->hooks_userdata;
+
+        if (vm && vm_bus_path(vm, &vm_path) >= 0)
+                (void) sd_bus_emit_properties_changed(bus, vm_path, BUS_IFACE_VM, "Views", NULL);
+        if (r && region_bus_path(r, &region_path) >= 0)
+                (void) sd_bus_emit_properties_changed(bus, region_path, BUS_IFACE_REGION, "Views", NULL);
+}
+
+static void hook_view_revoked(Manager *m, View *v) {
+        (void) sd_bus_emit_signal(m->hooks_userdata, BUS_PATH, BUS_IFACE_MANAGER, "ViewRevoked", "ss",
+                                  v->vm->name, v->region->name);
+}
+
+static void emit_migration(Manager *m, Migration *mig, int added) {
+        _cleanup_free_ char *path = NULL;
+        sd_bus *bus = m->hooks_userdata;
+
+        if (migration_bus_path(mig, &path) < 0)
+                return;
+        if (added > 0)
+                (void) sd_bus_emit_object_added(bus, path);
+        else if (added < 0) {
+                (void) sd_bus_emit_object_removed(bus, path);
+                return;
+        } else
+                (void) sd_bus_emit_properties_changed(bus, path, BUS_IFACE_MIGRATION, "State", NULL);
+        (void) sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE_MANAGER, "MigrationChanged", "os", path,
+                                  migration_state_to_string(mig->state));
+}
+
+static void hook_migration_new(Manager *m, Migration *mig) {
+        emit_migration(m, mig, 1);
+}
+
+static void hook_migration_changed(Manager *m, Migration *mig) {
+        emit_migration(m, mig, 0);
+}
+
+static void hook_migration_removed(Manager *m, Migration *mig) {
+        emit_migration(m, mig, -1);
+}
+
+static void hook_totals_changed(Manager *m) {
+        (void) sd_bus_emit_properties_changed(m->hooks_userdata, BUS_PATH, BUS_IFACE_MANAGER, "TotalBytes", NULL);
+}
+
+static const ManagerHooks bus_hooks = {
+        .region_new = hook_region_new,
+        .region_removed = hook_region_removed,
+        .vm_new = hook_vm_new,
+        .vm_changed = hook_vm_changed,
+        .vm_removed = hook_vm_removed,
+        .views_changed = hook_views_changed,
+        .view_revoked = hook_view_revoked,
+        .migration_new = hook_migration_new,
+        .migration_changed = hook_migration_changed,
+        .migration_removed = hook_migration_removed,
+        .totals_changed = hook_totals_changed,
+};
+
+int manager_bus_register(Manager *m, sd_bus *bus) {
+        int r;
+
+        r = sd_bus_add_object_vtable(bus, NULL, BUS_PATH, BUS_IFACE_MANAGER, manager_vtable, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(bus, NULL, BUS_REGION_PREFIX, BUS_IFACE_REGION, region_vtable,
+                                       region_object_find, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_node_enumerator(bus, NULL, BUS_REGION_PREFIX, region_node_enumerator, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(bus, NULL, BUS_VM_PREFIX, BUS_IFACE_VM, vm_vtable, vm_object_find, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_node_enumerator(bus, NULL, BUS_VM_PREFIX, vm_node_enumerator, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(bus, NULL, BUS_MIGRATION_PREFIX, BUS_IFACE_MIGRATION, migration_vtable,
+                                       migration_object_find, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_node_enumerator(bus, NULL, BUS_MIGRATION_PREFIX, migration_node_enumerator, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_object_manager(bus, NULL, BUS_PATH);
+        if (r < 0)
+                return r;
+
+        m->hooks = &bus_hooks;
+        m->hooks_userdata = bus;
+        return 0;
+}

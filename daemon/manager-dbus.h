@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager-dbus.h — publishes the model on a bus: the Manager object, the
+ * Region/Vm/Migration object trees, the signals, and the hooks through which
+ * model changes become signals and PropertiesChanged.
+ */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+
+/* Installs every vtable and the model hooks; m must outlive the bus objects. */
+int manager_bus_register(Manager *m, sd_bus *bus);

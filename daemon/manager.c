@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager.c — creation and teardown of the model root, lookups, and the
+ * notification hooks. Teardown order matters: migrations first (they point at
+ * views), then VMs (which drop their views), then regions (which close their
+ * inodes' master fds).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "manager.h"
+#include "migration.h"
+#include "region.h"
+#include "vm.h"
+
+int manager_new(sd_event *event, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->regions = hashmap_new();
+        m->vms = hashmap_new();
+        m->migrations = hashmap_new();
+        if (!m->regions || !m->vms || !m->migrations)
+                return -ENOMEM;
+        m->next_region_id = 1;
+        m->next_migration_id = 1;
+        if (event)
+                m->event = sd_event_ref(event);
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        Migration *mig;
+        Vm *vm;
+        Region *r;
+
+        if (!m)
+                return NULL;
+
+        /* No notifications while tearing down: nobody is listening any more. */
+        m->hooks = NULL;
+
+        while ((mig = hashmap_first(m->migrations)))
+                migration_free(mig);
+        while ((vm = hashmap_first(m->vms)))
+                vm_free(vm);
+        while ((r = hashmap_first(m->regions)))
+                region_free(r);
+
+        hashmap_free(m->migrations);
+        hashmap_free(m->vms);
+        hashmap_free(m->regions);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+Region *manager_get_region(Manager *m, const char *name) {
+        return hashmap_get(m->regions, name);
+}
+
+Vm *manager_get_vm(Manager *m, const char *name) {
+        return hashmap_get(m->vms, name);
+}
+
+Migration *manager_get_migration(Manager *m, uint64_t id) {
+        char key[24];
+
+        (void) snprintf(key, sizeof(key), "%" PRIu64, id);
+        return hashmap_get(m->migrations, key);
+}
+
+int manager_allocated_bytes(Manager *m, uint64_t *ret) {
+        uint64_t sum = 0;
+        Region *r;
+
+        HASHMAP_FOREACH(r, m->regions, i) {
+                uint64_t a = 0;
+                if (region_allocated_bytes(r, &a) >= 0)
+                        sum += a;
+        }
+        *ret = sum;
+        return 0;
+}
+
+#define NOTIFY(m, hook, ...)                                    \
+        do {                                                    \
+                if ((m)->hooks && (m)->hooks->hook)             \
+                        (m)->hooks->hook((m), ##__VA_ARGS__);   \
+        } while (0)
+
+void manager_notify_region_new(Manager *m, Region *r) { NOTIFY(m, region_new, r); }
+void manager_notify_region_removed(Manager *m, Region *r) { NOTIFY(m, region_removed, r); }
+void manager_notify_vm_new(Manager *m, Vm *vm) { NOTIFY(m, vm_new, vm); }
+void manager_notify_vm_changed(Manager *m, Vm *vm) { NOTIFY(m, vm_changed, vm); }
+void manager_notify_vm_removed(Manager *m, Vm *vm) { NOTIFY(m, vm_removed, vm); }
+void manager_notify_views_changed(Manager *m, Vm *vm, Region *r) { NOTIFY(m, views_changed, vm, r); }
+void manager_notify_view_revoked(Manager *m, View *v) { NOTIFY(m, view_revoked, v); }
+void manager_notify_migration_new(Manager *m, Migration *mig) { NOTIFY(m, migration_new, mig); }
+void manager_notify_migration_changed(Manager *m, Migration *mig) { NOTIFY(m, migration_changed, mig); }
+void manager_notify_migration_removed(Manager *m, Migration *mig) { NOTIFY(m, migration_removed, mig); }
+void manager_notify_totals_changed(Manager *m) { NOTIFY(m, totals_changed); }

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager.h — the broker's object model root: every region, VM and
+ * migration, indexed by name (or id) in hash tables, plus the hooks through
+ * which the model tells its D-Bus face what changed. The model itself never
+ * speaks D-Bus; manager-dbus.c installs the hooks.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "hashmap.h"
+#include "macro.h"
+
+typedef struct Manager Manager;
+typedef struct Region Region;
+typedef struct Vm Vm;
+typedef struct View View;
+typedef struct Migration Migration;
+
+typedef struct ManagerHooks {
+        void (*region_new)(Manager *m, Region *r);
+        void (*region_removed)(Manager *m, Region *r);          /* before it is freed */
+        void (*vm_new)(Manager *m, Vm *vm);
+        void (*vm_changed)(Manager *m, Vm *vm);                  /* LeaderPID and the like */
+        void (*vm_removed)(Manager *m, Vm *vm);                  /* before it is freed */
+        void (*views_changed)(Manager *m, Vm *vm, Region *r);    /* Views of both */
+        void (*view_revoked)(Manager *m, View *v);
+        void (*migration_new)(Manager *m, Migration *mig);
+        void (*migration_changed)(Manager *m, Migration *mig);
+        void (*migration_removed)(Manager *m, Migration *mig);   /* before it is freed */
+        void (*totals_changed)(Manager *m);
+} ManagerHooks;
+
+/* Finished migrations kept for inspection before the oldest is dropped. */
+#define MANAGER_FINISHED_MIGRATIONS_MAX 64
+
+struct Manager {
+        sd_event *event;
+
+        Hashmap *regions;           /* name -> Region */
+        Hashmap *vms;               /* name -> Vm */
+        Hashmap *migrations;        /* decimal id -> Migration */
+
+        uint64_t next_region_id;
+        uint64_t next_migration_id;
+        uint64_t total_bytes;       /* sum of region sizes */
+
+        const ManagerHooks *hooks;
+        void *hooks_userdata;
+};
+
+int manager_new(sd_event *event, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+Region *manager_get_region(Manager *m, const char *name);
+Vm *manager_get_vm(Manager *m, const char *name);
+Migration *manager_get_migration(Manager *m, uint64_t id);
+int manager_allocated_bytes(Manager *m, uint64_t *ret);
+
+/* Called by the model; each does nothing if no hook is installed. */
+void manager_notify_region_new(Manager *m, Region *r);
+void manager_notify_region_removed(Manager *m, Region *r);
+void manager_notify_vm_new(Manager *m, Vm *vm);
+void manager_notify_vm_changed(Manager *m, Vm *vm);
+void manager_notify_vm_removed(Manager *m, Vm *vm);
+void manager_notify_views_changed(Manager *m, Vm *vm, Region *r);
+void manager_notify_view_revoked(Manager *m, View *v);
+void manager_notify_migration_new(Manager *m, Migration *mig);
+void manager_notify_migration_changed(Manager *m, Migration *mig);
+void manager_notify_migration_removed(Manager *m, Migration *mig);
+void manager_notify_totals_changed(Manager *m);

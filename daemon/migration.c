@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * migration.c — prepare, commit and abort of intra-host migrations, and the
+ * bounded history of finished ones. While prepared, the migration pins its
+ * views: neither VM can attach, detach or unregister, so the view pointers it
+ * holds stay valid until it finishes.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "migration.h"
+#include "region.h"
+#include "view.h"
+#include "vm.h"
+
+static const char *const migration_state_table[_MIGRATION_STATE_MAX] = {
+        [MIGRATION_PREPARED]  = "prepared",
+        [MIGRATION_COMMITTED] = "committed",
+        [MIGRATION_ABORTED]   = "aborted",
+};
+
+const char *migration_state_to_string(MigrationState s) {
+        return s >= 0 && s < _MIGRATION_STATE_MAX ? migration_state_table[s] : NULL;
+}
+
+MigrationState migration_state_from_string(const char *s) {
+        if (!s)
+                return _MIGRATION_STATE_INVALID;
+        for (int i = 0; i < _MIGRATION_STATE_MAX; i++)
+                if (streq(migration_state_table[i], s))
+                        return (MigrationState) i;
+        return _MIGRATION_STATE_INVALID;
+}
+
+static void migration_unpin(Migration *mig) {
+        for (size_t i = 0; i < mig->n_views; i++) {
+                if (mig->source_views && mig->source_views[i])
+                        mig->source_views[i]->migration = NULL;
+                if (mig->target_views && mig->target_views[i])
+                        mig->target_views[i]->migration = NULL;
+        }
+        free(mig->source_views);
+        free(mig->target_views);
+        mig->source_views = mig->target_views = NULL;
+        if (mig->source && mig->source->migration == mig)
+                mig->source->migration = NULL;
+        if (mig->target && mig->target->migration == mig)
+                mig->target->migration = NULL;
+        mig->source = mig->target = NULL;
+}
+
+Migration *migration_free(Migration *mig) {
+        if (!mig)
+                return NULL;
+        migration_unpin(mig);
+        if (mig->manager && hashmap_get(mig->manager->migrations, mig->key) == mig)
+                hashmap_remove(mig->manager->migrations, mig->key);
+        if (mig->regions)
+                for (size_t i = 0; i < mig->n_views; i++)
+                        free(mig->regions[i]);
+        free(mig->regions);
+        free(mig->source_name);
+        free(mig->target_name);
+        free(mig);
+        return NULL;
+}
+
+/* Keeps at most MANAGER_FINISHED_MIGRATIONS_MAX finished migrations; the oldest go first. */
+static void migration_prune(Manager *m) {
+        size_t finished = 0;
+        Migration *mig;
+
+        HASHMAP_FOREACH(mig, m->migrations, i)
+                if (mig->state != MIGRATION_PREPARED)
+                        finished++;
+
+        HASHMAP_FOREACH(mig, m->migrations, i) {
+                if (finished <= MANAGER_FINISHED_MIGRATIONS_MAX)
+                        break;
+                if (mig->state == MIGRATION_PREPARED)
+                        continue;
+                manager_notify_migration_removed(m, mig);
+                migration_free(mig);
+                finished--;
+        }
+}
+
+void migration_forget_vm(Manager *m, const char *vm_name) {
+        Migration *mig;
+
+        HASHMAP_FOREACH(mig, m->migrations, i) {
+                if (mig->state == MIGRATION_PREPARED)
+                        continue;
+                if (!streq(mig->source_name, vm_name) && !streq(mig->target_name, vm_name))
+                        continue;
+                manager_notify_migration_removed(m, mig);
+                migration_free(mig);
+        }
+}
+
+int migration_begin(Vm *source, Vm *target, Migration **ret, GmemError *e) {
+        Manager *m = source->manager;
+        Migration *mig;
+        size_t n = 0, k = 0;
+        View *v;
+        int r;
+
+        if (source == target)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Cannot migrate VM '%s' to itself", source->name);
+        if (source->migration)
+                return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "VM '%s' is in migration %" PRIu64 " already",
+                                      source->name, source->migration->id);
+        if (target->migration)
+                return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "VM '%s' is in migration %" PRIu64 " already",
+                                      target->name, target->migration->id);
+
+        HASHMAP_FOREACH(v, source->views, i) {
+                if (v->state != VIEW_STATE_ACTIVE)
+                        continue;
+                View *t = view_lookup(target, v->region);
+                if (t && t->state != VIEW_STATE_REVOKED)
+                        return gmem_error_set(e, GMEM_ERROR_BUSY, "Target VM '%s' has a view of region '%s' already",
+                                              target->name, v->region->name);
+                n++;
+        }
+        if (n == 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "VM '%s' has no active views to migrate",
+                                      source->name);
+
+        mig = calloc(1, sizeof(*mig));
+        if (!mig)
+                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate migration");
+        mig->manager = m;
+        mig->state = MIGRATION_PREPARED;
+        mig->source_name = strdup(source->name);
+        mig->target_name = strdup(target->name);
+        mig->source_views = calloc(n, sizeof(View *));
+        mig->target_views = calloc(n, sizeof(View *));
+        mig->regions = calloc(n, sizeof(char *));
+        if (!mig->source_name || !mig->target_name || !mig->source_views || !mig->target_views || !mig->regions) {
+                migration_free(mig);
+                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate migration");
+        }
+        mig->n_views = n;
+
+        HASHMAP_FOREACH(v, source->views, i) {
+                if (v->state != VIEW_STATE_ACTIVE)
+                        continue;
+                mig->regions[k] = strdup(v->region->name);
+                if (!mig->regions[k]) {
+                        r = gmem_error_set_errno(e, ENOMEM, "Cannot allocate migration");
+                        goto undo_views;
+                }
+                r = view_new_pending(target, v, &mig->target_views[k], e);
+                if (r < 0)
+                        goto undo_views;
+                mig->source_views[k] = v;
+                k++;
+        }
+
+        mig->id = m->next_migration_id;
+        (void) snprintf(mig->key, sizeof(mig->key), "%" PRIu64, mig->id);
+        r = hashmap_put(m->migrations, mig->key, mig);
+        if (r < 0) {
+                r = gmem_error_set_errno(e, r, "Cannot index migration");
+                goto undo_views;
+        }
+        m->next_migration_id++;
+
+        for (size_t i = 0; i < n; i++) {
+                mig->source_views[i]->migration = mig;
+                mig->target_views[i]->migration = mig;
+        }
+        mig->source = source;
+        mig->target = target;
+        source->migration = mig;
+        target->migration = mig;
+
+        manager_notify_migration_new(m, mig);
+        *ret = mig;
+        return 0;
+
+undo_views:
+        for (size_t i = 0; i < n; i++)
+                if (mig->target_views[i]) {
+                        Region *reg = mig->target_views[i]->region;
+                        view_free(mig->target_views[i]);
+                        mig->target_views[i] = NULL;
+                        manager_notify_views_changed(m, target, reg);
+                }
+        migration_free(mig);
+        return r;
+}
+
+static int migration_check_prepared(Migration *mig, GmemError *e) {
+        if (mig->state != MIGRATION_PREPARED)
+                return gmem_error_set(e, GMEM_ERROR_BUSY, "Migration %" PRIu64 " of VM '%s' to '%s' is %s already",
+                                      mig->id, mig->source_name, mig->target_name,
+                                      migration_state_to_string(mig->state));
+        return 0;
+}
+
+int migration_commit(Migration *mig, GmemError *e) {
+        Manager *m = mig->manager;
+        int r;
+
+        r = migration_check_prepared(mig, e);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < mig->n_views; i++)
+                view_activate(mig->target_views[i]);
+        for (size_t i = 0; i < mig->n_views; i++)
+                view_revoke(mig->source_views[i]);
+
+        mig->state = MIGRATION_COMMITTED;
+        migration_unpin(mig);
+        manager_notify_migration_changed(m, mig);
+        migration_prune(m);
+        return 0;
+}
+
+int migration_abort(Migration *mig, GmemError *e) {
+        Manager *m = mig->manager;
+        Vm *target = mig->target;
+        int r;
+
+        r = migration_check_prepared(mig, e);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < mig->n_views; i++) {
+                View *t = mig->target_views[i];
+                Region *reg = t->region;
+
+                mig->target_views[i] = NULL;
+                view_free(t);
+                manager_notify_views_changed(m, target, reg);
+        }
+
+        mig->state = MIGRATION_ABORTED;
+        migration_unpin(mig);
+        manager_notify_migration_changed(m, mig);
+        migration_prune(m);
+        return 0;
+}

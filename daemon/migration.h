@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * migration.h — intra-host migration as a link, not a copy: the target VM
+ * gets a new view on each of the source's regions (same inode, same access
+ * and window), pending until commit. Commit activates the target's views and
+ * revokes the source's; abort drops the target's. A VM is in at most one
+ * prepared migration at a time.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "gmem-errors.h"
+#include "manager.h"
+
+typedef enum MigrationState {
+        MIGRATION_PREPARED,
+        MIGRATION_COMMITTED,
+        MIGRATION_ABORTED,
+        _MIGRATION_STATE_MAX,
+        _MIGRATION_STATE_INVALID = -EINVAL,
+} MigrationState;
+
+const char *migration_state_to_string(MigrationState s) _pure_;
+MigrationState migration_state_from_string(const char *s) _pure_;
+
+struct Migration {
+        Manager *manager;
+        uint64_t id;
+        char key[24];               /* decimal id, the hash key */
+        char *source_name, *target_name;
+        Vm *source, *target;        /* set while prepared */
+        MigrationState state;
+        size_t n_views;
+        View **source_views;        /* set while prepared */
+        View **target_views;        /* set while prepared */
+        char **regions;             /* names, n_views of them */
+};
+
+/* Creates the target's pending views; on failure nothing is left. */
+int migration_begin(Vm *source, Vm *target, Migration **ret, GmemError *e);
+int migration_commit(Migration *mig, GmemError *e);
+/* e may be NULL (used when a leader exits mid-migration). */
+int migration_abort(Migration *mig, GmemError *e);
+Migration *migration_free(Migration *mig);
+/* Drops finished migrations that name this VM. */
+void migration_forget_vm(Manager *m, const char *vm_name);
+
+static inline uint64_t migration_id(const Migration *mig) {
+        return mig ? mig->id : 0;
+}

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * region-dbus.c — org.gmemd.Broker1.Region at /org/gmemd/Broker1/region/<name>:
+ * properties, the per-object methods, object lookup and enumeration. Each
+ * handler reads its arguments, validates, authorizes, calls the model in
+ * region.c and replies; only here do model errors become D-Bus errors.
+ */
+#include <stdlib.h>
+
+#include "bus-util.h"
+#include "parse.h"
+#include "region-dbus.h"
+#include "region.h"
+#include "view.h"
+#include "vm.h"
+
+int bus_get_region(Manager *m, const char *name, Region **ret, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        Region *r;
+        int rr;
+
+        rr = gmem_validate_name("region", name, &e);
+        if (rr < 0)
+                return bus_set_gmem_error(error, &e, rr);
+        r = manager_get_region(m, name);
+        if (!r) {
+                rr = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_REGION, "No region '%s' known", name);
+                return bus_set_gmem_error(error, &e, rr);
+        }
+        *ret = r;
+        return 0;
+}
+
+int bus_region_method_destroy(sd_bus_message *msg, Region *r, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        int rr;
+
+        rr = bus_authorize(msg, BUS_VERB_DESTROY_REGION, NULL, error);
+        if (rr < 0)
+                return rr;
+        rr = region_destroy(r, &e);
+        if (rr < 0)
+                return bus_set_gmem_error(error, &e, rr);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+typedef int (*RegionRangeOp)(Region *r, uint64_t offset, uint64_t length, GmemError *e);
+
+static int region_range_method(sd_bus_message *msg, Region *r, BusVerb verb, RegionRangeOp op, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        uint64_t offset, length;
+        int rr;
+
+        rr = sd_bus_message_read(msg, "tt", &offset, &length);
+        if (rr < 0)
+                return rr;
+        rr = bus_authorize(msg, verb, NULL, error);
+        if (rr < 0)
+                return rr;
+        rr = op(r, offset, length, &e);
+        if (rr < 0)
+                return bus_set_gmem_error(error, &e, rr);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+int bus_region_method_discard(sd_bus_message *msg, Region *r, sd_bus_error *error) {
+        return region_range_method(msg, r, BUS_VERB_DISCARD, region_discard, error);
+}
+
+int bus_region_method_allocate(sd_bus_message *msg, Region *r, sd_bus_error *error) {
+        return region_range_method(msg, r, BUS_VERB_DISCARD, region_allocate, error);
+}
+
+int bus_region_method_set_attributes(sd_bus_message *msg, Region *r, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        uint64_t offset, length;
+        const char *attribute;
+        int rr;
+
+        rr = sd_bus_message_read(msg, "tts", &offset, &length, &attribute);
+        if (rr < 0)
+                return rr;
+        rr = bus_authorize(msg, BUS_VERB_SET_ATTRIBUTES, NULL, error);
+        if (rr < 0)
+                return rr;
+        rr = region_set_attributes(r, offset, length, attribute, &e);
+        if (rr < 0)
+                return bus_set_gmem_error(error, &e, rr);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return bus_region_method_destroy(msg, userdata, error);
+}
+
+static int method_discard(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return bus_region_method_discard(msg, userdata, error);
+}
+
+static int method_allocate(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return bus_region_method_allocate(msg, userdata, error);
+}
+
+static int method_set_attributes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return bus_region_method_set_attributes(msg, userdata, error);
+}
+
+static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Region *r = userdata;
+        return sd_bus_message_append(reply, "s", backend_type_to_string(r->backend));
+}
+
+static int property_get_owner(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Region *r = userdata;
+        return sd_bus_message_append(reply, "s", r->owner ?: "");
+}
+
+static int property_get_persistent(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Region *r = userdata;
+        return sd_bus_message_append(reply, "b", (int) r->persistent);
+}
+
+static int property_get_allocated(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        uint64_t a = 0;
+        (void) region_allocated_bytes(userdata, &a);
+        return sd_bus_message_append(reply, "t", a);
+}
+
+static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Region *r = userdata;
+        View *v;
+        int rr;
+
+        rr = sd_bus_message_open_container(reply, 'a', "(sss)");
+        if (rr < 0)
+                return rr;
+        HASHMAP_FOREACH(v, r->views, i) {
+                rr = sd_bus_message_append(reply, "(sss)", v->vm->name, view_access_to_string(v->access),
+                                           view_state_to_string(v->state));
+                if (rr < 0)
+                        return rr;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+const sd_bus_vtable region_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Region, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Id", "t", NULL, offsetof(Region, id), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Size", "t", NULL, offsetof(Region, br.size), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Owner", "s", property_get_owner, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Persistent", "b", property_get_persistent, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("AllocatedBytes", "t", property_get_allocated, 0, 0),
+        SD_BUS_PROPERTY("Views", "a(sss)", property_get_views, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD("Destroy", NULL, NULL, method_destroy, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Discard", "tt", SD_BUS_PARAM(offset) SD_BUS_PARAM(length), NULL,,
+                                 method_discard, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Allocate", "tt", SD_BUS_PARAM(offset) SD_BUS_PARAM(length), NULL,,
+                                 method_allocate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetMemoryAttributes", "tts",
+                                 SD_BUS_PARAM(offset) SD_BUS_PARAM(length) SD_BUS_PARAM(attribute), NULL,,
+                                 method_set_attributes, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int region_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                       sd_bus_error *error) {
+        _cleanup_free_ char *name = NULL;
+        Manager *m = userdata;
+        Region *r;
+        int rr;
+
+        rr = sd_bus_path_decode(path, BUS_REGION_PREFIX, &name);
+        if (rr <= 0)
+                return 0;
+        r = manager_get_region(m, name);
+        if (!r)
+                return 0;
+        *found = r;
+        return 1;
+}
+
+static int region_path_of(const void *o, char **ret) {
+        return region_bus_path(o, ret);
+}
+
+int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        Manager *m = userdata;
+        return bus_node_list(m->regions, region_path_of, nodes);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * region-dbus.h — the D-Bus face of regions: org.gmemd.Broker1.Region objects
+ * and the handlers the Manager's by-name methods share with them.
+ */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+
+extern const sd_bus_vtable region_vtable[];
+
+int region_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                       sd_bus_error *error);
+int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
+
+/* Looks up a region by name, setting NoSuchRegion. */
+int bus_get_region(Manager *m, const char *name, Region **ret, sd_bus_error *error);
+
+/* Handlers whose remaining arguments start after the region was determined. */
+int bus_region_method_destroy(sd_bus_message *msg, Region *r, sd_bus_error *error);
+int bus_region_method_discard(sd_bus_message *msg, Region *r, sd_bus_error *error);
+int bus_region_method_allocate(sd_bus_message *msg, Region *r, sd_bus_error *error);
+int bus_region_method_set_attributes(sd_bus_message *msg, Region *r, sd_bus_error *error);

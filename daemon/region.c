@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * region.c — region lifecycle and the range operations that act on the
+ * inode as a whole (discard, allocate, memory attributes). Every size and
+ * range is validated before the backend sees it.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+#include "region.h"
+#include "view.h"
+#include "vm.h"
+
+static int region_validate(Manager *m, const RegionParams *p, const BackendOps **ret_ops, uint64_t *ret_page_size,
+                           GmemError *e) {
+        const BackendOps *ops;
+        int r;
+
+        r = gmem_validate_name("region", p->name, e);
+        if (r < 0)
+                return r;
+        if (manager_get_region(m, p->name))
+                return gmem_error_set(e, GMEM_ERROR_REGION_EXISTS, "Region '%s' exists already", p->name);
+        if (!isempty(p->owner)) {
+                r = gmem_validate_name("owner VM", p->owner, e);
+                if (r < 0)
+                        return r;
+        }
+
+        ops = backend_get(p->backend);
+        if (!ops)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Unknown backend");
+        r = ops->probe(e);
+        if (r < 0)
+                return r;
+        r = ops->page_size(p->hugepage_size, ret_page_size, e);
+        if (r < 0)
+                return r;
+        r = gmem_validate_size(p->size, *ret_page_size, REGION_SIZE_MAX, e);
+        if (r < 0)
+                return r;
+
+        *ret_ops = ops;
+        return 0;
+}
+
+int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e) {
+        const BackendOps *ops = NULL;
+        uint64_t page_size = 0;
+        Region *reg;
+        int r;
+
+        r = region_validate(m, p, &ops, &page_size, e);
+        if (r < 0)
+                return r;
+
+        reg = calloc(1, sizeof(*reg));
+        if (!reg)
+                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate region '%s'", p->name);
+        reg->br.fd = -EBADF;
+        reg->manager = m;
+        reg->backend = p->backend;
+        reg->ops = ops;
+        reg->persistent = p->persistent;
+        reg->name = strdup(p->name);
+        reg->owner = isempty(p->owner) ? NULL : strdup(p->owner);
+        reg->views = hashmap_new();
+        if (!reg->name || (!isempty(p->owner) && !reg->owner) || !reg->views) {
+                region_free(reg);
+                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate region '%s'", p->name);
+        }
+
+        r = ops->create(&(BackendCreateParams) {
+                                .name = p->name,
+                                .size = p->size,
+                                .page_size = page_size,
+                                .populate = p->populate,
+                        }, &reg->br, e);
+        if (r < 0) {
+                region_free(reg);
+                return r;
+        }
+
+        r = hashmap_put(m->regions, reg->name, reg);
+        if (r < 0) {
+                region_free(reg);
+                return gmem_error_set_errno(e, r, "Cannot index region '%s'", p->name);
+        }
+
+        reg->id = m->next_region_id++;
+        m->total_bytes += reg->br.size;
+
+        manager_notify_region_new(m, reg);
+        manager_notify_totals_changed(m);
+        if (ret)
+                *ret = reg;
+        return 0;
+}
+
+Region *region_free(Region *r) {
+        View *v;
+
+        if (!r)
+                return NULL;
+
+        while ((v = hashmap_first(r->views)))
+                view_free(v);
+
+        if (r->manager && r->name && hashmap_get(r->manager->regions, r->name) == r) {
+                hashmap_remove(r->manager->regions, r->name);
+                r->manager->total_bytes -= r->br.size;
+        }
+
+        backend_region_release(&r->br);
+        hashmap_free(r->views);
+        free(r->owner);
+        free(r->name);
+        free(r);
+        return NULL;
+}
+
+unsigned region_live_views(Region *r) {
+        unsigned n = 0;
+        View *v;
+
+        HASHMAP_FOREACH(v, r->views, i)
+                if (v->state != VIEW_STATE_REVOKED)
+                        n++;
+        return n;
+}
+
+int region_destroy(Region *r, GmemError *e) {
+        Manager *m = r->manager;
+        unsigned n = region_live_views(r);
+        View *v;
+
+        if (n > 0) {
+                View *first = NULL;
+                HASHMAP_FOREACH(v, r->views, i)
+                        if (v->state != VIEW_STATE_REVOKED) {
+                                first = v;
+                                break;
+                        }
+                return gmem_error_set(e, GMEM_ERROR_BUSY, "Region '%s' has %u live view%s (VM '%s' first); "
+                                      "detach them before destroying it", r->name, n, n == 1 ? "" : "s",
+                                      first ? first->vm->name : "?");
+        }
+
+        /* Revoked views die with the region; tell their VMs. */
+        while ((v = hashmap_first(r->views))) {
+                Vm *vm = v->vm;
+                view_free(v);
+                manager_notify_views_changed(m, vm, NULL);
+        }
+
+        manager_notify_region_removed(m, r);
+        region_free(r);
+        manager_notify_totals_changed(m);
+        return 0;
+}
+
+static int region_check_range(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
+        char what[GMEM_NAME_MAX + 16];
+
+        (void) snprintf(what, sizeof(what), "region '%s'", r->name);
+        return gmem_validate_range(what, offset, length, r->br.size, r->br.page_size, e);
+}
+
+int region_discard(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
+        int rr;
+
+        rr = region_check_range(r, offset, length, e);
+        if (rr < 0)
+                return rr;
+        if (!r->ops->discard)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot discard memory",
+                                      backend_type_to_string(r->backend), r->name);
+        rr = r->ops->discard(&r->br, offset, length, e);
+        if (rr < 0)
+                return rr;
+        manager_notify_totals_changed(r->manager);
+        return 0;
+}
+
+int region_allocate(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
+        int rr;
+
+        rr = region_check_range(r, offset, length, e);
+        if (rr < 0)
+                return rr;
+        if (!r->ops->allocate)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot allocate memory",
+                                      backend_type_to_string(r->backend), r->name);
+        rr = r->ops->allocate(&r->br, offset, length, e);
+        if (rr < 0)
+                return rr;
+        manager_notify_totals_changed(r->manager);
+        return 0;
+}
+
+int region_set_attributes(Region *r, uint64_t offset, uint64_t length, const char *attribute, GmemError *e) {
+        MemoryAttribute a;
+        int rr;
+
+        a = memory_attribute_from_string(attribute);
+        if (a < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid memory attribute '%.64s': "
+                                      "expected 'private' or 'shared'", attribute);
+        rr = region_check_range(r, offset, length, e);
+        if (rr < 0)
+                return rr;
+        if (!r->ops->set_attributes)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' has no private memory; "
+                                      "memory attributes need the kmod backend",
+                                      backend_type_to_string(r->backend), r->name);
+        return r->ops->set_attributes(&r->br, offset, length, a, e);
+}
+
+int region_allocated_bytes(Region *r, uint64_t *ret) {
+        if (!r->ops->allocated_bytes) {
+                *ret = 0;
+                return 0;
+        }
+        return r->ops->allocated_bytes(&r->br, ret);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * region.h — a region is one guest-memory inode owned by the broker: the
+ * storage every VM's view maps. It outlives the processes that use it and
+ * goes away only when destroyed with no live view.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "manager.h"
+
+/* Regions are at most 2^46 bytes (64 TiB), the x86-64 4-level physical address space. */
+#define REGION_SIZE_MAX (UINT64_C(1) << 46)
+
+struct Region {
+        Manager *manager;
+        char *name;
+        uint64_t id;
+        BackendType backend;
+        const BackendOps *ops;
+        BackendRegion br;           /* master fd, size, page size */
+        char *owner;                /* VM name that may allocate, NULL if none */
+        bool persistent;
+        Hashmap *views;             /* VM name -> View */
+};
+
+typedef struct RegionParams {
+        const char *name;
+        uint64_t size;
+        BackendType backend;
+        uint64_t hugepage_size;     /* 0: backend default */
+        bool populate;
+        bool persistent;
+        const char *owner;          /* NULL or "" for none */
+} RegionParams;
+
+/* Validates everything, then creates the inode; on failure nothing is left. */
+int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e);
+/* Busy if a view is active or pending; revoked views go with the region. */
+int region_destroy(Region *r, GmemError *e);
+/* Frees unconditionally (teardown); drops the region's views. */
+Region *region_free(Region *r);
+
+int region_discard(Region *r, uint64_t offset, uint64_t length, GmemError *e);
+int region_allocate(Region *r, uint64_t offset, uint64_t length, GmemError *e);
+int region_set_attributes(Region *r, uint64_t offset, uint64_t length, const char *attribute, GmemError *e);
+int region_allocated_bytes(Region *r, uint64_t *ret);
+/* Number of views in a state other than revoked. */
+unsigned region_live_views(Region *r);

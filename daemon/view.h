@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * view.h — a view is one VM's open file on one region's inode, with its own
+ * access and window. A view is named by its (VM, region) pair: at most one
+ * per pair. The broker keeps the view's file in custody, so the same view can
+ * be handed out again (GetFd) after the hypervisor restarts.
+ *
+ * States: active (in use), pending (made for a migration target, not yet
+ * committed), revoked (taken back: the custody file is closed and the view
+ * is never handed out again). On the memfd family these states are the
+ * broker's bookkeeping; the kernel cannot take back an fd a process holds.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "manager.h"
+
+typedef enum ViewState {
+        VIEW_STATE_ACTIVE,
+        VIEW_STATE_PENDING,
+        VIEW_STATE_REVOKED,
+        _VIEW_STATE_MAX,
+        _VIEW_STATE_INVALID = -EINVAL,
+} ViewState;
+
+const char *view_state_to_string(ViewState s) _pure_;
+ViewState view_state_from_string(const char *s) _pure_;
+
+struct View {
+        Vm *vm;
+        Region *region;
+        ViewAccess access;
+        uint64_t offset, length;    /* window into the region */
+        bool may_allocate;
+        ViewState state;
+        int fd;                     /* custody copy; -EBADF once revoked */
+        Migration *migration;       /* set while part of a prepared migration */
+};
+
+typedef struct ViewParams {
+        ViewAccess access;
+        bool has_offset, has_length;
+        uint64_t offset, length;    /* default: the whole region */
+        bool allocate;
+} ViewParams;
+
+/*
+ * Gives vm a view of r. If vm has a live view of r with the same access and
+ * window, that view is returned (*ret_existing = true); with different ones,
+ * Busy. A revoked view of the pair is replaced.
+ */
+int view_attach(Vm *vm, Region *r, const ViewParams *p, View **ret, bool *ret_existing, GmemError *e);
+/* A pending view for a migration target, copying access and window of source. */
+int view_new_pending(Vm *vm, const View *source, View **ret, GmemError *e);
+/* Drops the view of (vm, region); MigrationInProgress while in a migration. */
+int view_detach(View *v, GmemError *e);
+/* The custody fd (borrowed) for handing out again; NoSuchView if revoked. */
+int view_get_fd(View *v, int *ret_fd, GmemError *e);
+void view_activate(View *v);
+void view_revoke(View *v);
+/* Unlinks the view from its VM and region and closes its file. */
+View *view_free(View *v);
+
+View *view_lookup(Vm *vm, Region *r);

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vm-dbus.c — org.gmemd.Broker1.Vm at /org/gmemd/Broker1/vm/<name>: the VM's
+ * properties and the view methods (Attach, Detach, GetFd). A view's file is
+ * handed out as an 'h': sd-bus sends a duplicate, the broker keeps custody
+ * of the original.
+ */
+#include <stdlib.h>
+
+#include "bus-util.h"
+#include "parse.h"
+#include "region-dbus.h"
+#include "region.h"
+#include "view.h"
+#include "vm-dbus.h"
+#include "vm.h"
+
+int bus_get_vm(Manager *m, const char *name, Vm **ret, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        Vm *vm;
+        int r;
+
+        r = gmem_validate_name("VM", name, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        vm = manager_get_vm(m, name);
+        if (!vm) {
+                r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_VM, "No VM '%s' known", name);
+                return bus_set_gmem_error(error, &e, r);
+        }
+        *ret = vm;
+        return 0;
+}
+
+/* The view of (vm, region name), setting NoSuchRegion or NoSuchView. */
+static int bus_get_view(Vm *vm, const char *region, View **ret, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        Region *r;
+        View *v;
+        int rr;
+
+        rr = bus_get_region(vm->manager, region, &r, error);
+        if (rr < 0)
+                return rr;
+        v = view_lookup(vm, r);
+        if (!v) {
+                rr = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_VIEW, "VM '%s' has no view of region '%s'", vm->name, region);
+                return bus_set_gmem_error(error, &e, rr);
+        }
+        *ret = v;
+        return 0;
+}
+
+int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        int r;
+
+        r = bus_authorize(msg, BUS_VERB_UNREGISTER_VM, vm, error);
+        if (r < 0)
+                return r;
+        r = vm_unregister(vm, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        ViewParams p = {};
+        const char *region, *access;
+        bool allocate = false;
+        Region *r;
+        View *v;
+        int rr;
+
+        rr = sd_bus_message_read(msg, "ss", &region, &access);
+        if (rr < 0)
+                return rr;
+        const BusOption options[] = {
+                { "offset",   BUS_OPTION_UINT64,  &p.offset, &p.has_offset },
+                { "length",   BUS_OPTION_UINT64,  &p.length, &p.has_length },
+                { "allocate", BUS_OPTION_BOOLEAN, &allocate, NULL },
+        };
+        rr = bus_read_options(msg, options, ELEMENTSOF(options), &e);
+        if (rr < 0)
+                return bus_set_gmem_error(error, &e, rr);
+        p.allocate = allocate;
+
+        p.access = view_access_from_string(access);
+        if (p.access < 0) {
+                rr = gmem_error_set(&e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid access '%.64s': expected 'ro' or 'rw'",
+                                    access);
+                return bus_set_gmem_error(error, &e, rr);
+        }
+        rr = bus_get_region(vm->manager, region, &r, error);
+        if (rr < 0)
+                return rr;
+        rr = bus_authorize(msg, BUS_VERB_ATTACH, vm, error);
+        if (rr < 0)
+                return rr;
+
+        rr = view_attach(vm, r, &p, &v, NULL, &e);
+        if (rr < 0)
+                return bus_set_gmem_error(error, &e, rr);
+        return sd_bus_reply_method_return(msg, "h", v->fd);
+}
+
+int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        const char *region;
+        View *v;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &region);
+        if (r < 0)
+                return r;
+        r = bus_get_view(vm, region, &v, error);
+        if (r < 0)
+                return r;
+        r = bus_authorize(msg, BUS_VERB_DETACH, vm, error);
+        if (r < 0)
+                return r;
+        r = view_detach(v, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        GmemError e = GMEM_ERROR_INIT;
+        const char *region;
+        View *v;
+        int r, fd;
+
+        r = sd_bus_message_read(msg, "s", &region);
+        if (r < 0)
+                return r;
+        r = bus_get_view(vm, region, &v, error);
+        if (r < 0)
+                return r;
+        r = bus_authorize(msg, BUS_VERB_GET_FD, vm, error);
+        if (r < 0)
+                return r;
+        r = view_get_fd(v, &fd, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        return sd_bus_reply_method_return(msg, "h", fd);
+}
+
+static int method_unregister(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return bus_vm_method_unregister(msg, userdata, error);
+}
+
+static int method_attach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return bus_vm_method_attach(msg, userdata, error);
+}
+
+static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return bus_vm_method_detach(msg, userdata, error);
+}
+
+static int method_get_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return bus_vm_method_get_fd(msg, userdata, error);
+}
+
+static int property_get_leader(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        return sd_bus_message_append(reply, "u", (uint32_t) vm->leader_pid);
+}
+
+static int property_get_uid(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        return sd_bus_message_append(reply, "u", vm->has_uid ? (uint32_t) vm->uid : UINT32_MAX);
+}
+
+static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Vm *vm = userdata;
+        View *v;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "(sss)");
+        if (r < 0)
+                return r;
+        HASHMAP_FOREACH(v, vm->views, i) {
+                r = sd_bus_message_append(reply, "(sss)", v->region->name, view_access_to_string(v->access),
+                                          view_state_to_string(v->state));
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+const sd_bus_vtable vm_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Vm, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("LeaderPID", "u", property_get_leader, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Uid", "u", property_get_uid, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Views", "a(sss)", property_get_views, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD("Unregister", NULL, NULL, method_unregister, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Attach", "ssa{sv}", SD_BUS_PARAM(region) SD_BUS_PARAM(access) SD_BUS_PARAM(options),
+                                 "h", SD_BUS_PARAM(fd), method_attach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Detach", "s", SD_BUS_PARAM(region), NULL,, method_detach,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetFd", "s", SD_BUS_PARAM(region), "h", SD_BUS_PARAM(fd), method_get_fd,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                   sd_bus_error *error) {
+        _cleanup_free_ char *name = NULL;
+        Manager *m = userdata;
+        Vm *vm;
+
+        if (sd_bus_path_decode(path, BUS_VM_PREFIX, &name) <= 0)
+                return 0;
+        vm = manager_get_vm(m, name);
+        if (!vm)
+                return 0;
+        *found = vm;
+        return 1;
+}
+
+static int vm_path_of(const void *o, char **ret) {
+        return vm_bus_path(o, ret);
+}
+
+int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        Manager *m = userdata;
+        return bus_node_list(m->vms, vm_path_of, nodes);
+}

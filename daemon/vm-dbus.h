@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vm-dbus.h — the D-Bus face of VMs: org.gmemd.Broker1.Vm objects and the
+ * handlers the Manager's by-name methods share with them.
+ */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+
+extern const sd_bus_vtable vm_vtable[];
+
+int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                   sd_bus_error *error);
+int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
+
+/* Looks up a VM by name, setting NoSuchVm. */
+int bus_get_vm(Manager *m, const char *name, Vm **ret, sd_bus_error *error);
+
+int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error);
+int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error);
+int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error);
+int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error);

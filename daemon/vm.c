@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vm.c — VM registration and leader tracking. The leader is watched with a
+ * pidfd from pidfd_open(): it becomes readable when the process exits, and
+ * unlike a pid it cannot start naming another process. When the leader exits
+ * the VM's views are released (the memory stays in its regions) and the VM
+ * stays registered, so a restarted hypervisor can attach again.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "migration.h"
+#include "parse.h"
+#include "region.h"
+#include "view.h"
+#include "vm.h"
+
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+
+static int on_leader_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        vm_leader_exited(userdata);
+        return 0;
+}
+
+static int vm_watch_leader(Vm *vm, pid_t pid, GmemError *e) {
+        _cleanup_close_ int pidfd = -EBADF;
+        int r;
+
+        if (pid <= 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: must be positive", (int) pid);
+
+        pidfd = (int) syscall(__NR_pidfd_open, pid, 0);
+        if (pidfd < 0) {
+                if (errno == ESRCH)
+                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: no such process",
+                                              (int) pid);
+                if (errno == EINVAL)
+                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: not a process "
+                                              "(thread-group leader) id", (int) pid);
+                return gmem_error_set_errno(e, errno, "Cannot watch leader process %d", (int) pid);
+        }
+
+        if (vm->manager->event) {
+                r = sd_event_add_io(vm->manager->event, &vm->leader_source, pidfd, EPOLLIN, on_leader_exit, vm);
+                if (r < 0)
+                        return gmem_error_set_errno(e, r, "Cannot watch leader process %d", (int) pid);
+                (void) sd_event_source_set_description(vm->leader_source, "vm-leader");
+        }
+
+        vm->pidfd = TAKE_FD(pidfd);
+        vm->leader_pid = pid;
+        return 0;
+}
+
+Vm *vm_free(Vm *vm) {
+        View *v;
+
+        if (!vm)
+                return NULL;
+        if (vm->migration)
+                migration_free(vm->migration);
+        while ((v = hashmap_first(vm->views)))
+                view_free(v);
+        if (vm->manager && vm->name && hashmap_get(vm->manager->vms, vm->name) == vm)
+                hashmap_remove(vm->manager->vms, vm->name);
+        sd_event_source_disable_unref(vm->leader_source);
+        safe_close(vm->pidfd);
+        hashmap_free(vm->views);
+        free(vm->name);
+        free(vm);
+        return NULL;
+}
+
+int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e) {
+        Vm *vm;
+        int r;
+
+        r = gmem_validate_name("VM", p->name, e);
+        if (r < 0)
+                return r;
+        if (manager_get_vm(m, p->name))
+                return gmem_error_set(e, GMEM_ERROR_VM_EXISTS, "VM '%s' is registered already", p->name);
+
+        vm = calloc(1, sizeof(*vm));
+        if (!vm)
+                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate VM '%s'", p->name);
+        vm->manager = m;
+        vm->pidfd = -EBADF;
+        vm->name = strdup(p->name);
+        vm->views = hashmap_new();
+        if (!vm->name || !vm->views) {
+                vm_free(vm);
+                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate VM '%s'", p->name);
+        }
+        vm->has_uid = p->has_uid;
+        vm->uid = p->has_uid ? (uid_t) p->uid : 0;
+
+        if (p->has_leader_pid) {
+                if (p->leader_pid > INT32_MAX) {
+                        vm_free(vm);
+                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %" PRIu32
+                                              ": larger than any pid", p->leader_pid);
+                }
+                r = vm_watch_leader(vm, (pid_t) p->leader_pid, e);
+                if (r < 0) {
+                        vm_free(vm);
+                        return r;
+                }
+        }
+
+        r = hashmap_put(m->vms, vm->name, vm);
+        if (r < 0) {
+                vm_free(vm);
+                return gmem_error_set_errno(e, r, "Cannot index VM '%s'", p->name);
+        }
+
+        manager_notify_vm_new(m, vm);
+        if (ret)
+                *ret = vm;
+        return 0;
+}
+
+void vm_release_views(Vm *vm) {
+        View *v;
+
+        if (vm->migration)
+                (void) migration_abort(vm->migration, NULL);
+
+        while ((v = hashmap_first(vm->views))) {
+                Region *r = v->region;
+                view_free(v);
+                manager_notify_views_changed(vm->manager, vm, r);
+        }
+}
+
+int vm_unregister(Vm *vm, GmemError *e) {
+        Manager *m = vm->manager;
+
+        if (vm->migration)
+                return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "VM '%s' is in migration %" PRIu64
+                                      "; commit or abort it first", vm->name, migration_id(vm->migration));
+        vm_release_views(vm);
+        migration_forget_vm(m, vm->name);
+        manager_notify_vm_removed(m, vm);
+        vm_free(vm);
+        return 0;
+}
+
+void vm_leader_exited(Vm *vm) {
+        vm->leader_source = sd_event_source_disable_unref(vm->leader_source);
+        vm->pidfd = safe_close(vm->pidfd);
+        vm->leader_pid = 0;
+        vm_release_views(vm);
+        manager_notify_vm_changed(vm->manager, vm);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vm.h — a VM is a consumer of guest memory: a name, the uid of its
+ * hypervisor, optionally the hypervisor's leader process (watched through a
+ * pidfd, so pid reuse cannot fool the broker once registered), and its views.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "gmem-errors.h"
+#include "manager.h"
+
+struct Vm {
+        Manager *manager;
+        char *name;
+        pid_t leader_pid;           /* 0: none, or exited */
+        uid_t uid;                  /* hypervisor uid; valid if has_uid */
+        bool has_uid;
+        int pidfd;
+        sd_event_source *leader_source;
+        Hashmap *views;             /* region name -> View */
+        Migration *migration;       /* the prepared migration this VM is in */
+};
+
+typedef struct VmParams {
+        const char *name;
+        bool has_leader_pid;
+        uint32_t leader_pid;
+        bool has_uid;
+        uint32_t uid;
+} VmParams;
+
+int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e);
+/* Drops the VM's views; MigrationInProgress while in a prepared migration. */
+int vm_unregister(Vm *vm, GmemError *e);
+Vm *vm_free(Vm *vm);
+/* Drops every view of the VM (after aborting its migration, if any). */
+void vm_release_views(Vm *vm);
+/* Called when the leader process has exited. */
+void vm_leader_exited(Vm *vm);
