@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * gmemctl-table.c — gmemctl's one way of printing lists.
+ *
+ * Each cell is kept twice: as the text shown in the table and as the JSON
+ * value --json prints, so a size reads "1G" to a person and 1073741824 to a
+ * program. The table has a header and a footer ("2 regions listed.") unless
+ * --no-legend is given; an empty table says so ("No regions.") and prints
+ * nothing with --no-legend; with --json it is an array of objects whose keys
+ * are the columns' JSON names.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gmemctl.h"
+#include "parse.h"
+
+typedef struct Cell {
+        char *text;
+        struct json_object *json;
+        bool right_align;
+} Cell;
+
+struct Table {
+        size_t n_columns;
+        const char *const *headers;
+        const char *const *json_keys;
+        Cell *cells;
+        size_t n_cells;
+        size_t allocated;
+};
+
+Table *table_new(size_t n_columns, const char *const *headers, const char *const *json_keys) {
+        Table *t;
+
+        if (n_columns == 0 || !headers || !json_keys)
+                return NULL;
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return NULL;
+        t->n_columns = n_columns;
+        t->headers = headers;
+        t->json_keys = json_keys;
+        return t;
+}
+
+Table *table_free(Table *t) {
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < t->n_cells; i++) {
+                free(t->cells[i].text);
+                json_object_put(t->cells[i].json);
+        }
+        free(t->cells);
+        free(t);
+        return NULL;
+}
+
+size_t table_rows(const Table *t) {
+        return t->n_cells / t->n_columns;
+}
+
+int table_add_cell(Table *t, const char *text, struct json_object *j, bool right_align) {
+        char *copy;
+
+        if (t->n_cells == t->allocated) {
+                size_t want = t->allocated ? t->allocated * 2 : 32;
+                Cell *a = reallocarray(t->cells, want, sizeof(*a));
+                if (!a) {
+                        json_object_put(j);
+                        return -ENOMEM;
+                }
+                t->cells = a;
+                t->allocated = want;
+        }
+        copy = strdup(text ? text : "-");
+        if (!copy) {
+                json_object_put(j);
+                return -ENOMEM;
+        }
+        t->cells[t->n_cells++] = (Cell) { .text = copy, .json = j, .right_align = right_align };
+        return 0;
+}
+
+int table_add_string(Table *t, const char *s) {
+        if (isempty(s))
+                return table_add_cell(t, "-", NULL, false);
+        return table_add_cell(t, s, json_object_new_string(s), false);
+}
+
+int table_add_uint64(Table *t, uint64_t v) {
+        char buf[32];
+
+        (void) snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        return table_add_cell(t, buf, json_object_new_uint64(v), true);
+}
+
+int table_add_size(Table *t, uint64_t bytes) {
+        char buf[GMEM_FORMAT_SIZE_MAX];
+
+        return table_add_cell(t, gmem_format_size(buf, sizeof(buf), bytes), json_object_new_uint64(bytes), true);
+}
+
+int table_add_id(Table *t, uint32_t v) {
+        char buf[16];
+
+        if (v == 0 || v == UINT32_MAX)
+                return table_add_cell(t, "-", NULL, true);
+        (void) snprintf(buf, sizeof(buf), "%" PRIu32, v);
+        return table_add_cell(t, buf, json_object_new_uint64(v), true);
+}
+
+int table_add_bool(Table *t, bool b) {
+        return table_add_cell(t, b ? "yes" : "no", json_object_new_boolean(b), false);
+}
+
+int print_json(struct json_object *j) {
+        int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
+        const char *s;
+
+        flags |= arg_json == JSON_PRETTY ? (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED)
+                                         : JSON_C_TO_STRING_PLAIN;
+        s = json_object_to_json_string_ext(j, flags);
+        if (s)
+                puts(s);
+        json_object_put(j);
+        return s ? 0 : -ENOMEM;
+}
+
+static int table_print_json(Table *t) {
+        struct json_object *array = json_object_new_array();
+
+        if (!array)
+                return -ENOMEM;
+        for (size_t row = 0; row < table_rows(t); row++) {
+                struct json_object *o = json_object_new_object();
+
+                if (!o) {
+                        json_object_put(array);
+                        return -ENOMEM;
+                }
+                for (size_t col = 0; col < t->n_columns; col++) {
+                        Cell *cell = &t->cells[row * t->n_columns + col];
+
+                        /* The object takes the reference; the table keeps none. */
+                        json_object_object_add(o, t->json_keys[col], TAKE_PTR(cell->json));
+                }
+                json_object_array_add(array, o);
+        }
+        return print_json(array);
+}
+
+static void print_cell(const char *text, size_t width, bool right_align, bool last) {
+        if (right_align)
+                printf("%*s", (int) width, text);
+        else if (last)
+                fputs(text, stdout);   /* no trailing blanks */
+        else
+                printf("%-*s", (int) width, text);
+        fputs(last ? "\n" : " ", stdout);
+}
+
+int table_print(Table *t, const char *empty_message, const char *singular, const char *plural,
+                const char *done) {
+        size_t rows = table_rows(t);
+        _cleanup_free_ size_t *width = NULL;
+
+        if (arg_json != JSON_OFF)
+                return table_print_json(t);
+
+        if (rows == 0) {
+                if (arg_legend)
+                        puts(empty_message);
+                return 0;
+        }
+
+        width = calloc(t->n_columns, sizeof(*width));
+        if (!width)
+                return -ENOMEM;
+        for (size_t col = 0; col < t->n_columns; col++) {
+                if (arg_legend)
+                        width[col] = strlen(t->headers[col]);
+                for (size_t row = 0; row < rows; row++) {
+                        size_t l = strlen(t->cells[row * t->n_columns + col].text);
+                        if (l > width[col])
+                                width[col] = l;
+                }
+        }
+
+        if (arg_legend)
+                for (size_t col = 0; col < t->n_columns; col++)
+                        /* A column's header is aligned like its cells. */
+                        print_cell(t->headers[col], width[col], t->cells[col].right_align,
+                                   col + 1 == t->n_columns);
+
+        for (size_t row = 0; row < rows; row++)
+                for (size_t col = 0; col < t->n_columns; col++) {
+                        Cell *cell = &t->cells[row * t->n_columns + col];
+
+                        print_cell(cell->text, width[col], cell->right_align, col + 1 == t->n_columns);
+                }
+
+        if (arg_legend)
+                printf("\n%zu %s %s.\n", rows, rows == 1 ? singular : plural, done);
+        return 0;
+}

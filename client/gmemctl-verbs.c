@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * gmemctl-verbs.c — gmemctl's verbs for the broker, its regions and its VMs.
+ *
+ * Each verb reads its arguments, calls libgmem, and prints either nothing
+ * (a change that succeeded), a table, a status block, or a stream of events
+ * (monitor). A verb acting on several names tries every one and fails if
+ * any failed, printing each failure as it happens.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+
+#include "gmemctl.h"
+#include "parse.h"
+
+int verb_status(GmemClient *c, int argc, char **argv) {
+        GmemManagerProperties *p = NULL;
+        GmemRegionInfo *regions = NULL;
+        GmemVmInfo *vms = NULL;
+        GmemMigrationInfo *migrations = NULL;
+        size_t n_regions = 0, n_vms = 0, n_migrations = 0;
+        char total[GMEM_FORMAT_SIZE_MAX], allocated[GMEM_FORMAT_SIZE_MAX];
+        int r;
+
+        r = gmem_get_manager_properties(c, &p);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to read the broker's properties");
+        r = gmem_list_regions(c, &regions, &n_regions);
+        if (r < 0) {
+                log_client_error(c, r, "Failed to list regions");
+                goto finish;
+        }
+        r = gmem_list_vms(c, &vms, &n_vms);
+        if (r < 0) {
+                log_client_error(c, r, "Failed to list VMs");
+                goto finish;
+        }
+        r = gmem_list_migrations(c, &migrations, &n_migrations);
+        if (r < 0) {
+                log_client_error(c, r, "Failed to list migrations");
+                goto finish;
+        }
+
+        if (arg_json != JSON_OFF) {
+                struct json_object *o = json_object_new_object(), *b = json_object_new_array();
+
+                for (char **s = p->backends; *s; s++)
+                        json_object_array_add(b, json_object_new_string(*s));
+                json_object_object_add(o, "version", json_object_new_string(strempty(p->version)));
+                json_object_object_add(o, "backends", b);
+                json_object_object_add(o, "default_backend", json_object_new_string(strempty(p->default_backend)));
+                json_object_object_add(o, "total_bytes", json_object_new_uint64(p->total_bytes));
+                json_object_object_add(o, "allocated_bytes", json_object_new_uint64(p->allocated_bytes));
+                json_object_object_add(o, "regions", json_object_new_uint64(n_regions));
+                json_object_object_add(o, "vms", json_object_new_uint64(n_vms));
+                json_object_object_add(o, "migrations", json_object_new_uint64(n_migrations));
+                r = print_json(o);
+                goto finish;
+        }
+
+        printf("       Version: %s\n", strempty(p->version));
+        printf("      Backends:");
+        for (char **s = p->backends; *s; s++)
+                printf(" %s", *s);
+        printf("\nDefaultBackend: %s\n", strempty(p->default_backend));
+        printf("    TotalBytes: %s (%" PRIu64 ")\n",
+               gmem_format_size(total, sizeof(total), p->total_bytes), p->total_bytes);
+        printf("AllocatedBytes: %s (%" PRIu64 ")\n",
+               gmem_format_size(allocated, sizeof(allocated), p->allocated_bytes), p->allocated_bytes);
+        printf("       Regions: %zu\n", n_regions);
+        printf("           VMs: %zu\n", n_vms);
+        printf("    Migrations: %zu\n", n_migrations);
+        r = 0;
+
+finish:
+        gmem_manager_properties_free(p);
+        gmem_region_info_array_free(regions, n_regions);
+        gmem_vm_info_array_free(vms, n_vms);
+        gmem_migration_info_array_free(migrations, n_migrations);
+        return r;
+}
+
+/* "vm:rw,vm2:ro:pending" for the table; the other side of each view is named. */
+static char *format_views(const GmemViewInfo *views, size_t n, bool name_vm) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        if (n == 0)
+                return NULL;
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                fprintf(f, "%s%s:%s", i > 0 ? "," : "", name_vm ? views[i].vm : views[i].region,
+                        views[i].access);
+                if (!streq(views[i].state, "active"))
+                        fprintf(f, ":%s", views[i].state);
+        }
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+static struct json_object *json_views(const GmemViewInfo *views, size_t n, bool name_vm) {
+        struct json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *o = json_object_new_object();
+
+                json_object_object_add(o, name_vm ? "vm" : "region",
+                                       json_object_new_string(name_vm ? views[i].vm : views[i].region));
+                json_object_object_add(o, "access", json_object_new_string(views[i].access));
+                json_object_object_add(o, "state", json_object_new_string(views[i].state));
+                json_object_array_add(a, o);
+        }
+        return a;
+}
+
+int verb_list_regions(GmemClient *c, int argc, char **argv) {
+        static const char *const headers[] = { "NAME", "SIZE", "ALLOCATED", "BACKEND", "OWNER", "VIEWS" };
+        static const char *const keys[] = { "name", "size", "allocated_bytes", "backend", "owner", "views" };
+        _cleanup_table_ Table *t = NULL;
+        GmemRegionInfo *regions = NULL;
+        size_t n = 0;
+        int r;
+
+        r = gmem_list_regions(c, &regions, &n);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to list regions");
+
+        t = table_new(ELEMENTSOF(headers), headers, keys);
+        if (!t) {
+                r = log_error_errno(-ENOMEM, "Out of memory");
+                goto finish;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                GmemRegionProperties *p = NULL;
+                _cleanup_free_ char *views = NULL;
+
+                /* The list has no allocation or views; ask each region. It may be gone by now. */
+                if (gmem_get_region_properties(c, regions[i].name, &p) >= 0)
+                        views = format_views(p->views, p->n_views, true);
+
+                r = table_add_string(t, regions[i].name);
+                if (r >= 0)
+                        r = table_add_size(t, regions[i].size);
+                if (r >= 0)
+                        r = p ? table_add_size(t, p->allocated_bytes) : table_add_cell(t, "-", NULL, true);
+                if (r >= 0)
+                        r = table_add_string(t, regions[i].backend);
+                if (r >= 0)
+                        r = table_add_string(t, regions[i].owner);
+                if (r >= 0)
+                        r = table_add_cell(t, views ? views : "-",
+                                           p ? json_views(p->views, p->n_views, true) : NULL, false);
+                gmem_region_properties_free(p);
+                if (r < 0) {
+                        log_error_errno(r, "Out of memory");
+                        goto finish;
+                }
+        }
+
+        r = table_print(t, "No regions.", "region", "regions", "listed");
+
+finish:
+        gmem_region_info_array_free(regions, n);
+        return r;
+}
+
+int verb_create_region(GmemClient *c, int argc, char **argv) {
+        GmemRegionOptions options = {
+                .backend = arg_backend,
+                .hugepage_size = arg_hugepage_size,
+                .owner = arg_owner,
+                .populate = arg_populate,
+                .persistent = arg_persistent,
+        };
+        uint64_t size;
+        int r;
+
+        r = parse_size_arg("size", argv[2], &size);
+        if (r < 0)
+                return r;
+
+        r = gmem_create_region(c, argv[1], size, &options, NULL);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to create region '%s'", argv[1]);
+        return 0;
+}
+
+int verb_destroy_region(GmemClient *c, int argc, char **argv) {
+        int ret = 0, r;
+
+        for (int i = 1; i < argc; i++) {
+                r = gmem_destroy_region(c, argv[i]);
+                if (r < 0) {
+                        log_client_error(c, r, "Failed to destroy region '%s'", argv[i]);
+                        if (ret == 0)
+                                ret = r;
+                }
+        }
+        return ret;
+}
+
+int verb_list_vms(GmemClient *c, int argc, char **argv) {
+        static const char *const headers[] = { "NAME", "LEADER", "UID", "VIEWS" };
+        static const char *const keys[] = { "name", "leader_pid", "uid", "views" };
+        _cleanup_table_ Table *t = NULL;
+        GmemVmInfo *vms = NULL;
+        size_t n = 0;
+        int r;
+
+        r = gmem_list_vms(c, &vms, &n);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to list VMs");
+
+        t = table_new(ELEMENTSOF(headers), headers, keys);
+        if (!t) {
+                r = log_error_errno(-ENOMEM, "Out of memory");
+                goto finish;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                GmemVmProperties *p = NULL;
+                _cleanup_free_ char *views = NULL;
+
+                if (gmem_get_vm_properties(c, vms[i].name, &p) >= 0)
+                        views = format_views(p->views, p->n_views, false);
+
+                r = table_add_string(t, vms[i].name);
+                if (r >= 0)
+                        r = table_add_id(t, (uint32_t) vms[i].leader_pid);
+                if (r >= 0 && p && p->uid != GMEM_UID_INVALID) {
+                        /* UID 0 is a real user, unlike PID 0. */
+                        char buf[16];
+
+                        (void) snprintf(buf, sizeof(buf), "%" PRIu32, (uint32_t) p->uid);
+                        r = table_add_cell(t, buf, json_object_new_uint64(p->uid), true);
+                } else if (r >= 0)
+                        r = table_add_cell(t, "-", NULL, true);
+                if (r >= 0)
+                        r = table_add_cell(t, views ? views : "-",
+                                           p ? json_views(p->views, p->n_views, false) : NULL, false);
+                gmem_vm_properties_free(p);
+                if (r < 0) {
+                        log_error_errno(r, "Out of memory");
+                        goto finish;
+                }
+        }
+
+        r = table_print(t, "No VMs.", "VM", "VMs", "listed");
+
+finish:
+        gmem_vm_info_array_free(vms, n);
+        return r;
+}
+
+int verb_register_vm(GmemClient *c, int argc, char **argv) {
+        int r;
+
+        r = gmem_register_vm(c, argv[1], arg_leader_pid, arg_uid, NULL);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to register VM '%s'", argv[1]);
+        return 0;
+}
+
+int verb_unregister_vm(GmemClient *c, int argc, char **argv) {
+        int ret = 0, r;
+
+        for (int i = 1; i < argc; i++) {
+                r = gmem_unregister_vm(c, argv[i]);
+                if (r < 0) {
+                        log_client_error(c, r, "Failed to unregister VM '%s'", argv[i]);
+                        if (ret == 0)
+                                ret = r;
+                }
+        }
+        return ret;
+}
+
+int verb_discard(GmemClient *c, int argc, char **argv) {
+        bool discard = streq(argv[0], "discard");
+        uint64_t offset, length;
+        int r;
+
+        r = parse_size_arg("offset", argv[2], &offset);
+        if (r < 0)
+                return r;
+        r = parse_size_arg("length", argv[3], &length);
+        if (r < 0)
+                return r;
+
+        r = discard ? gmem_discard(c, argv[1], offset, length) : gmem_allocate(c, argv[1], offset, length);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to %s a range of region '%s'",
+                                        discard ? "discard" : "allocate", argv[1]);
+        return 0;
+}
+
+static void json_add(struct json_object *o, const char *key, const char *value) {
+        if (value)
+                json_object_object_add(o, key, json_object_new_string(value));
+}
+
+/* One line per signal: "RegionNew name=ram path=/org/gmemd/Broker1/region/ram". */
+static int on_event(GmemClient *c, const GmemEvent *e, void *userdata) {
+        if (arg_json != JSON_OFF) {
+                struct json_object *o = json_object_new_object();
+                JsonMode saved = arg_json;
+                int r;
+
+                json_add(o, "signal", e->member);
+                json_add(o, "path", e->path);
+                json_add(o, "name", e->name);
+                json_add(o, "object", e->object);
+                json_add(o, "vm", e->vm);
+                json_add(o, "region", e->region);
+                json_add(o, "state", e->state);
+                json_add(o, "interface", e->interface);
+                json_add(o, e->type == GMEM_EVENT_PROPERTIES_CHANGED ? "properties" : "arguments",
+                         e->properties);
+                arg_json = JSON_SHORT;   /* one object per line */
+                r = print_json(o);
+                arg_json = saved;
+                fflush(stdout);
+                return r;
+        }
+
+        switch (e->type) {
+        case GMEM_EVENT_REGION_NEW:
+        case GMEM_EVENT_REGION_REMOVED:
+        case GMEM_EVENT_VM_NEW:
+        case GMEM_EVENT_VM_REMOVED:
+                printf("%s name=%s path=%s\n", e->member, e->name, e->object);
+                break;
+        case GMEM_EVENT_VIEW_REVOKED:
+                printf("%s vm=%s region=%s\n", e->member, e->vm, e->region);
+                break;
+        case GMEM_EVENT_MIGRATION_CHANGED:
+                printf("%s migration=%s state=%s\n", e->member, e->object, e->state);
+                break;
+        case GMEM_EVENT_PROPERTIES_CHANGED:
+                printf("%s path=%s interface=%s %s\n", e->member, e->path, strempty(e->interface),
+                       strempty(e->properties));
+                break;
+        default:
+                printf("%s path=%s interface=%s %s\n", e->member, e->path, strempty(e->interface),
+                       strempty(e->properties));
+        }
+        fflush(stdout);
+        return 0;
+}
+
+int verb_monitor(GmemClient *c, int argc, char **argv) {
+        _cleanup_close_ int sfd = -EBADF;
+        sigset_t mask;
+        int r;
+
+        /* SIGINT and SIGTERM end the loop cleanly, through a signalfd polled with the bus. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(-errno, "Failed to block signals: %s", strerror(errno));
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sfd < 0)
+                return log_error_errno(-errno, "Failed to create a signalfd: %s", strerror(errno));
+
+        r = gmem_subscribe(c, on_event, NULL);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to subscribe to the broker's signals");
+
+        for (;;) {
+                struct pollfd p[2];
+
+                do {
+                        r = gmem_client_process(c);
+                        if (r < 0)
+                                return log_error_errno(r, "Lost the bus connection: %s", strerror(-r));
+                } while (r > 0);
+
+                r = gmem_client_get_events(c);
+                if (r < 0)
+                        return log_error_errno(r, "Lost the bus connection: %s", strerror(-r));
+                p[0] = (struct pollfd) { .fd = gmem_client_get_fd(c), .events = (short) r };
+                p[1] = (struct pollfd) { .fd = sfd, .events = POLLIN };
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return log_error_errno(-errno, "Failed to wait for signals: %s", strerror(errno));
+                }
+                if (p[1].revents)
+                        return 0;
+        }
+}

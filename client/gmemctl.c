@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * gmemctl.c — the command line of gmemctl, gmemd's client.
+ *
+ * gmemctl [OPTIONS...] VERB [ARGS...] [-- CMD ARGS...]. Options may appear
+ * anywhere before a "--" and land in arg_* globals; a verb table names each
+ * verb with its argument counts and handler. What follows "--" is the
+ * command --exec starts (without --exec, "--" only ends the options, so a
+ * name beginning with '-' can be given). The exit status is 0 on success,
+ * 1 when the broker or the bus reports a failure, 2 for bad usage; every
+ * error is printed once, as "gmemctl: <message>", where it is found.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "gmemctl.h"
+#include "parse.h"
+
+const char *arg_bus_address = NULL;
+bool arg_legend = true;
+JsonMode arg_json = JSON_OFF;
+const char *arg_backend = NULL;
+uint64_t arg_hugepage_size = 0;
+bool arg_populate = false;
+bool arg_persistent = false;
+const char *arg_owner = NULL;
+pid_t arg_leader_pid = 0;
+uid_t arg_uid = GMEM_UID_INVALID;
+GmemAccess arg_access = GMEM_ACCESS_RW;
+uint64_t arg_offset = 0;
+uint64_t arg_length = 0;
+bool arg_allocate = false;
+bool arg_exec = false;
+char **arg_exec_argv = NULL;
+bool arg_no_commit = false;
+
+static void log_message(const char *fmt, va_list ap) {
+        fflush(stdout);
+        fputs("gmemctl: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+}
+
+int log_error_errno(int r, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        log_message(fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int log_usage(const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        log_message(fmt, ap);
+        va_end(ap);
+        return -EUSAGE;
+}
+
+int log_client_error(GmemClient *c, int r, const char *fallback, ...) {
+        const char *message = gmem_client_last_error_message(c);
+        va_list ap;
+
+        if (!isempty(message))
+                return log_error_errno(r, "%s", message);
+
+        fflush(stdout);
+        fputs("gmemctl: ", stderr);
+        va_start(ap, fallback);
+        vfprintf(stderr, fallback, ap);
+        va_end(ap);
+        fprintf(stderr, ": %s\n", strerror(r < 0 ? -r : r));
+        return r;
+}
+
+int parse_size_arg(const char *what, const char *s, uint64_t *ret) {
+        int r = gmem_parse_size(s, ret);
+
+        if (r == -ERANGE)
+                return log_usage("Invalid %s '%s': larger than 2^64 bytes", what, s);
+        if (r < 0)
+                return log_usage("Invalid %s '%s': expected a number of bytes with an optional "
+                                 "K, M, G or T suffix", what, s);
+        return 0;
+}
+
+static int help(void) {
+        printf("%s [OPTIONS...] COMMAND ...\n\n"
+               "Control gmemd, the guest-memory broker.\n\n"
+               "Broker:\n"
+               "  status                      Show the broker's version, backends and totals\n"
+               "  monitor                     Print the broker's signals as they come\n\n"
+               "Regions:\n"
+               "  list-regions                List regions\n"
+               "  create-region NAME SIZE     Create a region\n"
+               "  destroy-region NAME...      Destroy regions\n"
+               "  discard REGION OFFSET LENGTH\n"
+               "                              Punch a hole: every view reads zeros there\n"
+               "  allocate REGION OFFSET LENGTH\n"
+               "                              Pre-fault a range\n\n"
+               "VMs and views:\n"
+               "  list-vms                    List VMs\n"
+               "  register-vm NAME            Register a VM\n"
+               "  unregister-vm NAME...       Unregister VMs, dropping their views\n"
+               "  attach VM REGION...         Give a VM a view of regions\n"
+               "  detach VM REGION...         Drop a VM's views of regions\n"
+               "  get-fd VM REGION...         Hand out a VM's views again\n\n"
+               "Migrations:\n"
+               "  migrate SRC DST             Move SRC's views to DST, without copying\n"
+               "  list-migrations             List migrations\n"
+               "  commit-migration ID         Activate DST's views, revoke SRC's\n"
+               "  abort-migration ID          Drop DST's pending views\n\n"
+               "Options:\n"
+               "  -h --help                   Show this help\n"
+               "     --version                Show the package version\n"
+               "     --bus-address=ADDRESS    Talk to the broker on this D-Bus address\n"
+               "     --no-legend              Print no table header and footer\n"
+               "     --json=MODE              Print JSON: pretty, short or off\n"
+               "     --no-pager               Accepted for compatibility; gmemctl never pages\n"
+               "     --backend=NAME           create-region: memfd, hugetlb or secret\n"
+               "     --hugepage-size=SIZE     create-region: huge page size of hugetlb\n"
+               "     --populate               create-region: pre-fault the whole region\n"
+               "     --persistent             create-region: keep it across broker restarts\n"
+               "     --owner=VM               create-region: the VM that may allocate\n"
+               "     --leader-pid=PID         register-vm: release the views when PID exits\n"
+               "     --uid=UID                register-vm: the hypervisor's user\n"
+               "     --ro                     attach: read-only views (default: read-write)\n"
+               "     --offset=SIZE            attach: the window's start\n"
+               "     --length=SIZE            attach: the window's length\n"
+               "     --allocate               attach: the view may punch holes and allocate\n"
+               "     --exec                   attach, get-fd, migrate: run the command after\n"
+               "                              \"--\" with the views' fds in $GMEM_FD, $GMEM_FDS\n"
+               "     --no-commit              migrate: prepare only, print the migration\n\n"
+               "Sizes take K, M, G and T suffixes (powers of 1024).\n"
+               "See the gmemctl(1) man page for details.\n",
+               program_invocation_short_name);
+        return 0;
+}
+
+static int parse_uid_arg(const char *s, uid_t *ret) {
+        uint64_t v;
+        char *end;
+
+        if (s[0] >= '0' && s[0] <= '9') {
+                errno = 0;
+                v = strtoull(s, &end, 10);
+                if (errno != 0 || *end || v >= UINT32_MAX)
+                        return log_usage("Invalid UID '%s'", s);
+                *ret = (uid_t) v;
+                return 0;
+        } else {
+                struct passwd *pw = getpwnam(s);
+
+                if (!pw)
+                        return log_usage("Unknown user '%s'", s);
+                *ret = pw->pw_uid;
+                return 0;
+        }
+}
+
+static int parse_argv(int argc, char *argv[], int *ret_argc) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_BUS_ADDRESS,
+                ARG_NO_LEGEND,
+                ARG_JSON,
+                ARG_NO_PAGER,
+                ARG_BACKEND,
+                ARG_HUGEPAGE_SIZE,
+                ARG_POPULATE,
+                ARG_PERSISTENT,
+                ARG_OWNER,
+                ARG_LEADER_PID,
+                ARG_UID,
+                ARG_RO,
+                ARG_OFFSET,
+                ARG_LENGTH,
+                ARG_ALLOCATE,
+                ARG_EXEC,
+                ARG_NO_COMMIT,
+        };
+        static const struct option options[] = {
+                { "help",          no_argument,       NULL, 'h'               },
+                { "version",       no_argument,       NULL, ARG_VERSION       },
+                { "bus-address",   required_argument, NULL, ARG_BUS_ADDRESS   },
+                { "no-legend",     no_argument,       NULL, ARG_NO_LEGEND     },
+                { "json",          optional_argument, NULL, ARG_JSON          },
+                { "no-pager",      no_argument,       NULL, ARG_NO_PAGER      },
+                { "backend",       required_argument, NULL, ARG_BACKEND       },
+                { "hugepage-size", required_argument, NULL, ARG_HUGEPAGE_SIZE },
+                { "populate",      no_argument,       NULL, ARG_POPULATE      },
+                { "persistent",    no_argument,       NULL, ARG_PERSISTENT    },
+                { "owner",         required_argument, NULL, ARG_OWNER         },
+                { "leader-pid",    required_argument, NULL, ARG_LEADER_PID    },
+                { "uid",           required_argument, NULL, ARG_UID           },
+                { "ro",            no_argument,       NULL, ARG_RO            },
+                { "offset",        required_argument, NULL, ARG_OFFSET        },
+                { "length",        required_argument, NULL, ARG_LENGTH        },
+                { "allocate",      no_argument,       NULL, ARG_ALLOCATE      },
+                { "exec",          no_argument,       NULL, ARG_EXEC          },
+                { "no-commit",     no_argument,       NULL, ARG_NO_COMMIT     },
+                {}
+        };
+        int dashdash = argc, c, r;
+
+        /*
+         * getopt moves "--" in front of the arguments it permutes, so find
+         * it first: the options and the verb's arguments come before it.
+         */
+        for (int i = 1; i < argc; i++)
+                if (streq(argv[i], "--")) {
+                        dashdash = i;
+                        break;
+                }
+
+        opterr = 0;
+        while ((c = getopt_long(dashdash, argv, ":h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        return help();
+                case ARG_VERSION:
+                        printf("gmemctl %s\n", GMEMD_VERSION);
+                        return 0;
+                case ARG_BUS_ADDRESS:
+                        if (isempty(optarg))
+                                return log_usage("--bus-address= needs an address");
+                        arg_bus_address = optarg;
+                        break;
+                case ARG_NO_LEGEND:
+                        arg_legend = false;
+                        break;
+                case ARG_JSON:
+                        if (!optarg)
+                                arg_json = isatty(STDOUT_FILENO) ? JSON_PRETTY : JSON_SHORT;
+                        else if (streq(optarg, "pretty"))
+                                arg_json = JSON_PRETTY;
+                        else if (streq(optarg, "short"))
+                                arg_json = JSON_SHORT;
+                        else if (streq(optarg, "off"))
+                                arg_json = JSON_OFF;
+                        else
+                                return log_usage("Unknown --json= mode '%s': use pretty, short or off", optarg);
+                        break;
+                case ARG_NO_PAGER:
+                        break;
+                case ARG_BACKEND:
+                        arg_backend = optarg;
+                        break;
+                case ARG_HUGEPAGE_SIZE:
+                        r = parse_size_arg("huge page size", optarg, &arg_hugepage_size);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_POPULATE:
+                        arg_populate = true;
+                        break;
+                case ARG_PERSISTENT:
+                        arg_persistent = true;
+                        break;
+                case ARG_OWNER:
+                        arg_owner = optarg;
+                        break;
+                case ARG_LEADER_PID: {
+                        char *end;
+                        long v;
+
+                        errno = 0;
+                        v = strtol(optarg, &end, 10);
+                        if (errno != 0 || *end || end == optarg || v <= 0 || v > INT32_MAX)
+                                return log_usage("Invalid leader PID '%s'", optarg);
+                        arg_leader_pid = (pid_t) v;
+                        break;
+                }
+                case ARG_UID:
+                        r = parse_uid_arg(optarg, &arg_uid);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_RO:
+                        arg_access = GMEM_ACCESS_RO;
+                        break;
+                case ARG_OFFSET:
+                        r = parse_size_arg("offset", optarg, &arg_offset);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_LENGTH:
+                        r = parse_size_arg("length", optarg, &arg_length);
+                        if (r < 0)
+                                return r;
+                        if (arg_length == 0)
+                                return log_usage("Invalid length '%s': a window needs at least one page", optarg);
+                        break;
+                case ARG_ALLOCATE:
+                        arg_allocate = true;
+                        break;
+                case ARG_EXEC:
+                        arg_exec = true;
+                        break;
+                case ARG_NO_COMMIT:
+                        arg_no_commit = true;
+                        break;
+                case ':':
+                        return log_usage("Option '%s' needs an argument", argv[optind - 1]);
+                case '?':
+                        if (optopt != 0)
+                                return log_usage("Unknown option '-%c'", optopt);
+                        return log_usage("Unknown option '%s'", argv[optind - 1]);
+                default:
+                        return log_usage("Unexpected option");
+                }
+
+        if (arg_exec) {
+                if (dashdash + 1 >= argc)
+                        return log_usage("--exec needs a command after \"--\"");
+                arg_exec_argv = argv + dashdash + 1;
+                *ret_argc = dashdash;
+        } else if (dashdash < argc) {
+                /* Without --exec, "--" only ends the options; what follows are arguments. */
+                memmove(argv + dashdash, argv + dashdash + 1, (size_t) (argc - dashdash) * sizeof(char *));
+                *ret_argc = argc - 1;
+        } else
+                *ret_argc = argc;
+
+        return 1;
+}
+
+typedef struct Verb {
+        const char *name;
+        int min_args, max_args;   /* counting the verb; -1: no limit */
+        bool exec;                /* takes --exec */
+        int (*dispatch)(GmemClient *c, int argc, char **argv);
+} Verb;
+
+static const Verb verbs[] = {
+        { "status",           1,  1, false, verb_status           },
+        { "list-regions",     1,  1, false, verb_list_regions     },
+        { "create-region",    3,  3, false, verb_create_region    },
+        { "destroy-region",   2, -1, false, verb_destroy_region   },
+        { "list-vms",         1,  1, false, verb_list_vms         },
+        { "register-vm",      2,  2, false, verb_register_vm      },
+        { "unregister-vm",    2, -1, false, verb_unregister_vm    },
+        { "attach",           3, -1, true,  verb_attach           },
+        { "detach",           3, -1, false, verb_detach           },
+        { "get-fd",           3, -1, true,  verb_get_fd           },
+        { "migrate",          3,  3, true,  verb_migrate          },
+        { "list-migrations",  1,  1, false, verb_list_migrations  },
+        { "commit-migration", 2,  2, false, verb_commit_migration },
+        { "abort-migration",  2,  2, false, verb_commit_migration },
+        { "discard",          4,  4, false, verb_discard          },
+        { "allocate",         4,  4, false, verb_discard          },
+        { "monitor",          1,  1, false, verb_monitor          },
+};
+
+static int dispatch_verb(int argc, char **argv) {
+        _cleanup_(gmem_client_unrefp) GmemClient *c = NULL;
+        static char *default_verb[] = { (char *) "status", NULL };
+        const Verb *verb = NULL;
+        int n, r;
+
+        if (argc <= 0) {
+                argv = default_verb;
+                argc = 1;
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, argv[0])) {
+                        verb = &verbs[i];
+                        break;
+                }
+        if (!verb)
+                return log_usage("Unknown command '%s'; see --help", argv[0]);
+
+        n = argc;
+        if (n < verb->min_args)
+                return log_usage("%s: too few arguments; see --help", verb->name);
+        if (verb->max_args >= 0 && n > verb->max_args)
+                return log_usage("%s: too many arguments; see --help", verb->name);
+        if (arg_exec && !verb->exec)
+                return log_usage("%s does not take --exec", verb->name);
+
+        if (arg_bus_address)
+                r = gmem_connect_address(arg_bus_address, &c);
+        else
+                r = gmem_connect(&c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the %s: %s",
+                                       arg_bus_address ? "bus" : "system bus", strerror(-r));
+
+        return verb->dispatch(c, argc, argv);
+}
+
+int main(int argc, char *argv[]) {
+        int n_args = 0, r;
+
+        r = parse_argv(argc, argv, &n_args);
+        if (r <= 0)
+                goto finish;
+
+        r = dispatch_verb(n_args - optind, argv + optind);
+
+finish:
+        if (fflush(stdout) != 0 && r >= 0)
+                r = log_error_errno(-EIO, "Failed to write to standard output");
+        if (r == -EUSAGE)
+                return 2;
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libgmem-regions.c — regions: the memory the broker owns.
+ *
+ * A region is an inode held by the broker under a name; it outlives every VM
+ * that maps it. These calls create and destroy regions, list them, read one
+ * region's properties (its id, allocation and the views VMs hold of it), and
+ * act on a byte range of it: discard (punch a hole that every view sees),
+ * allocate (pre-fault) and set memory attributes. Ranges are passed to the
+ * broker as given: the broker knows the region's size and alignment and says
+ * which limit a bad range breaks.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "libgmem-internal.h"
+
+#define BUS_CHECK(c, r) \
+        do { if ((r) < 0) return gmem_client_set_error((c), (r), NULL, "Failed to build a D-Bus message"); } while (0)
+
+int gmem_create_region(GmemClient *c, const char *name, uint64_t size,
+                       const GmemRegionOptions *options, char **ret_path) {
+        _cleanup_message_ sd_bus_message *m = NULL, *reply = NULL;
+        const char *path;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        r = gmem_client_check_name(c, "region", name);
+        if (r < 0)
+                return r;
+        if (options && options->owner && options->owner[0]) {
+                r = gmem_client_check_name(c, "VM", options->owner);
+                if (r < 0)
+                        return r;
+        }
+
+        r = gmem_new_manager_call(c, "CreateRegion", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "st", name, size);
+        BUS_CHECK(c, r);
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        BUS_CHECK(c, r);
+        if (options) {
+                if (options->backend) {
+                        r = gmem_append_option(m, "backend", "s", options->backend);
+                        BUS_CHECK(c, r);
+                }
+                if (options->hugepage_size > 0) {
+                        r = gmem_append_option(m, "hugepage_size", "t", options->hugepage_size);
+                        BUS_CHECK(c, r);
+                }
+                if (options->owner) {
+                        r = gmem_append_option(m, "owner", "s", options->owner);
+                        BUS_CHECK(c, r);
+                }
+                if (options->populate) {
+                        r = gmem_append_option(m, "populate", "b", 1);
+                        BUS_CHECK(c, r);
+                }
+                if (options->persistent) {
+                        r = gmem_append_option(m, "persistent", "b", 1);
+                        BUS_CHECK(c, r);
+                }
+        }
+        r = sd_bus_message_close_container(m);
+        BUS_CHECK(c, r);
+
+        r = gmem_call(c, m, &reply);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return gmem_client_set_error(c, r, NULL, "Failed to parse the reply to CreateRegion");
+        if (ret_path) {
+                *ret_path = strdup(path);
+                if (!*ret_path)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int gmem_destroy_region(GmemClient *c, const char *name) {
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        r = gmem_client_check_name(c, "region", name);
+        if (r < 0)
+                return r;
+
+        return gmem_call_manager(c, "DestroyRegion", NULL, "s", name);
+}
+
+int gmem_get_object_path(GmemClient *c, const char *method, const char *kind, const char *name,
+                         char **ret_path) {
+        _cleanup_message_ sd_bus_message *reply = NULL;
+        const char *path;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        if (!ret_path)
+                return gmem_client_invalid_argument(c, "No place to return the object path");
+        r = gmem_client_check_name(c, kind, name);
+        if (r < 0)
+                return r;
+
+        r = gmem_call_manager(c, method, &reply, "s", name);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return gmem_client_set_error(c, r, NULL, "Failed to parse the broker's reply");
+
+        *ret_path = strdup(path);
+        return *ret_path ? 0 : -ENOMEM;
+}
+
+int gmem_get_region_path(GmemClient *c, const char *name, char **ret_path) {
+        return gmem_get_object_path(c, "GetRegion", "region", name, ret_path);
+}
+
+void gmem_region_info_array_free(GmemRegionInfo *regions, size_t n) {
+        if (!regions)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                free(regions[i].name);
+                free(regions[i].backend);
+                free(regions[i].owner);
+                free(regions[i].path);
+        }
+        free(regions);
+}
+
+int gmem_list_regions(GmemClient *c, GmemRegionInfo **ret_regions, size_t *ret_n) {
+        _cleanup_message_ sd_bus_message *reply = NULL;
+        GmemRegionInfo *regions = NULL;
+        size_t n = 0, allocated = 0;
+        const char *name, *backend, *owner, *path;
+        uint64_t size;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        if (!ret_regions || !ret_n)
+                return gmem_client_invalid_argument(c, "No place to return the list");
+
+        r = gmem_call_manager(c, "ListRegions", &reply, NULL);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "(stsso)");
+        if (r < 0)
+                goto bad_reply;
+        while ((r = sd_bus_message_read(reply, "(stsso)", &name, &size, &backend, &owner, &path)) > 0) {
+                if (n == allocated) {
+                        size_t want = allocated ? allocated * 2 : 8;
+                        GmemRegionInfo *a = reallocarray(regions, want, sizeof(*regions));
+                        if (!a) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        regions = a;
+                        allocated = want;
+                }
+                regions[n] = (GmemRegionInfo) {
+                        .name = strdup(name),
+                        .size = size,
+                        .backend = strdup(backend),
+                        .owner = strdup(owner),
+                        .path = strdup(path),
+                };
+                n++;
+                if (!regions[n - 1].name || !regions[n - 1].backend || !regions[n - 1].owner ||
+                    !regions[n - 1].path) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
+        if (r < 0)
+                goto bad_reply;
+
+        *ret_regions = regions;
+        *ret_n = n;
+        return 0;
+
+bad_reply:
+        r = gmem_client_set_error(c, r, NULL, "Failed to parse the reply to ListRegions");
+fail:
+        gmem_region_info_array_free(regions, n);
+        return r;
+}
+
+GmemRegionProperties *gmem_region_properties_free(GmemRegionProperties *p) {
+        if (!p)
+                return NULL;
+        free(p->name);
+        free(p->backend);
+        free(p->owner);
+        gmem_view_info_array_free(p->views, p->n_views);
+        free(p->path);
+        free(p);
+        return NULL;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(GmemRegionProperties *, gmem_region_properties_free);
+
+static const GmemProperty region_properties[] = {
+        { "Name",           's', offsetof(GmemRegionProperties, name)            },
+        { "Id",             't', offsetof(GmemRegionProperties, id)              },
+        { "Size",           't', offsetof(GmemRegionProperties, size)            },
+        { "Backend",        's', offsetof(GmemRegionProperties, backend)         },
+        { "Owner",          's', offsetof(GmemRegionProperties, owner)           },
+        { "Persistent",     'b', offsetof(GmemRegionProperties, persistent)      },
+        { "AllocatedBytes", 't', offsetof(GmemRegionProperties, allocated_bytes) },
+        {}
+};
+
+static int read_region_views(sd_bus_message *m, const char *key, void *data) {
+        GmemRegionProperties *p = data;
+        int r;
+
+        if (!streq(key, "Views"))
+                return sd_bus_message_skip(m, "v");
+
+        r = sd_bus_message_enter_container(m, 'v', "a(sss)");
+        if (r < 0)
+                return r;
+        gmem_view_info_array_free(p->views, p->n_views);
+        p->views = NULL;
+        p->n_views = 0;
+        /* The region's own name is filled in below, once Name has surely been read. */
+        r = gmem_read_views(m, "", false, &p->views, &p->n_views);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+int gmem_get_region_properties(GmemClient *c, const char *name, GmemRegionProperties **ret) {
+        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(gmem_region_properties_freep) GmemRegionProperties *p = NULL;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        if (!ret)
+                return gmem_client_invalid_argument(c, "No place to return the properties");
+
+        r = gmem_get_region_path(c, name, &path);
+        if (r < 0)
+                return r;
+        r = gmem_get_all_properties(c, path, GMEM_REGION_INTERFACE, &reply);
+        if (r < 0)
+                return r;
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        r = gmem_read_properties(reply, region_properties, p, read_region_views);
+        if (r < 0)
+                return gmem_client_set_error(c, r, NULL, "Failed to parse the region's properties");
+
+        if (!p->name && !(p->name = strdup(name)))
+                return -ENOMEM;
+        for (size_t i = 0; i < p->n_views; i++) {
+                free(p->views[i].region);
+                p->views[i].region = strdup(p->name);
+                if (!p->views[i].region)
+                        return -ENOMEM;
+        }
+        p->path = TAKE_PTR(path);
+
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+static int call_range(GmemClient *c, const char *method, const char *region, uint64_t offset,
+                      uint64_t length, const char *attribute) {
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        r = gmem_client_check_name(c, "region", region);
+        if (r < 0)
+                return r;
+
+        if (attribute)
+                return gmem_call_manager(c, method, NULL, "stts", region, offset, length, attribute);
+        return gmem_call_manager(c, method, NULL, "stt", region, offset, length);
+}
+
+int gmem_discard(GmemClient *c, const char *region, uint64_t offset, uint64_t length) {
+        return call_range(c, "Discard", region, offset, length, NULL);
+}
+
+int gmem_allocate(GmemClient *c, const char *region, uint64_t offset, uint64_t length) {
+        return call_range(c, "Allocate", region, offset, length, NULL);
+}
+
+static const char *const memory_attribute_table[_GMEM_MEMORY_ATTRIBUTE_MAX] = {
+        [GMEM_MEMORY_SHARED]  = "shared",
+        [GMEM_MEMORY_PRIVATE] = "private",
+};
+
+const char *gmem_memory_attribute_to_string(GmemMemoryAttribute a) {
+        if ((int) a < 0 || a >= _GMEM_MEMORY_ATTRIBUTE_MAX)
+                return NULL;
+        return memory_attribute_table[a];
+}
+
+int gmem_memory_attribute_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (int a = 0; a < _GMEM_MEMORY_ATTRIBUTE_MAX; a++)
+                if (streq(memory_attribute_table[a], s))
+                        return a;
+        return -EINVAL;
+}
+
+int gmem_set_memory_attributes(GmemClient *c, const char *region, uint64_t offset, uint64_t length,
+                               GmemMemoryAttribute attribute) {
+        const char *s = gmem_memory_attribute_to_string(attribute);
+
+        if (!c)
+                return -EINVAL;
+        if (!s) {
+                gmem_client_clear_error(c);
+                return gmem_client_invalid_argument(c, "Invalid memory attribute: must be shared or private");
+        }
+        return call_range(c, "SetMemoryAttributes", region, offset, length, s);
+}
