@@ -39,7 +39,7 @@ int gmem_client_new_from_bus(sd_bus *bus, GmemClient **ret) {
 }
 
 int gmem_connect(GmemClient **ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
         int r;
 
         if (!ret)
@@ -55,7 +55,7 @@ int gmem_connect(GmemClient **ret) {
 }
 
 int gmem_connect_address(const char *address, GmemClient **ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
         int r;
 
         if (isempty(address) || !ret)
