@@ -11,7 +11,12 @@
  *   - F_SEAL_EXEC via MFD_NOEXEC_SEAL where the kernel has it;
  *   - mode 0600 owned by the daemon, so re-opening a view through
  *     /proc/self/fd/N with more access is refused by the kernel's permission
- *     check to any other uid lacking CAP_DAC_OVERRIDE.
+ *     check to any other uid lacking CAP_DAC_OVERRIDE;
+ *   - a POSIX ACL on the inode grants each hypervisor uid exactly the access
+ *     of its views (read or read-write), so QEMU can re-open its own view
+ *     ("mem-path=/proc/self/fd/N") but a uid holding only read-only views
+ *     cannot re-open one for writing. Rights on re-open are per uid: VMs
+ *     with different rights must run under different uids.
  * A view is a re-open of the inode through /proc/self/fd of the master fd:
  * a new open file description with exactly the access asked for. The new
  * fd is checked to be the same inode before it is trusted.
@@ -23,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -123,6 +129,67 @@ static int memfd_allocate(const BackendRegion *r, uint64_t offset, uint64_t leng
         return 0;
 }
 
+/* POSIX ACL xattr layout (linux/posix_acl_xattr.h), little-endian. */
+#define ACL_XATTR_VERSION 0x0002
+#define ACL_TAG_USER_OBJ  0x01
+#define ACL_TAG_USER      0x02
+#define ACL_TAG_GROUP_OBJ 0x04
+#define ACL_TAG_MASK      0x10
+#define ACL_TAG_OTHER     0x20
+#define ACL_UNDEFINED_ID  UINT32_MAX
+#define ACL_GRANTS_MAX    4096
+
+typedef struct __attribute__((packed)) AclEntry {
+        uint16_t tag;
+        uint16_t perm;
+        uint32_t id;
+} AclEntry;
+
+static int memfd_set_grants(const BackendRegion *r, const BackendGrant *grants, size_t n, GmemError *e) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        uint32_t version = ACL_XATTR_VERSION;
+        AclEntry *ent;
+        uint16_t mask = 0;
+        size_t k = 0, size;
+
+        if (n == 0) {
+                /* Back to the bare mode: nobody but the daemon may re-open the inode. */
+                if (fremovexattr(r->fd, "system.posix_acl_access") < 0 && errno != ENODATA)
+                        return gmem_error_set_errno(e, errno, "Cannot remove the access list of the region's inode");
+                if (fchmod(r->fd, 0600) < 0)
+                        return gmem_error_set_errno(e, errno, "Cannot lock down the mode of the region's inode");
+                return 0;
+        }
+        if (n > ACL_GRANTS_MAX)
+                return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Too many hypervisor uids on one region: %zu, "
+                                      "the limit is %d", n, ACL_GRANTS_MAX);
+
+        size = sizeof(version) + (n + 4) * sizeof(AclEntry);
+        buf = calloc(1, size);
+        if (!buf)
+                return gmem_error_set_errno(e, ENOMEM, "Cannot build the access list");
+        memcpy(buf, &version, sizeof(version));
+        ent = (AclEntry *) (buf + sizeof(version));
+
+        ent[k++] = (AclEntry) { ACL_TAG_USER_OBJ, 6, ACL_UNDEFINED_ID };
+        for (size_t i = 0; i < n; i++) {
+                uint16_t perm = grants[i].access == VIEW_ACCESS_RW ? 6 : 4;
+                ent[k++] = (AclEntry) { ACL_TAG_USER, perm, grants[i].uid };
+                mask |= perm;
+        }
+        ent[k++] = (AclEntry) { ACL_TAG_GROUP_OBJ, 0, ACL_UNDEFINED_ID };
+        ent[k++] = (AclEntry) { ACL_TAG_MASK, mask, ACL_UNDEFINED_ID };
+        ent[k++] = (AclEntry) { ACL_TAG_OTHER, 0, ACL_UNDEFINED_ID };
+
+        if (fsetxattr(r->fd, "system.posix_acl_access", buf, size, 0) < 0) {
+                if (errno == EOPNOTSUPP)
+                        return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "The kernel cannot put an access list on "
+                                              "memfd inodes (CONFIG_TMPFS_POSIX_ACL): hypervisor uids cannot re-open views");
+                return gmem_error_set_errno(e, errno, "Cannot set the access list of the region's inode");
+        }
+        return 0;
+}
+
 /* --- memfd --- */
 
 static int memfd_probe(GmemError *e) {
@@ -152,6 +219,7 @@ const BackendOps backend_memfd_ops = {
         .discard = memfd_discard,
         .allocate = memfd_allocate,
         .allocated_bytes = backend_allocated_bytes_from_blocks,
+        .set_grants = memfd_set_grants,
         .read_only_views = true,
 };
 

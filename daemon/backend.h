@@ -45,6 +45,12 @@ ViewAccess view_access_from_string(const char *s) _pure_;
 const char *memory_attribute_to_string(MemoryAttribute a) _pure_;
 MemoryAttribute memory_attribute_from_string(const char *s) _pure_;
 
+/* Access a uid is granted on the inode itself, for re-opening a view through /proc/self/fd. */
+typedef struct BackendGrant {
+        uint32_t uid;
+        ViewAccess access;
+} BackendGrant;
+
 /* The backend's handle on one region's inode. */
 typedef struct BackendRegion {
         int fd;                 /* master fd, O_RDWR, owned by the region */
@@ -74,6 +80,12 @@ typedef struct BackendOps {
         int (*set_attributes)(const BackendRegion *r, uint64_t offset, uint64_t length,
                               MemoryAttribute attr, GmemError *e);
         int (*allocated_bytes)(const BackendRegion *r, uint64_t *ret);
+        /*
+         * Replaces the per-uid grants on the inode (grants sorted by uid, no
+         * duplicates). NULL: the inode cannot carry grants; views can only be
+         * used through the fd handed out, not re-opened by an unprivileged uid.
+         */
+        int (*set_grants)(const BackendRegion *r, const BackendGrant *grants, size_t n, GmemError *e);
         /* Whether a view may be read-only; secret views share the master file. */
         bool read_only_views;
 } BackendOps;

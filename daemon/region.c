@@ -105,6 +105,7 @@ Region *region_free(Region *r) {
         if (!r)
                 return NULL;
 
+        r->dying = true;
         while ((v = hashmap_first(r->views)))
                 view_free(v);
 
@@ -119,6 +120,39 @@ Region *region_free(Region *r) {
         free(r->name);
         free(r);
         return NULL;
+}
+
+static int grant_compare(const void *a, const void *b) {
+        const BackendGrant *x = a, *y = b;
+        return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+int region_update_grants(Region *r, GmemError *e) {
+        _cleanup_free_ BackendGrant *grants = NULL;
+        size_t n = 0, k = 0;
+        View *v;
+
+        if (!r->ops->set_grants || r->dying || r->br.fd < 0)
+                return 0;
+
+        grants = calloc(hashmap_size(r->views) + 1, sizeof(BackendGrant));
+        if (!grants)
+                return gmem_error_set_errno(e, ENOMEM, "Cannot compute grants of region '%s'", r->name);
+        HASHMAP_FOREACH(v, r->views, i)
+                if (v->state != VIEW_STATE_REVOKED && v->vm->has_uid && v->vm->uid != 0)
+                        grants[n++] = (BackendGrant) { .uid = (uint32_t) v->vm->uid, .access = v->access };
+
+        /* One entry per uid, with the highest access any of its views has. */
+        qsort(grants, n, sizeof(BackendGrant), grant_compare);
+        for (size_t i = 0; i < n; i++) {
+                if (k > 0 && grants[k - 1].uid == grants[i].uid) {
+                        if (grants[i].access == VIEW_ACCESS_RW)
+                                grants[k - 1].access = VIEW_ACCESS_RW;
+                        continue;
+                }
+                grants[k++] = grants[i];
+        }
+        return r->ops->set_grants(&r->br, grants, k, e);
 }
 
 unsigned region_live_views(Region *r) {

@@ -25,6 +25,7 @@ struct Region {
         char *owner;                /* VM name that may allocate, NULL if none */
         bool persistent;
         Hashmap *views;             /* VM name -> View */
+        bool dying;                 /* being freed: no more grant updates */
 };
 
 typedef struct RegionParams {
@@ -48,5 +49,10 @@ int region_discard(Region *r, uint64_t offset, uint64_t length, GmemError *e);
 int region_allocate(Region *r, uint64_t offset, uint64_t length, GmemError *e);
 int region_set_attributes(Region *r, uint64_t offset, uint64_t length, const char *attribute, GmemError *e);
 int region_allocated_bytes(Region *r, uint64_t *ret);
+/*
+ * Recomputes the per-uid grants on the inode from the live views: each VM
+ * uid gets the highest access of its active or pending views. e may be NULL.
+ */
+int region_update_grants(Region *r, GmemError *e);
 /* Number of views in a state other than revoked. */
 unsigned region_live_views(Region *r);

@@ -40,14 +40,20 @@ View *view_lookup(Vm *vm, Region *r) {
 }
 
 View *view_free(View *v) {
+        Region *r;
+
         if (!v)
                 return NULL;
-        if (v->vm && hashmap_get(v->vm->views, v->region->name) == v)
-                hashmap_remove(v->vm->views, v->region->name);
-        if (v->region && hashmap_get(v->region->views, v->vm->name) == v)
-                hashmap_remove(v->region->views, v->vm->name);
+        r = v->region;
+        if (v->vm && hashmap_get(v->vm->views, r->name) == v)
+                hashmap_remove(v->vm->views, r->name);
+        if (r && hashmap_get(r->views, v->vm->name) == v)
+                hashmap_remove(r->views, v->vm->name);
         safe_close(v->fd);
         free(v);
+        /* Take the uid's right to re-open the inode back, unless another view still needs it. */
+        if (r)
+                (void) region_update_grants(r, NULL);
         return NULL;
 }
 
@@ -88,6 +94,12 @@ static int view_new(Vm *vm, Region *r, ViewAccess access, uint64_t offset, uint6
         }
         v->region = r;
         v->fd = TAKE_FD(fd);
+
+        rr = region_update_grants(r, e);
+        if (rr < 0) {
+                view_free(v);
+                return rr;
+        }
 
         manager_notify_views_changed(vm->manager, vm, r);
         *ret = v;
@@ -186,6 +198,7 @@ void view_revoke(View *v) {
                 return;
         v->state = VIEW_STATE_REVOKED;
         v->fd = safe_close(v->fd);
+        (void) region_update_grants(v->region, NULL);
         manager_notify_view_revoked(v->vm->manager, v);
         manager_notify_views_changed(v->vm->manager, v->vm, v->region);
 }

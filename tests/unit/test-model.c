@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-model.c — the object model without a bus: regions, VMs, views and
+ * migrations, each error path with its named error and no partial state,
+ * the notification hooks, and leader tracking with a real pidfd on a real
+ * sd-event loop.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "manager.h"
+#include "migration.h"
+#include "region.h"
+#include "tests.h"
+#include "view.h"
+#include "vm.h"
+
+static struct {
+        unsigned region_new, region_removed, vm_new, vm_removed, views_changed, view_revoked, migration_changed;
+} seen;
+
+static void h_region_new(Manager *m, Region *r) { seen.region_new++; }
+static void h_region_removed(Manager *m, Region *r) { seen.region_removed++; }
+static void h_vm_new(Manager *m, Vm *vm) { seen.vm_new++; }
+static void h_vm_removed(Manager *m, Vm *vm) { seen.vm_removed++; }
+static void h_views_changed(Manager *m, Vm *vm, Region *r) { seen.views_changed++; }
+static void h_view_revoked(Manager *m, View *v) { seen.view_revoked++; }
+static void h_migration_changed(Manager *m, Migration *mig) { seen.migration_changed++; }
+
+static const ManagerHooks hooks = {
+        .region_new = h_region_new,
+        .region_removed = h_region_removed,
+        .vm_new = h_vm_new,
+        .vm_removed = h_vm_removed,
+        .views_changed = h_views_changed,
+        .view_revoked = h_view_revoked,
+        .migration_changed = h_migration_changed,
+};
+
+static Region *mkregion(Manager *m, const char *name, uint64_t size) {
+        GmemError e = GMEM_ERROR_INIT;
+        Region *r = NULL;
+        EXPECT(region_create(m, &(RegionParams) { .name = name, .size = size, .backend = BACKEND_MEMFD }, &r, &e) == 0,
+               "region '%s' can be created: %s", name, e.message);
+        return r;
+}
+
+static Vm *mkvm(Manager *m, const char *name) {
+        GmemError e = GMEM_ERROR_INIT;
+        Vm *vm = NULL;
+        EXPECT(vm_register(m, &(VmParams) { .name = name }, &vm, &e) == 0, "VM '%s' registers: %s", name, e.message);
+        return vm;
+}
+
+static View *attach(Vm *vm, Region *r, ViewAccess a) {
+        GmemError e = GMEM_ERROR_INIT;
+        View *v = NULL;
+        EXPECT(view_attach(vm, r, &(ViewParams) { .access = a }, &v, NULL, &e) == 0, "VM '%s' attaches '%s': %s",
+               vm->name, r->name, e.message);
+        return v;
+}
+
+static void test_region_errors(void) {
+        Manager *m = NULL;
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        m->hooks = &hooks;
+
+        static const struct {
+                RegionParams p;
+                GmemErrorCode code;
+        } bad[] = {
+                { { .name = "", .size = 4096 }, GMEM_ERROR_INVALID_NAME },
+                { { .name = "a/b", .size = 4096 }, GMEM_ERROR_INVALID_NAME },
+                { { .name = "x", .size = 0 }, GMEM_ERROR_INVALID_SIZE },
+                { { .name = "x", .size = 1 }, GMEM_ERROR_INVALID_SIZE },
+                { { .name = "x", .size = 4095 }, GMEM_ERROR_INVALID_SIZE },
+                { { .name = "x", .size = UINT64_MAX - 4095 }, GMEM_ERROR_INVALID_SIZE },
+                { { .name = "x", .size = (UINT64_C(1) << 46) + 4096 }, GMEM_ERROR_INVALID_SIZE },
+                { { .name = "x", .size = 4096, .backend = (BackendType) 77 }, GMEM_ERROR_INVALID_ARGUMENT },
+                { { .name = "x", .size = 4096, .hugepage_size = 2 << 20 }, GMEM_ERROR_INVALID_ARGUMENT },
+                { { .name = "x", .size = 4096, .owner = "no/pe" }, GMEM_ERROR_INVALID_NAME },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                GmemError e = GMEM_ERROR_INIT;
+                Region *r = NULL;
+                EXPECT(region_create(m, &bad[i].p, &r, &e) < 0 && e.code == bad[i].code,
+                       "bad region %zu is refused with %s (got %s: %s)", i, gmem_error_code_to_string(bad[i].code),
+                       gmem_error_code_to_string(e.code), e.message);
+                EXPECT(r == NULL, "a refused region returns nothing");
+        }
+        EXPECT(hashmap_size(m->regions) == 0 && m->total_bytes == 0 && seen.region_new == 0,
+               "refused regions leave nothing behind");
+
+        Region *r = mkregion(m, "r", 1 << 20);
+        GmemError e = GMEM_ERROR_INIT;
+        EXPECT(region_create(m, &(RegionParams) { .name = "r", .size = 4096 }, NULL, &e) == -EEXIST &&
+               e.code == GMEM_ERROR_REGION_EXISTS, "a second region 'r' is RegionExists");
+        EXPECT(m->total_bytes == 1 << 20 && r->id == 1 && seen.region_new == 1, "the region is counted once");
+        EXPECT(manager_get_region(m, "r") == r, "the region is found by name");
+
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(region_discard(r, UINT64_MAX - 4095, 8192, &e) < 0 && e.code == GMEM_ERROR_INVALID_RANGE,
+               "a discard wrapping 2^64 is InvalidRange");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(region_set_attributes(r, 0, 4096, "private", &e) < 0 && e.code == GMEM_ERROR_NOT_SUPPORTED,
+               "memory attributes on memfd are NotSupported: %s", e.message);
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(region_set_attributes(r, 0, 4096, "purple", &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT,
+               "an unknown attribute is InvalidArgument");
+
+        EXPECT(region_destroy(r, NULL) == 0, "an unused region can be destroyed");
+        EXPECT(m->total_bytes == 0 && seen.region_removed == 1, "destroying releases its bytes and says so");
+        manager_free(m);
+}
+
+static void test_views(void) {
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        View *v, *v2;
+        bool existing = false;
+
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        Region *r = mkregion(m, "ram", 1 << 20);
+        Vm *a = mkvm(m, "a"), *b = mkvm(m, "b");
+
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(vm_register(m, &(VmParams) { .name = "a" }, NULL, &e) < 0 && e.code == GMEM_ERROR_VM_EXISTS,
+               "a second VM 'a' is VmExists");
+
+        v = attach(a, r, VIEW_ACCESS_RW);
+        EXPECT(view_attach(a, r, &(ViewParams) { .access = VIEW_ACCESS_RW }, &v2, &existing, &e) == 0 && v2 == v &&
+               existing, "asking again for the same view returns the same view");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(view_attach(a, r, &(ViewParams) { .access = VIEW_ACCESS_RO }, &v2, NULL, &e) < 0 &&
+               e.code == GMEM_ERROR_BUSY, "asking for the same view with other access is Busy");
+
+        static const struct {
+                ViewParams p;
+                GmemErrorCode code;
+        } bad[] = {
+                { { .access = (ViewAccess) 9 }, GMEM_ERROR_INVALID_ARGUMENT },
+                { { .access = VIEW_ACCESS_RO, .allocate = true }, GMEM_ERROR_INVALID_ARGUMENT },
+                { { .access = VIEW_ACCESS_RO, .has_offset = true, .offset = 1 }, GMEM_ERROR_INVALID_RANGE },
+                { { .access = VIEW_ACCESS_RO, .has_offset = true, .offset = 2 << 20 }, GMEM_ERROR_INVALID_RANGE },
+                { { .access = VIEW_ACCESS_RO, .has_length = true, .length = 0 }, GMEM_ERROR_INVALID_RANGE },
+                { { .access = VIEW_ACCESS_RO, .has_offset = true, .offset = 4096, .has_length = true,
+                    .length = UINT64_MAX - 4095 }, GMEM_ERROR_INVALID_RANGE },
+                { { .access = VIEW_ACCESS_RO, .has_length = true, .length = 2 << 20 }, GMEM_ERROR_INVALID_RANGE },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                e = (GmemError) GMEM_ERROR_INIT;
+                v2 = NULL;
+                EXPECT(view_attach(b, r, &bad[i].p, &v2, NULL, &e) < 0 && e.code == bad[i].code && !v2,
+                       "bad view %zu is refused with %s (got %s)", i, gmem_error_code_to_string(bad[i].code),
+                       e.message);
+        }
+        EXPECT(hashmap_size(b->views) == 0 && hashmap_size(r->views) == 1, "refused views leave nothing behind");
+
+        View *w = attach(b, r, VIEW_ACCESS_RO);
+        EXPECT(w->fd >= 0 && w->fd != v->fd, "each view has its own file");
+
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(region_destroy(r, &e) < 0 && e.code == GMEM_ERROR_BUSY && strstr(e.message, "2 live views"),
+               "a region with views is Busy to destroy: %s", e.message);
+        EXPECT(view_detach(w, NULL) == 0, "a view can be detached");
+        EXPECT(view_lookup(b, r) == NULL, "a detached view is gone");
+        EXPECT(vm_unregister(a, NULL) == 0, "a VM with views can be unregistered");
+        EXPECT(hashmap_size(r->views) == 0, "unregistering drops the VM's views");
+        EXPECT(region_destroy(r, NULL) == 0, "the region can now be destroyed");
+        manager_free(m);
+}
+
+static void test_migration(void) {
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        Migration *mig = NULL, *mig2 = NULL;
+        int fd;
+
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        m->hooks = &hooks;
+        memset(&seen, 0, sizeof(seen));
+        Region *r1 = mkregion(m, "r1", 1 << 20), *r2 = mkregion(m, "r2", 2 << 20);
+        Vm *a = mkvm(m, "a"), *b = mkvm(m, "b"), *c = mkvm(m, "c");
+
+        EXPECT(migration_begin(a, b, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT,
+               "a VM without views has nothing to migrate");
+        View *s1 = attach(a, r1, VIEW_ACCESS_RW);
+        View *s2 = attach(a, r2, VIEW_ACCESS_RO);
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(migration_begin(a, a, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT, "a VM cannot migrate to itself");
+
+        EXPECT(migration_begin(a, b, &mig, &e) == 0 && mig->n_views == 2, "a migration of two views begins");
+        View *t1 = view_lookup(b, r1), *t2 = view_lookup(b, r2);
+        EXPECT(t1 && t2 && t1->state == VIEW_STATE_PENDING && t2->access == VIEW_ACCESS_RO,
+               "the target has pending views with the source's access");
+        EXPECT(t1->fd >= 0 && t1->fd != s1->fd, "the target's view is its own file");
+
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(migration_begin(a, c, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
+               "a second migration of the source is MigrationInProgress");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(migration_begin(c, b, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
+               "a second migration to the target is MigrationInProgress");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(view_detach(s1, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS, "a migrating view cannot be detached");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(vm_unregister(b, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS, "a migrating VM cannot unregister");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(view_attach(a, mkregion(m, "r3", 4096), &(ViewParams) { .access = VIEW_ACCESS_RW }, &t1, NULL, &e) < 0 &&
+               e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS, "a migrating VM cannot attach");
+        t1 = view_lookup(b, r1);
+
+        EXPECT(migration_commit(mig, &e) == 0, "the migration commits");
+        EXPECT(t1->state == VIEW_STATE_ACTIVE && s1->state == VIEW_STATE_REVOKED && s2->state == VIEW_STATE_REVOKED,
+               "after commit the target's views are active and the source's revoked");
+        EXPECT(seen.view_revoked == 2 && seen.migration_changed == 1, "revocations and the state change are signalled");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(view_get_fd(s1, &fd, &e) < 0 && e.code == GMEM_ERROR_NO_SUCH_VIEW, "a revoked view is not handed out");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(migration_commit(mig, &e) < 0 && e.code == GMEM_ERROR_BUSY, "a committed migration cannot commit again");
+        EXPECT(region_destroy(r2, &e) < 0, "the region with b's live view is still Busy");
+
+        /* Back to a, then abort. */
+        view_detach(s1, NULL);
+        view_detach(s2, NULL);
+        EXPECT(migration_begin(b, a, &mig2, &e) == 0, "a migration back begins");
+        EXPECT(migration_abort(mig2, &e) == 0, "and aborts");
+        EXPECT(hashmap_size(a->views) == 0 && view_lookup(b, r1)->state == VIEW_STATE_ACTIVE,
+               "abort drops the target's views and keeps the source's");
+        EXPECT(hashmap_size(m->migrations) == 2, "finished migrations stay listed");
+        EXPECT(vm_unregister(a, NULL) == 0 && hashmap_size(m->migrations) == 0,
+               "unregistering a VM forgets its finished migrations");
+        manager_free(m);
+}
+
+static void test_migration_history_bounded(void) {
+        Manager *m = NULL;
+        Migration *mig;
+
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        Region *r = mkregion(m, "r", 4096);
+        Vm *a = mkvm(m, "a"), *b = mkvm(m, "b");
+        attach(a, r, VIEW_ACCESS_RW);
+        for (int i = 0; i < 200; i++) {
+                EXPECT(migration_begin(a, b, &mig, NULL) == 0 && migration_abort(mig, NULL) == 0,
+                       "migration %d begins and aborts", i);
+        }
+        EXPECT(hashmap_size(m->migrations) == MANAGER_FINISHED_MIGRATIONS_MAX,
+               "no more than %d finished migrations are kept (%zu)", MANAGER_FINISHED_MIGRATIONS_MAX,
+               hashmap_size(m->migrations));
+        manager_free(m);
+}
+
+static void test_leader_exit(void) {
+        sd_event *event = NULL;
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        Vm *vm = NULL;
+        pid_t child;
+
+        EXPECT(sd_event_new(&event) >= 0, "an event loop can be made");
+        EXPECT(manager_new(event, &m) == 0, "a manager can be made");
+        Region *r = mkregion(m, "ram", 1 << 20);
+
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(vm_register(m, &(VmParams) { .name = "x", .has_leader_pid = true, .leader_pid = 0 }, NULL, &e) < 0 &&
+               e.code == GMEM_ERROR_INVALID_ARGUMENT, "leader_pid 0 is refused");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(vm_register(m, &(VmParams) { .name = "x", .has_leader_pid = true, .leader_pid = UINT32_MAX }, NULL, &e) < 0 &&
+               e.code == GMEM_ERROR_INVALID_ARGUMENT, "a leader_pid beyond any pid is refused");
+        EXPECT(manager_get_vm(m, "x") == NULL, "refused VMs leave nothing behind");
+
+        child = fork();
+        EXPECT(child >= 0, "fork works");
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        EXPECT(vm_register(m, &(VmParams) { .name = "vm", .has_leader_pid = true, .leader_pid = (uint32_t) child },
+                           &vm, &e) == 0, "a VM with a live leader registers: %s", e.message);
+        attach(vm, r, VIEW_ACCESS_RW);
+        EXPECT(sd_event_run(event, 0) >= 0 && hashmap_size(vm->views) == 1, "views stay while the leader lives");
+
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        for (int i = 0; i < 50 && hashmap_size(vm->views) > 0; i++)
+                EXPECT(sd_event_run(event, 100 * 1000) >= 0, "the loop runs");
+        EXPECT(hashmap_size(vm->views) == 0, "the leader's exit releases the VM's views");
+        EXPECT(vm->leader_pid == 0 && manager_get_vm(m, "vm") == vm, "the VM stays registered without a leader");
+        EXPECT(manager_get_region(m, "ram") == r, "the region stays");
+        manager_free(m);
+        sd_event_unref(event);
+}
+
+int main(void) {
+        RUN(test_region_errors);
+        RUN(test_views);
+        RUN(test_migration);
+        RUN(test_migration_history_bounded);
+        RUN(test_leader_exit);
+        return 0;
+}
