@@ -1,0 +1,800 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+gmemtest — the harness every integration test file shares.
+
+Each test file runs against its own world: a private dbus-daemon started
+from a configuration written into a temporary directory (type "system",
+EXTERNAL auth, allow rules), and the real gmemd connected to it through
+DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus. The
+clients are the real ones: gmemctl, busctl and gdbus run as subprocesses
+with the same environment, and python3-dbus is used where returned file
+descriptors must be examined.
+
+Paths come from the environment (meson sets them):
+  GMEMD            the gmemd binary under test
+  GMEMCTL          the gmemctl binary under test
+  GMEMD_WRAPPER    optional command prefix for gmemd, e.g. valgrind; the
+                   daemon must still exit 0 on SIGTERM (valgrind's
+                   --error-exitcode turns leaks into a non-zero status)
+  GMEM_SOURCE_ROOT the source tree (for tools/gmem-mmap)
+  GMEM_VERSION     the project version, for --version and Version
+  GMEMTEST_KEEP    keep the temporary directory and print its path
+
+A file exits 77 (skipped) with the reason when dbus-daemon or python3-dbus
+is missing; a missing gmemd or gmemctl is a failure, not a skip.
+"""
+
+import ctypes
+import errno
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import unittest
+
+
+def skip_file(reason):
+    print(f"SKIP: {reason}", file=sys.stderr)
+    sys.exit(77)
+
+
+try:
+    import dbus
+    import dbus.bus
+except ImportError:
+    skip_file("python3-dbus is not installed (apt-get install python3-dbus); "
+              "run the tests with /usr/bin/python3")
+
+BUS_NAME = "org.gmemd.Broker1"
+ROOT_PATH = "/org/gmemd/Broker1"
+MANAGER_IFACE = "org.gmemd.Broker1.Manager"
+REGION_IFACE = "org.gmemd.Broker1.Region"
+VM_IFACE = "org.gmemd.Broker1.Vm"
+MIGRATION_IFACE = "org.gmemd.Broker1.Migration"
+PROPS_IFACE = "org.freedesktop.DBus.Properties"
+ERROR_PREFIX = "org.gmemd.Broker1.Error."
+ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+
+PAGE = 4096
+MiB = 1 << 20
+
+# Under a wrapper (valgrind) everything is slower.
+WRAPPER = shlex.split(os.environ.get("GMEMD_WRAPPER", ""))
+SLOW = 8 if WRAPPER else 1
+CALL_TIMEOUT = 30 * SLOW
+
+
+def path_encode(name):
+    """sd_bus_path_encode()'s label escaping: every byte that is not a
+    letter (or a digit after the first position) becomes _xx."""
+    if name == "":
+        return "_"
+    out = []
+    for i, ch in enumerate(name.encode()):
+        c = chr(ch)
+        if c.isascii() and (c.isalpha() or (i > 0 and c.isdigit())):
+            out.append(c)
+        else:
+            out.append("_%02x" % ch)
+    return "".join(out)
+
+
+def region_path(name):
+    return f"{ROOT_PATH}/region/{path_encode(name)}"
+
+
+def vm_path(name):
+    return f"{ROOT_PATH}/vm/{path_encode(name)}"
+
+
+# --- small libc layer ------------------------------------------------------
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                        ctypes.c_char_p, ctypes.c_int]
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
+                       ctypes.c_ulong, ctypes.c_ulong]
+
+MAP_FAILED = ctypes.c_void_p(-1).value
+PROT_READ, PROT_WRITE = 1, 2
+MAP_SHARED, MAP_PRIVATE = 1, 2
+MADV_REMOVE = 9
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 1, 2
+AT_FDCWD = -100
+AT_SYMLINK_FOLLOW, AT_EMPTY_PATH = 0x400, 0x1000
+PR_SET_DUMPABLE = 4
+F_ADD_SEALS, F_GET_SEALS = 1033, 1034
+F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 1, 2, 4, 8
+SYS_kcmp, KCMP_FILE = 272, 0
+SYS_memfd_secret = 447
+SYS_process_vm_writev = 311
+
+
+class OsCall(Exception):
+    pass
+
+
+def _check(ret, what):
+    if ret == -1 or ret is None:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+    return ret
+
+
+def mmap_raw(fd, length, prot, flags, offset=0):
+    """mmap(2) returning the address (an int); raises OSError."""
+    addr = libc.mmap(None, length, prot, flags, fd, offset)
+    if addr == MAP_FAILED or addr is None:
+        e = ctypes.get_errno()
+        raise OSError(e, f"mmap: {os.strerror(e)}")
+    return addr
+
+
+def munmap(addr, length):
+    _check(libc.munmap(addr, length), "munmap")
+
+
+def mprotect(addr, length, prot):
+    _check(libc.mprotect(addr, length, prot), "mprotect")
+
+
+def madvise(addr, length, advice):
+    _check(libc.madvise(addr, length, advice), "madvise")
+
+
+def peek(addr, length):
+    return ctypes.string_at(addr, length)
+
+
+def poke(addr, data):
+    ctypes.memmove(addr, data, len(data))
+
+
+def fallocate(fd, mode, offset, length):
+    _check(libc.fallocate(fd, mode, offset, length), "fallocate")
+
+
+def linkat(olddirfd, oldpath, newdirfd, newpath, flags):
+    _check(libc.linkat(olddirfd, oldpath.encode(), newdirfd, newpath.encode(), flags),
+           "linkat")
+
+
+def kcmp_same_file(fd1, fd2):
+    """True/False from kcmp(KCMP_FILE); None where kcmp is unavailable."""
+    pid = os.getpid()
+    r = libc.syscall(SYS_kcmp, pid, pid, KCMP_FILE, fd1, fd2)
+    if r < 0:
+        return None
+    return r == 0
+
+
+def fdinfo_pos(fd):
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            if line.startswith("pos:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no pos in /proc/self/fdinfo/{fd}")
+
+
+def shares_file_position(fd1, fd2):
+    """True if moving fd1's offset moves fd2's: the same open file description."""
+    old = os.lseek(fd1, 0, os.SEEK_CUR)
+    try:
+        os.lseek(fd1, 0, os.SEEK_SET)
+        os.lseek(fd2, 0, os.SEEK_SET)
+        os.lseek(fd1, 3 * PAGE, os.SEEK_SET)
+        return fdinfo_pos(fd2) == 3 * PAGE
+    finally:
+        os.lseek(fd1, old, os.SEEK_SET)
+
+
+def same_open_file(fd1, fd2):
+    by_pos = shares_file_position(fd1, fd2)
+    by_kcmp = kcmp_same_file(fd1, fd2)
+    if by_kcmp is not None and by_kcmp != by_pos:
+        raise AssertionError(f"kcmp says same={by_kcmp} but the file position says {by_pos}")
+    return by_pos
+
+
+def memfd_secret_works():
+    fd = libc.syscall(SYS_memfd_secret, 0)
+    if fd < 0:
+        return False
+    os.close(fd)
+    return True
+
+
+def hugepages_reserved():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("HugePages_Total:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def access_mode(fd):
+    import fcntl
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+
+
+def run_as(uid, gid, func):
+    """Runs func() in a forked child under uid/gid with no supplementary groups
+    and the dumpable flag set again (so /proc/self stays the child's own and a
+    failure means the inode's permissions refused it, not /proc). Returns
+    (ok, value-or-errno) where func's return or OSError errno crosses a pipe."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+            try:
+                v = func()
+                msg = json.dumps({"ok": True, "value": v})
+            except OSError as e:
+                msg = json.dumps({"ok": False, "errno": e.errno, "text": str(e)})
+            os.write(w, msg.encode())
+        except BaseException:
+            os.write(w, json.dumps({"ok": False, "errno": -1,
+                                    "text": traceback.format_exc()}).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    res = json.loads(data.decode())
+    if not res["ok"] and res["errno"] == -1:
+        raise AssertionError("child under uid %d crashed:\n%s" % (uid, res["text"]))
+    return res
+
+
+# --- the private world: dbus-daemon + gmemd ---------------------------------
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+"""
+
+
+def need_program(name, package):
+    path = shutil.which(name)
+    if not path:
+        skip_file(f"{name} is not installed (apt-get install {package})")
+    return path
+
+
+def need_binary(var):
+    path = os.environ.get(var)
+    if not path:
+        print(f"FAIL: ${var} is not set; run through 'meson test' or set it "
+              f"(e.g. {var}=build/{'daemon/gmemd' if var == 'GMEMD' else 'client/gmemctl'})",
+              file=sys.stderr)
+        sys.exit(1)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        print(f"FAIL: {var}={path} does not exist or is not executable (not built yet?)",
+              file=sys.stderr)
+        sys.exit(1)
+    return os.path.abspath(path)
+
+
+class World:
+    """A private bus and one gmemd on it."""
+
+    def __init__(self):
+        self.dbus_daemon = need_program("dbus-daemon", "dbus-daemon")
+        self.gmemd = need_binary("GMEMD")
+        self.gmemctl = need_binary("GMEMCTL")
+        self.tmp = tempfile.mkdtemp(prefix="gmemtest.")
+        os.chmod(self.tmp, 0o755)   # tests connect as other uids too
+        self.bus_proc = None
+        self.gmemd_proc = None
+        self.gmemd_status = None
+        self.notify_sock = None
+        self.notify_messages = []
+        self.conn = None
+
+    # bus
+    def start_bus(self):
+        sock = os.path.join(self.tmp, "system_bus_socket")
+        conf = os.path.join(self.tmp, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(BUS_CONFIG.format(socket=sock))
+        self.bus_log = open(os.path.join(self.tmp, "dbus-daemon.log"), "w")
+        self.bus_proc = subprocess.Popen(
+            [self.dbus_daemon, f"--config-file={conf}", "--nofork", "--print-address=1"],
+            stdout=subprocess.PIPE, stderr=self.bus_log, stdin=subprocess.DEVNULL)
+        line = self.bus_proc.stdout.readline().decode().strip()
+        if not line:
+            self.bus_log.flush()
+            raise RuntimeError("dbus-daemon did not print its address:\n" +
+                               open(self.bus_log.name).read())
+        self.address = line
+        self.env = dict(os.environ)
+        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
+        # Keep clients from wandering off to a session bus or a pager.
+        self.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        self.env["SYSTEMD_PAGER"] = "cat"
+        self.env["PAGER"] = "cat"
+        self.env["SYSTEMD_COLORS"] = "0"
+        self.env["SYSTEMD_LOG_COLOR"] = "0"
+        self.conn = dbus.bus.BusConnection(self.address)
+
+    # daemon
+    def start_gmemd(self, extra_args=()):
+        self.notify_path = os.path.join(self.tmp, "notify")
+        if self.notify_sock:
+            self.notify_sock.close()
+        if os.path.exists(self.notify_path):
+            os.unlink(self.notify_path)
+        self.notify_messages = []
+        self.notify_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify_sock.bind(self.notify_path)
+        self.notify_sock.setblocking(False)
+        env = dict(self.env)
+        env["NOTIFY_SOCKET"] = self.notify_path
+        self.gmemd_log_path = os.path.join(self.tmp, "gmemd.log")
+        self.gmemd_log = open(self.gmemd_log_path, "w")
+        cmd = WRAPPER + [self.gmemd] + list(extra_args)
+        self.gmemd_proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                           stdout=self.gmemd_log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20 * SLOW
+        while time.monotonic() < deadline:
+            if self.gmemd_proc.poll() is not None:
+                raise RuntimeError(f"gmemd exited with status {self.gmemd_proc.returncode} "
+                                   f"before serving:\n{self.gmemd_log_text()}")
+            if self.conn.name_has_owner(BUS_NAME):
+                self.drain_notify()
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"gmemd did not take {BUS_NAME} within {20 * SLOW}s:\n"
+                           f"{self.gmemd_log_text()}")
+
+    def drain_notify(self):
+        if not self.notify_sock:
+            return self.notify_messages
+        while True:
+            try:
+                data = self.notify_sock.recv(65536)
+            except BlockingIOError:
+                break
+            self.notify_messages.extend(data.decode(errors="replace").splitlines())
+        return self.notify_messages
+
+    def gmemd_pid(self):
+        """The pid of the process that owns the bus name (gmemd itself, also
+        under valgrind, which runs the program in its own process)."""
+        return int(self.conn.call_blocking("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                           "org.freedesktop.DBus", "GetConnectionUnixProcessID",
+                                           "s", [BUS_NAME]))
+
+    def gmemd_log_text(self):
+        try:
+            self.gmemd_log.flush()
+            with open(self.gmemd_log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return "(no log)"
+
+    def stop_gmemd(self, sig=signal.SIGTERM):
+        """Stops gmemd with sig and returns its exit status (negative: killed)."""
+        p = self.gmemd_proc
+        if p is None:
+            return self.gmemd_status
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout=30 * SLOW)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                self.gmemd_status = "did not exit within %ds of %s" % (30 * SLOW, sig.name)
+                self.gmemd_proc = None
+                return self.gmemd_status
+        self.gmemd_status = p.returncode
+        self.gmemd_proc = None
+        self.drain_notify()
+        return self.gmemd_status
+
+    def stop(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            self.conn = None
+        if self.bus_proc is not None:
+            self.bus_proc.terminate()
+            try:
+                self.bus_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.bus_proc.kill()
+                self.bus_proc.wait()
+            self.bus_proc = None
+        if self.notify_sock:
+            self.notify_sock.close()
+            self.notify_sock = None
+
+    def cleanup(self):
+        if os.environ.get("GMEMTEST_KEEP"):
+            print(f"kept {self.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+WORLD = None
+
+
+# --- assertions and helpers for test cases ----------------------------------
+
+def dbus_options(opts):
+    """Python dict -> a{sv} with the contract's types for known keys."""
+    types = {
+        "backend": dbus.String, "owner": dbus.String,
+        "hugepage_size": dbus.UInt64, "offset": dbus.UInt64, "length": dbus.UInt64,
+        "populate": dbus.Boolean, "persistent": dbus.Boolean, "allocate": dbus.Boolean,
+        "leader_pid": dbus.UInt32, "uid": dbus.UInt32,
+    }
+    out = {}
+    for k, v in (opts or {}).items():
+        if isinstance(v, (dbus.String, dbus.UInt64, dbus.UInt32, dbus.Int32,
+                          dbus.Int64, dbus.Boolean, dbus.Byte, dbus.Double,
+                          dbus.Array, dbus.Dictionary, dbus.Struct, dbus.ObjectPath)):
+            out[k] = v
+        elif k in types:
+            out[k] = types[k](v)
+        else:
+            out[k] = v
+    return dbus.Dictionary(out, signature="sv")
+
+
+class Result:
+    def __init__(self, cmd, cp):
+        self.cmd = cmd
+        self.rc = cp.returncode
+        self.out = cp.stdout
+        self.err = cp.stderr
+
+    def __str__(self):
+        return (f"$ {' '.join(shlex.quote(c) for c in self.cmd)}\n"
+                f"exit {self.rc}\n--- stdout\n{self.out}--- stderr\n{self.err}")
+
+
+class Monitor:
+    """Collects lines of a long-running client (busctl monitor, gmemctl monitor)."""
+
+    def __init__(self, cmd, env):
+        self.cmd = cmd
+        self.lines = []
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.lines)
+
+    def wait_for(self, pred, timeout=10, poke=None):
+        """Waits until pred(line) holds for some line; calls poke() between
+        polls (used to provoke a signal until the monitor has started)."""
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            for line in self.snapshot():
+                if pred(line):
+                    return line
+            if self.proc.poll() is not None:
+                break
+            if poke:
+                poke()
+            time.sleep(0.1)
+        return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.thread.join(timeout=5)
+        err = self.proc.stderr.read()
+        self.proc.stderr.close()
+        self.proc.stdout.close()
+        return err
+
+
+class GmemTestCase(unittest.TestCase):
+    """Base class: one World per file, unique names per test, cleanups that
+    leave the daemon empty for the next test."""
+
+    maxDiff = None
+    _counter = 0
+
+    @property
+    def world(self):
+        return WORLD
+
+    @property
+    def conn(self):
+        return WORLD.conn
+
+    def setUp(self):
+        self.assertIsNotNone(WORLD.gmemd_proc, "gmemd is not running (it exited earlier)")
+        self.assertIsNone(WORLD.gmemd_proc.poll(),
+                          f"gmemd exited with status {WORLD.gmemd_proc.returncode} "
+                          f"before this test:\n{WORLD.gmemd_log_text()}")
+        self._fds = []
+
+    def tearDown(self):
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def check_daemon_alive(self):
+        p = WORLD.gmemd_proc
+        self.assertTrue(p is not None and p.poll() is None,
+                        f"gmemd died:\n{WORLD.gmemd_log_text()}")
+
+    # names
+    def uniq(self, kind="r"):
+        GmemTestCase._counter += 1
+        test = self._testMethodName.replace("test_", "")[:40]
+        test = re.sub(r"[^A-Za-z0-9_.-]", "-", test)
+        return f"{kind}-{test}-{GmemTestCase._counter}"
+
+    # raw calls
+    def call(self, path, iface, method, sig="", *args, timeout=None):
+        return self.conn.call_blocking(BUS_NAME, path, iface, method, sig, list(args),
+                                       timeout=timeout or CALL_TIMEOUT)
+
+    def mgr(self, method, sig="", *args):
+        return self.call(ROOT_PATH, MANAGER_IFACE, method, sig, *args)
+
+    def get_prop(self, path, iface, prop):
+        return self.call(path, PROPS_IFACE, "Get", "ss", iface, prop)
+
+    def get_all(self, path, iface):
+        return self.call(path, PROPS_IFACE, "GetAll", "s", iface)
+
+    def mgr_prop(self, prop):
+        return self.get_prop(ROOT_PATH, MANAGER_IFACE, prop)
+
+    def region_prop(self, name, prop):
+        return self.get_prop(region_path(name), REGION_IFACE, prop)
+
+    def vm_prop(self, name, prop):
+        return self.get_prop(vm_path(name), VM_IFACE, prop)
+
+    def keep_fd(self, fd):
+        self._fds.append(fd)
+        return fd
+
+    def take_fd(self, unixfd):
+        self.assertIsInstance(unixfd, dbus.types.UnixFd,
+                              f"expected a file descriptor (h), got {unixfd!r}")
+        return self.keep_fd(unixfd.take())
+
+    def close_fd(self, fd):
+        if fd in self._fds:
+            self._fds.remove(fd)
+        os.close(fd)
+
+    # model helpers with cleanups
+    def create_region(self, size=4 * MiB, name=None, cleanup=True, **opts):
+        name = name or self.uniq("r")
+        path = self.mgr("CreateRegion", "sta{sv}", name, dbus.UInt64(size), dbus_options(opts))
+        self.assertEqual(str(path), region_path(name),
+                         f"CreateRegion('{name}') returned an unexpected object path")
+        if cleanup:
+            self.addCleanup(self._quietly, "DestroyRegion", "s", name)
+        return name
+
+    def register_vm(self, name=None, cleanup=True, **opts):
+        name = name or self.uniq("vm")
+        path = self.mgr("RegisterVm", "sa{sv}", name, dbus_options(opts))
+        self.assertEqual(str(path), vm_path(name),
+                         f"RegisterVm('{name}') returned an unexpected object path")
+        if cleanup:
+            self.addCleanup(self._quietly, "UnregisterVm", "s", name)
+        return name
+
+    def attach(self, vm, region, access="rw", **opts):
+        return self.take_fd(self.mgr("Attach", "sssa{sv}", vm, region, access, dbus_options(opts)))
+
+    def get_fd(self, vm, region):
+        return self.take_fd(self.mgr("GetFd", "ss", vm, region))
+
+    def begin_migration(self, src, dst, **opts):
+        path, fds = self.mgr("BeginMigration", "ssa{sv}", src, dst, dbus_options(opts))
+        self.addCleanup(self._quietly_path, path, "AbortMigration")
+        taken = {str(r): self.take_fd(fd) for r, fd in fds}
+        return str(path), taken
+
+    def _quietly(self, method, sig, *args):
+        try:
+            self.mgr(method, sig, *args)
+        except dbus.exceptions.DBusException:
+            pass
+
+    def _quietly_path(self, path, method):
+        try:
+            self.mgr(method, "o", dbus.ObjectPath(path))
+        except dbus.exceptions.DBusException:
+            pass
+
+    def views_of_vm(self, vm):
+        return sorted(tuple(str(x) for x in v) for v in self.vm_prop(vm, "Views"))
+
+    def views_of_region(self, region):
+        return sorted(tuple(str(x) for x in v) for v in self.region_prop(region, "Views"))
+
+    def region_names(self):
+        return sorted(str(r[0]) for r in self.mgr("ListRegions"))
+
+    def vm_names(self):
+        return sorted(str(v[0]) for v in self.mgr("ListVms"))
+
+    # errors
+    def assertGmemError(self, name, func, *args, contains=None, **kwargs):
+        """func(*args) must fail with org.gmemd.Broker1.Error.<name> (or a full
+        error name) and a non-empty message; contains: substrings the message
+        must name."""
+        full = name if "." in name else ERROR_PREFIX + name
+        try:
+            r = func(*args, **kwargs)
+        except dbus.exceptions.DBusException as e:
+            got = e.get_dbus_name()
+            msg = e.get_dbus_message() or ""
+            self.assertEqual(got, full, f"wrong error name (message: {msg!r})")
+            self.assertTrue(msg.strip(), f"{got} came with an empty message")
+            for c in ([contains] if isinstance(contains, str) else (contains or [])):
+                self.assertIn(str(c), msg, f"the {name} message should name {c!r}")
+            return msg
+        self.fail(f"expected {full}, but the call succeeded and returned {r!r}")
+
+    def assertMgrError(self, name, method, sig, *args, contains=None):
+        return self.assertGmemError(name, self.mgr, method, sig, *args, contains=contains)
+
+    # subprocess clients
+    def run_cmd(self, cmd, expect=0, input=None, env=None, timeout=None, **kw):
+        cp = subprocess.run(cmd, env=env or WORLD.env, input=input, capture_output=True,
+                            text=True, timeout=timeout or 30 * SLOW,
+                            stdin=None if input is not None else subprocess.DEVNULL, **kw)
+        res = Result(cmd, cp)
+        if expect is not None:
+            self.assertEqual(res.rc, expect, f"unexpected exit status:\n{res}")
+        return res
+
+    def gmemctl(self, *args, expect=0, **kw):
+        return self.run_cmd([WORLD.gmemctl] + list(args), expect=expect, **kw)
+
+    def busctl(self, *args, expect=0, **kw):
+        return self.run_cmd(["busctl", "--system", "--no-pager"] + list(args), expect=expect, **kw)
+
+    def gdbus(self, *args, expect=0, **kw):
+        return self.run_cmd(["gdbus"] + list(args), expect=expect, **kw)
+
+    def gdbus_call(self, path, method, *args, expect=0, **kw):
+        return self.gdbus("call", "--system", "--dest", BUS_NAME, "--object-path", path,
+                          "--method", method, *args, expect=expect, **kw)
+
+    def wait_until(self, pred, what, timeout=10):
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            time.sleep(0.05)
+        self.fail(f"timed out after {timeout * SLOW}s waiting for {what}")
+
+    def gmemd_fd_count(self):
+        return len(os.listdir(f"/proc/{WORLD.gmemd_pid()}/fd"))
+
+
+def find_in_json(obj, needle):
+    """True if the string needle appears as a value anywhere in obj."""
+    if isinstance(obj, str):
+        return obj == needle
+    if isinstance(obj, dict):
+        return any(find_in_json(v, needle) for v in obj.values())
+    if isinstance(obj, list):
+        return any(find_in_json(v, needle) for v in obj)
+    return False
+
+
+def main(start_daemon=True):
+    """Runs the calling file's tests in a fresh World; exits with 0, 1 or 77."""
+    global WORLD
+    import __main__
+    WORLD = World()
+    status = 1
+    ok = False
+    try:
+        WORLD.start_bus()
+        if start_daemon:
+            WORLD.start_gmemd()
+        print(f"private bus {WORLD.address}; gmemd {WORLD.gmemd}"
+              + (f" under {' '.join(WRAPPER)}" if WRAPPER else ""), file=sys.stderr)
+        prog = unittest.main(module=__main__, argv=[sys.argv[0]] + sys.argv[1:],
+                             exit=False, verbosity=2)
+        ok = prog.result.wasSuccessful()
+        if start_daemon and WORLD.gmemd_proc is not None:
+            st = WORLD.stop_gmemd(signal.SIGTERM)
+            if st != 0:
+                print(f"FAIL: gmemd exited with status {st} on SIGTERM "
+                      f"(99 = valgrind found errors or leaks)", file=sys.stderr)
+                ok = False
+            else:
+                print("gmemd exited 0 on SIGTERM", file=sys.stderr)
+        log = WORLD.gmemd_log_text() if WORLD.gmemd_log_path else ""
+        if WRAPPER:
+            for line in log.splitlines():
+                if "ERROR SUMMARY" in line or "definitely lost" in line or "indirectly lost" in line:
+                    print(f"gmemd: {line}", file=sys.stderr)
+        if not ok or os.environ.get("GMEMTEST_VERBOSE"):
+            print("----- gmemd log -----\n" + log + "----- end of gmemd log -----",
+                  file=sys.stderr)
+        status = 0 if ok else 1
+    except Exception:
+        traceback.print_exc()
+        status = 1
+    finally:
+        try:
+            if WORLD.gmemd_proc is not None:
+                WORLD.stop_gmemd(signal.SIGKILL)
+        finally:
+            WORLD.stop()
+            WORLD.cleanup()
+    sys.exit(status)
+
+
+World.gmemd_log_path = None

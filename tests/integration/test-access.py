@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Who may call: for now only uid 0 may call methods; the uid a VM was
+registered with may call GetFd for that VM's views, and nothing else.
+Callers are real processes under other uids on the private bus; the broker
+must decide from the bus's credentials.
+"""
+import json
+import os
+import pwd
+import subprocess
+import sys
+
+import gmemtest
+from gmemtest import MiB, GmemTestCase, ACCESS_DENIED, SLOW
+
+# Both must exist in the user database: dbus-daemon drops connections from
+# uids it cannot resolve.
+HYPERVISOR_UID = 65534                        # nobody
+STRANGER_UID = pwd.getpwnam("daemon").pw_uid  # any other unprivileged user
+
+CLIENT = r"""
+import dbus, dbus.bus, json, os, sys
+addr, path, iface, method, sig = sys.argv[1:6]
+args = json.loads(sys.argv[6])
+conn = dbus.bus.BusConnection(addr)
+try:
+    r = conn.call_blocking("org.gmemd.Broker1", path, iface, method, sig, args)
+except dbus.exceptions.DBusException as e:
+    print(json.dumps({"error": e.get_dbus_name(), "message": e.get_dbus_message()}))
+    sys.exit(0)
+if isinstance(r, dbus.types.UnixFd):
+    fd = r.take()
+    import fcntl
+    print(json.dumps({"fd_accmode": fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE}))
+else:
+    print(json.dumps({"ok": str(r)}))
+"""
+
+
+class Access(GmemTestCase):
+
+    def call_as(self, uid, path, iface, method, sig, args):
+        p = subprocess.run([sys.executable, "-c", CLIENT, self.world.address, path, iface,
+                            method, sig, json.dumps(args)],
+                           user=uid, group=uid, extra_groups=[], env=self.world.env,
+                           capture_output=True, text=True, timeout=30 * SLOW,
+                           stdin=subprocess.DEVNULL, cwd="/")
+        self.assertEqual(p.returncode, 0, f"client under uid {uid} failed:\n{p.stderr}")
+        return json.loads(p.stdout)
+
+    def mgr_as(self, uid, method, sig, *args):
+        return self.call_as(uid, gmemtest.ROOT_PATH, gmemtest.MANAGER_IFACE, method, sig,
+                            list(args))
+
+    def test_unprivileged_caller_denied(self):
+        r = self.create_region(MiB)
+        vm = self.register_vm()
+        rows = [
+            ("CreateRegion", "sta{sv}", (self.uniq("r"), MiB, {})),
+            ("DestroyRegion", "s", (r,)),
+            ("RegisterVm", "sa{sv}", (self.uniq("vm"), {})),
+            ("UnregisterVm", "s", (vm,)),
+            ("Attach", "sssa{sv}", (vm, r, "ro", {})),
+            ("Discard", "stt", (r, 0, 4096)),
+        ]
+        for method, sig, args in rows:
+            with self.subTest(method=method):
+                res = self.mgr_as(STRANGER_UID, method, sig, *args)
+                self.assertEqual(res.get("error"), ACCESS_DENIED,
+                                 f"uid {STRANGER_UID} calling {method}: {res}")
+        self.assertIn(r, self.region_names(), "a denied DestroyRegion removed the region")
+        self.assertIn(vm, self.vm_names(), "a denied UnregisterVm removed the VM")
+        self.assertEqual(self.views_of_vm(vm), [], "a denied Attach made a view")
+
+    def test_unprivileged_may_read_properties(self):
+        res = self.call_as(STRANGER_UID, gmemtest.ROOT_PATH, gmemtest.PROPS_IFACE, "Get", "ss",
+                           [gmemtest.MANAGER_IFACE, "DefaultBackend"])
+        # Reading is harmless; either answer is acceptable, but it must not crash.
+        self.assertTrue("ok" in res or res.get("error") == ACCESS_DENIED, res)
+        self.check_daemon_alive()
+
+    def test_registered_uid_may_getfd_its_vm(self):
+        r = self.create_region(MiB)
+        vm = self.register_vm(uid=HYPERVISOR_UID)
+        other = self.register_vm()
+        self.attach(vm, r, "ro")
+        self.attach(other, r, "rw")
+        res = self.mgr_as(HYPERVISOR_UID, "GetFd", "ss", vm, r)
+        self.assertEqual(res, {"fd_accmode": os.O_RDONLY},
+                         f"the VM's uid could not GetFd its own read-only view: {res}")
+        res = self.call_as(HYPERVISOR_UID, gmemtest.vm_path(vm), gmemtest.VM_IFACE, "GetFd",
+                           "s", [r])
+        self.assertEqual(res, {"fd_accmode": os.O_RDONLY}, f"Vm.GetFd as the VM's uid: {res}")
+        res = self.mgr_as(HYPERVISOR_UID, "GetFd", "ss", other, r)
+        self.assertEqual(res.get("error"), ACCESS_DENIED,
+                         f"the VM's uid got another VM's (rw!) view: {res}")
+        res = self.mgr_as(STRANGER_UID, "GetFd", "ss", vm, r)
+        self.assertEqual(res.get("error"), ACCESS_DENIED, f"a stranger got the view: {res}")
+        res = self.mgr_as(HYPERVISOR_UID, "Attach", "sssa{sv}", vm, r, "rw", {})
+        self.assertEqual(res.get("error"), ACCESS_DENIED,
+                         f"the VM's uid may fetch, not attach with new rights: {res}")
+
+
+if __name__ == "__main__":
+    gmemtest.main()

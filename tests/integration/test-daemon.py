@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+The daemon's life: --help and --version, READY=1 and STATUS= over
+sd_notify once it serves, a clean exit 0 on SIGTERM and on SIGINT, and
+the name released when it is gone. These tests start their own gmemd
+instances on the private bus, one after the other.
+"""
+import os
+import signal
+import subprocess
+
+import gmemtest
+from gmemtest import GmemTestCase, BUS_NAME, WRAPPER, SLOW
+
+
+class Daemon(GmemTestCase):
+
+    def setUp(self):
+        self._fds = []   # no shared daemon in this file
+
+    def test_help(self):
+        res = self.run_cmd([self.world.gmemd, "--help"])
+        self.assertIn("gmemd", res.out)
+        self.assertIn("--version", res.out)
+
+    def test_version(self):
+        res = self.run_cmd([self.world.gmemd, "--version"])
+        version = os.environ.get("GMEM_VERSION")
+        if version:
+            self.assertIn(version, res.out)
+        else:
+            self.assertRegex(res.out, r"\d+\.\d+")
+
+    def test_bad_option(self):
+        res = self.run_cmd([self.world.gmemd, "--no-such-option"], expect=None)
+        self.assertNotEqual(res.rc, 0, "an unknown option was accepted")
+        self.assertTrue(res.err.strip(), "no message for an unknown option")
+
+    def lifecycle(self, sig):
+        w = self.world
+        w.start_gmemd()
+        try:
+            self.wait_until(lambda: "READY=1" in w.drain_notify(), "READY=1 from gmemd")
+            self.assertTrue(any(m.startswith("STATUS=") for m in w.drain_notify()),
+                            f"no STATUS= line in {w.drain_notify()}")
+            # It serves.
+            self.assertEqual(str(self.mgr("GetRegion", "s", self.create_region(4096))).count(
+                "/region/"), 1)
+            self.doCleanups()
+        finally:
+            st = w.stop_gmemd(sig)
+        self.assertEqual(st, 0, f"gmemd exited with {st} on {sig.name}\n{w.gmemd_log_text()}")
+        self.assertFalse(w.conn.name_has_owner(BUS_NAME), "the bus name is still owned")
+
+    def test_sigterm_clean_exit(self):
+        self.lifecycle(signal.SIGTERM)
+
+    def test_sigint_clean_exit(self):
+        self.lifecycle(signal.SIGINT)
+
+    def test_second_instance_refused(self):
+        w = self.world
+        w.start_gmemd()
+        try:
+            env = dict(w.env)
+            env.pop("NOTIFY_SOCKET", None)
+            p = subprocess.run(WRAPPER + [w.gmemd], env=env, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=30 * SLOW)
+            self.assertNotEqual(p.returncode, 0,
+                                "a second gmemd on the same bus did not fail")
+            self.assertIsNone(w.gmemd_proc.poll(), "the first gmemd died")
+        finally:
+            st = w.stop_gmemd()
+        self.assertEqual(st, 0)
+
+
+if __name__ == "__main__":
+    gmemtest.main(start_daemon=False)

@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+gmemctl as a command-line tool: every verb of the contract, tables with
+and without a legend, --json, sizes with suffixes, $GMEM_FD and $GMEM_FDS
+under --exec, --bus-address, and the exit codes (0 ok, 1 failure reported
+by the daemon or the bus, 2 bad usage) with errors printed as
+"gmemctl: <message>".
+"""
+import json
+import os
+import re
+import sys
+
+import dbus
+
+import gmemtest
+from gmemtest import MiB, PAGE, GmemTestCase, find_in_json, MIGRATION_IFACE
+
+ENV_DUMP = r"""
+import fcntl, json, os, re
+fds = re.findall(r"=(\d+)", os.environ.get("GMEM_FDS") or "")
+if os.environ.get("GMEM_FD"):
+    fds.append(os.environ["GMEM_FD"])
+print(json.dumps({
+    "GMEM_FD": os.environ.get("GMEM_FD"),
+    "GMEM_FDS": os.environ.get("GMEM_FDS"),
+    "modes": {k: fcntl.fcntl(int(k), fcntl.F_GETFL) & os.O_ACCMODE for k in fds},
+    "inodes": {k: os.fstat(int(k)).st_ino for k in fds},
+}))
+"""
+
+
+def parse_fds(s):
+    """'ram=5 rom=6' (any separator) -> {'ram': 5, 'rom': 6}"""
+    return {k: int(v) for k, v in re.findall(r"([A-Za-z0-9_.-]+)=(\d+)", s or "")}
+
+
+class Gmemctl(GmemTestCase):
+
+    def assertUsageError(self, *args):
+        res = self.gmemctl(*args, expect=2)
+        self.assertTrue(res.err.startswith("gmemctl: "), f"usage error not prefixed:\n{res}")
+        return res
+
+    def assertDaemonError(self, *args, contains=None):
+        res = self.gmemctl(*args, expect=1)
+        self.assertTrue(res.err.startswith("gmemctl: "), f"error not prefixed 'gmemctl: ':\n{res}")
+        self.assertEqual(len(res.err.strip().splitlines()), 1, f"error printed more than once:\n{res}")
+        if contains:
+            self.assertIn(contains, res.err, f"error does not name {contains!r}:\n{res}")
+        return res
+
+    def test_help_and_version(self):
+        res = self.gmemctl("--help")
+        for verb in ["status", "list-regions", "create-region", "destroy-region", "list-vms",
+                     "register-vm", "unregister-vm", "attach", "detach", "get-fd", "migrate",
+                     "list-migrations", "commit-migration", "abort-migration", "discard",
+                     "allocate", "monitor"]:
+            self.assertIn(verb, res.out, f"--help does not mention {verb}")
+        res = self.gmemctl("--version")
+        if os.environ.get("GMEM_VERSION"):
+            self.assertIn(os.environ["GMEM_VERSION"], res.out)
+
+    def test_usage_errors(self):
+        self.assertUsageError("no-such-verb")
+        self.assertUsageError("create-region")
+        self.assertUsageError("create-region", "x")
+        self.assertUsageError("create-region", "x", "12Q")
+        self.assertUsageError("create-region", "x", "99999999999999999999999")
+        self.assertUsageError("discard", "x", "0")
+        self.assertUsageError("--no-such-option", "status")
+        self.assertUsageError("register-vm", "x", "--leader-pid=abc")
+        self.assertUsageError("attach", "x")
+
+    def test_daemon_errors(self):
+        self.assertDaemonError("destroy-region", "no-such-region", contains="no-such-region")
+        self.assertDaemonError("unregister-vm", "no-such-vm", contains="no-such-vm")
+        r = self.create_region(MiB)
+        self.assertDaemonError("create-region", r, "1M", contains=r)
+        self.assertDaemonError("create-region", self.uniq("r"), "4095")
+        self.assertDaemonError("discard", r, "0", "2M")
+        res = self.gmemctl("create-region", "bad/name", "1M", expect=None)
+        self.assertIn(res.rc, (1, 2), f"bad name:\n{res}")
+        self.assertTrue(res.err.startswith("gmemctl: "), str(res))
+        self.assertNotIn("bad/name", self.region_names())
+
+    def test_no_broker(self):
+        env = dict(self.world.env)
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + os.path.join(self.world.tmp, "nothing")
+        res = self.gmemctl("list-regions", expect=1, env=env)
+        self.assertTrue(res.err.startswith("gmemctl: "), str(res))
+
+    def test_bus_address_option(self):
+        env = dict(self.world.env)
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + os.path.join(self.world.tmp, "nothing")
+        r = self.create_region(MiB)
+        res = self.gmemctl(f"--bus-address={self.world.address}", "list-regions", env=env)
+        self.assertIn(r, res.out)
+
+    def test_create_list_destroy_with_suffixes(self):
+        sizes = {"4K": 4096, "64M": 64 * MiB, "1G": 1 << 30, "8192": 8192}
+        names = {}
+        for s, n in sizes.items():
+            name = self.uniq("r")
+            self.addCleanup(self._quietly, "DestroyRegion", "s", name)
+            self.gmemctl("create-region", name, s)
+            self.assertEqual(int(self.region_prop(name, "Size")), n, f"size {s}")
+            names[name] = n
+        full = self.gmemctl("list-regions").out.splitlines()
+        bare = self.gmemctl("--no-legend", "list-regions").out.splitlines()
+        self.assertGreater(len(full), len(bare), "the legend adds no header line")
+        for name in names:
+            self.assertTrue(any(l.split()[:1] == [name] for l in bare),
+                            f"--no-legend list-regions has no row starting with {name}:\n{bare}")
+        for mode in ["--json", "--json=short", "--json=pretty"]:
+            with self.subTest(json=mode):
+                data = json.loads(self.gmemctl(mode, "list-regions").out)
+                for name in names:
+                    self.assertTrue(find_in_json(data, name), f"{mode} lacks {name}: {data}")
+        for name in names:
+            self.gmemctl("destroy-region", name)
+        self.assertFalse(set(names) & set(self.region_names()))
+
+    def test_create_region_options(self):
+        owner = self.register_vm()
+        name = self.uniq("r")
+        self.addCleanup(self._quietly, "DestroyRegion", "s", name)
+        self.gmemctl("create-region", name, "2M", "--backend=memfd", "--populate",
+                     f"--owner={owner}")
+        self.assertEqual(str(self.region_prop(name, "Owner")), owner)
+        self.assertEqual(str(self.region_prop(name, "Backend")), "memfd")
+        self.assertGreaterEqual(int(self.region_prop(name, "AllocatedBytes")), 2 * MiB,
+                                "--populate did not allocate")
+        self.assertDaemonError("create-region", self.uniq("r"), "2M", "--backend=floppy",
+                               contains="floppy")
+
+    def test_vms(self):
+        vm = self.uniq("vm")
+        self.addCleanup(self._quietly, "UnregisterVm", "s", vm)
+        self.gmemctl("register-vm", vm, f"--leader-pid={os.getpid()}", "--uid=4242")
+        self.assertEqual(int(self.vm_prop(vm, "LeaderPID")), os.getpid())
+        self.assertEqual(int(self.vm_prop(vm, "Uid")), 4242)
+        out = self.gmemctl("--no-legend", "list-vms").out
+        self.assertTrue(any(l.split()[:1] == [vm] for l in out.splitlines()), out)
+        data = json.loads(self.gmemctl("--json=short", "list-vms").out)
+        self.assertTrue(find_in_json(data, vm), data)
+        self.gmemctl("unregister-vm", vm)
+        self.assertNotIn(vm, self.vm_names())
+
+    def test_attach_exec_env(self):
+        r1, r2 = self.create_region(MiB), self.create_region(2 * MiB)
+        vm = self.register_vm()
+        res = self.gmemctl("attach", vm, r1, "--exec", "--", sys.executable, "-c", ENV_DUMP)
+        d = json.loads(res.out)
+        self.assertIsNotNone(d["GMEM_FD"], f"$GMEM_FD not set: {d}")
+        self.assertEqual(d["modes"][d["GMEM_FD"]], os.O_RDWR, "attach without --ro is not rw")
+        ro_vm = self.register_vm()
+        res = self.gmemctl("attach", ro_vm, r1, r2, "--ro", "--exec", "--", sys.executable,
+                           "-c", ENV_DUMP)
+        d = json.loads(res.out)
+        fds = parse_fds(d["GMEM_FDS"])
+        self.assertEqual(sorted(fds), sorted([r1, r2]), f"$GMEM_FDS is {d['GMEM_FDS']!r}")
+        for name, fd in fds.items():
+            self.assertEqual(d["modes"][str(fd)], os.O_RDONLY, f"{name} is not read-only")
+        self.assertNotEqual(d["inodes"][str(fds[r1])], d["inodes"][str(fds[r2])])
+        self.assertEqual(self.views_of_vm(ro_vm), sorted([(r1, "ro", "active"), (r2, "ro", "active")]))
+        # get-fd hands the same views out again.
+        res = self.gmemctl("get-fd", ro_vm, r2, "--exec", "--", sys.executable, "-c", ENV_DUMP)
+        d2 = json.loads(res.out)
+        self.assertEqual(d2["inodes"][d2["GMEM_FD"]], d["inodes"][str(fds[r2])])
+        # Without --exec, attach only records the view.
+        vm3 = self.register_vm()
+        self.gmemctl("attach", vm3, r2, "--offset=1M", "--length=4K")
+        self.assertEqual(self.views_of_vm(vm3), [(r2, "rw", "active")])
+        self.gmemctl("detach", vm3, r2)
+        self.assertEqual(self.views_of_vm(vm3), [])
+        self.assertDaemonError("detach", vm3, r2)
+
+    def test_exec_status(self):
+        r = self.create_region(MiB)
+        vm = self.register_vm()
+        self.gmemctl("attach", vm, r, "--exec", "--", "true")
+        res = self.gmemctl("get-fd", vm, r, "--exec", "--", "sh", "-c", "exit 7", expect=None)
+        self.assertNotEqual(res.rc, 0, "a failing --exec command reported success")
+
+    def test_discard_allocate(self):
+        r = self.create_region(4 * MiB)
+        vm = self.register_vm()
+        fd = self.attach(vm, r, "rw")
+        os.pwrite(fd, b"\x55" * (2 * MiB), 0)
+        self.gmemctl("discard", r, "1M", "64K")
+        self.assertEqual(os.pread(fd, 64 * 1024, MiB), b"\0" * (64 * 1024))
+        self.assertEqual(os.pread(fd, 16, MiB - 16), b"\x55" * 16)
+        self.assertEqual(os.pread(fd, 16, MiB + 64 * 1024), b"\x55" * 16)
+        self.gmemctl("allocate", r, "2M", "2M")
+        self.assertGreaterEqual(os.fstat(fd).st_blocks * 512, 4 * MiB - 64 * 1024)
+        self.assertDaemonError("allocate", r, "3M", "2M")
+
+    def test_migrate_verbs(self):
+        r = self.create_region(MiB)
+        a, b, c = self.register_vm(), self.register_vm(), self.register_vm()
+        self.attach(a, r, "rw")
+        res = self.gmemctl("migrate", a, b, "--no-commit")
+        rows = [m for m in self.mgr("ListMigrations") if str(m[0]) == a and str(m[1]) == b]
+        self.assertEqual(len(rows), 1, f"no prepared migration a->b: {rows}")
+        path = str(rows[0][3])
+        self.addCleanup(self._quietly_path, path, "AbortMigration")
+        self.assertEqual(str(rows[0][2]), "prepared")
+        mid = int(self.get_prop(path, MIGRATION_IFACE, "Id"))
+        self.assertIn(str(mid), res.out, f"migrate --no-commit does not print the id:\n{res}")
+        out = self.gmemctl("list-migrations").out
+        self.assertIn("prepared", out)
+        self.assertDaemonError("migrate", a, c)      # MigrationInProgress
+        self.gmemctl("abort-migration", str(mid))
+        self.assertEqual(str(self.get_prop(path, MIGRATION_IFACE, "State")), "aborted")
+        self.gmemctl("migrate", a, b, "--no-commit")
+        rows = [m for m in self.mgr("ListMigrations")
+                if str(m[0]) == a and str(m[1]) == b and str(m[2]) == "prepared"]
+        path2 = str(rows[0][3])
+        self.addCleanup(self._quietly_path, path2, "AbortMigration")
+        mid2 = int(self.get_prop(path2, MIGRATION_IFACE, "Id"))
+        self.assertNotEqual(mid, mid2)
+        self.gmemctl("commit-migration", str(mid2))
+        self.assertEqual(str(self.get_prop(path2, MIGRATION_IFACE, "State")), "committed")
+        self.assertEqual(self.views_of_vm(b), [(r, "rw", "active")])
+        self.assertDaemonError("commit-migration", "999999")
+        data = json.loads(self.gmemctl("--json=short", "list-migrations").out)
+        self.assertTrue(find_in_json(data, "committed"), data)
+
+    def test_status(self):
+        res = self.gmemctl("status")
+        self.assertIn("memfd", res.out)
+        if os.environ.get("GMEM_VERSION"):
+            self.assertIn(os.environ["GMEM_VERSION"], res.out)
+
+    def test_empty_tables(self):
+        # Tables of a fresh broker are valid with and without a legend.
+        out = self.gmemctl("--no-legend", "list-migrations").out
+        data = json.loads(self.gmemctl("--json=short", "list-migrations").out)
+        self.assertIsInstance(data, (list, dict))
+
+
+if __name__ == "__main__":
+    gmemtest.main()

@@ -1,0 +1,296 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Read-only means read-only: every route we know from a read-only view's fd
+to write access must be closed. Each test takes the place of an attacker who
+holds VM b's read-only fd of a region that VM a has read-write, tries one
+route, and checks both that the route failed and that a's data is unchanged.
+
+The non-root re-open test has a control: the same route on a memfd that is
+not locked down (mode 0777) succeeds, so the test can tell "closed" from
+"never tried".
+"""
+import errno
+import fcntl
+import os
+
+import gmemtest
+from gmemtest import (MiB, PAGE, GmemTestCase, mmap_raw, munmap, mprotect, madvise,
+                      peek, poke, fallocate, linkat, run_as, access_mode, libc,
+                      PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MADV_REMOVE,
+                      FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, AT_FDCWD,
+                      AT_SYMLINK_FOLLOW, AT_EMPTY_PATH, F_ADD_SEALS, F_GET_SEALS,
+                      F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE)
+
+NOBODY = 65534
+SIZE = 1 * MiB
+PATTERN = b"gmemd-ro-canary!" * (PAGE // 16)
+
+
+class ReadOnlyRoutes(GmemTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.region = self.create_region(SIZE)
+        self.vm_a = self.register_vm()
+        self.vm_b = self.register_vm()
+        self.rw = self.attach(self.vm_a, self.region, "rw")
+        self.ro = self.attach(self.vm_b, self.region, "ro")
+        for off in range(0, SIZE, PAGE):
+            os.pwrite(self.rw, PATTERN, off)
+
+    def assertIntact(self, what):
+        for off in (0, SIZE // 2, SIZE - PAGE):
+            self.assertEqual(os.pread(self.rw, PAGE, off), PATTERN,
+                             f"after {what}, page at {off:#x} of the region changed")
+            self.assertEqual(os.pread(self.ro, PAGE, off), PATTERN,
+                             f"after {what}, the read-only view no longer reads the data at {off:#x}")
+
+    def assertFailsWith(self, errnos, func, *args, what):
+        with self.assertRaises(OSError, msg=f"{what} succeeded on a read-only view") as cm:
+            func(*args)
+        if errnos:
+            self.assertIn(cm.exception.errno, errnos,
+                          f"{what} failed, but with {errno.errorcode.get(cm.exception.errno)} "
+                          f"instead of one of {[errno.errorcode[e] for e in errnos]}")
+        return cm.exception
+
+    def test_view_is_o_rdonly_and_rw_is_o_rdwr(self):
+        self.assertEqual(access_mode(self.ro), os.O_RDONLY, "the ro view's fd is not O_RDONLY")
+        self.assertEqual(access_mode(self.rw), os.O_RDWR, "the rw view's fd is not O_RDWR")
+
+    def test_inode_mode_and_seals_locked_down(self):
+        st = os.fstat(self.ro)
+        self.assertEqual(st.st_mode & 0o7777, 0o600,
+                         f"inode mode is {st.st_mode & 0o7777:o}, the contract says 0600")
+        self.assertEqual(st.st_uid, os.stat(f"/proc/{self.world.gmemd_pid()}").st_uid,
+                         "the inode is not owned by the daemon's uid")
+        seals = fcntl.fcntl(self.ro, F_GET_SEALS)
+        want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL
+        self.assertEqual(seals & want, want,
+                         f"seals are {seals:#x}; SHRINK|GROW|SEAL ({want:#x}) are required")
+
+    def test_mmap_shared_writable_fails(self):
+        self.assertFailsWith([errno.EACCES], mmap_raw, self.ro, SIZE, PROT_READ | PROT_WRITE,
+                             MAP_SHARED, what="mmap(PROT_WRITE, MAP_SHARED)")
+        self.assertIntact("mmap(PROT_WRITE, MAP_SHARED)")
+
+    def test_mmap_shared_readonly_works(self):
+        addr = mmap_raw(self.ro, SIZE, PROT_READ, MAP_SHARED)
+        try:
+            self.assertEqual(peek(addr, PAGE), PATTERN, "a read-only mapping does not show the data")
+            os.pwrite(self.rw, b"LIVE", 0)
+            self.assertEqual(peek(addr, 4), b"LIVE",
+                             "a write through the rw view is not seen in the ro mapping")
+            os.pwrite(self.rw, PATTERN[:4], 0)
+        finally:
+            munmap(addr, SIZE)
+
+    def test_mprotect_to_write_fails(self):
+        addr = mmap_raw(self.ro, SIZE, PROT_READ, MAP_SHARED)
+        try:
+            self.assertFailsWith([errno.EACCES], mprotect, addr, SIZE, PROT_READ | PROT_WRITE,
+                                 what="mprotect(PROT_WRITE) of a shared read-only mapping")
+        finally:
+            munmap(addr, SIZE)
+        self.assertIntact("mprotect")
+
+    def test_madvise_remove_fails(self):
+        addr = mmap_raw(self.ro, SIZE, PROT_READ, MAP_SHARED)
+        try:
+            self.assertFailsWith([errno.EACCES], madvise, addr, SIZE, MADV_REMOVE,
+                                 what="madvise(MADV_REMOVE) (punching through a mapping)")
+        finally:
+            munmap(addr, SIZE)
+        self.assertIntact("madvise(MADV_REMOVE)")
+
+    def test_write_fails(self):
+        self.assertFailsWith([errno.EBADF], os.pwrite, self.ro, b"X" * 16, 0, what="pwrite()")
+        self.assertFailsWith([errno.EBADF], os.write, self.ro, b"X" * 16, what="write()")
+        self.assertIntact("write()")
+
+    def test_setfl_cannot_upgrade(self):
+        fcntl.fcntl(self.ro, fcntl.F_SETFL, os.O_RDWR)
+        self.assertEqual(access_mode(self.ro), os.O_RDONLY, "F_SETFL changed the access mode")
+        self.assertFailsWith([errno.EBADF], os.pwrite, self.ro, b"X", 0,
+                             what="pwrite() after F_SETFL(O_RDWR)")
+        self.assertIntact("F_SETFL")
+
+    def test_ftruncate_fails(self):
+        self.assertFailsWith([errno.EINVAL, errno.EBADF, errno.EPERM], os.ftruncate,
+                             self.ro, 0, what="ftruncate(0)")
+        self.assertFailsWith([errno.EINVAL, errno.EBADF, errno.EPERM], os.ftruncate,
+                             self.ro, 2 * SIZE, what="ftruncate(2*size)")
+        self.assertEqual(os.fstat(self.rw).st_size, SIZE, "the region's size changed")
+        self.assertIntact("ftruncate")
+
+    def test_fallocate_punch_fails(self):
+        self.assertFailsWith([errno.EBADF], fallocate, self.ro,
+                             FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, SIZE,
+                             what="fallocate(PUNCH_HOLE)")
+        self.assertFailsWith([errno.EBADF], fallocate, self.ro, 0, 0, SIZE,
+                             what="fallocate(0)")
+        self.assertIntact("fallocate")
+
+    def test_add_seals_fails(self):
+        self.assertFailsWith([errno.EPERM], fcntl.fcntl, self.ro, F_ADD_SEALS, F_SEAL_WRITE,
+                             what="F_ADD_SEALS(F_SEAL_WRITE) from the ro view")
+        self.assertFailsWith([errno.EPERM], fcntl.fcntl, self.rw, F_ADD_SEALS, F_SEAL_WRITE,
+                             what="F_ADD_SEALS(F_SEAL_WRITE) from the rw view (F_SEAL_SEAL)")
+        # The region stays writable for a: nobody could freeze it.
+        os.pwrite(self.rw, PATTERN[:8], 0)
+        self.assertIntact("F_ADD_SEALS")
+
+    def _reopen_rdwr_as_nobody(self, fd):
+        def child():
+            wfd = os.open(f"/proc/self/fd/{fd}", os.O_RDWR)
+            os.pwrite(wfd, b"PWNED", 0)
+            os.close(wfd)
+            return "reopened"
+        return run_as(NOBODY, NOBODY, child)
+
+    def test_reopen_rdwr_as_other_uid_fails(self):
+        res = self._reopen_rdwr_as_nobody(self.ro)
+        self.assertFalse(res["ok"], "uid 65534 re-opened the ro view O_RDWR via /proc/self/fd "
+                                    "and wrote to it")
+        self.assertEqual(res["errno"], errno.EACCES,
+                         f"re-open failed with {res.get('text')}, expected EACCES "
+                         "(the inode's mode must refuse it)")
+        self.assertIntact("re-open O_RDWR as uid 65534")
+
+    def test_reopen_control_unlocked_memfd_is_writable(self):
+        # Control: without the daemon's lock-down (mode 0777, as memfd_create
+        # leaves it) the same route works, so the test above is meaningful.
+        mfd = os.memfd_create("gmemtest-control", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(mfd, PAGE)
+            rfd = os.open(f"/proc/self/fd/{mfd}", os.O_RDONLY)
+            try:
+                res = self._reopen_rdwr_as_nobody(rfd)
+                self.assertTrue(res["ok"], "control: an unlocked memfd could not be re-opened "
+                                           f"O_RDWR as uid 65534 ({res.get('text')}); "
+                                           "the re-open test proves nothing on this kernel")
+                self.assertEqual(os.pread(mfd, 5, 0), b"PWNED")
+            finally:
+                os.close(rfd)
+        finally:
+            os.close(mfd)
+
+    def test_fchmod_fchown_as_other_uid_fail(self):
+        fd = self.ro
+
+        def child():
+            try:
+                os.fchmod(fd, 0o666)
+                return "fchmod worked"
+            except OSError as e:
+                if e.errno != errno.EPERM:
+                    raise
+            os.fchown(fd, NOBODY, NOBODY)
+            return "fchown worked"
+        res = run_as(NOBODY, NOBODY, child)
+        self.assertFalse(res["ok"], f"uid 65534 changed the inode: {res.get('value')}")
+        self.assertEqual(res["errno"], errno.EPERM, res.get("text"))
+        self.assertEqual(os.fstat(self.ro).st_mode & 0o777, 0o600, "the inode's mode changed")
+
+    def test_linkat_fails(self):
+        target_dir = self.world.tmp
+        for i, (old, flags, fd) in enumerate([
+                (f"/proc/self/fd/{self.ro}", AT_SYMLINK_FOLLOW, AT_FDCWD),
+                ("", AT_EMPTY_PATH, self.ro)]):
+            target = os.path.join(target_dir, f"linked-{self._testMethodName}-{i}")
+            self.assertFailsWith(None, linkat, fd, old, AT_FDCWD, target, flags,
+                                 what=f"linkat({'/proc/self/fd/N' if old else 'AT_EMPTY_PATH'})")
+            self.assertFalse(os.path.exists(target), "linkat left a name behind")
+        shm = "/dev/shm"
+        if os.path.isdir(shm):
+            target = os.path.join(shm, f"gmemtest-linked-{os.getpid()}")
+            self.assertFailsWith(None, linkat, AT_FDCWD, f"/proc/self/fd/{self.ro}",
+                                 AT_FDCWD, target, AT_SYMLINK_FOLLOW,
+                                 what="linkat into /dev/shm")
+
+    def test_map_private_writes_stay_private(self):
+        addr = mmap_raw(self.ro, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE)
+        try:
+            poke(addr, b"PRIVATE-COPY")
+            self.assertEqual(peek(addr, 12), b"PRIVATE-COPY", "MAP_PRIVATE write did not land")
+            shared = mmap_raw(self.rw, SIZE, PROT_READ, MAP_SHARED)
+            try:
+                self.assertEqual(peek(shared, PAGE), PATTERN,
+                                 "a MAP_PRIVATE write on the ro view reached a's shared mapping")
+            finally:
+                munmap(shared, SIZE)
+        finally:
+            munmap(addr, SIZE)
+        self.assertIntact("MAP_PRIVATE write")
+
+    def test_proc_self_mem_write_fails(self):
+        addr = mmap_raw(self.ro, SIZE, PROT_READ, MAP_SHARED)
+        try:
+            mem = os.open("/proc/self/mem", os.O_RDWR)
+            try:
+                self.assertFailsWith(None, os.pwrite, mem, b"FORCED", addr,
+                                     what="write to /proc/self/mem over a shared ro mapping")
+            finally:
+                os.close(mem)
+            self.assertEqual(peek(addr, PAGE), PATTERN, "the ro mapping changed")
+        finally:
+            munmap(addr, SIZE)
+        self.assertIntact("/proc/self/mem write")
+
+    def test_process_vm_writev_fails(self):
+        import ctypes
+        addr = mmap_raw(self.ro, SIZE, PROT_READ, MAP_SHARED)
+        try:
+            class iovec(ctypes.Structure):
+                _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+            buf = ctypes.create_string_buffer(b"FORCED", 6)
+            local = iovec(ctypes.addressof(buf), 6)
+            remote = iovec(addr, 6)
+            r = libc.syscall(gmemtest.SYS_process_vm_writev, os.getpid(), ctypes.byref(local),
+                             1, ctypes.byref(remote), 1, 0)
+            self.assertLess(r, 1, "process_vm_writev wrote into the shared ro mapping")
+            self.assertEqual(peek(addr, PAGE), PATTERN, "the ro mapping changed")
+        finally:
+            munmap(addr, SIZE)
+        self.assertIntact("process_vm_writev")
+
+    def test_splice_and_copy_into_ro_view_fail(self):
+        src = os.memfd_create("gmemtest-src")
+        try:
+            os.write(src, b"Y" * PAGE)
+            os.lseek(src, 0, os.SEEK_SET)
+            self.assertFailsWith([errno.EBADF, errno.EINVAL], os.copy_file_range, src, self.ro,
+                                 PAGE, 0, 0, what="copy_file_range into the ro view")
+            self.assertFailsWith([errno.EBADF, errno.EINVAL], os.sendfile, self.ro, src, 0, PAGE,
+                                 what="sendfile into the ro view")
+            r, w = os.pipe()
+            try:
+                os.write(w, b"Z" * 64)
+                self.assertFailsWith([errno.EBADF, errno.EINVAL],
+                                     lambda: os.splice(r, self.ro, 64, offset_dst=0),
+                                     what="splice into the ro view")
+            finally:
+                os.close(r)
+                os.close(w)
+        finally:
+            os.close(src)
+        self.assertIntact("copy_file_range/sendfile/splice")
+
+    def test_rw_view_cannot_resize_region(self):
+        self.assertFailsWith([errno.EPERM], os.ftruncate, self.rw, 2 * SIZE,
+                             what="ftruncate(grow) of the rw view")
+        self.assertFailsWith([errno.EPERM], os.ftruncate, self.rw, SIZE // 2,
+                             what="ftruncate(shrink) of the rw view")
+        self.assertFailsWith([errno.EPERM], os.ftruncate, self.rw, 0,
+                             what="ftruncate(0) of the rw view")
+        self.assertFailsWith([errno.EPERM], fallocate, self.rw, 0, SIZE, PAGE,
+                             what="fallocate past the end of the rw view")
+        self.assertFailsWith([errno.EPERM], os.pwrite, self.rw, b"X", SIZE,
+                             what="pwrite past the end of the rw view")
+        self.assertEqual(os.fstat(self.rw).st_size, SIZE, "the region's size changed")
+        self.assertIntact("resizing attempts")
+
+
+if __name__ == "__main__":
+    gmemtest.main()

@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Signals and PropertiesChanged, as two kinds of client see them: busctl
+monitor (JSON, exact member names and payloads) and gmemctl monitor (its
+human-readable lines must name what happened).
+"""
+import json
+import os
+import signal
+import subprocess
+
+import dbus
+
+import gmemtest
+from gmemtest import (MiB, PAGE, GmemTestCase, Monitor, ROOT_PATH, MANAGER_IFACE,
+                      region_path, vm_path, dbus_options)
+
+
+class BusMonitor:
+    """busctl monitor --json=short restricted to the daemon's objects."""
+
+    def __init__(self, test):
+        self.mon = Monitor(["busctl", "--system", "monitor", "--json=short",
+                            "--match=type='signal',path_namespace='/org/gmemd/Broker1'"],
+                           test.world.env)
+        test.addCleanup(self.mon.stop)
+        # Wait until the monitor is live: provoke RegionNew until one is seen.
+        probe = test.uniq("probe")
+
+        def poke():
+            try:
+                test.mgr("CreateRegion", "sta{sv}", probe, dbus.UInt64(PAGE), dbus_options({}))
+            except dbus.exceptions.DBusException:
+                pass
+            test.mgr("DestroyRegion", "s", probe)
+        seen = self.mon.wait_for(lambda l: probe in l, timeout=15, poke=poke)
+        if seen is None:
+            raise AssertionError("busctl monitor never showed a signal:\n" + self.mon.stop())
+
+    def messages(self):
+        out = []
+        for line in self.mon.snapshot():
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def find(self, member, pred=lambda m: True, timeout=10):
+        def match(line):
+            try:
+                m = json.loads(line)
+            except ValueError:
+                return False
+            return m.get("member") == member and pred(m)
+        line = self.mon.wait_for(match, timeout=timeout)
+        return json.loads(line) if line else None
+
+
+def payload(m):
+    return m.get("payload", {}).get("data", [])
+
+
+class Signals(GmemTestCase):
+
+    def test_manager_signals(self):
+        mon = BusMonitor(self)
+        r = self.create_region(MiB)
+        vm = self.register_vm()
+        m = mon.find("RegionNew", lambda m: payload(m)[:1] == [r])
+        self.assertIsNotNone(m, "no RegionNew for the new region")
+        self.assertEqual(m["interface"], MANAGER_IFACE)
+        self.assertEqual(m["path"], ROOT_PATH)
+        self.assertEqual(payload(m), [r, region_path(r)])
+        m = mon.find("VmNew", lambda m: payload(m)[:1] == [vm])
+        self.assertIsNotNone(m, "no VmNew")
+        self.assertEqual(payload(m), [vm, vm_path(vm)])
+        self.mgr("UnregisterVm", "s", vm)
+        m = mon.find("VmRemoved", lambda m: payload(m)[:1] == [vm])
+        self.assertIsNotNone(m, "no VmRemoved")
+        self.assertEqual(payload(m), [vm, vm_path(vm)])
+        self.mgr("DestroyRegion", "s", r)
+        m = mon.find("RegionRemoved", lambda m: payload(m)[:1] == [r])
+        self.assertIsNotNone(m, "no RegionRemoved")
+        self.assertEqual(payload(m), [r, region_path(r)])
+
+    def test_migration_signals(self):
+        mon = BusMonitor(self)
+        r = self.create_region(MiB)
+        src, dst = self.register_vm(), self.register_vm()
+        self.attach(src, r, "rw")
+        path, _ = self.begin_migration(src, dst)
+        self.mgr("CommitMigration", "o", dbus.ObjectPath(path))
+        m = mon.find("MigrationChanged", lambda m: payload(m) == [path, "committed"])
+        self.assertIsNotNone(m, "no MigrationChanged(committed)")
+        m = mon.find("ViewRevoked", lambda m: payload(m) == [src, r])
+        self.assertIsNotNone(m, "no ViewRevoked(src, region) after commit")
+
+    def test_abort_signal(self):
+        mon = BusMonitor(self)
+        r = self.create_region(MiB)
+        src, dst = self.register_vm(), self.register_vm()
+        self.attach(src, r, "rw")
+        path, _ = self.begin_migration(src, dst)
+        self.mgr("AbortMigration", "o", dbus.ObjectPath(path))
+        m = mon.find("MigrationChanged", lambda m: payload(m) == [path, "aborted"])
+        self.assertIsNotNone(m, "no MigrationChanged(aborted)")
+
+    def test_leader_exit_signals_view_revoked(self):
+        mon = BusMonitor(self)
+        r = self.create_region(MiB)
+        leader = subprocess.Popen(["sleep", "600"])
+        vm = self.register_vm(leader_pid=leader.pid)
+        self.attach(vm, r, "rw")
+        leader.kill()
+        leader.wait()
+        # Released views either go (Vm.Views changes) or are revoked (ViewRevoked).
+        def released(m):
+            if m.get("member") == "ViewRevoked":
+                return payload(m) == [vm, r]
+            p = payload(m)
+            return (m.get("member") == "PropertiesChanged" and m.get("path") == vm_path(vm)
+                    and len(p) >= 2 and "Views" in p[1]
+                    and all(v[0] != r or v[2] != "active" for v in p[1]["Views"]["data"]))
+        line = mon.mon.wait_for(lambda l: l.startswith("{") and released(json.loads(l)), timeout=15)
+        self.assertIsNotNone(line, "neither ViewRevoked(vm, region) nor a PropertiesChanged "
+                                   "of Vm.Views without the view after the leader exited")
+
+    def test_properties_changed(self):
+        mon = BusMonitor(self)
+        r = self.create_region(MiB)
+        vm = self.register_vm()
+
+        def changed(path, iface, prop):
+            def pred(m):
+                if m.get("path") != path:
+                    return False
+                p = payload(m)
+                return len(p) >= 2 and p[0] == iface and (prop in p[1] or prop in (p[2] if len(p) > 2 else []))
+            return pred
+        # Manager totals change with a new region.
+        m = mon.find("PropertiesChanged", changed(ROOT_PATH, MANAGER_IFACE, "TotalBytes"))
+        self.assertIsNotNone(m, "no PropertiesChanged for Manager.TotalBytes after CreateRegion")
+        self.attach(vm, r, "rw")
+        m = mon.find("PropertiesChanged", changed(region_path(r), gmemtest.REGION_IFACE, "Views"))
+        self.assertIsNotNone(m, "no PropertiesChanged for Region.Views after Attach")
+        m = mon.find("PropertiesChanged", changed(vm_path(vm), gmemtest.VM_IFACE, "Views"))
+        self.assertIsNotNone(m, "no PropertiesChanged for Vm.Views after Attach")
+        self.mgr("Allocate", "stt", r, dbus.UInt64(0), dbus.UInt64(MiB))
+        m = mon.find("PropertiesChanged", changed(ROOT_PATH, MANAGER_IFACE, "AllocatedBytes"))
+        self.assertIsNotNone(m, "no PropertiesChanged for Manager.AllocatedBytes after Allocate "
+                                "(the contract says TotalBytes/AllocatedBytes emit it)")
+
+    def test_gmemctl_monitor(self):
+        mon = Monitor([self.world.gmemctl, "monitor"], self.world.env)
+        self.addCleanup(mon.stop)
+        probe = self.uniq("probe")
+
+        def poke():
+            self.mgr("CreateRegion", "sta{sv}", probe, dbus.UInt64(PAGE), dbus_options({}))
+            self.mgr("DestroyRegion", "s", probe)
+        self.assertIsNotNone(mon.wait_for(lambda l: probe in l, timeout=15, poke=poke),
+                             "gmemctl monitor printed nothing about a new region:\n"
+                             + "\n".join(mon.snapshot()))
+        r = self.create_region(MiB)
+        vm = self.register_vm()
+        self.attach(vm, r, "rw")
+        other = self.register_vm()
+        path, _ = self.begin_migration(vm, other)
+        self.mgr("CommitMigration", "o", dbus.ObjectPath(path))
+        for what, pred in [
+                ("the new region", lambda l: r in l),
+                ("the new VM", lambda l: vm in l),
+                ("the committed migration", lambda l: "commit" in l.lower()),
+                ("the revoked view", lambda l: "revoke" in l.lower() and vm in l)]:
+            with self.subTest(event=what):
+                self.assertIsNotNone(mon.wait_for(pred, timeout=10),
+                                     f"gmemctl monitor printed nothing about {what}:\n"
+                                     + "\n".join(mon.snapshot()))
+        self.assertIsNone(mon.proc.poll(), "gmemctl monitor exited")
+        mon.proc.send_signal(signal.SIGINT)
+        try:
+            rc = mon.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.fail("gmemctl monitor did not exit on SIGINT")
+        self.assertIn(rc, (0, -signal.SIGINT, 130), f"gmemctl monitor exited {rc} on SIGINT")
+
+
+if __name__ == "__main__":
+    gmemtest.main()
