@@ -41,7 +41,7 @@ bool arg_exec = false;
 char **arg_exec_argv = NULL;
 bool arg_no_commit = false;
 
-static void log_message(const char *fmt, va_list ap) {
+_printf_(1, 0) static void log_message(const char *fmt, va_list ap) {
         fflush(stdout);
         fputs("gmemctl: ", stderr);
         vfprintf(stderr, fmt, ap);
