@@ -110,6 +110,7 @@ int view_attach(Vm *vm, Region *r, const ViewParams *p, View **ret, bool *ret_ex
         uint64_t offset = p->has_offset ? p->offset : 0;
         uint64_t length = p->has_length ? p->length : r->br.size - offset;
         char what[GMEM_NAME_MAX + 16];
+        bool may_allocate;
         View *v;
         int rr;
 
@@ -131,10 +132,13 @@ int view_attach(Vm *vm, Region *r, const ViewParams *p, View **ret, bool *ret_ex
                 return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "VM '%s' is in migration %" PRIu64
                                       "; attach after it is committed or aborted", vm->name, migration_id(vm->migration));
 
+        /* The region's owner VM may allocate through any read-write view of it. */
+        may_allocate = p->allocate || (p->access == VIEW_ACCESS_RW && r->owner && streq(r->owner, vm->name));
+
         v = view_lookup(vm, r);
         if (v && v->state != VIEW_STATE_REVOKED) {
                 if (v->access != p->access || v->offset != offset || v->length != length ||
-                    v->may_allocate != (p->allocate || (r->owner && streq(r->owner, vm->name) && p->access == VIEW_ACCESS_RW)))
+                    v->may_allocate != may_allocate)
                         return gmem_error_set(e, GMEM_ERROR_BUSY, "VM '%s' has a %s view of region '%s' already "
                                               "(window %" PRIu64 "+%" PRIu64 "); detach it first to change it",
                                               vm->name, view_access_to_string(v->access), r->name, v->offset, v->length);
@@ -146,9 +150,7 @@ int view_attach(Vm *vm, Region *r, const ViewParams *p, View **ret, bool *ret_ex
         if (v)
                 view_free(v);  /* a revoked view of the pair makes way for the new one */
 
-        rr = view_new(vm, r, p->access, offset, length,
-                      p->allocate || (p->access == VIEW_ACCESS_RW && r->owner && streq(r->owner, vm->name)),
-                      VIEW_STATE_ACTIVE, ret, e);
+        rr = view_new(vm, r, p->access, offset, length, may_allocate, VIEW_STATE_ACTIVE, ret, e);
         if (rr < 0)
                 return rr;
         if (ret_existing)
