@@ -313,6 +313,10 @@ static void json_add(struct json_object *o, const char *key, const char *value) 
 
 /* One line per signal: "RegionNew name=ram path=/org/gmemd/Broker1/region/ram". */
 static int on_event(GmemClient *c, const GmemEvent *e, void *userdata) {
+        /* The ObjectManager's InterfacesAdded/Removed repeat RegionNew, VmNew and their kin. */
+        if (e->type == GMEM_EVENT_OTHER && streq_ptr(e->interface, "org.freedesktop.DBus.ObjectManager"))
+                return 0;
+
         if (arg_json != JSON_OFF) {
                 struct json_object *o = json_object_new_object();
                 JsonMode saved = arg_json;

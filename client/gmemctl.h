@@ -44,6 +44,10 @@ static inline const char *strempty(const char *s) {
         return s ? s : "";
 }
 
+static inline bool streq_ptr(const char *a, const char *b) {
+        return a && b && streq(a, b);
+}
+
 /* A usage error: exit status 2 instead of 1. Not an errno. */
 #define EUSAGE 4096
 
