@@ -62,7 +62,8 @@ int exec_with_fds(char *const *regions, const int *fds, size_t n, const char *mi
         return log_error_errno(-errno, "Failed to execute %s: %s", arg_exec_argv[0], strerror(errno));
 }
 
-static int print_views(GmemClient *c, const char *vm, char *const *regions, const int *fds, size_t n) {
+static int print_views(GmemClient *c, const char *vm, char *const *regions, const int *fds, size_t n,
+                       const char *done) {
         static const char *const headers[] = { "VM", "REGION", "ACCESS", "SIZE", "STATE" };
         static const char *const keys[] = { "vm", "region", "access", "size", "state" };
         _cleanup_table_ Table *t = NULL;
@@ -108,7 +109,7 @@ static int print_views(GmemClient *c, const char *vm, char *const *regions, cons
         if (r < 0)
                 return r;
 
-        return table_print(t, "No views.", "view", "views", "attached");
+        return table_print(t, "No views.", "view", "views", done);
 }
 
 /* attach and get-fd: one fd per region, then show them or exec. */
@@ -142,7 +143,7 @@ static int get_views(GmemClient *c, int argc, char **argv, bool attach) {
         if (arg_exec)
                 r = exec_with_fds(argv + 2, fds, n, NULL);
         else
-                r = print_views(c, vm, argv + 2, fds, n);
+                r = print_views(c, vm, argv + 2, fds, n, attach ? "attached" : "handed out");
 
 finish:
         for (size_t i = 0; i < got; i++)
