@@ -27,6 +27,9 @@ static int region_validate(Manager *m, const RegionParams *p, const BackendOps *
                 r = gmem_validate_name("owner VM", p->owner, e);
                 if (r < 0)
                         return r;
+                if (!manager_get_vm(m, p->owner))
+                        return gmem_error_set(e, GMEM_ERROR_NO_SUCH_VM, "No VM '%s' known to own region '%s'",
+                                              p->owner, p->name);
         }
 
         ops = backend_get(p->backend);

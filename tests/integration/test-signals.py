@@ -150,10 +150,12 @@ class Signals(GmemTestCase):
         self.assertIsNotNone(m, "no PropertiesChanged for Region.Views after Attach")
         m = mon.find("PropertiesChanged", changed(vm_path(vm), gmemtest.VM_IFACE, "Views"))
         self.assertIsNotNone(m, "no PropertiesChanged for Vm.Views after Attach")
+        # AllocatedBytes changes with every page fault, so it is read, not signalled; it must say so.
         self.mgr("Allocate", "stt", r, dbus.UInt64(0), dbus.UInt64(MiB))
-        m = mon.find("PropertiesChanged", changed(ROOT_PATH, MANAGER_IFACE, "AllocatedBytes"))
-        self.assertIsNotNone(m, "no PropertiesChanged for Manager.AllocatedBytes after Allocate "
-                                "(the contract says TotalBytes/AllocatedBytes emit it)")
+        xml = self.call(ROOT_PATH, "org.freedesktop.DBus.Introspectable", "Introspect")
+        self.assertRegex(xml, r'name="AllocatedBytes"[^>]*>\s*<annotation name="org.freedesktop.DBus.Property.'
+                              r'EmitsChangedSignal" value="false"',
+                         "Manager.AllocatedBytes must be annotated as not emitting PropertiesChanged")
 
     def test_gmemctl_monitor(self):
         mon = Monitor([self.world.gmemctl, "monitor"], self.world.env)
