@@ -1,0 +1,1113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem: guest-memory regions whose files are per-user views.
+ *
+ * The inode is the storage, the file is one user's view of it. A *region*
+ * owns a storage inode on a private pseudo filesystem; its pages live in the
+ * region's own page array (region->pages), not in the page cache, so they are
+ * never on an LRU list: never reclaimed, never migrated or compacted. Pages
+ * are allocated zeroed on first touch and charged to the memory cgroup of the
+ * task that created the region. The storage inode's address_space holds no
+ * page; it is there so that every VMA of every view sits in one i_mmap tree
+ * and one unmap_mapping_range() zaps a range in every view at once.
+ *
+ * A *view* is one inode (mode, size, i_fop of its own) per window and set of
+ * rights; every file of the view, the first one and any re-open through
+ * /proc/<pid>/fd, points its f_mapping at the storage inode's mapping and its
+ * private_data at the view. Re-opening goes through gmem_view_open(), which
+ * refuses a revoked view and any write access the view does not have. The
+ * *handle* is a file of the storage inode itself: the owner's, for ioctls and
+ * fallocate over the whole region; it cannot be re-opened through /proc.
+ *
+ * What lives where:
+ *   storage inode   size, the i_mmap tree of all views' VMAs
+ *   region          pages, memory attributes, view list, state, the lock
+ *   view inode      the view (i_private): window, rights, state
+ *   file            nothing of its own: a handle or one open of a view
+ *
+ * Who pins whom:
+ *   VMA -> view file -> view dentry -> view inode -> view -> region
+ *   handle file -> region (and its dentry -> storage inode)
+ *   registry (until GMEM_REGION_DESTROY) -> region
+ *   region -> storage inode, memcg, pages (one reference each), module
+ *   every file of ours -> module (f_op->owner)
+ * So memory outlives every fd until the region is destroyed, and the module
+ * cannot be unloaded while a region exists. The region's view list is not a
+ * reference: a view leaves it when its last file goes.
+ *
+ * Access is taken away under region->lock held for writing: the state (or
+ * attribute, or page) changes, then unmap_mapping_range() zaps the range.
+ * Faults check the state and install the PTE themselves (vm_insert_page() on
+ * a VM_MIXEDMAP VMA) under the lock held for reading, so no fault can
+ * install a stale PTE after the zap. read()/write() look pages up under the
+ * lock but copy without it (the copy may fault on a mapping of this very
+ * region), holding a page reference instead; to shared->private conversion
+ * such a reference looks like a pin, and it fails with EBUSY.
+ */
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/falloc.h>
+#include <linux/highmem.h>
+#include <linux/memcontrol.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/overflow.h>
+#include <linux/pagemap.h>
+#include <linux/pseudo_fs.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+
+#include "gmem-compat.h"
+#include "gmem-internal.h"
+
+struct gmem_view {
+	struct gmem_region *region;	/* pinned */
+	struct list_head node;		/* region->views, under region->lock */
+	u64 id;
+	u64 flags;			/* GMEM_VIEW_READ | _WRITE | _ALLOCATE */
+	u64 offset;			/* window, bytes */
+	u64 length;
+	u32 state;			/* GMEM_VIEW_STATE_*, under region->lock */
+};
+
+/* Pages are allocated in batches of this many between lock drops. */
+#define GMEM_ALLOC_BATCH	64
+/* Bound on kernel buffers an ioctl fills before copying out. */
+#define GMEM_MAX_VIEW_INFO	1024
+
+#define GMEM_GFP	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT)
+
+static struct vfsmount *gmem_mnt;
+static const struct file_operations gmem_view_fops;
+static const struct file_operations gmem_region_fops;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end)
+{
+	u64 last;
+
+	if (!length || !PAGE_ALIGNED(offset) || !PAGE_ALIGNED(length))
+		return false;
+	if (check_add_overflow(offset, length, &last))
+		return false;
+	return offset >= start && last <= end;
+}
+
+static bool gmem_is_private(struct gmem_region *region, pgoff_t index)
+{
+	return xa_load(&region->attrs, index) != NULL;
+}
+
+/* 0 if the view may be used now; under region->lock. */
+static int gmem_view_usable(struct gmem_view *view)
+{
+	if (view->region->dead || view->state == GMEM_VIEW_STATE_REVOKED)
+		return -EIO;
+	if (view->state == GMEM_VIEW_STATE_PENDING)
+		return -EAGAIN;
+	return 0;
+}
+
+/*
+ * The page at @index, allocated (zeroed, charged to the region's memcg) if
+ * there is none. Under region->lock held at least for reading; the page
+ * stays while the lock is held.
+ */
+static int gmem_get_page(struct gmem_region *region, pgoff_t index,
+			 struct page **ret_page)
+{
+	struct mem_cgroup *old_memcg;
+	struct page *page, *old;
+
+	page = xa_load(&region->pages, index);
+	if (page) {
+		*ret_page = page;
+		return 0;
+	}
+
+	old_memcg = set_active_memcg(region->memcg);
+	page = alloc_page(GMEM_GFP);
+	set_active_memcg(old_memcg);
+	if (!page)
+		return -ENOMEM;
+
+	/* Concurrent readers may race to fill the same index. */
+	old = xa_cmpxchg(&region->pages, index, NULL, page, GFP_KERNEL);
+	if (xa_is_err(old)) {
+		__free_page(page);
+		return xa_err(old);
+	}
+	if (old) {
+		__free_page(page);
+		page = old;
+	} else {
+		atomic_long_inc(&region->nr_pages);
+	}
+	*ret_page = page;
+	return 0;
+}
+
+/* ---- invalidation ------------------------------------------------------- */
+
+/* Zap every mapping of [offset, offset + length) in every view. */
+static void gmem_zap(struct gmem_region *region, u64 offset, u64 length)
+{
+	unmap_mapping_range(region->inode->i_mapping, offset, length, 0);
+}
+
+/* Drop the pages of [first, last]; under region->lock for writing, zapped. */
+static void gmem_free_pages(struct gmem_region *region, pgoff_t first,
+			    pgoff_t last)
+{
+	unsigned long index;
+	struct page *page;
+
+	xa_for_each_range(&region->pages, index, page, first, last) {
+		xa_erase(&region->pages, index);
+		atomic_long_dec(&region->nr_pages);
+		put_page(page);	/* a pinner keeps its own reference */
+		cond_resched();
+	}
+}
+
+/*
+ * Shared -> private: zap, then make sure no page of the range is referenced
+ * by anyone but us. Under region->lock for writing, so no fault can map a
+ * page again, and any reference that remains after the zap is a pin (GUP,
+ * O_DIRECT, vmsplice, or a read/write in flight).
+ */
+static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
+			       pgoff_t last)
+{
+	unsigned long index;
+	struct page *page;
+
+	gmem_zap(region, (u64)first << PAGE_SHIFT,
+		 (u64)(last - first + 1) << PAGE_SHIFT);
+	xa_for_each_range(&region->pages, index, page, first, last) {
+		if (page_count(page) != 1 || page_mapped(page))
+			return -EBUSY;
+	}
+	return 0;
+}
+
+static int gmem_set_attributes(struct gmem_region *region, u64 offset,
+			       u64 length, u64 attributes)
+{
+	pgoff_t first = offset >> PAGE_SHIFT;
+	pgoff_t last = first + (length >> PAGE_SHIFT) - 1;
+	unsigned long index;
+	int r = 0;
+
+	down_write(&region->lock);
+	if (region->dead) {
+		r = -EIO;
+		goto out_unlock;
+	}
+
+	if (!(attributes & GMEM_ATTR_PRIVATE)) {
+		/* Private -> shared: nothing is mapped, nothing to check. */
+		for (index = first; index <= last; index++) {
+			xa_erase(&region->attrs, index);
+			cond_resched();
+		}
+		goto out_unlock;
+	}
+
+	r = gmem_check_unpinned(region, first, last);
+	if (r)
+		goto out_unlock;
+
+	/* Reserve every slot first, so that the stores below cannot fail. */
+	for (index = first; index <= last; index++) {
+		r = xa_err(xa_cmpxchg(&region->attrs, index, NULL,
+				      XA_ZERO_ENTRY, GFP_KERNEL_ACCOUNT));
+		if (r)
+			goto out_release;
+		cond_resched();
+	}
+	for (index = first; index <= last; index++)
+		xa_store(&region->attrs, index,
+			 xa_mk_value(GMEM_ATTR_PRIVATE), GFP_KERNEL);
+	goto out_unlock;
+
+out_release:
+	while (index-- > first)
+		xa_release(&region->attrs, index);
+out_unlock:
+	up_write(&region->lock);
+	return r;
+}
+
+/*
+ * The attributes of the page at @offset, and the length of the run of pages
+ * from it (at most @length) with the same attributes.
+ */
+static void gmem_get_attributes(struct gmem_region *region, u64 offset,
+				u64 length, u64 *ret_attributes, u64 *ret_length)
+{
+	pgoff_t first = offset >> PAGE_SHIFT;
+	pgoff_t last = first + (length >> PAGE_SHIFT) - 1;
+	unsigned long index = first;
+	bool private;
+
+	down_read(&region->lock);
+	private = gmem_is_private(region, first);
+	if (!private) {
+		/* Up to the next private page. */
+		if (!xa_find(&region->attrs, &index, last, XA_PRESENT))
+			index = last + 1;
+	} else {
+		while (index <= last && gmem_is_private(region, index)) {
+			index++;
+			cond_resched();
+		}
+	}
+	up_read(&region->lock);
+
+	*ret_attributes = private ? GMEM_ATTR_PRIVATE : 0;
+	*ret_length = (u64)(index - first) << PAGE_SHIFT;
+}
+
+/* ---- fallocate ---------------------------------------------------------- */
+
+static long gmem_punch(struct gmem_region *region, struct gmem_view *view,
+		       u64 offset, u64 length)
+{
+	long r = 0;
+
+	down_write(&region->lock);
+	r = view ? gmem_view_usable(view) : (region->dead ? -EIO : 0);
+	if (!r) {
+		gmem_zap(region, offset, length);
+		gmem_free_pages(region, offset >> PAGE_SHIFT,
+				((offset + length) >> PAGE_SHIFT) - 1);
+	}
+	up_write(&region->lock);
+	return r;
+}
+
+static long gmem_allocate(struct gmem_region *region, struct gmem_view *view,
+			  u64 offset, u64 length)
+{
+	pgoff_t index = offset >> PAGE_SHIFT;
+	pgoff_t end = (offset + length) >> PAGE_SHIFT;
+	struct page *page;
+	long r = 0;
+
+	while (index < end) {
+		pgoff_t batch_end = min_t(pgoff_t, end, index + GMEM_ALLOC_BATCH);
+
+		if (signal_pending(current))
+			return -EINTR;
+
+		down_read(&region->lock);
+		r = view ? gmem_view_usable(view) : (region->dead ? -EIO : 0);
+		for (; !r && index < batch_end; index++)
+			r = gmem_get_page(region, index, &page);
+		up_read(&region->lock);
+		if (r)
+			return r;
+		cond_resched();
+	}
+	return 0;
+}
+
+static long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,
+			   int mode, loff_t offset, loff_t len)
+{
+	u64 start = view ? view->offset : 0;
+	u64 end = view ? view->offset + view->length : region->size;
+
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+		return -EOPNOTSUPP;
+	if (!(mode & FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;	/* the size is fixed */
+	if (offset < 0 || len <= 0 || !gmem_range_ok(offset, len, start, end))
+		return -EINVAL;
+
+	if (mode & FALLOC_FL_PUNCH_HOLE)
+		return gmem_punch(region, view, offset, len);
+	return gmem_allocate(region, view, offset, len);
+}
+
+/* ---- views: release ----------------------------------------------------- */
+
+static void gmem_view_free(struct gmem_view *view)
+{
+	struct gmem_region *region = view->region;
+
+	down_write(&region->lock);
+	if (!list_empty(&view->node)) {
+		list_del_init(&view->node);
+		region->nr_views--;
+	}
+	up_write(&region->lock);
+	gmem_region_put(region);
+	kfree(view);
+}
+
+static void gmem_evict_inode(struct inode *inode)
+{
+	struct gmem_view *view = NULL;
+
+	if (inode->i_fop == &gmem_view_fops)
+		view = inode->i_private;
+	truncate_inode_pages_final(&inode->i_data);
+	clear_inode(inode);
+	if (view)
+		gmem_view_free(view);
+}
+
+/* ---- views: fault, vm_ops, mmap ----------------------------------------- */
+
+static vm_fault_t gmem_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct gmem_view *view = vma->vm_file->private_data;
+	struct gmem_region *region = view->region;
+	pgoff_t index = vmf->pgoff;
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+	struct page *page;
+	int r;
+
+	down_read(&region->lock);
+	if (gmem_view_usable(view))
+		goto out_unlock;
+	/* mremap() may have grown the VMA past the window. */
+	if (index < view->offset >> PAGE_SHIFT ||
+	    index >= (view->offset + view->length) >> PAGE_SHIFT)
+		goto out_unlock;
+	if (gmem_is_private(region, index))
+		goto out_unlock;
+
+	r = gmem_get_page(region, index, &page);
+	if (r) {
+		ret = vmf_error(r);
+		goto out_unlock;
+	}
+	/* Installed under the lock: a revoke or zap cannot slip in between. */
+	ret = vmf_insert_page(vma, vmf->address & PAGE_MASK, page);
+out_unlock:
+	up_read(&region->lock);
+	return ret;
+}
+
+static const struct vm_operations_struct gmem_vm_ops = {
+	.fault = gmem_fault,
+};
+
+static int gmem_view_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct gmem_view *view = file->private_data;
+	pgoff_t first = view->offset >> PAGE_SHIFT;
+	pgoff_t end = (view->offset + view->length) >> PAGE_SHIFT;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;		/* MAP_PRIVATE would copy on write */
+	if (vma->vm_pgoff < first || vma->vm_pgoff > end ||
+	    vma_pages(vma) > end - vma->vm_pgoff)
+		return -EINVAL;
+	if (READ_ONCE(view->region->dead) ||
+	    READ_ONCE(view->state) == GMEM_VIEW_STATE_REVOKED)
+		return -EIO;
+	if (!(view->flags & GMEM_VIEW_WRITE)) {
+		if (vma->vm_flags & VM_WRITE)
+			return -EACCES;
+		vm_flags_clear(vma, VM_MAYWRITE);
+	}
+
+	/* PTEs are installed by gmem_fault() itself, see vm_insert_page(). */
+	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTDUMP);
+	vma->vm_ops = &gmem_vm_ops;
+	return 0;
+}
+
+/* ---- views: read, write ------------------------------------------------- */
+
+static ssize_t gmem_view_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct gmem_view *view = iocb->ki_filp->private_data;
+	struct gmem_region *region = view->region;
+	u64 end = view->offset + view->length;
+	loff_t pos = iocb->ki_pos;
+	ssize_t done = 0;
+	int r = 0;
+
+	if (pos < view->offset)
+		return -EACCES;
+
+	while (iov_iter_count(to) && (u64)pos < end) {
+		pgoff_t index = pos >> PAGE_SHIFT;
+		size_t off = offset_in_page(pos);
+		size_t n = min3(PAGE_SIZE - off, iov_iter_count(to),
+				(size_t)(end - pos));
+		struct page *page;
+		size_t copied;
+
+		down_read(&region->lock);
+		r = gmem_view_usable(view);
+		if (!r && gmem_is_private(region, index))
+			r = -EACCES;
+		page = r ? NULL : xa_load(&region->pages, index);
+		if (page)
+			get_page(page);
+		up_read(&region->lock);
+		if (r)
+			break;
+
+		/* Unlocked: the copy may fault on a mapping of this region. */
+		if (page) {
+			copied = copy_page_to_iter(page, off, n, to);
+			put_page(page);
+		} else {
+			copied = iov_iter_zero(n, to);	/* a hole reads as zeros */
+		}
+		done += copied;
+		pos += copied;
+		if (copied < n) {
+			r = -EFAULT;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			r = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	iocb->ki_pos = pos;
+	return done ? done : r;
+}
+
+static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct gmem_view *view = iocb->ki_filp->private_data;
+	struct gmem_region *region = view->region;
+	u64 end = view->offset + view->length;
+	loff_t pos = iocb->ki_pos;
+	ssize_t done = 0;
+	int r = 0;
+
+	if (!(view->flags & GMEM_VIEW_WRITE))
+		return -EACCES;
+	if (iocb->ki_flags & IOCB_APPEND)
+		return -EINVAL;		/* the size is fixed */
+	if (pos < view->offset)
+		return -EACCES;
+	if ((u64)pos >= end && iov_iter_count(from))
+		return -ENOSPC;
+
+	while (iov_iter_count(from) && (u64)pos < end) {
+		pgoff_t index = pos >> PAGE_SHIFT;
+		size_t off = offset_in_page(pos);
+		size_t n = min3(PAGE_SIZE - off, iov_iter_count(from),
+				(size_t)(end - pos));
+		struct page *page = NULL;
+		size_t copied;
+
+		down_read(&region->lock);
+		r = gmem_view_usable(view);
+		if (!r && gmem_is_private(region, index))
+			r = -EACCES;
+		if (!r)
+			r = gmem_get_page(region, index, &page);
+		if (!r)
+			get_page(page);
+		up_read(&region->lock);
+		if (r)
+			break;
+
+		copied = copy_page_from_iter(page, off, n, from);
+		put_page(page);
+		done += copied;
+		pos += copied;
+		if (copied < n) {
+			r = -EFAULT;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			r = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	iocb->ki_pos = pos;
+	return done ? done : r;
+}
+
+/* ---- views: file_operations --------------------------------------------- */
+
+static void gmem_view_info_fill(struct gmem_view *view,
+				struct gmem_view_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->id = view->id;
+	info->region_id = view->region->id;
+	info->flags = view->flags;
+	info->offset = view->offset;
+	info->length = view->length;
+	info->state = view->region->dead ? GMEM_VIEW_STATE_REVOKED : view->state;
+}
+
+static long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start,
+				      u64 end, void __user *argp)
+{
+	struct gmem_attributes args;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || args.attributes ||
+	    memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+	if (!gmem_range_ok(args.offset, args.length, start, end))
+		return -EINVAL;
+
+	gmem_get_attributes(region, args.offset, args.length,
+			    &args.attributes, &args.length);
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
+	return 0;
+}
+
+static long gmem_view_ioctl(struct file *file, unsigned int cmd,
+			    unsigned long arg)
+{
+	struct gmem_view *view = file->private_data;
+	struct gmem_region *region = view->region;
+	void __user *argp = (void __user *)arg;
+	struct gmem_view_info info;
+
+	switch (cmd) {
+	case GMEM_VIEW_INFO:
+		down_read(&region->lock);
+		gmem_view_info_fill(view, &info);
+		up_read(&region->lock);
+		return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
+	case GMEM_REGION_GET_ATTRIBUTES:
+		return gmem_ioctl_get_attributes(region, view->offset,
+						 view->offset + view->length,
+						 argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static long gmem_view_fallocate(struct file *file, int mode, loff_t offset,
+				loff_t len)
+{
+	struct gmem_view *view = file->private_data;
+
+	if (!(view->flags & GMEM_VIEW_ALLOCATE))
+		return -EPERM;
+	return gmem_fallocate(view->region, view, mode, offset, len);
+}
+
+static loff_t gmem_view_llseek(struct file *file, loff_t offset, int whence)
+{
+	struct gmem_view *view = file->private_data;
+
+	return fixed_size_llseek(file, offset, whence,
+				 view->offset + view->length);
+}
+
+/*
+ * A re-open through /proc/<pid>/fd/<n>: a new file of the same view, with no
+ * more rights than the view has, and none at all once it is revoked.
+ */
+static int gmem_view_open(struct inode *inode, struct file *file)
+{
+	struct gmem_view *view = inode->i_private;
+	struct gmem_region *region = view->region;
+	int r = 0;
+
+	down_read(&region->lock);
+	if (region->dead || view->state == GMEM_VIEW_STATE_REVOKED)
+		r = -EIO;
+	else if ((file->f_mode & FMODE_WRITE) &&
+		 !(view->flags & GMEM_VIEW_WRITE))
+		r = -EACCES;
+	up_read(&region->lock);
+	if (r)
+		return r;
+
+	file->f_mapping = region->inode->i_mapping;
+	file->private_data = view;
+	return 0;
+}
+
+static const struct file_operations gmem_view_fops = {
+	.owner		= THIS_MODULE,
+	.open		= gmem_view_open,
+	.llseek		= gmem_view_llseek,
+	.read_iter	= gmem_view_read_iter,
+	.write_iter	= gmem_view_write_iter,
+	.mmap		= gmem_view_mmap,
+	.fallocate	= gmem_view_fallocate,
+	.fsync		= noop_fsync,
+	.unlocked_ioctl	= gmem_view_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+/* Size, mode and owner are fixed: views and regions are not resized. */
+static int gmem_setattr(GMEM_IDMAP *idmap,
+			struct dentry *dentry, struct iattr *attr)
+{
+	return -EPERM;
+}
+
+static const struct inode_operations gmem_iops = {
+	.setattr	= gmem_setattr,
+};
+
+/* ---- views: create ------------------------------------------------------ */
+
+static struct gmem_view *gmem_view_find(struct gmem_region *region, u64 id)
+{
+	struct gmem_view *view;
+
+	list_for_each_entry(view, &region->views, node)
+		if (view->id == id)
+			return view;
+	return NULL;
+}
+
+static struct file *gmem_view_create(struct gmem_region *region,
+				     struct gmem_new_view *args)
+{
+	bool writable = args->flags & GMEM_VIEW_WRITE;
+	struct gmem_view *view;
+	struct inode *inode;
+	struct file *file;
+	char name[48];
+
+	view = kzalloc(sizeof(*view), GFP_KERNEL_ACCOUNT);
+	if (!view)
+		return ERR_PTR(-ENOMEM);
+	kref_get(&region->ref);
+	view->region = region;
+	INIT_LIST_HEAD(&view->node);
+	view->flags = args->flags & ~GMEM_VIEW_PENDING;
+	view->offset = args->offset;
+	view->length = args->length;
+	view->state = (args->flags & GMEM_VIEW_PENDING) ?
+		GMEM_VIEW_STATE_PENDING : GMEM_VIEW_STATE_ACTIVE;
+
+	inode = alloc_anon_inode(gmem_mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		gmem_region_put(region);
+		kfree(view);
+		return ERR_CAST(inode);
+	}
+	/* Anyone who can reach the view may re-open it; gmem_view_open() decides. */
+	inode->i_mode = S_IFREG | (writable ? 0666 : 0444);
+	inode->i_op = &gmem_iops;
+	inode->i_fop = &gmem_view_fops;
+	inode->i_flags |= S_NOATIME;
+	i_size_write(inode, view->offset + view->length);
+	inode->i_private = view;	/* from here on, iput() frees the view */
+
+	down_write(&region->lock);
+	if (region->dead) {
+		up_write(&region->lock);
+		iput(inode);
+		return ERR_PTR(-EIO);
+	}
+	view->id = ++region->next_view_id;
+	list_add_tail(&view->node, &region->views);
+	region->nr_views++;
+	up_write(&region->lock);
+
+	snprintf(name, sizeof(name), "gmem:%llu:view%llu", region->id, view->id);
+	__module_get(THIS_MODULE);	/* put by __fput() with the f_op */
+	file = alloc_file_pseudo(inode, gmem_mnt, name,
+				 writable ? O_RDWR : O_RDONLY, &gmem_view_fops);
+	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
+		iput(inode);
+		return file;
+	}
+	file->f_mode |= FMODE_PREAD | FMODE_PWRITE;
+	file->f_mapping = region->inode->i_mapping;
+	file->private_data = view;
+	args->id = view->id;
+	return file;
+}
+
+/* ---- region handle: file_operations ------------------------------------- */
+
+static long gmem_ioctl_new_view(struct gmem_region *region, void __user *argp)
+{
+	struct gmem_new_view args;
+	struct file *file;
+	int fd, r;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags & ~GMEM_VIEW_FLAGS_ALL)
+		return -EINVAL;
+	if (!(args.flags & GMEM_VIEW_READ))
+		return -EINVAL;
+	if ((args.flags & GMEM_VIEW_ALLOCATE) && !(args.flags & GMEM_VIEW_WRITE))
+		return -EINVAL;
+	if (memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+	if (!gmem_range_ok(args.offset, args.length, 0, region->size))
+		return -EINVAL;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	file = gmem_view_create(region, &args);
+	if (IS_ERR(file)) {
+		r = PTR_ERR(file);
+		goto err_put_fd;
+	}
+	if (copy_to_user(argp, &args, sizeof(args))) {
+		r = -EFAULT;
+		goto err_fput;
+	}
+	fd_install(fd, file);
+	return fd;
+
+err_fput:
+	fput(file);
+err_put_fd:
+	put_unused_fd(fd);
+	return r;
+}
+
+static long gmem_ioctl_view_op(struct gmem_region *region, unsigned int cmd,
+			       void __user *argp)
+{
+	struct gmem_view *view = NULL;
+	struct file *file = NULL;
+	struct gmem_view_op args;
+	long r = 0;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags & ~GMEM_VIEW_OP_FD)
+		return -EINVAL;
+	if (memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+
+	if (args.flags & GMEM_VIEW_OP_FD) {
+		if (args.view > INT_MAX)
+			return -EBADF;
+		file = fget(args.view);
+		if (!file)
+			return -EBADF;
+		/* Trust the fd only once it is known to be one of our views. */
+		if (file->f_op != &gmem_view_fops) {
+			r = -EINVAL;
+			goto out_fput;
+		}
+		view = file->private_data;
+		if (view->region != region) {
+			r = -EINVAL;
+			goto out_fput;
+		}
+	}
+
+	down_write(&region->lock);
+	if (!view)
+		view = gmem_view_find(region, args.view);
+	if (!view)
+		r = -ENOENT;
+	else if (region->dead)
+		r = -EIO;
+	else if (cmd == GMEM_REGION_REVOKE_VIEW) {
+		if (view->state != GMEM_VIEW_STATE_REVOKED) {
+			view->state = GMEM_VIEW_STATE_REVOKED;
+			gmem_zap(region, view->offset, view->length);
+		}
+	} else if (view->state == GMEM_VIEW_STATE_REVOKED) {
+		r = -EIO;
+	} else {
+		view->state = GMEM_VIEW_STATE_ACTIVE;
+	}
+	up_write(&region->lock);
+out_fput:
+	if (file)
+		fput(file);
+	return r;
+}
+
+static long gmem_ioctl_set_attributes(struct gmem_region *region,
+				      void __user *argp)
+{
+	struct gmem_attributes args;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || (args.attributes & ~GMEM_ATTRS_ALL) ||
+	    memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+	if (!gmem_range_ok(args.offset, args.length, 0, region->size))
+		return -EINVAL;
+	return gmem_set_attributes(region, args.offset, args.length,
+				   args.attributes);
+}
+
+static long gmem_ioctl_info(struct gmem_region *region, void __user *argp)
+{
+	struct gmem_region_info args;
+	struct gmem_view_info *infos = NULL;
+	struct gmem_view *view;
+	u64 n = 0, max;
+	long r = 0;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+	if (args.nr_views_max && !args.views)
+		return -EINVAL;
+	max = min_t(u64, args.nr_views_max, GMEM_MAX_VIEW_INFO);
+
+	if (max) {
+		infos = kvcalloc(max, sizeof(*infos), GFP_KERNEL);
+		if (!infos)
+			return -ENOMEM;
+	}
+
+	down_read(&region->lock);
+	args.id = region->id;
+	args.size = region->size;
+	args.flags = region->flags;
+	args.allocated = (u64)atomic_long_read(&region->nr_pages) << PAGE_SHIFT;
+	args.nr_views = region->nr_views;
+	args.state = region->dead ? GMEM_REGION_STATE_DESTROYED :
+		GMEM_REGION_STATE_LIVE;
+	list_for_each_entry(view, &region->views, node) {
+		if (n == max)
+			break;
+		gmem_view_info_fill(view, &infos[n++]);
+	}
+	up_read(&region->lock);
+
+	args.nr_views_max = n;
+	memset(args.name, 0, sizeof(args.name));
+	strscpy(args.name, region->name, sizeof(args.name));
+	if (n && copy_to_user(u64_to_user_ptr(args.views), infos,
+			      n * sizeof(*infos)))
+		r = -EFAULT;
+	else if (copy_to_user(argp, &args, sizeof(args)))
+		r = -EFAULT;
+	kvfree(infos);
+	return r;
+}
+
+static long gmem_ioctl_destroy(struct gmem_region *region, void __user *argp)
+{
+	struct gmem_destroy args;
+	struct gmem_view *view;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+
+	down_write(&region->lock);
+	if (region->dead) {
+		up_write(&region->lock);
+		return -EIO;
+	}
+	region->dead = true;
+	list_for_each_entry(view, &region->views, node)
+		view->state = GMEM_VIEW_STATE_REVOKED;
+	gmem_zap(region, 0, region->size);
+	gmem_free_pages(region, 0, ULONG_MAX);
+	up_write(&region->lock);
+
+	gmem_registry_unlink(region);
+	return 0;
+}
+
+static long gmem_region_ioctl(struct file *file, unsigned int cmd,
+			      unsigned long arg)
+{
+	struct gmem_region *region = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case GMEM_REGION_NEW_VIEW:
+		return gmem_ioctl_new_view(region, argp);
+	case GMEM_REGION_ACTIVATE_VIEW:
+	case GMEM_REGION_REVOKE_VIEW:
+		return gmem_ioctl_view_op(region, cmd, argp);
+	case GMEM_REGION_SET_ATTRIBUTES:
+		return gmem_ioctl_set_attributes(region, argp);
+	case GMEM_REGION_GET_ATTRIBUTES:
+		return gmem_ioctl_get_attributes(region, 0, region->size, argp);
+	case GMEM_REGION_INFO:
+		return gmem_ioctl_info(region, argp);
+	case GMEM_REGION_DESTROY:
+		return gmem_ioctl_destroy(region, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static long gmem_region_fallocate(struct file *file, int mode, loff_t offset,
+				  loff_t len)
+{
+	return gmem_fallocate(file->private_data, NULL, mode, offset, len);
+}
+
+static int gmem_region_release(struct inode *inode, struct file *file)
+{
+	gmem_region_put(file->private_data);
+	return 0;
+}
+
+/* A handle is handed out by ioctl only, never re-opened through /proc. */
+static int gmem_region_open(struct inode *inode, struct file *file)
+{
+	return -ENXIO;
+}
+
+static const struct file_operations gmem_region_fops = {
+	.owner		= THIS_MODULE,
+	.open		= gmem_region_open,
+	.release	= gmem_region_release,
+	.fallocate	= gmem_region_fallocate,
+	.unlocked_ioctl	= gmem_region_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+/* ---- region: create, handle, release ------------------------------------ */
+
+static void gmem_region_release_ref(struct kref *ref)
+{
+	struct gmem_region *region = container_of(ref, struct gmem_region, ref);
+
+	WARN_ON(!list_empty(&region->views));
+	gmem_free_pages(region, 0, ULONG_MAX);
+	xa_destroy(&region->pages);
+	xa_destroy(&region->attrs);
+	iput(region->inode);
+	mem_cgroup_put(region->memcg);
+	kfree(region);
+	module_put(THIS_MODULE);
+}
+
+void gmem_region_put(struct gmem_region *region)
+{
+	kref_put(&region->ref, gmem_region_release_ref);
+}
+
+/* A new region with one reference, the caller's; not yet in the registry. */
+struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
+				    const char *name)
+{
+	struct gmem_region *region;
+	struct inode *inode;
+
+	region = kzalloc(sizeof(*region), GFP_KERNEL_ACCOUNT);
+	if (!region)
+		return ERR_PTR(-ENOMEM);
+
+	inode = alloc_anon_inode(gmem_mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		kfree(region);
+		return ERR_CAST(inode);
+	}
+	inode->i_mode = S_IFREG | 0600;
+	inode->i_op = &gmem_iops;
+	inode->i_fop = &gmem_region_fops;
+	inode->i_flags |= S_NOATIME;
+	i_size_write(inode, size);
+	inode->i_private = region;
+
+	kref_init(&region->ref);
+	region->id = id;
+	region->size = size;
+	region->flags = flags;
+	strscpy(region->name, name, sizeof(region->name));
+	INIT_HLIST_NODE(&region->name_node);
+	region->inode = inode;
+	region->memcg = get_mem_cgroup_from_mm(current->mm);
+	init_rwsem(&region->lock);
+	xa_init(&region->pages);
+	xa_init(&region->attrs);
+	INIT_LIST_HEAD(&region->views);
+	__module_get(THIS_MODULE);	/* no unload while a region exists */
+	return region;
+}
+
+/* A new handle file of @region (which it pins). */
+struct file *gmem_region_handle(struct gmem_region *region)
+{
+	struct file *file;
+	char name[32];
+
+	snprintf(name, sizeof(name), "gmem:%llu", region->id);
+	ihold(region->inode);
+	__module_get(THIS_MODULE);	/* put by __fput() with the f_op */
+	file = alloc_file_pseudo(region->inode, gmem_mnt, name, O_RDWR,
+				 &gmem_region_fops);
+	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
+		iput(region->inode);
+		return file;
+	}
+	kref_get(&region->ref);
+	file->private_data = region;
+	return file;
+}
+
+void gmem_region_entry(struct gmem_region *region,
+		       struct gmem_region_entry *entry)
+{
+	memset(entry, 0, sizeof(*entry));
+	entry->id = region->id;
+	entry->size = region->size;
+	entry->flags = region->flags;
+	entry->allocated = (u64)atomic_long_read(&region->nr_pages) << PAGE_SHIFT;
+	entry->nr_views = READ_ONCE(region->nr_views);
+	strscpy(entry->name, region->name, sizeof(entry->name));
+}
+
+/* ---- the pseudo filesystem ---------------------------------------------- */
+
+static const struct super_operations gmem_super_ops = {
+	.statfs		= simple_statfs,
+	.evict_inode	= gmem_evict_inode,
+};
+
+static int gmem_init_fs_context(struct fs_context *fc)
+{
+	struct pseudo_fs_context *ctx;
+
+	ctx = init_pseudo(fc, GMEM_MAGIC);
+	if (!ctx)
+		return -ENOMEM;
+	ctx->ops = &gmem_super_ops;
+	fc->s_iflags |= SB_I_NOEXEC | SB_I_NODEV;
+	return 0;
+}
+
+/* No .owner: the internal mount must not pin the module. */
+static struct file_system_type gmem_fs_type = {
+	.name		 = "gmemfs",
+	.init_fs_context = gmem_init_fs_context,
+	.kill_sb	 = kill_anon_super,
+};
+
+int gmem_fs_init(void)
+{
+	gmem_mnt = kern_mount(&gmem_fs_type);
+	return PTR_ERR_OR_ZERO(gmem_mnt);
+}
+
+void gmem_fs_exit(void)
+{
+	kern_unmount(gmem_mnt);
+}
