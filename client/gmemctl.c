@@ -70,8 +70,14 @@ int log_client_error(GmemClient *c, int r, const char *fallback, ...) {
         const char *message = gmem_client_last_error_message(c);
         va_list ap;
 
-        if (!isempty(message))
+        if (!isempty(message)) {
+                const char *name = gmem_client_last_error_name(c);
+
+                if (streq_ptr(name, "org.freedesktop.DBus.Error.ServiceUnknown") ||
+                    streq_ptr(name, "org.freedesktop.DBus.Error.NameHasNoOwner"))
+                        return log_error_errno(r, "gmemd is not running on this bus: %s", message);
                 return log_error_errno(r, "%s", message);
+        }
 
         fflush(stdout);
         fputs("gmemctl: ", stderr);
