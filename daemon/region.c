@@ -214,11 +214,7 @@ int region_discard(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
         if (!r->ops->discard)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot discard memory",
                                       backend_type_to_string(r->backend), r->name);
-        rr = r->ops->discard(&r->br, offset, length, e);
-        if (rr < 0)
-                return rr;
-        manager_notify_totals_changed(r->manager);
-        return 0;
+        return r->ops->discard(&r->br, offset, length, e);
 }
 
 int region_allocate(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
@@ -230,11 +226,7 @@ int region_allocate(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
         if (!r->ops->allocate)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot allocate memory",
                                       backend_type_to_string(r->backend), r->name);
-        rr = r->ops->allocate(&r->br, offset, length, e);
-        if (rr < 0)
-                return rr;
-        manager_notify_totals_changed(r->manager);
-        return 0;
+        return r->ops->allocate(&r->br, offset, length, e);
 }
 
 int region_set_attributes(Region *r, uint64_t offset, uint64_t length, const char *attribute, GmemError *e) {
