@@ -14,33 +14,6 @@
 #include "region.h"
 #include "vm.h"
 
-static const char *const bus_verb_table[_BUS_VERB_MAX] = {
-        [BUS_VERB_LIST]           = "list",
-        [BUS_VERB_CREATE_REGION]  = "create-region",
-        [BUS_VERB_DESTROY_REGION] = "destroy-region",
-        [BUS_VERB_REGISTER_VM]    = "register-vm",
-        [BUS_VERB_UNREGISTER_VM]  = "unregister-vm",
-        [BUS_VERB_ATTACH]         = "attach",
-        [BUS_VERB_DETACH]         = "detach",
-        [BUS_VERB_GET_FD]         = "get-fd",
-        [BUS_VERB_MIGRATE]        = "migrate",
-        [BUS_VERB_DISCARD]        = "discard",
-        [BUS_VERB_SET_ATTRIBUTES] = "set-attributes",
-};
-
-const char *bus_verb_to_string(BusVerb v) {
-        return v >= 0 && v < _BUS_VERB_MAX ? bus_verb_table[v] : NULL;
-}
-
-BusVerb bus_verb_from_string(const char *s) {
-        if (!s)
-                return _BUS_VERB_INVALID;
-        for (int i = 0; i < _BUS_VERB_MAX; i++)
-                if (streq(bus_verb_table[i], s))
-                        return (BusVerb) i;
-        return _BUS_VERB_INVALID;
-}
-
 int bus_set_gmem_error(sd_bus_error *ret_error, const GmemError *e, int r) {
         const char *name;
 
@@ -156,47 +129,43 @@ int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, Gmem
         return 0;
 }
 
-/*
- * The caller's uid as the bus reports it for the connection (SO_PEERCRED at
- * connect time, relayed by the bus), never augmented from /proc.
- */
-static int bus_sender_uid(sd_bus_message *m, uid_t *ret) {
-        sd_bus_creds *creds = NULL;
+int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm, BusCaller *ret_caller,
+                  sd_bus_error *ret_error) {
+        BusContext *ctx = m->hooks_userdata;
+        const PolicyClass *class;
+        const BusCreds *bc;
+        Caller caller;
         int r;
 
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &creds);
-        if (r < 0)
-                return r;
-        /* A uid sd-bus augmented from /proc is not trustworthy for authorization. */
-        if (!(sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID))
-                r = sd_bus_creds_get_euid(creds, ret);
-        else
-                r = -ENODATA;
-        if (r < 0 && !(sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_UID))
-                r = sd_bus_creds_get_uid(creds, ret);
-        sd_bus_creds_unref(creds);
-        return r;
-}
-
-int bus_authorize(sd_bus_message *m, BusVerb verb, const Vm *vm, sd_bus_error *ret_error) {
-        uid_t uid;
-        int r;
-
-        r = bus_sender_uid(m, &uid);
+        r = bus_creds_get(ctx->creds, msg, &bc);
+        if (r == 0)
+                return 0;
         if (r < 0)
                 return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "Access denied: cannot determine the caller's uid for '%s'",
-                                         bus_verb_to_string(verb));
-        if (uid == 0)
-                return 0;
-        if (verb == BUS_VERB_GET_FD && vm && vm->has_uid && vm->uid == uid)
-                return 0;
-        if (vm)
+                                         "Access denied: cannot learn the caller's credentials for '%s': %s",
+                                         policy_verb_to_string(verb), strerror(-r));
+
+        caller = (Caller) { .uid = bc->uid, .gids = bc->gids, .n_gids = bc->n_gids };
+        class = policy_match(m->policy, &caller);
+        if (policy_class_allows(class, verb)) {
+                *ret_caller = (BusCaller) { .uid = bc->uid, .class = class };
+                return 1;
+        }
+        /* A VM's own hypervisor may fetch that VM's views, and nothing else unless its class says so. */
+        if (verb == POLICY_VERB_GET_FD && vm && vm->has_uid && vm->uid == bc->uid) {
+                *ret_caller = (BusCaller) { .uid = bc->uid, .class = class };
+                return 1;
+        }
+
+        if (class)
                 return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "Access denied: uid %u may not %s for VM '%s'", (unsigned) uid,
-                                         bus_verb_to_string(verb), vm->name);
-        return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED, "Access denied: uid %u may not %s",
-                                 (unsigned) uid, bus_verb_to_string(verb));
+                                         "Access denied: uid %u (class '%s') may not %s%s%s%s", (unsigned) bc->uid,
+                                         class->name, policy_verb_to_string(verb), vm ? " for VM '" : "",
+                                         vm ? vm->name : "", vm ? "'" : "");
+        return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                 "Access denied: uid %u is in no class of the policy and may not %s%s%s%s",
+                                 (unsigned) bc->uid, policy_verb_to_string(verb), vm ? " for VM '" : "",
+                                 vm ? vm->name : "", vm ? "'" : "");
 }
 
 int bus_node_list(Hashmap *objects, BusPathFunc path, char ***ret_nodes) {

@@ -12,7 +12,9 @@
 #include <systemd/sd-bus.h>
 
 #include "gmem-errors.h"
+#include "bus-creds.h"
 #include "manager.h"
+#include "policy.h"
 
 #define BUS_PATH "/org/gmemd/Broker1"
 #define BUS_REGION_PREFIX BUS_PATH "/region"
@@ -22,26 +24,6 @@
 #define BUS_IFACE_REGION "org.gmemd.Broker1.Region"
 #define BUS_IFACE_VM "org.gmemd.Broker1.Vm"
 #define BUS_IFACE_MIGRATION "org.gmemd.Broker1.Migration"
-
-/* The things a caller may be allowed to do; the policy speaks in these. */
-typedef enum BusVerb {
-        BUS_VERB_LIST,
-        BUS_VERB_CREATE_REGION,
-        BUS_VERB_DESTROY_REGION,
-        BUS_VERB_REGISTER_VM,
-        BUS_VERB_UNREGISTER_VM,
-        BUS_VERB_ATTACH,
-        BUS_VERB_DETACH,
-        BUS_VERB_GET_FD,
-        BUS_VERB_MIGRATE,
-        BUS_VERB_DISCARD,
-        BUS_VERB_SET_ATTRIBUTES,
-        _BUS_VERB_MAX,
-        _BUS_VERB_INVALID = -EINVAL,
-} BusVerb;
-
-const char *bus_verb_to_string(BusVerb v) _pure_;
-BusVerb bus_verb_from_string(const char *s) _pure_;
 
 /*
  * Sets ret_error from e (or from r if e is unset) and returns r or e's
@@ -71,11 +53,35 @@ typedef struct BusOption {
  */
 int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, GmemError *e);
 
+/* What the D-Bus face keeps per bus; the model's hooks_userdata. */
+typedef struct BusContext {
+        sd_bus *bus;
+        BusCredsCache *creds;
+} BusContext;
+
+static inline sd_bus *manager_bus(const Manager *m) {
+        return ((BusContext *) m->hooks_userdata)->bus;
+}
+
+/* The caller of an authorized call: charged for what the call creates. */
+typedef struct BusCaller {
+        uid_t uid;
+        const PolicyClass *class;   /* NULL for a hypervisor acting on its own VM */
+} BusCaller;
+
 /*
- * 0 if the sender of m may do verb (on vm, for per-VM rights), otherwise
- * sets AccessDenied naming the verb and returns -EACCES.
+ * Decides whether the sender of msg may do verb (vm: the VM it acts on, for
+ * a hypervisor's rights on its own VM), from the credentials the bus
+ * captured and the policy in force. Returns 1 if allowed (ret_caller set);
+ * 0 if the credentials are being fetched: the handler must return 1 at once
+ * and msg will be dispatched again; negative with AccessDenied naming the
+ * verb if not allowed.
  */
-int bus_authorize(sd_bus_message *m, BusVerb verb, const Vm *vm, sd_bus_error *ret_error);
+int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm, BusCaller *ret_caller,
+                  sd_bus_error *ret_error);
+
+/* For handlers: "r = bus_authorize(...); if (r <= 0) return BUS_AUTH_RETURN(r);" */
+#define BUS_AUTH_RETURN(r) ((r) < 0 ? (r) : 1)
 
 /* Builds a node enumerator's NULL-terminated path list from a hashmap of objects. */
 typedef int (*BusPathFunc)(const void *object, char **ret);

@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -18,9 +20,11 @@
 #include "log.h"
 #include "manager-dbus.h"
 #include "manager.h"
+#include "policy.h"
 
 static const char *arg_bus_address = NULL;
 static const char *arg_bus_name = GMEMD_BUS_NAME;
+static const char *arg_policy = NULL;
 
 static void help(void) {
         printf("Usage: gmemd [OPTIONS]\n\n"
@@ -30,6 +34,8 @@ static void help(void) {
                "     --version           Show the version\n"
                "     --bus-address=ADDR  Connect to this bus instead of the system bus\n"
                "     --bus-name=NAME     Own NAME instead of %s\n"
+               "     --policy=PATH       Policy file (default " POLICY_DEFAULT_PATH ",\n"
+               "                         or the built-in policy if it does not exist)\n"
                "     --log-level=LEVEL   err, warning, notice, info (default) or debug\n\n"
                "The system bus can also be chosen with $DBUS_SYSTEM_BUS_ADDRESS.\n"
                "See gmemd(8).\n", GMEMD_BUS_NAME);
@@ -41,6 +47,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_BUS_ADDRESS,
                 ARG_BUS_NAME,
                 ARG_LOG_LEVEL,
+                ARG_POLICY,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h'             },
@@ -48,6 +55,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
                 { "bus-name",    required_argument, NULL, ARG_BUS_NAME    },
                 { "log-level",   required_argument, NULL, ARG_LOG_LEVEL   },
+                { "policy",      required_argument, NULL, ARG_POLICY      },
                 {}
         };
         int c, r;
@@ -77,6 +85,9 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -EINVAL;
                         }
                         log_set_max_level(r);
+                        break;
+                case ARG_POLICY:
+                        arg_policy = optarg;
                         break;
                 case '?':
                         return -EINVAL;
@@ -123,6 +134,26 @@ static int connect_bus(sd_bus **ret) {
         return 0;
 }
 
+static void log_policy(const Manager *m) {
+        for (size_t i = 0; i < m->policy->n_warnings; i++)
+                log_warning("%s", m->policy->warnings[i]);
+        log_info("Policy %s: %zu class%s", m->policy->origin, m->policy->n_classes,
+                 m->policy->n_classes == 1 ? "" : "es");
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        GmemError e = GMEM_ERROR_INIT;
+
+        (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading the policy");
+        if (manager_load_policy(m, &e) < 0)
+                log_error("Policy not reloaded, the old one stays in force: %s", e.message);
+        else
+                log_policy(m);
+        (void) sd_notify(false, "READY=1\nSTATUS=Serving");
+        return 0;
+}
+
 static void log_backends(void) {
         for (BackendType t = 0; t < _BACKEND_MAX; t++) {
                 GmemError e = GMEM_ERROR_INIT;
@@ -148,6 +179,7 @@ static int run(int argc, char *argv[]) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "Cannot block signals");
         (void) signal(SIGPIPE, SIG_IGN);
@@ -165,6 +197,22 @@ static int run(int argc, char *argv[]) {
         r = manager_new(event, &m);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate the manager");
+
+        if (arg_policy) {
+                m->policy_path = strdup(arg_policy);
+                if (!m->policy_path)
+                        return log_error_errno(ENOMEM, "Cannot allocate");
+        }
+        GmemError e = GMEM_ERROR_INIT;
+        r = manager_load_policy(m, &e);
+        if (r < 0) {
+                log_error("Bad policy, not starting: %s", e.message);
+                return r;
+        }
+        log_policy(m);
+        r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch SIGHUP");
 
         r = connect_bus(&bus);
         if (r < 0)

@@ -7,6 +7,7 @@
  * handlers in region-dbus.c, vm-dbus.c and migration-dbus.c, so each
  * operation is implemented once.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -15,8 +16,10 @@
 #include "manager-dbus.h"
 #include "migration-dbus.h"
 #include "migration.h"
+#include "policy.h"
 #include "region-dbus.h"
 #include "region.h"
+#include "usage.h"
 #include "view.h"
 #include "vm-dbus.h"
 #include "vm.h"
@@ -40,6 +43,7 @@ static int vm_path_of(const void *o, char **ret) {
 }
 
 static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusCaller caller;
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
         RegionParams p = { .backend = BACKEND_MEMFD };
@@ -69,9 +73,24 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
                 }
         }
 
-        rr = bus_authorize(msg, BUS_VERB_CREATE_REGION, NULL, error);
+        rr = bus_authorize(msg, m, POLICY_VERB_CREATE_REGION, NULL, &caller, error);
+        if (rr <= 0)
+                return BUS_AUTH_RETURN(rr);
+        if (!policy_class_allows_backend(caller.class, p.backend))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Access denied: class '%s' may not use "
+                                         "backend '%s'", caller.class->name, backend_type_to_string(p.backend));
+        if (caller.class->max_region_size != POLICY_UNLIMITED && p.size > caller.class->max_region_size) {
+                rr = gmem_error_set(&e, GMEM_ERROR_QUOTA_EXCEEDED, "Region size %" PRIu64 " is over the largest "
+                                    "region class '%s' may create, %" PRIu64 " bytes", p.size, caller.class->name,
+                                    caller.class->max_region_size);
+                return bus_set_gmem_error(error, &e, rr);
+        }
+        rr = usage_check(m, caller.class, caller.uid, QUOTA_REGIONS, 1, &e);
+        if (rr >= 0)
+                rr = usage_check(m, caller.class, caller.uid, QUOTA_BYTES, p.size, &e);
         if (rr < 0)
-                return rr;
+                return bus_set_gmem_error(error, &e, rr);
+        p.creator = caller.uid;
 
         rr = region_create(m, &p, &r, &e);
         if (rr < 0)
@@ -166,6 +185,7 @@ static int method_abort_migration(sd_bus_message *msg, void *userdata, sd_bus_er
 }
 
 static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusCaller caller;
         const char *name;
         Region *r;
         int rr;
@@ -176,13 +196,14 @@ static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *
         rr = bus_get_region(userdata, name, &r, error);
         if (rr < 0)
                 return rr;
-        rr = bus_authorize(msg, BUS_VERB_LIST, NULL, error);
-        if (rr < 0)
-                return rr;
+        rr = bus_authorize(msg, userdata, POLICY_VERB_LIST, NULL, &caller, error);
+        if (rr <= 0)
+                return BUS_AUTH_RETURN(rr);
         return reply_path(msg, region_path_of, r);
 }
 
 static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusCaller caller;
         const char *name;
         Vm *vm;
         int r;
@@ -193,21 +214,22 @@ static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = bus_get_vm(userdata, name, &vm, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, BUS_VERB_LIST, vm, error);
-        if (r < 0)
-                return r;
+        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, vm, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
         return reply_path(msg, vm_path_of, vm);
 }
 
 static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusCaller caller;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         Region *reg;
         int r;
 
-        r = bus_authorize(msg, BUS_VERB_LIST, NULL, error);
-        if (r < 0)
-                return r;
+        r = bus_authorize(msg, m, POLICY_VERB_LIST, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
@@ -232,6 +254,7 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
 }
 
 static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusCaller caller;
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
         VmParams p = {};
@@ -253,9 +276,13 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
                 return bus_set_gmem_error(error, &e, r);
         }
 
-        r = bus_authorize(msg, BUS_VERB_REGISTER_VM, NULL, error);
+        r = bus_authorize(msg, m, POLICY_VERB_REGISTER_VM, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = usage_check(m, caller.class, caller.uid, QUOTA_VMS, 1, &e);
         if (r < 0)
-                return r;
+                return bus_set_gmem_error(error, &e, r);
+        p.creator = caller.uid;
 
         r = vm_register(m, &p, &vm, &e);
         if (r < 0)
@@ -264,14 +291,15 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
 }
 
 static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusCaller caller;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         Vm *vm;
         int r;
 
-        r = bus_authorize(msg, BUS_VERB_LIST, NULL, error);
-        if (r < 0)
-                return r;
+        r = bus_authorize(msg, m, POLICY_VERB_LIST, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
@@ -295,6 +323,7 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
 }
 
 static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusCaller caller;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *path = NULL;
         Manager *m = userdata;
@@ -316,16 +345,19 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         r = bus_get_vm(m, target_name, &target, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, BUS_VERB_MIGRATE, NULL, error);
+        r = bus_authorize(msg, m, POLICY_VERB_MIGRATE, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = usage_check(m, caller.class, caller.uid, QUOTA_VIEWS, hashmap_size(source->views), &e);
         if (r < 0)
-                return r;
+                return bus_set_gmem_error(error, &e, r);
 
         /* Build the reply before changing anything, so that running out of memory changes nothing. */
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
 
-        r = migration_begin(source, target, &mig, &e);
+        r = migration_begin(source, target, caller.uid, &mig, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
 
@@ -346,14 +378,15 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
 }
 
 static int method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusCaller caller;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         Migration *mig;
         int r;
 
-        r = bus_authorize(msg, BUS_VERB_LIST, NULL, error);
-        if (r < 0)
-                return r;
+        r = bus_authorize(msg, m, POLICY_VERB_LIST, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
@@ -375,6 +408,27 @@ static int method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_er
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        GmemError e = GMEM_ERROR_INIT;
+        BusCaller caller;
+        int r;
+
+        r = bus_authorize(msg, m, POLICY_VERB_RELOAD, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = manager_load_policy(m, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int property_get_policy(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", m->policy ? m->policy->origin : "");
 }
 
 static int property_get_backends(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -418,6 +472,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("DefaultBackend", "s", property_get_default_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("TotalBytes", "t", NULL, offsetof(Manager, total_bytes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("AllocatedBytes", "t", property_get_allocated, 0, 0),
+        SD_BUS_PROPERTY("Policy", "s", property_get_policy, 0, 0),
 
         SD_BUS_METHOD_WITH_NAMES("CreateRegion", "sta{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(size) SD_BUS_PARAM(options),
                                  "o", SD_BUS_PARAM(region), method_create_region, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -460,6 +515,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length) SD_BUS_PARAM(attribute),
                                  NULL,, method_set_attributes, SD_BUS_VTABLE_UNPRIVILEGED),
 
+        SD_BUS_METHOD("Reload", NULL, NULL, method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+
         SD_BUS_SIGNAL_WITH_NAMES("RegionNew", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(path), 0),
         SD_BUS_SIGNAL_WITH_NAMES("RegionRemoved", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(path), 0),
         SD_BUS_SIGNAL_WITH_NAMES("VmNew", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(path), 0),
@@ -474,7 +531,7 @@ static const sd_bus_vtable manager_vtable[] = {
 static void emit_object_signal(Manager *m, const char *signal, const char *name, int (*path_of)(const void *, char **),
                                const void *o, bool added) {
         _cleanup_free_ char *path = NULL;
-        sd_bus *bus = m->hooks_userdata;
+        sd_bus *bus = manager_bus(m);
 
         if (path_of(o, &path) < 0)
                 return;
@@ -505,12 +562,12 @@ static void hook_vm_changed(Manager *m, Vm *vm) {
         _cleanup_free_ char *path = NULL;
 
         if (vm_bus_path(vm, &path) >= 0)
-                (void) sd_bus_emit_properties_changed(m->hooks_userdata, path, BUS_IFACE_VM, "LeaderPID", NULL);
+                (void) sd_bus_emit_properties_changed(manager_bus(m), path, BUS_IFACE_VM, "LeaderPID", NULL);
 }
 
 static void hook_views_changed(Manager *m, Vm *vm, Region *r) {
         _cleanup_free_ char *vm_path = NULL, *region_path = NULL;
-        sd_bus *bus = m->hooks_userdata;
+        sd_bus *bus = manager_bus(m);
 
         if (vm && vm_bus_path(vm, &vm_path) >= 0)
                 (void) sd_bus_emit_properties_changed(bus, vm_path, BUS_IFACE_VM, "Views", NULL);
@@ -519,13 +576,13 @@ static void hook_views_changed(Manager *m, Vm *vm, Region *r) {
 }
 
 static void hook_view_revoked(Manager *m, View *v) {
-        (void) sd_bus_emit_signal(m->hooks_userdata, BUS_PATH, BUS_IFACE_MANAGER, "ViewRevoked", "ss",
+        (void) sd_bus_emit_signal(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "ViewRevoked", "ss",
                                   v->vm->name, v->region->name);
 }
 
 static void emit_migration(Manager *m, Migration *mig, int added) {
         _cleanup_free_ char *path = NULL;
-        sd_bus *bus = m->hooks_userdata;
+        sd_bus *bus = manager_bus(m);
 
         if (migration_bus_path(mig, &path) < 0)
                 return;
@@ -553,7 +610,7 @@ static void hook_migration_removed(Manager *m, Migration *mig) {
 }
 
 static void hook_totals_changed(Manager *m) {
-        (void) sd_bus_emit_properties_changed(m->hooks_userdata, BUS_PATH, BUS_IFACE_MANAGER, "TotalBytes", NULL);
+        (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "TotalBytes", NULL);
 }
 
 static const ManagerHooks bus_hooks = {
@@ -570,8 +627,47 @@ static const ManagerHooks bus_hooks = {
         .totals_changed = hook_totals_changed,
 };
 
+static void bus_context_free(void *userdata) {
+        BusContext *ctx = userdata;
+
+        bus_creds_cache_free(ctx->creds);
+        free(ctx);
+}
+
 int manager_bus_register(Manager *m, sd_bus *bus) {
+        BusContext *ctx;
+        sd_bus_slot *slot = NULL;
         int r;
+
+        if (!m->policy) {
+                GmemError e = GMEM_ERROR_INIT;
+                r = policy_load_builtin(&m->policy, &e);
+                if (r < 0)
+                        return r;
+        }
+
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+                return -ENOMEM;
+        ctx->bus = bus;
+        r = bus_creds_cache_new(bus, &ctx->creds);
+        if (r < 0) {
+                free(ctx);
+                return r;
+        }
+        /*
+         * The context lives as long as the bus: the ObjectManager slot (which
+         * runs no handler of ours) carries it and frees it when the bus goes.
+         */
+        r = sd_bus_add_object_manager(bus, &slot, BUS_PATH);
+        if (r < 0) {
+                bus_context_free(ctx);
+                return r;
+        }
+        (void) sd_bus_slot_set_userdata(slot, ctx);
+        (void) sd_bus_slot_set_destroy_callback(slot, bus_context_free);
+        (void) sd_bus_slot_set_floating(slot, true);
+        m->hooks_userdata = ctx;
 
         r = sd_bus_add_object_vtable(bus, NULL, BUS_PATH, BUS_IFACE_MANAGER, manager_vtable, m);
         if (r < 0)
@@ -596,11 +692,7 @@ int manager_bus_register(Manager *m, sd_bus *bus) {
         r = sd_bus_add_node_enumerator(bus, NULL, BUS_MIGRATION_PREFIX, migration_node_enumerator, m);
         if (r < 0)
                 return r;
-        r = sd_bus_add_object_manager(bus, NULL, BUS_PATH);
-        if (r < 0)
-                return r;
 
         m->hooks = &bus_hooks;
-        m->hooks_userdata = bus;
         return 0;
 }

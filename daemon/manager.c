@@ -9,9 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "config.h"
+
 #include "manager.h"
 #include "migration.h"
+#include "policy.h"
 #include "region.h"
+#include "usage.h"
 #include "vm.h"
 
 int manager_new(sd_event *event, Manager **ret) {
@@ -23,7 +27,8 @@ int manager_new(sd_event *event, Manager **ret) {
         m->regions = hashmap_new();
         m->vms = hashmap_new();
         m->migrations = hashmap_new();
-        if (!m->regions || !m->vms || !m->migrations)
+        m->usage = hashmap_new();
+        if (!m->regions || !m->vms || !m->migrations || !m->usage)
                 return -ENOMEM;
         m->next_region_id = 1;
         m->next_migration_id = 1;
@@ -52,12 +57,34 @@ Manager *manager_free(Manager *m) {
         while ((r = hashmap_first(m->regions)))
                 region_free(r);
 
+        usage_free_all(m);
+        hashmap_free(m->usage);
+        policy_free(m->policy);
+        free(m->policy_path);
         hashmap_free(m->migrations);
         hashmap_free(m->vms);
         hashmap_free(m->regions);
         sd_event_unref(m->event);
         free(m);
         return NULL;
+}
+
+int manager_load_policy(Manager *m, GmemError *e) {
+        const char *path = m->policy_path ?: POLICY_DEFAULT_PATH;
+        Policy *p = NULL;
+        int r;
+
+        r = policy_load_file(path, &p, e);
+        if (r == -ENOENT && !m->policy_path) {
+                *e = (GmemError) GMEM_ERROR_INIT;
+                r = policy_load_builtin(&p, e);
+        }
+        if (r < 0)
+                return r;
+
+        policy_free(m->policy);
+        m->policy = p;
+        return 0;
 }
 
 Region *manager_get_region(Manager *m, const char *name) {

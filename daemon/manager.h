@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "gmem-errors.h"
 #include "hashmap.h"
 #include "macro.h"
 
@@ -42,6 +43,10 @@ struct Manager {
         Hashmap *regions;           /* name -> Region */
         Hashmap *vms;               /* name -> Vm */
         Hashmap *migrations;        /* decimal id -> Migration */
+        Hashmap *usage;             /* decimal uid -> usage counters */
+
+        struct Policy *policy;      /* in force; owned */
+        char *policy_path;          /* NULL: the default path, or built-in if it does not exist */
 
         uint64_t next_region_id;
         uint64_t next_migration_id;
@@ -54,6 +59,13 @@ struct Manager {
 int manager_new(sd_event *event, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/*
+ * Loads the policy from m->policy_path (or the default path, falling back to
+ * the built-in policy if that file does not exist) and puts it in force. On
+ * failure the policy in force stays and e says why.
+ */
+int manager_load_policy(Manager *m, GmemError *e);
 
 Region *manager_get_region(Manager *m, const char *name);
 Vm *manager_get_vm(Manager *m, const char *name);

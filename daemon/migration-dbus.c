@@ -46,12 +46,13 @@ int bus_get_migration(Manager *m, const char *path, Migration **ret, sd_bus_erro
 typedef int (*MigrationOp)(Migration *mig, GmemError *e);
 
 static int migration_method(sd_bus_message *msg, Migration *mig, MigrationOp op, sd_bus_error *error) {
+        BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         int r;
 
-        r = bus_authorize(msg, BUS_VERB_MIGRATE, NULL, error);
-        if (r < 0)
-                return r;
+        r = bus_authorize(msg, mig->manager, POLICY_VERB_MIGRATE, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
         r = op(mig, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);

@@ -100,7 +100,7 @@ void migration_forget_vm(Manager *m, const char *vm_name) {
         }
 }
 
-int migration_begin(Vm *source, Vm *target, Migration **ret, GmemError *e) {
+int migration_begin(Vm *source, Vm *target, uid_t creator, Migration **ret, GmemError *e) {
         Manager *m = source->manager;
         Migration *mig;
         size_t n = 0, k = 0;
@@ -153,7 +153,7 @@ int migration_begin(Vm *source, Vm *target, Migration **ret, GmemError *e) {
                         r = gmem_error_set_errno(e, ENOMEM, "Cannot allocate migration");
                         goto undo_views;
                 }
-                r = view_new_pending(target, v, &mig->target_views[k], e);
+                r = view_new_pending(target, v, creator, &mig->target_views[k], e);
                 if (r < 0)
                         goto undo_views;
                 mig->source_views[k] = v;

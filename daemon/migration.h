@@ -38,7 +38,7 @@ struct Migration {
 };
 
 /* Creates the target's pending views; on failure nothing is left. */
-int migration_begin(Vm *source, Vm *target, Migration **ret, GmemError *e);
+int migration_begin(Vm *source, Vm *target, uid_t creator, Migration **ret, GmemError *e);
 int migration_commit(Migration *mig, GmemError *e);
 /* e may be NULL (used when a leader exits mid-migration). */
 int migration_abort(Migration *mig, GmemError *e);

@@ -32,12 +32,13 @@ int bus_get_region(Manager *m, const char *name, Region **ret, sd_bus_error *err
 }
 
 int bus_region_method_destroy(sd_bus_message *msg, Region *r, sd_bus_error *error) {
+        BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         int rr;
 
-        rr = bus_authorize(msg, BUS_VERB_DESTROY_REGION, NULL, error);
-        if (rr < 0)
-                return rr;
+        rr = bus_authorize(msg, r->manager, POLICY_VERB_DESTROY_REGION, NULL, &caller, error);
+        if (rr <= 0)
+                return BUS_AUTH_RETURN(rr);
         rr = region_destroy(r, &e);
         if (rr < 0)
                 return bus_set_gmem_error(error, &e, rr);
@@ -46,7 +47,9 @@ int bus_region_method_destroy(sd_bus_message *msg, Region *r, sd_bus_error *erro
 
 typedef int (*RegionRangeOp)(Region *r, uint64_t offset, uint64_t length, GmemError *e);
 
-static int region_range_method(sd_bus_message *msg, Region *r, BusVerb verb, RegionRangeOp op, sd_bus_error *error) {
+static int region_range_method(sd_bus_message *msg, Region *r, PolicyVerb verb, RegionRangeOp op,
+                               sd_bus_error *error) {
+        BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         uint64_t offset, length;
         int rr;
@@ -54,9 +57,9 @@ static int region_range_method(sd_bus_message *msg, Region *r, BusVerb verb, Reg
         rr = sd_bus_message_read(msg, "tt", &offset, &length);
         if (rr < 0)
                 return rr;
-        rr = bus_authorize(msg, verb, NULL, error);
-        if (rr < 0)
-                return rr;
+        rr = bus_authorize(msg, r->manager, verb, NULL, &caller, error);
+        if (rr <= 0)
+                return BUS_AUTH_RETURN(rr);
         rr = op(r, offset, length, &e);
         if (rr < 0)
                 return bus_set_gmem_error(error, &e, rr);
@@ -64,14 +67,15 @@ static int region_range_method(sd_bus_message *msg, Region *r, BusVerb verb, Reg
 }
 
 int bus_region_method_discard(sd_bus_message *msg, Region *r, sd_bus_error *error) {
-        return region_range_method(msg, r, BUS_VERB_DISCARD, region_discard, error);
+        return region_range_method(msg, r, POLICY_VERB_DISCARD, region_discard, error);
 }
 
 int bus_region_method_allocate(sd_bus_message *msg, Region *r, sd_bus_error *error) {
-        return region_range_method(msg, r, BUS_VERB_DISCARD, region_allocate, error);
+        return region_range_method(msg, r, POLICY_VERB_DISCARD, region_allocate, error);
 }
 
 int bus_region_method_set_attributes(sd_bus_message *msg, Region *r, sd_bus_error *error) {
+        BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         uint64_t offset, length;
         const char *attribute;
@@ -80,9 +84,9 @@ int bus_region_method_set_attributes(sd_bus_message *msg, Region *r, sd_bus_erro
         rr = sd_bus_message_read(msg, "tts", &offset, &length, &attribute);
         if (rr < 0)
                 return rr;
-        rr = bus_authorize(msg, BUS_VERB_SET_ATTRIBUTES, NULL, error);
-        if (rr < 0)
-                return rr;
+        rr = bus_authorize(msg, r->manager, POLICY_VERB_SET_ATTRIBUTES, NULL, &caller, error);
+        if (rr <= 0)
+                return BUS_AUTH_RETURN(rr);
         rr = region_set_attributes(r, offset, length, attribute, &e);
         if (rr < 0)
                 return bus_set_gmem_error(error, &e, rr);

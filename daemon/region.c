@@ -10,6 +10,7 @@
 
 #include "parse.h"
 #include "region.h"
+#include "usage.h"
 #include "view.h"
 #include "vm.h"
 
@@ -93,7 +94,10 @@ int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e)
         }
 
         reg->id = m->next_region_id++;
+        reg->creator = p->creator;
         m->total_bytes += reg->br.size;
+        usage_charge(m, reg->creator, QUOTA_BYTES, (int64_t) reg->br.size);
+        usage_charge(m, reg->creator, QUOTA_REGIONS, 1);
 
         manager_notify_region_new(m, reg);
         manager_notify_totals_changed(m);
@@ -115,6 +119,8 @@ Region *region_free(Region *r) {
         if (r->manager && r->name && hashmap_get(r->manager->regions, r->name) == r) {
                 hashmap_remove(r->manager->regions, r->name);
                 r->manager->total_bytes -= r->br.size;
+                usage_charge(r->manager, r->creator, QUOTA_BYTES, -(int64_t) r->br.size);
+                usage_charge(r->manager, r->creator, QUOTA_REGIONS, -1);
         }
 
         backend_region_release(&r->br);

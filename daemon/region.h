@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "backend.h"
 #include "manager.h"
@@ -26,6 +27,7 @@ struct Region {
         bool persistent;
         Hashmap *views;             /* VM name -> View */
         bool dying;                 /* being freed: no more grant updates */
+        uid_t creator;              /* charged for its bytes */
 };
 
 typedef struct RegionParams {
@@ -36,6 +38,7 @@ typedef struct RegionParams {
         bool populate;
         bool persistent;
         const char *owner;          /* NULL or "" for none */
+        uid_t creator;
 } RegionParams;
 
 /* Validates everything, then creates the inode; on failure nothing is left. */

@@ -13,6 +13,7 @@
 #include "migration.h"
 #include "parse.h"
 #include "region.h"
+#include "usage.h"
 #include "view.h"
 #include "vm.h"
 
@@ -49,6 +50,8 @@ View *view_free(View *v) {
                 hashmap_remove(v->vm->views, r->name);
         if (r && hashmap_get(r->views, v->vm->name) == v)
                 hashmap_remove(r->views, v->vm->name);
+        if (v->charged)
+                usage_charge(v->vm->manager, v->creator, QUOTA_VIEWS, -1);
         safe_close(v->fd);
         free(v);
         /* Take the uid's right to re-open the inode back, unless another view still needs it. */
@@ -59,7 +62,7 @@ View *view_free(View *v) {
 
 /* Creates the view file and links the view on both sides. */
 static int view_new(Vm *vm, Region *r, ViewAccess access, uint64_t offset, uint64_t length, bool may_allocate,
-                    ViewState state, View **ret, GmemError *e) {
+                    ViewState state, uid_t creator, View **ret, GmemError *e) {
         _cleanup_close_ int fd = -EBADF;
         View *v;
         int rr;
@@ -78,6 +81,7 @@ static int view_new(Vm *vm, Region *r, ViewAccess access, uint64_t offset, uint6
                 .may_allocate = may_allocate,
                 .state = state,
                 .fd = -EBADF,
+                .creator = creator,
         };
 
         rr = hashmap_put(vm->views, r->name, v);
@@ -94,6 +98,9 @@ static int view_new(Vm *vm, Region *r, ViewAccess access, uint64_t offset, uint6
         }
         v->region = r;
         v->fd = TAKE_FD(fd);
+
+        v->charged = true;
+        usage_charge(vm->manager, creator, QUOTA_VIEWS, 1);
 
         rr = region_update_grants(r, e);
         if (rr < 0) {
@@ -150,7 +157,7 @@ int view_attach(Vm *vm, Region *r, const ViewParams *p, View **ret, bool *ret_ex
         if (v)
                 view_free(v);  /* a revoked view of the pair makes way for the new one */
 
-        rr = view_new(vm, r, p->access, offset, length, may_allocate, VIEW_STATE_ACTIVE, ret, e);
+        rr = view_new(vm, r, p->access, offset, length, may_allocate, VIEW_STATE_ACTIVE, p->creator, ret, e);
         if (rr < 0)
                 return rr;
         if (ret_existing)
@@ -158,7 +165,7 @@ int view_attach(Vm *vm, Region *r, const ViewParams *p, View **ret, bool *ret_ex
         return 0;
 }
 
-int view_new_pending(Vm *vm, const View *source, View **ret, GmemError *e) {
+int view_new_pending(Vm *vm, const View *source, uid_t creator, View **ret, GmemError *e) {
         View *old = view_lookup(vm, source->region);
 
         if (old && old->state != VIEW_STATE_REVOKED)
@@ -167,7 +174,7 @@ int view_new_pending(Vm *vm, const View *source, View **ret, GmemError *e) {
         if (old)
                 view_free(old);
         return view_new(vm, source->region, source->access, source->offset, source->length, source->may_allocate,
-                        VIEW_STATE_PENDING, ret, e);
+                        VIEW_STATE_PENDING, creator, ret, e);
 }
 
 int view_detach(View *v, GmemError *e) {

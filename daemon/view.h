@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "backend.h"
 #include "manager.h"
@@ -38,6 +39,8 @@ struct View {
         ViewState state;
         int fd;                     /* custody copy; -EBADF once revoked */
         Migration *migration;       /* set while part of a prepared migration */
+        uid_t creator;              /* charged for it */
+        bool charged;
 };
 
 typedef struct ViewParams {
@@ -45,6 +48,7 @@ typedef struct ViewParams {
         bool has_offset, has_length;
         uint64_t offset, length;    /* default: the whole region */
         bool allocate;
+        uid_t creator;
 } ViewParams;
 
 /*
@@ -54,7 +58,7 @@ typedef struct ViewParams {
  */
 int view_attach(Vm *vm, Region *r, const ViewParams *p, View **ret, bool *ret_existing, GmemError *e);
 /* A pending view for a migration target, copying access and window of source. */
-int view_new_pending(Vm *vm, const View *source, View **ret, GmemError *e);
+int view_new_pending(Vm *vm, const View *source, uid_t creator, View **ret, GmemError *e);
 /* Drops the view of (vm, region); MigrationInProgress while in a migration. */
 int view_detach(View *v, GmemError *e);
 /* The custody fd (borrowed) for handing out again; NoSuchView if revoked. */

@@ -11,6 +11,7 @@
 #include "parse.h"
 #include "region-dbus.h"
 #include "region.h"
+#include "usage.h"
 #include "view.h"
 #include "vm-dbus.h"
 #include "vm.h"
@@ -52,12 +53,13 @@ static int bus_get_view(Vm *vm, const char *region, View **ret, sd_bus_error *er
 }
 
 int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         int r;
 
-        r = bus_authorize(msg, BUS_VERB_UNREGISTER_VM, vm, error);
-        if (r < 0)
-                return r;
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_UNREGISTER_VM, vm, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
         r = vm_unregister(vm, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
@@ -65,6 +67,7 @@ int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 }
 
 int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         ViewParams p = {};
         const char *region, *access;
@@ -95,9 +98,17 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         rr = bus_get_region(vm->manager, region, &r, error);
         if (rr < 0)
                 return rr;
-        rr = bus_authorize(msg, BUS_VERB_ATTACH, vm, error);
-        if (rr < 0)
-                return rr;
+        rr = bus_authorize(msg, vm->manager, POLICY_VERB_ATTACH, vm, &caller, error);
+        if (rr <= 0)
+                return BUS_AUTH_RETURN(rr);
+        v = view_lookup(vm, r);
+        if (!v || v->state == VIEW_STATE_REVOKED) {
+                /* Only a new view counts against the quota; asking again for the same one is free. */
+                rr = usage_check(vm->manager, caller.class, caller.uid, QUOTA_VIEWS, 1, &e);
+                if (rr < 0)
+                        return bus_set_gmem_error(error, &e, rr);
+        }
+        p.creator = caller.uid;
 
         rr = view_attach(vm, r, &p, &v, NULL, &e);
         if (rr < 0)
@@ -106,6 +117,7 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 }
 
 int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         const char *region;
         View *v;
@@ -117,9 +129,9 @@ int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = bus_get_view(vm, region, &v, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, BUS_VERB_DETACH, vm, error);
-        if (r < 0)
-                return r;
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_DETACH, vm, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
         r = view_detach(v, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
@@ -127,6 +139,7 @@ int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 }
 
 int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         const char *region;
         View *v;
@@ -138,9 +151,9 @@ int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = bus_get_view(vm, region, &v, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, BUS_VERB_GET_FD, vm, error);
-        if (r < 0)
-                return r;
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_GET_FD, vm, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
         r = view_get_fd(v, &fd, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);

@@ -16,6 +16,7 @@
 #include "migration.h"
 #include "parse.h"
 #include "region.h"
+#include "usage.h"
 #include "view.h"
 #include "vm.h"
 
@@ -69,6 +70,8 @@ Vm *vm_free(Vm *vm) {
                 view_free(v);
         if (vm->manager && vm->name && hashmap_get(vm->manager->vms, vm->name) == vm)
                 hashmap_remove(vm->manager->vms, vm->name);
+        if (vm->charged)
+                usage_charge(vm->manager, vm->creator, QUOTA_VMS, -1);
         sd_event_source_disable_unref(vm->leader_source);
         safe_close(vm->pidfd);
         hashmap_free(vm->views);
@@ -119,6 +122,10 @@ int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e) {
                 vm_free(vm);
                 return gmem_error_set_errno(e, r, "Cannot index VM '%s'", p->name);
         }
+
+        vm->creator = p->creator;
+        vm->charged = true;
+        usage_charge(m, vm->creator, QUOTA_VMS, 1);
 
         manager_notify_vm_new(m, vm);
         if (ret)

@@ -24,6 +24,8 @@ struct Vm {
         sd_event_source *leader_source;
         Hashmap *views;             /* region name -> View */
         Migration *migration;       /* the prepared migration this VM is in */
+        uid_t creator;              /* charged for it */
+        bool charged;
 };
 
 typedef struct VmParams {
@@ -32,6 +34,7 @@ typedef struct VmParams {
         uint32_t leader_pid;
         bool has_uid;
         uint32_t uid;
+        uid_t creator;
 } VmParams;
 
 int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e);

@@ -4,7 +4,7 @@
  * does not know.
  */
 #include "backend.h"
-#include "bus-util.h"
+#include "policy.h"
 #include "migration.h"
 #include "tests.h"
 #include "view.h"
@@ -25,7 +25,8 @@ int main(void) {
         CHECK_TABLE(_MEMORY_ATTRIBUTE_MAX, memory_attribute_to_string, memory_attribute_from_string);
         CHECK_TABLE(_VIEW_STATE_MAX, view_state_to_string, view_state_from_string);
         CHECK_TABLE(_MIGRATION_STATE_MAX, migration_state_to_string, migration_state_from_string);
-        CHECK_TABLE(_BUS_VERB_MAX, bus_verb_to_string, bus_verb_from_string);
+        CHECK_TABLE(_POLICY_VERB_MAX, policy_verb_to_string, policy_verb_from_string);
+        CHECK_TABLE(_QUOTA_KIND_MAX, quota_kind_to_string, quota_kind_from_string);
         EXPECT(backend_get(BACKEND_MEMFD) == &backend_memfd_ops, "memfd is registered");
         for (BackendType t = 0; t < _BACKEND_MAX; t++)
                 EXPECT(backend_get(t) && backend_get(t)->type == t, "backend %d is registered under its type", t);

@@ -14,6 +14,7 @@
 #include "migration.h"
 #include "region.h"
 #include "tests.h"
+#include "usage.h"
 #include "view.h"
 #include "vm.h"
 
@@ -184,24 +185,24 @@ static void test_migration(void) {
         Region *r1 = mkregion(m, "r1", 1 << 20), *r2 = mkregion(m, "r2", 2 << 20);
         Vm *a = mkvm(m, "a"), *b = mkvm(m, "b"), *c = mkvm(m, "c");
 
-        EXPECT(migration_begin(a, b, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT,
+        EXPECT(migration_begin(a, b, 0, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT,
                "a VM without views has nothing to migrate");
         View *s1 = attach(a, r1, VIEW_ACCESS_RW);
         View *s2 = attach(a, r2, VIEW_ACCESS_RO);
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(migration_begin(a, a, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT, "a VM cannot migrate to itself");
+        EXPECT(migration_begin(a, a, 0, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT, "a VM cannot migrate to itself");
 
-        EXPECT(migration_begin(a, b, &mig, &e) == 0 && mig->n_views == 2, "a migration of two views begins");
+        EXPECT(migration_begin(a, b, 0, &mig, &e) == 0 && mig->n_views == 2, "a migration of two views begins");
         View *t1 = view_lookup(b, r1), *t2 = view_lookup(b, r2);
         EXPECT(t1 && t2 && t1->state == VIEW_STATE_PENDING && t2->access == VIEW_ACCESS_RO,
                "the target has pending views with the source's access");
         EXPECT(t1->fd >= 0 && t1->fd != s1->fd, "the target's view is its own file");
 
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(migration_begin(a, c, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
+        EXPECT(migration_begin(a, c, 0, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
                "a second migration of the source is MigrationInProgress");
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(migration_begin(c, b, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
+        EXPECT(migration_begin(c, b, 0, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
                "a second migration to the target is MigrationInProgress");
         e = (GmemError) GMEM_ERROR_INIT;
         EXPECT(view_detach(s1, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS, "a migrating view cannot be detached");
@@ -225,7 +226,7 @@ static void test_migration(void) {
         /* Back to a, then abort. */
         view_detach(s1, NULL);
         view_detach(s2, NULL);
-        EXPECT(migration_begin(b, a, &mig2, &e) == 0, "a migration back begins");
+        EXPECT(migration_begin(b, a, 0, &mig2, &e) == 0, "a migration back begins");
         EXPECT(migration_abort(mig2, &e) == 0, "and aborts");
         EXPECT(hashmap_size(a->views) == 0 && view_lookup(b, r1)->state == VIEW_STATE_ACTIVE,
                "abort drops the target's views and keeps the source's");
@@ -244,7 +245,7 @@ static void test_migration_history_bounded(void) {
         Vm *a = mkvm(m, "a"), *b = mkvm(m, "b");
         attach(a, r, VIEW_ACCESS_RW);
         for (int i = 0; i < 200; i++) {
-                EXPECT(migration_begin(a, b, &mig, NULL) == 0 && migration_abort(mig, NULL) == 0,
+                EXPECT(migration_begin(a, b, 0, &mig, NULL) == 0 && migration_abort(mig, NULL) == 0,
                        "migration %d begins and aborts", i);
         }
         EXPECT(hashmap_size(m->migrations) == MANAGER_FINISHED_MIGRATIONS_MAX,
@@ -294,7 +295,54 @@ static void test_leader_exit(void) {
         sd_event_unref(event);
 }
 
+static void test_usage(void) {
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        Region *r = NULL;
+        Vm *vm = NULL, *t = NULL;
+        View *v = NULL;
+        Migration *mig = NULL;
+        PolicyClass c = { .name = (char *) "k" };
+
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        EXPECT(region_create(m, &(RegionParams) { .name = "r", .size = 1 << 20, .creator = 1000 }, &r, &e) == 0,
+               "uid 1000 creates a region");
+        EXPECT(vm_register(m, &(VmParams) { .name = "a", .creator = 1000 }, &vm, &e) == 0, "uid 1000 registers a VM");
+        EXPECT(vm_register(m, &(VmParams) { .name = "b", .creator = 2000 }, &t, &e) == 0, "uid 2000 registers a VM");
+        EXPECT(view_attach(vm, r, &(ViewParams) { .access = VIEW_ACCESS_RW, .creator = 1000 }, &v, NULL, &e) == 0,
+               "uid 1000 attaches");
+        Usage u = usage_get(m, 1000);
+        EXPECT(u.amount[QUOTA_BYTES] == 1 << 20 && u.amount[QUOTA_REGIONS] == 1 && u.amount[QUOTA_VMS] == 1 &&
+               u.amount[QUOTA_VIEWS] == 1, "uid 1000 is charged for what it made");
+        EXPECT(usage_get(m, 2000).amount[QUOTA_VMS] == 1 && usage_get(m, 2000).amount[QUOTA_VIEWS] == 0,
+               "uid 2000 is charged for its VM only");
+
+        EXPECT(migration_begin(vm, t, 3000, &mig, &e) == 0, "uid 3000 begins a migration");
+        EXPECT(usage_get(m, 3000).amount[QUOTA_VIEWS] == 1, "the migration's pending views are charged to its caller");
+        EXPECT(migration_abort(mig, &e) == 0 && usage_get(m, 3000).amount[QUOTA_VIEWS] == 0, "abort releases them");
+
+        for (QuotaKind k = 0; k < _QUOTA_KIND_MAX; k++)
+                c.quota[k] = POLICY_UNLIMITED;
+        c.quota[QUOTA_REGIONS] = 1;
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(usage_check(m, &c, 1000, QUOTA_REGIONS, 1, &e) < 0 && e.code == GMEM_ERROR_QUOTA_EXCEEDED,
+               "a second region is over a quota of 1");
+        EXPECT(strstr(e.message, "'regions'") && strstr(e.message, "limit 1") && strstr(e.message, "in use 1"),
+               "the message names the quota, its limit and the use: %s", e.message);
+        EXPECT(usage_check(m, &c, 2000, QUOTA_REGIONS, 1, NULL) == 0, "another uid has its own count");
+        c.quota[QUOTA_BYTES] = UINT64_MAX - 1;
+        EXPECT(usage_check(m, &c, 1000, QUOTA_BYTES, UINT64_MAX - 100, NULL) < 0, "a request wrapping 2^64 is refused");
+
+        EXPECT(vm_unregister(vm, NULL) == 0 && region_destroy(r, NULL) == 0 && vm_unregister(t, NULL) == 0,
+               "everything goes away");
+        u = usage_get(m, 1000);
+        EXPECT(u.amount[QUOTA_BYTES] == 0 && u.amount[QUOTA_VIEWS] == 0 && hashmap_size(m->usage) == 0,
+               "and every charge is released");
+        manager_free(m);
+}
+
 int main(void) {
+        RUN(test_usage);
         RUN(test_region_errors);
         RUN(test_views);
         RUN(test_migration);

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bus-creds.c — asynchronous credential lookup and its cache. Unique names
+ * are never reused on a bus, so a cached entry is right for as long as it
+ * exists; entries go when NameOwnerChanged says the connection closed, and
+ * the cache is bounded in size besides.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-creds.h"
+#include "hashmap.h"
+#include "macro.h"
+
+typedef struct Parked {
+        char *sender;
+        sd_bus_slot *slot;          /* the GetConnectionCredentials call */
+        sd_bus_message **messages;
+        size_t n_messages;
+        BusCredsCache *cache;
+} Parked;
+
+struct BusCredsCache {
+        sd_bus *bus;
+        Hashmap *creds;             /* unique name -> BusCreds */
+        Hashmap *parked;            /* unique name -> Parked */
+        sd_bus_slot *match;
+};
+
+static void bus_creds_free(BusCreds *c) {
+        if (!c)
+                return;
+        free(c->gids);
+        free(c->sender);
+        free(c);
+}
+
+static void parked_free(Parked *p) {
+        if (!p)
+                return;
+        if (p->cache && hashmap_get(p->cache->parked, p->sender) == p)
+                hashmap_remove(p->cache->parked, p->sender);
+        sd_bus_slot_unref(p->slot);
+        for (size_t i = 0; i < p->n_messages; i++)
+                sd_bus_message_unref(p->messages[i]);
+        free(p->messages);
+        free(p->sender);
+        free(p);
+}
+
+static void cache_forget(BusCredsCache *c, const char *sender) {
+        bus_creds_free(hashmap_remove(c->creds, sender));
+}
+
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusCredsCache *c = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (name[0] == ':' && isempty(new_owner))
+                cache_forget(c, name);
+        return 0;
+}
+
+int bus_creds_cache_new(sd_bus *bus, BusCredsCache **ret) {
+        BusCredsCache *c;
+        int r;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->bus = bus;
+        c->creds = hashmap_new();
+        c->parked = hashmap_new();
+        if (!c->creds || !c->parked) {
+                bus_creds_cache_free(c);
+                return -ENOMEM;
+        }
+        r = sd_bus_match_signal_async(bus, &c->match, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                      "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, c);
+        if (r < 0) {
+                bus_creds_cache_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+BusCredsCache *bus_creds_cache_free(BusCredsCache *c) {
+        BusCreds *bc;
+        Parked *p;
+
+        if (!c)
+                return NULL;
+        while ((p = hashmap_first(c->parked)))
+                parked_free(p);
+        while ((bc = hashmap_first(c->creds))) {
+                hashmap_remove(c->creds, bc->sender);
+                bus_creds_free(bc);
+        }
+        hashmap_free(c->parked);
+        hashmap_free(c->creds);
+        sd_bus_slot_unref(c->match);
+        free(c);
+        return NULL;
+}
+
+static int parse_credentials(sd_bus_message *reply, const char *sender, BusCreds **ret) {
+        BusCreds *bc;
+        bool have_uid = false;
+        int r;
+
+        bc = calloc(1, sizeof(*bc));
+        if (!bc)
+                return -ENOMEM;
+        bc->sender = strdup(sender);
+        if (!bc->sender) {
+                bus_creds_free(bc);
+                return -ENOMEM;
+        }
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r >= 0) {
+                const char *key;
+
+                r = sd_bus_message_enter_container(reply, 'e', "sv");
+                if (r <= 0)
+                        break;
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        break;
+                if (streq(key, "UnixUserID")) {
+                        uint32_t uid;
+                        r = sd_bus_message_read(reply, "v", "u", &uid);
+                        bc->uid = (uid_t) uid;
+                        have_uid = r >= 0;
+                } else if (streq(key, "UnixGroupIDs")) {
+                        const void *gids;
+                        size_t size;
+
+                        r = sd_bus_message_enter_container(reply, 'v', "au");
+                        if (r >= 0)
+                                r = sd_bus_message_read_array(reply, 'u', &gids, &size);
+                        if (r >= 0 && size / sizeof(uint32_t) > BUS_CREDS_GIDS_MAX)
+                                r = -E2BIG;
+                        if (r >= 0 && size > 0) {
+                                bc->gids = malloc(size);
+                                if (!bc->gids)
+                                        r = -ENOMEM;
+                                else {
+                                        memcpy(bc->gids, gids, size);
+                                        bc->n_gids = size / sizeof(uint32_t);
+                                }
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                } else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        if (r < 0 || !have_uid) {
+                bus_creds_free(bc);
+                return r < 0 ? r : -ENODATA;
+        }
+        *ret = bc;
+        return 0;
+}
+
+static int on_credentials(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Parked *p = userdata;
+        BusCredsCache *c = p->cache;
+        BusCreds *bc = NULL;
+        int r;
+
+        /* The sender is gone (or the bus refused): its parked calls get nothing and do nothing. */
+        if (sd_bus_message_is_method_error(reply, NULL) || parse_credentials(reply, p->sender, &bc) < 0) {
+                parked_free(p);
+                return 0;
+        }
+
+        if (hashmap_size(c->creds) >= BUS_CREDS_CACHE_MAX) {
+                BusCreds *old = hashmap_first(c->creds);
+                cache_forget(c, old->sender);
+        }
+        r = hashmap_put(c->creds, bc->sender, bc);
+        if (r < 0)
+                bus_creds_free(bc);
+
+        /* Dispatch the parked calls again, in order; they will find the credentials now. */
+        for (size_t i = 0; i < p->n_messages; i++) {
+                if (r >= 0 && sd_bus_message_rewind(p->messages[i], true) >= 0)
+                        (void) sd_bus_enqueue_for_read(c->bus, p->messages[i]);
+        }
+        parked_free(p);
+        return 0;
+}
+
+static int park(BusCredsCache *c, sd_bus_message *m, const char *sender) {
+        Parked *p = hashmap_get(c->parked, sender);
+        sd_bus_message **l;
+        int r;
+
+        if (!p) {
+                p = calloc(1, sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                p->cache = c;
+                p->sender = strdup(sender);
+                if (!p->sender || hashmap_put(c->parked, p->sender, p) < 0) {
+                        free(p->sender);
+                        free(p);
+                        return -ENOMEM;
+                }
+                r = sd_bus_call_method_async(c->bus, &p->slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                             "org.freedesktop.DBus", "GetConnectionCredentials", on_credentials, p,
+                                             "s", sender);
+                if (r < 0) {
+                        parked_free(p);
+                        return r;
+                }
+        }
+        if (p->n_messages >= BUS_CREDS_PARKED_MAX)
+                return -ENOBUFS;
+        l = realloc(p->messages, (p->n_messages + 1) * sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        p->messages = l;
+        p->messages[p->n_messages++] = sd_bus_message_ref(m);
+        return 0;
+}
+
+int bus_creds_get(BusCredsCache *c, sd_bus_message *m, const BusCreds **ret) {
+        const char *sender = sd_bus_message_get_sender(m);
+        BusCreds *bc;
+        int r;
+
+        if (!sender)
+                return -ENXIO;   /* not a bus connection: no captured credentials to trust */
+        bc = hashmap_get(c->creds, sender);
+        if (bc) {
+                *ret = bc;
+                return 1;
+        }
+        r = park(c, m, sender);
+        return r < 0 ? r : 0;
+}
