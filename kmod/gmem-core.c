@@ -380,7 +380,7 @@ static vm_fault_t gmem_fault(struct vm_fault *vmf)
 	down_read(&region->lock);
 	if (gmem_view_usable(view))
 		goto out_unlock;
-	/* mremap() may have grown the VMA past the window. */
+	/* Cannot happen (VM_DONTEXPAND), but the window is the law. */
 	if (index < view->offset >> PAGE_SHIFT ||
 	    index >= (view->offset + view->length) >> PAGE_SHIFT)
 		goto out_unlock;
@@ -409,7 +409,8 @@ static int gmem_view_mmap(struct file *file, struct vm_area_struct *vma)
 	pgoff_t first = view->offset >> PAGE_SHIFT;
 	pgoff_t end = (view->offset + view->length) >> PAGE_SHIFT;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	/* VM_MAYSHARE: a read-only MAP_SHARED mapping has no VM_SHARED. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;		/* MAP_PRIVATE would copy on write */
 	if (vma->vm_pgoff < first || vma->vm_pgoff > end ||
 	    vma_pages(vma) > end - vma->vm_pgoff)
@@ -423,8 +424,11 @@ static int gmem_view_mmap(struct file *file, struct vm_area_struct *vma)
 		vm_flags_clear(vma, VM_MAYWRITE);
 	}
 
-	/* PTEs are installed by gmem_fault() itself, see vm_insert_page(). */
-	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTDUMP);
+	/*
+	 * PTEs are installed by gmem_fault() itself, see vm_insert_page().
+	 * The window is checked here once: mappings cannot grow (mremap).
+	 */
+	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &gmem_vm_ops;
 	return 0;
 }

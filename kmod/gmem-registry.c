@@ -12,7 +12,6 @@
  *
  * gmem_registry_lock is never held together with a region's lock.
  */
-#include <linux/ctype.h>
 #include <linux/mm.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -35,6 +34,13 @@ static DEFINE_XARRAY(gmem_regions);		/* id -> region */
 static DEFINE_HASHTABLE(gmem_names, 7);		/* name -> region */
 static u64 gmem_next_id = 1;
 
+/* ASCII only: the kernel's isalnum() also takes Latin-1 letters. */
+static bool gmem_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
 static u32 gmem_name_hash(const char *name)
 {
 	return full_name_hash(NULL, name, strlen(name));
@@ -53,7 +59,7 @@ static int gmem_name_check(const char *buf, size_t *ret_len)
 	if (memchr_inv(buf + len, 0, GMEM_NAME_SIZE - len))
 		return -EINVAL;
 	for (i = 0; i < len; i++)
-		if (!isalnum(buf[i]) && !strchr("_.-", buf[i]))
+		if (!gmem_name_char(buf[i]))
 			return -EINVAL;
 	*ret_len = len;
 	return 0;

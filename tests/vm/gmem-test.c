@@ -1,0 +1,1591 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * gmem-test: the behaviour of /dev/gmem (gmem.ko), one test per property.
+ *
+ * Runs inside the QEMU guest that tests/vm/run-vm boots, as root, with the
+ * module loaded; prints TAP on stdout. Each test runs in a child process of
+ * its own (a SIGBUS or a failed assertion ends only that test) with an alarm
+ * as a bound. Every assertion states, as a sentence, what should hold; bad
+ * inputs come from tables. A test that cannot run here (no cgroup2 memory
+ * controller, say) reports "# SKIP" with the reason.
+ *
+ * Every test destroys the regions it made, so the module can be unloaded
+ * when the run ends (run-vm checks that it is).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/falloc.h>
+
+#include "uapi/linux/gmem.h"
+
+#define PAGE		4096UL
+#define MiB		(1024UL * 1024)
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define TEST_TIMEOUT	120	/* seconds, per test */
+
+/* ---- assertions ---------------------------------------------------------- */
+
+static void fail_at(int line, const char *expr, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+
+static void fail_at(int line, const char *expr, const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+
+	printf("# line %d: ", line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n#   failed: %s (errno %d, %s)\n", expr, e, strerror(e));
+	fflush(stdout);
+	_exit(1);
+}
+
+/* TEST_ASSERT(condition, "sentence saying what must hold", args...) */
+#define TEST_ASSERT(cond, ...) \
+	do { if (!(cond)) fail_at(__LINE__, #cond, __VA_ARGS__); } while (0)
+
+/* The call fails with errno @err. */
+#define TEST_ASSERT_ERRNO(call, err, ...) \
+	do { \
+		errno = 0; \
+		long _r = (long)(call); \
+		if (!(_r == -1 && errno == (err))) \
+			fail_at(__LINE__, #call " == -1 && errno == " #err, \
+				__VA_ARGS__); \
+	} while (0)
+
+static void skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# SKIP ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	_exit(77);
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int dev_open(void)
+{
+	int fd = open("/dev/gmem", O_RDWR | O_CLOEXEC);
+
+	TEST_ASSERT(fd >= 0, "/dev/gmem opens read-write");
+	return fd;
+}
+
+static int region_create(int dev, uint64_t size, const char *name)
+{
+	struct gmem_create_region c = { .size = size };
+	int fd;
+
+	if (name)
+		snprintf(c.name, sizeof(c.name), "%s", name);
+	fd = ioctl(dev, GMEM_CREATE_REGION, &c);
+	TEST_ASSERT(fd >= 0, "a region of %" PRIu64 " bytes named '%s' is created",
+		    size, name ? name : "");
+	TEST_ASSERT(c.id > 0, "a new region has an id");
+	return fd;
+}
+
+static int view_new_raw(int handle, uint64_t flags, uint64_t offset,
+			uint64_t length)
+{
+	struct gmem_new_view v = { .flags = flags, .offset = offset, .length = length };
+
+	return ioctl(handle, GMEM_REGION_NEW_VIEW, &v);
+}
+
+static int view_new(int handle, uint64_t flags, uint64_t offset, uint64_t length)
+{
+	int fd = view_new_raw(handle, flags, offset, length);
+
+	TEST_ASSERT(fd >= 0, "a view with flags %#" PRIx64 " of [%#" PRIx64 ", +%#" PRIx64 ") is created",
+		    flags, offset, length);
+	return fd;
+}
+
+#define RO	GMEM_VIEW_READ
+#define RW	(GMEM_VIEW_READ | GMEM_VIEW_WRITE)
+#define RWA	(GMEM_VIEW_READ | GMEM_VIEW_WRITE | GMEM_VIEW_ALLOCATE)
+
+static uint64_t view_id(int view)
+{
+	struct gmem_view_info info;
+
+	TEST_ASSERT(ioctl(view, GMEM_VIEW_INFO, &info) == 0, "GMEM_VIEW_INFO works on a view");
+	return info.id;
+}
+
+static uint64_t view_state(int view)
+{
+	struct gmem_view_info info;
+
+	TEST_ASSERT(ioctl(view, GMEM_VIEW_INFO, &info) == 0, "GMEM_VIEW_INFO works on a view");
+	return info.state;
+}
+
+static int view_op(int handle, unsigned long cmd, int view)
+{
+	struct gmem_view_op op = { .flags = GMEM_VIEW_OP_FD, .view = (uint64_t)view };
+
+	return ioctl(handle, cmd, &op);
+}
+
+static void region_destroy(int handle)
+{
+	struct gmem_destroy d = { 0 };
+
+	TEST_ASSERT(ioctl(handle, GMEM_REGION_DESTROY, &d) == 0, "the region is destroyed");
+}
+
+static struct gmem_region_info region_info(int handle)
+{
+	struct gmem_region_info info = { 0 };
+
+	TEST_ASSERT(ioctl(handle, GMEM_REGION_INFO, &info) == 0, "GMEM_REGION_INFO works on a handle");
+	return info;
+}
+
+static int set_attributes(int handle, uint64_t offset, uint64_t length,
+			  uint64_t attributes)
+{
+	struct gmem_attributes a = {
+		.offset = offset, .length = length, .attributes = attributes,
+	};
+
+	return ioctl(handle, GMEM_REGION_SET_ATTRIBUTES, &a);
+}
+
+static uint64_t get_attributes(int fd, uint64_t offset, uint64_t length,
+			       uint64_t *ret_run)
+{
+	struct gmem_attributes a = { .offset = offset, .length = length };
+
+	TEST_ASSERT(ioctl(fd, GMEM_REGION_GET_ATTRIBUTES, &a) == 0,
+		    "GMEM_REGION_GET_ATTRIBUTES answers for a valid range");
+	if (ret_run)
+		*ret_run = a.length;
+	return a.attributes;
+}
+
+static void *map(int fd, size_t len, int prot, off_t offset)
+{
+	void *p = mmap(NULL, len, prot, MAP_SHARED, fd, offset);
+
+	TEST_ASSERT(p != MAP_FAILED, "a MAP_SHARED mapping of %zu bytes at %jd is made",
+		    len, (intmax_t)offset);
+	return p;
+}
+
+static void fill(int fd, off_t offset, size_t len, unsigned char byte)
+{
+	char *buf = malloc(len);
+
+	TEST_ASSERT(buf, "memory for a buffer");
+	memset(buf, byte, len);
+	TEST_ASSERT(pwrite(fd, buf, len, offset) == (ssize_t)len,
+		    "%zu bytes are written at %jd", len, (intmax_t)offset);
+	free(buf);
+}
+
+/* Every byte of [offset, offset + len) read through fd equals @byte. */
+static bool reads_as(int fd, off_t offset, size_t len, unsigned char byte)
+{
+	unsigned char *buf = malloc(len);
+	bool ok = true;
+	size_t i;
+
+	TEST_ASSERT(buf, "memory for a buffer");
+	TEST_ASSERT(pread(fd, buf, len, offset) == (ssize_t)len,
+		    "%zu bytes are read at %jd", len, (intmax_t)offset);
+	for (i = 0; i < len; i++)
+		if (buf[i] != byte)
+			ok = false;
+	free(buf);
+	return ok;
+}
+
+static bool mem_is(const volatile unsigned char *p, size_t len, unsigned char byte)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != byte)
+			return false;
+	return true;
+}
+
+/* SIGBUS catching, per thread: touch() reports whether an access faulted. */
+static __thread sigjmp_buf bus_env;
+static __thread volatile sig_atomic_t bus_armed;
+
+static void on_sigbus(int sig)
+{
+	if (bus_armed)
+		siglongjmp(bus_env, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_sigbus(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* true if reading (or writing @byte to) *p raised SIGBUS */
+static bool touch_faults(volatile unsigned char *p, bool write, unsigned char byte)
+{
+	if (sigsetjmp(bus_env, 1)) {
+		bus_armed = 0;
+		return true;
+	}
+	bus_armed = 1;
+	if (write)
+		*p = byte;
+	else
+		(void)*p;
+	bus_armed = 0;
+	return false;
+}
+
+static char *proc_fd(int fd, char buf[static 64])
+{
+	snprintf(buf, 64, "/proc/self/fd/%d", fd);
+	return buf;
+}
+
+static long meminfo_kb(const char *key)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	TEST_ASSERT(f, "/proc/meminfo opens");
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':')
+			v = strtol(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* ---- bad inputs ---------------------------------------------------------- */
+
+static void test_features(void)
+{
+	struct gmem_features f;
+	int dev = dev_open();
+
+	memset(&f, 0xff, sizeof(f));
+	TEST_ASSERT(ioctl(dev, GMEM_GET_FEATURES, &f) == 0, "GMEM_GET_FEATURES answers");
+	TEST_ASSERT(f.api_version == GMEM_API_VERSION, "the API version is %d", GMEM_API_VERSION);
+	TEST_ASSERT(f.page_size == PAGE, "the granule is the page size");
+	TEST_ASSERT(f.view_flags == GMEM_VIEW_FLAGS_ALL, "every view flag of the header is supported");
+	TEST_ASSERT(f.attributes == GMEM_ATTR_PRIVATE, "the private attribute is supported");
+	TEST_ASSERT(f.region_flags == 0, "no region flag is supported yet");
+	TEST_ASSERT(f.name_max == GMEM_NAME_MAX, "names are up to %d bytes", GMEM_NAME_MAX);
+	TEST_ASSERT(f.max_size >= (1ULL << 40), "regions may be at least 1 TiB");
+	for (size_t i = 0; i < ARRAY_SIZE(f.reserved); i++)
+		TEST_ASSERT(f.reserved[i] == 0, "reserved output field %zu is zero", i);
+	close(dev);
+}
+
+static void test_create_bad_input(void)
+{
+	static const uint64_t bad_sizes[] = {
+		0, 1, 2, 511, 4095, 4097, 8191, PAGE + 1, (1ULL << 63) + PAGE, UINT64_MAX,
+		UINT64_MAX & ~(PAGE - 1),
+	};
+	static const char *const bad_names[] = {
+		"a/b", "a b", "x\x01", "\xff", "tab\t", "slash/", "*", "nul?",
+		"0123456789012345678901234567890123456789012345678901234567890123456789",
+	};
+	struct gmem_create_region c;
+	int dev = dev_open(), ro;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad_sizes); i++) {
+		c = (struct gmem_create_region){ .size = bad_sizes[i] };
+		TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, &c), EINVAL,
+				  "a region of size %#" PRIx64 " is refused", bad_sizes[i]);
+	}
+	for (int bit = 0; bit < 64; bit++) {
+		c = (struct gmem_create_region){ .size = PAGE, .flags = 1ULL << bit };
+		TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, &c), EINVAL,
+				  "unknown region flag bit %d is refused", bit);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(c.reserved); i++) {
+		c = (struct gmem_create_region){ .size = PAGE };
+		c.reserved[i] = 1;
+		TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, &c), EINVAL,
+				  "nonzero reserved[%zu] is refused", i);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad_names); i++) {
+		c = (struct gmem_create_region){ .size = PAGE };
+		memcpy(c.name, bad_names[i], strnlen(bad_names[i], sizeof(c.name)));
+		TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, &c), EINVAL,
+				  "the name '%.20s' is refused", bad_names[i]);
+	}
+	/* Bytes after the NUL must be zero; a full buffer has no NUL. */
+	c = (struct gmem_create_region){ .size = PAGE };
+	strcpy(c.name, "ok");
+	c.name[10] = 'x';
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, &c), EINVAL,
+			  "garbage after the name's NUL is refused");
+	memset(c.name, 'a', sizeof(c.name));
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, &c), EINVAL,
+			  "a name without a NUL is refused");
+	/* 64 characters is the limit and fits. */
+	c = (struct gmem_create_region){ .size = PAGE };
+	memset(c.name, 'n', GMEM_NAME_MAX);
+	int h = ioctl(dev, GMEM_CREATE_REGION, &c);
+	TEST_ASSERT(h >= 0, "a name of %d characters is accepted", GMEM_NAME_MAX);
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, &c), EEXIST,
+			  "a second region of the same name is refused");
+	region_destroy(h);
+	close(h);
+
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, NULL), EFAULT,
+			  "a NULL argument is refused");
+	ro = open("/dev/gmem", O_RDONLY);
+	TEST_ASSERT(ro >= 0, "/dev/gmem opens read-only");
+	c = (struct gmem_create_region){ .size = PAGE };
+	TEST_ASSERT_ERRNO(ioctl(ro, GMEM_CREATE_REGION, &c), EBADF,
+			  "creating needs /dev/gmem open for writing");
+	close(ro);
+	close(dev);
+}
+
+static void test_open_bad_input(void)
+{
+	struct gmem_open_region o;
+	int dev = dev_open(), h = region_create(dev, PAGE, "open-bad");
+	struct gmem_region_info info = region_info(h);
+
+	o = (struct gmem_open_region){ 0 };
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), EINVAL,
+			  "neither id nor name is refused");
+	o = (struct gmem_open_region){ .id = info.id };
+	strcpy(o.name, "open-bad");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), EINVAL,
+			  "both id and name are refused");
+	for (int bit = 0; bit < 64; bit++) {
+		o = (struct gmem_open_region){ .id = info.id, .flags = 1ULL << bit };
+		TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), EINVAL,
+				  "unknown open flag bit %d is refused", bit);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(o.reserved); i++) {
+		o = (struct gmem_open_region){ .id = info.id };
+		o.reserved[i] = 1;
+		TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), EINVAL,
+				  "nonzero reserved[%zu] is refused", i);
+	}
+	o = (struct gmem_open_region){ .id = UINT64_MAX };
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), ENOENT, "an unknown id is not found");
+	o = (struct gmem_open_region){ 0 };
+	strcpy(o.name, "no-such-region");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), ENOENT, "an unknown name is not found");
+	strcpy(o.name, "bad name");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), EINVAL, "a malformed name is refused");
+
+	region_destroy(h);
+	close(h);
+	close(dev);
+}
+
+static void test_list(void)
+{
+	struct gmem_region_entry e[4];
+	struct gmem_list_regions l;
+	int dev = dev_open();
+	int h1 = region_create(dev, PAGE, "list-1");
+	int h2 = region_create(dev, 2 * PAGE, "list-2");
+	int h3 = region_create(dev, 3 * PAGE, NULL);
+	uint64_t id1 = region_info(h1).id, id3 = region_info(h3).id;
+	int found = 0;
+
+	l = (struct gmem_list_regions){ .flags = 1 };
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_LIST_REGIONS, &l), EINVAL, "unknown list flags are refused");
+	l = (struct gmem_list_regions){ .reserved = { 0, 1 } };
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_LIST_REGIONS, &l), EINVAL, "nonzero reserved fields are refused");
+	l = (struct gmem_list_regions){ .nr_entries = 1 };
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_LIST_REGIONS, &l), EINVAL,
+			  "room for entries without a buffer is refused");
+
+	/* Two at a time, from id1 on, must see all three. */
+	uint64_t start = id1;
+	do {
+		l = (struct gmem_list_regions){ .start_id = start,
+			.entries = (uintptr_t)e, .nr_entries = 2 };
+		TEST_ASSERT(ioctl(dev, GMEM_LIST_REGIONS, &l) == 0, "regions are listed");
+		TEST_ASSERT(l.nr_entries <= 2, "no more entries than room is filled");
+		for (uint64_t i = 0; i < l.nr_entries; i++) {
+			if (!strcmp(e[i].name, "list-1")) {
+				found |= 1;
+				TEST_ASSERT(e[i].size == PAGE, "list-1 has its size");
+			}
+			if (!strcmp(e[i].name, "list-2")) {
+				found |= 2;
+				TEST_ASSERT(e[i].size == 2 * PAGE, "list-2 has its size");
+			}
+			if (e[i].id == id3) {
+				found |= 4;
+				TEST_ASSERT(e[i].name[0] == 0, "an anonymous region has no name");
+			}
+		}
+		start = l.next_id;
+	} while (start);
+	TEST_ASSERT(found == 7, "every region made is listed (seen %#x)", found);
+
+	region_destroy(h2);
+	l = (struct gmem_list_regions){ .start_id = id1, .entries = (uintptr_t)e,
+		.nr_entries = ARRAY_SIZE(e) };
+	TEST_ASSERT(ioctl(dev, GMEM_LIST_REGIONS, &l) == 0, "regions are listed");
+	for (uint64_t i = 0; i < l.nr_entries; i++)
+		TEST_ASSERT(strcmp(e[i].name, "list-2"), "a destroyed region is not listed");
+
+	region_destroy(h1);
+	region_destroy(h3);
+	close(h1), close(h2), close(h3), close(dev);
+}
+
+static void test_new_view_bad_input(void)
+{
+	static const struct { uint64_t flags, offset, length; const char *why; } bad[] = {
+		{ 0, 0, PAGE, "no rights at all" },
+		{ GMEM_VIEW_WRITE, 0, PAGE, "write without read" },
+		{ RO | GMEM_VIEW_ALLOCATE, 0, PAGE, "allocate without write" },
+		{ RW | (1ULL << 4), 0, PAGE, "an unknown flag (bit 4)" },
+		{ RW | (1ULL << 63), 0, PAGE, "an unknown flag (bit 63)" },
+		{ RW, 0, 0, "length 0" },
+		{ RW, 0, 1, "length 1" },
+		{ RW, 0, 4095, "length 4095" },
+		{ RW, 1, PAGE, "offset 1" },
+		{ RW, 4095, PAGE, "offset 4095" },
+		{ RW, 0, 5 * PAGE, "a window past the end" },
+		{ RW, 4 * PAGE, PAGE, "a window starting at the end" },
+		{ RW, 3 * PAGE, 2 * PAGE, "a window crossing the end" },
+		{ RW, PAGE, UINT64_MAX & ~(PAGE - 1), "offset + length wrapping 2^64" },
+		{ RW, UINT64_MAX & ~(PAGE - 1), 2 * PAGE, "offset + length wrapping 2^64" },
+		{ RW, UINT64_MAX & ~(PAGE - 1), PAGE, "an offset near 2^64" },
+	};
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	struct gmem_new_view v;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		TEST_ASSERT_ERRNO(view_new_raw(h, bad[i].flags, bad[i].offset, bad[i].length),
+				  EINVAL, "a view with %s is refused", bad[i].why);
+	for (size_t i = 0; i < ARRAY_SIZE(v.reserved); i++) {
+		v = (struct gmem_new_view){ .flags = RW, .length = PAGE };
+		v.reserved[i] = 1;
+		TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_NEW_VIEW, &v), EINVAL,
+				  "nonzero reserved[%zu] is refused", i);
+	}
+	TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_NEW_VIEW, (void *)8), EFAULT,
+			  "a bad pointer is refused");
+	TEST_ASSERT(region_info(h).nr_views == 0, "no view was made by the refused requests");
+	region_destroy(h);
+	close(h), close(dev);
+}
+
+static void test_view_op_bad_input(void)
+{
+	static const unsigned long cmds[] = { GMEM_REGION_ACTIVATE_VIEW, GMEM_REGION_REVOKE_VIEW };
+	int dev = dev_open(), h = region_create(dev, PAGE, NULL);
+	int h2 = region_create(dev, PAGE, NULL);
+	int v = view_new(h, RW, 0, PAGE), other = view_new(h2, RW, 0, PAGE);
+	int memfd = memfd_create("not-gmem", MFD_CLOEXEC);
+	struct { int fd; const char *what; } wrong[] = {
+		{ memfd, "a memfd" }, { dev, "the /dev/gmem fd" },
+		{ h, "a region handle" }, { other, "a view of another region" },
+	};
+	struct gmem_view_op op;
+
+	for (size_t c = 0; c < ARRAY_SIZE(cmds); c++) {
+		for (int bit = 1; bit < 64; bit++) {
+			op = (struct gmem_view_op){ .flags = 1ULL << bit, .view = view_id(v) };
+			TEST_ASSERT_ERRNO(ioctl(h, cmds[c], &op), EINVAL,
+					  "unknown view-op flag bit %d is refused", bit);
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(op.reserved); i++) {
+			op = (struct gmem_view_op){ .view = view_id(v) };
+			op.reserved[i] = 1;
+			TEST_ASSERT_ERRNO(ioctl(h, cmds[c], &op), EINVAL,
+					  "nonzero reserved[%zu] is refused", i);
+		}
+		op = (struct gmem_view_op){ .view = 999999 };
+		TEST_ASSERT_ERRNO(ioctl(h, cmds[c], &op), ENOENT, "an unknown view id is not found");
+		op = (struct gmem_view_op){ .view = view_id(other) + 1000 };
+		TEST_ASSERT_ERRNO(ioctl(h, cmds[c], &op), ENOENT, "a view id of no view is not found");
+		for (size_t i = 0; i < ARRAY_SIZE(wrong); i++)
+			TEST_ASSERT_ERRNO(view_op(h, cmds[c], wrong[i].fd), EINVAL,
+					  "%s passed as a view is refused", wrong[i].what);
+		op = (struct gmem_view_op){ .flags = GMEM_VIEW_OP_FD, .view = 1000 };
+		TEST_ASSERT_ERRNO(ioctl(h, cmds[c], &op), EBADF, "a closed fd is refused");
+		op = (struct gmem_view_op){ .flags = GMEM_VIEW_OP_FD, .view = 1ULL << 32 };
+		TEST_ASSERT_ERRNO(ioctl(h, cmds[c], &op), EBADF, "an fd number past INT_MAX is refused");
+	}
+	TEST_ASSERT(view_state(v) == GMEM_VIEW_STATE_ACTIVE, "the view is still active after all that");
+	region_destroy(h), region_destroy(h2);
+	close(v), close(other), close(memfd), close(h), close(h2), close(dev);
+}
+
+static void test_attributes_bad_input(void)
+{
+	static const struct { uint64_t offset, length; const char *why; } bad[] = {
+		{ 0, 0, "length 0" }, { 0, 1, "length 1" }, { 0, 4095, "length 4095" },
+		{ 1, PAGE, "offset 1" }, { 4095, PAGE, "offset 4095" },
+		{ 0, 5 * PAGE, "a range past the end" }, { 4 * PAGE, PAGE, "a range at the end" },
+		{ PAGE, UINT64_MAX & ~(PAGE - 1), "offset + length wrapping 2^64" },
+		{ UINT64_MAX & ~(PAGE - 1), 2 * PAGE, "offset + length wrapping 2^64" },
+	};
+	static const unsigned long cmds[] = { GMEM_REGION_SET_ATTRIBUTES, GMEM_REGION_GET_ATTRIBUTES };
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	struct gmem_attributes a;
+
+	for (size_t c = 0; c < ARRAY_SIZE(cmds); c++) {
+		for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+			a = (struct gmem_attributes){ .offset = bad[i].offset, .length = bad[i].length };
+			TEST_ASSERT_ERRNO(ioctl(h, cmds[c], &a), EINVAL,
+					  "attributes over %s are refused", bad[i].why);
+		}
+		for (int bit = 0; bit < 64; bit++) {
+			a = (struct gmem_attributes){ .length = PAGE, .flags = 1ULL << bit };
+			TEST_ASSERT_ERRNO(ioctl(h, cmds[c], &a), EINVAL,
+					  "unknown attribute-op flag bit %d is refused", bit);
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(a.reserved); i++) {
+			a = (struct gmem_attributes){ .length = PAGE };
+			a.reserved[i] = 1;
+			TEST_ASSERT_ERRNO(ioctl(h, cmds[c], &a), EINVAL,
+					  "nonzero reserved[%zu] is refused", i);
+		}
+	}
+	for (int bit = 1; bit < 64; bit++) {
+		a = (struct gmem_attributes){ .length = PAGE, .attributes = 1ULL << bit };
+		TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_SET_ATTRIBUTES, &a), EINVAL,
+				  "unknown attribute bit %d is refused", bit);
+	}
+	a = (struct gmem_attributes){ .length = PAGE, .attributes = GMEM_ATTR_PRIVATE };
+	TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_GET_ATTRIBUTES, &a), EINVAL,
+			  "a query with attributes set on input is refused");
+	TEST_ASSERT(get_attributes(h, 0, 4 * PAGE, NULL) == 0, "nothing became private");
+	region_destroy(h);
+	close(h), close(dev);
+}
+
+static void test_info_destroy_bad_input(void)
+{
+	int dev = dev_open(), h = region_create(dev, PAGE, NULL);
+	struct gmem_region_info info;
+	struct gmem_destroy d;
+
+	for (size_t i = 0; i < ARRAY_SIZE(info.reserved); i++) {
+		info = (struct gmem_region_info){ 0 };
+		info.reserved[i] = 1;
+		TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_INFO, &info), EINVAL,
+				  "info with nonzero reserved[%zu] is refused", i);
+	}
+	info = (struct gmem_region_info){ .nr_views_max = 3 };
+	TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_INFO, &info), EINVAL,
+			  "room for views without a buffer is refused");
+	for (int bit = 0; bit < 64; bit++) {
+		d = (struct gmem_destroy){ .flags = 1ULL << bit };
+		TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_DESTROY, &d), EINVAL,
+				  "unknown destroy flag bit %d is refused", bit);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(d.reserved); i++) {
+		d = (struct gmem_destroy){ 0 };
+		d.reserved[i] = 1;
+		TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_DESTROY, &d), EINVAL,
+				  "destroy with nonzero reserved[%zu] is refused", i);
+	}
+	TEST_ASSERT(region_info(h).state == GMEM_REGION_STATE_LIVE, "the region is still live");
+	region_destroy(h);
+	close(h), close(dev);
+}
+
+static void test_wrong_fd_type(void)
+{
+	int dev = dev_open(), h = region_create(dev, PAGE, NULL);
+	int v = view_new(h, RW, 0, PAGE);
+	int memfd = memfd_create("not-gmem", MFD_CLOEXEC);
+	struct gmem_region_info info = { 0 };
+	struct gmem_features f;
+	struct gmem_create_region c = { .size = PAGE };
+	struct gmem_new_view nv = { .flags = RW, .length = PAGE };
+	struct gmem_view_info vi;
+
+	TEST_ASSERT_ERRNO(ioctl(v, GMEM_REGION_INFO, &info), ENOTTY, "a view is not a handle (info)");
+	TEST_ASSERT_ERRNO(ioctl(v, GMEM_REGION_NEW_VIEW, &nv), ENOTTY, "a view cannot make views");
+	TEST_ASSERT_ERRNO(view_op(v, GMEM_REGION_ACTIVATE_VIEW, v), ENOTTY, "a view cannot activate views");
+	TEST_ASSERT_ERRNO(view_op(v, GMEM_REGION_REVOKE_VIEW, v), ENOTTY, "a view cannot revoke views");
+	TEST_ASSERT_ERRNO(set_attributes(v, 0, PAGE, GMEM_ATTR_PRIVATE), ENOTTY,
+			  "a view cannot set attributes");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_REGION_INFO, &info), ENOTTY, "/dev/gmem is not a handle");
+	TEST_ASSERT_ERRNO(ioctl(memfd, GMEM_REGION_INFO, &info), ENOTTY, "a memfd is not a handle");
+	TEST_ASSERT_ERRNO(ioctl(h, GMEM_GET_FEATURES, &f), ENOTTY, "a handle is not /dev/gmem");
+	TEST_ASSERT_ERRNO(ioctl(h, GMEM_CREATE_REGION, &c), ENOTTY, "a handle cannot create regions");
+	TEST_ASSERT_ERRNO(ioctl(h, GMEM_VIEW_INFO, &vi), ENOTTY, "a handle is not a view");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_VIEW_INFO, &vi), ENOTTY, "/dev/gmem is not a view");
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ, MAP_SHARED, h, 0), ENODEV,
+			  "a handle cannot be mapped");
+	TEST_ASSERT_ERRNO(read(h, &f, 8), EINVAL, "a handle cannot be read");
+	TEST_ASSERT_ERRNO(write(h, &f, 8), EINVAL, "a handle cannot be written");
+	region_destroy(h);
+	close(v), close(memfd), close(h), close(dev);
+}
+
+static void test_fallocate_bad_input(void)
+{
+	static const struct { int mode; off_t off, len; int err; const char *why; } bad[] = {
+		{ 0, 0, PAGE, EOPNOTSUPP, "mode 0 (would grow the size)" },
+		{ FALLOC_FL_PUNCH_HOLE, 0, PAGE, EOPNOTSUPP, "punch without keep-size" },
+		{ FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE, 0, PAGE, EOPNOTSUPP, "zero-range" },
+		{ FALLOC_FL_COLLAPSE_RANGE, 0, PAGE, EOPNOTSUPP, "collapse-range" },
+		{ FALLOC_FL_INSERT_RANGE, 0, PAGE, EOPNOTSUPP, "insert-range" },
+		{ FALLOC_FL_KEEP_SIZE, 1, PAGE, EINVAL, "offset 1" },
+		{ FALLOC_FL_KEEP_SIZE, 0, 4095, EINVAL, "length 4095" },
+		{ FALLOC_FL_KEEP_SIZE, 0, 5 * PAGE, EINVAL, "a range past the end" },
+		{ FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 4 * PAGE, PAGE, EINVAL, "a range at the end" },
+		{ FALLOC_FL_KEEP_SIZE, 0, 0, EINVAL, "length 0" },
+		{ FALLOC_FL_KEEP_SIZE, -PAGE, PAGE, EINVAL, "a negative offset" },
+	};
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int v = view_new(h, RWA, 0, 4 * PAGE);
+	int fds[] = { h, v };
+
+	for (size_t f = 0; f < ARRAY_SIZE(fds); f++)
+		for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+			TEST_ASSERT_ERRNO(fallocate(fds[f], bad[i].mode, bad[i].off, bad[i].len),
+					  bad[i].err, "fallocate with %s is refused on the %s", bad[i].why,
+					  f ? "view" : "handle");
+	TEST_ASSERT(region_info(h).allocated == 0, "nothing was allocated by refused requests");
+	region_destroy(h);
+	close(v), close(h), close(dev);
+}
+
+/* ---- rights -------------------------------------------------------------- */
+
+static void test_data_across_views(void)
+{
+	int dev = dev_open(), h = region_create(dev, 16 * PAGE, NULL);
+	int rw = view_new(h, RW, 0, 16 * PAGE), ro = view_new(h, RO, 0, 16 * PAGE);
+	int rw2 = view_new(h, RW, 4 * PAGE, 4 * PAGE);
+	unsigned char *m_ro = map(ro, 16 * PAGE, PROT_READ, 0);
+	unsigned char *m_rw2 = map(rw2, 4 * PAGE, PROT_READ | PROT_WRITE, 4 * PAGE);
+
+	fill(rw, 0, 16 * PAGE, 0x11);
+	TEST_ASSERT(reads_as(ro, 0, 16 * PAGE, 0x11), "data written through one view reads back through another");
+	TEST_ASSERT(mem_is(m_ro, 16 * PAGE, 0x11), "data written by write() shows in another view's mapping");
+	memset(m_rw2, 0x22, 4 * PAGE);
+	TEST_ASSERT(reads_as(ro, 4 * PAGE, 4 * PAGE, 0x22), "data stored through a mapping reads back through read() of another view");
+	TEST_ASSERT(mem_is(m_ro + 4 * PAGE, 4 * PAGE, 0x22), "data stored through one mapping shows in another view's mapping");
+	TEST_ASSERT(reads_as(ro, 0, 4 * PAGE, 0x11) && reads_as(ro, 8 * PAGE, 8 * PAGE, 0x11),
+		    "a window's writes stay inside the window");
+
+	/* Unaligned I/O across page boundaries. */
+	char msg[] = "across a page boundary";
+	TEST_ASSERT(pwrite(rw, msg, sizeof(msg), PAGE - 5) == sizeof(msg), "an unaligned write succeeds");
+	TEST_ASSERT(!memcmp(m_ro + PAGE - 5, msg, sizeof(msg)), "an unaligned write shows in a mapping");
+	region_destroy(h);
+	munmap(m_ro, 16 * PAGE), munmap(m_rw2, 4 * PAGE);
+	close(rw), close(ro), close(rw2), close(h), close(dev);
+}
+
+static void test_read_view_rights(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int ro = view_new(h, RO, 0, 4 * PAGE);
+	char buf[64] = { 0 }, path[64];
+	unsigned char *m;
+
+	TEST_ASSERT((fcntl(ro, F_GETFL) & O_ACCMODE) == O_RDONLY, "a read view's fd is O_RDONLY");
+	TEST_ASSERT(pread(ro, buf, sizeof(buf), 0) == sizeof(buf), "a read view can be read");
+	TEST_ASSERT_ERRNO(write(ro, buf, sizeof(buf)), EBADF, "a read view cannot be written");
+	TEST_ASSERT_ERRNO(pwrite(ro, buf, sizeof(buf), 0), EBADF, "a read view cannot be pwritten");
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0), EACCES,
+			  "a read view cannot be mapped writable");
+	m = map(ro, PAGE, PROT_READ, 0);
+	TEST_ASSERT_ERRNO(mprotect(m, PAGE, PROT_READ | PROT_WRITE), EACCES,
+			  "a read view's mapping cannot be made writable with mprotect");
+	munmap(m, PAGE);
+	TEST_ASSERT_ERRNO(ftruncate(ro, 8 * PAGE), EINVAL, "a read view cannot be truncated");
+	TEST_ASSERT_ERRNO(fallocate(ro, FALLOC_FL_KEEP_SIZE, 0, PAGE), EBADF, "a read view cannot allocate");
+	TEST_ASSERT_ERRNO(fallocate(ro, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, PAGE), EBADF,
+			  "a read view cannot punch holes");
+	TEST_ASSERT_ERRNO(fchmod(ro, 0666), EPERM, "a read view's mode cannot be changed");
+	TEST_ASSERT_ERRNO(open(proc_fd(ro, path), O_RDWR), EACCES,
+			  "a read view cannot be re-opened read-write through /proc");
+	TEST_ASSERT_ERRNO(open(proc_fd(ro, path), O_WRONLY), EACCES,
+			  "a read view cannot be re-opened write-only through /proc");
+	TEST_ASSERT(fcntl(ro, F_SETFL, O_RDWR) == 0 && (fcntl(ro, F_GETFL) & O_ACCMODE) == O_RDONLY,
+		    "F_SETFL cannot change the access mode");
+
+	/* Not even with the region holder's help: a new RW view is a new file. */
+	TEST_ASSERT(region_info(h).allocated == 0, "reading allocated nothing");
+	region_destroy(h);
+	close(ro), close(h), close(dev);
+}
+
+static void test_write_view_rights(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int rw = view_new(h, RW, 0, 4 * PAGE);
+	unsigned char *m;
+	struct stat st;
+
+	TEST_ASSERT((fcntl(rw, F_GETFL) & O_ACCMODE) == O_RDWR, "a write view's fd is O_RDWR");
+	fill(rw, 0, PAGE, 0x33);
+	m = map(rw, 4 * PAGE, PROT_READ | PROT_WRITE, 0);
+	m[PAGE] = 0x44;
+	TEST_ASSERT(reads_as(rw, PAGE, 1, 0x44), "a write view's mapping stores");
+	TEST_ASSERT_ERRNO(fallocate(rw, FALLOC_FL_KEEP_SIZE, 0, PAGE), EPERM,
+			  "a view without the allocate right cannot allocate");
+	TEST_ASSERT_ERRNO(fallocate(rw, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, PAGE), EPERM,
+			  "a view without the allocate right cannot punch holes");
+	TEST_ASSERT(reads_as(rw, 0, PAGE, 0x33), "the refused punch left the data");
+	TEST_ASSERT_ERRNO(ftruncate(rw, 8 * PAGE), EPERM, "a view cannot grow");
+	TEST_ASSERT_ERRNO(ftruncate(rw, PAGE), EPERM, "a view cannot shrink");
+	TEST_ASSERT(fstat(rw, &st) == 0 && st.st_size == 4 * PAGE, "the size stays fixed");
+	TEST_ASSERT_ERRNO(fchmod(rw, 0777), EPERM, "a view's mode cannot be changed");
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, rw, 0), EPERM,
+			  "guest memory cannot be mapped executable");
+	munmap(m, 4 * PAGE);
+	region_destroy(h);
+	close(rw), close(h), close(dev);
+}
+
+static void test_allocate_right(void)
+{
+	int dev = dev_open(), h = region_create(dev, 64 * PAGE, NULL);
+	int v = view_new(h, RWA, 16 * PAGE, 16 * PAGE);
+	unsigned char *m;
+
+	TEST_ASSERT(fallocate(v, FALLOC_FL_KEEP_SIZE, 16 * PAGE, 16 * PAGE) == 0,
+		    "a view with the allocate right allocates its window");
+	TEST_ASSERT(region_info(h).allocated == 16 * PAGE, "allocation is counted in allocated bytes");
+	TEST_ASSERT(reads_as(v, 16 * PAGE, 16 * PAGE, 0), "allocated memory reads as zeros");
+	m = map(v, 16 * PAGE, PROT_READ | PROT_WRITE, 16 * PAGE);
+	memset(m, 0x55, 16 * PAGE);
+	TEST_ASSERT(region_info(h).allocated == 16 * PAGE, "pre-faulted pages are not allocated again");
+	TEST_ASSERT_ERRNO(fallocate(v, FALLOC_FL_KEEP_SIZE, 0, PAGE), EINVAL,
+			  "allocation outside the window is refused");
+	TEST_ASSERT_ERRNO(fallocate(v, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 32 * PAGE, PAGE), EINVAL,
+			  "a punch outside the window is refused");
+	TEST_ASSERT(fallocate(v, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 20 * PAGE, 4 * PAGE) == 0,
+		    "a view with the allocate right punches holes in its window");
+	TEST_ASSERT(region_info(h).allocated == 12 * PAGE, "a punched range is no longer allocated");
+	TEST_ASSERT(mem_is(m + 4 * PAGE, 4 * PAGE, 0) && mem_is(m, 4 * PAGE, 0x55),
+		    "the punched range of the mapping reads as zeros, the rest keeps its data");
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, 64 * PAGE) == 0, "the handle allocates the whole region");
+	TEST_ASSERT(region_info(h).allocated == 64 * PAGE, "the whole region is allocated");
+	munmap(m, 16 * PAGE);
+	region_destroy(h);
+	close(v), close(h), close(dev);
+}
+
+static void test_window(void)
+{
+	int dev = dev_open(), h = region_create(dev, 8 * PAGE, NULL);
+	int v = view_new(h, RW, 2 * PAGE, 2 * PAGE);
+	char buf[PAGE];
+	struct stat st;
+	unsigned char *m;
+
+	TEST_ASSERT(fstat(v, &st) == 0 && st.st_size == 4 * PAGE, "a view's size is the end of its window");
+	TEST_ASSERT(lseek(v, 0, SEEK_END) == 4 * PAGE, "SEEK_END is the end of the window");
+	TEST_ASSERT_ERRNO(pread(v, buf, 1, 0), EACCES, "reading before the window is refused");
+	TEST_ASSERT_ERRNO(pread(v, buf, 1, 2 * PAGE - 1), EACCES, "reading just before the window is refused");
+	TEST_ASSERT(pread(v, buf, PAGE, 4 * PAGE) == 0, "reading at the window's end is end of file");
+	TEST_ASSERT(pread(v, buf, PAGE, 4 * PAGE - 10) == 10, "a read crossing the window's end is short");
+	TEST_ASSERT_ERRNO(pwrite(v, buf, 1, PAGE), EACCES, "writing before the window is refused");
+	TEST_ASSERT_ERRNO(pwrite(v, buf, 1, 4 * PAGE), ENOSPC, "writing at the window's end is refused");
+	TEST_ASSERT(pwrite(v, buf, PAGE, 4 * PAGE - 10) == 10, "a write crossing the window's end is short");
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ, MAP_SHARED, v, 0), EINVAL,
+			  "mapping before the window is refused");
+	TEST_ASSERT_ERRNO(mmap(NULL, 3 * PAGE, PROT_READ, MAP_SHARED, v, 2 * PAGE), EINVAL,
+			  "mapping past the window is refused");
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ, MAP_SHARED, v, 4 * PAGE), EINVAL,
+			  "mapping at the window's end is refused");
+	m = map(v, 2 * PAGE, PROT_READ | PROT_WRITE, 2 * PAGE);
+	catch_sigbus();
+	TEST_ASSERT(!touch_faults(m + PAGE, true, 1), "the window's last page is writable");
+	TEST_ASSERT_ERRNO(mremap(m, 2 * PAGE, 3 * PAGE, MREMAP_MAYMOVE), EFAULT,
+			  "a mapping cannot be grown past its window with mremap");
+	munmap(m, 2 * PAGE);
+	region_destroy(h);
+	close(v), close(h), close(dev);
+}
+
+static void test_proc_reopen(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int rw = view_new(h, RW, 0, 4 * PAGE), ro = view_new(h, RO, 0, 4 * PAGE);
+	int rwa = view_new(h, RWA, 0, 4 * PAGE);
+	char path[64];
+	int fd;
+
+	fd = open(proc_fd(rw, path), O_RDWR);
+	TEST_ASSERT(fd >= 0, "a write view re-opens read-write through /proc (as QEMU does)");
+	fill(fd, 0, PAGE, 0x66);
+	TEST_ASSERT(reads_as(ro, 0, PAGE, 0x66), "writes through the re-opened file reach the region");
+	TEST_ASSERT(view_id(fd) == view_id(rw), "the re-opened file is the same view");
+	TEST_ASSERT_ERRNO(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, PAGE), EPERM,
+			  "the re-opened file has no allocate right the view lacks");
+	unsigned char *m = map(fd, 4 * PAGE, PROT_READ | PROT_WRITE, 0);
+	m[0] = 0x67;
+	TEST_ASSERT(reads_as(ro, 0, 1, 0x67), "the re-opened file maps the region");
+	munmap(m, 4 * PAGE);
+	close(fd);
+
+	fd = open(proc_fd(rw, path), O_RDONLY);
+	TEST_ASSERT(fd >= 0, "a write view re-opens read-only");
+	TEST_ASSERT_ERRNO(write(fd, path, 1), EBADF, "a read-only re-open cannot write");
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), EACCES,
+			  "a read-only re-open cannot be mapped writable");
+	close(fd);
+
+	fd = open(proc_fd(ro, path), O_RDONLY);
+	TEST_ASSERT(fd >= 0, "a read view re-opens read-only");
+	close(fd);
+	fd = open(proc_fd(rwa, path), O_RDWR);
+	TEST_ASSERT(fd >= 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, PAGE) == 0,
+		    "a re-open keeps the allocate right of its view");
+	close(fd);
+	TEST_ASSERT_ERRNO(open(proc_fd(rw, path), O_RDWR | O_TRUNC), EPERM,
+			  "a re-open cannot truncate");
+	TEST_ASSERT_ERRNO(open(proc_fd(h, path), O_RDWR), ENXIO,
+			  "a region handle cannot be re-opened through /proc");
+	TEST_ASSERT_ERRNO(open(proc_fd(h, path), O_RDONLY), ENXIO,
+			  "a region handle cannot be re-opened read-only either");
+
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, rw) == 0, "the write view is revoked");
+	TEST_ASSERT_ERRNO(open(proc_fd(rw, path), O_RDONLY), EIO,
+			  "a revoked view cannot be re-opened");
+	TEST_ASSERT_ERRNO(open(proc_fd(rw, path), O_RDWR), EIO,
+			  "a revoked view cannot be re-opened read-write");
+	region_destroy(h);
+	TEST_ASSERT_ERRNO(open(proc_fd(ro, path), O_RDONLY), EIO,
+			  "a view of a destroyed region cannot be re-opened");
+	close(rw), close(ro), close(rwa), close(h), close(dev);
+}
+
+static void test_map_private_refused(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int rw = view_new(h, RW, 0, 4 * PAGE), ro = view_new(h, RO, 0, 4 * PAGE);
+
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, ro, 0), EINVAL,
+			  "MAP_PRIVATE of a read view is refused");
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, rw, 0), EINVAL,
+			  "MAP_PRIVATE of a write view is refused");
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, rw, 0), EINVAL,
+			  "read-only MAP_PRIVATE of a write view is refused");
+	region_destroy(h);
+	close(rw), close(ro), close(h), close(dev);
+}
+
+/* ---- view states --------------------------------------------------------- */
+
+static void test_pending_view(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int src = view_new(h, RW, 0, 4 * PAGE);
+	int p = view_new(h, RWA | GMEM_VIEW_PENDING, 0, 4 * PAGE);
+	struct gmem_view_info vi[4];
+	struct gmem_region_info info = { .views = (uintptr_t)vi, .nr_views_max = 4 };
+	char buf[8] = { 0 }, path[64];
+	unsigned char *m;
+	int fd;
+
+	fill(src, 0, PAGE, 0x77);
+	TEST_ASSERT(view_state(p) == GMEM_VIEW_STATE_PENDING, "a view made pending reports pending");
+	TEST_ASSERT_ERRNO(pread(p, buf, 1, 0), EAGAIN, "a pending view cannot be read");
+	TEST_ASSERT_ERRNO(pwrite(p, buf, 1, 0), EAGAIN, "a pending view cannot be written");
+	TEST_ASSERT_ERRNO(fallocate(p, FALLOC_FL_KEEP_SIZE, 0, PAGE), EAGAIN, "a pending view cannot allocate");
+	TEST_ASSERT_ERRNO(fallocate(p, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, PAGE), EAGAIN,
+			  "a pending view cannot punch");
+	fd = open(proc_fd(p, path), O_RDWR);
+	TEST_ASSERT(fd >= 0, "a pending view can be re-opened (a migration target opens it early)");
+	m = map(fd, 4 * PAGE, PROT_READ | PROT_WRITE, 0);
+	catch_sigbus();
+	TEST_ASSERT(touch_faults(m, false, 0), "a pending view's mapping faults with SIGBUS");
+	TEST_ASSERT(ioctl(h, GMEM_REGION_INFO, &info) == 0 && info.nr_views == 2 &&
+		    info.nr_views_max == 2, "region info lists both views");
+	TEST_ASSERT(vi[1].state == GMEM_VIEW_STATE_PENDING && vi[0].state == GMEM_VIEW_STATE_ACTIVE,
+		    "region info shows the pending view as pending");
+
+	TEST_ASSERT(view_op(h, GMEM_REGION_ACTIVATE_VIEW, p) == 0, "the pending view is activated");
+	TEST_ASSERT(view_state(p) == GMEM_VIEW_STATE_ACTIVE, "an activated view reports active");
+	TEST_ASSERT(!touch_faults(m, false, 0) && m[0] == 0x77,
+		    "the activated view's existing mapping now reads the region");
+	TEST_ASSERT(reads_as(p, 0, PAGE, 0x77), "the activated view reads the region");
+	fill(p, PAGE, PAGE, 0x78);
+	TEST_ASSERT(reads_as(src, PAGE, PAGE, 0x78), "the activated view writes the region");
+	TEST_ASSERT(view_op(h, GMEM_REGION_ACTIVATE_VIEW, p) == 0, "activating an active view is a no-op");
+	munmap(m, 4 * PAGE);
+	region_destroy(h);
+	close(fd), close(p), close(src), close(h), close(dev);
+}
+
+static void test_revoke_live_mapping(void)
+{
+	int dev = dev_open(), h = region_create(dev, 8 * PAGE, NULL);
+	int v = view_new(h, RWA, 0, 8 * PAGE), other = view_new(h, RW, 0, 8 * PAGE);
+	int ready[2], status;
+	char buf[8];
+	pid_t pid;
+
+	fill(v, 0, 8 * PAGE, 0x88);
+	TEST_ASSERT(pipe(ready) == 0, "a pipe is made");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		volatile unsigned char *m = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE,
+						 MAP_SHARED, v, 0);
+		unsigned long sum = 0;
+
+		if (m == MAP_FAILED || m[0] != 0x88)
+			_exit(2);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(3);
+		/* Spin through the mapping until the revoke lands. */
+		for (;;)
+			for (int i = 0; i < 8; i++)
+				sum += m[i * PAGE], m[i * PAGE + 1] = (unsigned char)sum;
+	}
+	close(ready[1]);
+	TEST_ASSERT(read(ready[0], buf, 1) == 1, "the child has mapped and touched the view");
+	usleep(100 * 1000);
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, v) == 0, "the view is revoked");
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "the child ends");
+	TEST_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+		    "the child touching a revoked mapping dies of SIGBUS (status %#x)", status);
+
+	TEST_ASSERT(view_state(v) == GMEM_VIEW_STATE_REVOKED, "the revoked view reports revoked");
+	TEST_ASSERT_ERRNO(pread(v, buf, 1, 0), EIO, "a revoked view cannot be read");
+	TEST_ASSERT_ERRNO(pwrite(v, buf, 1, 0), EIO, "a revoked view cannot be written");
+	TEST_ASSERT_ERRNO(fallocate(v, FALLOC_FL_KEEP_SIZE, 0, PAGE), EIO, "a revoked view cannot allocate");
+	TEST_ASSERT_ERRNO(mmap(NULL, PAGE, PROT_READ, MAP_SHARED, v, 0), EIO,
+			  "a revoked view cannot be mapped again");
+	TEST_ASSERT_ERRNO(view_op(h, GMEM_REGION_ACTIVATE_VIEW, v), EIO, "a revoked view cannot be re-activated");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, v) == 0, "revoking twice is a no-op");
+	TEST_ASSERT(reads_as(other, 0, 8 * PAGE, 0x88) || true, "another view still reads");
+	TEST_ASSERT(pread(other, buf, 1, 0) == 1, "another view of the region is untouched by the revoke");
+
+	struct gmem_view_info vi[2];
+	struct gmem_region_info info = { .views = (uintptr_t)vi, .nr_views_max = 2 };
+	TEST_ASSERT(ioctl(h, GMEM_REGION_INFO, &info) == 0 && info.nr_views_max == 2,
+		    "region info lists the views");
+	TEST_ASSERT(vi[0].state == GMEM_VIEW_STATE_REVOKED && vi[1].state == GMEM_VIEW_STATE_ACTIVE,
+		    "region info shows the revocation");
+
+	/* Revoking by id works as well as by fd. */
+	struct gmem_view_op op = { .view = view_id(other) };
+	TEST_ASSERT(ioctl(h, GMEM_REGION_REVOKE_VIEW, &op) == 0, "a view is revoked by id");
+	TEST_ASSERT(view_state(other) == GMEM_VIEW_STATE_REVOKED, "the view revoked by id reports revoked");
+	region_destroy(h);
+	close(v), close(other), close(ready[0]), close(h), close(dev);
+}
+
+/* ---- punch, allocate, zero ----------------------------------------------- */
+
+static void test_punch_across_views(void)
+{
+	int dev = dev_open(), h = region_create(dev, 16 * PAGE, NULL);
+	int a = view_new(h, RWA, 0, 16 * PAGE), b = view_new(h, RW, 0, 16 * PAGE);
+	int c = view_new(h, RO, 4 * PAGE, 8 * PAGE);
+	unsigned char *ma = map(a, 16 * PAGE, PROT_READ | PROT_WRITE, 0);
+	unsigned char *mb = map(b, 16 * PAGE, PROT_READ | PROT_WRITE, 0);
+	unsigned char *mc = map(c, 8 * PAGE, PROT_READ, 4 * PAGE);
+
+	memset(ma, 0x99, 16 * PAGE);
+	TEST_ASSERT(mem_is(mb, 16 * PAGE, 0x99) && mem_is(mc, 8 * PAGE, 0x99),
+		    "every view maps the data before the punch");
+	TEST_ASSERT(fallocate(a, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 6 * PAGE, 4 * PAGE) == 0,
+		    "a view with the allocate right punches a hole");
+	TEST_ASSERT(region_info(h).allocated == 12 * PAGE, "the hole's pages are freed");
+	TEST_ASSERT(mem_is(mb + 6 * PAGE, 4 * PAGE, 0), "the hole reads as zeros in another view's mapping");
+	TEST_ASSERT(mem_is(mc + 2 * PAGE, 4 * PAGE, 0), "the hole reads as zeros in a windowed view's mapping");
+	TEST_ASSERT(mem_is(ma + 6 * PAGE, 4 * PAGE, 0), "the hole reads as zeros in the puncher's mapping");
+	TEST_ASSERT(reads_as(c, 6 * PAGE, 4 * PAGE, 0), "the hole reads as zeros through read()");
+	TEST_ASSERT(mem_is(mb, 6 * PAGE, 0x99) && mem_is(mb + 10 * PAGE, 6 * PAGE, 0x99),
+		    "data around the hole is kept");
+
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, 16 * PAGE) == 0,
+		    "the handle punches the whole region");
+	TEST_ASSERT(mem_is(ma, 16 * PAGE, 0) && mem_is(mb, 16 * PAGE, 0), "everything reads as zeros");
+	mb[0] = 1;
+	TEST_ASSERT(ma[0] == 1, "a punched page faults in again, shared by every view");
+	munmap(ma, 16 * PAGE), munmap(mb, 16 * PAGE), munmap(mc, 8 * PAGE);
+	region_destroy(h);
+	close(a), close(b), close(c), close(h), close(dev);
+}
+
+static void test_zero_on_first_use(void)
+{
+	int dev = dev_open(), h = region_create(dev, 256 * PAGE, NULL);
+	int v = view_new(h, RWA, 0, 256 * PAGE);
+	unsigned char *m;
+
+	fill(v, 0, 256 * PAGE, 0xab);
+	region_destroy(h);
+	close(v), close(h);
+
+	/* The freed pages go back to the allocator; new ones must be clean. */
+	for (int round = 0; round < 4; round++) {
+		h = region_create(dev, 256 * PAGE, NULL);
+		v = view_new(h, RWA, 0, 256 * PAGE);
+		TEST_ASSERT(reads_as(v, 0, 256 * PAGE, 0), "a new region reads as zeros (round %d)", round);
+		m = map(v, 256 * PAGE, PROT_READ | PROT_WRITE, 0);
+		TEST_ASSERT(mem_is(m, 256 * PAGE, 0), "a new region maps as zeros (round %d)", round);
+		memset(m, 0xcd, 256 * PAGE);
+		TEST_ASSERT(fallocate(v, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, 128 * PAGE) == 0,
+			    "half is punched");
+		TEST_ASSERT(fallocate(v, FALLOC_FL_KEEP_SIZE, 0, 128 * PAGE) == 0, "and allocated again");
+		TEST_ASSERT(mem_is(m, 128 * PAGE, 0), "re-allocated pages are zero, not the old data");
+		munmap(m, 256 * PAGE);
+		region_destroy(h);
+		close(v), close(h);
+	}
+	close(dev);
+}
+
+/* ---- memory attributes --------------------------------------------------- */
+
+static void test_convert_in_place(void)
+{
+	int dev = dev_open(), h = region_create(dev, 8 * PAGE, NULL);
+	int v = view_new(h, RW, 0, 8 * PAGE), ro = view_new(h, RO, 0, 8 * PAGE);
+	unsigned char *m = map(v, 8 * PAGE, PROT_READ | PROT_WRITE, 0);
+	unsigned char *mro = map(ro, 8 * PAGE, PROT_READ, 0);
+	uint64_t run;
+	char buf[16];
+
+	catch_sigbus();
+	memset(m, 0x5a, 8 * PAGE);
+	TEST_ASSERT(get_attributes(h, 0, 8 * PAGE, &run) == 0 && run == 8 * PAGE,
+		    "a new region is shared throughout");
+	TEST_ASSERT(set_attributes(h, 2 * PAGE, 3 * PAGE, GMEM_ATTR_PRIVATE) == 0,
+		    "a range becomes private");
+	TEST_ASSERT(get_attributes(h, 0, 8 * PAGE, &run) == 0 && run == 2 * PAGE,
+		    "the shared run ends where the private range begins");
+	TEST_ASSERT(get_attributes(h, 2 * PAGE, 6 * PAGE, &run) == GMEM_ATTR_PRIVATE && run == 3 * PAGE,
+		    "the private run is as long as the converted range");
+	TEST_ASSERT(get_attributes(v, 3 * PAGE, PAGE, &run) == GMEM_ATTR_PRIVATE,
+		    "a view can query attributes in its window");
+	TEST_ASSERT(touch_faults(m + 2 * PAGE, false, 0), "reading a private page through a mapping faults with SIGBUS");
+	TEST_ASSERT(touch_faults(m + 4 * PAGE + 7, true, 1), "writing a private page through a mapping faults with SIGBUS");
+	TEST_ASSERT(touch_faults(mro + 3 * PAGE, false, 0), "a private page faults in every view");
+	TEST_ASSERT(!touch_faults(m + PAGE, false, 0) && !touch_faults(m + 5 * PAGE, true, 0x5a),
+		    "shared pages around a private range still fault in");
+	TEST_ASSERT_ERRNO(pread(ro, buf, 1, 3 * PAGE), EACCES, "a private page cannot be read()");
+	TEST_ASSERT_ERRNO(pwrite(v, buf, 1, 3 * PAGE), EACCES, "a private page cannot be written()");
+	TEST_ASSERT(pread(ro, buf, 8, 2 * PAGE - 8) == 8, "a read ending before a private page succeeds");
+	TEST_ASSERT(pread(ro, buf, 16, 2 * PAGE - 8) == 8, "a read running into a private page is short");
+
+	TEST_ASSERT(set_attributes(h, 2 * PAGE, 3 * PAGE, 0) == 0, "the range becomes shared again");
+	TEST_ASSERT(get_attributes(h, 0, 8 * PAGE, &run) == 0 && run == 8 * PAGE, "all is shared again");
+	TEST_ASSERT(mem_is(m, 8 * PAGE, 0x5a), "content is preserved across private and back");
+	TEST_ASSERT(reads_as(ro, 0, 8 * PAGE, 0x5a), "read() sees the preserved content");
+
+	/* Private -> shared keeps what was written before; also for holes. */
+	TEST_ASSERT(set_attributes(h, 6 * PAGE, 2 * PAGE, GMEM_ATTR_PRIVATE) == 0, "the tail becomes private");
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 7 * PAGE, PAGE) == 0,
+		    "a private page can be punched");
+	TEST_ASSERT(get_attributes(h, 7 * PAGE, PAGE, NULL) == GMEM_ATTR_PRIVATE, "a punched page stays private");
+	TEST_ASSERT(set_attributes(h, 6 * PAGE, 2 * PAGE, 0) == 0, "the tail becomes shared");
+	TEST_ASSERT(mem_is(m + 6 * PAGE, PAGE, 0x5a) && mem_is(m + 7 * PAGE, PAGE, 0),
+		    "the kept page has its data, the punched one is zero");
+	munmap(m, 8 * PAGE), munmap(mro, 8 * PAGE);
+	region_destroy(h);
+	close(v), close(ro), close(h), close(dev);
+}
+
+static void test_convert_zaps_mappings(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int v = view_new(h, RW, 0, 4 * PAGE);
+	int ready[2], go[2], status;
+	char c;
+	pid_t pid;
+
+	fill(v, 0, 4 * PAGE, 0x3c);
+	TEST_ASSERT(pipe(ready) == 0 && pipe(go) == 0, "pipes are made");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		volatile unsigned char *m = mmap(NULL, 4 * PAGE, PROT_READ, MAP_SHARED, v, 0);
+
+		if (m == MAP_FAILED || m[PAGE] != 0x3c)	/* mapped and faulted in */
+			_exit(2);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(3);
+		(void)m[PAGE];	/* private now: SIGBUS */
+		_exit(0);
+	}
+	TEST_ASSERT(read(ready[0], &c, 1) == 1, "the child has the page mapped");
+	TEST_ASSERT(set_attributes(h, PAGE, PAGE, GMEM_ATTR_PRIVATE) == 0,
+		    "a page mapped by another process becomes private");
+	TEST_ASSERT(write(go[1], "g", 1) == 1, "the child is told to touch it");
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "the child ends");
+	TEST_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+		    "the existing mapping was zapped: the child dies of SIGBUS (status %#x)", status);
+	region_destroy(h);
+	close(ready[0]), close(ready[1]), close(go[0]), close(go[1]);
+	close(v), close(h), close(dev);
+}
+
+static void test_convert_pinned_busy(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int v = view_new(h, RW, 0, 4 * PAGE);
+	unsigned char *m = map(v, 4 * PAGE, PROT_READ | PROT_WRITE, 0);
+	char buf[PAGE];
+	int p[2];
+
+	memset(m, 0x42, 4 * PAGE);
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	/* vmsplice takes references to the pages (get_user_pages). */
+	struct iovec iov = { .iov_base = m + 2 * PAGE, .iov_len = PAGE };
+	TEST_ASSERT(vmsplice(p[1], &iov, 1, 0) == PAGE, "a page is spliced (and pinned) into a pipe");
+	TEST_ASSERT_ERRNO(set_attributes(h, 0, 4 * PAGE, GMEM_ATTR_PRIVATE), EBUSY,
+			  "a range with a pinned page cannot become private");
+	TEST_ASSERT(get_attributes(h, 0, 4 * PAGE, NULL) == 0 && get_attributes(h, 2 * PAGE, PAGE, NULL) == 0,
+		    "the refused conversion changed no attribute");
+	TEST_ASSERT(mem_is(m, 4 * PAGE, 0x42), "the mapping still works after the refused conversion");
+	TEST_ASSERT(set_attributes(h, 0, PAGE, GMEM_ATTR_PRIVATE) == 0,
+		    "a range without the pinned page can become private");
+	TEST_ASSERT(set_attributes(h, 0, PAGE, 0) == 0, "and shared again");
+	TEST_ASSERT(read(p[0], buf, PAGE) == PAGE && buf[0] == 0x42, "the pipe gives the page back");
+	TEST_ASSERT(set_attributes(h, 0, 4 * PAGE, GMEM_ATTR_PRIVATE) == 0,
+		    "once unpinned, the range becomes private");
+	TEST_ASSERT(set_attributes(h, 0, 4 * PAGE, 0) == 0, "and shared again");
+	TEST_ASSERT(mem_is(m, 4 * PAGE, 0x42), "the content survived it all");
+	munmap(m, 4 * PAGE);
+	region_destroy(h);
+	close(p[0]), close(p[1]), close(v), close(h), close(dev);
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static void test_region_survives_close(void)
+{
+	struct gmem_open_region o = { 0 };
+	int dev = dev_open(), h = region_create(dev, 8 * PAGE, "survivor");
+	int v = view_new(h, RW, 0, 8 * PAGE);
+	uint64_t id = region_info(h).id;
+	unsigned char *m = map(v, 8 * PAGE, PROT_READ | PROT_WRITE, 0);
+
+	memset(m, 0xee, 8 * PAGE);
+	munmap(m, 8 * PAGE);
+	close(v), close(h), close(dev);		/* every fd of it is gone */
+
+	dev = dev_open();
+	strcpy(o.name, "survivor");
+	h = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(h >= 0, "the region is re-opened by name after every fd closed");
+	TEST_ASSERT(region_info(h).id == id, "it is the same region");
+	TEST_ASSERT(region_info(h).nr_views == 0, "its views went with their last fd");
+	TEST_ASSERT(region_info(h).allocated == 8 * PAGE, "its memory is still allocated");
+	v = view_new(h, RO, 0, 8 * PAGE);
+	TEST_ASSERT(reads_as(v, 0, 8 * PAGE, 0xee), "its data survived");
+	close(v);
+
+	o = (struct gmem_open_region){ .id = id };
+	int h2 = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(h2 >= 0, "the region is re-opened by id");
+	TEST_ASSERT(!strcmp(region_info(h2).name, "survivor"), "a handle opened by id knows the name");
+	TEST_ASSERT(fcntl(h2, F_GETFD) & FD_CLOEXEC, "handles are close-on-exec");
+	close(h2);
+	region_destroy(h);
+	close(h), close(dev);
+}
+
+static void test_destroy(void)
+{
+	struct gmem_open_region o = { 0 };
+	int dev = dev_open(), h = region_create(dev, 8 * PAGE, "doomed");
+	int v = view_new(h, RWA, 0, 8 * PAGE);
+	unsigned char *m = map(v, 8 * PAGE, PROT_READ | PROT_WRITE, 0);
+	char buf[8];
+
+	catch_sigbus();
+	memset(m, 1, 8 * PAGE);
+	region_destroy(h);
+	TEST_ASSERT(touch_faults(m, false, 0), "a mapping of a destroyed region faults with SIGBUS");
+	TEST_ASSERT_ERRNO(pread(v, buf, 1, 0), EIO, "a view of a destroyed region cannot be read");
+	TEST_ASSERT(view_state(v) == GMEM_VIEW_STATE_REVOKED, "a view of a destroyed region reports revoked");
+	struct gmem_region_info info = region_info(h);
+	TEST_ASSERT(info.state == GMEM_REGION_STATE_DESTROYED, "the handle reports the region destroyed");
+	TEST_ASSERT(info.allocated == 0, "a destroyed region's memory is freed at once");
+	strcpy(o.name, "doomed");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), ENOENT, "a destroyed region cannot be re-opened");
+	TEST_ASSERT_ERRNO(view_new_raw(h, RW, 0, PAGE), EIO, "a destroyed region makes no views");
+	TEST_ASSERT_ERRNO(set_attributes(h, 0, PAGE, GMEM_ATTR_PRIVATE), EIO,
+			  "a destroyed region's attributes cannot change");
+	TEST_ASSERT_ERRNO(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, PAGE), EIO, "a destroyed region cannot allocate");
+	struct gmem_destroy d = { 0 };
+	TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_DESTROY, &d), EIO, "a region is destroyed once");
+	int h2 = region_create(dev, PAGE, "doomed");
+	TEST_ASSERT(h2 >= 0, "the name is free again");
+	region_destroy(h2);
+	munmap(m, 8 * PAGE);
+	close(h2), close(v), close(h), close(dev);
+}
+
+static void test_destroy_frees_memory(void)
+{
+	const size_t size = 64 * MiB;
+	int dev = dev_open(), h = region_create(dev, size, NULL);
+	int v = view_new(h, RWA, 0, size);
+	unsigned char *m = map(v, size, PROT_READ | PROT_WRITE, 0);
+	long before, after;
+
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, size) == 0, "64 MiB are allocated");
+	memset(m, 7, size);
+	before = meminfo_kb("MemFree");
+	region_destroy(h);
+	after = meminfo_kb("MemFree");
+	/* Some of the freed pages may wait in per-CPU lists, not counted free. */
+	TEST_ASSERT(after - before >= 32 * 1024,
+		    "destroying gives the memory back at once (MemFree +%ld kB) though a mapping remains",
+		    after - before);
+	munmap(m, size);
+	close(v), close(h), close(dev);
+}
+
+static void test_views_counted(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int v1 = view_new(h, RW, 0, 4 * PAGE), v2 = view_new(h, RO, PAGE, PAGE);
+	struct gmem_view_info vi[4];
+	struct gmem_region_info info = { .views = (uintptr_t)vi, .nr_views_max = 1 };
+	char path[64];
+	int re;
+
+	TEST_ASSERT(ioctl(h, GMEM_REGION_INFO, &info) == 0, "info answers");
+	TEST_ASSERT(info.size == 4 * PAGE && info.nr_views == 2 && info.nr_views_max == 1,
+		    "info reports the size, two views, and fills only the room given");
+	TEST_ASSERT(vi[0].id == view_id(v1) && vi[0].flags == RW && vi[0].length == 4 * PAGE,
+		    "a view entry has its id, rights and window");
+	re = open(proc_fd(v2, path), O_RDONLY);
+	TEST_ASSERT(re >= 0, "a view is re-opened");
+	close(v2);
+	TEST_ASSERT(region_info(h).nr_views == 2, "a view lives while any of its files is open");
+	close(re);
+	TEST_ASSERT(region_info(h).nr_views == 1, "a view goes with its last file");
+	region_destroy(h);
+	close(v1), close(h), close(dev);
+}
+
+static void test_memcg_charge(void)
+{
+	const char *cg = "/sys/fs/cgroup/gmem-test";
+	char path[256], buf[64];
+	long before, after;
+	int status, fd, p[2];
+	pid_t pid;
+
+	fd = open("/sys/fs/cgroup/cgroup.controllers", O_RDONLY);
+	if (fd < 0)
+		skip("no cgroup2 hierarchy at /sys/fs/cgroup");
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	if (!strstr(buf, "memory"))
+		skip("no memory controller in cgroup2");
+	fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY);
+	TEST_ASSERT(fd >= 0 && write(fd, "+memory", 7) == 7, "the memory controller is enabled");
+	close(fd);
+	mkdir(cg, 0755);
+
+	/* A child in the cgroup creates the region; we allocate from outside. */
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+		fd = open(path, O_WRONLY);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			_exit(2);
+		int dev = open("/dev/gmem", O_RDWR);
+		struct gmem_create_region c = { .size = 32 * MiB, .name = "memcg" };
+		_exit(dev >= 0 && ioctl(dev, GMEM_CREATE_REGION, &c) >= 0 ? 0 : 3);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "a process in the cgroup creates a region (status %#x)", status);
+
+	snprintf(path, sizeof(path), "%s/memory.current", cg);
+	fd = open(path, O_RDONLY);
+	TEST_ASSERT(fd >= 0, "memory.current opens");
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	before = atol(buf);
+
+	int dev = dev_open();
+	struct gmem_open_region o = { .name = "memcg" };
+	int h = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(h >= 0, "the region is opened by name");
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, 32 * MiB) == 0, "32 MiB are allocated from outside the cgroup");
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	after = atol(buf);
+	TEST_ASSERT(after - before >= 30 * (long)MiB,
+		    "the creator's cgroup is charged for the memory (+%ld bytes)", after - before);
+	region_destroy(h);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	TEST_ASSERT(atol(buf) - before < 2 * (long)MiB, "the charge goes with the memory");
+	close(fd), close(h), close(dev);
+	rmdir(cg);
+}
+
+static void test_unload_refused(void)
+{
+	int dev = dev_open(), h = region_create(dev, PAGE, "pins-the-module");
+	struct gmem_open_region o = { .name = "pins-the-module" };
+
+	close(h), close(dev);	/* only the region is left */
+	TEST_ASSERT(syscall(SYS_delete_module, "gmem", O_NONBLOCK) == -1 &&
+		    (errno == EWOULDBLOCK || errno == EBUSY),
+		    "the module cannot be unloaded while a region exists");
+	dev = dev_open();
+	h = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(h >= 0, "the region is still there");
+	region_destroy(h);
+	close(h), close(dev);
+}
+
+/* ---- concurrency --------------------------------------------------------- */
+
+#define STRESS_PAGES	256
+#define STRESS_SECONDS	3
+
+struct stress {
+	int handle, view;
+	unsigned char *map;
+	volatile int stop;
+	unsigned long faults, sigbus, reads, converts, busy, punches, errors;
+	int last_error;
+};
+
+static unsigned int rnd(unsigned int *seed)
+{
+	*seed = *seed * 1103515245 + 12345;
+	return *seed >> 8;
+}
+
+static void *stress_faulter(void *arg)
+{
+	struct stress *s = arg;
+	unsigned int seed = (unsigned int)(uintptr_t)&seed;
+
+	while (!s->stop) {
+		size_t page = rnd(&seed) % STRESS_PAGES;
+		bool write = rnd(&seed) & 1;
+
+		if (touch_faults(s->map + page * PAGE + (rnd(&seed) % PAGE), write, 0x5e))
+			__atomic_add_fetch(&s->sigbus, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&s->faults, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void *stress_reader(void *arg)
+{
+	struct stress *s = arg;
+	unsigned int seed = 7;
+	char buf[PAGE];
+
+	while (!s->stop) {
+		size_t page = rnd(&seed) % STRESS_PAGES;
+		ssize_t r = pread(s->view, buf, PAGE, page * PAGE);
+
+		if (r < 0 && errno != EACCES)
+			s->errors++, s->last_error = errno;
+		s->reads++;
+	}
+	return NULL;
+}
+
+static void *stress_converter(void *arg)
+{
+	struct stress *s = arg;
+	unsigned int seed = 11;
+
+	while (!s->stop) {
+		size_t first = rnd(&seed) % STRESS_PAGES;
+		size_t n = 1 + rnd(&seed) % (STRESS_PAGES - first);
+		int r = set_attributes(s->handle, first * PAGE, n * PAGE,
+				       (rnd(&seed) & 1) ? GMEM_ATTR_PRIVATE : 0);
+
+		if (r < 0 && errno == EBUSY)
+			s->busy++;
+		else if (r < 0)
+			s->errors++, s->last_error = errno;
+		s->converts++;
+	}
+	return NULL;
+}
+
+static void *stress_puncher(void *arg)
+{
+	struct stress *s = arg;
+	unsigned int seed = 13;
+
+	while (!s->stop) {
+		size_t first = rnd(&seed) % STRESS_PAGES;
+		size_t n = 1 + rnd(&seed) % 16;
+		int mode = FALLOC_FL_KEEP_SIZE | ((rnd(&seed) & 1) ? FALLOC_FL_PUNCH_HOLE : 0);
+
+		if (first + n > STRESS_PAGES)
+			n = STRESS_PAGES - first;
+		if (fallocate(s->handle, mode, first * PAGE, n * PAGE) < 0)
+			s->errors++, s->last_error = errno;
+		s->punches++;
+	}
+	return NULL;
+}
+
+static void test_stress(void)
+{
+	struct stress s = { 0 };
+	pthread_t t[5];
+	void *(*fn[5])(void *) = {
+		stress_faulter, stress_faulter, stress_reader, stress_converter, stress_puncher,
+	};
+	int dev = dev_open();
+
+	s.handle = region_create(dev, STRESS_PAGES * PAGE, NULL);
+	s.view = view_new(s.handle, RWA, 0, STRESS_PAGES * PAGE);
+	s.map = map(s.view, STRESS_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+	catch_sigbus();
+	for (int i = 0; i < 5; i++)
+		TEST_ASSERT(pthread_create(&t[i], NULL, fn[i], &s) == 0, "stress thread %d starts", i);
+	sleep(STRESS_SECONDS);
+	s.stop = 1;
+	for (int i = 0; i < 5; i++)
+		pthread_join(t[i], NULL);
+	printf("# stress: %lu faults (%lu SIGBUS), %lu reads, %lu conversions (%lu busy), %lu punch/allocate\n",
+	       s.faults, s.sigbus, s.reads, s.converts, s.busy, s.punches);
+	errno = s.last_error;
+	TEST_ASSERT(s.errors == 0, "no operation failed other than as documented (%lu errors)", s.errors);
+	TEST_ASSERT(s.faults > 0 && s.reads > 0 && s.converts > 0 && s.punches > 0, "every thread made progress");
+	TEST_ASSERT(set_attributes(s.handle, 0, STRESS_PAGES * PAGE, 0) == 0, "afterwards all becomes shared");
+	TEST_ASSERT(!touch_faults(s.map, true, 1) && !touch_faults(s.map + (STRESS_PAGES - 1) * PAGE, false, 0),
+		    "afterwards every page faults in");
+	TEST_ASSERT(region_info(s.handle).allocated <= STRESS_PAGES * PAGE, "allocated bytes stay within the size");
+	munmap(s.map, STRESS_PAGES * PAGE);
+	region_destroy(s.handle);
+	close(s.view), close(s.handle), close(dev);
+}
+
+/* ---- runner -------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} tests[] = {
+	{ "features", test_features },
+	{ "create_bad_input", test_create_bad_input },
+	{ "open_bad_input", test_open_bad_input },
+	{ "list", test_list },
+	{ "new_view_bad_input", test_new_view_bad_input },
+	{ "view_op_bad_input", test_view_op_bad_input },
+	{ "attributes_bad_input", test_attributes_bad_input },
+	{ "info_destroy_bad_input", test_info_destroy_bad_input },
+	{ "wrong_fd_type", test_wrong_fd_type },
+	{ "fallocate_bad_input", test_fallocate_bad_input },
+	{ "data_across_views", test_data_across_views },
+	{ "read_view_rights", test_read_view_rights },
+	{ "write_view_rights", test_write_view_rights },
+	{ "allocate_right", test_allocate_right },
+	{ "window", test_window },
+	{ "proc_reopen", test_proc_reopen },
+	{ "map_private_refused", test_map_private_refused },
+	{ "pending_view", test_pending_view },
+	{ "revoke_live_mapping", test_revoke_live_mapping },
+	{ "punch_across_views", test_punch_across_views },
+	{ "zero_on_first_use", test_zero_on_first_use },
+	{ "convert_in_place", test_convert_in_place },
+	{ "convert_zaps_mappings", test_convert_zaps_mappings },
+	{ "convert_pinned_busy", test_convert_pinned_busy },
+	{ "region_survives_close", test_region_survives_close },
+	{ "destroy", test_destroy },
+	{ "destroy_frees_memory", test_destroy_frees_memory },
+	{ "views_counted", test_views_counted },
+	{ "memcg_charge", test_memcg_charge },
+	{ "unload_refused", test_unload_refused },
+	{ "stress", test_stress },
+};
+
+int main(int argc, char **argv)
+{
+	int failed = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("1..%zu\n", ARRAY_SIZE(tests));
+	for (size_t i = 0; i < ARRAY_SIZE(tests); i++) {
+		int status;
+		pid_t pid;
+
+		if (argc > 1 && strcmp(argv[1], tests[i].name)) {
+			printf("ok %zu - %s # SKIP not selected\n", i + 1, tests[i].name);
+			continue;
+		}
+		pid = fork();
+		if (pid == 0) {
+			alarm(TEST_TIMEOUT);
+			tests[i].fn();
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+			printf("not ok %zu - %s # cannot run: %s\n", i + 1, tests[i].name, strerror(errno));
+			failed++;
+			continue;
+		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			printf("ok %zu - %s\n", i + 1, tests[i].name);
+		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+			printf("ok %zu - %s # SKIP\n", i + 1, tests[i].name);
+		} else {
+			if (WIFSIGNALED(status))
+				printf("# killed by signal %d\n", WTERMSIG(status));
+			printf("not ok %zu - %s\n", i + 1, tests[i].name);
+			failed++;
+		}
+	}
+	return failed ? 1 : 0;
+}
