@@ -306,6 +306,13 @@ int verb_discard(GmemClient *c, int argc, char **argv) {
         return 0;
 }
 
+int verb_reload(GmemClient *c, int argc, char **argv) {
+        int r = gmem_reload(c);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to reload the policy");
+        return 0;
+}
+
 static void json_add(struct json_object *o, const char *key, const char *value) {
         if (value)
                 json_object_object_add(o, key, json_object_new_string(value));

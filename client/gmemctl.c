@@ -104,7 +104,8 @@ static int help(void) {
                "Control gmemd, the guest-memory broker.\n\n"
                "Broker:\n"
                "  status                      Show the broker's version, backends and totals\n"
-               "  monitor                     Print the broker's signals as they come\n\n"
+               "  monitor                     Print the broker's signals as they come\n"
+               "  reload                      Make gmemd re-read its policy file\n\n"
                "Regions:\n"
                "  list-regions                List regions\n"
                "  create-region NAME SIZE     Create a region\n"
@@ -365,6 +366,7 @@ static const Verb verbs[] = {
         { "discard",          4,  4, false, verb_discard          },
         { "allocate",         4,  4, false, verb_discard          },
         { "monitor",          1,  1, false, verb_monitor          },
+        { "reload",           1,  1, false, verb_reload           },
 };
 
 static int dispatch_verb(int argc, char **argv) {

@@ -76,6 +76,7 @@ int verb_list_vms(GmemClient *c, int argc, char **argv);
 int verb_register_vm(GmemClient *c, int argc, char **argv);
 int verb_unregister_vm(GmemClient *c, int argc, char **argv);
 int verb_discard(GmemClient *c, int argc, char **argv);
+int verb_reload(GmemClient *c, int argc, char **argv);
 int verb_monitor(GmemClient *c, int argc, char **argv);
 int verb_attach(GmemClient *c, int argc, char **argv);
 int verb_detach(GmemClient *c, int argc, char **argv);

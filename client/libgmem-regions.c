@@ -308,6 +308,13 @@ int gmem_allocate(GmemClient *c, const char *region, uint64_t offset, uint64_t l
         return call_range(c, "Allocate", region, offset, length, NULL);
 }
 
+int gmem_reload(GmemClient *c) {
+        if (!c)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        return gmem_call_manager(c, "Reload", NULL, "");
+}
+
 static const char *const memory_attribute_table[_GMEM_MEMORY_ATTRIBUTE_MAX] = {
         [GMEM_MEMORY_SHARED]  = "shared",
         [GMEM_MEMORY_PRIVATE] = "private",

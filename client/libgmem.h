@@ -107,6 +107,8 @@ GmemRegionProperties *gmem_region_properties_free(GmemRegionProperties *p);
 
 /* Punches a hole: every view reads zeros in the range afterwards. */
 int gmem_discard(GmemClient *c, const char *region, uint64_t offset, uint64_t length);
+/* Makes gmemd re-read its policy file; on failure the old policy stays in force. */
+int gmem_reload(GmemClient *c);
 /* Pre-faults the range. */
 int gmem_allocate(GmemClient *c, const char *region, uint64_t offset, uint64_t length);
 
