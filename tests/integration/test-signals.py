@@ -113,8 +113,8 @@ class Signals(GmemTestCase):
     def test_leader_exit_signals_view_revoked(self):
         mon = BusMonitor(self)
         r = self.create_region(MiB)
-        leader = subprocess.Popen(["sleep", "600"])
-        vm = self.register_vm(leader_pid=leader.pid)
+        leader = self.spawn_leader()
+        vm = self.register_leader_vm(leader.pid)
         self.attach(vm, r, "rw")
         leader.kill()
         leader.wait()
