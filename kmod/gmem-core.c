@@ -203,6 +203,7 @@ static int gmem_set_attributes(struct gmem_region *region, u64 offset,
 	pgoff_t first = offset >> PAGE_SHIFT;
 	pgoff_t last = first + (length >> PAGE_SHIFT) - 1;
 	unsigned long index;
+	void *entry;
 	int r = 0;
 
 	down_write(&region->lock);
@@ -213,7 +214,7 @@ static int gmem_set_attributes(struct gmem_region *region, u64 offset,
 
 	if (!(attributes & GMEM_ATTR_PRIVATE)) {
 		/* Private -> shared: nothing is mapped, nothing to check. */
-		for (index = first; index <= last; index++) {
+		xa_for_each_range(&region->attrs, index, entry, first, last) {
 			xa_erase(&region->attrs, index);
 			cond_resched();
 		}
