@@ -1105,6 +1105,14 @@ static void test_convert_in_place(void)
 		    "the private run is as long as the converted range");
 	TEST_ASSERT(get_attributes(v, 3 * PAGE, PAGE, &run) == GMEM_ATTR_PRIVATE,
 		    "a view can query attributes in its window");
+	int win = view_new(h, RO, 2 * PAGE, 2 * PAGE);
+	struct gmem_attributes q = { .offset = 0, .length = PAGE };
+	TEST_ASSERT_ERRNO(ioctl(win, GMEM_REGION_GET_ATTRIBUTES, &q), EINVAL,
+			  "a view cannot query attributes outside its window");
+	q = (struct gmem_attributes){ .offset = 3 * PAGE, .length = 2 * PAGE };
+	TEST_ASSERT_ERRNO(ioctl(win, GMEM_REGION_GET_ATTRIBUTES, &q), EINVAL,
+			  "a view cannot query attributes past its window");
+	close(win);
 	TEST_ASSERT(touch_faults(m + 2 * PAGE, false, 0), "reading a private page through a mapping faults with SIGBUS");
 	TEST_ASSERT(touch_faults(m + 4 * PAGE + 7, true, 1), "writing a private page through a mapping faults with SIGBUS");
 	TEST_ASSERT(touch_faults(mro + 3 * PAGE, false, 0), "a private page faults in every view");
