@@ -794,7 +794,10 @@ def main(start_daemon=True):
         prog = unittest.main(module=__main__, argv=[sys.argv[0]] + sys.argv[1:],
                              exit=False, verbosity=2)
         ok = prog.result.wasSuccessful()
-        if start_daemon and WORLD.gmemd_proc is not None:
+        # Whoever started it (main or the file's own fixture), a gmemd still
+        # running now must exit cleanly: that is where sanitizers and
+        # valgrind report leaks.
+        if WORLD.gmemd_proc is not None:
             st = WORLD.stop_gmemd(signal.SIGTERM)
             if st != 0:
                 print(f"FAIL: gmemd exited with status {st} on SIGTERM "

@@ -292,5 +292,120 @@ class ReadOnlyRoutes(GmemTestCase):
         self.assertIntact("resizing attempts")
 
 
+class HypervisorUids(GmemTestCase):
+    """VMs registered with the uid of their hypervisor: that uid may re-open
+    its own view through /proc/self/fd/N (QEMU's mem-path does exactly that)
+    with the view's access and no more, and loses that when the view goes."""
+
+    UID_A, UID_B, UID_C = 4242, NOBODY, 4343
+
+    def setUp(self):
+        super().setUp()
+        self.region = self.create_region(SIZE)
+        self.vm_a = self.register_vm(uid=self.UID_A)
+        self.vm_b = self.register_vm(uid=self.UID_B)
+        self.vm_c = self.register_vm(uid=self.UID_C)
+        self.rw = self.attach(self.vm_a, self.region, "rw")
+        self.ro = self.attach(self.vm_b, self.region, "ro")
+        os.pwrite(self.rw, PATTERN, 0)
+
+    def reopen_as(self, uid, fd, flags):
+        def child():
+            wfd = os.open(f"/proc/self/fd/{fd}", flags)
+            if flags & os.O_ACCMODE == os.O_RDWR:
+                os.pwrite(wfd, b"PWNED", 0)
+            os.close(wfd)
+            return "opened"
+        return run_as(uid, uid, child)
+
+    def assertReopen(self, uid, fd, flags, allowed, what):
+        res = self.reopen_as(uid, fd, flags)
+        if allowed:
+            self.assertTrue(res["ok"], f"{what}: refused ({res.get('text')})")
+        else:
+            self.assertFalse(res["ok"], f"{what}: allowed")
+            self.assertEqual(res["errno"], errno.EACCES, f"{what}: {res.get('text')}")
+        if not allowed or flags & os.O_ACCMODE != os.O_RDWR:
+            self.assertEqual(os.pread(self.rw, 5, 0), PATTERN[:5], f"{what}: the data changed")
+        else:
+            os.pwrite(self.rw, PATTERN[:5], 0)
+
+    def test_permissions_grant_exactly_the_views(self):
+        import struct
+        st = os.fstat(self.ro)
+        self.assertEqual(st.st_mode & 0o007, 0, f"inode mode {st.st_mode & 0o7777:o} lets others in")
+        try:
+            acl = os.getxattr(self.ro, "system.posix_acl_access")
+        except OSError as e:
+            self.fail(f"no access list on the inode ({e}), yet hypervisor uids can re-open views")
+        version, = struct.unpack_from("<I", acl)
+        self.assertEqual(version, 2)
+        entries = [struct.unpack_from("<HHI", acl, 4 + 8 * i) for i in range((len(acl) - 4) // 8)]
+        named = {uid: perm for tag, perm, uid in entries if tag == 0x02}
+        by_tag = {tag: perm for tag, perm, uid in entries if tag != 0x02}
+        self.assertEqual(named, {self.UID_A: 6, self.UID_B: 4},
+                         "named-user entries should be a:rw and b:r, nothing for c")
+        self.assertEqual(by_tag.get(0x04, 0), 0, "the owning group has access")
+        self.assertEqual(by_tag.get(0x20, 0), 0, "others have access")
+        self.assertEqual(by_tag.get(0x01), 6, "the owner (the daemon) should have rw")
+
+    def test_ro_vm_uid_reopens_readonly_only(self):
+        self.assertReopen(self.UID_B, self.ro, os.O_RDONLY, True,
+                          "b's hypervisor uid re-opening its ro view O_RDONLY")
+        self.assertReopen(self.UID_B, self.ro, os.O_RDWR, False,
+                          "b's hypervisor uid re-opening its ro view O_RDWR")
+        self.assertReopen(self.UID_B, self.ro, os.O_WRONLY, False,
+                          "b's hypervisor uid re-opening its ro view O_WRONLY")
+
+    def test_rw_vm_uid_reopens_readwrite(self):
+        self.assertReopen(self.UID_A, self.rw, os.O_RDWR, True,
+                          "a's hypervisor uid re-opening its rw view O_RDWR")
+
+    def test_uid_without_view_cannot_reopen(self):
+        self.assertReopen(self.UID_C, self.ro, os.O_RDONLY, False,
+                          "the uid of VM c, which has no view, re-opening b's fd")
+
+    def test_ro_uid_cannot_change_permissions(self):
+        fd = self.ro
+
+        def child():
+            for attempt, func in [
+                    ("fchmod", lambda: os.fchmod(fd, 0o666)),
+                    ("setxattr(system.posix_acl_access)",
+                     lambda: os.setxattr(fd, "system.posix_acl_access",
+                                         bytes.fromhex("02000000" "01000600ffffffff"
+                                                       "04000600ffffffff" "20000600ffffffff"))),
+                    ("removexattr(system.posix_acl_access)",
+                     lambda: os.removexattr(fd, "system.posix_acl_access")),
+                    ("fchown", lambda: os.fchown(fd, NOBODY, NOBODY))]:
+                try:
+                    func()
+                    return f"{attempt} worked"
+                except OSError as e:
+                    if e.errno not in (errno.EPERM, errno.ENODATA):
+                        raise
+            return None
+        res = run_as(self.UID_B, self.UID_B, child)
+        self.assertTrue(res["ok"], res.get("text"))
+        self.assertIsNone(res["value"], f"uid {self.UID_B} changed the inode: {res['value']}")
+        self.assertReopen(self.UID_B, self.ro, os.O_RDWR, False,
+                          "O_RDWR re-open after the attempts to change permissions")
+
+    def test_detach_takes_the_grant_away(self):
+        self.mgr("Detach", "ss", self.vm_b, self.region)
+        self.assertReopen(self.UID_B, self.ro, os.O_RDONLY, False,
+                          "b's uid re-opening after b's view was detached")
+
+    def test_migration_moves_the_grant(self):
+        path, fds = self.begin_migration(self.vm_a, self.vm_c)
+        self.mgr("CommitMigration", "o", gmemtest.dbus.ObjectPath(path))
+        self.assertReopen(self.UID_A, self.rw, os.O_RDWR, False,
+                          "a's uid re-opening O_RDWR after a's view was revoked by migration")
+        self.assertReopen(self.UID_A, self.rw, os.O_RDONLY, False,
+                          "a's uid re-opening O_RDONLY after a's view was revoked by migration")
+        self.assertReopen(self.UID_C, fds[self.region], os.O_RDWR, True,
+                          "c's uid re-opening its migrated rw view O_RDWR")
+
+
 if __name__ == "__main__":
     gmemtest.main()
