@@ -43,12 +43,16 @@
  * lock but copy without it (the copy may fault on a mapping of this very
  * region), holding a page reference instead; to shared->private conversion
  * such a reference looks like a pin, and it fails with EBUSY.
+ *
+ * This file: helpers, allocation, invalidation, attributes, fallocate, the
+ * handle's ioctls, region create/release and the pseudo filesystem. The
+ * view's face (fault, mmap, read/write, re-open) is in gmem-view.c, the
+ * device and registry in gmem-registry.c.
  */
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/falloc.h>
-#include <linux/highmem.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -60,20 +64,9 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <linux/uio.h>
 
 #include "gmem-compat.h"
 #include "gmem-internal.h"
-
-struct gmem_view {
-	struct gmem_region *region;	/* pinned */
-	struct list_head node;		/* region->views, under region->lock */
-	u64 id;
-	u64 flags;			/* GMEM_VIEW_READ | _WRITE | _ALLOCATE */
-	u64 offset;			/* window, bytes */
-	u64 length;
-	u32 state;			/* GMEM_VIEW_STATE_*, under region->lock */
-};
 
 /* Pages are allocated in batches of this many between lock drops. */
 #define GMEM_ALLOC_BATCH	64
@@ -82,13 +75,12 @@ struct gmem_view {
 
 #define GMEM_GFP	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT)
 
-static struct vfsmount *gmem_mnt;
-static const struct file_operations gmem_view_fops;
+struct vfsmount *gmem_mnt;
 static const struct file_operations gmem_region_fops;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end)
+bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end)
 {
 	u64 last;
 
@@ -99,19 +91,9 @@ static bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end)
 	return offset >= start && last <= end;
 }
 
-static bool gmem_is_private(struct gmem_region *region, pgoff_t index)
+bool gmem_is_private(struct gmem_region *region, pgoff_t index)
 {
 	return xa_load(&region->attrs, index) != NULL;
-}
-
-/* 0 if the view may be used now; under region->lock. */
-static int gmem_view_usable(struct gmem_view *view)
-{
-	if (view->region->dead || view->state == GMEM_VIEW_STATE_REVOKED)
-		return -EIO;
-	if (view->state == GMEM_VIEW_STATE_PENDING)
-		return -EAGAIN;
-	return 0;
 }
 
 /*
@@ -119,7 +101,7 @@ static int gmem_view_usable(struct gmem_view *view)
  * there is none. Under region->lock held at least for reading; the page
  * stays while the lock is held.
  */
-static int gmem_get_page(struct gmem_region *region, pgoff_t index,
+int gmem_get_page(struct gmem_region *region, pgoff_t index,
 			 struct page **ret_page)
 {
 	struct mem_cgroup *old_memcg;
@@ -320,7 +302,7 @@ static long gmem_allocate(struct gmem_region *region, struct gmem_view *view,
 	return 0;
 }
 
-static long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,
+long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,
 			   int mode, loff_t offset, loff_t len)
 {
 	u64 start = view ? view->offset : 0;
@@ -338,22 +320,6 @@ static long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,
 	return gmem_allocate(region, view, offset, len);
 }
 
-/* ---- views: release ----------------------------------------------------- */
-
-static void gmem_view_free(struct gmem_view *view)
-{
-	struct gmem_region *region = view->region;
-
-	down_write(&region->lock);
-	if (!list_empty(&view->node)) {
-		list_del_init(&view->node);
-		region->nr_views--;
-	}
-	up_write(&region->lock);
-	gmem_region_put(region);
-	kfree(view);
-}
-
 static void gmem_evict_inode(struct inode *inode)
 {
 	struct gmem_view *view = NULL;
@@ -366,201 +332,9 @@ static void gmem_evict_inode(struct inode *inode)
 		gmem_view_free(view);
 }
 
-/* ---- views: fault, vm_ops, mmap ----------------------------------------- */
+/* ---- attribute queries, inode operations ---------------------------------- */
 
-static vm_fault_t gmem_fault(struct vm_fault *vmf)
-{
-	struct vm_area_struct *vma = vmf->vma;
-	struct gmem_view *view = vma->vm_file->private_data;
-	struct gmem_region *region = view->region;
-	pgoff_t index = vmf->pgoff;
-	vm_fault_t ret = VM_FAULT_SIGBUS;
-	struct page *page;
-	int r;
-
-	down_read(&region->lock);
-	if (gmem_view_usable(view))
-		goto out_unlock;
-	/* Cannot happen (VM_DONTEXPAND), but the window is the law. */
-	if (index < view->offset >> PAGE_SHIFT ||
-	    index >= (view->offset + view->length) >> PAGE_SHIFT)
-		goto out_unlock;
-	if (gmem_is_private(region, index))
-		goto out_unlock;
-
-	r = gmem_get_page(region, index, &page);
-	if (r) {
-		ret = vmf_error(r);
-		goto out_unlock;
-	}
-	/* Installed under the lock: a revoke or zap cannot slip in between. */
-	ret = vmf_insert_page(vma, vmf->address & PAGE_MASK, page);
-out_unlock:
-	up_read(&region->lock);
-	return ret;
-}
-
-static const struct vm_operations_struct gmem_vm_ops = {
-	.fault = gmem_fault,
-};
-
-static int gmem_view_mmap(struct file *file, struct vm_area_struct *vma)
-{
-	struct gmem_view *view = file->private_data;
-	pgoff_t first = view->offset >> PAGE_SHIFT;
-	pgoff_t end = (view->offset + view->length) >> PAGE_SHIFT;
-
-	/* VM_MAYSHARE: a read-only MAP_SHARED mapping has no VM_SHARED. */
-	if (!(vma->vm_flags & VM_MAYSHARE))
-		return -EINVAL;		/* MAP_PRIVATE would copy on write */
-	if (vma->vm_pgoff < first || vma->vm_pgoff > end ||
-	    vma_pages(vma) > end - vma->vm_pgoff)
-		return -EINVAL;
-	if (READ_ONCE(view->region->dead) ||
-	    READ_ONCE(view->state) == GMEM_VIEW_STATE_REVOKED)
-		return -EIO;
-	if (!(view->flags & GMEM_VIEW_WRITE)) {
-		if (vma->vm_flags & VM_WRITE)
-			return -EACCES;
-		vm_flags_clear(vma, VM_MAYWRITE);
-	}
-
-	/*
-	 * PTEs are installed by gmem_fault() itself, see vm_insert_page().
-	 * The window is checked here once: mappings cannot grow (mremap).
-	 */
-	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP);
-	vma->vm_ops = &gmem_vm_ops;
-	return 0;
-}
-
-/* ---- views: read, write ------------------------------------------------- */
-
-static ssize_t gmem_view_read_iter(struct kiocb *iocb, struct iov_iter *to)
-{
-	struct gmem_view *view = iocb->ki_filp->private_data;
-	struct gmem_region *region = view->region;
-	u64 end = view->offset + view->length;
-	loff_t pos = iocb->ki_pos;
-	ssize_t done = 0;
-	int r = 0;
-
-	if (pos < view->offset)
-		return -EACCES;
-
-	while (iov_iter_count(to) && (u64)pos < end) {
-		pgoff_t index = pos >> PAGE_SHIFT;
-		size_t off = offset_in_page(pos);
-		size_t n = min3(PAGE_SIZE - off, iov_iter_count(to),
-				(size_t)(end - pos));
-		struct page *page;
-		size_t copied;
-
-		down_read(&region->lock);
-		r = gmem_view_usable(view);
-		if (!r && gmem_is_private(region, index))
-			r = -EACCES;
-		page = r ? NULL : xa_load(&region->pages, index);
-		if (page)
-			get_page(page);
-		up_read(&region->lock);
-		if (r)
-			break;
-
-		/* Unlocked: the copy may fault on a mapping of this region. */
-		if (page) {
-			copied = copy_page_to_iter(page, off, n, to);
-			put_page(page);
-		} else {
-			copied = iov_iter_zero(n, to);	/* a hole reads as zeros */
-		}
-		done += copied;
-		pos += copied;
-		if (copied < n) {
-			r = -EFAULT;
-			break;
-		}
-		if (fatal_signal_pending(current)) {
-			r = -EINTR;
-			break;
-		}
-		cond_resched();
-	}
-	iocb->ki_pos = pos;
-	return done ? done : r;
-}
-
-static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
-{
-	struct gmem_view *view = iocb->ki_filp->private_data;
-	struct gmem_region *region = view->region;
-	u64 end = view->offset + view->length;
-	loff_t pos = iocb->ki_pos;
-	ssize_t done = 0;
-	int r = 0;
-
-	if (!(view->flags & GMEM_VIEW_WRITE))
-		return -EACCES;
-	if (iocb->ki_flags & IOCB_APPEND)
-		return -EINVAL;		/* the size is fixed */
-	if (pos < view->offset)
-		return -EACCES;
-	if ((u64)pos >= end && iov_iter_count(from))
-		return -ENOSPC;
-
-	while (iov_iter_count(from) && (u64)pos < end) {
-		pgoff_t index = pos >> PAGE_SHIFT;
-		size_t off = offset_in_page(pos);
-		size_t n = min3(PAGE_SIZE - off, iov_iter_count(from),
-				(size_t)(end - pos));
-		struct page *page = NULL;
-		size_t copied;
-
-		down_read(&region->lock);
-		r = gmem_view_usable(view);
-		if (!r && gmem_is_private(region, index))
-			r = -EACCES;
-		if (!r)
-			r = gmem_get_page(region, index, &page);
-		if (!r)
-			get_page(page);
-		up_read(&region->lock);
-		if (r)
-			break;
-
-		copied = copy_page_from_iter(page, off, n, from);
-		put_page(page);
-		done += copied;
-		pos += copied;
-		if (copied < n) {
-			r = -EFAULT;
-			break;
-		}
-		if (fatal_signal_pending(current)) {
-			r = -EINTR;
-			break;
-		}
-		cond_resched();
-	}
-	iocb->ki_pos = pos;
-	return done ? done : r;
-}
-
-/* ---- views: file_operations --------------------------------------------- */
-
-static void gmem_view_info_fill(struct gmem_view *view,
-				struct gmem_view_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	info->id = view->id;
-	info->region_id = view->region->id;
-	info->flags = view->flags;
-	info->offset = view->offset;
-	info->length = view->length;
-	info->state = view->region->dead ? GMEM_VIEW_STATE_REVOKED : view->state;
-}
-
-static long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start,
+long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start,
 				      u64 end, void __user *argp)
 {
 	struct gmem_attributes args;
@@ -580,85 +354,6 @@ static long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start,
 	return 0;
 }
 
-static long gmem_view_ioctl(struct file *file, unsigned int cmd,
-			    unsigned long arg)
-{
-	struct gmem_view *view = file->private_data;
-	struct gmem_region *region = view->region;
-	void __user *argp = (void __user *)arg;
-	struct gmem_view_info info;
-
-	switch (cmd) {
-	case GMEM_VIEW_INFO:
-		down_read(&region->lock);
-		gmem_view_info_fill(view, &info);
-		up_read(&region->lock);
-		return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
-	case GMEM_REGION_GET_ATTRIBUTES:
-		return gmem_ioctl_get_attributes(region, view->offset,
-						 view->offset + view->length,
-						 argp);
-	default:
-		return -ENOTTY;
-	}
-}
-
-static long gmem_view_fallocate(struct file *file, int mode, loff_t offset,
-				loff_t len)
-{
-	struct gmem_view *view = file->private_data;
-
-	if (!(view->flags & GMEM_VIEW_ALLOCATE))
-		return -EPERM;
-	return gmem_fallocate(view->region, view, mode, offset, len);
-}
-
-static loff_t gmem_view_llseek(struct file *file, loff_t offset, int whence)
-{
-	struct gmem_view *view = file->private_data;
-
-	return fixed_size_llseek(file, offset, whence,
-				 view->offset + view->length);
-}
-
-/*
- * A re-open through /proc/<pid>/fd/<n>: a new file of the same view, with no
- * more rights than the view has, and none at all once it is revoked.
- */
-static int gmem_view_open(struct inode *inode, struct file *file)
-{
-	struct gmem_view *view = inode->i_private;
-	struct gmem_region *region = view->region;
-	int r = 0;
-
-	down_read(&region->lock);
-	if (region->dead || view->state == GMEM_VIEW_STATE_REVOKED)
-		r = -EIO;
-	else if ((file->f_mode & FMODE_WRITE) &&
-		 !(view->flags & GMEM_VIEW_WRITE))
-		r = -EACCES;
-	up_read(&region->lock);
-	if (r)
-		return r;
-
-	file->f_mapping = region->inode->i_mapping;
-	file->private_data = view;
-	return 0;
-}
-
-static const struct file_operations gmem_view_fops = {
-	.owner		= THIS_MODULE,
-	.open		= gmem_view_open,
-	.llseek		= gmem_view_llseek,
-	.read_iter	= gmem_view_read_iter,
-	.write_iter	= gmem_view_write_iter,
-	.mmap		= gmem_view_mmap,
-	.fallocate	= gmem_view_fallocate,
-	.fsync		= noop_fsync,
-	.unlocked_ioctl	= gmem_view_ioctl,
-	.compat_ioctl	= compat_ptr_ioctl,
-};
-
 /* Size, mode and owner are fixed: views and regions are not resized. */
 static int gmem_setattr(GMEM_IDMAP *idmap,
 			struct dentry *dentry, struct iattr *attr)
@@ -666,11 +361,11 @@ static int gmem_setattr(GMEM_IDMAP *idmap,
 	return -EPERM;
 }
 
-static const struct inode_operations gmem_iops = {
+const struct inode_operations gmem_iops = {
 	.setattr	= gmem_setattr,
 };
 
-/* ---- views: create ------------------------------------------------------ */
+/* ---- views: lookup ------------------------------------------------------ */
 
 static struct gmem_view *gmem_view_find(struct gmem_region *region, u64 id)
 {
@@ -680,68 +375,6 @@ static struct gmem_view *gmem_view_find(struct gmem_region *region, u64 id)
 		if (view->id == id)
 			return view;
 	return NULL;
-}
-
-static struct file *gmem_view_create(struct gmem_region *region,
-				     struct gmem_new_view *args)
-{
-	bool writable = args->flags & GMEM_VIEW_WRITE;
-	struct gmem_view *view;
-	struct inode *inode;
-	struct file *file;
-	char name[48];
-
-	view = kzalloc(sizeof(*view), GFP_KERNEL_ACCOUNT);
-	if (!view)
-		return ERR_PTR(-ENOMEM);
-	kref_get(&region->ref);
-	view->region = region;
-	INIT_LIST_HEAD(&view->node);
-	view->flags = args->flags & ~GMEM_VIEW_PENDING;
-	view->offset = args->offset;
-	view->length = args->length;
-	view->state = (args->flags & GMEM_VIEW_PENDING) ?
-		GMEM_VIEW_STATE_PENDING : GMEM_VIEW_STATE_ACTIVE;
-
-	inode = alloc_anon_inode(gmem_mnt->mnt_sb);
-	if (IS_ERR(inode)) {
-		gmem_region_put(region);
-		kfree(view);
-		return ERR_CAST(inode);
-	}
-	/* Anyone who can reach the view may re-open it; gmem_view_open() decides. */
-	inode->i_mode = S_IFREG | (writable ? 0666 : 0444);
-	inode->i_op = &gmem_iops;
-	inode->i_fop = &gmem_view_fops;
-	inode->i_flags |= S_NOATIME;
-	i_size_write(inode, view->offset + view->length);
-	inode->i_private = view;	/* from here on, iput() frees the view */
-
-	down_write(&region->lock);
-	if (region->dead) {
-		up_write(&region->lock);
-		iput(inode);
-		return ERR_PTR(-EIO);
-	}
-	view->id = ++region->next_view_id;
-	list_add_tail(&view->node, &region->views);
-	region->nr_views++;
-	up_write(&region->lock);
-
-	snprintf(name, sizeof(name), "gmem:%llu:view%llu", region->id, view->id);
-	__module_get(THIS_MODULE);	/* put by __fput() with the f_op */
-	file = alloc_file_pseudo(inode, gmem_mnt, name,
-				 writable ? O_RDWR : O_RDONLY, &gmem_view_fops);
-	if (IS_ERR(file)) {
-		module_put(THIS_MODULE);
-		iput(inode);
-		return file;
-	}
-	file->f_mode |= FMODE_PREAD | FMODE_PWRITE;
-	file->f_mapping = region->inode->i_mapping;
-	file->private_data = view;
-	args->id = view->id;
-	return file;
 }
 
 /* ---- region handle: file_operations ------------------------------------- */

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What gmem-core.c (regions, views, faults) and gmem-registry.c (/dev/gmem, the table
- * of live regions, module init) share. See gmem-core.c for the object model.
+ * What gmem-core.c (regions: storage, invalidation, handles), gmem-view.c
+ * (views: faults, mmap, read/write, re-open) and gmem-registry.c (/dev/gmem,
+ * the table of live regions, module init) share. See gmem-core.c for the
+ * object model.
  */
 #ifndef GMEM_INTERNAL_H
 #define GMEM_INTERNAL_H
 
 #include <linux/fs.h>
+#include <linux/errno.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/rwsem.h>
@@ -18,6 +21,7 @@
 #define GMEM_MAGIC	0x676d656d	/* "gmem" */
 
 struct mem_cgroup;
+struct page;
 
 struct gmem_region {
 	struct kref ref;		/* registry link, handles, views */
@@ -49,7 +53,37 @@ struct gmem_region {
 	u64 next_view_id;
 };
 
+struct gmem_view {
+	struct gmem_region *region;	/* pinned */
+	struct list_head node;		/* region->views, under region->lock */
+	u64 id;
+	u64 flags;			/* GMEM_VIEW_READ | _WRITE | _ALLOCATE */
+	u64 offset;			/* window, bytes */
+	u64 length;
+	u32 state;			/* GMEM_VIEW_STATE_*, under region->lock */
+};
+
+/* 0 if the view may be used now; under region->lock. */
+static inline int gmem_view_usable(struct gmem_view *view)
+{
+	if (view->region->dead || view->state == GMEM_VIEW_STATE_REVOKED)
+		return -EIO;
+	if (view->state == GMEM_VIEW_STATE_PENDING)
+		return -EAGAIN;
+	return 0;
+}
+
 /* gmem-core.c */
+extern struct vfsmount *gmem_mnt;
+extern const struct inode_operations gmem_iops;
+bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end);
+bool gmem_is_private(struct gmem_region *region, pgoff_t index);
+int gmem_get_page(struct gmem_region *region, pgoff_t index,
+		  struct page **ret_page);
+long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,
+		    int mode, loff_t offset, loff_t len);
+long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start, u64 end,
+			       void __user *argp);
 struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 				    const char *name);
 void gmem_region_put(struct gmem_region *region);
@@ -58,6 +92,13 @@ void gmem_region_entry(struct gmem_region *region,
 		       struct gmem_region_entry *entry);
 int gmem_fs_init(void);
 void gmem_fs_exit(void);
+
+/* gmem-view.c */
+extern const struct file_operations gmem_view_fops;
+struct file *gmem_view_create(struct gmem_region *region,
+			      struct gmem_new_view *args);
+void gmem_view_free(struct gmem_view *view);
+void gmem_view_info_fill(struct gmem_view *view, struct gmem_view_info *info);
 
 /* gmem-registry.c */
 void gmem_registry_unlink(struct gmem_region *region);
