@@ -1019,6 +1019,43 @@ static void test_revoke_live_mapping(void)
 	close(v), close(other), close(ready[0]), close(h), close(dev);
 }
 
+static void test_fork_inherits_mapping(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int v = view_new(h, RW, 0, 4 * PAGE);
+	volatile unsigned char *m = map(v, 4 * PAGE, PROT_READ | PROT_WRITE, 0);
+	int ready[2], go[2], status;
+	char c;
+	pid_t pid;
+
+	m[0] = 1;	/* mapped before the fork: the child inherits the PTE */
+	TEST_ASSERT(pipe(ready) == 0 && pipe(go) == 0, "pipes are made");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		if (read(go[0], &c, 1) != 1 || m[0] != 2)	/* the parent's store */
+			_exit(2);
+		m[PAGE] = 3;
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(3);
+		(void)m[0];	/* revoked now: SIGBUS */
+		_exit(0);
+	}
+	m[0] = 2;
+	TEST_ASSERT(write(go[1], "g", 1) == 1, "the child is told to look");
+	TEST_ASSERT(read(ready[0], &c, 1) == 1, "the child saw the parent's store");
+	TEST_ASSERT(m[PAGE] == 3, "the parent sees the child's store: the mapping is shared across fork");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, v) == 0, "the view is revoked");
+	TEST_ASSERT(write(go[1], "g", 1) == 1, "the child is told to touch it again");
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "the child ends");
+	TEST_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+		    "an inherited mapping is zapped by the revoke too: SIGBUS (status %#x)", status);
+	munmap((void *)m, 4 * PAGE);
+	region_destroy(h);
+	close(ready[0]), close(ready[1]), close(go[0]), close(go[1]);
+	close(v), close(h), close(dev);
+}
+
 /* ---- punch, allocate, zero ----------------------------------------------- */
 
 static void test_punch_across_views(void)
@@ -1545,6 +1582,7 @@ static const struct {
 	{ "map_private_refused", test_map_private_refused },
 	{ "pending_view", test_pending_view },
 	{ "revoke_live_mapping", test_revoke_live_mapping },
+	{ "fork_inherits_mapping", test_fork_inherits_mapping },
 	{ "punch_across_views", test_punch_across_views },
 	{ "zero_on_first_use", test_zero_on_first_use },
 	{ "convert_in_place", test_convert_in_place },
