@@ -296,6 +296,14 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 """
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """preexec_fn: the daemons we start must not outlive a killed test."""
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def need_program(name, package):
     path = shutil.which(name)
     if not path:
@@ -342,7 +350,8 @@ class World:
         self.bus_log = open(os.path.join(self.tmp, "dbus-daemon.log"), "w")
         self.bus_proc = subprocess.Popen(
             [self.dbus_daemon, f"--config-file={conf}", "--nofork", "--print-address=1"],
-            stdout=subprocess.PIPE, stderr=self.bus_log, stdin=subprocess.DEVNULL)
+            stdout=subprocess.PIPE, stderr=self.bus_log, stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent)
         line = self.bus_proc.stdout.readline().decode().strip()
         if not line:
             self.bus_log.flush()
@@ -376,7 +385,8 @@ class World:
         self.gmemd_log = open(self.gmemd_log_path, "w")
         cmd = WRAPPER + [self.gmemd] + list(extra_args)
         self.gmemd_proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
-                                           stdout=self.gmemd_log, stderr=subprocess.STDOUT)
+                                           stdout=self.gmemd_log, stderr=subprocess.STDOUT,
+                                           preexec_fn=die_with_parent)
         deadline = time.monotonic() + 20 * SLOW
         while time.monotonic() < deadline:
             if self.gmemd_proc.poll() is not None:
@@ -782,6 +792,12 @@ def main(start_daemon=True):
     """Runs the calling file's tests in a fresh World; exits with 0, 1 or 77."""
     global WORLD
     import __main__
+
+    def on_sigterm(signum, frame):
+        # meson's timeout: unwind through the cleanups below (unittest lets
+        # KeyboardInterrupt through, unlike SystemExit).
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_sigterm)
     WORLD = World()
     status = 1
     ok = False
@@ -814,7 +830,7 @@ def main(start_daemon=True):
             print("----- gmemd log -----\n" + log + "----- end of gmemd log -----",
                   file=sys.stderr)
         status = 0 if ok else 1
-    except Exception:
+    except (Exception, KeyboardInterrupt):
         traceback.print_exc()
         status = 1
     finally:
