@@ -38,6 +38,7 @@ MANAGER_METHODS = {
     "Allocate": ([("region", "s"), ("offset", "t"), ("length", "t")], []),
     "SetMemoryAttributes": ([("region", "s"), ("offset", "t"), ("length", "t"),
                              ("attribute", "s")], []),
+    "Reload": ([], []),
 }
 MANAGER_SIGNALS = {
     "RegionNew": [("name", "s"), ("path", "o")],
@@ -48,7 +49,7 @@ MANAGER_SIGNALS = {
     "MigrationChanged": [("migration", "o"), ("state", "s")],
 }
 MANAGER_PROPS = {"Version": "s", "Backends": "as", "DefaultBackend": "s",
-                 "TotalBytes": "t", "AllocatedBytes": "t"}
+                 "TotalBytes": "t", "AllocatedBytes": "t", "Policy": "s"}
 
 REGION_METHODS = {
     "Destroy": ([], []),

@@ -109,6 +109,19 @@ class Migration(GmemTestCase):
         self.assertNotIn(src, self.vm_names())
         self.assertEqual(os.pread(self.get_fd(dst, ram), PAGE, SIZE - PAGE), data)
 
+    def test_migrate_back_replaces_revoked_view(self):
+        ram, rom, src, dst, f_ram, f_rom, data = self.two_regions()
+        path, _ = self.begin_migration(src, dst)
+        self.mgr("CommitMigration", "o", dbus.ObjectPath(path))
+        # src holds revoked views only; moving back replaces them.
+        path2, fds = self.begin_migration(dst, src)
+        self.assertEqual(sorted(fds), sorted([ram, rom]))
+        self.mgr("CommitMigration", "o", dbus.ObjectPath(path2))
+        self.assertEqual(self.views_of_vm(src), sorted([(ram, "rw", "active"), (rom, "ro", "active")]))
+        self.assertEqual(os.pread(self.get_fd(src, ram), PAGE, SIZE - PAGE), data,
+                         "data lost on the way back")
+        self.assertNotEqual(str(path), str(path2), "two migrations share an object path")
+
 
 if __name__ == "__main__":
     gmemtest.main()
