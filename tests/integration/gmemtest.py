@@ -25,7 +25,6 @@ is missing; a missing gmemd or gmemctl is a failure, not a skip.
 """
 
 import ctypes
-import errno
 import json
 import os
 import re

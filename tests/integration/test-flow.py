@@ -13,7 +13,7 @@ import os
 import sys
 
 import gmemtest
-from gmemtest import MiB, GmemTestCase, find_in_json
+from gmemtest import GmemTestCase, find_in_json
 
 HELPER = os.path.join(os.environ.get("GMEM_SOURCE_ROOT",
                                      os.path.join(os.path.dirname(__file__), "..", "..")),

@@ -6,10 +6,7 @@ types), property and signal of doc/api-contract.md appears on every object,
 as busctl introspect and gdbus introspect --xml show it; and busctl and
 gdbus can drive the API by hand.
 """
-import re
 import xml.etree.ElementTree as ET
-
-import dbus
 
 import gmemtest
 from gmemtest import (MiB, GmemTestCase, ROOT_PATH, MANAGER_IFACE, REGION_IFACE, VM_IFACE,

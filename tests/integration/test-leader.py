@@ -9,7 +9,7 @@ import os
 import subprocess
 
 import gmemtest
-from gmemtest import MiB, PAGE, GmemTestCase, dbus_options
+from gmemtest import MiB, GmemTestCase, dbus_options
 
 
 class Leader(GmemTestCase):

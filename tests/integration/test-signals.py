@@ -6,7 +6,6 @@ monitor (JSON, exact member names and payloads) and gmemctl monitor (its
 human-readable lines must name what happened).
 """
 import json
-import os
 import signal
 import subprocess
 
