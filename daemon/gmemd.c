@@ -5,6 +5,8 @@
  * the core library, which the tests link.
  */
 #include <getopt.h>
+#include <stdbool.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +23,15 @@
 #include "manager-dbus.h"
 #include "manager.h"
 #include "policy.h"
+#include "sandbox.h"
 
 static const char *arg_bus_address = NULL;
 static const char *arg_bus_name = GMEMD_BUS_NAME;
 static const char *arg_policy = NULL;
+static const char *arg_user = NULL;
+static bool arg_sandbox = true;
+static bool arg_sandbox_kill = false;
+static bool arg_sandbox_self_test = false;
 
 static void help(void) {
         printf("Usage: gmemd [OPTIONS]\n\n"
@@ -36,6 +43,10 @@ static void help(void) {
                "     --bus-name=NAME     Own NAME instead of %s\n"
                "     --policy=PATH       Policy file (default " POLICY_DEFAULT_PATH ",\n"
                "                         or the built-in policy if it does not exist)\n"
+               "     --user=USER         Run as USER (needs root); its groups give device access\n"
+               "     --no-sandbox        Do not install the system call filter (debugging)\n"
+               "     --sandbox-kill      Kill the daemon on a forbidden system call instead of EPERM\n"
+               "     --sandbox-self-test Try forbidden calls once the filter is in and log the result\n"
                "     --log-level=LEVEL   err, warning, notice, info (default) or debug\n\n"
                "The system bus can also be chosen with $DBUS_SYSTEM_BUS_ADDRESS.\n"
                "See gmemd(8).\n", GMEMD_BUS_NAME);
@@ -48,6 +59,10 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_BUS_NAME,
                 ARG_LOG_LEVEL,
                 ARG_POLICY,
+                ARG_USER,
+                ARG_NO_SANDBOX,
+                ARG_SANDBOX_KILL,
+                ARG_SANDBOX_SELF_TEST,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h'             },
@@ -56,6 +71,10 @@ static int parse_argv(int argc, char *argv[]) {
                 { "bus-name",    required_argument, NULL, ARG_BUS_NAME    },
                 { "log-level",   required_argument, NULL, ARG_LOG_LEVEL   },
                 { "policy",      required_argument, NULL, ARG_POLICY      },
+                { "user",              required_argument, NULL, ARG_USER              },
+                { "no-sandbox",        no_argument,       NULL, ARG_NO_SANDBOX        },
+                { "sandbox-kill",      no_argument,       NULL, ARG_SANDBOX_KILL      },
+                { "sandbox-self-test", no_argument,       NULL, ARG_SANDBOX_SELF_TEST },
                 {}
         };
         int c, r;
@@ -88,6 +107,18 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_POLICY:
                         arg_policy = optarg;
+                        break;
+                case ARG_USER:
+                        arg_user = optarg;
+                        break;
+                case ARG_NO_SANDBOX:
+                        arg_sandbox = false;
+                        break;
+                case ARG_SANDBOX_KILL:
+                        arg_sandbox_kill = true;
+                        break;
+                case ARG_SANDBOX_SELF_TEST:
+                        arg_sandbox_self_test = true;
                         break;
                 case '?':
                         return -EINVAL;
@@ -154,6 +185,50 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+static int drop_privileges(void) {
+        int r;
+
+        if (arg_user) {
+                if (geteuid() != 0) {
+                        log_error("--user=%s needs root", arg_user);
+                        return -EPERM;
+                }
+                r = sandbox_drop_user(arg_user);
+                if (r == -ESRCH) {
+                        log_error("No user '%s'", arg_user);
+                        return r;
+                }
+                if (r < 0)
+                        return log_error_errno(r, "Cannot switch to user '%s'", arg_user);
+        }
+        r = sandbox_drop_privileges();
+        if (r < 0)
+                return log_error_errno(r, "Refusing to run: cannot give up every capability and set no-new-privileges");
+        log_debug("Running as uid %u with no capabilities", (unsigned) geteuid());
+        return 0;
+}
+
+static int install_sandbox(void) {
+        char buf[256];
+        int r;
+
+        if (!arg_sandbox || GMEMD_SANITIZED) {
+                log_notice("System call filter not installed (%s)",
+                           arg_sandbox ? "sanitizer build" : "--no-sandbox");
+                if (arg_sandbox_self_test)
+                        log_notice("Sandbox self-test skipped: no filter");
+                return 0;
+        }
+        r = sandbox_install_seccomp(arg_sandbox_kill);
+        if (r < 0)
+                return log_error_errno(r, "Cannot install the system call filter");
+        if (arg_sandbox_self_test) {
+                sandbox_self_test(buf, sizeof(buf));
+                log_notice("Sandbox self-test: %s", buf);
+        }
+        return 0;
+}
+
 static void log_backends(void) {
         for (BackendType t = 0; t < _BACKEND_MAX; t++) {
                 GmemError e = GMEM_ERROR_INIT;
@@ -210,6 +285,11 @@ static int run(int argc, char *argv[]) {
                 return r;
         }
         log_policy(m);
+
+        r = drop_privileges();
+        if (r < 0)
+                return r;
+
         r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch SIGHUP");
@@ -226,6 +306,10 @@ static int run(int argc, char *argv[]) {
         r = sd_bus_request_name(bus, arg_bus_name, 0);
         if (r < 0)
                 return log_error_errno(r, "Cannot own bus name %s (is another gmemd running?)", arg_bus_name);
+
+        r = install_sandbox();
+        if (r < 0)
+                return r;
 
         log_backends();
         log_info("gmemd %s serving %s", GMEMD_VERSION, arg_bus_name);

@@ -613,7 +613,15 @@ static void hook_totals_changed(Manager *m) {
         (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "TotalBytes", NULL);
 }
 
+static void bus_context_free(void *userdata);
+
+static void hook_detach(Manager *m) {
+        bus_context_free(m->hooks_userdata);
+        m->hooks_userdata = NULL;
+}
+
 static const ManagerHooks bus_hooks = {
+        .detach = hook_detach,
         .region_new = hook_region_new,
         .region_removed = hook_region_removed,
         .vm_new = hook_vm_new,
@@ -630,13 +638,15 @@ static const ManagerHooks bus_hooks = {
 static void bus_context_free(void *userdata) {
         BusContext *ctx = userdata;
 
+        if (!ctx)
+                return;
+        /* Frees the slots the cache holds, which hold references to the bus. */
         bus_creds_cache_free(ctx->creds);
         free(ctx);
 }
 
 int manager_bus_register(Manager *m, sd_bus *bus) {
         BusContext *ctx;
-        sd_bus_slot *slot = NULL;
         int r;
 
         if (!m->policy) {
@@ -655,20 +665,13 @@ int manager_bus_register(Manager *m, sd_bus *bus) {
                 free(ctx);
                 return r;
         }
-        /*
-         * The context lives as long as the bus: the ObjectManager slot (which
-         * runs no handler of ours) carries it and frees it when the bus goes.
-         */
-        r = sd_bus_add_object_manager(bus, &slot, BUS_PATH);
-        if (r < 0) {
-                bus_context_free(ctx);
-                return r;
-        }
-        (void) sd_bus_slot_set_userdata(slot, ctx);
-        (void) sd_bus_slot_set_destroy_callback(slot, bus_context_free);
-        (void) sd_bus_slot_set_floating(slot, true);
+        /* The context lives until manager_free() calls hook_detach(), which must come before the bus goes. */
         m->hooks_userdata = ctx;
+        m->hooks = &bus_hooks;
 
+        r = sd_bus_add_object_manager(bus, NULL, BUS_PATH);
+        if (r < 0)
+                return r;
         r = sd_bus_add_object_vtable(bus, NULL, BUS_PATH, BUS_IFACE_MANAGER, manager_vtable, m);
         if (r < 0)
                 return r;
@@ -692,7 +695,5 @@ int manager_bus_register(Manager *m, sd_bus *bus) {
         r = sd_bus_add_node_enumerator(bus, NULL, BUS_MIGRATION_PREFIX, migration_node_enumerator, m);
         if (r < 0)
                 return r;
-
-        m->hooks = &bus_hooks;
         return 0;
 }

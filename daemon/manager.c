@@ -47,7 +47,9 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
-        /* No notifications while tearing down: nobody is listening any more. */
+        /* The bus face lets go first; then no notifications while tearing down. */
+        if (m->hooks && m->hooks->detach)
+                m->hooks->detach(m);
         m->hooks = NULL;
 
         while ((mig = hashmap_first(m->migrations)))

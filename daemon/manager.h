@@ -21,6 +21,7 @@ typedef struct View View;
 typedef struct Migration Migration;
 
 typedef struct ManagerHooks {
+        void (*detach)(Manager *m);                              /* first thing manager_free() does */
         void (*region_new)(Manager *m, Region *r);
         void (*region_removed)(Manager *m, Region *r);          /* before it is freed */
         void (*vm_new)(Manager *m, Vm *vm);

@@ -382,7 +382,8 @@ class World:
         env["NOTIFY_SOCKET"] = self.notify_path
         self.gmemd_log_path = os.path.join(self.tmp, "gmemd.log")
         self.gmemd_log = open(self.gmemd_log_path, "w")
-        cmd = WRAPPER + [self.gmemd] + list(extra_args)
+        # valgrind makes system calls of its own that the daemon's filter does not allow.
+        cmd = WRAPPER + [self.gmemd] + (["--no-sandbox"] if WRAPPER else []) + list(extra_args)
         self.gmemd_proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                            stdout=self.gmemd_log, stderr=subprocess.STDOUT,
                                            preexec_fn=die_with_parent)

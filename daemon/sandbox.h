@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sandbox.h — gmemd's least privilege: the user it runs as, no capabilities,
+ * no new privileges, not dumpable, and a seccomp allow-list of the system
+ * calls it makes. Each step is one function so that the order in main() is
+ * visible: drop the user and capabilities early, install the syscall filter
+ * once the bus is connected and the name owned.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Switches to user (name or uid) with its groups; needs root. Resolves the name before anything else. */
+int sandbox_drop_user(const char *user);
+/*
+ * Clears every capability set (effective, permitted, inheritable, ambient,
+ * and the bounding set where allowed), sets no-new-privileges and
+ * non-dumpable, then checks that this holds: refuses (-EPERM) otherwise.
+ */
+int sandbox_drop_privileges(void);
+/* Reports whether the process holds no capabilities and has no-new-privileges set. */
+int sandbox_check_privileges(void);
+/* Installs the seccomp allow-list; disallowed calls fail with EPERM (or kill, if kill is true). */
+int sandbox_install_seccomp(bool kill);
+/*
+ * Makes a few calls the filter forbids (ptrace, mount, init_module) and
+ * returns a line saying how each failed, for tests.
+ */
+void sandbox_self_test(char *buf, size_t size);
