@@ -163,7 +163,8 @@ int sandbox_install_seccomp(bool kill) {
                         goto finish;
         }
         /* Sockets only of the local kind: sd_notify opens one per message. */
-        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+                             (struct scmp_arg_cmp) { .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0 });
         if (r < 0)
                 goto finish;
         /* Native architecture only: no 32-bit or x32 entry points. */
