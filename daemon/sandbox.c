@@ -61,7 +61,8 @@ int sandbox_drop_user(const char *user) {
         return 0;
 }
 
-int sandbox_check_privileges(void) {
+/* 1 if any of the effective, permitted or inheritable sets is not empty, 0 if all are, -errno. */
+static int sandbox_has_capabilities(void) {
         cap_t caps, empty;
         int r, differ;
 
@@ -76,7 +77,11 @@ int sandbox_check_privileges(void) {
         differ = cap_compare(caps, empty);
         cap_free(caps);
         cap_free(empty);
-        if (differ != 0)
+        return differ != 0;
+}
+
+int sandbox_check_privileges(void) {
+        if (sandbox_has_capabilities() != 0)
                 return -EPERM;
 
         for (int c = 0; c <= CAP_LAST_CAP; c++) {
@@ -100,15 +105,21 @@ int sandbox_drop_privileges(void) {
         }
         (void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 
-        empty = cap_init();
-        if (!empty)
-                return negative_errno();
-        if (cap_set_proc(empty) < 0) {
-                int r = negative_errno();
+        /*
+         * Under systemd with CapabilityBoundingSet= the sets are empty already,
+         * and capset() may be filtered (@privileged): only clear what is held.
+         */
+        if (sandbox_has_capabilities() != 0) {
+                empty = cap_init();
+                if (!empty)
+                        return negative_errno();
+                if (cap_set_proc(empty) < 0) {
+                        int r = negative_errno();
+                        cap_free(empty);
+                        return r;
+                }
                 cap_free(empty);
-                return r;
         }
-        cap_free(empty);
 
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return negative_errno();

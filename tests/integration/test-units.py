@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+The files that integrate gmemd with the system: the installed introspection
+XML matches what the live daemon says; systemd-analyze verifies the unit and
+rates its exposure; the D-Bus system policy, loaded into a real dbus-daemon,
+lets root call the broker, lets everyone introspect it and ask for a VM's
+view (which gmemd then decides), and keeps everyone else out.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+import dbus
+
+import gmemtest
+from gmemtest import MiB, GmemTestCase, ACCESS_DENIED, SLOW
+
+SOURCE = os.environ.get("GMEM_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("GMEM_BUILD_ROOT", "")
+UNITS = os.path.join(SOURCE, "units")
+NOBODY = 65534
+
+
+def canonical(iface):
+    """An interface element as comparable data: members in order, with their args and annotations."""
+    out = []
+    for e in iface:
+        item = (e.tag, e.get("name"), e.get("type"), e.get("access"),
+                tuple((a.get("name"), a.get("type"), a.get("direction")) for a in e.findall("arg")),
+                tuple((a.get("name"), a.get("value")) for a in e.findall("annotation")))
+        out.append(item)
+    return out
+
+
+class Units(GmemTestCase):
+
+    def test_introspection_files_match_live(self):
+        r = self.create_region(MiB)
+        vm = self.register_vm()
+        self.attach(vm, r, "rw")
+        vm2 = self.register_vm()
+        mig, fds = self.begin_migration(vm, vm2)
+        objects = {"Manager": gmemtest.ROOT_PATH, "Region": gmemtest.region_path(r), "Vm": gmemtest.vm_path(vm),
+                   "Migration": mig}
+        for name, path in objects.items():
+            iface = "org.gmemd.Broker1." + name
+            live_xml = self.call(path, "org.freedesktop.DBus.Introspectable", "Introspect")
+            live = [i for i in ET.fromstring(live_xml).findall("interface") if i.get("name") == iface]
+            self.assertEqual(len(live), 1, f"{path} implements {iface}")
+            with open(os.path.join(UNITS, iface + ".xml")) as f:
+                text = f.read()
+            filed = ET.fromstring(re.sub(r"<!DOCTYPE[^>]*>", "", text)).findall("interface")
+            self.assertEqual([i.get("name") for i in filed], [iface], f"units/{iface}.xml describes {iface}")
+            self.assertEqual(canonical(filed[0]), canonical(live[0]),
+                             f"units/{iface}.xml matches the live introspection of {path}")
+        self.mgr("AbortMigration", "o", dbus.ObjectPath(mig))
+
+    def unit_copy(self):
+        src = os.path.join(BUILD, "units", "gmemd.service")
+        if not BUILD or not os.path.exists(src):
+            self.skipTest("no built unit (GMEM_BUILD_ROOT unset)")
+        tmp = tempfile.mkdtemp(prefix="gmemunit.")
+        self.addCleanup(shutil.rmtree, tmp)
+        with open(src) as f:
+            text = f.read()
+        # verify insists that ExecStart= exists: point it at the built daemon.
+        text = re.sub(r"(?m)^ExecStart=.*$", "ExecStart=" + self.world.gmemd, text)
+        dst = os.path.join(tmp, "gmemd.service")
+        with open(dst, "w") as f:
+            f.write(text)
+        return dst
+
+    def test_systemd_analyze_verify(self):
+        tool = shutil.which("systemd-analyze")
+        if not tool:
+            self.skipTest("systemd-analyze is not installed (package systemd)")
+        unit = self.unit_copy()
+        p = subprocess.run([tool, "verify", "--man=no", unit], capture_output=True, text=True, timeout=60)
+        self.assertEqual((p.returncode, p.stderr.strip()), (0, ""),
+                         f"systemd-analyze verify accepts gmemd.service without a warning:\n{p.stderr}")
+
+    def test_systemd_analyze_security(self):
+        tool = shutil.which("systemd-analyze")
+        if not tool:
+            self.skipTest("systemd-analyze is not installed (package systemd)")
+        unit = self.unit_copy()
+        p = subprocess.run([tool, "security", "--offline=yes", unit], capture_output=True, text=True, timeout=60)
+        m = re.search(r"Overall exposure level for gmemd.service: ([0-9.]+) (\w+)", p.stdout)
+        self.assertIsNotNone(m, f"systemd-analyze security rates the unit:\n{p.stdout}{p.stderr}")
+        print(f"systemd-analyze security: {m.group(1)} {m.group(2)}", file=sys.stderr)
+        self.assertIn(m.group(2), ("SAFE", "OK"), f"exposure {m.group(1)} {m.group(2)} is OK or better")
+
+    def test_system_bus_policy(self):
+        """A dbus-daemon with the system defaults plus units/org.gmemd.Broker1.conf."""
+        tmp = tempfile.mkdtemp(prefix="gmembus.")
+        os.chmod(tmp, 0o755)
+        self.addCleanup(shutil.rmtree, tmp, True)
+        sock = os.path.join(tmp, "bus")
+        conf = os.path.join(tmp, "system.conf")
+        shutil.copy(os.path.join(UNITS, "org.gmemd.Broker1.conf"), os.path.join(tmp, "gmemd.conf"))
+        with open(conf, "w") as f:
+            f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={sock}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_destination="org.freedesktop.DBus"/>
+    <allow receive_type="method_call"/>
+    <allow send_requested_reply="true"/>
+    <allow receive_requested_reply="true"/>
+  </policy>
+  <include>{tmp}/gmemd.conf</include>
+</busconfig>
+""")
+        bus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address=1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        self.addCleanup(lambda: (bus.kill(), bus.wait()))
+        address = bus.stdout.readline().decode().strip()
+        self.assertTrue(address, f"dbus-daemon starts with the policy included: {bus.stderr.read1().decode()}")
+        env = dict(self.world.env, DBUS_SYSTEM_BUS_ADDRESS=address)
+        daemon = subprocess.Popen([self.world.gmemd] + (["--no-sandbox"] if gmemtest.WRAPPER else []),
+                                  env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (daemon.terminate(), daemon.wait()))
+        conn = dbus.bus.BusConnection(address)
+        for _ in range(200 * SLOW):
+            if conn.name_has_owner("org.gmemd.Broker1"):
+                break
+            time.sleep(0.05)
+        self.assertTrue(conn.name_has_owner("org.gmemd.Broker1"), "root may own org.gmemd.Broker1 on the system bus")
+
+        regions = conn.call_blocking("org.gmemd.Broker1", gmemtest.ROOT_PATH, gmemtest.MANAGER_IFACE,
+                                     "ListRegions", "", [])
+        self.assertEqual(list(regions), [], "root may call the manager")
+
+        client = r"""
+import dbus, dbus.bus, json, sys
+conn = dbus.bus.BusConnection(sys.argv[1])
+out = {}
+for name, iface, method, sig, args in [
+        ("introspect", "org.freedesktop.DBus.Introspectable", "Introspect", "", []),
+        ("list", "org.gmemd.Broker1.Manager", "ListRegions", "", []),
+        ("getfd", "org.gmemd.Broker1.Manager", "GetFd", "ss", ["vm", "ram"])]:
+    try:
+        conn.call_blocking("org.gmemd.Broker1", "/org/gmemd/Broker1", iface, method, sig, args)
+        out[name] = ["ok", ""]
+    except dbus.exceptions.DBusException as e:
+        out[name] = [e.get_dbus_name(), e.get_dbus_message()]
+print(json.dumps(out))
+"""
+        p = subprocess.run([sys.executable, "-c", client, address], user=NOBODY, group=NOBODY, extra_groups=[],
+                           env=env, capture_output=True, text=True, timeout=30 * SLOW, cwd="/")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        res = json.loads(p.stdout)
+        self.assertEqual(res["introspect"][0], "ok", "everyone may introspect the broker")
+        self.assertEqual(res["list"][0], ACCESS_DENIED, "others may not call the manager")
+        self.assertIn("Rejected send message", res["list"][1], "the bus itself refuses them, not gmemd")
+        self.assertEqual(res["getfd"][0], "org.gmemd.Broker1.Error.NoSuchVm",
+                         "GetFd reaches gmemd, which decides (here: no such VM)")
+
+
+if __name__ == "__main__":
+    gmemtest.main()
