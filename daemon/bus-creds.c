@@ -25,6 +25,7 @@ struct BusCredsCache {
         Hashmap *creds;             /* unique name -> BusCreds */
         Hashmap *parked;            /* unique name -> Parked */
         sd_bus_slot *match;
+        BusCreds direct;            /* the peer of a direct connection */
 };
 
 static void bus_creds_free(BusCreds *c) {
@@ -77,6 +78,10 @@ int bus_creds_cache_new(sd_bus *bus, BusCredsCache **ret) {
                 bus_creds_cache_free(c);
                 return -ENOMEM;
         }
+        if (!sd_bus_is_bus_client(bus)) {
+                *ret = c;
+                return 0;       /* no bus daemon to ask or to watch */
+        }
         r = sd_bus_match_signal_async(bus, &c->match, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                       "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, c);
         if (r < 0) {
@@ -101,6 +106,7 @@ BusCredsCache *bus_creds_cache_free(BusCredsCache *c) {
         }
         hashmap_free(c->parked);
         hashmap_free(c->creds);
+        free(c->direct.gids);
         sd_bus_slot_unref(c->match);
         free(c);
         return NULL;
@@ -231,13 +237,56 @@ static int park(BusCredsCache *c, sd_bus_message *m, const char *sender) {
         return 0;
 }
 
+/*
+ * A direct (peer-to-peer) connection has no bus to ask: its credentials are
+ * the ones the kernel captured on the socket at connect time (SO_PEERCRED,
+ * SO_PEERGROUPS), which sd-bus reports unaugmented. Kept in c->direct.
+ */
+static int direct_creds(BusCredsCache *c, sd_bus_message *m, const BusCreds **ret) {
+        sd_bus_creds *creds = NULL;
+        const gid_t *gids = NULL;
+        uint64_t augmented;
+        uid_t uid;
+        int r, n;
+
+        r = sd_bus_get_owner_creds(sd_bus_message_get_bus(m), SD_BUS_CREDS_EUID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS,
+                                   &creds);
+        if (r < 0)
+                return r;
+        augmented = sd_bus_creds_get_augmented_mask(creds);
+        r = (augmented & SD_BUS_CREDS_EUID) ? -EPERM : sd_bus_creds_get_euid(creds, &uid);
+        n = (augmented & SD_BUS_CREDS_SUPPLEMENTARY_GIDS) ? 0 : sd_bus_creds_get_supplementary_gids(creds, &gids);
+        if (r >= 0 && n > BUS_CREDS_GIDS_MAX)
+                r = -E2BIG;
+        if (r >= 0) {
+                free(c->direct.gids);
+                c->direct = (BusCreds) { .uid = uid };
+                if (n > 0) {
+                        c->direct.gids = malloc(sizeof(gid_t) * (size_t) n);
+                        if (!c->direct.gids)
+                                r = -ENOMEM;
+                        else {
+                                memcpy(c->direct.gids, gids, sizeof(gid_t) * (size_t) n);
+                                c->direct.n_gids = (size_t) n;
+                        }
+                }
+        }
+        sd_bus_creds_unref(creds);
+        if (r < 0)
+                return r;
+        *ret = &c->direct;
+        return 1;
+}
+
 int bus_creds_get(BusCredsCache *c, sd_bus_message *m, const BusCreds **ret) {
         const char *sender = sd_bus_message_get_sender(m);
         BusCreds *bc;
         int r;
 
+        if (!sender && !sd_bus_is_bus_client(sd_bus_message_get_bus(m)))
+                return direct_creds(c, m, ret);
         if (!sender)
-                return -ENXIO;   /* not a bus connection: no captured credentials to trust */
+                return -ENXIO;
         bc = hashmap_get(c->creds, sender);
         if (bc) {
                 *ret = bc;
