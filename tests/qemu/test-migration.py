@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+The qemu suite: a real QEMU guest on broker memory, migrated to a new QEMU
+process on the same host without copying its RAM.
+
+The flow is the one a person would type (see README.md, "QEMU on broker
+memory"): gmemctl create-region and register-vm; the source QEMU started by
+`gmemctl attach VM REGION --exec`, its RAM a memory-backend-file on
+/proc/self/fd/$GMEM_FD with share=on; the guest (Debian's cloud kernel and
+guest-init.c as /init) fills most of its RAM with non-zero pseudo-random
+data and prints heartbeats; the target QEMU started by `gmemctl migrate SRC
+DST --no-commit --exec` with -incoming defer on its own view of the same
+memory; QMP x-ignore-shared on both sides and a migration over a UNIX socket
+through a relay that counts the stream; then `gmemctl commit-migration`.
+
+What must hold: the guest runs on in the target (its heartbeat counter, kept
+in guest RAM, goes on without a gap or a restart, its checksum and its check
+of the whole buffer do not change), the stream carries less than 1% of the
+guest's RAM, both QEMUs map the broker's inode, and after the commit the
+source's view is revoked (GetFd: NoSuchView) while the target's is active.
+
+QEMU 10's cpr-transfer mode is shown too when the QEMU under test has it.
+
+Skipped (77) with the reason when QEMU, the kernel image (tests/vm/install-deps),
+a static libc, dbus-daemon or python3-dbus is missing. GMEM_QEMU picks
+another QEMU binary (e.g. one unpacked from bookworm-backports), with
+GMEM_QEMU_DATADIRS for its firmware.
+"""
+
+import json
+import os
+import sys
+
+import gmemtest
+from gmemtest import GmemTestCase, MiB, PAGE, mmap_raw, munmap, peek, PROT_READ, MAP_SHARED
+
+import qemuvm
+
+GUEST_RAM = 512 * MiB
+BOOT_TIMEOUT = 120
+
+
+def check_host():
+    try:
+        qemu = qemuvm.find_qemu()
+        kernel = qemuvm.find_kernel("6.1")
+        qemuvm.find_cc()
+    except qemuvm.Unavailable as e:
+        gmemtest.skip_file(str(e))
+    return qemu, kernel
+
+
+QEMU, KERNEL = check_host()
+
+
+def mapped_inodes(pid):
+    """Inode numbers of the memfd mappings of a process."""
+    out = set()
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and parts[5].startswith("/memfd:"):
+                out.add(int(parts[4]))
+    return out
+
+
+class QemuMigration(GmemTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = os.path.join(gmemtest.WORLD.tmp, "qemu")
+        os.makedirs(cls.work, exist_ok=True)
+        cls.initrd = qemuvm.build_initramfs(cls.work)
+        print(f"QEMU {'.'.join(map(str, QEMU[2]))} ({QEMU[0]}), kernel {KERNEL}",
+              file=sys.stderr)
+
+    def start(self, name, gmemctl_args, **argv_opts):
+        argv = qemuvm.qemu_argv(QEMU, KERNEL, self.initrd, GUEST_RAM, self.work, name,
+                                mem_fd_expr="$GMEM_FD", **argv_opts)
+        g = qemuvm.Guest(name, [self.world.gmemctl] + gmemctl_args + ["--exec", "--"]
+                         + qemuvm.through_shell(argv), self.work, env=self.world.env)
+        self.addCleanup(g.stop)
+        return g
+
+    def migration_id(self, src):
+        rows = json.loads(self.gmemctl("--json=short", "list-migrations").out)
+        ids = [r["id"] for r in rows if r["source"] == src and r["state"] == "prepared"]
+        self.assertEqual(len(ids), 1, f"one prepared migration from {src}: {rows}")
+        return str(ids[0])
+
+    def sample_nonzero(self, vm, region, samples=2048):
+        """Fraction of pages (evenly sampled) of the region that hold non-zero
+        data, read through a read-only view of an inspector VM."""
+        self.gmemctl("register-vm", vm)
+        self.addCleanup(self._quietly, "UnregisterVm", "s", vm)
+        fd = self.attach(vm, region, "ro")
+        addr = mmap_raw(fd, GUEST_RAM, PROT_READ, MAP_SHARED)
+        try:
+            step = GUEST_RAM // samples // PAGE * PAGE
+            nonzero = sum(1 for i in range(samples)
+                          if peek(addr + i * step, PAGE).count(0) < PAGE)
+        finally:
+            munmap(addr, GUEST_RAM)
+            self.close_fd(fd)
+            self.gmemctl("unregister-vm", vm)
+        return nonzero / samples
+
+    def test_x_ignore_shared(self):
+        region, src, dst = "guest-ram", "guest", "guest-new"
+        self.gmemctl("create-region", region, f"{GUEST_RAM // MiB}M")
+        self.addCleanup(self._quietly, "DestroyRegion", "s", region)
+        for vm in (src, dst):
+            self.gmemctl("register-vm", vm)
+            self.addCleanup(self._quietly, "UnregisterVm", "s", vm)
+
+        # 1. The source QEMU on the source's view; the guest fills its RAM.
+        source = self.start("source", ["attach", src, region])
+        source.connect()
+        m = source.wait_console(r"^gmem-guest: filled (\d+) MiB in (\d+) ms sum=([0-9a-f]+)",
+                                BOOT_TIMEOUT)
+        filled, fill_sum = int(m.group(1)) * MiB, int(m.group(3), 16)
+        source.wait_beats(3, 30)
+        self.assertGreater(filled, GUEST_RAM * 3 // 4,
+                           "the guest should fill more than 3/4 of its RAM with random data")
+        allocated = int(self.region_prop(region, "AllocatedBytes"))
+        self.assertGreater(allocated, filled,
+                           "the region should hold at least the pages the guest filled "
+                           f"(AllocatedBytes {allocated}, filled {filled})")
+        nonzero = self.sample_nonzero("inspector", region)
+        self.assertGreater(nonzero, 0.75,
+                           "more than 3/4 of the region's pages should hold non-zero data "
+                           f"(sampled {nonzero:.0%})")
+        region_ino = os.fstat(self.get_fd(src, region)).st_ino
+        self.assertEqual(mapped_inodes(source.proc.pid), {region_ino},
+                         "the source QEMU should map the region's inode and no other memfd")
+
+        # 2. The target QEMU on a pending view of the same memory.
+        target = self.start("target", ["migrate", src, dst, "--no-commit"], incoming="defer")
+        target.connect()
+        self.assertEqual(target.qmp.execute("query-status")["status"], "inmigrate",
+                         "the target QEMU should wait for an incoming migration")
+        mid = self.migration_id(src)
+        with open(f"/proc/{target.proc.pid}/environ", "rb") as f:
+            env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+        self.assertEqual(env.get(b"GMEM_MIGRATION", b"").decode(), mid,
+                         "the target QEMU should find the migration's id in $GMEM_MIGRATION")
+        self.assertIn(f"{region}:rw:pending",
+                      self.gmemctl("--no-legend", "list-vms").out,
+                      "the target's view should be pending until the commit")
+        self.assertEqual(mapped_inodes(target.proc.pid), {region_ino},
+                         "the target QEMU should map the same inode as the source")
+
+        # 3. Migrate the device state; RAM stays where it is.
+        info = qemuvm.migrate(source, target, self.work, ignore_shared=True, relay=True)
+        ram = info.get("ram", {})
+        print(f"migration: stream {info['stream_bytes']} B (QEMU's RAM figure "
+              f"{ram.get('transferred')} B), total {info.get('total-time')} ms, "
+              f"downtime {info.get('downtime')} ms, target running after "
+              f"{info['wall_target_running_s'] * 1000:.0f} ms", file=sys.stderr)
+        self.assertLess(info["stream_bytes"], GUEST_RAM // 100,
+                        "the migration stream should carry less than 1% of the guest's RAM "
+                        f"({info['stream_bytes']} bytes for {GUEST_RAM} bytes of RAM)")
+        self.assertLess(ram.get("transferred", 0), GUEST_RAM // 100,
+                        "QEMU should count less than 1% of the guest's RAM as transferred")
+        self.assertEqual(source.qmp.execute("query-status")["status"], "postmigrate",
+                         "the source QEMU should be stopped after the migration")
+
+        # 4. The guest runs on in the target, memory intact.
+        target.wait_beats(5, 30)
+        beats = qemuvm.Guest.HB
+        text = source.console_text() + target.console_text()
+        seq = [tuple(int(m.group(i), 16 if i == 2 else 10) for i in (1, 2, 3))
+               for m in (beats.match(l.strip()) for l in text.split("\n")[:-1]) if m]
+        counters = [c for c, _, _ in seq]
+        self.assertEqual(counters, list(range(1, len(counters) + 1)),
+                         "the heartbeat counter should go on across the migration without "
+                         "a gap or a restart")
+        last_source = source.heartbeats()[-1][0]
+        self.assertGreater(target.heartbeats()[-1][0], last_source + 3,
+                           "the target should print heartbeats beyond the source's last")
+        self.assertEqual({s for _, s, _ in seq}, {fill_sum},
+                         "the checksum of the guest's memory should never change")
+        self.assertEqual({b for _, _, b in seq}, {0},
+                         "the guest's check of its buffer should find no bad word")
+
+        # 5. Commit: the target's view is active, the source's revoked.
+        self.gmemctl("commit-migration", mid)
+        self.assertMgrError("NoSuchView", "GetFd", "ss", src, region, contains=[src])
+        r = self.gmemctl("get-fd", src, region, expect=1)
+        self.assertIn("gmemctl:", r.err, "gmemctl should report the refusal")
+        self.assertEqual(os.fstat(self.get_fd(dst, region)).st_ino, region_ino,
+                         "the target's view should be of the same inode")
+        self.assertIn(f"{region}:rw", self.gmemctl("--no-legend", "list-vms").out)
+        self.assertNotIn("pending", self.gmemctl("--no-legend", "list-vms").out)
+
+        # 6. The source can go; the guest does not notice.
+        source.stop()
+        target.wait_beats(3, 30)
+        self.assertEqual({b for _, _, b, _ in target.heartbeats()}, {0},
+                         "the guest should find its memory intact after the source quit")
+
+
+if __name__ == "__main__":
+    gmemtest.main()
