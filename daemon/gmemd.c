@@ -24,6 +24,7 @@
 #include "manager.h"
 #include "policy.h"
 #include "sandbox.h"
+#include "store.h"
 
 static const char *arg_bus_address = NULL;
 static const char *arg_bus_name = GMEMD_BUS_NAME;
@@ -243,6 +244,7 @@ static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(store_freep) Store *store = NULL;     /* freed before the manager */
         sigset_t mask;
         int r;
 
@@ -293,6 +295,24 @@ static int run(int argc, char *argv[]) {
         r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch SIGHUP");
+
+        r = store_new(m, &store);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate the fd store");
+        if (store_enabled(store)) {
+                unsigned removed = 0;
+
+                (void) sd_notify(false, "STATUS=Restoring from the fd store");
+                r = store_restore(store, &removed);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot restore from the fd store");
+                if (r > 0 || removed > 0)
+                        log_info("Restored %d entries from the fd store (%zu regions, %zu VMs), removed %u",
+                                 r, hashmap_size(m->regions), hashmap_size(m->vms), removed);
+        } else
+                log_notice("No service manager to keep file descriptors ($NOTIFY_SOCKET is unset): "
+                           "if gmemd crashes, memfd regions that no VM holds open are lost");
+        store_attach(store);
 
         r = connect_bus(&bus);
         if (r < 0)

@@ -32,6 +32,8 @@ int manager_new(sd_event *event, Manager **ret) {
                 return -ENOMEM;
         m->next_region_id = 1;
         m->next_migration_id = 1;
+        m->next_vm_id = 1;
+        m->next_view_id = 1;
         if (event)
                 m->event = sd_event_ref(event);
 
@@ -51,6 +53,7 @@ Manager *manager_free(Manager *m) {
         if (m->hooks && m->hooks->detach)
                 m->hooks->detach(m);
         m->hooks = NULL;
+        m->store_hooks = NULL;
 
         while ((mig = hashmap_first(m->migrations)))
                 migration_free(mig);
@@ -117,10 +120,13 @@ int manager_allocated_bytes(Manager *m, uint64_t *ret) {
         return 0;
 }
 
-#define NOTIFY(m, hook, ...)                                    \
-        do {                                                    \
-                if ((m)->hooks && (m)->hooks->hook)             \
-                        (m)->hooks->hook((m), ##__VA_ARGS__);   \
+/* The store records a change before the bus announces it (and before the caller is answered). */
+#define NOTIFY(m, hook, ...)                                            \
+        do {                                                            \
+                if ((m)->store_hooks && (m)->store_hooks->hook)         \
+                        (m)->store_hooks->hook((m), ##__VA_ARGS__);     \
+                if ((m)->hooks && (m)->hooks->hook)                     \
+                        (m)->hooks->hook((m), ##__VA_ARGS__);           \
         } while (0)
 
 void manager_notify_region_new(Manager *m, Region *r) { NOTIFY(m, region_new, r); }

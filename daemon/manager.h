@@ -51,10 +51,14 @@ struct Manager {
 
         uint64_t next_region_id;
         uint64_t next_migration_id;
+        uint64_t next_vm_id;
+        uint64_t next_view_id;
         uint64_t total_bytes;       /* sum of region sizes */
 
-        const ManagerHooks *hooks;
+        const ManagerHooks *hooks;          /* the D-Bus face */
         void *hooks_userdata;
+        const ManagerHooks *store_hooks;    /* persistence: called before the bus hooks */
+        void *store_userdata;
 };
 
 int manager_new(sd_event *event, Manager **ret);

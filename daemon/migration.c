@@ -194,6 +194,82 @@ undo_views:
         return r;
 }
 
+int migration_adopt(Vm *source, Vm *target, uint64_t id, Migration **ret, GmemError *e) {
+        Manager *m = source->manager;
+        Migration *mig;
+        bool committing = false;
+        size_t n = 0, k = 0;
+        View *t;
+        int r;
+
+        if (id == 0 || source == target || source->migration || target->migration || manager_get_migration(m, id))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored migration %" PRIu64 " is not valid here", id);
+
+        HASHMAP_FOREACH(t, target->views, i) {
+                View *s = view_lookup(source, t->region);
+                if (!s || s->state == VIEW_STATE_PENDING || t->state == VIEW_STATE_REVOKED)
+                        continue;
+                if (t->state == VIEW_STATE_ACTIVE)
+                        committing = true;
+                n++;
+        }
+
+        mig = calloc(1, sizeof(*mig));
+        if (!mig)
+                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate migration");
+        mig->manager = m;
+        mig->id = id;
+        mig->state = MIGRATION_PREPARED;
+        (void) snprintf(mig->key, sizeof(mig->key), "%" PRIu64, id);
+        mig->source_name = strdup(source->name);
+        mig->target_name = strdup(target->name);
+        mig->source_views = calloc(n + 1, sizeof(View *));
+        mig->target_views = calloc(n + 1, sizeof(View *));
+        mig->regions = calloc(n + 1, sizeof(char *));
+        if (!mig->source_name || !mig->target_name || !mig->source_views || !mig->target_views || !mig->regions) {
+                migration_free(mig);
+                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate migration");
+        }
+        HASHMAP_FOREACH(t, target->views, i) {
+                View *s = view_lookup(source, t->region);
+                if (!s || s->state == VIEW_STATE_PENDING || t->state == VIEW_STATE_REVOKED)
+                        continue;
+                mig->regions[k] = strdup(t->region->name);
+                if (!mig->regions[k]) {
+                        mig->n_views = k;
+                        migration_free(mig);
+                        return gmem_error_set_errno(e, ENOMEM, "Cannot allocate migration");
+                }
+                mig->source_views[k] = s;
+                mig->target_views[k] = t;
+                k++;
+        }
+        mig->n_views = n;
+        r = hashmap_put(m->migrations, mig->key, mig);
+        if (r < 0) {
+                migration_free(mig);
+                return gmem_error_set_errno(e, r, "Cannot index migration");
+        }
+        if (id >= m->next_migration_id)
+                m->next_migration_id = id + 1;
+        for (size_t i = 0; i < n; i++) {
+                mig->source_views[i]->migration = mig;
+                mig->target_views[i]->migration = mig;
+        }
+        mig->source = source;
+        mig->target = target;
+        source->migration = mig;
+        target->migration = mig;
+        manager_notify_migration_new(m, mig);
+
+        /* A crash in the middle of a commit: clients may have been told nothing yet, but finishing is safe. */
+        if (committing)
+                (void) migration_commit(mig, NULL);
+        if (ret)
+                *ret = mig;
+        return 0;
+}
+
 static int migration_check_prepared(Migration *mig, GmemError *e) {
         if (mig->state != MIGRATION_PREPARED)
                 return gmem_error_set(e, GMEM_ERROR_BUSY, "Migration %" PRIu64 " of VM '%s' to '%s' is %s already",

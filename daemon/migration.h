@@ -39,6 +39,12 @@ struct Migration {
 
 /* Creates the target's pending views; on failure nothing is left. */
 int migration_begin(Vm *source, Vm *target, uid_t creator, Migration **ret, GmemError *e);
+/*
+ * Rebuilds a prepared migration restored from the fd store: the target's
+ * pending views and the source's active views of the same regions. If the
+ * commit had begun (a target view is active already), it is finished.
+ */
+int migration_adopt(Vm *source, Vm *target, uint64_t id, Migration **ret, GmemError *e);
 int migration_commit(Migration *mig, GmemError *e);
 /* e may be NULL (used when a leader exits mid-migration). */
 int migration_abort(Migration *mig, GmemError *e);

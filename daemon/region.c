@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "parse.h"
 #include "region.h"
@@ -50,15 +51,8 @@ static int region_validate(Manager *m, const RegionParams *p, const BackendOps *
         return 0;
 }
 
-int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e) {
-        const BackendOps *ops = NULL;
-        uint64_t page_size = 0;
+static int region_new(Manager *m, const RegionParams *p, const BackendOps *ops, Region **ret, GmemError *e) {
         Region *reg;
-        int r;
-
-        r = region_validate(m, p, &ops, &page_size, e);
-        if (r < 0)
-                return r;
 
         reg = calloc(1, sizeof(*reg));
         if (!reg)
@@ -68,6 +62,7 @@ int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e)
         reg->backend = p->backend;
         reg->ops = ops;
         reg->persistent = p->persistent;
+        reg->creator = p->creator;
         reg->name = strdup(p->name);
         reg->owner = isempty(p->owner) ? NULL : strdup(p->owner);
         reg->views = hashmap_new();
@@ -75,6 +70,45 @@ int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e)
                 region_free(reg);
                 return gmem_error_set_errno(e, ENOMEM, "Cannot allocate region '%s'", p->name);
         }
+        *ret = reg;
+        return 0;
+}
+
+/* Indexes a region whose inode is in place, charges its creator and announces it. */
+static int region_publish(Manager *m, Region *reg, uint64_t id, Region **ret, GmemError *e) {
+        int r;
+
+        r = hashmap_put(m->regions, reg->name, reg);
+        if (r < 0) {
+                region_free(reg);
+                return gmem_error_set_errno(e, r, "Cannot index region");
+        }
+        reg->id = id;
+        if (id >= m->next_region_id)
+                m->next_region_id = id + 1;
+        m->total_bytes += reg->br.size;
+        usage_charge(m, reg->creator, QUOTA_BYTES, (int64_t) reg->br.size);
+        usage_charge(m, reg->creator, QUOTA_REGIONS, 1);
+
+        manager_notify_region_new(m, reg);
+        manager_notify_totals_changed(m);
+        if (ret)
+                *ret = reg;
+        return 0;
+}
+
+int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e) {
+        const BackendOps *ops = NULL;
+        uint64_t page_size = 0;
+        Region *reg;
+        int r;
+
+        r = region_validate(m, p, &ops, &page_size, e);
+        if (r < 0)
+                return r;
+        r = region_new(m, p, ops, &reg, e);
+        if (r < 0)
+                return r;
 
         r = ops->create(&(BackendCreateParams) {
                                 .name = p->name,
@@ -86,24 +120,28 @@ int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e)
                 region_free(reg);
                 return r;
         }
+        return region_publish(m, reg, m->next_region_id, ret, e);
+}
 
-        r = hashmap_put(m->regions, reg->name, reg);
-        if (r < 0) {
-                region_free(reg);
-                return gmem_error_set_errno(e, r, "Cannot index region '%s'", p->name);
-        }
+int region_adopt(Manager *m, const RegionParams *p, uint64_t id, uint64_t page_size, int fd, Region **ret,
+                 GmemError *e) {
+        _cleanup_close_ int owned = fd;
+        const BackendOps *ops = backend_get(p->backend);
+        struct stat st;
+        Region *reg;
+        int r;
 
-        reg->id = m->next_region_id++;
-        reg->creator = p->creator;
-        m->total_bytes += reg->br.size;
-        usage_charge(m, reg->creator, QUOTA_BYTES, (int64_t) reg->br.size);
-        usage_charge(m, reg->creator, QUOTA_REGIONS, 1);
-
-        manager_notify_region_new(m, reg);
-        manager_notify_totals_changed(m);
-        if (ret)
-                *ret = reg;
-        return 0;
+        if (!ops || !gmem_name_is_valid(p->name) || id == 0 || manager_get_region(m, p->name))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored region '%.64s' is not valid here",
+                                      p->name ?: "");
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+            gmem_validate_size((uint64_t) st.st_size, page_size, REGION_SIZE_MAX, e) < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_SIZE, "Stored region '%s' has a bad inode", p->name);
+        r = region_new(m, p, ops, &reg, e);
+        if (r < 0)
+                return r;
+        reg->br = (BackendRegion) { .fd = TAKE_FD(owned), .size = (uint64_t) st.st_size, .page_size = page_size };
+        return region_publish(m, reg, id, ret, e);
 }
 
 Region *region_free(Region *r) {
@@ -195,7 +233,7 @@ int region_destroy(Region *r, GmemError *e) {
         while ((v = hashmap_first(r->views))) {
                 Vm *vm = v->vm;
                 view_free(v);
-                manager_notify_views_changed(m, vm, NULL);
+                manager_notify_views_changed(m, vm, r);
         }
 
         manager_notify_region_removed(m, r);

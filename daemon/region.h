@@ -43,6 +43,12 @@ typedef struct RegionParams {
 
 /* Validates everything, then creates the inode; on failure nothing is left. */
 int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e);
+/*
+ * Rebuilds a region around an existing inode (restored from the fd store):
+ * p names it, fd is its master file (taken over, also on failure), id its id.
+ */
+int region_adopt(Manager *m, const RegionParams *p, uint64_t id, uint64_t page_size, int fd, Region **ret,
+                 GmemError *e);
 /* Busy if a view is active or pending; revoked views go with the region. */
 int region_destroy(Region *r, GmemError *e);
 /* Frees unconditionally (teardown); drops the region's views. */

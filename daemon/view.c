@@ -15,6 +15,7 @@
 #include "region.h"
 #include "usage.h"
 #include "view.h"
+#include "backend-util.h"
 #include "vm.h"
 
 static const char *const view_state_table[_VIEW_STATE_MAX] = {
@@ -75,6 +76,7 @@ static int view_new(Vm *vm, Region *r, ViewAccess access, uint64_t offset, uint6
         if (!v)
                 return gmem_error_set_errno(e, ENOMEM, "Cannot allocate view");
         *v = (View) {
+                .id = vm->manager->next_view_id++,
                 .access = access,
                 .offset = offset,
                 .length = length,
@@ -175,6 +177,62 @@ int view_new_pending(Vm *vm, const View *source, uid_t creator, View **ret, Gmem
                 view_free(old);
         return view_new(vm, source->region, source->access, source->offset, source->length, source->may_allocate,
                         VIEW_STATE_PENDING, creator, ret, e);
+}
+
+int view_adopt(Vm *vm, Region *r, const ViewAdopt *a, View **ret, GmemError *e) {
+        _cleanup_close_ int fd = a->fd;
+        Manager *m = vm->manager;
+        View *v;
+        int rr;
+
+        if (a->id == 0 || view_lookup(vm, r) || a->access < 0 || a->access >= _VIEW_ACCESS_MAX ||
+            a->state < 0 || a->state >= _VIEW_STATE_MAX || (a->state == VIEW_STATE_REVOKED) != (fd < 0))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored view %" PRIu64 " of region '%s' for VM "
+                                      "'%s' is not valid here", a->id, r->name, vm->name);
+        if (fd >= 0) {
+                rr = backend_check_same_inode(r->br.fd, fd);
+                if (rr >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) != (a->access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY))
+                        rr = -EACCES;
+                if (rr < 0)
+                        return gmem_error_set_errno(e, rr, "Stored view %" PRIu64 " is not a %s file of region '%s'",
+                                                    a->id, view_access_to_string(a->access), r->name);
+        }
+
+        v = calloc(1, sizeof(*v));
+        if (!v)
+                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate view");
+        *v = (View) {
+                .id = a->id,
+                .access = a->access,
+                .offset = a->offset,
+                .length = a->length,
+                .may_allocate = a->may_allocate,
+                .state = a->state,
+                .fd = -EBADF,
+                .creator = a->creator,
+        };
+        rr = hashmap_put(vm->views, r->name, v);
+        if (rr < 0) {
+                free(v);
+                return gmem_error_set_errno(e, rr, "Cannot index view");
+        }
+        v->vm = vm;
+        v->region = r;
+        rr = hashmap_put(r->views, vm->name, v);
+        if (rr < 0) {
+                view_free(v);
+                return gmem_error_set_errno(e, rr, "Cannot index view");
+        }
+        v->fd = TAKE_FD(fd);
+        v->charged = true;
+        usage_charge(m, v->creator, QUOTA_VIEWS, 1);
+        if (a->id >= m->next_view_id)
+                m->next_view_id = a->id + 1;
+        (void) region_update_grants(r, NULL);
+        manager_notify_views_changed(m, vm, r);
+        if (ret)
+                *ret = v;
+        return 0;
 }
 
 int view_detach(View *v, GmemError *e) {

@@ -31,6 +31,7 @@ const char *view_state_to_string(ViewState s) _pure_;
 ViewState view_state_from_string(const char *s) _pure_;
 
 struct View {
+        uint64_t id;                /* stable across restarts */
         Vm *vm;
         Region *region;
         ViewAccess access;
@@ -63,6 +64,20 @@ int view_new_pending(Vm *vm, const View *source, uid_t creator, View **ret, Gmem
 int view_detach(View *v, GmemError *e);
 /* The custody fd (borrowed) for handing out again; NoSuchView if revoked. */
 int view_get_fd(View *v, int *ret_fd, GmemError *e);
+/*
+ * Rebuilds a view restored from the fd store: fd is its custody file (taken
+ * over, also on failure), -EBADF for a revoked view.
+ */
+typedef struct ViewAdopt {
+        uint64_t id;
+        ViewAccess access;
+        uint64_t offset, length;
+        bool may_allocate;
+        ViewState state;
+        uid_t creator;
+        int fd;
+} ViewAdopt;
+int view_adopt(Vm *vm, Region *r, const ViewAdopt *a, View **ret, GmemError *e);
 void view_activate(View *v);
 void view_revoke(View *v);
 /* Unlinks the view from its VM and region and closes its file. */

@@ -7,6 +7,7 @@
  * stays registered, so a restarted hypervisor can attach again.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -29,14 +30,34 @@ static int on_leader_exit(sd_event_source *s, int fd, uint32_t revents, void *us
         return 0;
 }
 
-static int vm_watch_leader(Vm *vm, pid_t pid, GmemError *e) {
-        _cleanup_close_ int pidfd = -EBADF;
+/* The pid a pidfd refers to, from /proc/self/fdinfo; 0 if it has exited or is not a pidfd. */
+static pid_t pidfd_get_pid(int pidfd) {
+        char path[64], line[128];
+        _cleanup_fclose_ FILE *f = NULL;
+        long pid = 0;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "Pid: %ld", &pid) == 1)
+                        break;
+        return pid > 0 ? (pid_t) pid : 0;
+}
+
+static int vm_watch_leader(Vm *vm, pid_t pid, int given_pidfd, GmemError *e) {
+        _cleanup_close_ int pidfd = given_pidfd;
         int r;
 
-        if (pid <= 0)
+        if (pidfd >= 0)
+                /* 0 if the leader exited while the daemon was down: the pidfd is readable then, and
+                 * the event loop releases the VM's views as for any exit. */
+                pid = pidfd_get_pid(pidfd);
+        else if (pid <= 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: must be positive", (int) pid);
-
-        pidfd = (int) syscall(__NR_pidfd_open, pid, 0);
+        else
+                pidfd = (int) syscall(__NR_pidfd_open, pid, 0);
         if (pidfd < 0) {
                 if (errno == ESRCH)
                         return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: no such process",
@@ -81,6 +102,7 @@ Vm *vm_free(Vm *vm) {
 }
 
 int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e) {
+        _cleanup_close_ int given_pidfd = p->has_leader_pidfd ? p->leader_pidfd : -EBADF;
         Vm *vm;
         int r;
 
@@ -95,6 +117,9 @@ int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e) {
                 return gmem_error_set_errno(e, ENOMEM, "Cannot allocate VM '%s'", p->name);
         vm->manager = m;
         vm->pidfd = -EBADF;
+        vm->id = p->id ?: m->next_vm_id;
+        if (vm->id >= m->next_vm_id)
+                m->next_vm_id = vm->id + 1;
         vm->name = strdup(p->name);
         vm->views = hashmap_new();
         if (!vm->name || !vm->views) {
@@ -104,13 +129,19 @@ int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e) {
         vm->has_uid = p->has_uid;
         vm->uid = p->has_uid ? (uid_t) p->uid : 0;
 
-        if (p->has_leader_pid) {
+        if (p->has_leader_pidfd) {
+                r = vm_watch_leader(vm, 0, TAKE_FD(given_pidfd), e);
+                if (r < 0) {
+                        vm_free(vm);
+                        return r;
+                }
+        } else if (p->has_leader_pid) {
                 if (p->leader_pid > INT32_MAX) {
                         vm_free(vm);
                         return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %" PRIu32
                                               ": larger than any pid", p->leader_pid);
                 }
-                r = vm_watch_leader(vm, (pid_t) p->leader_pid, e);
+                r = vm_watch_leader(vm, (pid_t) p->leader_pid, -EBADF, e);
                 if (r < 0) {
                         vm_free(vm);
                         return r;

@@ -16,6 +16,7 @@
 
 struct Vm {
         Manager *manager;
+        uint64_t id;                /* stable across restarts */
         char *name;
         pid_t leader_pid;           /* 0: none, or exited */
         uid_t uid;                  /* hypervisor uid; valid if has_uid */
@@ -35,6 +36,9 @@ typedef struct VmParams {
         bool has_uid;
         uint32_t uid;
         uid_t creator;
+        uint64_t id;                /* 0: the next free one */
+        bool has_leader_pidfd;      /* watch leader_pidfd (restored; taken over) instead of leader_pid */
+        int leader_pidfd;
 } VmParams;
 
 int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e);

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shlex
+import select
 import shutil
 import signal
 import socket
@@ -337,6 +338,7 @@ class World:
         self.gmemd_proc = None
         self.gmemd_status = None
         self.notify_sock = None
+        self.notify_lock = threading.Lock()
         self.notify_messages = []
         self.conn = None
 
@@ -378,6 +380,7 @@ class World:
         self.notify_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify_sock.bind(self.notify_path)
         self.notify_sock.setblocking(False)
+        threading.Thread(target=self._notify_pump, args=(self.notify_sock,), daemon=True).start()
         env = dict(self.env)
         env["NOTIFY_SOCKET"] = self.notify_path
         self.gmemd_log_path = os.path.join(self.tmp, "gmemd.log")
@@ -400,15 +403,31 @@ class World:
                            f"{self.gmemd_log_text()}")
 
     def drain_notify(self):
-        if not self.notify_sock:
+        """Reads what gmemd told the service manager so far. Fds it hands to the
+        fd store (FDSTORE=1) are closed: this world keeps no store."""
+        sock = self.notify_sock
+        if not sock:
             return self.notify_messages
-        while True:
-            try:
-                data = self.notify_sock.recv(65536)
-            except BlockingIOError:
-                break
-            self.notify_messages.extend(data.decode(errors="replace").splitlines())
+        with self.notify_lock:
+            while True:
+                try:
+                    data, fds, _flags, _addr = socket.recv_fds(sock, 65536, 64)
+                except (BlockingIOError, OSError):
+                    break
+                for fd in fds:
+                    os.close(fd)
+                self.notify_messages.extend(data.decode(errors="replace").splitlines())
         return self.notify_messages
+
+    def _notify_pump(self, sock):
+        # A datagram queue holds a handful of messages: a service manager that
+        # stops reading blocks the daemon in sd_notify(). Keep reading.
+        while self.notify_sock is sock:
+            try:
+                select.select([sock], [], [], 0.1)
+            except (OSError, ValueError):
+                return
+            self.drain_notify()
 
     def gmemd_pid(self):
         """The pid of the process that owns the bus name (gmemd itself, also

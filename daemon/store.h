@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * store.h — nothing lost on a crash: every region, VM, view and prepared
+ * migration is kept in the service manager's file-descriptor store
+ * (sd_notify FDSTORE=1) before the call that made it is answered, and the
+ * model is rebuilt from LISTEN_FDS/LISTEN_FDNAMES on start.
+ *
+ * Each object is one store entry whose FDNAME carries its (immutable)
+ * description, fields separated by '/', which names cannot contain:
+ *
+ *   region/ID/BACKEND/PAGE_SIZE/CREATOR/PERSISTENT/NAME/OWNER   master memfd
+ *   vm/ID/UID|-/CREATOR/L|N/NAME                   leader pidfd (L) or a record memfd (N)
+ *   view/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR/active|pending   custody file
+ *   revoked/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR           record memfd
+ *   migration/ID/SOURCE_VM_ID/TARGET_VM_ID         record memfd, while prepared
+ *
+ * A change that alters a name stores the new entry first and removes the
+ * old one after, so a crash in between leaves both, and restoring prefers
+ * the later state. Record memfds are empty and sealed.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "manager.h"
+
+typedef struct Store Store;
+
+/* Enabled when the service manager listens ($NOTIFY_SOCKET); otherwise a no-op store. */
+int store_new(Manager *m, Store **ret);
+Store *store_free(Store *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
+bool store_enabled(const Store *s);
+
+/*
+ * Rebuilds the model from the fds passed in (LISTEN_FDS). Every fd is checked
+ * (type, identity, size, access) before it is trusted; entries that are
+ * unknown, stale or fail a check are removed from the store and closed.
+ * Returns the number of entries restored.
+ */
+int store_restore(Store *s, unsigned *ret_removed);
+
+/* Starts recording the model's changes (after store_restore()). */
+void store_attach(Store *s);

@@ -1,0 +1,337 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Nothing lost on a crash. This file plays the service manager's part of the
+documented fd-store protocol itself: it receives sd_notify datagrams with
+their fds on $NOTIFY_SOCKET (FDSTORE=1/FDNAME=, FDSTOREREMOVE=1, READY=1),
+keeps the fds, and restarts gmemd after kill -9 with them passed as
+LISTEN_FDS/LISTEN_FDNAMES/LISTEN_PID. Then: every region is back with the
+same inode and content, every VM and view as before (the very same open
+file for each view), revoked views stay revoked, a prepared migration is
+still prepared, unknown or forged entries are removed, and kills at random
+points never lose what a client was told.
+"""
+import array
+import hashlib
+import mmap
+import os
+import random
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import dbus
+
+import gmemtest
+from gmemtest import MiB, PAGE, GmemTestCase, SLOW, WRAPPER
+
+ITERATIONS = int(os.environ.get("GMEMTEST_KILL_ITERATIONS", "150"))
+
+
+class FdStore:
+    """The service manager's fd store and readiness, as sd_notify(3) documents them."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setblocking(False)
+        self.lock = threading.RLock()
+        self.entries = []          # [name, fd] in the order stored
+        self.removed = []          # names removed by gmemd
+        self.ready = False
+        self.running = True
+        # Like the real service manager, read all the time: a full datagram queue blocks the sender.
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self):
+        while self.running:
+            select.select([self.sock], [], [], 0.05)
+            self.drain()
+
+    def drain(self, timeout=0.0):
+        if timeout:
+            time.sleep(timeout)
+        with self.lock:
+            self._drain()
+
+    def _drain(self):
+        while True:
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(self.sock, 4096, 16)
+            except (BlockingIOError, OSError):
+                return
+            fields = dict(line.split("=", 1) for line in msg.decode().splitlines() if "=" in line)
+            if fields.get("READY") == "1":
+                self.ready = True
+            if fields.get("FDSTORE") == "1":
+                for fd in fds:
+                    self.entries.append([fields.get("FDNAME", "stored"), fd])
+                fds = []
+            if fields.get("FDSTOREREMOVE") == "1":
+                name = fields.get("FDNAME")
+                self.removed.append(name)
+                for e in [e for e in self.entries if e[0] == name]:
+                    os.close(e[1])
+                    self.entries.remove(e)
+            for fd in fds:
+                os.close(fd)
+
+    def names(self):
+        return sorted(e[0] for e in self.entries)
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        for _name, fd in self.entries:
+            os.close(fd)
+        self.entries = []
+        self.sock.close()
+
+
+class Recovery(GmemTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.store = FdStore(os.path.join(gmemtest.WORLD.tmp, "fdstore"))
+        cls.proc = None
+        cls.start_daemon()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_daemon(signal.SIGTERM)
+        cls.store.close()
+
+    @classmethod
+    def start_daemon(cls):
+        """Starts gmemd as the service manager would, passing the stored fds."""
+        world = gmemtest.WORLD
+        cls.store.drain()
+        with cls.store.lock:
+            entries = list(cls.store.entries)
+        env = dict(world.env, NOTIFY_SOCKET=cls.store.path)
+        if entries:
+            env["LISTEN_FDS"] = str(len(entries))
+            env["LISTEN_FDNAMES"] = ":".join(name for name, _fd in entries)
+
+        def place_fds():
+            # fds 3, 4, ... in store order, by way of high numbers so none is overwritten early.
+            high = [os.dup2(fd, 1000 + i) for i, (_n, fd) in enumerate(entries)]
+            for i, fd in enumerate(high):
+                os.dup2(fd, 3 + i)
+                os.close(fd)
+
+        log = open(os.path.join(world.tmp, "gmemd.log"), "a")
+        cmd = ["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$0" "$@"'] + WRAPPER + [world.gmemd] + \
+              (["--no-sandbox"] if WRAPPER else [])
+        cls.store.ready = False
+        cls.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    close_fds=False, preexec_fn=place_fds)
+        world.gmemd_proc = cls.proc
+        world.gmemd_log_path = log.name
+        world.gmemd_log = log
+        deadline = time.monotonic() + 30 * SLOW
+        while time.monotonic() < deadline:
+            cls.store.drain(0.02)
+            if cls.store.ready and world.conn.name_has_owner(gmemtest.BUS_NAME):
+                return
+            if cls.proc.poll() is not None:
+                raise RuntimeError(f"gmemd exited with {cls.proc.returncode}:\n{world.gmemd_log_text()}")
+        raise RuntimeError(f"gmemd did not become ready:\n{world.gmemd_log_text()}")
+
+    @classmethod
+    def stop_daemon(cls, sig):
+        if cls.proc and cls.proc.poll() is None:
+            cls.proc.send_signal(sig)
+            cls.proc.wait(timeout=30 * SLOW)
+        cls.store.drain()
+        gmemtest.WORLD.gmemd_proc = None
+        # The bus notices the old connection is gone before the next daemon asks for the name.
+        while gmemtest.WORLD.conn.name_has_owner(gmemtest.BUS_NAME):
+            time.sleep(0.01)
+
+    def crash_and_restart(self):
+        self.stop_daemon(signal.SIGKILL)
+        self.start_daemon()
+
+    def setUp(self):
+        self._fds = []
+        if self.proc is None or self.proc.poll() is not None:
+            self.start_daemon()
+
+    def tearDown(self):
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def snapshot(self):
+        """What clients can see: regions, VMs with their views, migrations."""
+        regions = sorted((str(n), int(s), str(b), str(o)) for n, s, b, o, _p in self.mgr("ListRegions"))
+        vms = {}
+        for n, _pid, p in self.mgr("ListVms"):
+            vms[str(n)] = sorted(tuple(map(str, v)) for v in self.get_prop(p, gmemtest.VM_IFACE, "Views"))
+        migrations = sorted((str(s), str(t), str(st)) for s, t, st, _p in self.mgr("ListMigrations")
+                            if st == "prepared")
+        return regions, vms, migrations
+
+    # --- the tests ---
+
+    def test_kill9_while_writing(self):
+        regions = [self.create_region(4 * MiB, cleanup=False) for _ in range(2)]
+        vms = [self.register_vm(cleanup=False, uid=dbus.UInt32(65534)) for _ in range(3)]
+        fds = {(vms[0], regions[0]): self.attach(vms[0], regions[0], "rw"),
+               (vms[1], regions[0]): self.attach(vms[1], regions[0], "ro"),
+               (vms[2], regions[1]): self.attach(vms[2], regions[1], "rw")}
+        inodes = {r: os.fstat(fds[k]).st_ino for k in fds for r in regions if k[1] == r}
+        before = self.snapshot()
+
+        # A writer keeps writing through VM 0's and VM 2's views while the daemon is killed.
+        stop = threading.Event()
+        maps = [mmap.mmap(fds[(vms[0], regions[0])], 4 * MiB), mmap.mmap(fds[(vms[2], regions[1])], 4 * MiB)]
+
+        def writer():
+            rnd = random.Random(7)
+            while not stop.is_set():
+                m = maps[rnd.randrange(2)]
+                off = rnd.randrange(0, 4 * MiB - 4096)
+                m[off:off + 4096] = rnd.randbytes(4096)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(0.2)
+        self.stop_daemon(signal.SIGKILL)
+        time.sleep(0.1)
+        stop.set()
+        t.join()
+        sums = {r: hashlib.sha256(maps[i][:]).hexdigest() for i, r in enumerate(regions)}
+        for m in maps:
+            m.close()
+
+        self.start_daemon()
+        self.assertEqual(self.snapshot(), before, "every region, VM and view is listed as before the crash")
+        for (vm, r), old in fds.items():
+            fd = self.get_fd(vm, r)
+            self.assertEqual(os.fstat(fd).st_ino, inodes[r], f"region {r} is the same inode")
+            self.assertTrue(gmemtest.same_open_file(fd, old), f"GetFd({vm}, {r}) hands out the very same view file")
+            with mmap.mmap(fd, 4 * MiB, prot=mmap.PROT_READ) as m:
+                self.assertEqual(hashlib.sha256(m[:]).hexdigest(), sums[r], f"region {r} content is intact")
+        self.assertRegex(self.world.gmemd_log_text(), r"Restored \d+ entries from the fd store \(2 regions, 3 VMs\)")
+        for vm in vms:
+            self.mgr("UnregisterVm", "s", vm)
+        for r in regions:
+            self.mgr("DestroyRegion", "s", r)
+        self.store.drain(0.2)
+        self.assertEqual(self.store.names(), [], "destroying everything empties the store")
+
+    def test_revoked_and_prepared_survive(self):
+        r1, r2 = self.create_region(MiB, cleanup=False), self.create_region(MiB, cleanup=False)
+        a, b, c, d = (self.register_vm(cleanup=False) for _ in range(4))
+        self.attach(a, r1, "rw")
+        mig, fds = self.begin_migration(a, b)
+        self.mgr("CommitMigration", "o", dbus.ObjectPath(mig))
+        self.attach(c, r2, "ro")
+        prepared, _fds = self.begin_migration(c, d)
+        before = self.snapshot()
+        self.crash_and_restart()
+        self.assertEqual(self.snapshot(), before, "revoked views, and the prepared migration, are as before")
+        self.assertGmemError("NoSuchView", self.mgr, "GetFd", "ss", a, r1, contains="revoked")
+        migs = [p for s, t, st, p in self.mgr("ListMigrations") if (s, t, st) == (c, d, "prepared")]
+        self.assertEqual(len(migs), 1, "the prepared migration is back")
+        self.mgr("CommitMigration", "o", migs[0])
+        self.assertEqual(sorted(map(tuple, self.get_prop(gmemtest.vm_path(d), gmemtest.VM_IFACE, "Views"))),
+                         [(r2, "ro", "active")], "and commits after the restart")
+        for vm in (a, b, c, d):
+            self.mgr("UnregisterVm", "s", vm)
+        for r in (r1, r2):
+            self.mgr("DestroyRegion", "s", r)
+
+    def test_unknown_and_forged_entries_removed(self):
+        r = self.create_region(MiB, cleanup=False)
+        self.store.drain(0.1)
+        bogus = os.memfd_create("whatever")
+        forged = os.memfd_create("gmem:" + r)     # the right label, but not the daemon's sealed inode
+        os.ftruncate(forged, MiB)
+        self.store.entries.append(["bogus/1", bogus])
+        self.store.entries.append([f"region/999/memfd/4096/0/0/forged-{r}/", forged])
+        self.crash_and_restart()
+        self.assertIn("bogus/1", self.store.removed, "an entry with an unknown name is removed from the store")
+        self.assertIn(f"region/999/memfd/4096/0/0/forged-{r}/", self.store.removed,
+                      "a region entry whose fd is not that region's inode is removed")
+        self.assertEqual([n for n, *_ in self.mgr("ListRegions")], [r], "only the real region is back")
+        self.mgr("DestroyRegion", "s", r)
+
+    def test_random_kills(self):
+        """Kill -9 at random points during create/attach/migrate/destroy; what was answered holds."""
+        if WRAPPER:
+            self.skipTest("too slow under valgrind")
+        rnd = random.Random(int(os.environ.get("GMEMTEST_SEED", "1")))
+        vms = [self.register_vm(cleanup=False) for _ in range(2)]
+        known = {}                 # region -> {vm: access} as last answered
+        for i in range(ITERATIONS):
+            killer = threading.Timer(rnd.uniform(0, 0.004), lambda p=self.proc: p.send_signal(signal.SIGKILL))
+            killer.start()
+            op = rnd.choice(["create", "attach", "migrate", "destroy"])
+            told = None
+            try:
+                if op == "create" or not known:
+                    name = f"k{i}"
+                    self.mgr("CreateRegion", "sta{sv}", name, dbus.UInt64(PAGE * rnd.randint(1, 64)),
+                             dbus.Dictionary({}, signature="sv"))
+                    told = ("created", name)
+                elif op == "attach":
+                    name = rnd.choice(sorted(known))
+                    vm = rnd.choice(vms)
+                    fd = self.mgr("Attach", "sssa{sv}", vm, name, "ro", dbus.Dictionary({}, signature="sv"))
+                    os.close(fd.take())
+                    told = ("attached", name, vm)
+                elif op == "migrate":
+                    self.mgr("BeginMigration", "ssa{sv}", vms[0], vms[1], dbus.Dictionary({}, signature="sv"))
+                    told = ("migrating",)
+                else:
+                    name = rnd.choice(sorted(known))
+                    self.mgr("DestroyRegion", "s", name)
+                    told = ("destroyed", name)
+            except dbus.DBusException:
+                pass               # refused, or the daemon died: either way, nothing was promised
+            killer.join()
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGKILL)
+            self.stop_daemon(signal.SIGKILL)
+            self.start_daemon()
+
+            regions = {str(n) for n, *_ in self.mgr("ListRegions")}
+            if told and told[0] == "created":
+                self.assertIn(told[1], regions, f"iteration {i}: a region whose creation was answered survives")
+            if told and told[0] == "destroyed":
+                self.assertNotIn(told[1], regions, f"iteration {i}: a destroyed region stays destroyed")
+            if told and told[0] == "attached":
+                views = {str(v[0]) for v in self.get_prop(gmemtest.vm_path(told[2]), gmemtest.VM_IFACE, "Views")}
+                self.assertIn(told[1], views, f"iteration {i}: an answered attach survives")
+            # Keep the run going: clean up whatever state the kill left, the way an orchestrator would.
+            for _s, _t, st, p in self.mgr("ListMigrations"):
+                if st == "prepared":
+                    self.mgr("AbortMigration", "o", p)
+            known = {r: True for r in regions}
+            if len(known) > 8:
+                for vm in vms:
+                    for v in self.get_prop(gmemtest.vm_path(vm), gmemtest.VM_IFACE, "Views"):
+                        self.mgr("Detach", "ss", vm, v[0])
+                for r in list(known)[:4]:
+                    self.mgr("DestroyRegion", "s", r)
+                    del known[r]
+        print(f"{ITERATIONS} kill -9 iterations", file=sys.stderr)
+        for vm in vms:
+            self.mgr("UnregisterVm", "s", vm)
+        for r in [str(n) for n, *_ in self.mgr("ListRegions")]:
+            self.mgr("DestroyRegion", "s", r)
+
+
+if __name__ == "__main__":
+    gmemtest.main(start_daemon=False)
