@@ -222,39 +222,34 @@ static int parse_list(Parser *p, const char *path, json_object *o, size_t *ret_n
         return 0;
 }
 
-static int parse_verbs(Parser *p, const char *path, json_object *o, uint32_t *ret) {
-        uint32_t verbs = 0;
-        size_t n;
-        int r;
-
-        r = parse_list(p, path, o, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                json_object *v = json_object_array_get_idx(o, i);
-                char ipath[KEY_PATH_MAX];
-                PolicyVerb verb;
-
-                key_path(ipath, "%s[%zu]", path, i);
-                if (expect_type(p, ipath, v, json_type_string, "a verb name") < 0)
-                        return -EINVAL;
-                if (streq(json_object_get_string(v), "all")) {
-                        verbs |= (UINT32_C(1) << _POLICY_VERB_MAX) - 1;
-                        continue;
-                }
-                verb = policy_verb_from_string(json_object_get_string(v));
-                if (verb < 0)
-                        return fail(p, ipath, "unknown verb \"%.64s\"; expected all, list, create-region, destroy-region, "
-                                    "register-vm, unregister-vm, attach, detach, get-fd, migrate, discard, "
-                                    "set-attributes or reload", json_object_get_string(v));
-                verbs |= UINT32_C(1) << verb;
-        }
-        *ret = verbs;
-        return 0;
+static int verb_lookup(const char *s) {
+        return policy_verb_from_string(s);
 }
 
-static int parse_backends(Parser *p, const char *path, json_object *o, uint32_t *ret) {
-        uint32_t backends = 0;
+static int backend_lookup(const char *s) {
+        return backend_type_from_string(s);
+}
+
+/* A set of names from an enum, as a bit mask: ["all"] or a list of names lookup() knows. */
+typedef struct NameSet {
+        const char *what;               /* "verb", "backend" */
+        int (*lookup)(const char *s);
+        int max;
+        const char *expected;           /* for the message */
+} NameSet;
+
+static const NameSet verb_set = {
+        "verb", verb_lookup, _POLICY_VERB_MAX,
+        "all, list, create-region, destroy-region, register-vm, unregister-vm, attach, detach, get-fd, migrate, "
+        "discard, set-attributes or reload",
+};
+
+static const NameSet backend_set = {
+        "backend", backend_lookup, _BACKEND_MAX, "all, memfd, hugetlb or secret",
+};
+
+static int parse_name_set(Parser *p, const char *path, json_object *o, const NameSet *set, uint32_t *ret) {
+        uint32_t mask = 0;
         size_t n;
         int r;
 
@@ -263,23 +258,25 @@ static int parse_backends(Parser *p, const char *path, json_object *o, uint32_t 
                 return r;
         for (size_t i = 0; i < n; i++) {
                 json_object *v = json_object_array_get_idx(o, i);
-                char ipath[KEY_PATH_MAX];
-                BackendType t;
+                char ipath[KEY_PATH_MAX], what[32];
+                const char *name;
+                int k;
 
                 key_path(ipath, "%s[%zu]", path, i);
-                if (expect_type(p, ipath, v, json_type_string, "a backend name") < 0)
+                (void) snprintf(what, sizeof(what), "a %s name", set->what);
+                if (expect_type(p, ipath, v, json_type_string, what) < 0)
                         return -EINVAL;
-                if (streq(json_object_get_string(v), "all")) {
-                        backends |= (UINT32_C(1) << _BACKEND_MAX) - 1;
+                name = json_object_get_string(v);
+                if (streq(name, "all")) {
+                        mask |= (UINT32_C(1) << set->max) - 1;
                         continue;
                 }
-                t = backend_type_from_string(json_object_get_string(v));
-                if (t < 0)
-                        return fail(p, ipath, "unknown backend \"%.64s\"; expected all, memfd, hugetlb or secret",
-                                    json_object_get_string(v));
-                backends |= UINT32_C(1) << t;
+                k = set->lookup(name);
+                if (k < 0)
+                        return fail(p, ipath, "unknown %s \"%.64s\"; expected %s", set->what, name, set->expected);
+                mask |= UINT32_C(1) << k;
         }
-        *ret = backends;
+        *ret = mask;
         return 0;
 }
 
@@ -470,13 +467,13 @@ static int parse_class(Parser *p, const char *path, json_object *o, PolicyClass 
         key_path(kpath, "%s.verbs", path);
         if (!json_object_object_get_ex(o, "verbs", &v))
                 return fail(p, path, "missing key 'verbs'");
-        r = parse_verbs(p, kpath, v, &c->verbs);
+        r = parse_name_set(p, kpath, v, &verb_set, &c->verbs);
         if (r < 0)
                 return r;
 
         if (json_object_object_get_ex(o, "backends", &v)) {
                 key_path(kpath, "%s.backends", path);
-                r = parse_backends(p, kpath, v, &c->backends);
+                r = parse_name_set(p, kpath, v, &backend_set, &c->backends);
                 if (r < 0)
                         return r;
         }
