@@ -44,17 +44,32 @@ class Unavailable(Exception):
 
 # --- what the host has --------------------------------------------------------
 
+def vm_cache():
+    return os.environ.get("GMEM_VM_CACHE", "/var/cache/gmemd-vm")
+
+
 def find_qemu():
-    """(path, extra arguments, (major, minor, micro)). GMEM_QEMU names a
-    binary; GMEM_QEMU_DATADIRS (colon-separated) adds -L firmware directories,
-    e.g. for a QEMU unpacked from a .deb next to the system's one."""
-    path = os.environ.get("GMEM_QEMU") or shutil.which("qemu-system-x86_64")
-    if not path or not os.access(path, os.X_OK):
-        raise Unavailable("qemu-system-x86_64 not found (package qemu-system-x86; "
-                          "tests/vm/install-deps installs it)")
+    """(path, extra arguments, (major, minor, micro)) of the QEMU to use:
+    the one unpacked under GMEM_QEMU_ROOT (with its own firmware), or with
+    GMEM_QEMU_BACKPORTS=1 the one tests/qemu/install-qemu-backports unpacks
+    into the vm cache, or GMEM_QEMU, or qemu-system-x86_64 on PATH."""
+    root = os.environ.get("GMEM_QEMU_ROOT")
+    if not root and os.environ.get("GMEM_QEMU_BACKPORTS") == "1":
+        root = os.path.join(vm_cache(), "qemu-backports")
     extra = []
-    for d in filter(None, os.environ.get("GMEM_QEMU_DATADIRS", "").split(":")):
-        extra += ["-L", d]
+    if root:
+        path = os.path.join(root, "usr/bin/qemu-system-x86_64")
+        if not os.access(path, os.X_OK):
+            raise Unavailable(f"no QEMU unpacked in {root} "
+                              f"(tests/qemu/install-qemu-backports unpacks bookworm-backports' one)")
+        # Its own firmware first; the system's /usr/share/qemu is searched after.
+        for d in ("usr/share/qemu", "usr/share/seabios"):
+            extra += ["-L", os.path.join(root, d)]
+    else:
+        path = os.environ.get("GMEM_QEMU") or shutil.which("qemu-system-x86_64")
+        if not path or not os.access(path, os.X_OK):
+            raise Unavailable("qemu-system-x86_64 not found (package qemu-system-x86; "
+                              "tests/vm/install-deps installs it)")
     out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
     m = re.search(r"version (\d+)\.(\d+)\.(\d+)", out.stdout)
     if out.returncode != 0 or not m:
@@ -64,7 +79,7 @@ def find_qemu():
 
 def find_kernel(series="6.1"):
     """The newest Debian cloud kernel image of a series in the vm suite's cache."""
-    cache = os.environ.get("GMEM_VM_CACHE", "/var/cache/gmemd-vm")
+    cache = vm_cache()
     found = sorted(glob.glob(os.path.join(cache, f"{series}.*-cloud-amd64", "vmlinuz")),
                    key=lambda p: [int(x) if x.isdigit() else x
                                   for x in re.split(r"(\d+)", p)])
@@ -135,6 +150,8 @@ class Qmp:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        # No QMP command here takes long; a QEMU that stops answering is a failure.
+        self.sock.settimeout(60)
         self.file = self.sock.makefile("rwb", buffering=0)
         self.events = []
         greeting = self._read()
@@ -285,10 +302,13 @@ class Guest:
 
 
 def qemu_argv(qemu, kernel, initrd, mem, workdir, name, mem_fd_expr=None, incoming=None,
-              smp=1, seed=0x5eed, extra=()):
+              smp=1, seed=0x5eed, aux_ram_share=False, cpr_incoming=None, extra=()):
     """QEMU's command line. mem_fd_expr: the text after /proc/self/fd/ for a
     file-backed, shared RAM (a number, or "$GMEM_FD" for a shell to expand),
-    else RAM is QEMU's default anonymous memory. incoming: "defer" or a URI."""
+    else RAM is QEMU's default anonymous memory. incoming: "defer" or a URI.
+    aux_ram_share: QEMU 10's -machine aux-ram-share=on (ROMs in memfds that
+    cpr-transfer hands over); cpr_incoming: the UNIX socket of cpr-transfer's
+    cpr channel."""
     path, qemu_extra, _ = qemu
     argv = [path] + qemu_extra + [
         "-accel", "tcg", "-cpu", "max,-cx16", "-smp", str(smp), "-m", f"{mem // MiB}M",
@@ -298,14 +318,19 @@ def qemu_argv(qemu, kernel, initrd, mem, workdir, name, mem_fd_expr=None, incomi
         "-kernel", kernel, "-initrd", initrd,
         "-append", f"console=ttyS0 panic=-1 quiet gmemseed={seed:x}",
     ]
+    machine = "q35"
     if mem_fd_expr is not None:
         argv += ["-object", f"memory-backend-file,id=ram,size={mem // MiB}M,"
-                            f"mem-path=/proc/self/fd/{mem_fd_expr},share=on",
-                 "-machine", "q35,memory-backend=ram"]
-    else:
-        argv += ["-machine", "q35"]
+                            f"mem-path=/proc/self/fd/{mem_fd_expr},share=on"]
+        machine += ",memory-backend=ram"
+    if aux_ram_share:
+        machine += ",aux-ram-share=on"
+    argv += ["-machine", machine]
     if incoming:
         argv += ["-incoming", incoming]
+    if cpr_incoming:
+        argv += ["-incoming", json.dumps({"channel-type": "cpr", "addr": {
+            "transport": "socket", "type": "unix", "path": cpr_incoming}})]
     return argv + list(extra)
 
 
@@ -345,8 +370,17 @@ class Relay:
     def _accept(self):
         try:
             a, _ = self.srv.accept()
-            b = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            b.connect(self.target_path)
+            deadline = time.monotonic() + 30
+            while True:
+                b = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    b.connect(self.target_path)
+                    break
+                except (FileNotFoundError, ConnectionRefusedError):
+                    b.close()
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.005)
         except OSError as e:
             self.error = e
             self.done.set()
@@ -430,6 +464,64 @@ def migrate(src, dst, workdir, ignore_shared, relay=False, max_bandwidth=None, t
     info["wall_source_s"] = t_src
     info["wall_target_running_s"] = t_dst
     if r:
+        info["stream_bytes"] = r.to_target
+        info["return_bytes"] = r.to_source
+    return info
+
+
+def _unix(path):
+    return {"transport": "socket", "type": "unix", "path": path}
+
+
+def wait_path(path, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def migrate_cpr_transfer(src, dst, workdir, main_path, cpr_path, relay=False, timeout=120,
+                         tag="cpr"):
+    """QEMU 10's cpr-transfer: dst was started with -incoming unix:main_path
+    and the cpr channel on cpr_path (its monitor starts only once the source
+    has sent the cpr state, so dst is connected to here, afterwards). The
+    cpr channel carries QEMU's own memfds (ROMs) by SCM_RIGHTS; guest RAM of
+    a memory-backend-file is re-opened by the new QEMU from its mem-path."""
+    if not wait_path(cpr_path, dst.proc):
+        raise RuntimeError(f"the target did not listen on {cpr_path}: {dst.diagnose()}")
+    src.qmp.execute("migrate-set-parameters", mode="cpr-transfer")
+    uri_path = main_path
+    r = None
+    if relay:
+        # The new QEMU listens on its main channel only once it has read the
+        # cpr state; the relay connects to it when the source connects.
+        uri_path = os.path.join(workdir, f"{tag}.relay")
+        r = Relay(uri_path, main_path)
+    t0 = time.monotonic()
+    src.qmp.execute("migrate", channels=[{"channel-type": "main", "addr": _unix(uri_path)},
+                                         {"channel-type": "cpr", "addr": _unix(cpr_path)}])
+    deadline = t0 + timeout
+    info = {}
+    while time.monotonic() < deadline:
+        info = src.qmp.execute("query-migrate")
+        if info.get("status") in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.01)
+    t_src = time.monotonic() - t0
+    if info.get("status") != "completed":
+        raise RuntimeError(f"cpr-transfer {info.get('status', 'timed out')}: {info}\n"
+                           f"source: {src.diagnose()}\ntarget: {dst.diagnose()}")
+    dst.connect()
+    while time.monotonic() < deadline:
+        if dst.qmp.execute("query-status").get("status") == "running":
+            break
+        time.sleep(0.01)
+    info["wall_source_s"] = t_src
+    info["wall_target_running_s"] = time.monotonic() - t0
+    if r:
+        r.close()
         info["stream_bytes"] = r.to_target
         info["return_bytes"] = r.to_source
     return info
