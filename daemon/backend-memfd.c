@@ -196,16 +196,6 @@ static int memfd_probe(GmemError *e) {
         return 0;
 }
 
-static int memfd_page_size(uint64_t requested, uint64_t *ret, GmemError *e) {
-        uint64_t ps = backend_system_page_size();
-
-        if (requested != 0 && requested != ps)
-                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option hugepage_size=%" PRIu64
-                                      " applies to the hugetlb backend only", requested);
-        *ret = ps;
-        return 0;
-}
-
 static int memfd_create_region(const BackendCreateParams *p, BackendRegion *ret, GmemError *e) {
         return memfd_family_create(p, 0, ret, e);
 }
@@ -213,7 +203,7 @@ static int memfd_create_region(const BackendCreateParams *p, BackendRegion *ret,
 const BackendOps backend_memfd_ops = {
         .type = BACKEND_MEMFD,
         .probe = memfd_probe,
-        .page_size = memfd_page_size,
+        .page_size = backend_page_size_system,
         .create = memfd_create_region,
         .open_view = memfd_open_view,
         .discard = memfd_discard,

@@ -42,16 +42,6 @@ static int secret_probe(GmemError *e) {
         return 0;
 }
 
-static int secret_page_size(uint64_t requested, uint64_t *ret, GmemError *e) {
-        uint64_t ps = backend_system_page_size();
-
-        if (requested != 0 && requested != ps)
-                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option hugepage_size=%" PRIu64
-                                      " applies to the hugetlb backend only", requested);
-        *ret = ps;
-        return 0;
-}
-
 static int secret_allocate(const BackendRegion *r, uint64_t offset, uint64_t length, GmemError *e) {
         volatile const uint8_t *p;
         void *m;
@@ -120,7 +110,7 @@ static int secret_allocated_bytes(const BackendRegion *r, uint64_t *ret) {
 const BackendOps backend_secret_ops = {
         .type = BACKEND_SECRET,
         .probe = secret_probe,
-        .page_size = secret_page_size,
+        .page_size = backend_page_size_system,
         .create = secret_create,
         .open_view = secret_open_view,
         .discard = NULL,

@@ -17,6 +17,16 @@ uint64_t backend_system_page_size(void) {
         return ps > 0 ? (uint64_t) ps : 4096;
 }
 
+int backend_page_size_system(uint64_t requested, uint64_t *ret, GmemError *e) {
+        uint64_t ps = backend_system_page_size();
+
+        if (requested != 0 && requested != ps)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option hugepage_size=%" PRIu64
+                                      " applies to the hugetlb backend only", requested);
+        *ret = ps;
+        return 0;
+}
+
 int backend_hugepage_default_size(uint64_t *ret) {
         _cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
         char line[256];

@@ -34,6 +34,18 @@ MigrationState migration_state_from_string(const char *s) {
         return _MIGRATION_STATE_INVALID;
 }
 
+/* While prepared, the migration pins its views and both VMs. */
+static void migration_pin(Migration *mig, Vm *source, Vm *target) {
+        for (size_t i = 0; i < mig->n_views; i++) {
+                mig->source_views[i]->migration = mig;
+                mig->target_views[i]->migration = mig;
+        }
+        mig->source = source;
+        mig->target = target;
+        source->migration = mig;
+        target->migration = mig;
+}
+
 static void migration_unpin(Migration *mig) {
         for (size_t i = 0; i < mig->n_views; i++) {
                 if (mig->source_views && mig->source_views[i])
@@ -169,15 +181,7 @@ int migration_begin(Vm *source, Vm *target, uid_t creator, Migration **ret, Gmem
         }
         m->next_migration_id++;
 
-        for (size_t i = 0; i < n; i++) {
-                mig->source_views[i]->migration = mig;
-                mig->target_views[i]->migration = mig;
-        }
-        mig->source = source;
-        mig->target = target;
-        source->migration = mig;
-        target->migration = mig;
-
+        migration_pin(mig, source, target);
         manager_notify_migration_new(m, mig);
         *ret = mig;
         return 0;
@@ -252,14 +256,7 @@ int migration_adopt(Vm *source, Vm *target, uint64_t id, Migration **ret, GmemEr
         }
         if (id >= m->next_migration_id)
                 m->next_migration_id = id + 1;
-        for (size_t i = 0; i < n; i++) {
-                mig->source_views[i]->migration = mig;
-                mig->target_views[i]->migration = mig;
-        }
-        mig->source = source;
-        mig->target = target;
-        source->migration = mig;
-        target->migration = mig;
+        migration_pin(mig, source, target);
         manager_notify_migration_new(m, mig);
 
         /* A crash in the middle of a commit: clients may have been told nothing yet, but finishing is safe. */
