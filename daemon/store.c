@@ -425,23 +425,52 @@ static void drop(Entry *e, unsigned *removed, const char *why) {
         (*removed)++;
 }
 
-static Region *region_by_id(Manager *m, uint64_t id) {
-        Region *r;
-        HASHMAP_FOREACH(r, m->regions, i)
-                if (r->id == id)
-                        return r;
-        return NULL;
+/* Objects restored so far by id, so that views and migrations find theirs in O(1). */
+typedef struct IdEntry {
+        char key[24];
+        void *object;
+} IdEntry;
+
+typedef struct Restore {
+        Store *store;
+        Hashmap *regions;       /* id -> IdEntry(Region) */
+        Hashmap *vms;           /* id -> IdEntry(Vm) */
+        unsigned removed;
+} Restore;
+
+static void id_index_put(Hashmap *h, uint64_t id, void *object) {
+        IdEntry *e = calloc(1, sizeof(*e));
+
+        if (!e)
+                return;         /* a view of it is then dropped as "gone": not lost, refused */
+        (void) snprintf(e->key, sizeof(e->key), "%" PRIu64, id);
+        e->object = object;
+        if (hashmap_put(h, e->key, e) < 0)
+                free(e);
 }
 
-static Vm *vm_by_id(Manager *m, uint64_t id) {
-        Vm *vm;
-        HASHMAP_FOREACH(vm, m->vms, i)
-                if (vm->id == id)
-                        return vm;
-        return NULL;
+static void *id_index_get(Hashmap *h, uint64_t id) {
+        char key[24];
+        IdEntry *e;
+
+        (void) snprintf(key, sizeof(key), "%" PRIu64, id);
+        e = hashmap_get(h, key);
+        return e ? e->object : NULL;
 }
 
-static void restore_region(Store *s, Entry *e, unsigned *removed) {
+static void id_index_free(Hashmap *h) {
+        IdEntry *e;
+
+        while ((e = hashmap_first(h))) {
+                hashmap_remove(h, e->key);
+                free(e);
+        }
+        hashmap_free(h);
+}
+
+static void restore_region(Restore *rs, Entry *e) {
+        Store *s = rs->store;
+        unsigned *removed = &rs->removed;
         GmemError err = GMEM_ERROR_INIT;
         uint64_t id, page_size, creator, persistent;
         BackendType t;
@@ -466,10 +495,13 @@ static void restore_region(Store *s, Entry *e, unsigned *removed) {
                          }, id, page_size, TAKE_FD(e->fd), &r, &err) < 0)
                 return drop(e, removed, err.message);
         region_key(r, key, sizeof(key));
+        id_index_put(rs->regions, id, r);
         used(s, e, key);
 }
 
-static void restore_vm(Store *s, Entry *e, unsigned *removed) {
+static void restore_vm(Restore *rs, Entry *e) {
+        Store *s = rs->store;
+        unsigned *removed = &rs->removed;
         GmemError err = GMEM_ERROR_INIT;
         uint64_t id, uid = 0, creator;
         bool leader;
@@ -477,7 +509,7 @@ static void restore_vm(Store *s, Entry *e, unsigned *removed) {
         if (e->n_fields != 6 || parse_u64(e->field[1], &id) < 0 || id == 0 ||
             (!streq(e->field[2], "-") && (parse_u64(e->field[2], &uid) < 0 || uid >= UINT32_MAX)) ||
             parse_u64(e->field[3], &creator) < 0 || creator > UINT32_MAX ||
-            (!streq(e->field[4], "L") && !streq(e->field[4], "N")) || vm_by_id(s->manager, id))
+            (!streq(e->field[4], "L") && !streq(e->field[4], "N")) || id_index_get(rs->vms, id))
                 return drop(e, removed, "malformed VM entry");
         leader = streq(e->field[4], "L");
         if (leader ? !is_pidfd(e->fd) : !is_record(e->fd))
@@ -498,10 +530,12 @@ static void restore_vm(Store *s, Entry *e, unsigned *removed) {
                 return drop(e, removed, err.message);
         e->fd = safe_close(e->fd);      /* a record's job is done: the entry stays in the store */
         vm_key(vm, key, sizeof(key));
+        id_index_put(rs->vms, id, vm);
         used(s, e, key);
 }
 
-static void restore_view(Store *s, Entry *e, unsigned *removed) {
+static void restore_view(Restore *rs, Entry *e) {
+        unsigned *removed = &rs->removed;
         GmemError err = GMEM_ERROR_INIT;
         bool revoked = streq(e->field[0], "revoked");
         uint64_t id, rid, vid, offset, length, alloc, creator;
@@ -519,8 +553,8 @@ static void restore_view(Store *s, Entry *e, unsigned *removed) {
                 return drop(e, removed, "malformed view entry");
         if (state < 0)
                 return drop(e, removed, "malformed view state");
-        r = region_by_id(s->manager, rid);
-        vm = vm_by_id(s->manager, vid);
+        r = id_index_get(rs->regions, rid);
+        vm = id_index_get(rs->vms, vid);
         if (!r || !vm)
                 return drop(e, removed, "its region or VM is gone");
         if (revoked && !is_record(e->fd))
@@ -541,10 +575,12 @@ static void restore_view(Store *s, Entry *e, unsigned *removed) {
                 return drop(e, removed, err.message);
         char key[80];
         view_key(vm, r, key, sizeof(key));
-        used(s, e, key);
+        used(rs->store, e, key);
 }
 
-static void restore_migration(Store *s, Entry *e, unsigned *removed) {
+static void restore_migration(Restore *rs, Entry *e) {
+        Store *s = rs->store;
+        unsigned *removed = &rs->removed;
         GmemError err = GMEM_ERROR_INIT;
         uint64_t id, sid, tid;
         Vm *source, *target;
@@ -554,8 +590,8 @@ static void restore_migration(Store *s, Entry *e, unsigned *removed) {
                 return drop(e, removed, "malformed migration entry");
         if (!is_record(e->fd))
                 return drop(e, removed, "not a record");
-        source = vm_by_id(s->manager, sid);
-        target = vm_by_id(s->manager, tid);
+        source = id_index_get(rs->vms, sid);
+        target = id_index_get(rs->vms, tid);
         if (!source || !target)
                 return drop(e, removed, "its VMs are gone");
         e->fd = safe_close(e->fd);
@@ -577,31 +613,53 @@ static int view_rank(const Entry *e) {
         return streq(e->field[9], "active") ? 2 : 1;
 }
 
+typedef struct PairBest {
+        char key[48];           /* "REGION_ID/VM_ID" */
+        Entry *entry;
+} PairBest;
+
 static void drop_superseded_views(Entry *entries, size_t n, unsigned *removed) {
+        Hashmap *best = hashmap_new();
+        PairBest *pb;
+
+        if (!best)
+                return;         /* then a second entry of a view fails to adopt and is dropped there */
         for (size_t i = 0; i < n; i++) {
-                Entry *a = &entries[i];
-                if (a->used || (!streq(a->field[0], "view") && !streq(a->field[0], "revoked")) || a->n_fields < 9)
+                Entry *e = &entries[i];
+                char key[48];
+
+                if (e->used || (!streq(e->field[0], "view") && !streq(e->field[0], "revoked")) || e->n_fields < 9)
                         continue;
-                for (size_t j = i + 1; j < n; j++) {
-                        Entry *b = &entries[j];
-                        if (b->used || (!streq(b->field[0], "view") && !streq(b->field[0], "revoked")) || b->n_fields < 9)
+                (void) snprintf(key, sizeof(key), "%.20s/%.20s", e->field[2], e->field[3]);
+                pb = hashmap_get(best, key);
+                if (!pb) {
+                        pb = calloc(1, sizeof(*pb));
+                        if (!pb)
                                 continue;
-                        if (!streq(a->field[2], b->field[2]) || !streq(a->field[3], b->field[3]))
-                                continue;
-                        if (view_rank(a) >= view_rank(b))
-                                drop(b, removed, "superseded by a later state of the same view");
-                        else {
-                                drop(a, removed, "superseded by a later state of the same view");
-                                break;
-                        }
+                        memcpy(pb->key, key, sizeof(key));
+                        pb->entry = e;
+                        if (hashmap_put(best, pb->key, pb) < 0)
+                                free(pb);
+                        continue;
+                }
+                if (view_rank(pb->entry) >= view_rank(e))
+                        drop(e, removed, "superseded by a later state of the same view");
+                else {
+                        drop(pb->entry, removed, "superseded by a later state of the same view");
+                        pb->entry = e;
                 }
         }
+        while ((pb = hashmap_first(best))) {
+                hashmap_remove(best, pb->key);
+                free(pb);
+        }
+        hashmap_free(best);
 }
 
 int store_restore(Store *s, unsigned *ret_removed) {
         static const struct {
                 const char *kind;
-                void (*restore)(Store *s, Entry *e, unsigned *removed);
+                void (*restore)(Restore *rs, Entry *e);
         } phases[] = {
                 { "region",    restore_region },
                 { "vm",        restore_vm },
@@ -609,9 +667,10 @@ int store_restore(Store *s, unsigned *ret_removed) {
                 { "revoked",   restore_view },
                 { "migration", restore_migration },
         };
+        Restore rs = { .store = s };
         char **names = NULL;
         Entry *entries = NULL;
-        unsigned removed = 0, restored = 0;
+        unsigned restored = 0;
         int n;
 
         n = sd_listen_fds_with_names(true, &names);
@@ -621,7 +680,12 @@ int store_restore(Store *s, unsigned *ret_removed) {
                 return n < 0 ? n : 0;
         }
         entries = calloc((size_t) n, sizeof(Entry));
-        if (!entries) {
+        rs.regions = hashmap_new();
+        rs.vms = hashmap_new();
+        if (!entries || !rs.regions || !rs.vms) {
+                free(entries);
+                hashmap_free(rs.regions);
+                hashmap_free(rs.vms);
                 for (int i = 0; i < n; i++) {
                         safe_close(SD_LISTEN_FDS_START + i);
                         free(names ? names[i] : NULL);
@@ -635,28 +699,30 @@ int store_restore(Store *s, unsigned *ret_removed) {
                 entries[i].name = names[i];
                 names[i] = NULL;
                 if (!entries[i].name || split(&entries[i]) < 0)
-                        drop(&entries[i], &removed, "unknown entry");
+                        drop(&entries[i], &rs.removed, "unknown entry");
         }
         free(names);
 
-        drop_superseded_views(entries, (size_t) n, &removed);
+        drop_superseded_views(entries, (size_t) n, &rs.removed);
         for (size_t p = 0; p < ELEMENTSOF(phases); p++)
                 for (int i = 0; i < n; i++) {
                         Entry *e = &entries[i];
                         if (!e->used && streq(e->field[0], phases[p].kind))
-                                phases[p].restore(s, e, &removed);
+                                phases[p].restore(&rs, e);
                 }
         for (int i = 0; i < n; i++) {
                 if (!entries[i].used)
-                        drop(&entries[i], &removed, "unknown entry");
+                        drop(&entries[i], &rs.removed, "unknown entry");
                 else
                         restored++;
                 free(entries[i].name);
         }
         free(entries);
+        id_index_free(rs.regions);
+        id_index_free(rs.vms);
 
         if (ret_removed)
-                *ret_removed = removed;
+                *ret_removed = rs.removed;
         return (int) restored;
 }
 
