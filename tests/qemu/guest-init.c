@@ -24,8 +24,8 @@
  * counts the words that did not match since the start (it must stay 0).
  *
  * Parameters come from the kernel command line, which the kernel passes to
- * init as environment: gmemseed=<hex>, gmemreserve=<MiB left unfilled,
- * default 40>. Static, no libc beyond what -static brings: the initramfs
+ * init as environment: gmemseed=<hex>, gmemreserve=<MiB of MemAvailable
+ * left unfilled, default 24>. Static, no libc beyond what -static brings: the initramfs
  * holds nothing else.
  */
 #define _GNU_SOURCE
@@ -107,6 +107,23 @@ static uint64_t env_u64(const char *name, uint64_t def, int base) {
         return errno || *end ? def : v;
 }
 
+/* MemAvailable: free memory less the watermarks the kernel keeps for itself
+ * (with THP, min_free_kbytes is ~44 MiB on a 1 GiB guest: filling past it
+ * leaves init, which cannot be killed, deadlocked on memory). */
+static uint64_t mem_available(void) {
+        char line[128];
+        uint64_t kb = 0;
+        FILE *f = fopen("/proc/meminfo", "re");
+
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "MemAvailable: %" SCNu64 " kB", &kb) == 1)
+                        break;
+        fclose(f);
+        return kb * 1024;
+}
+
 static void console(void) {
         int fd;
 
@@ -138,7 +155,7 @@ int main(void) {
 
         console();
         seed = env_u64("gmemseed", 0x5eed, 16);
-        reserve = env_u64("gmemreserve", 40, 10) * MiB;
+        reserve = env_u64("gmemreserve", 24, 10) * MiB;
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
         if (cpus < 1)
                 cpus = 1;
@@ -147,8 +164,10 @@ int main(void) {
 
         if (sysinfo(&si) < 0)
                 halt("sysinfo");
-        /* What the kernel has free now, less a reserve for itself. */
-        fill_bytes = (uint64_t) si.freeram * si.mem_unit;
+        /* What the kernel can give now, less a reserve for itself. */
+        fill_bytes = mem_available();
+        if (fill_bytes == 0)
+                fill_bytes = (uint64_t) si.freeram * si.mem_unit;
         fill_bytes = fill_bytes > reserve + SUM_BYTES ? fill_bytes - reserve : SUM_BYTES;
         fill_bytes &= ~(MiB - 1);
         words = fill_bytes / sizeof(uint64_t);
