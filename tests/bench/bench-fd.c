@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bench-fd.c — benchmark 1, fd handout: how fast gmemd hands a view's file
+ * descriptor to a client, against two floors measured in the same run.
+ *
+ * Operations: "attach+detach" (Attach(vm, region, "rw", {}) -> h, then
+ * Detach(vm, region): one view made and dropped) and "getfd" (GetFd(vm,
+ * region) -> h on a view that exists). Paths, each driven by the same client
+ * code:
+ *   gmemd          raw sd-bus calls to org.gmemd.Broker1 through dbus-daemon;
+ *   gmemd/libgmem  the same through libgmem (which duplicates the fd once more);
+ *   sd-bus floor   the same raw calls to bench-fd-server, a trivial sd-bus
+ *                  service on the same bus answering with an fd;
+ *   SCM_RIGHTS     a raw round trip over a socketpair to a server process
+ *                  that answers with the fd in SCM_RIGHTS (attach+detach: one
+ *                  round trip with an fd and one without).
+ * Every client is a process of its own with its own connection. Before the
+ * clock starts each one makes warm-up calls, so the daemon's first-call
+ * credential lookup (GetConnectionCredentials, cached per connection) is not
+ * measured: the figures are steady state. The clients then start together
+ * and run for a fixed time; each operation's latency is recorded.
+ * Throughput is all operations over the wall time; p50/p99 pool the
+ * latencies of all clients. Runs are interleaved across paths and the
+ * table shows the median of each figure across runs, with the ratio of
+ * gmemd's time per operation to the floors' (throughput ratio and latency
+ * ratios).
+ *
+ *   bench-env GMEMD -- bench-fd --server=bench-fd-server [--clients=1,8]
+ *             [--seconds=2] [--runs=5]
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench-util.h"
+#include "libgmem.h"
+
+#define FLOOR_BUS_NAME "org.gmemd.BenchFloor"
+#define FLOOR_PATH "/org/gmemd/BenchFloor"
+#define FLOOR_IFACE "org.gmemd.BenchFloor"
+
+#define CLIENTS_MAX 64
+#define WARMUP_OPS 200
+#define RUNS_MAX 64
+#define REGION_SIZE (UINT64_C(1) << 20)
+#define SCM_REQUEST_SIZE 64
+
+typedef enum Op {
+        OP_ATTACH_DETACH,
+        OP_GET_FD,
+        _OP_MAX,
+} Op;
+
+typedef enum Path {
+        PATH_GMEMD,
+        PATH_LIBGMEM,
+        PATH_FLOOR,
+        PATH_SCM,
+        _PATH_MAX,
+} Path;
+
+static const char *const op_name[_OP_MAX] = {
+        [OP_ATTACH_DETACH] = "attach+detach",
+        [OP_GET_FD] = "getfd",
+};
+
+static const char *const path_name[_PATH_MAX] = {
+        [PATH_GMEMD] = "gmemd",
+        [PATH_LIBGMEM] = "gmemd/libgmem",
+        [PATH_FLOOR] = "sd-bus floor",
+        [PATH_SCM] = "SCM_RIGHTS",
+};
+
+/* What the clients of one run write for the parent, in shared memory. */
+typedef struct Shared {
+        uint64_t start_ns[CLIENTS_MAX];
+        uint64_t end_ns[CLIENTS_MAX];
+        uint64_t n[CLIENTS_MAX];
+        int error[CLIENTS_MAX];
+} Shared;
+
+typedef struct Result {
+        double ops_per_sec;
+        double p50_us;
+        double p99_us;
+} Result;
+
+static unsigned arg_clients[8] = { 1, 8 };
+static size_t arg_n_clients = 2;
+static unsigned arg_runs = 5;
+static double arg_seconds = 2;
+static const char *arg_server = NULL;
+static size_t arg_max_samples = 1 << 20;
+
+static Shared *shared;
+static uint64_t *samples;      /* [client][arg_max_samples] */
+
+/* --- the client side of each path ---------------------------------------- */
+
+typedef struct Client {
+        Path path;
+        unsigned id;
+        sd_bus *bus;
+        GmemClient *gmem;
+        int scm_fd;
+        char vm[32], attach_region[32], getfd_region[32];
+} Client;
+
+static int sdbus_attach_detach(Client *c, const char *dest, const char *path, const char *iface) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        int fd, r;
+
+        r = sd_bus_call_method(c->bus, dest, path, iface, "Attach", &error, &reply, "sssa{sv}", c->vm,
+                               c->attach_region, "rw", 0);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "h", &fd);
+        sd_bus_message_unref(reply);    /* closes the fd the reply carried */
+        reply = NULL;
+        if (r >= 0)
+                r = sd_bus_call_method(c->bus, dest, path, iface, "Detach", &error, NULL, "ss", c->vm,
+                                       c->attach_region);
+        if (r < 0)
+                fprintf(stderr, "client %u: %s: %s\n", c->id, error.name ?: "", error.message ?: strerror(-r));
+        sd_bus_error_free(&error);
+        return r;
+}
+
+static int sdbus_get_fd(Client *c, const char *dest, const char *path, const char *iface) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        int fd, r;
+
+        r = sd_bus_call_method(c->bus, dest, path, iface, "GetFd", &error, &reply, "ss", c->vm, c->getfd_region);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "h", &fd);
+        sd_bus_message_unref(reply);
+        if (r < 0)
+                fprintf(stderr, "client %u: %s: %s\n", c->id, error.name ?: "", error.message ?: strerror(-r));
+        sd_bus_error_free(&error);
+        return r;
+}
+
+static int libgmem_op(Client *c, Op op) {
+        int fd, r;
+
+        if (op == OP_GET_FD)
+                r = gmem_get_fd(c->gmem, c->vm, c->getfd_region, &fd);
+        else
+                r = gmem_attach(c->gmem, c->vm, c->attach_region, GMEM_ACCESS_RW, 0, 0, false, &fd);
+        if (r >= 0)
+                safe_close(fd);
+        if (r >= 0 && op == OP_ATTACH_DETACH)
+                r = gmem_detach(c->gmem, c->vm, c->attach_region);
+        if (r < 0)
+                fprintf(stderr, "client %u: %s\n", c->id, gmem_client_last_error_message(c->gmem) ?: strerror(-r));
+        return r;
+}
+
+/* One request, one reply; the reply carries an fd when want_fd. */
+static int scm_round_trip(int sock, char request, bool want_fd) {
+        char buf[SCM_REQUEST_SIZE] = { request };
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = cbuf,
+                .msg_controllen = sizeof(cbuf),
+        };
+        struct cmsghdr *cm;
+        ssize_t n;
+        int fd = -EBADF;
+
+        if (send(sock, buf, sizeof(buf), MSG_NOSIGNAL) != (ssize_t) sizeof(buf))
+                return negative_errno();
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        if (n <= 0)
+                return n < 0 ? negative_errno() : -ECONNRESET;
+        for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+                        memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+        if (want_fd && fd < 0)
+                return -EBADMSG;
+        safe_close(fd);
+        return 0;
+}
+
+static int scm_op(Client *c, Op op) {
+        int r;
+
+        if (op == OP_GET_FD)
+                return scm_round_trip(c->scm_fd, 'G', true);
+        r = scm_round_trip(c->scm_fd, 'A', true);
+        if (r >= 0)
+                r = scm_round_trip(c->scm_fd, 'D', false);
+        return r;
+}
+
+static int client_op(Client *c, Op op) {
+        switch (c->path) {
+        case PATH_GMEMD:
+                return op == OP_GET_FD ? sdbus_get_fd(c, GMEMD_BUS_NAME, GMEMD_PATH, GMEMD_MANAGER_IFACE)
+                                       : sdbus_attach_detach(c, GMEMD_BUS_NAME, GMEMD_PATH, GMEMD_MANAGER_IFACE);
+        case PATH_FLOOR:
+                return op == OP_GET_FD ? sdbus_get_fd(c, FLOOR_BUS_NAME, FLOOR_PATH, FLOOR_IFACE)
+                                       : sdbus_attach_detach(c, FLOOR_BUS_NAME, FLOOR_PATH, FLOOR_IFACE);
+        case PATH_LIBGMEM:
+                return libgmem_op(c, op);
+        case PATH_SCM:
+                return scm_op(c, op);
+        default:
+                return -EINVAL;
+        }
+}
+
+/* A client process: connect, warm up, say ready, wait for the start, run until the deadline. */
+static int client_main(Path path, Op op, unsigned id, int scm_fd, int ready_fd, int go_fd) {
+        Client c = { .path = path, .id = id, .scm_fd = scm_fd };
+        uint64_t *lat = samples + (size_t) id * arg_max_samples;
+        uint64_t start, end, duration = (uint64_t) (arg_seconds * (double) NSEC_PER_SEC);
+        size_t n = 0;
+        char byte = 0;
+        int r = 0;
+
+        (void) snprintf(c.vm, sizeof(c.vm), "bench-vm-%u", id);
+        (void) snprintf(c.attach_region, sizeof(c.attach_region), "bench-a-%u", id);
+        (void) snprintf(c.getfd_region, sizeof(c.getfd_region), "bench-g-%u", id);
+
+        if (path == PATH_GMEMD || path == PATH_FLOOR)
+                r = bench_bus_open(&c.bus);
+        else if (path == PATH_LIBGMEM)
+                r = gmem_connect(&c.gmem);
+        if (r < 0) {
+                fprintf(stderr, "client %u: cannot connect: %s\n", id, strerror(-r));
+                return r;
+        }
+
+        for (unsigned i = 0; i < WARMUP_OPS && r >= 0; i++)
+                r = client_op(&c, op);
+        if (r < 0)
+                return r;
+
+        if (write(ready_fd, &byte, 1) != 1 || read(go_fd, &byte, 1) != 0)
+                return -EPIPE;
+
+        start = now_ns();
+        end = start;
+        while (end - start < duration && n < arg_max_samples) {
+                uint64_t t0 = end;
+
+                r = client_op(&c, op);
+                if (r < 0)
+                        break;
+                end = now_ns();
+                lat[n++] = end - t0;
+        }
+        shared->start_ns[id] = start;
+        shared->end_ns[id] = end;
+        shared->n[id] = n;
+        sd_bus_flush_close_unref(c.bus);
+        gmem_client_unref(c.gmem);
+        return r;
+}
+
+/* --- the SCM_RIGHTS server: one process serving every client's socketpair -- */
+
+static int scm_server_main(int *socks, unsigned n) {
+        _cleanup_close_ int memfd = memfd_create("bench-scm", MFD_CLOEXEC);
+        struct pollfd pfd[CLIENTS_MAX];
+        unsigned open_socks = n;
+
+        if (memfd < 0 || ftruncate(memfd, (off_t) REGION_SIZE) < 0)
+                return negative_errno();
+        for (unsigned i = 0; i < n; i++)
+                pfd[i] = (struct pollfd) { .fd = socks[i], .events = POLLIN };
+
+        while (open_socks > 0) {
+                if (poll(pfd, n, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                for (unsigned i = 0; i < n; i++) {
+                        char buf[SCM_REQUEST_SIZE], reply = 'k';
+                        char cbuf[CMSG_SPACE(sizeof(int))] = {};
+                        struct iovec iov = { .iov_base = &reply, .iov_len = 1 };
+                        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+                        ssize_t k;
+
+                        if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        k = recv(pfd[i].fd, buf, sizeof(buf), 0);
+                        if (k <= 0) {
+                                pfd[i].fd = -1;
+                                open_socks--;
+                                continue;
+                        }
+                        if (buf[0] != 'D') {
+                                struct cmsghdr *cm;
+
+                                mh.msg_control = cbuf;
+                                mh.msg_controllen = sizeof(cbuf);
+                                cm = CMSG_FIRSTHDR(&mh);
+                                cm->cmsg_level = SOL_SOCKET;
+                                cm->cmsg_type = SCM_RIGHTS;
+                                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                                memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
+                        }
+                        if (sendmsg(pfd[i].fd, &mh, MSG_NOSIGNAL) < 0)
+                                return negative_errno();
+                }
+        }
+        return 0;
+}
+
+/* --- one run: n clients on one path ---------------------------------------- */
+
+static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
+        pid_t pids[CLIENTS_MAX] = {}, server = 0;
+        int socks[CLIENTS_MAX][2];
+        int ready[2] = { -EBADF, -EBADF }, go[2] = { -EBADF, -EBADF };
+        uint64_t first = UINT64_MAX, last = 0, total = 0, *all;
+        size_t k = 0;
+        int r = 0, status;
+        char byte;
+
+        memset(shared, 0, sizeof(*shared));
+        if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
+                return negative_errno();
+
+        if (path == PATH_SCM) {
+                for (unsigned i = 0; i < n_clients; i++)
+                        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, socks[i]) < 0)
+                                return negative_errno();
+                server = fork();
+                if (server < 0)
+                        return negative_errno();
+                if (server == 0) {
+                        int s[CLIENTS_MAX];
+
+                        /* The clients' start pipe must see EOF when the parent closes its end. */
+                        safe_close(ready[0]);
+                        safe_close(ready[1]);
+                        safe_close(go[0]);
+                        safe_close(go[1]);
+                        for (unsigned i = 0; i < n_clients; i++) {
+                                safe_close(socks[i][0]);
+                                s[i] = socks[i][1];
+                        }
+                        _exit(scm_server_main(s, n_clients) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+                }
+                for (unsigned i = 0; i < n_clients; i++)
+                        socks[i][1] = safe_close(socks[i][1]);
+        }
+
+        for (unsigned i = 0; i < n_clients; i++) {
+                pids[i] = fork();
+                if (pids[i] < 0)
+                        return negative_errno();
+                if (pids[i] == 0) {
+                        safe_close(ready[0]);
+                        safe_close(go[1]);
+                        if (path == PATH_SCM)
+                                for (unsigned j = 0; j < n_clients; j++)
+                                        if (j != i)
+                                                safe_close(socks[j][0]);
+                        r = client_main(path, op, i, path == PATH_SCM ? socks[i][0] : -EBADF, ready[1], go[0]);
+                        shared->error[i] = r;
+                        _exit(r < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+                }
+        }
+        if (path == PATH_SCM)
+                for (unsigned i = 0; i < n_clients; i++)
+                        safe_close(socks[i][0]);
+        ready[1] = safe_close(ready[1]);
+        go[0] = safe_close(go[0]);
+
+        /* Every client is connected and warm: start them all at once. */
+        for (unsigned i = 0; i < n_clients; i++)
+                if (read(ready[0], &byte, 1) != 1) {
+                        r = -EPIPE;
+                        break;
+                }
+        go[1] = safe_close(go[1]);
+        safe_close(ready[0]);
+
+        for (unsigned i = 0; i < n_clients; i++) {
+                if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        r = r < 0 ? r : -EPROTO;
+        }
+        if (server > 0 && (waitpid(server, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+                r = r < 0 ? r : -EPROTO;
+        if (r < 0)
+                return r;
+
+        for (unsigned i = 0; i < n_clients; i++) {
+                first = shared->start_ns[i] < first ? shared->start_ns[i] : first;
+                last = shared->end_ns[i] > last ? shared->end_ns[i] : last;
+                total += shared->n[i];
+        }
+        all = malloc(sizeof(uint64_t) * (total ? total : 1));
+        if (!all)
+                return -ENOMEM;
+        for (unsigned i = 0; i < n_clients; i++) {
+                memcpy(all + k, samples + (size_t) i * arg_max_samples, shared->n[i] * sizeof(uint64_t));
+                k += shared->n[i];
+        }
+        sort_u64(all, total);
+        *ret = (Result) {
+                .ops_per_sec = last > first ? (double) total * (double) NSEC_PER_SEC / (double) (last - first) : 0,
+                .p50_us = (double) quantile_u64(all, total, 0.50) / (double) NSEC_PER_USEC,
+                .p99_us = (double) quantile_u64(all, total, 0.99) / (double) NSEC_PER_USEC,
+        };
+        free(all);
+        return 0;
+}
+
+/* --- setup of gmemd and the floor server ----------------------------------- */
+
+static int call_quiet(sd_bus *bus, const char *method, const char *types, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, GMEMD_BUS_NAME, GMEMD_PATH, GMEMD_MANAGER_IFACE, method);
+        if (r < 0)
+                return r;
+        va_start(ap, types);
+        r = sd_bus_message_appendv(m, types, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        sd_bus_error_free(&error);
+        return r;
+}
+
+static int call_checked(sd_bus *bus, const char *method, const char *types, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, GMEMD_BUS_NAME, GMEMD_PATH, GMEMD_MANAGER_IFACE, method);
+        if (r < 0)
+                return r;
+        va_start(ap, types);
+        r = sd_bus_message_appendv(m, types, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        if (r < 0)
+                fprintf(stderr, "bench-fd: %s: %s\n", method, error.message ?: strerror(-r));
+        sd_bus_error_free(&error);
+        return r;
+}
+
+static void teardown_gmemd(sd_bus *bus, unsigned n) {
+        for (unsigned i = 0; i < n; i++) {
+                char vm[32], a[32], g[32];
+
+                (void) snprintf(vm, sizeof(vm), "bench-vm-%u", i);
+                (void) snprintf(a, sizeof(a), "bench-a-%u", i);
+                (void) snprintf(g, sizeof(g), "bench-g-%u", i);
+                (void) call_quiet(bus, "UnregisterVm", "s", vm);
+                (void) call_quiet(bus, "DestroyRegion", "s", a);
+                (void) call_quiet(bus, "DestroyRegion", "s", g);
+        }
+}
+
+/* VM bench-vm-I, region bench-a-I (attached and detached by the benchmark), bench-g-I (attached for GetFd). */
+static int setup_gmemd(sd_bus *bus, unsigned n) {
+        teardown_gmemd(bus, n);
+        for (unsigned i = 0; i < n; i++) {
+                char vm[32], a[32], g[32];
+                int r;
+
+                (void) snprintf(vm, sizeof(vm), "bench-vm-%u", i);
+                (void) snprintf(a, sizeof(a), "bench-a-%u", i);
+                (void) snprintf(g, sizeof(g), "bench-g-%u", i);
+                r = call_checked(bus, "RegisterVm", "sa{sv}", vm, 0);
+                if (r >= 0)
+                        r = call_checked(bus, "CreateRegion", "sta{sv}", a, REGION_SIZE, 0);
+                if (r >= 0)
+                        r = call_checked(bus, "CreateRegion", "sta{sv}", g, REGION_SIZE, 0);
+                if (r >= 0)
+                        r = call_checked(bus, "Attach", "sssa{sv}", vm, g, "rw", 0);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int start_floor_server(sd_bus *bus, pid_t *ret) {
+        pid_t pid = fork();
+        int r;
+
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0) {
+                execl(arg_server, arg_server, FLOOR_BUS_NAME, (char *) NULL);
+                fprintf(stderr, "bench-fd: cannot run %s: %m\n", arg_server);
+                _exit(127);
+        }
+        r = bench_wait_for_name(bus, FLOOR_BUS_NAME, 20 * USEC_PER_SEC);
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                return r;
+        }
+        *ret = pid;
+        return 0;
+}
+
+/* --- the report ------------------------------------------------------------- */
+
+static double median_of(const Result *runs, unsigned n, size_t field_offset) {
+        double v[RUNS_MAX];
+
+        for (unsigned i = 0; i < n; i++)
+                v[i] = *(const double *) ((const char *) &runs[i] + field_offset);
+        return median_double(v, n);
+}
+
+static void print_report(Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX]) {
+        printf("\n| operation | clients | path | round trips/s | p50 µs | p99 µs "
+               "| time/op vs sd-bus floor | p50 vs floor | p99 vs floor | time/op vs SCM_RIGHTS |\n");
+        printf("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (Op op = 0; op < _OP_MAX; op++)
+                for (size_t c = 0; c < arg_n_clients; c++) {
+                        Result med[_PATH_MAX];
+
+                        for (Path p = 0; p < _PATH_MAX; p++)
+                                med[p] = (Result) {
+                                        .ops_per_sec = median_of(res[c][op][p], arg_runs, offsetof(Result, ops_per_sec)),
+                                        .p50_us = median_of(res[c][op][p], arg_runs, offsetof(Result, p50_us)),
+                                        .p99_us = median_of(res[c][op][p], arg_runs, offsetof(Result, p99_us)),
+                                };
+                        for (Path p = 0; p < _PATH_MAX; p++)
+                                printf("| %s | %u | %s | %.0f | %.1f | %.1f | %.2f× | %.2f× | %.2f× | %.2f× |\n",
+                                       op_name[op], arg_clients[c], path_name[p], med[p].ops_per_sec, med[p].p50_us,
+                                       med[p].p99_us, med[PATH_FLOOR].ops_per_sec / med[p].ops_per_sec,
+                                       med[p].p50_us / med[PATH_FLOOR].p50_us, med[p].p99_us / med[PATH_FLOOR].p99_us,
+                                       med[PATH_SCM].ops_per_sec / med[p].ops_per_sec);
+                }
+
+        printf("\nTarget: gmemd within 1.5× of the sd-bus floor (time per operation = inverse throughput).\n");
+        for (Op op = 0; op < _OP_MAX; op++)
+                for (size_t c = 0; c < arg_n_clients; c++) {
+                        double g = median_of(res[c][op][PATH_GMEMD], arg_runs, offsetof(Result, ops_per_sec));
+                        double f = median_of(res[c][op][PATH_FLOOR], arg_runs, offsetof(Result, ops_per_sec));
+                        double ratio = f / g;
+
+                        printf("  %-13s %u client%s: gmemd %.2f× the floor's time per operation: %s\n", op_name[op],
+                               arg_clients[c], arg_clients[c] == 1 ? " " : "s", ratio,
+                               ratio <= 1.5 ? "within the target" : "over the target");
+                }
+}
+
+static void help(void) {
+        printf("Usage: bench-fd --server=PATH [OPTIONS]\n\n"
+               "Benchmark 1 (fd handout): gmemd's Attach+Detach and GetFd against a trivial\n"
+               "sd-bus server and a raw SCM_RIGHTS round trip. Run it under bench-env, which\n"
+               "starts a private bus and gmemd and sets DBUS_SYSTEM_BUS_ADDRESS.\n\n"
+               "  --server=PATH     the bench-fd-server binary (the sd-bus floor)\n"
+               "  --clients=LIST    concurrent client processes, e.g. 1,8 (default)\n"
+               "  --seconds=S       measured time of each run (default 2)\n"
+               "  --runs=N          repeated runs; the table shows medians (default 5)\n");
+}
+
+static int parse_argv(int argc, char **argv) {
+        static const struct option options[] = {
+                { "help",    no_argument,       NULL, 'h' },
+                { "server",  required_argument, NULL, 's' },
+                { "clients", required_argument, NULL, 'c' },
+                { "seconds", required_argument, NULL, 't' },
+                { "runs",    required_argument, NULL, 'r' },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        exit(EXIT_SUCCESS);
+                case 's':
+                        arg_server = optarg;
+                        break;
+                case 'c':
+                        if (bench_parse_list(optarg, arg_clients, ELEMENTSOF(arg_clients), &arg_n_clients) < 0)
+                                return -EINVAL;
+                        for (size_t i = 0; i < arg_n_clients; i++)
+                                if (arg_clients[i] > CLIENTS_MAX)
+                                        return -EINVAL;
+                        break;
+                case 't':
+                        arg_seconds = strtod(optarg, NULL);
+                        if (!(arg_seconds > 0 && arg_seconds <= 600))
+                                return -EINVAL;
+                        break;
+                case 'r':
+                        arg_runs = (unsigned) strtoul(optarg, NULL, 10);
+                        if (arg_runs < 1 || arg_runs > RUNS_MAX)
+                                return -EINVAL;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (!arg_server || optind < argc)
+                return -EINVAL;
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX];
+        unsigned max_clients = 0;
+        pid_t server = 0;
+        int r;
+
+        if (parse_argv(argc, argv) < 0) {
+                fprintf(stderr, "bench-fd: bad arguments (--help)\n");
+                return 2;
+        }
+        for (size_t i = 0; i < arg_n_clients; i++)
+                max_clients = arg_clients[i] > max_clients ? arg_clients[i] : max_clients;
+
+        /* A client may not outrun its latency array: size it for ~1 µs per operation. */
+        if ((double) arg_max_samples < arg_seconds * 1e6)
+                arg_max_samples = (size_t) (arg_seconds * 1e6);
+        shared = mmap(NULL, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        samples = mmap(NULL, sizeof(uint64_t) * arg_max_samples * max_clients, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        res = calloc(arg_n_clients, sizeof(*res));
+        if (shared == MAP_FAILED || samples == MAP_FAILED || !res) {
+                perror("bench-fd");
+                return EXIT_FAILURE;
+        }
+
+        if (!getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
+                fprintf(stderr, "SKIP: DBUS_SYSTEM_BUS_ADDRESS is not set; run under bench-env\n");
+                return EXIT_SKIP;
+        }
+        r = bench_bus_open(&bus);
+        if (r >= 0)
+                r = bench_wait_for_name(bus, GMEMD_BUS_NAME, 20 * USEC_PER_SEC);
+        if (r < 0) {
+                fprintf(stderr, "bench-fd: gmemd is not on the bus: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        r = setup_gmemd(bus, max_clients);
+        if (r >= 0)
+                r = start_floor_server(bus, &server);
+        if (r < 0) {
+                fprintf(stderr, "bench-fd: setup failed: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        printf("# Benchmark 1: fd handout\n");
+        bench_print_machine();
+        bench_print_command(argc, argv);
+        printf("runs: %u of %.1f s per path, operation and client count, interleaved; %u warm-up "
+               "operations per client before the clock starts (steady state: the per-connection credential "
+               "lookup is done)\n", arg_runs, arg_seconds, WARMUP_OPS);
+        fflush(stdout);
+
+        for (unsigned run = 0; run < arg_runs && r >= 0; run++)
+                for (size_t c = 0; c < arg_n_clients && r >= 0; c++)
+                        for (Op op = 0; op < _OP_MAX && r >= 0; op++)
+                                for (Path p = 0; p < _PATH_MAX && r >= 0; p++) {
+                                        Result *x = &res[c][op][p][run];
+
+                                        r = run_one(p, op, arg_clients[c], x);
+                                        if (r < 0) {
+                                                fprintf(stderr, "bench-fd: %s, %s, %u clients: %s\n", path_name[p],
+                                                        op_name[op], arg_clients[c], strerror(-r));
+                                                break;
+                                        }
+                                        fprintf(stderr, "run %u: %-13s %u clients %-13s %9.0f/s p50 %7.1f µs "
+                                                "p99 %7.1f µs\n", run + 1, op_name[op], arg_clients[c],
+                                                path_name[p], x->ops_per_sec, x->p50_us, x->p99_us);
+                                }
+
+        if (server > 0) {
+                (void) kill(server, SIGTERM);
+                (void) waitpid(server, NULL, 0);
+        }
+        teardown_gmemd(bus, max_clients);
+        if (r < 0)
+                return EXIT_FAILURE;
+
+        print_report(res);
+        free(res);
+        return EXIT_SUCCESS;
+}
