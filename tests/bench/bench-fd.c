@@ -93,6 +93,8 @@ typedef struct Result {
         double ops_per_sec;
         double p50_us;
         double p99_us;
+        double server_cpu_us;   /* CPU time of the server (gmemd, the floor) per operation */
+        double bus_cpu_us;      /* CPU time of dbus-daemon per operation */
 } Result;
 
 static unsigned arg_clients[8] = { 1, 8 };
@@ -102,6 +104,7 @@ static double arg_seconds = 2;
 static const char *arg_server = NULL;
 static size_t arg_max_samples = 1 << 20;
 
+static pid_t gmemd_pid, floor_pid, bus_pid;
 static Shared *shared;
 static uint64_t *samples;      /* [client][arg_max_samples] */
 
@@ -331,6 +334,8 @@ static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
         int socks[CLIENTS_MAX][2];
         int ready[2] = { -EBADF, -EBADF }, go[2] = { -EBADF, -EBADF };
         uint64_t first = UINT64_MAX, last = 0, total = 0, *all;
+        uint64_t server_cpu0 = 0, server_cpu1 = 0, bus_cpu0 = 0, bus_cpu1 = 0;
+        pid_t server_pid = path == PATH_FLOOR ? floor_pid : path == PATH_SCM ? 0 : gmemd_pid;
         size_t k = 0;
         int r = 0, status;
         char byte;
@@ -392,6 +397,10 @@ static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
                         r = -EPIPE;
                         break;
                 }
+        if (server_pid > 0)
+                (void) bench_task_cpu_ns(server_pid, &server_cpu0);
+        if (path != PATH_SCM)
+                (void) bench_task_cpu_ns(bus_pid, &bus_cpu0);
         go[1] = safe_close(go[1]);
         safe_close(ready[0]);
 
@@ -399,6 +408,10 @@ static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
                 if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
                         r = r < 0 ? r : -EPROTO;
         }
+        if (server_pid > 0)
+                (void) bench_task_cpu_ns(server_pid, &server_cpu1);
+        if (path != PATH_SCM)
+                (void) bench_task_cpu_ns(bus_pid, &bus_cpu1);
         if (server > 0 && (waitpid(server, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
                 r = r < 0 ? r : -EPROTO;
         if (r < 0)
@@ -421,6 +434,8 @@ static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
                 .ops_per_sec = last > first ? (double) total * (double) NSEC_PER_SEC / (double) (last - first) : 0,
                 .p50_us = (double) quantile_u64(all, total, 0.50) / (double) NSEC_PER_USEC,
                 .p99_us = (double) quantile_u64(all, total, 0.99) / (double) NSEC_PER_USEC,
+                .server_cpu_us = total ? (double) (server_cpu1 - server_cpu0) / (double) total / 1e3 : 0,
+                .bus_cpu_us = total ? (double) (bus_cpu1 - bus_cpu0) / (double) total / 1e3 : 0,
         };
         free(all);
         return 0;
@@ -537,8 +552,9 @@ static double median_of(const Result *runs, unsigned n, size_t field_offset) {
 
 static void print_report(Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX]) {
         printf("\n| operation | clients | path | round trips/s | p50 µs | p99 µs "
-               "| time/op vs sd-bus floor | p50 vs floor | p99 vs floor | time/op vs SCM_RIGHTS |\n");
-        printf("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+               "| time/op vs sd-bus floor | p50 vs floor | p99 vs floor | time/op vs SCM_RIGHTS "
+               "| server CPU µs/op | dbus-daemon CPU µs/op |\n");
+        printf("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Op op = 0; op < _OP_MAX; op++)
                 for (size_t c = 0; c < arg_n_clients; c++) {
                         Result med[_PATH_MAX];
@@ -548,13 +564,24 @@ static void print_report(Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX]) {
                                         .ops_per_sec = median_of(res[c][op][p], arg_runs, offsetof(Result, ops_per_sec)),
                                         .p50_us = median_of(res[c][op][p], arg_runs, offsetof(Result, p50_us)),
                                         .p99_us = median_of(res[c][op][p], arg_runs, offsetof(Result, p99_us)),
+                                        .server_cpu_us = median_of(res[c][op][p], arg_runs,
+                                                                   offsetof(Result, server_cpu_us)),
+                                        .bus_cpu_us = median_of(res[c][op][p], arg_runs, offsetof(Result, bus_cpu_us)),
                                 };
-                        for (Path p = 0; p < _PATH_MAX; p++)
-                                printf("| %s | %u | %s | %.0f | %.1f | %.1f | %.2f× | %.2f× | %.2f× | %.2f× |\n",
+                        for (Path p = 0; p < _PATH_MAX; p++) {
+                                char cpu[32] = "—", bus_cpu[32] = "—";
+
+                                if (p != PATH_SCM) {
+                                        (void) snprintf(cpu, sizeof(cpu), "%.1f", med[p].server_cpu_us);
+                                        (void) snprintf(bus_cpu, sizeof(bus_cpu), "%.1f", med[p].bus_cpu_us);
+                                }
+                                printf("| %s | %u | %s | %.0f | %.1f | %.1f | %.2f× | %.2f× | %.2f× | %.2f× "
+                                       "| %s | %s |\n",
                                        op_name[op], arg_clients[c], path_name[p], med[p].ops_per_sec, med[p].p50_us,
                                        med[p].p99_us, med[PATH_FLOOR].ops_per_sec / med[p].ops_per_sec,
                                        med[p].p50_us / med[PATH_FLOOR].p50_us, med[p].p99_us / med[PATH_FLOOR].p99_us,
-                                       med[PATH_SCM].ops_per_sec / med[p].ops_per_sec);
+                                       med[PATH_SCM].ops_per_sec / med[p].ops_per_sec, cpu, bus_cpu);
+                        }
                 }
 
         printf("\nTarget: gmemd within 1.5× of the sd-bus floor (time per operation = inverse throughput).\n");
@@ -662,9 +689,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-fd: gmemd is not on the bus: %s\n", strerror(-r));
                 return EXIT_FAILURE;
         }
-        r = setup_gmemd(bus, max_clients);
+        r = bench_name_pid(bus, GMEMD_BUS_NAME, &gmemd_pid);
+        if (r >= 0)
+                r = bench_name_pid(bus, "org.freedesktop.DBus", &bus_pid);
+        if (r >= 0)
+                r = setup_gmemd(bus, max_clients);
         if (r >= 0)
                 r = start_floor_server(bus, &server);
+        floor_pid = server;
         if (r < 0) {
                 fprintf(stderr, "bench-fd: setup failed: %s\n", strerror(-r));
                 return EXIT_FAILURE;
@@ -673,6 +705,7 @@ int main(int argc, char **argv) {
         printf("# Benchmark 1: fd handout\n");
         bench_print_machine();
         bench_print_command(argc, argv);
+        bench_print_load("at the start");
         printf("runs: %u of %.1f s per path, operation and client count, interleaved; %u warm-up "
                "operations per client before the clock starts (steady state: the per-connection credential "
                "lookup is done)\n", arg_runs, arg_seconds, WARMUP_OPS);
@@ -703,6 +736,7 @@ int main(int argc, char **argv) {
         if (r < 0)
                 return EXIT_FAILURE;
 
+        bench_print_load("at the end");
         print_report(res);
         free(res);
         return EXIT_SUCCESS;

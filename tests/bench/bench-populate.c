@@ -39,7 +39,11 @@ typedef struct Sample {
         double gmemd_empty_s;   /* CreateRegion(populate=false) round trip */
         double gmemd_destroy_s; /* DestroyRegion of the populated region */
         double bare_close_s;    /* close() of the populated memfd */
+        double bare_cpu_s;      /* CPU time of this thread in memfd_create + ftruncate + fallocate */
+        double gmemd_cpu_s;     /* CPU time of gmemd during CreateRegion(populate=true) */
 } Sample;
+
+static pid_t gmemd_pid;
 
 static int gmemd_call(sd_bus *bus, const char *method, const char *types, ...) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -64,15 +68,18 @@ static int gmemd_call(sd_bus *bus, const char *method, const char *types, ...) {
 
 static int measure_gmemd(sd_bus *bus, uint64_t size, unsigned run, Sample *s) {
         char name[64];
-        uint64_t t0, t1, t2;
+        uint64_t t0, t1, t2, c0 = 0, c1 = 0;
         int r;
 
         (void) snprintf(name, sizeof(name), "bench-pop-%" PRIu64 "-%u", size >> 20, run);
+        (void) bench_task_cpu_ns(gmemd_pid, &c0);
         t0 = now_ns();
         r = gmemd_call(bus, "CreateRegion", "sta{sv}", name, size, 1, "populate", "b", 1);
         t1 = now_ns();
+        (void) bench_task_cpu_ns(gmemd_pid, &c1);
         if (r < 0)
                 return r;
+        s->gmemd_cpu_s = (double) (c1 - c0) / (double) NSEC_PER_SEC;
         r = gmemd_call(bus, "DestroyRegion", "s", name);
         t2 = now_ns();
         if (r < 0)
@@ -91,9 +98,10 @@ static int measure_gmemd(sd_bus *bus, uint64_t size, unsigned run, Sample *s) {
 }
 
 static int measure_bare(uint64_t size, Sample *s) {
-        uint64_t t0, t1, t2;
+        uint64_t t0, t1, t2, c0 = 0, c1 = 0;
         int fd;
 
+        (void) bench_task_cpu_ns(0, &c0);
         t0 = now_ns();
         fd = memfd_create("bench-bare", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
@@ -104,10 +112,12 @@ static int measure_bare(uint64_t size, Sample *s) {
                 return r;
         }
         t1 = now_ns();
+        (void) bench_task_cpu_ns(0, &c1);
         safe_close(fd);
         t2 = now_ns();
         s->bare_s = (double) (t1 - t0) / (double) NSEC_PER_SEC;
         s->bare_close_s = (double) (t2 - t1) / (double) NSEC_PER_SEC;
+        s->bare_cpu_s = (double) (c1 - c0) / (double) NSEC_PER_SEC;
         return 0;
 }
 
@@ -173,6 +183,8 @@ int main(int argc, char **argv) {
         r = bench_bus_open(&bus);
         if (r >= 0)
                 r = bench_wait_for_name(bus, GMEMD_BUS_NAME, 20 * USEC_PER_SEC);
+        if (r >= 0)
+                r = bench_name_pid(bus, GMEMD_BUS_NAME, &gmemd_pid);
         if (r < 0) {
                 fprintf(stderr, "bench-populate: gmemd is not on the bus: %s\n", strerror(-r));
                 return EXIT_FAILURE;
@@ -189,6 +201,7 @@ int main(int argc, char **argv) {
         printf("# Benchmark 2: population\n");
         bench_print_machine();
         bench_print_command(argc, argv);
+        bench_print_load("at the start");
         printf("runs: %u per size; gmemd and the bare process alternate which goes first; the region or memfd "
                "is freed after each measurement\n", arg_runs);
         fflush(stdout);
@@ -211,30 +224,34 @@ int main(int argc, char **argv) {
                         }
                         if (r < 0)
                                 break;
-                        fprintf(stderr, "run %u: %u GiB: bare %.3f s, gmemd %.3f s (%.3f s without populate), "
-                                "ratio %.3f\n", run + 1, arg_sizes_gib[i], s->bare_s, s->gmemd_s,
-                                s->gmemd_empty_s, s->bare_s / s->gmemd_s);
+                        fprintf(stderr, "run %u: %u GiB: bare %.3f s (CPU %.3f s), gmemd %.3f s (CPU %.3f s; "
+                                "%.3f s without populate), ratio %.3f (CPU %.3f)\n", run + 1, arg_sizes_gib[i],
+                                s->bare_s, s->bare_cpu_s, s->gmemd_s, s->gmemd_cpu_s, s->gmemd_empty_s,
+                                s->bare_s / s->gmemd_s, s->bare_cpu_s / s->gmemd_cpu_s);
                 }
         if (r < 0) {
                 fprintf(stderr, "bench-populate: %s\n", strerror(-r));
                 return EXIT_FAILURE;
         }
 
+        bench_print_load("at the end");
         printf("\n| size | bare memfd_create+fallocate | gmemd CreateRegion(populate) | gmemd / bare rate "
-               "| CreateRegion without populate | DestroyRegion | bare close() |\n");
-        printf("|---:|---:|---:|---:|---:|---:|---:|\n");
+               "| CPU time bare / gmemd | CreateRegion without populate | DestroyRegion | bare close() |\n");
+        printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (size_t i = 0; i < arg_n_sizes; i++) {
                 double gib = arg_sizes_gib[i];
                 double bare = median_field(samples[i], arg_runs, offsetof(Sample, bare_s));
                 double gm = median_field(samples[i], arg_runs, offsetof(Sample, gmemd_s));
+                double bare_cpu = median_field(samples[i], arg_runs, offsetof(Sample, bare_cpu_s));
+                double gm_cpu = median_field(samples[i], arg_runs, offsetof(Sample, gmemd_cpu_s));
                 double ratios[RUNS_MAX];
 
                 for (unsigned run = 0; run < arg_runs; run++)
                         ratios[run] = samples[i][run].bare_s / samples[i][run].gmemd_s;
-                printf("| %u GiB | %.2f GiB/s (%.0f ms) | %.2f GiB/s (%.0f ms) | %.3f (median of runs %.3f) "
-                       "| %.2f ms | %.0f ms | %.0f ms |\n",
+                printf("| %u GiB | %.2f GiB/s (%.0f ms) | %.2f GiB/s (%.0f ms) | %.3f (median of paired runs %.3f) "
+                       "| %.0f / %.0f ms = %.3f | %.2f ms | %.0f ms | %.0f ms |\n",
                        arg_sizes_gib[i], gib / bare, bare * 1e3, gib / gm, gm * 1e3, bare / gm,
-                       median_double(ratios, arg_runs),
+                       median_double(ratios, arg_runs), bare_cpu * 1e3, gm_cpu * 1e3, bare_cpu / gm_cpu,
                        median_field(samples[i], arg_runs, offsetof(Sample, gmemd_empty_s)) * 1e3,
                        median_field(samples[i], arg_runs, offsetof(Sample, gmemd_destroy_s)) * 1e3,
                        median_field(samples[i], arg_runs, offsetof(Sample, bare_close_s)) * 1e3);

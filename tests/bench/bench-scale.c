@@ -26,8 +26,10 @@
  *   bench-env --nofile=262144 GMEMD -- bench-scale [--vms=10000]
  *             [--regions=20000] [--large-regions=100000] [--samples=2000] [--runs=5]
  */
+#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@
 #define SMALL_REGIONS 10
 #define REGION_SIZE UINT64_C(4096)
 #define CALL_TIMEOUT_USEC (120 * USEC_PER_SEC)
+#define FD_MARGIN 32
 
 static unsigned arg_vms = 10000;
 static unsigned arg_regions = 20000;
@@ -72,6 +75,7 @@ static const char *const state_name[_STATE_MAX] = {
 
 static sd_bus *bus;
 static pid_t gmemd_pid;
+static unsigned fd_limit;
 
 static int callv(sd_bus_message **ret_reply, const char *method, const char *types, va_list ap) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -107,9 +111,8 @@ static void name_of(char *buf, size_t size, const char *kind, unsigned i) {
         (void) snprintf(buf, size, "s-%s-%06u", kind, i);
 }
 
-/* Regions [from, to) and VMs [vm_from, vm_to), VM i with views of regions 2i and 2i+1. */
-static int grow(unsigned from, unsigned to, unsigned vm_from, unsigned vm_to) {
-        uint64_t t0 = now_ns(), t1, t2;
+static int create_regions(unsigned from, unsigned to) {
+        uint64_t t0 = now_ns();
         int r;
 
         for (unsigned i = from; i < to; i++) {
@@ -120,50 +123,109 @@ static int grow(unsigned from, unsigned to, unsigned vm_from, unsigned vm_to) {
                 if (r < 0)
                         return r;
         }
-        t1 = now_ns();
-        for (unsigned i = vm_from; i < vm_to; i++) {
-                char vm[32], r0[32], r1[32];
-
-                name_of(vm, sizeof(vm), "vm", i);
-                name_of(r0, sizeof(r0), "r", 2 * i);
-                name_of(r1, sizeof(r1), "r", 2 * i + 1);
-                r = call("RegisterVm", "sa{sv}", vm, 0);
-                if (r >= 0)
-                        r = call("Attach", "sssa{sv}", vm, r0, "rw", 0);
-                if (r >= 0)
-                        r = call("Attach", "sssa{sv}", vm, r1, "rw", 0);
-                if (r < 0)
-                        return r;
-        }
-        t2 = now_ns();
-        fprintf(stderr, "created %u regions in %.2f s (%.0f/s)", to - from, (double) (t1 - t0) / 1e9,
-                (double) (to - from) * 1e9 / (double) (t1 - t0 + 1));
-        if (vm_to > vm_from)
-                fprintf(stderr, ", %u VMs with 2 views each in %.2f s (%.0f VMs/s)", vm_to - vm_from,
-                        (double) (t2 - t1) / 1e9, (double) (vm_to - vm_from) * 1e9 / (double) (t2 - t1 + 1));
-        fprintf(stderr, "\n");
+        if (to > from)
+                fprintf(stderr, "created %u regions in %.2f s (%.0f/s)\n", to - from,
+                        (double) (now_ns() - t0) / 1e9, (double) (to - from) * 1e9 / (double) (now_ns() - t0));
         return 0;
 }
 
-static int shrink(unsigned from, unsigned to, unsigned vm_from, unsigned vm_to) {
+static int register_vms(unsigned from, unsigned to) {
+        uint64_t t0 = now_ns();
         int r;
 
-        for (unsigned i = vm_from; i < vm_to; i++) {
+        for (unsigned i = from; i < to; i++) {
                 char vm[32];
 
                 name_of(vm, sizeof(vm), "vm", i);
-                r = call("UnregisterVm", "s", vm);
+                r = call("RegisterVm", "sa{sv}", vm, 0);
                 if (r < 0)
                         return r;
         }
+        if (to > from)
+                fprintf(stderr, "registered %u VMs in %.2f s (%.0f/s)\n", to - from,
+                        (double) (now_ns() - t0) / 1e9, (double) (to - from) * 1e9 / (double) (now_ns() - t0));
+        return 0;
+}
+
+/* VM i gets views of regions 2i and 2i+1 where they exist, at most max views in all. */
+static int attach_views(unsigned vm_from, unsigned vm_to, unsigned regions, unsigned max, unsigned *ret_n) {
+        uint64_t t0 = now_ns();
+        unsigned n = 0;
+        int r;
+
+        for (unsigned i = vm_from; i < vm_to; i++)
+                for (unsigned k = 2 * i; k < 2 * i + 2 && k < regions && n < max; k++) {
+                        char vm[32], region[32];
+
+                        name_of(vm, sizeof(vm), "vm", i);
+                        name_of(region, sizeof(region), "r", k);
+                        r = call("Attach", "sssa{sv}", vm, region, "rw", 0);
+                        if (r < 0)
+                                return r;
+                        n++;
+                }
+        if (n > 0)
+                fprintf(stderr, "attached %u views in %.2f s (%.0f/s)\n", n, (double) (now_ns() - t0) / 1e9,
+                        (double) n * 1e9 / (double) (now_ns() - t0));
+        *ret_n = n;
+        return 0;
+}
+
+static int destroy_regions(unsigned from, unsigned to) {
         for (unsigned i = from; i < to; i++) {
                 char name[32];
+                int r;
 
                 name_of(name, sizeof(name), "r", i);
                 r = call("DestroyRegion", "s", name);
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+static int unregister_vms(unsigned from, unsigned to) {
+        for (unsigned i = from; i < to; i++) {
+                char vm[32];
+                int r;
+
+                name_of(vm, sizeof(vm), "vm", i);
+                r = call("UnregisterVm", "s", vm);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* How many more fds gmemd may open: its RLIMIT_NOFILE less those open, less a margin for sd-bus and views in passing. */
+static int fd_budget(unsigned *ret) {
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64], line[256];
+        unsigned long soft = 0;
+        unsigned open_fds = 0;
+        DIR *d;
+        struct dirent *de;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/limits", (int) gmemd_pid);
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "Max open files", 14) == 0 && sscanf(line + 14, "%lu", &soft) == 1)
+                        break;
+        if (soft == 0)
+                return -EIO;
+        fd_limit = (unsigned) soft;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/fd", (int) gmemd_pid);
+        d = opendir(path);
+        if (!d)
+                return negative_errno();
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        open_fds++;
+        closedir(d);
+        *ret = soft > open_fds + FD_MARGIN ? (unsigned) soft - open_fds - FD_MARGIN : 0;
         return 0;
 }
 
@@ -196,7 +258,7 @@ static double us(uint64_t ns) {
         return (double) ns / (double) NSEC_PER_USEC;
 }
 
-static int measure(State st, unsigned vms, unsigned regions, Figures *f) {
+static int measure(State st, unsigned vms, unsigned regions, unsigned views, Figures *f) {
         double a50[RUNS_MAX], a99[RUNS_MAX], d50[RUNS_MAX], g50[RUNS_MAX], g99[RUNS_MAX], l50[RUNS_MAX], l99[RUNS_MAX];
         unsigned list_samples = regions > 50000 ? 10 : regions > 1000 ? 20 : 200;
         _cleanup_free_ uint64_t *att = calloc(arg_samples, sizeof(uint64_t));
@@ -262,7 +324,7 @@ static int measure(State st, unsigned vms, unsigned regions, Figures *f) {
                 .measured = true,
                 .vms = vms,
                 .regions = regions,
-                .views = 2 * vms,
+                .views = views,
                 .attach_p50 = median_double(a50, arg_runs),
                 .attach_p99 = median_double(a99, arg_runs),
                 .detach_p50 = median_double(d50, arg_runs),
@@ -397,6 +459,7 @@ static int parse_argv(int argc, char **argv) {
 int main(int argc, char **argv) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
         Figures f[_STATE_MAX] = {};
+        unsigned small_views = 0, views = 0, regions = 0, budget = 0;
         int r;
 
         if (parse_argv(argc, argv) < 0) {
@@ -429,24 +492,57 @@ int main(int argc, char **argv) {
         if (r >= 0)
                 r = call("RegisterVm", "sa{sv}", "probe-vm", 0);
         if (r >= 0)
-                r = grow(0, SMALL_REGIONS, 0, SMALL_VMS);
+                r = create_regions(0, SMALL_REGIONS);
         if (r >= 0)
-                r = measure(STATE_SMALL, SMALL_VMS, SMALL_REGIONS, &f[STATE_SMALL]);
+                r = register_vms(0, SMALL_VMS);
         if (r >= 0)
-                r = grow(SMALL_REGIONS, arg_regions, SMALL_VMS, arg_vms);
+                r = attach_views(0, SMALL_VMS, SMALL_REGIONS, UINT_MAX, &small_views);
         if (r >= 0)
-                r = measure(STATE_SCALE, arg_vms, arg_regions, &f[STATE_SCALE]);
-        if (r >= 0 && arg_large_regions > arg_regions) {
-                r = grow(arg_regions, arg_large_regions, 0, 0);
-                if (r >= 0)
-                        r = measure(STATE_LARGE, arg_vms, arg_large_regions, &f[STATE_LARGE]);
-                if (r >= 0)
-                        r = shrink(arg_regions, arg_large_regions, 0, 0);
+                r = measure(STATE_SMALL, SMALL_VMS, SMALL_REGIONS, small_views, &f[STATE_SMALL]);
+
+        /* Every memfd region and every view is an fd in gmemd: stay within its RLIMIT_NOFILE. */
+        if (r >= 0)
+                r = fd_budget(&budget);
+        if (r >= 0) {
+                regions = arg_regions - SMALL_REGIONS <= budget ? arg_regions : SMALL_REGIONS + budget;
+                budget -= regions - SMALL_REGIONS;
+                if (regions < arg_regions || budget < 2 * (arg_vms - SMALL_VMS))
+                        printf("note: gmemd may hold %u fds (RLIMIT_NOFILE; raising the hard limit needs "
+                               "CAP_SYS_RESOURCE): the scale state has %u regions and %u views instead of %u and %u\n",
+                               fd_limit, regions, small_views + (budget < 2 * (arg_vms - SMALL_VMS) ? budget :
+                                                                  2 * (arg_vms - SMALL_VMS)),
+                               arg_regions, 2 * arg_vms);
+                r = create_regions(SMALL_REGIONS, regions);
         }
         if (r >= 0)
-                r = shrink(SMALL_REGIONS, arg_regions, SMALL_VMS, arg_vms);
+                r = register_vms(SMALL_VMS, arg_vms);
         if (r >= 0)
-                r = measure(STATE_AFTER, SMALL_VMS, SMALL_REGIONS, &f[STATE_AFTER]);
+                r = attach_views(SMALL_VMS, arg_vms, regions, budget, &views);
+        if (r >= 0)
+                r = measure(STATE_SCALE, arg_vms, regions, small_views + views, &f[STATE_SCALE]);
+
+        if (r >= 0 && arg_large_regions > regions) {
+                r = fd_budget(&budget);
+                if (r >= 0 && arg_large_regions - regions > budget)
+                        printf("note: the large state (%u regions) is skipped: gmemd may open %u more fds, it would "
+                               "need %u; the RSS of %u regions is extrapolated from the scale state\n",
+                               arg_large_regions, budget, arg_large_regions - regions, arg_large_regions);
+                else if (r >= 0) {
+                        r = create_regions(regions, arg_large_regions);
+                        if (r >= 0)
+                                r = measure(STATE_LARGE, arg_vms, arg_large_regions, small_views + views,
+                                            &f[STATE_LARGE]);
+                        if (r >= 0)
+                                r = destroy_regions(regions, arg_large_regions);
+                }
+        }
+        fflush(stdout);
+        if (r >= 0)
+                r = unregister_vms(SMALL_VMS, arg_vms);
+        if (r >= 0)
+                r = destroy_regions(SMALL_REGIONS, regions);
+        if (r >= 0)
+                r = measure(STATE_AFTER, SMALL_VMS, SMALL_REGIONS, small_views, &f[STATE_AFTER]);
         if (r < 0) {
                 fprintf(stderr, "bench-scale: %s\n", strerror(-r));
                 return EXIT_FAILURE;

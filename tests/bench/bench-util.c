@@ -129,6 +129,24 @@ int bench_vmrss_kib(pid_t pid, uint64_t *ret) {
         return read_kib_line(path, "VmRSS", ret);
 }
 
+int bench_task_cpu_ns(pid_t pid, uint64_t *ret) {
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64];
+        uint64_t v;
+
+        if (pid == 0)
+                (void) snprintf(path, sizeof(path), "/proc/thread-self/schedstat");
+        else
+                (void) snprintf(path, sizeof(path), "/proc/%d/schedstat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        if (fscanf(f, "%" SCNu64, &v) != 1)
+                return -EIO;
+        *ret = v;
+        return 0;
+}
+
 int bench_meminfo_kib(const char *key, uint64_t *ret) {
         return read_kib_line("/proc/meminfo", key, ret);
 }
@@ -186,6 +204,14 @@ void bench_print_machine(void) {
         cpu_model(model, sizeof(model));
         printf("machine: %ld CPUs (%s), %.1f GiB RAM, Linux %s %s\n", sysconf(_SC_NPROCESSORS_ONLN), model,
                (double) mem_kib / (1024.0 * 1024.0), u.release, u.machine);
+}
+
+void bench_print_load(const char *when) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/loadavg", "re");
+        double a = 0, b = 0, c = 0;
+
+        if (f && fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
+                printf("load average %s: %.2f %.2f %.2f\n", when, a, b, c);
 }
 
 void bench_print_command(int argc, char **argv) {

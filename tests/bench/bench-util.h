@@ -48,6 +48,8 @@ int bench_name_pid(sd_bus *bus, const char *name, pid_t *ret);
 
 /* VmRSS of pid in KiB, from /proc/PID/status. */
 int bench_vmrss_kib(pid_t pid, uint64_t *ret);
+/* CPU time a task has run, in ns (/proc/PID/schedstat; pid 0: the calling thread). */
+int bench_task_cpu_ns(pid_t pid, uint64_t *ret);
 /* A "Key:  N kB" line of /proc/meminfo, in KiB. */
 int bench_meminfo_kib(const char *key, uint64_t *ret);
 
@@ -56,5 +58,7 @@ int bench_parse_list(const char *s, unsigned *ret, size_t max, size_t *ret_n);
 
 /* "machine: 2 CPUs (model), 23.4 GiB RAM, Linux 6.1.0 x86_64" */
 void bench_print_machine(void);
+/* "load: 1.23 0.80 0.52 (/proc/loadavg)": other work on the machine disturbs the figures. */
+void bench_print_load(const char *when);
 /* "command: ..." with argv as given (shell-quoted where needed). */
 void bench_print_command(int argc, char **argv);
