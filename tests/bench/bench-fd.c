@@ -97,6 +97,8 @@ typedef struct Result {
         double bus_cpu_us;      /* CPU time of dbus-daemon per operation */
 } Result;
 
+static bool arg_ops[_OP_MAX] = { true, true };
+static bool arg_paths[_PATH_MAX] = { true, true, true, true };
 static unsigned arg_clients[8] = { 1, 8 };
 static size_t arg_n_clients = 2;
 static unsigned arg_runs = 5;
@@ -556,11 +558,12 @@ static void print_report(Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX]) {
                "| server CPU µs/op | dbus-daemon CPU µs/op |\n");
         printf("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Op op = 0; op < _OP_MAX; op++)
-                for (size_t c = 0; c < arg_n_clients; c++) {
-                        Result med[_PATH_MAX];
+                for (size_t c = 0; c < arg_n_clients && arg_ops[op]; c++) {
+                        Result med[_PATH_MAX] = {};
 
                         for (Path p = 0; p < _PATH_MAX; p++)
-                                med[p] = (Result) {
+                                if (arg_paths[p])
+                                        med[p] = (Result) {
                                         .ops_per_sec = median_of(res[c][op][p], arg_runs, offsetof(Result, ops_per_sec)),
                                         .p50_us = median_of(res[c][op][p], arg_runs, offsetof(Result, p50_us)),
                                         .p99_us = median_of(res[c][op][p], arg_runs, offsetof(Result, p99_us)),
@@ -571,6 +574,8 @@ static void print_report(Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX]) {
                         for (Path p = 0; p < _PATH_MAX; p++) {
                                 char cpu[32] = "—", bus_cpu[32] = "—";
 
+                                if (!arg_paths[p])
+                                        continue;
                                 if (p != PATH_SCM) {
                                         (void) snprintf(cpu, sizeof(cpu), "%.1f", med[p].server_cpu_us);
                                         (void) snprintf(bus_cpu, sizeof(bus_cpu), "%.1f", med[p].bus_cpu_us);
@@ -586,7 +591,8 @@ static void print_report(Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX]) {
 
         printf("\nTarget: gmemd within 1.5× of the sd-bus floor (time per operation = inverse throughput).\n");
         for (Op op = 0; op < _OP_MAX; op++)
-                for (size_t c = 0; c < arg_n_clients; c++) {
+                for (size_t c = 0; c < arg_n_clients && arg_ops[op] && arg_paths[PATH_GMEMD] && arg_paths[PATH_FLOOR];
+                     c++) {
                         double g = median_of(res[c][op][PATH_GMEMD], arg_runs, offsetof(Result, ops_per_sec));
                         double f = median_of(res[c][op][PATH_FLOOR], arg_runs, offsetof(Result, ops_per_sec));
                         double ratio = f / g;
@@ -605,7 +611,37 @@ static void help(void) {
                "  --server=PATH     the bench-fd-server binary (the sd-bus floor)\n"
                "  --clients=LIST    concurrent client processes, e.g. 1,8 (default)\n"
                "  --seconds=S       measured time of each run (default 2)\n"
-               "  --runs=N          repeated runs; the table shows medians (default 5)\n");
+               "  --runs=N          repeated runs; the table shows medians (default 5)\n"
+               "  --ops=LIST        attach+detach,getfd (default both)\n"
+               "  --paths=LIST      gmemd,libgmem,floor,scm (default all; ratios need gmemd and floor)\n");
+}
+
+static const char *const path_option[_PATH_MAX] = {
+        [PATH_GMEMD] = "gmemd",
+        [PATH_LIBGMEM] = "libgmem",
+        [PATH_FLOOR] = "floor",
+        [PATH_SCM] = "scm",
+};
+
+/* "a,b" against a table of n names: sets exactly the named entries of ret. */
+static int parse_set(const char *s, const char *const *names, int n, bool *ret) {
+        _cleanup_free_ char *copy = strdup(s);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        memset(ret, 0, sizeof(bool) * (size_t) n);
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                int i;
+
+                for (i = 0; i < n; i++)
+                        if (streq(w, names[i]))
+                                break;
+                if (i >= n)
+                        return -EINVAL;
+                ret[i] = true;
+        }
+        return 0;
 }
 
 static int parse_argv(int argc, char **argv) {
@@ -615,6 +651,8 @@ static int parse_argv(int argc, char **argv) {
                 { "clients", required_argument, NULL, 'c' },
                 { "seconds", required_argument, NULL, 't' },
                 { "runs",    required_argument, NULL, 'r' },
+                { "ops",     required_argument, NULL, 'o' },
+                { "paths",   required_argument, NULL, 'p' },
                 {}
         };
         int c;
@@ -642,6 +680,14 @@ static int parse_argv(int argc, char **argv) {
                 case 'r':
                         arg_runs = (unsigned) strtoul(optarg, NULL, 10);
                         if (arg_runs < 1 || arg_runs > RUNS_MAX)
+                                return -EINVAL;
+                        break;
+                case 'o':
+                        if (parse_set(optarg, op_name, _OP_MAX, arg_ops) < 0)
+                                return -EINVAL;
+                        break;
+                case 'p':
+                        if (parse_set(optarg, path_option, _PATH_MAX, arg_paths) < 0)
                                 return -EINVAL;
                         break;
                 default:
@@ -717,6 +763,8 @@ int main(int argc, char **argv) {
                                 for (Path p = 0; p < _PATH_MAX && r >= 0; p++) {
                                         Result *x = &res[c][op][p][run];
 
+                                        if (!arg_ops[op] || !arg_paths[p])
+                                                continue;
                                         r = run_one(p, op, arg_clients[c], x);
                                         if (r < 0) {
                                                 fprintf(stderr, "bench-fd: %s, %s, %u clients: %s\n", path_name[p],
