@@ -4,15 +4,20 @@
  * makes, whatever the call was. A reply is an error from gmemd's registry
  * (with a message) or from D-Bus itself, or on success what the contract
  * (doc/api-contract.md) says: the path of the object named, a view fd on the
- * region's own inode with the access of the view, lists of exactly the
+ * region's own inode, the view's own open file with its access, lists of exactly the
  * objects that exist. The model behind it stays consistent: views linked
- * from their VM and their region, a custody fd exactly on unrevoked views,
+ * from their VM and their region, a custody fd exactly on unrevoked views
+ * (a file of its own, except on the secret backend, whose views share the
+ * region's file),
  * windows inside regions, prepared migrations pinning what they name and
  * nothing else, and root (the only caller) charged for exactly what exists.
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/kcmp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "bus-util.h"
 #include "fuzz-dbus.h"
@@ -27,6 +32,16 @@ static bool same_inode(int a, int b) {
         struct stat x, y;
 
         return fstat(a, &x) >= 0 && fstat(b, &y) >= 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/*
+ * 1 if a and b are the same open file, 0 if not, -1 if the kernel cannot
+ * say (no kcmp): then the check is skipped.
+ */
+static int same_file(int a, int b) {
+        long r = syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, a, b);
+
+        return r < 0 ? -1 : r == 0;
 }
 
 static const char *arg_vm(const CallState *c) {
@@ -65,6 +80,7 @@ static void check_view_fd(Manager *m, const CallState *c, int fd) {
         v = view_lookup(vm, r);
         FUZZ_CHECK(v && v->state != VIEW_STATE_REVOKED && v->fd >= 0, "the view handed out is live");
         FUZZ_CHECK(same_inode(fd, r->br.fd), "the fd handed out is on region '%s''s inode", rn);
+        FUZZ_CHECK(same_file(fd, v->fd) != 0, "the fd handed out is the view's own open file");
         fl = fcntl(fd, F_GETFL);
         FUZZ_CHECK(fl >= 0, "the fd handed out is open");
         FUZZ_CHECK((fl & O_ACCMODE) == (v->access == VIEW_ACCESS_RO ? O_RDONLY : O_RDWR),
@@ -140,6 +156,7 @@ void fuzz_check_reply(Manager *m, const CallState *c, sd_bus_message *reply, boo
                         v = view_lookup(target, reg);
                         FUZZ_CHECK(v && v->state == VIEW_STATE_PENDING, "the target's view of '%s' is pending", name);
                         FUZZ_CHECK(same_inode(fd, reg->br.fd), "the fd for '%s' is on its inode", name);
+                        FUZZ_CHECK(same_file(fd, v->fd) != 0, "the fd for '%s' is the pending view's file", name);
                         n++;
                 }
                 FUZZ_CHECK(r == 0 && n > 0, "BeginMigration hands out at least one fd");
@@ -196,6 +213,12 @@ void fuzz_check_model(Manager *m) {
                                    r->name);
                         FUZZ_CHECK(hashmap_get(v->vm->views, r->name) == v, "the view of '%s' by '%s' is linked from "
                                    "the VM too", r->name, v->vm->name);
+                        if (v->fd >= 0 && v->fd != r->br.fd)
+                                FUZZ_CHECK(same_file(v->fd, r->br.fd) != (r->ops->read_only_views ? 1 : 0),
+                                           "the view of '%s' by '%s' is %s", r->name, v->vm->name,
+                                           r->ops->read_only_views ? "a file of its own" : "the region's file");
+                        FUZZ_CHECK(v->fd < 0 || same_inode(v->fd, r->br.fd), "the view of '%s' by '%s' is on its "
+                                   "region's inode", r->name, v->vm->name);
                 }
         }
         FUZZ_CHECK(m->total_bytes == bytes, "TotalBytes %" PRIu64 " is the sum of region sizes %" PRIu64,
