@@ -1,0 +1,273 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+loadutil — what the load, hostile-client and exhaustion tests share on top
+of gmemtest: the daemon's resource figures (open fds, RSS), raw wire-level
+connections to the private bus, a bus monitor, policy files, a fresh gmemd
+per test with its own limits, and the memory cgroup a test may put gmemd in.
+
+Figures are printed to stderr as "figure: ..." lines, so that the meson test
+log of every run holds them.
+"""
+
+import json
+import os
+import resource
+import signal
+import sys
+import time
+
+import gmemtest
+import dbuswire as W
+
+MANAGER = (gmemtest.BUS_NAME, gmemtest.ROOT_PATH, gmemtest.MANAGER_IFACE)
+QUOTA_EXCEEDED = gmemtest.ERROR_PREFIX + "QuotaExceeded"
+KiB = 1024
+
+
+def figure(text):
+    print(f"figure: {text}", file=sys.stderr, flush=True)
+
+
+class DaemonStats:
+    """Open fds and memory of one process, from /proc."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def fds(self):
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def fd_targets(self):
+        out = {}
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                out[int(fd)] = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+            except OSError:
+                pass
+        return out
+
+    def status(self):
+        out = {}
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if v.strip().endswith("kB"):
+                    out[k] = int(v.split()[0])
+        return out
+
+    def rss_kib(self):
+        return self.status()["VmRSS"]
+
+    def anon_kib(self):
+        return self.status().get("RssAnon", 0)
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def snapshot(self):
+        st = self.status()
+        return {"fds": self.fds(), "rss": st["VmRSS"], "anon": st.get("RssAnon", 0)}
+
+
+def raw(timeout=10, hello=True):
+    """A wire-level connection to the private bus, authenticated."""
+    return W.Connection(gmemtest.WORLD.address, timeout=timeout).connect(hello=hello)
+
+
+def mgr_call(conn, method, signature="", args=()):
+    """A manager call on a raw connection; returns the reply and closes any
+    fds it carried."""
+    reply = conn.call(*MANAGER, method, signature, list(args))
+    for fd in reply.fds:
+        os.close(fd)
+    reply.fds = []
+    return reply
+
+
+class Monitor:
+    """A monitoring connection (org.freedesktop.DBus.Monitoring) that
+    collects what matches its rules; drain() returns what arrived."""
+
+    def __init__(self, rules):
+        self.conn = raw()
+        r = self.conn.call(W.BUS, W.BUS_PATH, "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
+                           "asu", [rules, 0])
+        if r.type == W.ERROR:
+            raise RuntimeError(f"BecomeMonitor failed: {r.error_name}: {r.args}")
+
+    def drain(self, quiet=0.5):
+        """Messages until none arrived for quiet seconds."""
+        out = []
+        self.conn.sock.settimeout(quiet)
+        try:
+            while True:
+                m = self.conn.recv()
+                for fd in m.fds:
+                    os.close(fd)
+                m.fds = []
+                out.append(m)
+        except (TimeoutError, OSError):
+            pass
+        return out
+
+    def close(self):
+        self.conn.close()
+
+
+def write_policy(path, policy):
+    with open(path + ".tmp", "w") as f:
+        json.dump(policy, f, indent=1)
+    os.rename(path + ".tmp", path)
+
+
+def restart_gmemd(extra_args=()):
+    """Stops the file's gmemd (if any) and starts a fresh one; returns its
+    DaemonStats. A test that breaks the daemon on purpose calls this so the
+    next test starts clean."""
+    w = gmemtest.WORLD
+    if w.gmemd_proc is not None:
+        w.stop_gmemd(signal.SIGTERM)
+    w.start_gmemd(list(extra_args))
+    return DaemonStats(w.gmemd_pid())
+
+
+def set_fd_limit(pid, soft):
+    """Lowers gmemd's soft RLIMIT_NOFILE (its hard limit stays, so a later
+    call may raise it again without CAP_SYS_RESOURCE)."""
+    _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def name_owner():
+    """The unique name that owns org.gmemd.Broker1, or None."""
+    c = raw(timeout=5)
+    try:
+        r = c.call(W.BUS, W.BUS_PATH, W.BUS, "GetNameOwner", "s", [gmemtest.BUS_NAME])
+        return r.args[0] if r.type == W.METHOD_RETURN else None
+    finally:
+        c.close()
+
+
+def wait_for(pred, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+# --- memory cgroup ------------------------------------------------------------
+
+class MemoryCgroup:
+    """A child of this process's own memory cgroup (v1 memory controller or
+    v2 with the memory controller enabled for children), so the limits of
+    whoever runs the tests stay in force above it. available() says why not
+    when it cannot be made."""
+
+    def __init__(self, name):
+        self.name = name
+        self.path = None
+        self.parent = None
+        self.version = None
+        self.moved = []
+
+    def available(self):
+        try:
+            with open("/proc/self/cgroup") as f:
+                lines = f.read().splitlines()
+        except OSError as e:
+            return f"cannot read /proc/self/cgroup: {e}"
+        for line in lines:
+            hid, controllers, path = line.split(":", 2)
+            if "memory" in controllers.split(","):
+                base = "/sys/fs/cgroup/memory"
+                if os.path.exists(base + path + "/memory.limit_in_bytes"):
+                    self.version, self.parent = 1, base + path
+                    break
+        else:
+            for line in lines:
+                hid, controllers, path = line.split(":", 2)
+                if hid == "0":
+                    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+                        ctl = base + path + "/cgroup.controllers"
+                        try:
+                            with open(ctl) as f:
+                                if "memory" in f.read().split():
+                                    self.version, self.parent = 2, base + path
+                                    break
+                        except OSError:
+                            continue
+        if not self.parent:
+            return "no memory cgroup controller is mounted for this process"
+        if not os.access(self.parent, os.W_OK):
+            return f"cannot create a cgroup under {self.parent} (not writable)"
+        if self.version == 2:
+            try:
+                with open(self.parent + "/cgroup.subtree_control") as f:
+                    if "memory" not in f.read().split():
+                        return (f"the memory controller is not enabled for children of {self.parent} "
+                                f"(cgroup v2 needs it in cgroup.subtree_control)")
+            except OSError as e:
+                return f"cannot read {self.parent}/cgroup.subtree_control: {e}"
+        return None
+
+    def create(self, limit, oom_kill=True):
+        """Creates the cgroup with a memory limit of limit bytes; oom_kill=False
+        disables the OOM killer (v1 only) so that charges fail instead."""
+        self.path = os.path.join(self.parent, self.name)
+        os.mkdir(self.path)
+        if self.version == 1:
+            if not oom_kill:
+                self._write("memory.oom_control", "1")
+            self._write("memory.limit_in_bytes", str(limit))
+        else:
+            if not oom_kill:
+                raise OSError("cgroup v2 cannot disable the OOM killer of a cgroup")
+            self._write("memory.max", str(limit))
+
+    def _write(self, name, value):
+        with open(os.path.join(self.path, name), "w") as f:
+            f.write(value)
+
+    def read(self, name):
+        with open(os.path.join(self.path, name)) as f:
+            return f.read()
+
+    def usage(self):
+        return int(self.read("memory.usage_in_bytes" if self.version == 1 else "memory.current"))
+
+    def oom_kills(self):
+        if self.version == 1:
+            for line in self.read("memory.oom_control").splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+            return 0
+        for line in self.read("memory.events").splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+        return 0
+
+    def add(self, pid):
+        self._write("cgroup.procs", str(pid))
+        self.moved.append(pid)
+
+    def remove(self):
+        """Moves what is left back to the parent and removes the cgroup."""
+        if not self.path:
+            return
+        for pid in self.moved:
+            try:
+                with open(os.path.join(self.parent, "cgroup.procs"), "w") as f:
+                    f.write(str(pid))
+            except OSError:
+                pass     # gone
+        for _ in range(50):
+            try:
+                os.rmdir(self.path)
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.path = None
