@@ -36,6 +36,7 @@ say otherwise.
 import json
 import os
 import sys
+import time
 
 import gmemtest
 from gmemtest import GmemTestCase, MiB, PAGE, mmap_raw, munmap, peek, PROT_READ, MAP_SHARED
@@ -89,10 +90,19 @@ class QemuMigration(GmemTestCase):
         self.addCleanup(g.stop)
         return g
 
-    def migration_id(self, src):
-        rows = json.loads(self.gmemctl("--json=short", "list-migrations").out)
-        ids = [r["id"] for r in rows if r["source"] == src and r["state"] == "prepared"]
+    def migration_id(self, src, timeout=30):
+        """The id of the migration gmemctl migrate (started in the
+        background) has begun from src, once it shows in list-migrations."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = json.loads(self.gmemctl("--json=short", "list-migrations").out)
+            ids = [r["id"] for r in rows if r["source"] == src and r["state"] == "prepared"]
+            if ids or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         self.assertEqual(len(ids), 1, f"one prepared migration from {src}: {rows}")
+        self.addCleanup(self._quietly_path, f"{gmemtest.ROOT_PATH}/migration/{ids[0]}",
+                        "AbortMigration")
         return str(ids[0])
 
     def sample_nonzero(self, vm, region, samples=2048):
