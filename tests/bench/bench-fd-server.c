@@ -9,7 +9,12 @@
  * Detach replies with nothing. No lookup, no authorization, no signals: what
  * gmemd takes beyond this is what the broker itself costs.
  *
- *   bench-fd-server [BUS_NAME]     (the system bus: $DBUS_SYSTEM_BUS_ADDRESS)
+ * With "signals" it also emits, after each Attach and Detach reply, the two
+ * PropertiesChanged signals gmemd emits for a view change (the VM's and the
+ * region's Views, each with its new value): a diagnostic that isolates what
+ * those signals cost from the rest of the broker's work.
+ *
+ *   bench-fd-server [BUS_NAME [signals]]   (the system bus: $DBUS_SYSTEM_BUS_ADDRESS)
  *
  * It runs until it is killed.
  */
@@ -25,6 +30,17 @@
 #define FLOOR_IFACE "org.gmemd.BenchFloor"
 
 static int memfd = -EBADF;
+static bool with_signals = false;
+
+/* What gmemd sends on a view change: PropertiesChanged of Vm.Views and of Region.Views. */
+static void emit_views_changed(sd_bus *bus, const char *vm, const char *region, bool attached) {
+        (void) sd_bus_emit_signal(bus, FLOOR_PATH "/vm/x", "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                  "sa{sv}as", "org.gmemd.Broker1.Vm", 1, "Views", "a(sss)", attached ? 1 : 0, region,
+                                  "rw", "active", 0);
+        (void) sd_bus_emit_signal(bus, FLOOR_PATH "/region/x", "org.freedesktop.DBus.Properties",
+                                  "PropertiesChanged", "sa{sv}as", "org.gmemd.Broker1.Region", 1, "Views", "a(sss)",
+                                  attached ? 1 : 0, vm, "rw", "active", 0);
+}
 
 static int method_attach(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const char *vm, *region, *access;
@@ -36,7 +52,10 @@ static int method_attach(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = sd_bus_message_skip(m, "a{sv}");
         if (r < 0)
                 return r;
-        return sd_bus_reply_method_return(m, "h", memfd);
+        r = sd_bus_reply_method_return(m, "h", memfd);
+        if (r >= 0 && with_signals)
+                emit_views_changed(sd_bus_message_get_bus(m), vm, region, true);
+        return r;
 }
 
 static int method_detach(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -46,7 +65,10 @@ static int method_detach(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read(m, "ss", &vm, &region);
         if (r < 0)
                 return r;
-        return sd_bus_reply_method_return(m, NULL);
+        r = sd_bus_reply_method_return(m, NULL);
+        if (r >= 0 && with_signals)
+                emit_views_changed(sd_bus_message_get_bus(m), vm, region, false);
+        return r;
 }
 
 static int method_get_fd(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -72,6 +94,7 @@ int main(int argc, char **argv) {
         const char *name = argc > 1 ? argv[1] : FLOOR_BUS_NAME;
         int r;
 
+        with_signals = argc > 2 && streq(argv[2], "signals");
         memfd = memfd_create("bench-floor", MFD_CLOEXEC);
         if (memfd < 0 || ftruncate(memfd, 1 << 20) < 0) {
                 perror("bench-fd-server: memfd");

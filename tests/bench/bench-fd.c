@@ -11,6 +11,9 @@
  *   gmemd/libgmem  the same through libgmem (which duplicates the fd once more);
  *   sd-bus floor   the same raw calls to bench-fd-server, a trivial sd-bus
  *                  service on the same bus answering with an fd;
+ *   floor+signals  (attach+detach only, a diagnostic) the same server also
+ *                  emitting the two PropertiesChanged signals gmemd emits per
+ *                  view change, to show what they cost;
  *   SCM_RIGHTS     a raw round trip over a socketpair to a server process
  *                  that answers with the fd in SCM_RIGHTS (attach+detach: one
  *                  round trip with an fd and one without).
@@ -46,6 +49,7 @@
 #include "libgmem.h"
 
 #define FLOOR_BUS_NAME "org.gmemd.BenchFloor"
+#define FLOOR_SIGNALS_BUS_NAME "org.gmemd.BenchFloorSignals"
 #define FLOOR_PATH "/org/gmemd/BenchFloor"
 #define FLOOR_IFACE "org.gmemd.BenchFloor"
 
@@ -65,6 +69,7 @@ typedef enum Path {
         PATH_GMEMD,
         PATH_LIBGMEM,
         PATH_FLOOR,
+        PATH_FLOOR_SIGNALS,
         PATH_SCM,
         _PATH_MAX,
 } Path;
@@ -78,6 +83,7 @@ static const char *const path_name[_PATH_MAX] = {
         [PATH_GMEMD] = "gmemd",
         [PATH_LIBGMEM] = "gmemd/libgmem",
         [PATH_FLOOR] = "sd-bus floor",
+        [PATH_FLOOR_SIGNALS] = "floor+signals",
         [PATH_SCM] = "SCM_RIGHTS",
 };
 
@@ -98,7 +104,7 @@ typedef struct Result {
 } Result;
 
 static bool arg_ops[_OP_MAX] = { true, true };
-static bool arg_paths[_PATH_MAX] = { true, true, true, true };
+static bool arg_paths[_PATH_MAX] = { true, true, true, true, true };
 static unsigned arg_clients[8] = { 1, 8 };
 static size_t arg_n_clients = 2;
 static unsigned arg_runs = 5;
@@ -106,7 +112,7 @@ static double arg_seconds = 2;
 static const char *arg_server = NULL;
 static size_t arg_max_samples = 1 << 20;
 
-static pid_t gmemd_pid, floor_pid, bus_pid;
+static pid_t gmemd_pid, floor_pid, floor_signals_pid, bus_pid;
 static Shared *shared;
 static uint64_t *samples;      /* [client][arg_max_samples] */
 
@@ -220,6 +226,9 @@ static int client_op(Client *c, Op op) {
         case PATH_FLOOR:
                 return op == OP_GET_FD ? sdbus_get_fd(c, FLOOR_BUS_NAME, FLOOR_PATH, FLOOR_IFACE)
                                        : sdbus_attach_detach(c, FLOOR_BUS_NAME, FLOOR_PATH, FLOOR_IFACE);
+        case PATH_FLOOR_SIGNALS:
+                return op == OP_GET_FD ? sdbus_get_fd(c, FLOOR_SIGNALS_BUS_NAME, FLOOR_PATH, FLOOR_IFACE)
+                                       : sdbus_attach_detach(c, FLOOR_SIGNALS_BUS_NAME, FLOOR_PATH, FLOOR_IFACE);
         case PATH_LIBGMEM:
                 return libgmem_op(c, op);
         case PATH_SCM:
@@ -242,7 +251,7 @@ static int client_main(Path path, Op op, unsigned id, int scm_fd, int ready_fd, 
         (void) snprintf(c.attach_region, sizeof(c.attach_region), "bench-a-%u", id);
         (void) snprintf(c.getfd_region, sizeof(c.getfd_region), "bench-g-%u", id);
 
-        if (path == PATH_GMEMD || path == PATH_FLOOR)
+        if (path == PATH_GMEMD || path == PATH_FLOOR || path == PATH_FLOOR_SIGNALS)
                 r = bench_bus_open(&c.bus);
         else if (path == PATH_LIBGMEM)
                 r = gmem_connect(&c.gmem);
@@ -337,7 +346,8 @@ static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
         int ready[2] = { -EBADF, -EBADF }, go[2] = { -EBADF, -EBADF };
         uint64_t first = UINT64_MAX, last = 0, total = 0, *all;
         uint64_t server_cpu0 = 0, server_cpu1 = 0, bus_cpu0 = 0, bus_cpu1 = 0;
-        pid_t server_pid = path == PATH_FLOOR ? floor_pid : path == PATH_SCM ? 0 : gmemd_pid;
+        pid_t server_pid = path == PATH_FLOOR ? floor_pid : path == PATH_FLOOR_SIGNALS ? floor_signals_pid :
+                           path == PATH_SCM ? 0 : gmemd_pid;
         size_t k = 0;
         int r = 0, status;
         char byte;
@@ -521,18 +531,18 @@ static int setup_gmemd(sd_bus *bus, unsigned n) {
         return 0;
 }
 
-static int start_floor_server(sd_bus *bus, pid_t *ret) {
+static int start_floor_server(sd_bus *bus, const char *name, bool signals, pid_t *ret) {
         pid_t pid = fork();
         int r;
 
         if (pid < 0)
                 return negative_errno();
         if (pid == 0) {
-                execl(arg_server, arg_server, FLOOR_BUS_NAME, (char *) NULL);
+                execl(arg_server, arg_server, name, signals ? "signals" : NULL, (char *) NULL);
                 fprintf(stderr, "bench-fd: cannot run %s: %m\n", arg_server);
                 _exit(127);
         }
-        r = bench_wait_for_name(bus, FLOOR_BUS_NAME, 20 * USEC_PER_SEC);
+        r = bench_wait_for_name(bus, name, 20 * USEC_PER_SEC);
         if (r < 0) {
                 (void) kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
@@ -562,7 +572,7 @@ static void print_report(Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX]) {
                         Result med[_PATH_MAX] = {};
 
                         for (Path p = 0; p < _PATH_MAX; p++)
-                                if (arg_paths[p])
+                                if (arg_paths[p] && !(p == PATH_FLOOR_SIGNALS && op == OP_GET_FD))
                                         med[p] = (Result) {
                                         .ops_per_sec = median_of(res[c][op][p], arg_runs, offsetof(Result, ops_per_sec)),
                                         .p50_us = median_of(res[c][op][p], arg_runs, offsetof(Result, p50_us)),
@@ -574,7 +584,7 @@ static void print_report(Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX]) {
                         for (Path p = 0; p < _PATH_MAX; p++) {
                                 char cpu[32] = "—", bus_cpu[32] = "—";
 
-                                if (!arg_paths[p])
+                                if (!arg_paths[p] || (p == PATH_FLOOR_SIGNALS && op == OP_GET_FD))
                                         continue;
                                 if (p != PATH_SCM) {
                                         (void) snprintf(cpu, sizeof(cpu), "%.1f", med[p].server_cpu_us);
@@ -613,13 +623,15 @@ static void help(void) {
                "  --seconds=S       measured time of each run (default 2)\n"
                "  --runs=N          repeated runs; the table shows medians (default 5)\n"
                "  --ops=LIST        attach+detach,getfd (default both)\n"
-               "  --paths=LIST      gmemd,libgmem,floor,scm (default all; ratios need gmemd and floor)\n");
+               "  --paths=LIST      gmemd,libgmem,floor,floor-signals,scm (default all; ratios need\n"
+               "                    gmemd and floor)\n");
 }
 
 static const char *const path_option[_PATH_MAX] = {
         [PATH_GMEMD] = "gmemd",
         [PATH_LIBGMEM] = "libgmem",
         [PATH_FLOOR] = "floor",
+        [PATH_FLOOR_SIGNALS] = "floor-signals",
         [PATH_SCM] = "scm",
 };
 
@@ -702,7 +714,6 @@ int main(int argc, char **argv) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX];
         unsigned max_clients = 0;
-        pid_t server = 0;
         int r;
 
         if (parse_argv(argc, argv) < 0) {
@@ -741,8 +752,9 @@ int main(int argc, char **argv) {
         if (r >= 0)
                 r = setup_gmemd(bus, max_clients);
         if (r >= 0)
-                r = start_floor_server(bus, &server);
-        floor_pid = server;
+                r = start_floor_server(bus, FLOOR_BUS_NAME, false, &floor_pid);
+        if (r >= 0)
+                r = start_floor_server(bus, FLOOR_SIGNALS_BUS_NAME, true, &floor_signals_pid);
         if (r < 0) {
                 fprintf(stderr, "bench-fd: setup failed: %s\n", strerror(-r));
                 return EXIT_FAILURE;
@@ -763,7 +775,7 @@ int main(int argc, char **argv) {
                                 for (Path p = 0; p < _PATH_MAX && r >= 0; p++) {
                                         Result *x = &res[c][op][p][run];
 
-                                        if (!arg_ops[op] || !arg_paths[p])
+                                        if (!arg_ops[op] || !arg_paths[p] || (p == PATH_FLOOR_SIGNALS && op == OP_GET_FD))
                                                 continue;
                                         r = run_one(p, op, arg_clients[c], x);
                                         if (r < 0) {
@@ -776,9 +788,13 @@ int main(int argc, char **argv) {
                                                 path_name[p], x->ops_per_sec, x->p50_us, x->p99_us);
                                 }
 
-        if (server > 0) {
-                (void) kill(server, SIGTERM);
-                (void) waitpid(server, NULL, 0);
+        for (size_t i = 0; i < 2; i++) {
+                pid_t pid = i == 0 ? floor_pid : floor_signals_pid;
+
+                if (pid > 0) {
+                        (void) kill(pid, SIGTERM);
+                        (void) waitpid(pid, NULL, 0);
+                }
         }
         teardown_gmemd(bus, max_clients);
         if (r < 0)
