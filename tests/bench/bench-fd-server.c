@@ -34,12 +34,21 @@ static bool with_signals = false;
 
 /* What gmemd sends on a view change: PropertiesChanged of Vm.Views and of Region.Views. */
 static void emit_views_changed(sd_bus *bus, const char *vm, const char *region, bool attached) {
-        (void) sd_bus_emit_signal(bus, FLOOR_PATH "/vm/x", "org.freedesktop.DBus.Properties", "PropertiesChanged",
-                                  "sa{sv}as", "org.gmemd.Broker1.Vm", 1, "Views", "a(sss)", attached ? 1 : 0, region,
-                                  "rw", "active", 0);
-        (void) sd_bus_emit_signal(bus, FLOOR_PATH "/region/x", "org.freedesktop.DBus.Properties",
-                                  "PropertiesChanged", "sa{sv}as", "org.gmemd.Broker1.Region", 1, "Views", "a(sss)",
-                                  attached ? 1 : 0, vm, "rw", "active", 0);
+        if (attached) {
+                (void) sd_bus_emit_signal(bus, FLOOR_PATH "/vm/x", "org.freedesktop.DBus.Properties",
+                                          "PropertiesChanged", "sa{sv}as", "org.gmemd.Broker1.Vm", 1, "Views",
+                                          "a(sss)", 1, region, "rw", "active", 0);
+                (void) sd_bus_emit_signal(bus, FLOOR_PATH "/region/x", "org.freedesktop.DBus.Properties",
+                                          "PropertiesChanged", "sa{sv}as", "org.gmemd.Broker1.Region", 1, "Views",
+                                          "a(sss)", 1, vm, "rw", "active", 0);
+        } else {
+                (void) sd_bus_emit_signal(bus, FLOOR_PATH "/vm/x", "org.freedesktop.DBus.Properties",
+                                          "PropertiesChanged", "sa{sv}as", "org.gmemd.Broker1.Vm", 1, "Views",
+                                          "a(sss)", 0, 0);
+                (void) sd_bus_emit_signal(bus, FLOOR_PATH "/region/x", "org.freedesktop.DBus.Properties",
+                                          "PropertiesChanged", "sa{sv}as", "org.gmemd.Broker1.Region", 1, "Views",
+                                          "a(sss)", 0, 0);
+        }
 }
 
 static int method_attach(sd_bus_message *m, void *userdata, sd_bus_error *error) {
