@@ -48,7 +48,7 @@
 #include "view.h"
 #include "vm.h"
 
-#define CALLS_MAX 64
+#define CALLS_MAX 256         /* enough to finish more migrations than are kept */
 #define MIB (UINT64_C(1) << 20)
 #define POPULATE_MAX (16 * MIB)     /* per call that really allocates */
 #define INPUT_BUDGET (64 * MIB)     /* per input */
@@ -187,8 +187,10 @@ typedef struct Harness {
         bool debug;
 } Harness;
 
+/* The policy files: one per policy, then one that does not parse and one that does not exist. */
+#define POLICY_FILES (ELEMENTSOF(policies) + 2)
 static char policy_dir[] = "/tmp/gmem-fuzz-dbus.XXXXXX";
-static char policy_paths[ELEMENTSOF(policies)][sizeof(policy_dir) + 32];
+static char policy_paths[POLICY_FILES][sizeof(policy_dir) + 32];
 static int spare_fd = -EBADF;
 static bool debug;
 
@@ -335,9 +337,11 @@ static char *gen_path(Harness *h, PathKind kind) {
                            "any name encodes into an object path");
                 return p;
         case PATH_MIGRATION:
+                /* The first few ids, one of the latest four, or a special path. */
                 sel = fuzz_u8(&h->in);
                 if (sel < 0xc0) {
-                        FUZZ_CHECK(asprintf(&p, BUS_MIGRATION_PREFIX "/%u", sel % 5) >= 0, "asprintf()");
+                        uint64_t id = sel < 0x60 ? sel % 5 : h->m->next_migration_id - 1 - sel % 4;
+                        FUZZ_CHECK(asprintf(&p, BUS_MIGRATION_PREFIX "/%" PRIu64, id) >= 0, "asprintf()");
                         return p;
                 }
                 return strdup(pick(h, paths_special, ELEMENTSOF(paths_special)));
@@ -351,6 +355,7 @@ static char *gen_path(Harness *h, PathKind kind) {
 /* One value of a basic or simple container type, made up from the input. */
 static int append_typed(Harness *h, sd_bus_message *msg, const char *type) {
         _cleanup_free_ char *s = NULL;
+        uint64_t v;
         int r;
 
         switch (type[0]) {
@@ -363,8 +368,12 @@ static int append_typed(Harness *h, sd_bus_message *msg, const char *type) {
         case 'g':
                 return sd_bus_message_append(msg, "g", fuzz_u8(&h->in) & 1 ? "a{sv}" : "");
         case 't':
-                /* A random t may land in a size or length: keep what it could allocate bounded. */
-                return sd_bus_message_append(msg, "t", gen_u64(h) % POPULATE_MAX);
+                /* A random t may land in a length that allocates: it comes out of the budget. */
+                v = gen_u64(h) % POPULATE_MAX;
+                if (v > h->budget)
+                        v = h->budget;
+                h->budget -= v;
+                return sd_bus_message_append(msg, "t", v);
         case 'x':
                 return sd_bus_message_append(msg, "x", (int64_t) gen_u64(h));
         case 'u':
@@ -398,7 +407,7 @@ static int append_typed(Harness *h, sd_bus_message *msg, const char *type) {
         }
         case '(':
                 s = gen_name(h);
-                return sd_bus_message_append(msg, "(st)", s, gen_u64(h) % POPULATE_MAX);
+                return sd_bus_message_append(msg, "(st)", s, gen_u64(h));
         case 'a':
                 if (streq(type, "as")) {
                         s = gen_name(h);
@@ -410,7 +419,6 @@ static int append_typed(Harness *h, sd_bus_message *msg, const char *type) {
         }
         return -EINVAL;
 }
-
 
 static void call_state_done(CallState *c) {
         for (size_t i = 0; i < ELEMENTSOF(c->strings); i++)
@@ -619,7 +627,7 @@ static void run_event(Harness *h, unsigned event) {
                            "VM '%s' has no leader, no views and no migration after its leader exited", name);
                 break;
         case EVENT_POLICY_FILE:
-                p = fuzz_u8(&h->in) % ELEMENTSOF(policies);
+                p = fuzz_u8(&h->in) % POLICY_FILES;
                 trace(h, "policy file is now policy %u\n", p);
                 free(h->m->policy_path);
                 h->m->policy_path = strdup(policy_paths[p]);
@@ -694,12 +702,15 @@ static bool run_call(Harness *h) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
         FUZZ_CHECK(mkdtemp(policy_dir), "mkdtemp()");
-        for (size_t i = 0; i < ELEMENTSOF(policies); i++) {
+        for (size_t i = 0; i < POLICY_FILES; i++) {
+                const char *text = i < ELEMENTSOF(policies) ? policies[i] : "{\"version\":1,\"classes\":[";
                 FILE *f;
 
                 (void) snprintf(policy_paths[i], sizeof(policy_paths[i]), "%s/policy-%zu.json", policy_dir, i);
+                if (i == POLICY_FILES - 1)
+                        continue;   /* the missing one */
                 f = fopen(policy_paths[i], "we");
-                FUZZ_CHECK(f && fputs(policies[i], f) >= 0 && fclose(f) == 0, "%s is written", policy_paths[i]);
+                FUZZ_CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0, "%s is written", policy_paths[i]);
         }
         spare_fd = memfd_create("gmem-fuzz-spare", MFD_CLOEXEC);
         FUZZ_CHECK(spare_fd >= 0, "memfd_create()");
@@ -721,7 +732,7 @@ static void cleanup_policies(void) __attribute__((destructor));
 static void cleanup_policies(void) {
         if (policy_dir[strlen(policy_dir) - 1] == 'X')
                 return;
-        for (size_t i = 0; i < ELEMENTSOF(policies); i++)
+        for (size_t i = 0; i < POLICY_FILES; i++)
                 (void) unlink(policy_paths[i]);
         (void) rmdir(policy_dir);
 }

@@ -118,6 +118,9 @@ def mig(i):
     return bytes([i])                     # /org/gmemd/Broker1/migration/<i % 5>
 
 
+LATEST_MIGRATION = bytes([0x60])          # the one begun last
+
+
 def any_path(kind, rest=b""):
     return bytes([kind]) + rest           # 0 manager, 1 region, 2 vm, 3 migration, 4-5 special
 
@@ -208,6 +211,42 @@ SEEDS = {
                call("LeaderExit", name("vm-0")), call("GetVm", name("vm-0")),
                call("PolicyFile", bytes([1])), call("Reload"), create("c", 255), create("r.1", 255),
                call("PolicyFile", bytes([3])), call("Reload"), call("ListRegions")],
+    "migrate-back": [POLICY["builtin"],
+                     create("a"), create("b"), register("vm-0"), register("c"), attach("vm-0", "a"),
+                     attach("vm-0", "b", RO, *window(8, 8)),
+                     call("BeginMigration", name("vm-0"), name("c"), opts()), call("CommitMigration", mig(1)),
+                     call("BeginMigration", name("c"), name("vm-0"), opts()), call("Migration.Commit", mig(2)),
+                     call("BeginMigration", name("vm-0"), name("c"), opts()), call("Migration.Commit", mig(3)),
+                     attach("vm-0", "a"), call("GetFd", name("vm-0"), name("a")),
+                     call("Detach", name("vm-0"), name("b")), call("DestroyRegion", name("b")),
+                     call("Vm.Unregister", name("c")), call("DestroyRegion", name("a"))],
+    "migrate-busy": [POLICY["builtin"],
+                     create("a"), create("b"), register("vm-0"), register("c"), register("b"),
+                     attach("vm-0", "a"), attach("c", "a"), attach("b", "b"),
+                     call("BeginMigration", name("vm-0"), name("c"), opts()),
+                     call("BeginMigration", name("b"), name("vm-0"), opts()),
+                     call("Detach", name("c"), name("a")),
+                     call("BeginMigration", name("vm-0"), name("c"), opts()),
+                     call("BeginMigration", name("b"), name("c"), opts()),
+                     call("BeginMigration", name("vm-0"), name("b"), opts()),
+                     call("LeaderExit", name("c")), call("AbortMigration", mig(1)), call("Attach", name("c"), name("b"),
+                                                                                          RO, opts())],
+    "grants": [POLICY["builtin"],
+               create("a"), register("vm-0", uid(2)), register("c", uid(2)), register("b", uid(3)),
+               attach("vm-0", "a", RO), attach("c", "a", RW), attach("b", "a", RO),
+               call("Detach", name("c"), name("a")), call("BeginMigration", name("vm-0"), name("c"), opts()),
+               call("CommitMigration", mig(1)), call("DestroyRegion", name("a")), call("Detach", name("c"), name("a")),
+               call("Detach", name("b"), name("a")), call("DestroyRegion", name("a")), call("ListRegions")],
+    "reload": [POLICY["builtin"],
+               create("a"), register("vm-0"), attach("vm-0", "a"),
+               call("PolicyFile", bytes([5])), call("Reload"), call("PolicyFile", bytes([6])), call("Reload"),
+               call("PolicyFile", bytes([1])), call("Reload"), create("b", 255), attach("vm-0", "b"),
+               call("PolicyFile", bytes([3])), call("Reload"), call("GetRegion", name("a")),
+               call("GetVm", name("vm-0")), call("GetFd", name("vm-0"), name("a")), call("Reload")],
+    # More migrations finish than the manager keeps (64): the oldest are dropped.
+    "prune": [POLICY["builtin"], create("a"), register("vm-0"), register("c"), attach("vm-0", "a")] +
+             [call("BeginMigration", name("vm-0"), name("c"), opts()) + call("AbortMigration", LATEST_MIGRATION)
+              for i in range(1, 72)] + [call("ListMigrations")],
     "bad-options": [POLICY["builtin"],
                     call("CreateRegion", name("a"), pages(1), opts(opt(0xc0), opt(0x01, b"\x00\x00", how=0xd0))),
                     call("CreateRegion", name("a"), pages(1), opts(populate(), populate())),
