@@ -14,6 +14,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 import time
 
 import gmemtest
@@ -88,7 +89,9 @@ def mgr_call(conn, method, signature="", args=()):
 
 class Monitor:
     """A monitoring connection (org.freedesktop.DBus.Monitoring) that
-    collects what matches its rules; drain() returns what arrived."""
+    collects what matches its rules. It reads all the time, in a thread: a
+    monitor that falls behind holds up the bus (fds in the messages it is
+    sent count against their sender). drain() returns what arrived."""
 
     def __init__(self, rules):
         self.conn = raw()
@@ -96,23 +99,45 @@ class Monitor:
                            "asu", [rules, 0])
         if r.type == W.ERROR:
             raise RuntimeError(f"BecomeMonitor failed: {r.error_name}: {r.args}")
+        self.messages = []
+        self.lock = threading.Lock()
+        self.last = time.monotonic()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
 
-    def drain(self, quiet=0.5):
-        """Messages until none arrived for quiet seconds."""
-        out = []
-        self.conn.sock.settimeout(quiet)
+    def _read(self):
+        self.conn.sock.settimeout(None)
         try:
             while True:
                 m = self.conn.recv()
                 for fd in m.fds:
                     os.close(fd)
                 m.fds = []
-                out.append(m)
-        except (TimeoutError, OSError):
+                m.body = b""
+                with self.lock:
+                    self.messages.append(m)
+                    self.last = time.monotonic()
+        except (OSError, ValueError):
             pass
+
+    def drain(self, quiet=0.5):
+        """What arrived, once nothing more came for quiet seconds."""
+        while True:
+            with self.lock:
+                idle = time.monotonic() - self.last
+            if idle >= quiet:
+                break
+            time.sleep(quiet - idle)
+        with self.lock:
+            out, self.messages = self.messages, []
         return out
 
     def close(self):
+        try:
+            self.conn.sock.shutdown(2)
+        except OSError:
+            pass
+        self.thread.join(timeout=5)
         self.conn.close()
 
 
