@@ -117,4 +117,5 @@ const BackendOps backend_secret_ops = {
         .allocate = secret_allocate,
         .allocated_bytes = secret_allocated_bytes,
         .read_only_views = false,
+        .views_share_master = true,
 };

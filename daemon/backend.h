@@ -86,8 +86,10 @@ typedef struct BackendOps {
          * used through the fd handed out, not re-opened by an unprivileged uid.
          */
         int (*set_grants)(const BackendRegion *r, const BackendGrant *grants, size_t n, GmemError *e);
-        /* Whether a view may be read-only; secret views share the master file. */
+        /* Whether a view may be read-only. */
         bool read_only_views;
+        /* Views are the master file itself (secret): not a file of their own to keep or compare. */
+        bool views_share_master;
 } BackendOps;
 
 extern const BackendOps backend_memfd_ops;

@@ -10,13 +10,20 @@
  *
  *   region/ID/BACKEND/PAGE_SIZE/CREATOR/PERSISTENT/NAME/OWNER   master memfd
  *   vm/ID/UID|-/CREATOR/L|N/NAME                   leader pidfd (L) or a record memfd (N)
- *   view/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR/active|pending   custody file
- *   revoked/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR           record memfd
- *   migration/ID/SOURCE_VM_ID/TARGET_VM_ID         record memfd, while prepared
+ *   view/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR   custody file (a record
+ *                                                  where views are the master file, secret)
+ *   pending/ID                                     record, while view ID is pending
+ *   revoked/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR   record
+ *   migration/ID/SOURCE_VM_ID/TARGET_VM_ID         record, while prepared
  *
- * A change that alters a name stores the new entry first and removes the
- * old one after, so a crash in between leaves both, and restoring prefers
- * the later state. Record memfds are empty and sealed.
+ * An fd entry's name never changes: systemd ignores an FDSTORE=1 whose fd
+ * is an open file it holds already, whatever the name, so a file can never
+ * be stored again under a new name. State that changes lives in records.
+ * A change stores the new entry first and removes the old one after, so a
+ * crash in between leaves both and restoring prefers the later state; a
+ * pending record goes in before its view, and a pending view that belongs
+ * to no restored migration is dropped (its BeginMigration was never
+ * answered). Record memfds are empty and sealed.
  */
 #pragma once
 

@@ -43,6 +43,7 @@ class FdStore:
         self.lock = threading.RLock()
         self.entries = []          # [name, fd] in the order stored
         self.removed = []          # names removed by gmemd
+        self.ignored = []          # names stored with an fd the store held already
         self.ready = False
         self.running = True
         # Like the real service manager, read all the time: a full datagram queue blocks the sender.
@@ -70,7 +71,13 @@ class FdStore:
             if fields.get("READY") == "1":
                 self.ready = True
             if fields.get("FDSTORE") == "1":
+                kept = []
                 for fd in fds:
+                    # As systemd does: an fd that is an open file the store holds already is ignored.
+                    if any(gmemtest.kcmp_same_file(fd, old) for _n, old in self.entries):
+                        self.ignored.append(fields.get("FDNAME", "stored"))
+                        os.close(fd)
+                        continue
                     self.entries.append([fields.get("FDNAME", "stored"), fd])
                 fds = []
             if fields.get("FDSTOREREMOVE") == "1":
@@ -251,6 +258,34 @@ class Recovery(GmemTestCase):
             self.mgr("UnregisterVm", "s", vm)
         for r in (r1, r2):
             self.mgr("DestroyRegion", "s", r)
+
+    def test_committed_target_and_secret_views_survive(self):
+        """A view whose state changes keeps its one store entry; a view that is the region's own file too."""
+        r = self.create_region(MiB, cleanup=False)
+        a, b = self.register_vm(cleanup=False), self.register_vm(cleanup=False)
+        self.attach(a, r, "rw")
+        mig, fds = self.begin_migration(a, b)
+        target_fd = fds[r]
+        self.mgr("CommitMigration", "o", dbus.ObjectPath(mig))
+        names = [r]
+        vms = [a, b]
+        if gmemtest.memfd_secret_works():
+            s = self.create_region(4 * PAGE, cleanup=False, backend="secret")
+            c = self.register_vm(cleanup=False)
+            self.attach(c, s, "rw")
+            names.append(s)
+            vms.append(c)
+        before = self.snapshot()
+        self.store.drain(0.1)
+        self.assertEqual(self.store.ignored, [], "gmemd never stores an open file twice")
+        self.crash_and_restart()
+        self.assertEqual(self.snapshot(), before, "the committed target's view and secret views are back")
+        self.assertTrue(gmemtest.same_open_file(self.get_fd(b, r), target_fd),
+                        "the target keeps the very same view file after the restart")
+        for vm in vms:
+            self.mgr("UnregisterVm", "s", vm)
+        for n in names:
+            self.mgr("DestroyRegion", "s", n)
 
     def test_unknown_and_forged_entries_removed(self):
         r = self.create_region(MiB, cleanup=False)
