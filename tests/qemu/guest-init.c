@@ -17,22 +17,24 @@
  *   hb <counter> sum=<hex> bad=<words> checked=<MiB> t=<ms since boot>
  *
  * <counter> lives in guest memory and grows by one per heartbeat (about
- * every 200 ms): a guest that was restarted instead of migrated starts at 0
- * again. sum is the checksum of the first 4 MiB of the buffer, recomputed
- * from memory every heartbeat; it never changes. Each heartbeat also checks
- * the next 8 MiB of the buffer against the generator, round robin, and bad
- * counts the words that did not match since the start (it must stay 0).
+ * every 200 ms): a guest that was restarted instead of migrated would count
+ * from 1 again. sum is the checksum of the first 4 MiB of the buffer,
+ * recomputed from memory every heartbeat; it never changes. Each heartbeat
+ * also checks the next 8 MiB of the buffer against the generator, round
+ * robin, and bad counts the words that did not match since the start (it
+ * must stay 0).
  *
  * Parameters come from the kernel command line, which the kernel passes to
  * init as environment: gmemseed=<hex>, gmemreserve=<MiB of MemAvailable
- * left unfilled, default 24>. Static, no libc beyond what -static brings: the initramfs
- * holds nothing else.
+ * left unfilled, default 24>. It is linked statically: the initramfs holds
+ * nothing else.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +95,28 @@ static void *fill(void *arg) {
         for (size_t i = j->from; i < j->to; i++)
                 buf[i] = expected(i);
         return NULL;
+}
+
+/* One thread per CPU, each on its own slice; a thread that cannot be
+ * started leaves its slice to this one. */
+static void fill_all(size_t n) {
+        pthread_t th[16];
+        struct fill_job jobs[16];
+        bool started[16] = { false };
+
+        for (size_t c = 0; c < n; c++) {
+                jobs[c].from = words / n * c;
+                jobs[c].to = c == n - 1 ? words : words / n * (c + 1);
+        }
+        for (size_t c = 1; c < n; c++)
+                started[c] = pthread_create(&th[c], NULL, fill, &jobs[c]) == 0;
+        fill(&jobs[0]);
+        for (size_t c = 1; c < n; c++) {
+                if (started[c])
+                        pthread_join(th[c], NULL);
+                else
+                        fill(&jobs[c]);
+        }
 }
 
 static uint64_t env_u64(const char *name, uint64_t def, int base) {
@@ -179,24 +203,7 @@ int main(void) {
                 halt("mmap");
 
         t0 = now_ms();
-        {
-                pthread_t th[16];
-                struct fill_job jobs[16];
-                long started = 0;
-
-                for (long c = 0; c < cpus; c++) {
-                        jobs[c].from = words / (size_t) cpus * (size_t) c;
-                        jobs[c].to = c == cpus - 1 ? words : words / (size_t) cpus * (size_t) (c + 1);
-                }
-                for (long c = 1; c < cpus; c++)
-                        if (pthread_create(&th[c], NULL, fill, &jobs[c]) == 0)
-                                started = c;
-                        else
-                                fill(&jobs[c]);
-                fill(&jobs[0]);
-                for (long c = 1; c <= started; c++)
-                        pthread_join(th[c], NULL);
-        }
+        fill_all((size_t) cpus);
         sum = checksum(buf, SUM_BYTES / sizeof(uint64_t));
         printf("gmem-guest: filled %" PRIu64 " MiB in %" PRIu64 " ms sum=%016" PRIx64 "\n",
                fill_bytes / MiB, now_ms() - t0, sum);

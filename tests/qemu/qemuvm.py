@@ -5,8 +5,9 @@ qemuvm — QEMU guests whose RAM gmemd holds, and their migration.
 Shared by the qemu suite (test-migration.py) and the migration benchmark
 (tests/bench/bench-migration). It knows how to
 
-  * find a QEMU (GMEM_QEMU, else qemu-system-x86_64 on PATH) and Debian's
-    cloud kernel that tests/vm/install-deps unpacks into /var/cache/gmemd-vm;
+  * find a QEMU (the system's, or one unpacked from bookworm-backports by
+    install-qemu-backports: see find_qemu) and Debian's 6.1 cloud kernel
+    that tests/vm/install-deps unpacks into /var/cache/gmemd-vm;
   * build the guest: guest-init.c, linked statically, is the whole initramfs
     (written here as a newc cpio with /dev/console, so no root and no cpio
     tool are needed). It fills most of RAM with non-zero pseudo-random data,
@@ -60,8 +61,8 @@ def find_qemu():
     if root:
         path = os.path.join(root, "usr/bin/qemu-system-x86_64")
         if not os.access(path, os.X_OK):
-            raise Unavailable(f"no QEMU unpacked in {root} "
-                              f"(tests/qemu/install-qemu-backports unpacks bookworm-backports' one)")
+            raise Unavailable(f"no QEMU unpacked in {root} (tests/qemu/install-qemu-backports "
+                              f"unpacks bookworm-backports' one)")
         # Its own firmware first; the system's /usr/share/qemu is searched after.
         for d in ("usr/share/qemu", "usr/share/seabios"):
             extra += ["-L", os.path.join(root, d)]
