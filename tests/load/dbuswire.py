@@ -113,9 +113,11 @@ class _Writer:
             self.align(size)
             self.buf += struct.pack(fmt, int(value) if c != "d" else value)
         elif c in "so":
-            data = value.encode() if isinstance(value, str) else bytes(value)
+            data = value.encode() if isinstance(value, str) else value
             self.align(4)
-            self.buf += struct.pack("<I", len(data)) + data + b"\0"
+            self.buf += struct.pack("<I", len(data))
+            self.buf += data
+            self.buf += b"\0"
         elif c == "g":
             data = value.encode()
             self.buf += struct.pack("<B", len(data)) + data + b"\0"
@@ -203,7 +205,7 @@ def marshal(sig, values):
     w = _Writer()
     for t, v in zip(split_signature(sig), values):
         w.put(t, v)
-    return bytes(w.buf)
+    return w.buf
 
 
 class Message:
@@ -255,7 +257,8 @@ def encode_message(type, serial, fields, signature="", args=(), flags=0, n_fds=N
     w.put("u", serial)
     w.put("a(yv)", [(code, Variant(s, v)) for code, (s, v) in sorted(f.items())])
     w.align(8)
-    return bytes(w.buf) + body
+    w.buf += body
+    return w.buf
 
 
 def decode_header_length(data):

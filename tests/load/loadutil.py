@@ -154,6 +154,8 @@ def restart_gmemd(extra_args=()):
     w = gmemtest.WORLD
     if w.gmemd_proc is not None:
         w.stop_gmemd(signal.SIGTERM)
+    if getattr(w, "gmemd_log", None):
+        w.gmemd_log.close()
     w.start_gmemd(list(extra_args))
     return DaemonStats(w.gmemd_pid())
 
