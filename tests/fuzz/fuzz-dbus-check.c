@@ -10,7 +10,7 @@
  * (a file of its own, except on the secret backend, whose views share the
  * region's file),
  * windows inside regions, prepared migrations pinning what they name and
- * nothing else, and root (the only caller) charged for exactly what exists.
+ * nothing else, and every uid charged for exactly what it created.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -193,8 +193,17 @@ void fuzz_check_reply(Manager *m, const CallState *c, sd_bus_message *reply, boo
 
 /* --- model invariants --- */
 
+static size_t add_uid(uid_t *uids, size_t n, size_t max, uid_t uid) {
+        for (size_t i = 0; i < n; i++)
+                if (uids[i] == uid)
+                        return n;
+        FUZZ_CHECK(n < max, "at most %zu uids create things", max);
+        uids[n] = uid;
+        return n + 1;
+}
+
 void fuzz_check_model(Manager *m) {
-        uint64_t bytes = 0, views = 0;
+        uint64_t bytes = 0;
         size_t finished = 0;
         Migration *mig;
         Region *r;
@@ -245,7 +254,6 @@ void fuzz_check_model(Manager *m) {
                         if (v->state == VIEW_STATE_PENDING)
                                 FUZZ_CHECK(v->migration && v->migration->target == vm,
                                            "a pending view belongs to the target of a prepared migration");
-                        views++;
                 }
                 if (vm->migration)
                         FUZZ_CHECK(vm->migration->state == MIGRATION_PREPARED &&
@@ -271,15 +279,33 @@ void fuzz_check_model(Manager *m) {
         FUZZ_CHECK(finished <= MANAGER_FINISHED_MIGRATIONS_MAX, "at most %d finished migrations are kept",
                    MANAGER_FINISHED_MIGRATIONS_MAX);
 
-        /* Every call comes from root, which is charged for everything that exists. */
-        Usage u = usage_get(m, 0);
-        FUZZ_CHECK(u.amount[QUOTA_BYTES] == bytes, "root is charged %" PRIu64 " bytes for %" PRIu64 " bytes of regions",
-                   u.amount[QUOTA_BYTES], bytes);
-        FUZZ_CHECK(u.amount[QUOTA_REGIONS] == hashmap_size(m->regions), "root is charged %" PRIu64 " regions for %zu",
-                   u.amount[QUOTA_REGIONS], hashmap_size(m->regions));
-        FUZZ_CHECK(u.amount[QUOTA_VMS] == hashmap_size(m->vms), "root is charged %" PRIu64 " VMs for %zu",
-                   u.amount[QUOTA_VMS], hashmap_size(m->vms));
-        FUZZ_CHECK(u.amount[QUOTA_VIEWS] == views, "root is charged %" PRIu64 " views for %" PRIu64,
-                   u.amount[QUOTA_VIEWS], views);
-        FUZZ_CHECK(hashmap_size(m->usage) <= 1, "only root holds anything");
+        /* Each uid is charged for exactly what it created, and only creators hold anything. */
+        uid_t uids[16];
+        size_t n_uids = 0;
+        HASHMAP_FOREACH(r, m->regions, i)
+                n_uids = add_uid(uids, n_uids, ELEMENTSOF(uids), r->creator);
+        HASHMAP_FOREACH(vm, m->vms, i) {
+                n_uids = add_uid(uids, n_uids, ELEMENTSOF(uids), vm->creator);
+                HASHMAP_FOREACH(v, vm->views, j)
+                        n_uids = add_uid(uids, n_uids, ELEMENTSOF(uids), v->creator);
+        }
+        for (size_t k = 0; k < n_uids; k++) {
+                Usage want = {}, u = usage_get(m, uids[k]);
+
+                HASHMAP_FOREACH(r, m->regions, i)
+                        if (r->creator == uids[k]) {
+                                want.amount[QUOTA_BYTES] += r->br.size;
+                                want.amount[QUOTA_REGIONS]++;
+                        }
+                HASHMAP_FOREACH(vm, m->vms, i) {
+                        want.amount[QUOTA_VMS] += vm->creator == uids[k];
+                        HASHMAP_FOREACH(v, vm->views, j)
+                                want.amount[QUOTA_VIEWS] += v->creator == uids[k];
+                }
+                for (QuotaKind q = 0; q < _QUOTA_KIND_MAX; q++)
+                        FUZZ_CHECK(u.amount[q] == want.amount[q], "uid %u is charged %" PRIu64 " %s for %" PRIu64,
+                                   (unsigned) uids[k], u.amount[q], quota_kind_to_string(q), want.amount[q]);
+        }
+        FUZZ_CHECK(hashmap_size(m->usage) == n_uids, "only the %zu uids that created something hold anything "
+                   "(%zu do)", n_uids, hashmap_size(m->usage));
 }

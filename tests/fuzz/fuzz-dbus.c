@@ -7,18 +7,25 @@
  * types or deliberately wrong ones (names at and past the 64-character
  * limit or with bad characters, sizes and offsets at page and 2^46 and 2^64
  * boundaries, option dictionaries with known and unknown keys and
- * wrongly-typed values, object paths, fds attached). The calls go from a
- * client sd_bus to a server sd_bus over a socketpair, the daemon's objects
- * registered on the server end by manager_bus_register(), exactly as on a
- * direct connection to gmemd: the caller is authorized from the socket's
- * peer credentials (root here, so the policy decides). Two events that do
- * not come over the bus are in the program too: a VM's leader process
- * exiting (what the daemon's pidfd watch calls), and the policy file
- * changing before a Reload.
+ * wrongly-typed values, object paths, fds attached). The calls go over a
+ * socketpair to gmemd's objects, registered by manager_bus_register() on
+ * the other end, in one of two set-ups the first byte's high bit chooses:
+ *   - a direct connection: the caller is authorized from the socket's peer
+ *     credentials (root here, so the policy decides);
+ *   - gmemd as a bus client, as on a real host: the harness's end plays the
+ *     bus (fuzz-dbus-bus.c), calls come from four callers with different
+ *     uids, and gmemd asks for their credentials, parking their calls until
+ *     the answer, which the input makes prompt, late, an error or garbage.
+ * Events that do not come from a caller are in the program too: a VM's
+ * leader process exiting (what the daemon's pidfd watch calls), the policy
+ * file changing before a Reload, the bus answering a question it left open,
+ * and a caller disconnecting.
  *
- * After every call each call must have been answered and the connection be
- * up; fuzz-dbus-check.c then checks the reply against the call and the
- * model against itself. After every input all of it is torn down and the
+ * After every call the connection must be up and the call answered — in
+ * bus mode, every call of a caller whose credentials gmemd has, in the
+ * order sent; calls of callers it could not learn may be dropped.
+ * fuzz-dbus-check.c then checks the reply against the call and the model
+ * against itself. After every input all of it is torn down and the
  * process must hold the same fds as before.
  *
  * Each input starts from a new manager and a new connection, so a run is
@@ -177,15 +184,32 @@ static const char *const wrong_types[] = { "s", "t", "u", "b", "o", "h", "a{sv}"
 
 /* --- the harness --- */
 
-typedef struct Harness {
+typedef struct Harness Harness;
+
+/* A call sent expecting a reply. */
+typedef struct Ticket {
+        Harness *h;
+        unsigned caller;
+        unsigned answered;          /* 0, or the how-manieth reply it got */
+        bool dropped;               /* gmemd could not learn its caller's credentials: no reply is due */
+} Ticket;
+
+struct Harness {
         FuzzInput in;
-        sd_bus *server, *client;
+        sd_bus *daemon;             /* gmemd's end */
+        sd_bus *peer;               /* the callers' end (and in bus mode, the bus) */
+        bool bus_mode;
+        FakeBus fb;
         Manager *m;
+        Ticket tickets[CALLS_MAX];
+        size_t n_tickets;
+        unsigned n_answers;
+        Ticket *current;            /* the call being made; its reply is kept in reply */
         sd_bus_message *reply;
         uint64_t budget;            /* bytes calls may still really allocate */
         int spare_fd;               /* attached to calls as an unexpected fd */
         bool debug;
-} Harness;
+};
 
 /* The policy files: one per policy, then one that does not parse and one that does not exist. */
 #define POLICY_FILES (ELEMENTSOF(policies) + 2)
@@ -542,18 +566,43 @@ static int append_arg(Harness *h, sd_bus_message *msg, ArgKind kind, size_t pos,
 /* --- the connection --- */
 
 static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Harness *h = userdata;
+        Ticket *t = userdata;
+        Harness *h = t->h;
 
-        h->reply = sd_bus_message_unref(h->reply);
-        h->reply = sd_bus_message_ref(reply);
+        /* Calls of one caller are answered in the order they were sent. */
+        for (Ticket *later = t + 1; later < h->tickets + h->n_tickets; later++)
+                FUZZ_CHECK(later->caller != t->caller || !later->answered,
+                           "call %zu of caller %u is answered after its call %zu: a later call overtook it",
+                           (size_t) (t - h->tickets), t->caller, (size_t) (later - h->tickets));
+        FUZZ_CHECK(!t->answered, "a call is answered once");
+        t->answered = ++h->n_answers;
+        if (t == h->current) {
+                h->reply = sd_bus_message_unref(h->reply);
+                h->reply = sd_bus_message_ref(reply);
+        }
         return 0;
+}
+
+/* After the ends settled: a call is due an answer unless gmemd could not learn its caller. */
+static void check_tickets(Harness *h) {
+        for (Ticket *t = h->tickets; t < h->tickets + h->n_tickets; t++) {
+                CallerState st = h->bus_mode ? h->fb.state[t->caller] : CALLER_KNOWN;
+
+                if (t->answered || t->dropped)
+                        continue;
+                if (st == CALLER_REFUSED || st == CALLER_UNKNOWN)
+                        t->dropped = true;      /* its parked calls were let go */
+                else
+                        FUZZ_CHECK(st == CALLER_PENDING, "every call of a caller gmemd knows is answered (call %zu "
+                                   "of %s)", (size_t) (t - h->tickets), fake_bus_callers[t->caller]);
+        }
 }
 
 /* Runs both ends until neither has anything left to do. */
 static void pump(Harness *h) {
         for (unsigned i = 0; i < 1000000; i++) {
-                int a = sd_bus_process(h->server, NULL);
-                int b = sd_bus_process(h->client, NULL);
+                int a = sd_bus_process(h->daemon, NULL);
+                int b = sd_bus_process(h->peer, NULL);
 
                 if (a < 0 || b < 0)
                         return;     /* a connection went away; the caller finds out */
@@ -564,21 +613,26 @@ static void pump(Harness *h) {
 }
 
 static void connect_pair(Harness *h) {
-        static const sd_id128_t server_id = SD_ID128_MAKE(67,6d,65,6d,64,2d,66,75,7a,7a,2d,64,62,75,73,31);
+        static const sd_id128_t id = SD_ID128_MAKE(67,6d,65,6d,64,2d,66,75,7a,7a,2d,64,62,75,73,31);
         int fds[2];
 
         FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) >= 0, "socketpair()");
-        FUZZ_CHECK(sd_bus_new(&h->server) >= 0 && sd_bus_set_fd(h->server, fds[0], fds[0]) >= 0 &&
-                   sd_bus_set_server(h->server, 1, server_id) >= 0 && sd_bus_start(h->server) >= 0,
-                   "the server end starts");
-        FUZZ_CHECK(sd_bus_new(&h->client) >= 0 && sd_bus_set_fd(h->client, fds[1], fds[1]) >= 0 &&
-                   sd_bus_start(h->client) >= 0, "the client end starts");
-        for (unsigned i = 0; i < 10000 && (sd_bus_is_ready(h->server) <= 0 || sd_bus_is_ready(h->client) <= 0); i++) {
-                FUZZ_CHECK(sd_bus_process(h->server, NULL) >= 0, "the server authenticates the client");
-                FUZZ_CHECK(sd_bus_process(h->client, NULL) >= 0, "the client authenticates");
+        FUZZ_CHECK(sd_bus_new(&h->daemon) >= 0 && sd_bus_set_fd(h->daemon, fds[0], fds[0]) >= 0,
+                   "gmemd's end is made");
+        FUZZ_CHECK(sd_bus_new(&h->peer) >= 0 && sd_bus_set_fd(h->peer, fds[1], fds[1]) >= 0, "the peer end is made");
+        if (h->bus_mode) {
+                /* The peer is the bus: it authenticates gmemd, which says Hello. */
+                FUZZ_CHECK(sd_bus_set_bus_client(h->daemon, 1) >= 0 && sd_bus_set_server(h->peer, 1, id) >= 0 &&
+                           fake_bus_attach(&h->fb, h->peer, &h->in, h->debug) >= 0, "the peer plays the bus");
+        } else
+                FUZZ_CHECK(sd_bus_set_server(h->daemon, 1, id) >= 0, "gmemd's end is the server");
+        FUZZ_CHECK(sd_bus_start(h->daemon) >= 0 && sd_bus_start(h->peer) >= 0, "both ends start");
+        for (unsigned i = 0; i < 10000 && (sd_bus_is_ready(h->daemon) <= 0 || sd_bus_is_ready(h->peer) <= 0); i++) {
+                FUZZ_CHECK(sd_bus_process(h->daemon, NULL) >= 0, "gmemd's end authenticates");
+                FUZZ_CHECK(sd_bus_process(h->peer, NULL) >= 0, "the peer authenticates");
         }
-        FUZZ_CHECK(sd_bus_is_ready(h->server) > 0 && sd_bus_is_ready(h->client) > 0, "both ends are running");
-        FUZZ_CHECK(sd_bus_can_send(h->client, SD_BUS_TYPE_UNIX_FD) > 0, "fds can be passed");
+        FUZZ_CHECK(sd_bus_is_ready(h->daemon) > 0 && sd_bus_is_ready(h->peer) > 0, "both ends are running");
+        FUZZ_CHECK(sd_bus_can_send(h->peer, SD_BUS_TYPE_UNIX_FD) > 0, "fds can be passed");
 }
 
 static void setup(Harness *h, unsigned policy) {
@@ -590,15 +644,17 @@ static void setup(Harness *h, unsigned policy) {
                                 &e) >= 0, "policy %u parses: %s", policy, e.message);
         h->m->policy_path = strdup(policy_paths[policy]);   /* Reload reads the same policy */
         FUZZ_CHECK(h->m->policy_path, "strdup()");
-        FUZZ_CHECK(manager_bus_register(h->m, h->server) >= 0, "manager_bus_register()");
+        FUZZ_CHECK(manager_bus_register(h->m, h->daemon) >= 0, "manager_bus_register()");
+        pump(h);    /* AddMatch, in bus mode */
 }
 
 static void teardown(Harness *h) {
         h->reply = sd_bus_message_unref(h->reply);
+        fake_bus_done(&h->fb);
         /* The model first: its bus context must go before the bus. */
         h->m = manager_free(h->m);
-        h->server = sd_bus_close_unref(h->server);
-        h->client = sd_bus_close_unref(h->client);
+        h->daemon = sd_bus_close_unref(h->daemon);
+        h->peer = sd_bus_close_unref(h->peer);
 }
 
 /* --- one call --- */
@@ -607,6 +663,8 @@ static void teardown(Harness *h) {
 enum {
         EVENT_LEADER_EXIT,      /* a VM's leader process exits */
         EVENT_POLICY_FILE,      /* the policy file now holds another policy (for the next Reload) */
+        EVENT_BUS_ANSWERS,      /* the bus answers a credentials question it left open */
+        EVENT_CALLER_LEAVES,    /* a caller disconnects */
         _EVENT_MAX,
 };
 
@@ -633,8 +691,21 @@ static void run_event(Harness *h, unsigned event) {
                 h->m->policy_path = strdup(policy_paths[p]);
                 FUZZ_CHECK(h->m->policy_path, "strdup()");
                 break;
+        case EVENT_BUS_ANSWERS:
+                trace(h, "the bus answers\n");
+                if (h->bus_mode)
+                        fake_bus_answer_pending(&h->fb);
+                break;
+        case EVENT_CALLER_LEAVES:
+                p = fuzz_u8(&h->in);
+                trace(h, "caller %u leaves\n", p % FAKE_BUS_CALLERS);
+                if (h->bus_mode)
+                        fake_bus_caller_leaves(&h->fb, p);
+                break;
         }
-        pump(h);    /* the signals the event caused */
+        pump(h);    /* what the event caused: signals, parked calls dispatched */
+        FUZZ_CHECK(sd_bus_is_open(h->daemon) > 0 && sd_bus_is_open(h->peer) > 0, "the connection stays up");
+        check_tickets(h);
         fuzz_check_model(h->m);
 }
 
@@ -647,6 +718,8 @@ static bool run_call(Harness *h) {
         unsigned shape = mode & 7, flags = (mode >> 3) & 7;
         bool extra_fd = flags == 7, no_reply = flags == 6, drop_last = flags == 5;
         size_t wrong = fuzz_u8(&h->in);
+        unsigned caller = h->bus_mode ? fuzz_u8(&h->in) % FAKE_BUS_CALLERS : 0;
+        Ticket *t = NULL;
         int r;
 
         if (op % (ELEMENTSOF(methods) + _EVENT_MAX) >= ELEMENTSOF(methods)) {
@@ -655,9 +728,13 @@ static bool run_call(Harness *h) {
         }
         c.method = &methods[op % (ELEMENTSOF(methods) + _EVENT_MAX)];
         c.path = gen_path(h, c.method->path);
-        r = sd_bus_message_new_method_call(h->client, &msg, NULL, c.path, c.method->interface, c.method->member);
+        r = sd_bus_message_new_method_call(h->peer, &msg, NULL, c.path, c.method->interface, c.method->member);
         FUZZ_CHECK(r >= 0, "a method call to %s can be made: %s", c.path, strerror(-r));
-        trace(h, "%s.%s on %s (shape %u%s%s%s)\n", c.method->interface, c.method->member, c.path, shape,
+        if (h->bus_mode)
+                FUZZ_CHECK(sd_bus_message_set_sender(msg, fake_bus_callers[caller]) >= 0 &&
+                           sd_bus_message_set_destination(msg, FAKE_BUS_DAEMON_NAME) >= 0, "the bus names the caller");
+        trace(h, "%s%s%s.%s on %s (shape %u%s%s%s)\n", h->bus_mode ? fake_bus_callers[caller] : "",
+              h->bus_mode ? " " : "", c.method->interface, c.method->member, c.path, shape,
               extra_fd ? ", extra fd" : "", no_reply ? ", no reply" : "", drop_last ? ", short" : "");
 
         if (shape == 7) {
@@ -684,17 +761,23 @@ static bool run_call(Harness *h) {
         h->reply = sd_bus_message_unref(h->reply);
         if (no_reply) {
                 FUZZ_CHECK(sd_bus_message_set_expect_reply(msg, 0) >= 0, "set_expect_reply()");
-                FUZZ_CHECK(sd_bus_send(h->client, msg, NULL) >= 0, "the call is sent");
-        } else
-                FUZZ_CHECK(sd_bus_call_async(h->client, NULL, msg, on_reply, h, 0) >= 0, "the call is sent");
-        pump(h);
-
-        FUZZ_CHECK(sd_bus_is_open(h->server) > 0 && sd_bus_is_open(h->client) > 0,
-                   "%s does not end the connection", c.method->member);
-        if (!no_reply) {
-                FUZZ_CHECK(h->reply, "%s on %s is answered", c.method->member, c.path);
-                fuzz_check_reply(h->m, &c, h->reply, h->debug);
+                FUZZ_CHECK(sd_bus_send(h->peer, msg, NULL) >= 0, "the call is sent");
+        } else {
+                t = &h->tickets[h->n_tickets++];
+                *t = (Ticket) { .h = h, .caller = caller };
+                h->current = t;
+                FUZZ_CHECK(sd_bus_call_async(h->peer, NULL, msg, on_reply, t, 0) >= 0, "the call is sent");
         }
+        pump(h);
+        h->current = NULL;
+
+        FUZZ_CHECK(sd_bus_is_open(h->daemon) > 0 && sd_bus_is_open(h->peer) > 0,
+                   "%s does not end the connection", c.method->member);
+        check_tickets(h);
+        if (h->reply)
+                fuzz_check_reply(h->m, &c, h->reply, h->debug);
+        else if (t)
+                trace(h, "  (no answer: %s)\n", t->dropped ? "credentials refused" : "parked");
         fuzz_check_model(h->m);
         return true;
 }
@@ -746,8 +829,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         };
 
         int fds = count_fds(false);
+        uint8_t first = fuzz_u8(&h.in);
 
-        setup(&h, fuzz_u8(&h.in) % ELEMENTSOF(policies));
+        h.bus_mode = first & 0x80;
+        setup(&h, (first & 0x7f) % ELEMENTSOF(policies));
         for (unsigned n = 0; n < CALLS_MAX && fuzz_left(&h.in) > 0; n++)
                 if (!run_call(&h))
                         break;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
+#include "fuzz.h"
 #include "manager.h"
 
 typedef enum ArgKind {
@@ -77,3 +78,37 @@ typedef struct CallState {
 void fuzz_check_reply(Manager *m, const CallState *c, sd_bus_message *reply, bool verbose);
 /* The model is consistent with itself and with root's usage counters. Aborts if not. */
 void fuzz_check_model(Manager *m);
+
+/* --- fuzz-dbus-bus.c: the harness's end playing the bus daemon --- */
+
+#define FAKE_BUS_CALLERS 4
+#define FAKE_BUS_PENDING_MAX 16
+#define FAKE_BUS_DAEMON_NAME ":1.1"     /* gmemd's unique name */
+
+/* What gmemd has been told about a caller's credentials. */
+typedef enum CallerState {
+        CALLER_UNKNOWN,         /* nothing yet, or the caller left: the next call asks */
+        CALLER_PENDING,         /* asked, not answered: its calls are parked */
+        CALLER_KNOWN,           /* answered: its calls are served */
+        CALLER_REFUSED,         /* answered with an error or garbage: its parked calls were dropped */
+} CallerState;
+
+typedef struct FakeBus {
+        sd_bus *bus;
+        FuzzInput *in;          /* answers are decided by input bytes */
+        bool verbose;
+        CallerState state[FAKE_BUS_CALLERS];
+        sd_bus_message *pending[FAKE_BUS_PENDING_MAX];   /* credentials asked for, not answered yet */
+        size_t n_pending;
+} FakeBus;
+
+extern const char *const fake_bus_callers[FAKE_BUS_CALLERS];   /* unique names */
+extern const uid_t fake_bus_uids[FAKE_BUS_CALLERS];
+
+/* Installs the bus driver's side on bus (before it starts). */
+int fake_bus_attach(FakeBus *fb, sd_bus *bus, FuzzInput *in, bool verbose);
+/* Answers the oldest credentials question left open, mostly with the credentials. */
+void fake_bus_answer_pending(FakeBus *fb);
+/* Caller i disconnects: NameOwnerChanged, and its open question is answered with an error. */
+void fake_bus_caller_leaves(FakeBus *fb, unsigned i);
+void fake_bus_done(FakeBus *fb);

@@ -26,7 +26,7 @@ M = {name: i for i, name in enumerate([
     "Migration.Commit", "Migration.Abort",
     "Get", "GetAll", "Set", "Introspect", "GetManagedObjects", "Ping",
     # events, after the methods
-    "LeaderExit", "PolicyFile"])}
+    "LeaderExit", "PolicyFile", "BusAnswers", "CallerLeaves"])}
 
 # names_common[]: a b c vm-0 r.1; names_special[] starts at 0xb0 (index = byte % 21).
 NAMES = {"a": 0, "b": 1, "c": 2, "vm-0": 3, "r.1": 4}
@@ -58,8 +58,17 @@ def table(i):
     return bytes([0, i])                  # gen_string: from the kind's table
 
 
-def call(method, *args, shape=0, flags=0):
-    return bytes([M[method], shape | flags << 3, 0]) + b"".join(args)
+def call(method, *args, shape=0, flags=0, caller=None, answer=None):
+    """A call; in bus mode (caller given) from that caller, and if gmemd asks
+    the bus for the caller's credentials during it, the bus's answer."""
+    head = bytes([M[method], shape | flags << 3, 0]) + (bytes([caller]) if caller is not None else b"")
+    return head + b"".join(args) + (bytes([answer]) if answer is not None else b"")
+
+
+# Bus mode: the first byte's high bit. Callers :1.100 (uid 0), :1.101 (uid 1000),
+# :1.102 (uid 4242), :1.103 (uid 0); the bus's answers to GetConnectionCredentials.
+BUS = 0x80
+CREDS, CREDS_EXTRA, LATER, ERROR, NO_UID, UID_STRING, TOO_MANY_GIDS = 0, 9, 10, 12, 13, 14, 15
 
 
 def opts(*entries):
@@ -247,6 +256,49 @@ SEEDS = {
     "prune": [POLICY["builtin"], create("a"), register("vm-0"), register("c"), attach("vm-0", "a")] +
              [call("BeginMigration", name("vm-0"), name("c"), opts()) + call("AbortMigration", LATEST_MIGRATION)
               for i in range(1, 72)] + [call("ListMigrations")],
+    "bus-flow": [BUS | POLICY["builtin"],
+                 call("CreateRegion", name("a"), pages(16), opts(), caller=0, answer=CREDS),
+                 call("RegisterVm", name("vm-0"), opts(uid(2)), caller=0),
+                 call("Attach", name("vm-0"), name("a"), RW, opts(), caller=0),
+                 call("GetFd", name("vm-0"), name("a"), caller=1, answer=CREDS),
+                 call("CreateRegion", name("b"), pages(1), opts(), caller=1),
+                 call("ListRegions", caller=2, answer=CREDS_EXTRA),
+                 call("GetFd", name("vm-0"), name("a"), caller=2),
+                 call("Detach", name("vm-0"), name("a"), caller=3, answer=CREDS),
+                 call("DestroyRegion", name("a"), caller=0)],
+    # While gmemd waits for a caller's credentials, that caller's calls wait too, and run in order.
+    "bus-parking": [BUS | POLICY["builtin"],
+                    call("CreateRegion", name("a"), pages(16), opts(), caller=0, answer=LATER),
+                    call("RegisterVm", name("vm-0"), opts(), caller=0),
+                    call("ListRegions", caller=0),
+                    call("ListRegions", caller=3, answer=LATER),
+                    call("BusAnswers", caller=0) + b"\x00",
+                    call("Attach", name("vm-0"), name("a"), RW, opts(), caller=0),
+                    call("GetFd", name("vm-0"), name("a"), caller=0),
+                    call("BusAnswers", caller=0) + b"\xff",
+                    call("ListVms", caller=3, answer=CREDS),
+                    call("ListVms", caller=1, answer=LATER),
+                    call("CallerLeaves", caller=0) + b"\x01",
+                    call("ListVms", caller=1, answer=CREDS),
+                    call("CallerLeaves", caller=0) + b"\x00",
+                    call("ListRegions", caller=0, answer=CREDS)],
+    "bus-refusals": [BUS | POLICY["some-verbs"],
+                     call("ListRegions", caller=0, answer=NO_UID),
+                     call("ListRegions", caller=0, answer=UID_STRING),
+                     call("ListRegions", caller=0, answer=TOO_MANY_GIDS),
+                     call("ListRegions", caller=0, answer=ERROR),
+                     call("CreateRegion", name("a"), pages(1), opts(), caller=2, answer=CREDS),
+                     call("RegisterVm", name("c"), opts(), caller=2),
+                     call("Attach", name("c"), name("a"), RO, opts(), caller=2),
+                     call("CreateRegion", name("b"), pages(1), opts(), caller=0, answer=CREDS),
+                     call("DestroyRegion", name("a"), caller=2)],
+    "bus-quota": [BUS | POLICY["quota"],
+                  create("a", 255) [:3] + b"\x00" + create("a", 255)[3:] + bytes([CREDS]),
+                  call("CreateRegion", name("b"), pages(255), opts(), caller=3, answer=CREDS),
+                  call("CreateRegion", name("c"), pages(255), opts(), caller=3),
+                  call("CreateRegion", name("r.1"), pages(255), opts(), caller=0),
+                  call("RegisterVm", name("vm-0"), opts(), caller=1, answer=CREDS),
+                  call("ListRegions", caller=1)],
     "bad-options": [POLICY["builtin"],
                     call("CreateRegion", name("a"), pages(1), opts(opt(0xc0), opt(0x01, b"\x00\x00", how=0xd0))),
                     call("CreateRegion", name("a"), pages(1), opts(populate(), populate())),
