@@ -217,6 +217,7 @@ static char policy_dir[] = "/tmp/gmem-fuzz-dbus.XXXXXX";
 static char policy_paths[POLICY_FILES][sizeof(policy_dir) + 32];
 static int spare_fd = -EBADF;
 static bool debug;
+static bool check_order = true;
 
 /* The fds open now; with list, also what they are (for the message of a failed check). */
 static int count_fds(bool list) {
@@ -569,8 +570,12 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error) 
         Ticket *t = userdata;
         Harness *h = t->h;
 
-        /* Calls of one caller are answered in the order they were sent. */
-        for (Ticket *later = t + 1; later < h->tickets + h->n_tickets; later++)
+        /*
+         * Calls of one caller are answered in the order they were sent.
+         * GMEM_FUZZ_NO_ORDER_CHECK=1 turns this off, to look past a known
+         * overtaking bug for others.
+         */
+        for (Ticket *later = t + 1; check_order && later < h->tickets + h->n_tickets; later++)
                 FUZZ_CHECK(later->caller != t->caller || !later->answered,
                            "call %zu of caller %u is answered after its call %zu: a later call overtook it",
                            (size_t) (t - h->tickets), t->caller, (size_t) (later - h->tickets));
@@ -783,6 +788,7 @@ static bool run_call(Harness *h) {
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
+        check_order = !getenv("GMEM_FUZZ_NO_ORDER_CHECK");
 
         FUZZ_CHECK(mkdtemp(policy_dir), "mkdtemp()");
         for (size_t i = 0; i < POLICY_FILES; i++) {
