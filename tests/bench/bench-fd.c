@@ -17,19 +17,29 @@
  *   SCM_RIGHTS     a raw round trip over a socketpair to a server process
  *                  that answers with the fd in SCM_RIGHTS (attach+detach: one
  *                  round trip with an fd and one without).
- * Every client is a process of its own with its own connection. Before the
+ * Every client is a process of its own with its own connections. Before the
  * clock starts each one makes warm-up calls, so the daemon's first-call
  * credential lookup (GetConnectionCredentials, cached per connection) is not
  * measured: the figures are steady state. The clients then start together
  * and run for a fixed time; each operation's latency is recorded.
- * Throughput is all operations over the wall time; p50/p99 pool the
- * latencies of all clients. Runs are interleaved across paths and the
- * table shows the median of each figure across runs, with the ratio of
- * gmemd's time per operation to the floors' (throughput ratio and latency
- * ratios).
+ *
+ * Two kinds of run, both by default:
+ *   separate     the clients use one path for the whole run. Throughput is
+ *                all operations over the wall time; p50/p99 pool the
+ *                latencies of all clients; the CPU time gmemd (or the floor
+ *                server) and dbus-daemon spent in the run is divided by the
+ *                operations. Runs of the paths follow each other.
+ *   interleaved  each client takes the paths in turn, one operation each,
+ *                round after round, so that every path sees the same
+ *                machine at the same moment: on a machine shared with other
+ *                work the ratios of these runs are the ones to trust. Time
+ *                per operation is the mean latency; the equivalent
+ *                throughput is clients / mean latency (Little's law).
+ * Each table shows the median of each figure across runs, with the ratio of
+ * gmemd's time per operation to the floors'.
  *
  *   bench-env GMEMD -- bench-fd --server=bench-fd-server [--clients=1,8]
- *             [--seconds=2] [--runs=5]
+ *             [--seconds=2] [--runs=7] [--mode=separate|interleaved|both]
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -87,34 +97,51 @@ static const char *const path_name[_PATH_MAX] = {
         [PATH_SCM] = "SCM_RIGHTS",
 };
 
+typedef enum Mode {
+        MODE_SEPARATE,
+        MODE_INTERLEAVED,
+        _MODE_MAX,
+} Mode;
+
+static const char *const mode_name[_MODE_MAX] = {
+        [MODE_SEPARATE] = "separate",
+        [MODE_INTERLEAVED] = "interleaved",
+};
+
 /* What the clients of one run write for the parent, in shared memory. */
 typedef struct Shared {
         uint64_t start_ns[CLIENTS_MAX];
         uint64_t end_ns[CLIENTS_MAX];
-        uint64_t n[CLIENTS_MAX];
-        int error[CLIENTS_MAX];
+        uint64_t n[CLIENTS_MAX][_PATH_MAX];
+        uint64_t sum_ns[CLIENTS_MAX][_PATH_MAX];
 } Shared;
 
 typedef struct Result {
-        double ops_per_sec;
+        double ops_per_sec;     /* separate: measured; interleaved: clients / mean latency */
+        double mean_us;
         double p50_us;
         double p99_us;
-        double server_cpu_us;   /* CPU time of the server (gmemd, the floor) per operation */
-        double bus_cpu_us;      /* CPU time of dbus-daemon per operation */
+        double server_cpu_us;   /* CPU time of the server (gmemd, the floor) per operation; separate runs */
+        double bus_cpu_us;      /* CPU time of dbus-daemon per operation; separate runs */
 } Result;
 
 static bool arg_ops[_OP_MAX] = { true, true };
 static bool arg_paths[_PATH_MAX] = { true, true, true, true, true };
 static unsigned arg_clients[8] = { 1, 8 };
 static size_t arg_n_clients = 2;
-static unsigned arg_runs = 5;
+static unsigned arg_runs = 7;
+static bool arg_modes[_MODE_MAX] = { true, true };
 static double arg_seconds = 2;
 static const char *arg_server = NULL;
 static size_t arg_max_samples = 1 << 20;
 
 static pid_t gmemd_pid, floor_pid, floor_signals_pid, bus_pid;
 static Shared *shared;
-static uint64_t *samples;      /* [client][arg_max_samples] */
+static uint64_t *samples;      /* [client][path][arg_max_samples] */
+
+static uint64_t *samples_of(unsigned client, Path p) {
+        return samples + ((size_t) client * _PATH_MAX + (size_t) p) * arg_max_samples;
+}
 
 /* --- the client side of each path ---------------------------------------- */
 
@@ -238,30 +265,41 @@ static int client_op(Client *c, Op op) {
         }
 }
 
-/* A client process: connect, warm up, say ready, wait for the start, run until the deadline. */
-static int client_main(Path path, Op op, unsigned id, int scm_fd, int ready_fd, int go_fd) {
-        Client c = { .path = path, .id = id, .scm_fd = scm_fd };
-        uint64_t *lat = samples + (size_t) id * arg_max_samples;
+static bool uses_bus(Path p) {
+        return p == PATH_GMEMD || p == PATH_FLOOR || p == PATH_FLOOR_SIGNALS;
+}
+
+/*
+ * A client process: connect on each path, warm up, say ready, wait for the
+ * start, then take the paths in turn, one operation each, until the deadline.
+ */
+static int client_main(const bool *paths, Op op, unsigned id, int scm_fd, int ready_fd, int go_fd) {
+        Client c[_PATH_MAX] = {};
         uint64_t start, end, duration = (uint64_t) (arg_seconds * (double) NSEC_PER_SEC);
-        size_t n = 0;
+        uint64_t n[_PATH_MAX] = {}, sum[_PATH_MAX] = {};
+        bool full = false;
         char byte = 0;
         int r = 0;
 
-        (void) snprintf(c.vm, sizeof(c.vm), "bench-vm-%u", id);
-        (void) snprintf(c.attach_region, sizeof(c.attach_region), "bench-a-%u", id);
-        (void) snprintf(c.getfd_region, sizeof(c.getfd_region), "bench-g-%u", id);
-
-        if (path == PATH_GMEMD || path == PATH_FLOOR || path == PATH_FLOOR_SIGNALS)
-                r = bench_bus_open(&c.bus);
-        else if (path == PATH_LIBGMEM)
-                r = gmem_connect(&c.gmem);
-        if (r < 0) {
-                fprintf(stderr, "client %u: cannot connect: %s\n", id, strerror(-r));
-                return r;
+        for (Path p = 0; p < _PATH_MAX && r >= 0; p++) {
+                if (!paths[p])
+                        continue;
+                c[p] = (Client) { .path = p, .id = id, .scm_fd = scm_fd };
+                (void) snprintf(c[p].vm, sizeof(c[p].vm), "bench-vm-%u", id);
+                (void) snprintf(c[p].attach_region, sizeof(c[p].attach_region), "bench-a-%u", id);
+                (void) snprintf(c[p].getfd_region, sizeof(c[p].getfd_region), "bench-g-%u", id);
+                if (uses_bus(p))
+                        r = bench_bus_open(&c[p].bus);
+                else if (p == PATH_LIBGMEM)
+                        r = gmem_connect(&c[p].gmem);
+                if (r < 0)
+                        fprintf(stderr, "client %u: cannot connect: %s\n", id, strerror(-r));
         }
 
         for (unsigned i = 0; i < WARMUP_OPS && r >= 0; i++)
-                r = client_op(&c, op);
+                for (Path p = 0; p < _PATH_MAX && r >= 0; p++)
+                        if (paths[p])
+                                r = client_op(&c[p], op);
         if (r < 0)
                 return r;
 
@@ -270,20 +308,29 @@ static int client_main(Path path, Op op, unsigned id, int scm_fd, int ready_fd, 
 
         start = now_ns();
         end = start;
-        while (end - start < duration && n < arg_max_samples) {
-                uint64_t t0 = end;
+        while (end - start < duration && !full && r >= 0)
+                for (Path p = 0; p < _PATH_MAX; p++) {
+                        uint64_t t0 = end;
 
-                r = client_op(&c, op);
-                if (r < 0)
-                        break;
-                end = now_ns();
-                lat[n++] = end - t0;
-        }
+                        if (!paths[p])
+                                continue;
+                        r = client_op(&c[p], op);
+                        if (r < 0)
+                                break;
+                        end = now_ns();
+                        samples_of(id, p)[n[p]++] = end - t0;
+                        sum[p] += end - t0;
+                        if (n[p] >= arg_max_samples)
+                                full = true;
+                }
         shared->start_ns[id] = start;
         shared->end_ns[id] = end;
-        shared->n[id] = n;
-        sd_bus_flush_close_unref(c.bus);
-        gmem_client_unref(c.gmem);
+        for (Path p = 0; p < _PATH_MAX; p++) {
+                shared->n[id][p] = n[p];
+                shared->sum_ns[id][p] = sum[p];
+                sd_bus_flush_close_unref(c[p].bus);
+                gmem_client_unref(c[p].gmem);
+        }
         return r;
 }
 
@@ -338,25 +385,30 @@ static int scm_server_main(int *socks, unsigned n) {
         return 0;
 }
 
-/* --- one run: n clients on one path ---------------------------------------- */
+/* --- one run: n clients on one path, or taking all the given paths in turn -- */
 
-static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
+static pid_t server_pid_of(Path p) {
+        return p == PATH_FLOOR ? floor_pid : p == PATH_FLOOR_SIGNALS ? floor_signals_pid :
+               p == PATH_SCM ? 0 : gmemd_pid;
+}
+
+static int run_one(const bool *paths, Op op, unsigned n_clients, Result *ret /* [_PATH_MAX] */) {
         pid_t pids[CLIENTS_MAX] = {}, server = 0;
         int socks[CLIENTS_MAX][2];
         int ready[2] = { -EBADF, -EBADF }, go[2] = { -EBADF, -EBADF };
-        uint64_t first = UINT64_MAX, last = 0, total = 0, *all;
-        uint64_t server_cpu0 = 0, server_cpu1 = 0, bus_cpu0 = 0, bus_cpu1 = 0;
-        pid_t server_pid = path == PATH_FLOOR ? floor_pid : path == PATH_FLOOR_SIGNALS ? floor_signals_pid :
-                           path == PATH_SCM ? 0 : gmemd_pid;
-        size_t k = 0;
+        uint64_t first = UINT64_MAX, last = 0;
+        uint64_t server_cpu0[_PATH_MAX] = {}, server_cpu1[_PATH_MAX] = {}, bus_cpu0 = 0, bus_cpu1 = 0;
+        unsigned n_paths = 0;
         int r = 0, status;
         char byte;
 
+        for (Path p = 0; p < _PATH_MAX; p++)
+                n_paths += paths[p];
         memset(shared, 0, sizeof(*shared));
         if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
                 return negative_errno();
 
-        if (path == PATH_SCM) {
+        if (paths[PATH_SCM]) {
                 for (unsigned i = 0; i < n_clients; i++)
                         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, socks[i]) < 0)
                                 return negative_errno();
@@ -388,16 +440,15 @@ static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
                 if (pids[i] == 0) {
                         safe_close(ready[0]);
                         safe_close(go[1]);
-                        if (path == PATH_SCM)
+                        if (paths[PATH_SCM])
                                 for (unsigned j = 0; j < n_clients; j++)
                                         if (j != i)
                                                 safe_close(socks[j][0]);
-                        r = client_main(path, op, i, path == PATH_SCM ? socks[i][0] : -EBADF, ready[1], go[0]);
-                        shared->error[i] = r;
+                        r = client_main(paths, op, i, paths[PATH_SCM] ? socks[i][0] : -EBADF, ready[1], go[0]);
                         _exit(r < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
                 }
         }
-        if (path == PATH_SCM)
+        if (paths[PATH_SCM])
                 for (unsigned i = 0; i < n_clients; i++)
                         safe_close(socks[i][0]);
         ready[1] = safe_close(ready[1]);
@@ -409,10 +460,10 @@ static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
                         r = -EPIPE;
                         break;
                 }
-        if (server_pid > 0)
-                (void) bench_task_cpu_ns(server_pid, &server_cpu0);
-        if (path != PATH_SCM)
-                (void) bench_task_cpu_ns(bus_pid, &bus_cpu0);
+        for (Path p = 0; p < _PATH_MAX; p++)
+                if (paths[p] && server_pid_of(p) > 0)
+                        (void) bench_task_cpu_ns(server_pid_of(p), &server_cpu0[p]);
+        (void) bench_task_cpu_ns(bus_pid, &bus_cpu0);
         go[1] = safe_close(go[1]);
         safe_close(ready[0]);
 
@@ -420,10 +471,10 @@ static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
                 if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
                         r = r < 0 ? r : -EPROTO;
         }
-        if (server_pid > 0)
-                (void) bench_task_cpu_ns(server_pid, &server_cpu1);
-        if (path != PATH_SCM)
-                (void) bench_task_cpu_ns(bus_pid, &bus_cpu1);
+        for (Path p = 0; p < _PATH_MAX; p++)
+                if (paths[p] && server_pid_of(p) > 0)
+                        (void) bench_task_cpu_ns(server_pid_of(p), &server_cpu1[p]);
+        (void) bench_task_cpu_ns(bus_pid, &bus_cpu1);
         if (server > 0 && (waitpid(server, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
                 r = r < 0 ? r : -EPROTO;
         if (r < 0)
@@ -432,24 +483,45 @@ static int run_one(Path path, Op op, unsigned n_clients, Result *ret) {
         for (unsigned i = 0; i < n_clients; i++) {
                 first = shared->start_ns[i] < first ? shared->start_ns[i] : first;
                 last = shared->end_ns[i] > last ? shared->end_ns[i] : last;
-                total += shared->n[i];
         }
-        all = malloc(sizeof(uint64_t) * (total ? total : 1));
-        if (!all)
-                return -ENOMEM;
-        for (unsigned i = 0; i < n_clients; i++) {
-                memcpy(all + k, samples + (size_t) i * arg_max_samples, shared->n[i] * sizeof(uint64_t));
-                k += shared->n[i];
+        for (Path p = 0; p < _PATH_MAX; p++) {
+                uint64_t total = 0, sum = 0, server_ops = 0, *all;
+                size_t k = 0;
+
+                if (!paths[p])
+                        continue;
+                for (unsigned i = 0; i < n_clients; i++) {
+                        total += shared->n[i][p];
+                        sum += shared->sum_ns[i][p];
+                }
+                /* gmemd serves both gmemd paths: its CPU time goes over the operations of both. */
+                for (Path q = 0; q < _PATH_MAX; q++)
+                        if (paths[q] && server_pid_of(q) == server_pid_of(p))
+                                for (unsigned i = 0; i < n_clients; i++)
+                                        server_ops += shared->n[i][q];
+                all = malloc(sizeof(uint64_t) * (total ? total : 1));
+                if (!all)
+                        return -ENOMEM;
+                for (unsigned i = 0; i < n_clients; i++) {
+                        memcpy(all + k, samples_of(i, p), shared->n[i][p] * sizeof(uint64_t));
+                        k += shared->n[i][p];
+                }
+                sort_u64(all, total);
+                ret[p] = (Result) {
+                        .mean_us = total ? (double) sum / (double) total / (double) NSEC_PER_USEC : 0,
+                        .p50_us = (double) quantile_u64(all, total, 0.50) / (double) NSEC_PER_USEC,
+                        .p99_us = (double) quantile_u64(all, total, 0.99) / (double) NSEC_PER_USEC,
+                        .server_cpu_us = server_ops ? (double) (server_cpu1[p] - server_cpu0[p]) /
+                                                      (double) server_ops / 1e3 : 0,
+                        .bus_cpu_us = n_paths == 1 && total ? (double) (bus_cpu1 - bus_cpu0) / (double) total / 1e3 : 0,
+                };
+                if (n_paths == 1)
+                        ret[p].ops_per_sec = last > first ? (double) total * (double) NSEC_PER_SEC /
+                                                                    (double) (last - first) : 0;
+                else
+                        ret[p].ops_per_sec = ret[p].mean_us > 0 ? n_clients * 1e6 / ret[p].mean_us : 0;
+                free(all);
         }
-        sort_u64(all, total);
-        *ret = (Result) {
-                .ops_per_sec = last > first ? (double) total * (double) NSEC_PER_SEC / (double) (last - first) : 0,
-                .p50_us = (double) quantile_u64(all, total, 0.50) / (double) NSEC_PER_USEC,
-                .p99_us = (double) quantile_u64(all, total, 0.99) / (double) NSEC_PER_USEC,
-                .server_cpu_us = total ? (double) (server_cpu1 - server_cpu0) / (double) total / 1e3 : 0,
-                .bus_cpu_us = total ? (double) (bus_cpu1 - bus_cpu0) / (double) total / 1e3 : 0,
-        };
-        free(all);
         return 0;
 }
 
@@ -554,6 +626,10 @@ static int start_floor_server(sd_bus *bus, const char *name, bool signals, pid_t
 
 /* --- the report ------------------------------------------------------------- */
 
+static bool measured(Op op, Path p) {
+        return arg_ops[op] && arg_paths[p] && !(p == PATH_FLOOR_SIGNALS && op == OP_GET_FD);
+}
+
 static double median_of(const Result *runs, unsigned n, size_t field_offset) {
         double v[RUNS_MAX];
 
@@ -562,55 +638,75 @@ static double median_of(const Result *runs, unsigned n, size_t field_offset) {
         return median_double(v, n);
 }
 
-static void print_report(Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX]) {
-        printf("\n| operation | clients | path | round trips/s | p50 µs | p99 µs "
-               "| time/op vs sd-bus floor | p50 vs floor | p99 vs floor | time/op vs SCM_RIGHTS "
-               "| server CPU µs/op | dbus-daemon CPU µs/op |\n");
-        printf("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+static Result median_result(const Result *runs) {
+        return (Result) {
+                .ops_per_sec = median_of(runs, arg_runs, offsetof(Result, ops_per_sec)),
+                .mean_us = median_of(runs, arg_runs, offsetof(Result, mean_us)),
+                .p50_us = median_of(runs, arg_runs, offsetof(Result, p50_us)),
+                .p99_us = median_of(runs, arg_runs, offsetof(Result, p99_us)),
+                .server_cpu_us = median_of(runs, arg_runs, offsetof(Result, server_cpu_us)),
+                .bus_cpu_us = median_of(runs, arg_runs, offsetof(Result, bus_cpu_us)),
+        };
+}
+
+typedef Result Results[_MODE_MAX][_OP_MAX][_PATH_MAX][RUNS_MAX];
+
+static void print_table(Results *res, Mode mode) {
+        bool separate = mode == MODE_SEPARATE;
+
+        printf("\n%s runs:\n\n", separate ? "Separate" : "Interleaved");
+        printf("| operation | clients | path | %s | mean µs | p50 µs | p99 µs | time/op vs sd-bus floor "
+               "| p50 vs floor | p99 vs floor | time/op vs SCM_RIGHTS%s |\n",
+               separate ? "round trips/s" : "round trips/s (clients / mean)",
+               separate ? " | server CPU µs/op | dbus-daemon CPU µs/op" : " | gmemd CPU µs/op");
+        printf("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:%s|\n", separate ? "|---:" : "");
         for (Op op = 0; op < _OP_MAX; op++)
                 for (size_t c = 0; c < arg_n_clients && arg_ops[op]; c++) {
                         Result med[_PATH_MAX] = {};
 
                         for (Path p = 0; p < _PATH_MAX; p++)
-                                if (arg_paths[p] && !(p == PATH_FLOOR_SIGNALS && op == OP_GET_FD))
-                                        med[p] = (Result) {
-                                        .ops_per_sec = median_of(res[c][op][p], arg_runs, offsetof(Result, ops_per_sec)),
-                                        .p50_us = median_of(res[c][op][p], arg_runs, offsetof(Result, p50_us)),
-                                        .p99_us = median_of(res[c][op][p], arg_runs, offsetof(Result, p99_us)),
-                                        .server_cpu_us = median_of(res[c][op][p], arg_runs,
-                                                                   offsetof(Result, server_cpu_us)),
-                                        .bus_cpu_us = median_of(res[c][op][p], arg_runs, offsetof(Result, bus_cpu_us)),
-                                };
+                                if (measured(op, p))
+                                        med[p] = median_result(res[c][mode][op][p]);
                         for (Path p = 0; p < _PATH_MAX; p++) {
                                 char cpu[32] = "—", bus_cpu[32] = "—";
 
-                                if (!arg_paths[p] || (p == PATH_FLOOR_SIGNALS && op == OP_GET_FD))
+                                if (!measured(op, p))
                                         continue;
                                 if (p != PATH_SCM) {
                                         (void) snprintf(cpu, sizeof(cpu), "%.1f", med[p].server_cpu_us);
                                         (void) snprintf(bus_cpu, sizeof(bus_cpu), "%.1f", med[p].bus_cpu_us);
                                 }
-                                printf("| %s | %u | %s | %.0f | %.1f | %.1f | %.2f× | %.2f× | %.2f× | %.2f× "
-                                       "| %s | %s |\n",
-                                       op_name[op], arg_clients[c], path_name[p], med[p].ops_per_sec, med[p].p50_us,
-                                       med[p].p99_us, med[PATH_FLOOR].ops_per_sec / med[p].ops_per_sec,
+                                printf("| %s | %u | %s | %.0f | %.1f | %.1f | %.1f | %.2f× | %.2f× | %.2f× | %.2f× "
+                                       "| %s%s%s |\n",
+                                       op_name[op], arg_clients[c], path_name[p], med[p].ops_per_sec, med[p].mean_us,
+                                       med[p].p50_us, med[p].p99_us, med[PATH_FLOOR].ops_per_sec / med[p].ops_per_sec,
                                        med[p].p50_us / med[PATH_FLOOR].p50_us, med[p].p99_us / med[PATH_FLOOR].p99_us,
-                                       med[PATH_SCM].ops_per_sec / med[p].ops_per_sec, cpu, bus_cpu);
+                                       med[PATH_SCM].ops_per_sec / med[p].ops_per_sec, cpu,
+                                       separate ? " | " : "", separate ? bus_cpu : "");
                         }
                 }
+}
 
-        printf("\nTarget: gmemd within 1.5× of the sd-bus floor (time per operation = inverse throughput).\n");
-        for (Op op = 0; op < _OP_MAX; op++)
-                for (size_t c = 0; c < arg_n_clients && arg_ops[op] && arg_paths[PATH_GMEMD] && arg_paths[PATH_FLOOR];
-                     c++) {
-                        double g = median_of(res[c][op][PATH_GMEMD], arg_runs, offsetof(Result, ops_per_sec));
-                        double f = median_of(res[c][op][PATH_FLOOR], arg_runs, offsetof(Result, ops_per_sec));
-                        double ratio = f / g;
+static void print_report(Results *res) {
+        for (Mode m = 0; m < _MODE_MAX; m++)
+                if (arg_modes[m])
+                        print_table(res, m);
 
-                        printf("  %-13s %u client%s: gmemd %.2f× the floor's time per operation: %s\n", op_name[op],
-                               arg_clients[c], arg_clients[c] == 1 ? " " : "s", ratio,
-                               ratio <= 1.5 ? "within the target" : "over the target");
-                }
+        printf("\nTarget: gmemd within 1.5× of the sd-bus floor (time per operation).\n");
+        for (Mode m = 0; m < _MODE_MAX; m++)
+                for (Op op = 0; op < _OP_MAX; op++)
+                        for (size_t c = 0; c < arg_n_clients; c++) {
+                                double g, f, ratio;
+
+                                if (!arg_modes[m] || !measured(op, PATH_GMEMD) || !measured(op, PATH_FLOOR))
+                                        continue;
+                                g = median_of(res[c][m][op][PATH_GMEMD], arg_runs, offsetof(Result, ops_per_sec));
+                                f = median_of(res[c][m][op][PATH_FLOOR], arg_runs, offsetof(Result, ops_per_sec));
+                                ratio = f / g;
+                                printf("  %-11s %-13s %u client%s: gmemd %.2f× the floor's time per operation: %s\n",
+                                       mode_name[m], op_name[op], arg_clients[c], arg_clients[c] == 1 ? " " : "s",
+                                       ratio, ratio <= 1.5 ? "within the target" : "over the target");
+                        }
 }
 
 static void help(void) {
@@ -621,7 +717,8 @@ static void help(void) {
                "  --server=PATH     the bench-fd-server binary (the sd-bus floor)\n"
                "  --clients=LIST    concurrent client processes, e.g. 1,8 (default)\n"
                "  --seconds=S       measured time of each run (default 2)\n"
-               "  --runs=N          repeated runs; the table shows medians (default 5)\n"
+               "  --runs=N          repeated runs; the tables show medians (default 7)\n"
+               "  --mode=MODE       separate, interleaved or both (default)\n"
                "  --ops=LIST        attach+detach,getfd (default both)\n"
                "  --paths=LIST      gmemd,libgmem,floor,floor-signals,scm (default all; ratios need\n"
                "                    gmemd and floor)\n");
@@ -665,6 +762,7 @@ static int parse_argv(int argc, char **argv) {
                 { "runs",    required_argument, NULL, 'r' },
                 { "ops",     required_argument, NULL, 'o' },
                 { "paths",   required_argument, NULL, 'p' },
+                { "mode",    required_argument, NULL, 'm' },
                 {}
         };
         int c;
@@ -702,6 +800,12 @@ static int parse_argv(int argc, char **argv) {
                         if (parse_set(optarg, path_option, _PATH_MAX, arg_paths) < 0)
                                 return -EINVAL;
                         break;
+                case 'm':
+                        if (streq(optarg, "both"))
+                                arg_modes[MODE_SEPARATE] = arg_modes[MODE_INTERLEAVED] = true;
+                        else if (parse_set(optarg, mode_name, _MODE_MAX, arg_modes) < 0)
+                                return -EINVAL;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -712,7 +816,7 @@ static int parse_argv(int argc, char **argv) {
 
 int main(int argc, char **argv) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        Result (*res)[_OP_MAX][_PATH_MAX][RUNS_MAX];
+        Results *res;
         unsigned max_clients = 0;
         int r;
 
@@ -727,7 +831,7 @@ int main(int argc, char **argv) {
         if ((double) arg_max_samples < arg_seconds * 1e6)
                 arg_max_samples = (size_t) (arg_seconds * 1e6);
         shared = mmap(NULL, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        samples = mmap(NULL, sizeof(uint64_t) * arg_max_samples * max_clients, PROT_READ | PROT_WRITE,
+        samples = mmap(NULL, sizeof(uint64_t) * arg_max_samples * _PATH_MAX * max_clients, PROT_READ | PROT_WRITE,
                        MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         res = calloc(arg_n_clients, sizeof(*res));
         if (shared == MAP_FAILED || samples == MAP_FAILED || !res) {
@@ -764,28 +868,50 @@ int main(int argc, char **argv) {
         bench_print_machine();
         bench_print_command(argc, argv);
         bench_print_load("at the start");
-        printf("runs: %u of %.1f s per path, operation and client count, interleaved; %u warm-up "
-               "operations per client before the clock starts (steady state: the per-connection credential "
-               "lookup is done)\n", arg_runs, arg_seconds, WARMUP_OPS);
+        printf("runs: %u of %.1f s per kind (%s%s%s), operation, client count (and path, for separate runs), one "
+               "after the other in each round; %u warm-up operations per client and path before the clock starts "
+               "(steady state: the per-connection credential lookup is done)\n", arg_runs, arg_seconds,
+               arg_modes[MODE_SEPARATE] ? "separate" : "", arg_modes[MODE_SEPARATE] && arg_modes[MODE_INTERLEAVED] ?
+               ", " : "", arg_modes[MODE_INTERLEAVED] ? "interleaved" : "", WARMUP_OPS);
         fflush(stdout);
 
         for (unsigned run = 0; run < arg_runs && r >= 0; run++)
                 for (size_t c = 0; c < arg_n_clients && r >= 0; c++)
                         for (Op op = 0; op < _OP_MAX && r >= 0; op++)
-                                for (Path p = 0; p < _PATH_MAX && r >= 0; p++) {
-                                        Result *x = &res[c][op][p][run];
+                                for (Mode m = 0; m < _MODE_MAX && r >= 0; m++) {
+                                        Result x[_PATH_MAX] = {};
 
-                                        if (!arg_ops[op] || !arg_paths[p] || (p == PATH_FLOOR_SIGNALS && op == OP_GET_FD))
+                                        if (!arg_ops[op] || !arg_modes[m])
                                                 continue;
-                                        r = run_one(p, op, arg_clients[c], x);
-                                        if (r < 0) {
-                                                fprintf(stderr, "bench-fd: %s, %s, %u clients: %s\n", path_name[p],
-                                                        op_name[op], arg_clients[c], strerror(-r));
-                                                break;
+                                        /* Separate: one run per path. Interleaved: one run with all of them. */
+                                        for (Path p = 0; p < _PATH_MAX && r >= 0; p++) {
+                                                bool paths[_PATH_MAX] = {};
+
+                                                if (m == MODE_SEPARATE) {
+                                                        if (!measured(op, p))
+                                                                continue;
+                                                        paths[p] = true;
+                                                } else {
+                                                        if (p > 0)
+                                                                break;
+                                                        for (Path q = 0; q < _PATH_MAX; q++)
+                                                                paths[q] = measured(op, q);
+                                                }
+                                                r = run_one(paths, op, arg_clients[c], x);
+                                                if (r < 0)
+                                                        fprintf(stderr, "bench-fd: %s run, %s, %u clients: %s\n",
+                                                                mode_name[m], op_name[op], arg_clients[c],
+                                                                strerror(-r));
                                         }
-                                        fprintf(stderr, "run %u: %-13s %u clients %-13s %9.0f/s p50 %7.1f µs "
-                                                "p99 %7.1f µs\n", run + 1, op_name[op], arg_clients[c],
-                                                path_name[p], x->ops_per_sec, x->p50_us, x->p99_us);
+                                        for (Path p = 0; p < _PATH_MAX && r >= 0; p++) {
+                                                if (!measured(op, p))
+                                                        continue;
+                                                res[c][m][op][p][run] = x[p];
+                                                fprintf(stderr, "run %u %-11s %-13s %u clients %-13s %9.0f/s mean "
+                                                        "%7.1f µs p50 %7.1f µs p99 %7.1f µs\n", run + 1, mode_name[m],
+                                                        op_name[op], arg_clients[c], path_name[p], x[p].ops_per_sec,
+                                                        x[p].mean_us, x[p].p50_us, x[p].p99_us);
+                                        }
                                 }
 
         for (size_t i = 0; i < 2; i++) {
