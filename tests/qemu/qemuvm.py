@@ -23,12 +23,14 @@ QEMU 7.2 (bookworm) needs -cpu max,-cx16 (its TCG cmpxchg16b corrupts
 guests under load, see tests/vm/run-vm); it is harmless on 10.0.
 """
 
+import ctypes
 import glob
 import json
 import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -191,6 +193,13 @@ class Qmp:
 
 # --- one QEMU -------------------------------------------------------------------
 
+def _die_with_parent():
+    """preexec_fn: a QEMU must not outlive a killed test or benchmark (the
+    signal survives gmemctl's and sh's exec)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 class Guest:
     """A QEMU process: its console log, its QMP socket, its heartbeats."""
 
@@ -204,7 +213,8 @@ class Guest:
         self.argv = argv
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(argv, env=env, pass_fds=pass_fds, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
         self.qmp = None
 
     def connect(self, timeout=30):
