@@ -86,6 +86,17 @@ class DaemonStats:
         st = self.status()
         return {"fds": self.fds(), "rss": st["VmRSS"], "anon": st.get("RssAnon", 0)}
 
+    def settled(self):
+        """snapshot() once gmemd has finished with earlier calls: it closes
+        a reply's duplicate fd after the caller may have read the reply, and
+        it answers in order, so a round trip first is enough."""
+        c = raw()
+        try:
+            mgr_call(c, "ListRegions")
+        finally:
+            c.close()
+        return self.snapshot()
+
 
 def raw(timeout=10, hello=True):
     """A wire-level connection to the private bus, authenticated."""

@@ -148,7 +148,7 @@ class Hostile(GmemTestCase):
         vm = self.register_vm(name="hostile-vm")
         self.close_fd(self.attach(vm, "hostile-r"))
         st = self.stats()
-        base = st.snapshot()
+        base = st.settled()
         rss_after = []
         for batch in range(1, BATCHES + 1):
             tag = f"h{batch}-"
@@ -270,7 +270,7 @@ class Hostile(GmemTestCase):
         socket takes them, for a while; meanwhile another client measures
         its own calls' latency. Then the hog hangs up; returns the figures."""
         st = self.stats()
-        base = st.snapshot()
+        base = st.settled()
         bus = DaemonStats(self.world.bus_proc.pid)
         bus_base = bus.fds()
         good = loadutil.raw(timeout=2)
@@ -381,7 +381,7 @@ class Hostile(GmemTestCase):
         vm = self.register_vm()
         self.close_fd(self.attach(vm, region))
         st = self.stats()
-        base = st.fds()
+        base = st.settled()["fds"]
         c = loadutil.raw()
         V = W.Variant
         cases = [
