@@ -446,7 +446,7 @@ static void help(void) {
                "bench-env --nofile=262144, which starts the daemon under test.\n\n"
                "  --gmemd=PATH       the gmemd binary, for the reference daemon\n"
                "  --vms=N            VMs at scale (default 10000; each has views of two regions)\n"
-               "  --regions=N        regions at scale (default 20000, at least 2 x VMs)\n"
+               "  --regions=N        regions at scale (default 20000; VM i views regions 2i and 2i+1)\n"
                "  --large-regions=N  regions of the large state (default 100000; 0 skips it)\n"
                "  --samples=N        Attach/Detach/GetFd rounds per run (default 2000)\n"
                "  --runs=N           runs per daemon and state; tables show medians (default 7)\n");
@@ -507,7 +507,7 @@ static int parse_argv(int argc, char **argv) {
                         return r;
         }
         if (optind < argc || !arg_gmemd || arg_runs < 1 || arg_runs > RUNS_MAX || arg_samples < 1 ||
-            arg_vms < SMALL_VMS || arg_regions < 2 * arg_vms || (arg_large_regions && arg_large_regions < arg_regions))
+            arg_vms < SMALL_VMS || arg_regions < SMALL_REGIONS || (arg_large_regions && arg_large_regions < arg_regions))
                 return -EINVAL;
         return 0;
 }
