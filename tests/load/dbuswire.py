@@ -274,7 +274,7 @@ def decode_header_length(data):
 
 def decode_message(data, fds=()):
     r = _Reader(data)
-    endian, type, flags, version = data[0], data[1], data[2], data[3]
+    endian, type, flags = data[0], data[1], data[2]
     if endian != ord("l"):
         raise ValueError("big-endian messages are not supported here")
     r.pos = 4

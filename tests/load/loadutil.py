@@ -25,6 +25,14 @@ QUOTA_EXCEEDED = gmemtest.ERROR_PREFIX + "QuotaExceeded"
 KiB = 1024
 
 
+def need_root():
+    """Exits 77 unless root: gmemd makes itself non-dumpable, so only root
+    can read its /proc/PID/fd and status, which is what these tests measure."""
+    if os.geteuid() != 0:
+        gmemtest.skip_file("the load suite measures gmemd's open fds in /proc/PID/fd, which only "
+                           "root may read (gmemd is not dumpable): run it as root")
+
+
 def memory_checked():
     """False when gmemd's RSS says nothing about its heap: under a wrapper
     (valgrind) or in a sanitizer build (ASan's quarantine keeps up to 256 MiB

@@ -22,9 +22,6 @@ in the docstring.
 """
 
 import os
-import resource
-import signal
-import subprocess
 import time
 import unittest
 
@@ -33,8 +30,8 @@ import dbus
 import dbuswire as W
 import gmemtest
 import loadutil
-from gmemtest import GmemTestCase, MiB, PAGE, SLOW, WRAPPER
-from loadutil import figure, DaemonStats, mgr_call
+from gmemtest import GmemTestCase, MiB, PAGE, WRAPPER
+from loadutil import figure, mgr_call
 
 E = gmemtest.ERROR_PREFIX
 EMFILE = "System.Error.EMFILE"
@@ -343,4 +340,5 @@ class Exhaustion(GmemTestCase):
 
 
 if __name__ == "__main__":
+    loadutil.need_root()
     gmemtest.main(start_daemon=False)

@@ -635,4 +635,5 @@ class Hostile(GmemTestCase):
 
 
 if __name__ == "__main__":
+    loadutil.need_root()
     gmemtest.main()

@@ -23,18 +23,20 @@ Environment: GMEM_LOAD_SECONDS (per round, default 10), GMEM_LOAD_REQUESTS
 GMEM_LOAD_ROUNDS (default 2). The 'load-long' benchmark runs it for longer.
 """
 
+import importlib
+import json
 import os
+import pwd
 import subprocess
 import sys
 import threading
 import time
-import json
 import zlib
 
 import dbuswire
 import gmemtest
 import loadutil
-from gmemtest import GmemTestCase, MiB
+from gmemtest import GmemTestCase
 from loadutil import figure, DaemonStats
 
 CLIENTS = int(os.environ.get("GMEM_LOAD_CLIENTS", "32"))
@@ -42,11 +44,10 @@ SECONDS = float(os.environ.get("GMEM_LOAD_SECONDS", "10"))
 REQUESTS = int(os.environ.get("GMEM_LOAD_REQUESTS", "2500"))
 ROUNDS = int(os.environ.get("GMEM_LOAD_ROUNDS", "2"))
 
-# Clients run under another uid when we are root, so that the quotas of
-# their class apply to them and not to the checks the test makes as root
-# (otherwise both are in class 'load'; the checks need no quota).
-CLIENT_UID = 1 if os.geteuid() == 0 else os.geteuid()
-CLIENT_GID = 1 if os.geteuid() == 0 else os.getegid()
+# Clients run under another uid, so that the quotas of their class apply to
+# them and not to the checks the test makes as root.
+CLIENT_UID = pwd.getpwnam("daemon").pw_uid
+CLIENT_GID = pwd.getpwnam("daemon").pw_gid
 
 # Tight on purpose: 32 clients each hold up to three regions and three views
 # at a time, so these quotas are hit now and then.
@@ -86,9 +87,7 @@ class Load(GmemTestCase):
         returns their reports and the peak figures."""
         procs = []
         for i in range(CLIENTS):
-            kw = {}
-            if CLIENT_UID != os.geteuid():
-                kw = dict(user=CLIENT_UID, group=CLIENT_GID, extra_groups=[])
+            kw = dict(user=CLIENT_UID, group=CLIENT_GID, extra_groups=[])
             procs.append(subprocess.Popen(
                 ["/usr/bin/python3", CLIENT_SCRIPT, self.world.address, tag, str(i), str(SECONDS),
                  str(REQUESTS), str(zlib.crc32(f"{tag}/{i}".encode()))],
@@ -141,7 +140,6 @@ class Load(GmemTestCase):
         """Each client's last region still holds its pattern, read through a
         fresh fd of the view its writer left behind; then it is removed."""
         sys.path.insert(0, os.path.dirname(CLIENT_SCRIPT))
-        import importlib
         lc = importlib.import_module("load-client")
         regions = {str(r[0]): int(r[1]) for r in self.mgr("ListRegions")}
         checked = 0
@@ -192,12 +190,9 @@ class Load(GmemTestCase):
             c.close()
             return {"made": made, "refused": refused}
 
-        if CLIENT_UID != os.geteuid():
-            res = gmemtest.run_as(CLIENT_UID, CLIENT_GID, fill)
-            self.assertTrue(res["ok"], f"the quota check failed: {res}")
-            res = res["value"]
-        else:
-            res = fill()
+        res = gmemtest.run_as(CLIENT_UID, CLIENT_GID, fill)
+        self.assertTrue(res["ok"], f"the quota check failed: {res}")
+        res = res["value"]
         self.assertEqual(res["made"], {"regions": quota["regions"], "views": quota["views"]},
                          f"after the load the clients' uid cannot use its whole quota: {res}")
         self.assertEqual(res["refused"], {"regions": loadutil.QUOTA_EXCEEDED,
@@ -264,4 +259,5 @@ class Load(GmemTestCase):
 
 
 if __name__ == "__main__":
+    loadutil.need_root()
     gmemtest.main(start_daemon=False)
