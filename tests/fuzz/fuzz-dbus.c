@@ -211,10 +211,13 @@ struct Harness {
         bool debug;
 };
 
-/* The policy files: one per policy, then one that does not parse and one that does not exist. */
+/*
+ * The policy files: one per policy, then one that does not parse and one
+ * that does not exist. They are memfds, named by /proc/self/fd paths, so a
+ * run leaves nothing behind, even when it stops at a failed check.
+ */
 #define POLICY_FILES (ELEMENTSOF(policies) + 2)
-static char policy_dir[] = "/tmp/gmem-fuzz-dbus.XXXXXX";
-static char policy_paths[POLICY_FILES][sizeof(policy_dir) + 32];
+static char policy_paths[POLICY_FILES][64];
 static int spare_fd = -EBADF;
 static bool debug;
 static bool check_order = true;
@@ -790,16 +793,17 @@ static bool run_call(Harness *h) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         check_order = !getenv("GMEM_FUZZ_NO_ORDER_CHECK");
 
-        FUZZ_CHECK(mkdtemp(policy_dir), "mkdtemp()");
         for (size_t i = 0; i < POLICY_FILES; i++) {
                 const char *text = i < ELEMENTSOF(policies) ? policies[i] : "{\"version\":1,\"classes\":[";
-                FILE *f;
+                int fd;
 
-                (void) snprintf(policy_paths[i], sizeof(policy_paths[i]), "%s/policy-%zu.json", policy_dir, i);
-                if (i == POLICY_FILES - 1)
-                        continue;   /* the missing one */
-                f = fopen(policy_paths[i], "we");
-                FUZZ_CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0, "%s is written", policy_paths[i]);
+                if (i == POLICY_FILES - 1) {
+                        (void) snprintf(policy_paths[i], sizeof(policy_paths[i]), "/nonexistent/gmem-fuzz/policy.json");
+                        continue;
+                }
+                fd = memfd_create("gmem-fuzz-policy", MFD_CLOEXEC);
+                FUZZ_CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t) strlen(text), "policy %zu is written", i);
+                (void) snprintf(policy_paths[i], sizeof(policy_paths[i]), "/proc/self/fd/%d", fd);
         }
         spare_fd = memfd_create("gmem-fuzz-spare", MFD_CLOEXEC);
         FUZZ_CHECK(spare_fd >= 0, "memfd_create()");
@@ -815,15 +819,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         (void) LLVMFuzzerTestOneInput(warmup, sizeof(warmup));
         debug = getenv("GMEM_FUZZ_DEBUG");
         return 0;
-}
-
-static void cleanup_policies(void) __attribute__((destructor));
-static void cleanup_policies(void) {
-        if (policy_dir[strlen(policy_dir) - 1] == 'X')
-                return;
-        for (size_t i = 0; i < POLICY_FILES; i++)
-                (void) unlink(policy_paths[i]);
-        (void) rmdir(policy_dir);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
