@@ -52,6 +52,9 @@ BATCHES = int(os.environ.get("GMEM_HOSTILE_BATCHES", "3"))
 RSS_SLACK_KIB = 16384
 ROUND_GROWTH_KIB = 2048
 MEMORY_CHECKED = loadutil.memory_checked()
+# How long a well-behaved client waits for an answer while another client
+# misbehaves (generous: other suites may share the CPUs).
+PROBE_TIMEOUT = 5 * SLOW
 
 
 def hello_bytes():
@@ -274,7 +277,7 @@ class Hostile(GmemTestCase):
         base = st.settled()
         bus = DaemonStats(self.world.bus_proc.pid)
         bus_base = bus.fds()
-        good = loadutil.raw(timeout=2)
+        good = loadutil.raw(timeout=PROBE_TIMEOUT)
         hog = loadutil.raw()
         hog.sock.setblocking(False)
         sent = 0
@@ -304,7 +307,7 @@ class Hostile(GmemTestCase):
                 except (TimeoutError, OSError):
                     unanswered += 1
                     good.close()
-                    good = loadutil.raw(timeout=2)
+                    good = loadutil.raw(timeout=PROBE_TIMEOUT)
         peak = st.snapshot()
         bus_peak = bus.fds()
         hog.close()
@@ -323,7 +326,7 @@ class Hostile(GmemTestCase):
         figure(f"hostile: never-reading client ({what}): sent {res['sent']} calls in {res['seconds']:.0f}s; "
                f"the bus {'dropped it after %.1fs' % res['hog_dropped'] if res['hog_dropped'] else 'kept it connected'}; "
                f"another client: {res['probes']} calls answered (slowest "
-               f"{(res['max_latency'] or 0) * 1000:.0f} ms), {res['unanswered']} unanswered within 2 s; "
+               f"{(res['max_latency'] or 0) * 1000:.0f} ms), {res['unanswered']} unanswered within {PROBE_TIMEOUT} s; "
                f"gmemd fds {res['base']['fds']} -> {res['peak']['fds']} -> {res['after']['fds']}, rss "
                f"{res['base']['rss']} -> {res['peak']['rss']} -> {res['after']['rss']} KiB; dbus-daemon fds "
                f"{res['bus_fds'][0]} -> {res['bus_fds'][1]}; serving again {res['recovery']:.1f}s after the "
@@ -333,7 +336,7 @@ class Hostile(GmemTestCase):
         res = self.hog("ListRegions", "", [])
         self.report_hog("ListRegions, replies without fds", res)
         self.assertEqual(res["unanswered"], 0, "another client's calls went unanswered")
-        self.assertLess(res["max_latency"], 1.5 * SLOW, "another client's calls were held up")
+        self.assertLess(res["max_latency"], 3.0 * SLOW, "another client's calls were held up")
         self.assertEqual(res["after"]["fds"], res["base"]["fds"])
         if MEMORY_CHECKED:
             self.assertLess(res["peak"]["rss"] - res["base"]["rss"], 4096,
