@@ -15,8 +15,10 @@
 typedef struct Parked {
         char *sender;
         sd_bus_slot *slot;          /* the GetConnectionCredentials call */
-        sd_bus_message **messages;
+        sd_bus_message **messages;  /* in the order they arrived */
         size_t n_messages;
+        size_t next;                /* while releasing: the next one allowed through */
+        bool releasing;             /* credentials known, messages queued again */
         BusCredsCache *cache;
 } Parked;
 
@@ -25,8 +27,11 @@ struct BusCredsCache {
         Hashmap *creds;             /* unique name -> BusCreds */
         Hashmap *parked;            /* unique name -> Parked */
         sd_bus_slot *match;
+        sd_bus_slot *filter;
         BusCreds direct;            /* the peer of a direct connection */
 };
+
+static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
 
 static void bus_creds_free(BusCreds *c) {
         if (!c)
@@ -82,6 +87,11 @@ int bus_creds_cache_new(sd_bus *bus, BusCredsCache **ret) {
                 *ret = c;
                 return 0;       /* no bus daemon to ask or to watch */
         }
+        r = sd_bus_add_filter(bus, &c->filter, on_message, c);
+        if (r < 0) {
+                bus_creds_cache_free(c);
+                return r;
+        }
         r = sd_bus_match_signal_async(bus, &c->match, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                       "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, c);
         if (r < 0) {
@@ -107,6 +117,7 @@ BusCredsCache *bus_creds_cache_free(BusCredsCache *c) {
         hashmap_free(c->parked);
         hashmap_free(c->creds);
         free(c->direct.gids);
+        sd_bus_slot_unref(c->filter);
         sd_bus_slot_unref(c->match);
         free(c);
         return NULL;
@@ -194,12 +205,22 @@ static int on_credentials(sd_bus_message *reply, void *userdata, sd_bus_error *r
         if (r < 0)
                 bus_creds_free(bc);
 
-        /* Dispatch the parked calls again, in order; they will find the credentials now. */
-        for (size_t i = 0; i < p->n_messages; i++) {
-                if (r >= 0 && sd_bus_message_rewind(p->messages[i], true) >= 0)
-                        (void) sd_bus_enqueue_for_read(c->bus, p->messages[i]);
+        /*
+         * Dispatch the parked calls again, in the order they came. The filter lets
+         * exactly the next one through and parks anything newer behind them, so
+         * no later call of this sender overtakes an earlier one.
+         */
+        if (r < 0) {
+                parked_free(p);
+                return 0;
         }
-        parked_free(p);
+        p->releasing = true;
+        p->next = 0;
+        p->slot = sd_bus_slot_unref(p->slot);
+        for (size_t i = 0; i < p->n_messages; i++)
+                (void) sd_bus_enqueue_for_read(c->bus, p->messages[i]);
+        if (p->n_messages == 0)
+                parked_free(p);
         return 0;
 }
 
@@ -227,14 +248,49 @@ static int park(BusCredsCache *c, sd_bus_message *m, const char *sender) {
                         return r;
                 }
         }
-        if (p->n_messages >= BUS_CREDS_PARKED_MAX)
+        if (p->n_messages - p->next >= BUS_CREDS_PARKED_MAX)
                 return -ENOBUFS;
         l = realloc(p->messages, (p->n_messages + 1) * sizeof(*l));
         if (!l)
                 return -ENOMEM;
         p->messages = l;
         p->messages[p->n_messages++] = sd_bus_message_ref(m);
+        if (p->releasing)
+                (void) sd_bus_enqueue_for_read(c->bus, m);
         return 0;
+}
+
+/*
+ * Runs before any method handler: a call from a sender whose credentials are
+ * not known yet, or who has calls parked, is parked too, so that calls are
+ * handled in the order each sender sent them.
+ */
+static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        BusCredsCache *c = userdata;
+        const char *sender;
+        Parked *p;
+        int r;
+
+        if (!sd_bus_message_is_method_call(m, NULL, NULL))
+                return 0;
+        sender = sd_bus_message_get_sender(m);
+        if (!sender)
+                return 0;
+        p = hashmap_get(c->parked, sender);
+        if (p && p->releasing && p->next < p->n_messages && p->messages[p->next] == m) {
+                p->next++;
+                if (p->next >= p->n_messages)
+                        parked_free(p);
+                return 0;               /* its turn: on to the handler */
+        }
+        if (!p && hashmap_get(c->creds, sender))
+                return 0;
+        r = park(c, m, sender);
+        if (r < 0)
+                /* Out of room for this sender: refuse rather than reorder. */
+                (void) sd_bus_reply_method_errorf(m, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                  "Too many calls waiting for the caller's credentials");
+        return 1;
 }
 
 /*

@@ -561,6 +561,16 @@ int policy_parse(const char *text, size_t len, const char *origin, Policy **ret,
         if (len > INT32_MAX)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "%s: too large", origin);
 
+        /*
+         * json-c cuts strings and keys at an escaped NUL, so "root\u0000x" would be
+         * read as "root": refuse NULs, raw or escaped, before anything is parsed.
+         */
+        if (memchr(text, 0, len))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "%s: contains a NUL byte", origin);
+        if (memmem(text, len, "\\u0000", 6))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "%s: contains \\u0000: NUL characters are not "
+                                      "allowed in names or values", origin);
+
         policy = calloc(1, sizeof(*policy));
         if (!policy)
                 return gmem_error_set_errno(e, ENOMEM, "%s", origin);

@@ -178,6 +178,7 @@ int region_update_grants(Region *r, GmemError *e) {
         _cleanup_free_ BackendGrant *grants = NULL;
         size_t n = 0, k = 0;
         View *v;
+        int rr;
 
         if (!r->ops->set_grants || r->dying || r->br.fd < 0)
                 return 0;
@@ -199,7 +200,13 @@ int region_update_grants(Region *r, GmemError *e) {
                 }
                 grants[k++] = grants[i];
         }
-        return r->ops->set_grants(&r->br, grants, k, e);
+        /* Most VMs have no uid: nothing to grant and nothing granted, so nothing to tell the kernel. */
+        if (k == 0 && !r->has_grants)
+                return 0;
+        rr = r->ops->set_grants(&r->br, grants, k, e);
+        if (rr >= 0)
+                r->has_grants = k > 0;
+        return rr;
 }
 
 unsigned region_live_views(Region *r) {

@@ -27,6 +27,7 @@ struct Region {
         bool persistent;
         Hashmap *views;             /* VM name -> View */
         bool dying;                 /* being freed: no more grant updates */
+        bool has_grants;            /* the inode carries an access list now */
         uid_t creator;              /* charged for its bytes */
 };
 

@@ -120,7 +120,7 @@ int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         const char *region;
-        View *v;
+        View *v = NULL;
         int r;
 
         r = sd_bus_message_read(msg, "s", &region);
@@ -142,7 +142,7 @@ int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         BusCaller caller;
         GmemError e = GMEM_ERROR_INIT;
         const char *region;
-        View *v;
+        View *v = NULL;
         int r, fd;
 
         r = sd_bus_message_read(msg, "s", &region);
