@@ -261,20 +261,17 @@ class Recovery(GmemTestCase):
 
     def test_committed_target_and_secret_views_survive(self):
         """A view whose state changes keeps its one store entry; a view that is the region's own file too."""
-        r = self.create_region(MiB, cleanup=False)
-        a, b = self.register_vm(cleanup=False), self.register_vm(cleanup=False)
+        r = self.create_region(MiB)
+        a, b = self.register_vm(), self.register_vm()
         self.attach(a, r, "rw")
         mig, fds = self.begin_migration(a, b)
         target_fd = fds[r]
         self.mgr("CommitMigration", "o", dbus.ObjectPath(mig))
-        names = [r]
-        vms = [a, b]
-        if gmemtest.memfd_secret_works():
-            s = self.create_region(4 * PAGE, cleanup=False, backend="secret")
-            c = self.register_vm(cleanup=False)
+        # Whether the daemon (not this host: valgrind lacks memfd_secret) can make secret regions.
+        if "secret" in [str(x) for x in self.mgr_prop("Backends")]:
+            s = self.create_region(4 * PAGE, backend="secret")
+            c = self.register_vm()
             self.attach(c, s, "rw")
-            names.append(s)
-            vms.append(c)
         before = self.snapshot()
         self.store.drain(0.1)
         self.assertEqual(self.store.ignored, [], "gmemd never stores an open file twice")
@@ -282,10 +279,6 @@ class Recovery(GmemTestCase):
         self.assertEqual(self.snapshot(), before, "the committed target's view and secret views are back")
         self.assertTrue(gmemtest.same_open_file(self.get_fd(b, r), target_fd),
                         "the target keeps the very same view file after the restart")
-        for vm in vms:
-            self.mgr("UnregisterVm", "s", vm)
-        for n in names:
-            self.mgr("DestroyRegion", "s", n)
 
     def test_unknown_and_forged_entries_removed(self):
         r = self.create_region(MiB, cleanup=False)
