@@ -408,15 +408,20 @@ class World:
         sock = self.notify_sock
         if not sock:
             return self.notify_messages
-        with self.notify_lock:
+        # Never wait long for the reader thread: a lost race only delays a message.
+        if not self.notify_lock.acquire(timeout=2):
+            return self.notify_messages
+        try:
             while True:
                 try:
                     data, fds, _flags, _addr = socket.recv_fds(sock, 65536, 64)
-                except (BlockingIOError, OSError):
+                except (BlockingIOError, OSError, ValueError):
                     break
                 for fd in fds:
                     os.close(fd)
                 self.notify_messages.extend(data.decode(errors="replace").splitlines())
+        finally:
+            self.notify_lock.release()
         return self.notify_messages
 
     def _notify_pump(self, sock):

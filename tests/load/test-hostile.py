@@ -255,7 +255,9 @@ class Hostile(GmemTestCase):
         self.assertGreaterEqual(res.get("ok", 0), 5 * 64, "fewer calls answered than gmemd parks per sender")
         self.assertServing("a pipelined burst")
 
-    @unittest.expectedFailure
+    @unittest.skip("depends on scheduling since calls are parked by a bus filter: a burst past 64 calls is "
+                   "refused with LimitsExceeded only if it outruns the credential lookup; "
+                   "test_pipelined_burst_while_lookup_pending records the figures")
     def test_pipelined_burst_not_denied(self):
         """Known problem: calls past the 64th that arrive while gmemd looks
         a new sender up get org.freedesktop.DBus.Error.AccessDenied
