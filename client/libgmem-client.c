@@ -513,3 +513,22 @@ int gmem_client_wait(GmemClient *c, uint64_t timeout_usec) {
                 return -EINVAL;
         return sd_bus_wait(c->bus, timeout_usec);
 }
+
+int gmem_read_views_property(sd_bus_message *m, const char *key, bool self_is_vm, GmemViewInfo **views,
+                             size_t *n_views) {
+        int r;
+
+        if (!streq(key, "Views"))
+                return sd_bus_message_skip(m, "v");
+
+        r = sd_bus_message_enter_container(m, 'v', "a(sss)");
+        if (r < 0)
+                return r;
+        gmem_view_info_array_free(*views, *n_views);
+        *views = NULL;
+        *n_views = 0;
+        r = gmem_read_views(m, "", self_is_vm, views, n_views);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}

@@ -83,6 +83,12 @@ int gmem_append_option(sd_bus_message *m, const char *key, const char *type, ...
 /* Reads an a(sss) Views property into views; self fills the field the property leaves out. */
 int gmem_read_views(sd_bus_message *m, const char *self, bool self_is_vm,
                     GmemViewInfo **ret_views, size_t *ret_n);
+/*
+ * A property callback's body for "Views" (a(sss) in a variant): replaces
+ * *views with what the message holds; any other key is skipped.
+ */
+int gmem_read_views_property(sd_bus_message *m, const char *key, bool self_is_vm, GmemViewInfo **views,
+                             size_t *n_views);
 void gmem_view_info_array_free(GmemViewInfo *views, size_t n);
 
 /* Renders the value at the read position of m as text ("4096", "[a, b]", "(x, y)"). */

@@ -226,22 +226,8 @@ static const GmemProperty region_properties[] = {
 
 static int read_region_views(sd_bus_message *m, const char *key, void *data) {
         GmemRegionProperties *p = data;
-        int r;
-
-        if (!streq(key, "Views"))
-                return sd_bus_message_skip(m, "v");
-
-        r = sd_bus_message_enter_container(m, 'v', "a(sss)");
-        if (r < 0)
-                return r;
-        gmem_view_info_array_free(p->views, p->n_views);
-        p->views = NULL;
-        p->n_views = 0;
-        /* The region's own name is filled in below, once Name has surely been read. */
-        r = gmem_read_views(m, "", false, &p->views, &p->n_views);
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+        /* The region's own name is filled in later, once Name has surely been read. */
+        return gmem_read_views_property(m, key, false, &p->views, &p->n_views);
 }
 
 int gmem_get_region_properties(GmemClient *c, const char *name, GmemRegionProperties **ret) {

@@ -167,21 +167,7 @@ static const GmemProperty vm_properties[] = {
 
 static int read_vm_views(sd_bus_message *m, const char *key, void *data) {
         GmemVmProperties *p = data;
-        int r;
-
-        if (!streq(key, "Views"))
-                return sd_bus_message_skip(m, "v");
-
-        r = sd_bus_message_enter_container(m, 'v', "a(sss)");
-        if (r < 0)
-                return r;
-        gmem_view_info_array_free(p->views, p->n_views);
-        p->views = NULL;
-        p->n_views = 0;
-        r = gmem_read_views(m, "", true, &p->views, &p->n_views);
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+        return gmem_read_views_property(m, key, true, &p->views, &p->n_views);
 }
 
 int gmem_get_vm_properties(GmemClient *c, const char *name, GmemVmProperties **ret) {
