@@ -53,6 +53,15 @@ typedef struct BusOption {
  */
 int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, GmemError *e);
 
+/*
+ * Fails with System.Error.EMFILE (ENFILE) naming what the call was about,
+ * unless n more fds (the files the call keeps plus the duplicates sd-bus
+ * makes for the reply) can be opened with FDLIMIT_RESERVE left free for the
+ * bus. what is e.g. "Cannot give VM 'a' a view of region 'b'".
+ */
+int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned n, sd_bus_error *error, const char *fmt, ...)
+        _printf_(5, 6);
+
 /* What the D-Bus face keeps per bus; the model's hooks_userdata. */
 typedef struct BusContext {
         sd_bus *bus;

@@ -19,8 +19,9 @@
 #include "config.h"
 
 #include "backend.h"
+#include "bus-link.h"
+#include "fdlimit.h"
 #include "log.h"
-#include "manager-dbus.h"
 #include "manager.h"
 #include "policy.h"
 #include "sandbox.h"
@@ -134,38 +135,6 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-static int connect_bus(sd_bus **ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        int r;
-
-        if (!arg_bus_address) {
-                r = sd_bus_open_system_with_description(&bus, "gmemd");
-                if (r < 0)
-                        return log_error_errno(r, "Cannot connect to the system bus");
-                *ret = bus;
-                bus = NULL;
-                return 0;
-        }
-
-        r = sd_bus_new(&bus);
-        if (r < 0)
-                return log_error_errno(r, "Cannot allocate bus");
-        r = sd_bus_set_address(bus, arg_bus_address);
-        if (r < 0)
-                return log_error_errno(r, "Invalid bus address '%s'", arg_bus_address);
-        (void) sd_bus_set_description(bus, "gmemd");
-        r = sd_bus_set_bus_client(bus, true);
-        if (r >= 0)
-                r = sd_bus_negotiate_fds(bus, true);
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r < 0)
-                return log_error_errno(r, "Cannot connect to bus %s", arg_bus_address);
-        *ret = bus;
-        bus = NULL;
-        return 0;
-}
-
 static void log_policy(const Manager *m) {
         for (size_t i = 0; i < m->policy->n_warnings; i++)
                 log_warning("%s", m->policy->warnings[i]);
@@ -242,9 +211,10 @@ static void log_backends(void) {
 
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(store_freep) Store *store = NULL;     /* freed before the manager */
+        _cleanup_(bus_link_freep) BusLink *link = NULL; /* freed first */
+        struct rlimit rl;
         sigset_t mask;
         int r;
 
@@ -260,6 +230,13 @@ static int run(int argc, char *argv[]) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "Cannot block signals");
         (void) signal(SIGPIPE, SIG_IGN);
+
+        /* Every region and view costs an fd: start from the hard limit, not select()'s 1024. */
+        r = fdlimit_raise(&rl);
+        if (r < 0)
+                log_warning("Cannot raise the file descriptor limit: %s", strerror(-r));
+        else
+                log_debug("File descriptor limit: %llu", (unsigned long long) rl.rlim_cur);
 
         r = sd_event_default(&event);
         if (r < 0)
@@ -314,18 +291,12 @@ static int run(int argc, char *argv[]) {
                            "if gmemd crashes, memfd regions that no VM holds open are lost");
         store_attach(store);
 
-        r = connect_bus(&bus);
+        r = bus_link_new(m, event, arg_bus_address, arg_bus_name, &link);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate");
+        r = bus_link_start(link);
         if (r < 0)
                 return r;
-        r = manager_bus_register(m, bus);
-        if (r < 0)
-                return log_error_errno(r, "Cannot publish objects on the bus");
-        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Cannot attach the bus to the event loop");
-        r = sd_bus_request_name(bus, arg_bus_name, 0);
-        if (r < 0)
-                return log_error_errno(r, "Cannot own bus name %s (is another gmemd running?)", arg_bus_name);
 
         r = install_sandbox();
         if (r < 0)
@@ -338,11 +309,12 @@ static int run(int argc, char *argv[]) {
         r = sd_event_loop(event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed");
+        if (r > 0)
+                return -ENOTCONN;       /* the bus could not be reached again; said so already */
 
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
         log_info("Shutting down: %u regions, %u VMs released", (unsigned) hashmap_size(m->regions),
                  (unsigned) hashmap_size(m->vms));
-        (void) sd_bus_release_name(bus, arg_bus_name);
         return 0;
 }
 

@@ -9,6 +9,7 @@
  */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 
@@ -91,6 +92,9 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         if (rr < 0)
                 return bus_set_gmem_error(error, &e, rr);
         p.creator = caller.uid;
+        rr = bus_check_fds(msg, m, 1, error, "Cannot create region '%s'", p.name);
+        if (rr < 0)
+                return rr;
 
         rr = region_create(m, &p, &r, &e);
         if (rr < 0)
@@ -283,6 +287,11 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         p.creator = caller.uid;
+        if (p.has_leader_pid) {
+                r = bus_check_fds(msg, m, 1, error, "Cannot watch the leader of VM '%s'", p.name);
+                if (r < 0)
+                        return r;
+        }
 
         r = vm_register(m, &p, &vm, &e);
         if (r < 0)
@@ -352,6 +361,11 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
 
+        /* A file per view and the reply's duplicate of each. */
+        r = bus_check_fds(msg, m, hashmap_size(source->views) > 32 ? 64U : 2 * (unsigned) hashmap_size(source->views), error,
+                          "Cannot begin migrating VM '%s' to VM '%s'", source->name, target->name);
+        if (r < 0)
+                return r;
         /* Build the reply before changing anything, so that running out of memory changes nothing. */
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
@@ -371,8 +385,9 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r < 0) {
-                (void) migration_abort(mig, NULL);
-                return r;
+                migration_discard(mig);
+                return sd_bus_error_set_errnof(error, r, "Cannot begin migrating VM '%s' to VM '%s': %s",
+                                               source_name, target_name, strerror(-r));
         }
         return sd_bus_send(NULL, reply, NULL);
 }
@@ -643,6 +658,13 @@ static void bus_context_free(void *userdata) {
         /* Frees the slots the cache holds, which hold references to the bus. */
         bus_creds_cache_free(ctx->creds);
         free(ctx);
+}
+
+void manager_bus_unregister(Manager *m) {
+        if (m->hooks != &bus_hooks)
+                return;
+        hook_detach(m);
+        m->hooks = NULL;
 }
 
 int manager_bus_register(Manager *m, sd_bus *bus) {

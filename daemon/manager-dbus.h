@@ -12,3 +12,10 @@
 
 /* Installs every vtable and the model hooks; m must outlive the bus objects. */
 int manager_bus_register(Manager *m, sd_bus *bus);
+
+/*
+ * Takes the hooks back from the bus manager_bus_register() installed them
+ * for, before that bus is closed (it was lost and is being replaced). The
+ * model goes on without announcing changes until the next registration.
+ */
+void manager_bus_unregister(Manager *m);

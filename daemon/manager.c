@@ -120,6 +120,10 @@ int manager_allocated_bytes(Manager *m, uint64_t *ret) {
         return 0;
 }
 
+size_t manager_fds_held(const Manager *m) {
+        return hashmap_size(m->regions) + hashmap_size(m->vms) + m->n_view_fds;
+}
+
 /* The store records a change before the bus announces it (and before the caller is answered). */
 #define NOTIFY(m, hook, ...)                                            \
         do {                                                            \

@@ -54,6 +54,7 @@ struct Manager {
         uint64_t next_vm_id;
         uint64_t next_view_id;
         uint64_t total_bytes;       /* sum of region sizes */
+        size_t n_view_fds;          /* open view files, for fdlimit_check() */
 
         const ManagerHooks *hooks;          /* the D-Bus face */
         void *hooks_userdata;
@@ -76,6 +77,9 @@ Region *manager_get_region(Manager *m, const char *name);
 Vm *manager_get_vm(Manager *m, const char *name);
 Migration *manager_get_migration(Manager *m, uint64_t id);
 int manager_allocated_bytes(Manager *m, uint64_t *ret);
+
+/* The fds the model holds: one per region, view file and VM (its leader pidfd), at most. */
+size_t manager_fds_held(const Manager *m);
 
 /* Called by the model; each does nothing if no hook is installed. */
 void manager_notify_region_new(Manager *m, Region *r);

@@ -319,3 +319,11 @@ int migration_abort(Migration *mig, GmemError *e) {
         migration_prune(m);
         return 0;
 }
+
+void migration_discard(Migration *mig) {
+        Manager *m = mig->manager;
+
+        (void) migration_abort(mig, NULL);
+        manager_notify_migration_removed(m, mig);
+        migration_free(mig);
+}

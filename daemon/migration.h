@@ -48,6 +48,13 @@ int migration_adopt(Vm *source, Vm *target, uint64_t id, Migration **ret, GmemEr
 int migration_commit(Migration *mig, GmemError *e);
 /* e may be NULL (used when a leader exits mid-migration). */
 int migration_abort(Migration *mig, GmemError *e);
+
+/*
+ * Undoes a migration that was begun but never reported to its caller (its
+ * reply could not be built): aborts it and forgets it, so nothing about it
+ * is listed.
+ */
+void migration_discard(Migration *mig);
 Migration *migration_free(Migration *mig);
 /* Drops finished migrations that name this VM. */
 void migration_forget_vm(Manager *m, const char *vm_name);

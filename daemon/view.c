@@ -53,6 +53,8 @@ View *view_free(View *v) {
                 hashmap_remove(r->views, v->vm->name);
         if (v->charged)
                 usage_charge(v->vm->manager, v->creator, QUOTA_VIEWS, -1);
+        if (v->fd >= 0)
+                v->vm->manager->n_view_fds--;
         safe_close(v->fd);
         free(v);
         /* Take the uid's right to re-open the inode back, unless another view still needs it. */
@@ -100,6 +102,7 @@ static int view_new(Vm *vm, Region *r, ViewAccess access, uint64_t offset, uint6
         }
         v->region = r;
         v->fd = TAKE_FD(fd);
+        vm->manager->n_view_fds++;
 
         v->charged = true;
         usage_charge(vm->manager, creator, QUOTA_VIEWS, 1);
@@ -224,6 +227,8 @@ int view_adopt(Vm *vm, Region *r, const ViewAdopt *a, View **ret, GmemError *e) 
                 return gmem_error_set_errno(e, rr, "Cannot index view");
         }
         v->fd = TAKE_FD(fd);
+        if (v->fd >= 0)
+                m->n_view_fds++;
         v->charged = true;
         usage_charge(m, v->creator, QUOTA_VIEWS, 1);
         if (a->id >= m->next_view_id)
@@ -264,6 +269,8 @@ void view_revoke(View *v) {
         if (v->state == VIEW_STATE_REVOKED)
                 return;
         v->state = VIEW_STATE_REVOKED;
+        if (v->fd >= 0)
+                v->vm->manager->n_view_fds--;
         v->fd = safe_close(v->fd);
         (void) region_update_grants(v->region, NULL);
         manager_notify_view_revoked(v->vm->manager, v);

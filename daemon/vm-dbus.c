@@ -6,6 +6,7 @@
  * of the original.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "bus-util.h"
 #include "parse.h"
@@ -67,7 +68,9 @@ int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 }
 
 int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         BusCaller caller;
+        bool existing = false;
         GmemError e = GMEM_ERROR_INIT;
         ViewParams p = {};
         const char *region, *access;
@@ -109,11 +112,27 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
                         return bus_set_gmem_error(error, &e, rr);
         }
         p.creator = caller.uid;
+        /* The view file and the reply's duplicate of it. */
+        rr = bus_check_fds(msg, vm->manager, 2, error, "Cannot give VM '%s' a view of region '%s'", vm->name,
+                           r->name);
+        if (rr < 0)
+                return rr;
+        /* The reply exists before the view does, so that a failure to build it changes nothing. */
+        rr = sd_bus_message_new_method_return(msg, &reply);
+        if (rr < 0)
+                return rr;
 
-        rr = view_attach(vm, r, &p, &v, NULL, &e);
+        rr = view_attach(vm, r, &p, &v, &existing, &e);
         if (rr < 0)
                 return bus_set_gmem_error(error, &e, rr);
-        return sd_bus_reply_method_return(msg, "h", v->fd);
+        rr = sd_bus_message_append(reply, "h", v->fd);
+        if (rr < 0) {
+                if (!existing)
+                        (void) view_detach(v, NULL);
+                return sd_bus_error_set_errnof(error, rr, "Cannot give VM '%s' a view of region '%s': %s", vm->name,
+                                               r->name, strerror(-rr));
+        }
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
@@ -157,7 +176,15 @@ int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = view_get_fd(v, &fd, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
-        return sd_bus_reply_method_return(msg, "h", fd);
+        r = bus_check_fds(msg, vm->manager, 1, error, "Cannot hand VM '%s' its view of region '%s'", vm->name,
+                          region);
+        if (r < 0)
+                return r;
+        r = sd_bus_reply_method_return(msg, "h", fd);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot hand VM '%s' its view of region '%s': %s", vm->name,
+                                               region, strerror(-r));
+        return r;
 }
 
 static int method_unregister(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

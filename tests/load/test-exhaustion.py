@@ -12,6 +12,10 @@ RegisterVm with a leader: the pidfd) must fail with a named error that says
 what could not be made, leave nothing half-made, and succeed again once
 destroying regions frees fds.
 
+gmemd keeps RESERVE fds free beyond what a call needs, so "n fds free"
+below means n beyond the reserve, unless a test is about the reserve
+itself.
+
 Memory: gmemd is moved into a child of the test's own memory cgroup with a
 limit; populating or allocating more than the limit must fail with
 QuotaExceeded and leave no region and no pages behind. Skipped with the
@@ -22,6 +26,7 @@ in the docstring.
 """
 
 import os
+import resource
 import time
 import unittest
 
@@ -35,6 +40,9 @@ from loadutil import figure, mgr_call
 
 E = gmemtest.ERROR_PREFIX
 EMFILE = "System.Error.EMFILE"
+# gmemd keeps this many fds free for the fds an incoming message may carry
+# (FDLIMIT_RESERVE, daemon/fdlimit.h: dbus-daemon's max_message_unix_fds).
+RESERVE = 16
 
 
 class Exhaustion(GmemTestCase):
@@ -67,12 +75,13 @@ class Exhaustion(GmemTestCase):
                 os.close(fd.take())
         self.fail(f"{method}{args} succeeded at the fd limit")
 
-    def limit_fds(self, free):
-        """Sets gmemd's soft limit so that exactly free more fds can be
-        opened. The limit bounds fd numbers, not their count: the kernel
+    def limit_fds(self, free, reserve=RESERVE):
+        """Sets gmemd's soft limit so that exactly free + reserve more fds
+        can be opened. The limit bounds fd numbers, not their count: the kernel
         hands out the lowest free number, so count the holes below it.
         A round trip first: gmemd closes a reply's duplicate fd after the
         caller may already have read the reply."""
+        free += reserve
         self.mgr("ListRegions")
         used = set(self.stats.fd_targets())
         limit, holes = 0, 0
@@ -172,16 +181,10 @@ class Exhaustion(GmemTestCase):
         self.assertEqual(self.migrations("prepared"), [], "a prepared migration is left")
         self.assertEqual(self.stats.fds(), n)
 
-    @unittest.expectedFailure
     def test_fd_limit_one_free_attach(self):
-        """Known problem: with exactly one fd free, Attach opens the view
-        file (the last fd), then sd-bus cannot duplicate it for the reply.
-        The caller gets System.Error.EMFILE "Too many open files", but the
-        view exists (listed in Views, counted in the views quota, GetFd
-        hands it out once an fd is free).
-        Reproduce: CreateRegion r; RegisterVm v; prlimit --pid $(pidof gmemd)
-        --nofile=$(($(ls /proc/$(pidof gmemd)/fd | wc -l) + 1)):; Attach v r rw;
-        busctl get-property ... /org/gmemd/Broker1/vm/v org.gmemd.Broker1.Vm Views."""
+        """With exactly one fd free, Attach could open the view file but
+        not duplicate it for the reply: it must fail before making the
+        view (gmemd checks that both fds are there first)."""
         src = self.create_region(name="src")
         vm = self.register_vm(name="vm1")
         self.limit_fds(1)
@@ -190,15 +193,11 @@ class Exhaustion(GmemTestCase):
                f"{self.views_of_vm(vm)}")
         self.assertEqual(self.views_of_vm(vm), [], "Attach failed, but the view was made")
 
-    @unittest.expectedFailure
     def test_fd_limit_errors_name_the_object(self):
-        """Known problem: the errors of calls that run out of fds do not say
-        which VM or region they were about (org.gmemd.Broker1(5): "each
-        message names the object and the limit"). Attach and BeginMigration
-        with no fd free say "Cannot open a new view file (/proc/self/fd/N):
-        Too many open files"; GetFd with none free, and Attach and
-        BeginMigration with exactly one free (the reply's duplicate fails),
-        get sd-bus's bare "Too many open files"."""
+        """The errors of calls that run out of fds say which VM and region
+        they were about (org.gmemd.Broker1(5): "each message names the
+        object and the limit"), with no fd free and with one free (enough
+        for the view file, not for the reply's duplicate of it)."""
         src = self.create_region(name="src")
         vm1 = self.register_vm(name="vm1")
         vm2 = self.register_vm(name="vm2")
@@ -212,48 +211,80 @@ class Exhaustion(GmemTestCase):
                 if free == 1 and method == "GetFd":
                     continue    # one free fd is enough for GetFd
                 name, msg = self.err(method, sig, *args)
-                if free == 1 and method == "Attach":
-                    self.mgr("Detach", "ss", vm2, src)     # made anyway, see above
                 if src not in msg and "vm" not in msg:
                     vague.append(f"{method} with {free} fd free: {msg!r}")
         self.assertEqual(vague, [], "errors that name no VM or region")
 
-    @unittest.expectedFailure
-    def test_fd_sent_at_fd_limit(self):
-        """Known problem: a message that carries an fd while gmemd has no fd
-        free (any client may attach fds to any call) makes recvmsg() truncate
-        its control data (MSG_CTRUNC); sd-bus treats that as fatal and
-        closes gmemd's bus connection. gmemd logs nothing, does not exit
-        (its event loop does not end when the bus goes), and holds every
-        region while nobody can reach it; only a signal ends it (exit 0).
-        With LimitNOFILE=524288 from gmemd.service the limit is far, but
-        gmemd does not raise its own soft limit when started otherwise
-        (1024 by default), and any client with a quota of regions or views
-        can bring it there.
-        Reproduce: fill gmemd to its RLIMIT_NOFILE (prlimit --pid), then
-        send any call with an fd attached (e.g. dbuswire.Connection.call(...,
-        fds=[0])); busctl status org.gmemd.Broker1 fails from then on."""
+    def call_with_fds(self, n):
+        """ListRegions with n pipe write ends attached, on a connection of
+        its own: what came back (an error name, "a method return" or "no
+        reply (...)"). Every copy of the fds is closed afterwards."""
+        c = loadutil.raw(timeout=5)
+        pipes = [os.pipe() for _ in range(n)]
+        try:
+            reply = c.call(*loadutil.MANAGER, "ListRegions", fds=[w for _, w in pipes])
+            return reply.error_name or "a method return"
+        except (TimeoutError, OSError) as e:
+            return f"no reply ({type(e).__name__})"
+        finally:
+            for r, w in pipes:
+                os.close(r)
+                os.close(w)
+            c.close()
+
+    def test_fd_reserve_receives_fds(self):
+        """With nothing free beyond the reserve (every fd-making call is
+        refused by now), a message carrying as many fds as the bus lets
+        one message carry still arrives whole and is answered."""
         self.create_region(name="src")
         self.limit_fds(0)
-        c = loadutil.raw(timeout=5)
-        r, w = os.pipe()
-        try:
-            reply = c.call(*loadutil.MANAGER, "ListRegions", fds=[w])
-            got = reply.error_name or "a method return"
-        except (TimeoutError, OSError) as e:
-            got = f"no reply ({type(e).__name__})"
-        finally:
-            os.close(r)
-            os.close(w)
-            c.close()
-        time.sleep(0.5)
-        owner = loadutil.name_owner()
-        alive = self.world.gmemd_proc.poll() is None
+        got = self.call_with_fds(RESERVE)
+        figure(f"exhaustion: a call with {RESERVE} fds attached, gmemd at its fd limit but for the reserve: {got}")
+        self.assertEqual(got, "a method return")
+        self.check_daemon_alive()
+
+    def test_fd_sent_at_fd_limit(self):
+        """Squeezed below its reserve from outside (prlimit on the running
+        daemon), gmemd receives a message whose fd the kernel cannot
+        install (MSG_CTRUNC), and sd-bus gives the connection up. gmemd
+        says so, reconnects as soon as the closed connection's fd lets it,
+        owns its name again and serves, with every region kept. The call
+        itself gets no reply."""
+        self.create_region(name="src")
+        self.limit_fds(0, reserve=0)
+        got = self.call_with_fds(1)
+        owner, alive = None, False
+        for _ in range(50):
+            time.sleep(0.1)
+            owner = loadutil.name_owner()
+            alive = self.world.gmemd_proc.poll() is None
+            if owner or not alive:
+                break
         figure(f"exhaustion: a call with an fd attached at gmemd's fd limit: {got}; gmemd "
                f"{'still running' if alive else 'exited'}, bus name "
                f"{'owned by ' + owner if owner else 'not owned'}")
-        self.assertIsNotNone(owner, "gmemd lost its bus connection")
+        self.assertTrue(alive, "gmemd exited")
+        self.assertIsNotNone(owner, "gmemd did not come back to the bus")
         self.assertTrue(self.serving(), "gmemd stopped answering")
+        self.assertIn("src", self.region_names(), "the region was lost with the connection")
+        self.assertIn("Lost the connection to the bus", self.world.gmemd_log_text(),
+                      "gmemd did not say that it lost the bus")
+
+    def test_raises_soft_fd_limit(self):
+        """Started with a soft RLIMIT_NOFILE below its hard one (1024 is
+        the default outside a service manager), gmemd raises the soft
+        limit to the hard one."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard <= 256:
+            self.skipTest(f"the hard fd limit here is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        try:
+            stats = loadutil.restart_gmemd()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        got = resource.prlimit(stats.pid, resource.RLIMIT_NOFILE)
+        figure(f"exhaustion: gmemd started with soft fd limit 256 (hard {hard}) runs with {got}")
+        self.assertEqual(got, (hard, hard))
 
     def serving(self):
         c = loadutil.raw(timeout=5)
