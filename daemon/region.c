@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "memcg.h"
 #include "parse.h"
 #include "region.h"
 #include "usage.h"
@@ -97,6 +98,22 @@ static int region_publish(Manager *m, Region *reg, uint64_t id, Region **ret, Gm
         return 0;
 }
 
+/* QuotaExceeded unless the memory cgroup lets gmemd charge bytes more (hugetlb pages are not charged there). */
+static int region_check_memcg(BackendType backend, const char *what, const char *name, uint64_t bytes,
+                              GmemError *e) {
+        MemcgHeadroom h;
+
+        if (backend == BACKEND_HUGETLB || bytes == 0)
+                return 0;
+        if (memcg_headroom(NULL, NULL, &h) < 0 || h.left == UINT64_MAX)
+                return 0;
+        if (h.left >= MEMCG_MARGIN && bytes <= h.left - MEMCG_MARGIN)
+                return 0;
+        return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot %s region '%s' by %" PRIu64 " bytes: gmemd's "
+                              "memory cgroup %s has %" PRIu64 " bytes left of its limit of %" PRIu64 " (%llu kept for "
+                              "gmemd itself)", what, name, bytes, h.path, h.left, h.limit, MEMCG_MARGIN);
+}
+
 int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e) {
         const BackendOps *ops = NULL;
         uint64_t page_size = 0;
@@ -106,6 +123,11 @@ int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e)
         r = region_validate(m, p, &ops, &page_size, e);
         if (r < 0)
                 return r;
+        if (p->populate) {
+                r = region_check_memcg(p->backend, "populate", p->name, p->size, e);
+                if (r < 0)
+                        return r;
+        }
         r = region_new(m, p, ops, &reg, e);
         if (r < 0)
                 return r;
@@ -269,6 +291,7 @@ int region_discard(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
 }
 
 int region_allocate(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
+        uint64_t allocated = 0, charge = length;
         int rr;
 
         rr = region_check_range(r, offset, length, e);
@@ -277,6 +300,12 @@ int region_allocate(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
         if (!r->ops->allocate)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot allocate memory",
                                       backend_type_to_string(r->backend), r->name);
+        /* What is allocated already is charged already: the new charge is at most the rest. */
+        if (region_allocated_bytes(r, &allocated) >= 0 && allocated <= r->br.size)
+                charge = length < r->br.size - allocated ? length : r->br.size - allocated;
+        rr = region_check_memcg(r->backend, "allocate in", r->name, charge, e);
+        if (rr < 0)
+                return rr;
         return r->ops->allocate(&r->br, offset, length, e);
 }
 

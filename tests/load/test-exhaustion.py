@@ -346,17 +346,13 @@ class Exhaustion(GmemTestCase):
         self.check_daemon_alive()
         self.assertEqual(cg.oom_kills(), 0)
 
-    @unittest.expectedFailure
     def test_populate_over_memory_limit_oom_killer(self):
-        """Known problem: where the memory cgroup's OOM killer is on (always
-        on cgroup v2, the default on v1), populating or allocating more than
-        gmemd's cgroup allows makes the kernel OOM-kill gmemd itself:
-        fallocate() charges the pages to gmemd, and it is the only task in
-        its cgroup. Every client sees org.freedesktop.DBus.Error.NoReply and
-        every region without an fd outside gmemd is gone. gmemd does not
-        compare the request with memory.max - memory.current first.
-        Reproduce: mkdir /sys/fs/cgroup/memory/g; echo 64M > .../g/memory.limit_in_bytes;
-        echo $(pidof gmemd) > .../g/cgroup.procs; gmemctl create-region big 256M --populate."""
+        """Where the memory cgroup's OOM killer is on (always on cgroup v2,
+        the default on v1), populating or allocating more than gmemd's
+        cgroup allows would make the kernel OOM-kill gmemd itself: the
+        pages are charged to gmemd, the only task in its cgroup. gmemd
+        compares the request with what the cgroup (and its ancestors) have
+        left first and refuses with QuotaExceeded naming the cgroup."""
         self.cgroup(64 * MiB, oom_kill=True)
         try:
             name, msg = self.err("CreateRegion", "sta{sv}", "big", dbus.UInt64(256 * MiB),
@@ -368,6 +364,15 @@ class Exhaustion(GmemTestCase):
                f"{name}: {msg!r}; gmemd {'alive' if alive else 'killed, status %s' % self.world.gmemd_proc.returncode}")
         self.assertTrue(alive, "gmemd was OOM-killed")
         self.assertEqual(name, E + "QuotaExceeded")
+        self.assertIn("big", msg)
+        mid = self.create_region(name="mid", size=256 * MiB)
+        name, msg = self.err("Allocate", "stt", mid, dbus.UInt64(0), dbus.UInt64(256 * MiB))
+        figure(f"exhaustion: Allocate of 256 MiB with the memory cgroup's OOM killer on: {name}: {msg!r}")
+        self.assertEqual(name, E + "QuotaExceeded")
+        self.assertEqual(self.allocated(mid), 0)
+        self.mgr("Allocate", "stt", mid, dbus.UInt64(0), dbus.UInt64(16 * MiB))
+        self.assertEqual(self.allocated(mid), 16 * MiB)
+        self.check_daemon_alive()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * memcg.h — how much memory gmemd's memory cgroup still lets it charge.
+ * Region pages are charged to gmemd, usually the only task in its cgroup:
+ * populating past the limit with the cgroup's OOM killer on (always on
+ * cgroup v2) would kill gmemd and every region only it holds. Populate and
+ * Allocate therefore compare the request with what is left first.
+ */
+#pragma once
+
+#include <stdint.h>
+
+/* Kept free below the limit for gmemd itself (its heap, page tables, the bus's buffers). */
+#define MEMCG_MARGIN (16ULL << 20)
+
+typedef struct MemcgHeadroom {
+        uint64_t left;          /* bytes chargeable before the nearest limit; UINT64_MAX: none */
+        uint64_t limit;         /* that limit */
+        char path[256];         /* the cgroup whose limit it is, as /proc/self/cgroup names it */
+} MemcgHeadroom;
+
+/*
+ * Fills *ret from /proc/self/cgroup and the cgroup file system (v2
+ * memory.max/memory.current, v1 memory.limit_in_bytes/usage_in_bytes),
+ * taking the smallest headroom of the cgroup and its ancestors. A cgroup
+ * that cannot be read counts as unlimited. root overrides the cgroup
+ * file system's mount point (NULL: /sys/fs/cgroup), proc_cgroup the
+ * /proc/self/cgroup file, for tests.
+ */
+int memcg_headroom(const char *root, const char *proc_cgroup, MemcgHeadroom *ret);
