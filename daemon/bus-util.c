@@ -30,24 +30,30 @@ int bus_set_gmem_error(sd_bus_error *ret_error, const GmemError *e, int r) {
         return sd_bus_error_set_errnof(ret_error, e->errnum, "%s", e->message);
 }
 
-int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned n, sd_bus_error *error, const char *fmt, ...) {
+int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned keep, unsigned send, sd_bus_error *error,
+                  const char *fmt, ...) {
         _cleanup_free_ char *what = NULL;
         rlim_t limit = 0;
         va_list ap;
         int r;
 
-        r = fdlimit_check(sd_bus_get_fd(sd_bus_message_get_bus(msg)), n, manager_fds_held(m), &limit);
-        if (r >= 0)
-                return 0;
         va_start(ap, fmt);
         if (vasprintf(&what, fmt, ap) < 0)
                 what = NULL;
         va_end(ap);
+        if (!what)
+                return -ENOMEM;
+
+        r = fdlimit_check(sd_bus_get_fd(sd_bus_message_get_bus(msg)), keep + send, manager_fds_held(m), &limit);
         if (r == -ENFILE)
-                return sd_bus_error_set_errnof(error, r, "%s: the system's file table is full", what ?: "Cannot open a file");
-        return sd_bus_error_set_errnof(error, r, "%s: Too many open files (gmemd's limit is %llu, of which it keeps "
-                                       "%u free for the bus)", what ?: "Cannot open a file", (unsigned long long) limit,
-                                       FDLIMIT_RESERVE);
+                return sd_bus_error_set_errnof(error, r, "%s: the system's file table is full", what);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "%s: Too many open files (gmemd's limit is %llu, of which "
+                                               "it keeps %u free for the bus)", what, (unsigned long long) limit,
+                                               FDLIMIT_RESERVE);
+        if (send == 0 || m->hooks_userdata == NULL)
+                return 0;
+        return fdflow_admit(((BusContext *) m->hooks_userdata)->fdflow, msg, send, what, error);
 }
 
 static const char bus_option_signature[_BUS_OPTION_TYPE_MAX] = {

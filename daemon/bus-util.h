@@ -13,6 +13,7 @@
 
 #include "gmem-errors.h"
 #include "bus-creds.h"
+#include "bus-fdflow.h"
 #include "manager.h"
 #include "policy.h"
 
@@ -54,18 +55,21 @@ typedef struct BusOption {
 int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, GmemError *e);
 
 /*
- * Fails with System.Error.EMFILE (ENFILE) naming what the call was about,
- * unless n more fds (the files the call keeps plus the duplicates sd-bus
- * makes for the reply) can be opened with FDLIMIT_RESERVE left free for the
- * bus. what is e.g. "Cannot give VM 'a' a view of region 'b'".
+ * Before a call opens fds: keep is how many it keeps (view files, memfds,
+ * pidfds), send how many its reply carries. Fails with System.Error.EMFILE
+ * (ENFILE) unless keep + send fds can be opened with FDLIMIT_RESERVE left
+ * free for the bus, and with LimitsExceeded when the caller has not read
+ * the fds of earlier replies (bus-fdflow.h). The message starts with what
+ * fmt says, e.g. "Cannot give VM 'a' a view of region 'b'".
  */
-int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned n, sd_bus_error *error, const char *fmt, ...)
-        _printf_(5, 6);
+int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned keep, unsigned send, sd_bus_error *error,
+                  const char *fmt, ...) _printf_(6, 7);
 
 /* What the D-Bus face keeps per bus; the model's hooks_userdata. */
 typedef struct BusContext {
         sd_bus *bus;
         BusCredsCache *creds;
+        FdFlow *fdflow;
 } BusContext;
 
 static inline sd_bus *manager_bus(const Manager *m) {

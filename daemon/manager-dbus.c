@@ -92,7 +92,7 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         if (rr < 0)
                 return bus_set_gmem_error(error, &e, rr);
         p.creator = caller.uid;
-        rr = bus_check_fds(msg, m, 1, error, "Cannot create region '%s'", p.name);
+        rr = bus_check_fds(msg, m, 1, 0, error, "Cannot create region '%s'", p.name);
         if (rr < 0)
                 return rr;
 
@@ -288,7 +288,7 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
                 return bus_set_gmem_error(error, &e, r);
         p.creator = caller.uid;
         if (p.has_leader_pid) {
-                r = bus_check_fds(msg, m, 1, error, "Cannot watch the leader of VM '%s'", p.name);
+                r = bus_check_fds(msg, m, 1, 0, error, "Cannot watch the leader of VM '%s'", p.name);
                 if (r < 0)
                         return r;
         }
@@ -333,6 +333,7 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
 
 static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BusCaller caller;
+        unsigned n_views;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *path = NULL;
         Manager *m = userdata;
@@ -362,7 +363,8 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
                 return bus_set_gmem_error(error, &e, r);
 
         /* A file per view and the reply's duplicate of each. */
-        r = bus_check_fds(msg, m, hashmap_size(source->views) > 32 ? 64U : 2 * (unsigned) hashmap_size(source->views), error,
+        n_views = hashmap_size(source->views) > 32 ? 32U : (unsigned) hashmap_size(source->views);
+        r = bus_check_fds(msg, m, n_views, n_views, error,
                           "Cannot begin migrating VM '%s' to VM '%s'", source->name, target->name);
         if (r < 0)
                 return r;
@@ -657,6 +659,7 @@ static void bus_context_free(void *userdata) {
                 return;
         /* Frees the slots the cache holds, which hold references to the bus. */
         bus_creds_cache_free(ctx->creds);
+        fdflow_free(ctx->fdflow);
         free(ctx);
 }
 
@@ -683,8 +686,10 @@ int manager_bus_register(Manager *m, sd_bus *bus) {
                 return -ENOMEM;
         ctx->bus = bus;
         r = bus_creds_cache_new(bus, &ctx->creds);
+        if (r >= 0)
+                r = fdflow_new(bus, &ctx->fdflow);
         if (r < 0) {
-                free(ctx);
+                bus_context_free(ctx);
                 return r;
         }
         /* The context lives until manager_free() calls hook_detach(), which must come before the bus goes. */

@@ -113,7 +113,7 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         }
         p.creator = caller.uid;
         /* The view file and the reply's duplicate of it. */
-        rr = bus_check_fds(msg, vm->manager, 2, error, "Cannot give VM '%s' a view of region '%s'", vm->name,
+        rr = bus_check_fds(msg, vm->manager, 1, 1, error, "Cannot give VM '%s' a view of region '%s'", vm->name,
                            r->name);
         if (rr < 0)
                 return rr;
@@ -176,7 +176,7 @@ int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = view_get_fd(v, &fd, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
-        r = bus_check_fds(msg, vm->manager, 1, error, "Cannot hand VM '%s' its view of region '%s'", vm->name,
+        r = bus_check_fds(msg, vm->manager, 0, 1, error, "Cannot hand VM '%s' its view of region '%s'", vm->name,
                           region);
         if (r < 0)
                 return r;

@@ -98,14 +98,19 @@ class Units(GmemTestCase):
         print(f"systemd-analyze security: {m.group(1)} {m.group(2)}", file=sys.stderr)
         self.assertIn(m.group(2), ("SAFE", "OK"), f"exposure {m.group(1)} {m.group(2)} is OK or better")
 
-    def test_system_bus_policy(self):
-        """A dbus-daemon with the system defaults plus units/org.gmemd.Broker1.conf."""
+    def start_system_bus(self, gmemd_user="gmemd"):
+        """A dbus-daemon with the system defaults (as Debian's system.conf:
+        the Stats interface is denied by default) plus
+        units/org.gmemd.Broker1.conf, its rules for user gmemd given to
+        gmemd_user; returns its address."""
         tmp = tempfile.mkdtemp(prefix="gmembus.")
         os.chmod(tmp, 0o755)
         self.addCleanup(shutil.rmtree, tmp, True)
         sock = os.path.join(tmp, "bus")
         conf = os.path.join(tmp, "system.conf")
-        shutil.copy(os.path.join(UNITS, "org.gmemd.Broker1.conf"), os.path.join(tmp, "gmemd.conf"))
+        with open(os.path.join(UNITS, "org.gmemd.Broker1.conf")) as src, \
+                open(os.path.join(tmp, "gmemd.conf"), "w") as dst:
+            dst.write(src.read().replace('user="gmemd"', f'user="{gmemd_user}"'))
         with open(conf, "w") as f:
             f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -118,6 +123,7 @@ class Units(GmemTestCase):
     <deny own="*"/>
     <deny send_type="method_call"/>
     <allow send_destination="org.freedesktop.DBus"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Debug.Stats"/>
     <allow receive_type="method_call"/>
     <allow send_requested_reply="true"/>
     <allow receive_requested_reply="true"/>
@@ -130,6 +136,11 @@ class Units(GmemTestCase):
         self.addCleanup(lambda: (bus.kill(), bus.wait()))
         address = bus.stdout.readline().decode().strip()
         self.assertTrue(address, f"dbus-daemon starts with the policy included: {bus.stderr.read1().decode()}")
+        return address
+
+    def test_system_bus_policy(self):
+        """A dbus-daemon with the system defaults plus units/org.gmemd.Broker1.conf."""
+        address = self.start_system_bus()
         env = dict(self.world.env, DBUS_SYSTEM_BUS_ADDRESS=address)
         daemon = subprocess.Popen([self.world.gmemd] + (["--no-sandbox"] if gmemtest.WRAPPER else []),
                                   env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bus-fdflow.h — flow control for replies that carry fds. dbus-daemon
+ * charges every fd gmemd sends to gmemd until its recipient has read it,
+ * and stops reading gmemd's connection once max_incoming_unix_fds (64 by
+ * default) are outstanding: one client that asks for fds and never reads
+ * its replies would stall gmemd for everyone.
+ *
+ * gmemd counts the fds it has sent to each client. When a client would
+ * pass FDFLOW_CLIENT_MAX, or all clients together FDFLOW_TOTAL_MAX, it asks
+ * the bus how many are still unread (org.freedesktop.DBus.Debug.Stats
+ * GetConnectionStats, OutgoingFDs), and refuses with LimitsExceeded while a
+ * client has too many unread. A bus that does not answer that question
+ * (built without stats, or a policy that forbids it) leaves the counts
+ * unverifiable: gmemd says so once and lets replies through.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+
+#define FDFLOW_CLIENT_MAX 16U
+#define FDFLOW_TOTAL_MAX 48U
+
+typedef struct FdFlow FdFlow;
+
+int fdflow_new(sd_bus *bus, FdFlow **ret);
+FdFlow *fdflow_free(FdFlow *f);
+
+/*
+ * Before replying to msg with n fds: 0 if the reply may go (and counts
+ * them), or a negative errno with error set to LimitsExceeded, which starts
+ * with what. Direct connections (no bus in between) always pass.
+ */
+int fdflow_admit(FdFlow *f, sd_bus_message *msg, unsigned n, const char *what, sd_bus_error *error);
+
+/* Unread fds counted for sender; for tests. */
+unsigned fdflow_pending(const FdFlow *f, const char *sender);
