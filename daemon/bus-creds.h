@@ -16,7 +16,9 @@
 
 #define BUS_CREDS_GIDS_MAX 1024
 #define BUS_CREDS_CACHE_MAX 16384
-#define BUS_CREDS_PARKED_MAX 64       /* per sender */
+/* Per sender: dbus-daemon's max_replies_per_connection, so a client of a bus with the default limits
+ * can never pipeline more calls than gmemd parks while it looks the client up. */
+#define BUS_CREDS_PARKED_MAX 128
 
 typedef struct BusCredsCache BusCredsCache;
 
