@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# vm-lib.sh — what the scripts that boot a Debian cloud kernel under QEMU TCG
+# with a busybox initramfs share (tests/vm/run-vm, tests/kvm/run-nested).
+# Sourced; the caller sets VM_TAG (the prefix of its messages, e.g. "vm-6.1")
+# first. Functions:
+#
+#   vm_skip REASON...       exit 77 with the reason (exit 1 with GMEM_VM_REQUIRED=1)
+#   vm_die MESSAGE...       exit 1
+#   vm_need_qemu            QEMU: $GMEM_QEMU or qemu-system-x86_64 on PATH
+#   vm_need_busybox         BUSYBOX: a static /bin/busybox; cpio present
+#   vm_workdir NAME         WORK: $GMEM_VM_WORKDIR or a temporary directory
+#                           (removed at exit unless GMEM_VM_KEEP=1)
+#   vm_busybox_root DIR APPLET...
+#                           DIR with bin/busybox, the applets as links to it,
+#                           and the usual mount points
+#   vm_pack_initramfs DIR OUT
+#   vm_boot KERNEL INITRD LOG SMP MEMORY_MB [APPEND]
+#                           boots to poweroff (or $GMEM_VM_TIMEOUT seconds);
+#                           sets VM_QEMU_RC and VM_SECS
+#   vm_judge_console LOG    prints the TAP lines of the console, sets
+#                           VM_PASSED, VM_FAILED, VM_SKIPPED; returns 1 if
+#                           the boot timed out, the kernel complained or the
+#                           TAP plan does not match the results
+#
+# Environment: GMEM_VM_CACHE (kernel images, default /var/cache/gmemd-vm),
+# GMEM_VM_WORKDIR, GMEM_VM_KEEP, GMEM_VM_TIMEOUT (seconds, default 600),
+# GMEM_VM_REQUIRED, GMEM_VM_APPEND (more kernel command line), GMEM_QEMU
+# (the QEMU binary), GMEM_VM_CPU (QEMU's -cpu, default max,-cx16).
+
+# shellcheck disable=SC2034 # VM_CACHE and the VM_* results are the callers'
+VM_CACHE=${GMEM_VM_CACHE:-/var/cache/gmemd-vm}
+VM_TIMEOUT=${GMEM_VM_TIMEOUT:-600}
+VM_CPU=${GMEM_VM_CPU:-max,-cx16}
+
+vm_skip() {
+        if [ "${GMEM_VM_REQUIRED:-0}" = 1 ]; then
+                echo "$VM_TAG: required but cannot run: $*" >&2
+                exit 1
+        fi
+        echo "$VM_TAG: skipped: $*" >&2
+        exit 77
+}
+
+vm_die() {
+        echo "$VM_TAG: $*" >&2
+        exit 1
+}
+
+vm_need_qemu() {
+        if [ -n "${GMEM_QEMU:-}" ]; then
+                QEMU=$GMEM_QEMU
+                [ -x "$QEMU" ] || vm_skip "GMEM_QEMU=$QEMU is not executable"
+        else
+                QEMU=$(command -v qemu-system-x86_64) ||
+                        vm_skip "qemu-system-x86_64 not found (package qemu-system-x86; run tests/vm/install-deps)"
+        fi
+}
+
+vm_need_busybox() {
+        BUSYBOX=/bin/busybox
+        { [ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1; } ||
+                vm_skip "no static busybox at $BUSYBOX (package busybox-static; run tests/vm/install-deps)"
+        command -v cpio >/dev/null || vm_skip "cpio not found (run tests/vm/install-deps)"
+}
+
+vm_workdir() {
+        if [ -n "${GMEM_VM_WORKDIR:-}" ]; then
+                WORK=$GMEM_VM_WORKDIR
+                if ! rm -rf "$WORK" || ! mkdir -p "$WORK"; then
+                        vm_die "cannot create $WORK"
+                fi
+        else
+                WORK=$(mktemp -d "${TMPDIR:-/tmp}/gmem-$1.XXXXXX") || vm_die "mktemp failed"
+                # shellcheck disable=SC2064 # WORK is fixed now
+                [ "${GMEM_VM_KEEP:-0}" = 1 ] || trap "rm -rf '$WORK'" EXIT
+        fi
+}
+
+vm_busybox_root() {
+        local root=$1 a
+        shift
+        mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,sys/fs/cgroup} || vm_die "cannot create $root"
+        cp "$BUSYBOX" "$root/bin/busybox" || vm_die "cannot copy $BUSYBOX"
+        for a in "$@"; do
+                ln -sf busybox "$root/bin/$a"
+        done
+}
+
+vm_pack_initramfs() {
+        (cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) >"$2" ||
+                vm_die "cannot build the initramfs from $1"
+}
+
+# TCG: -accel kvm is not usable for full guests on these hosts.
+# -cx16: QEMU 7.2's TCG emulation of cmpxchg16b corrupts guest state under
+# load (6.12's SLUB uses it on every allocation): random double faults and
+# NULL dereferences in kmem_cache_alloc, also with a plain memfd SIGBUS loop
+# and no gmem at all. Without cx16 the kernel takes SLUB's locked path.
+# -cpu max includes AMD SVM with nested paging, which tests/kvm uses.
+# GMEM_VM_CPU replaces it.
+vm_boot() {
+        local kernel=$1 initrd=$2 log=$3 smp=$4 mem=$5 append=${6:-} start
+        start=$(date +%s)
+        timeout --foreground -k 10 "$VM_TIMEOUT" "$QEMU" -accel tcg -machine q35 -cpu "$VM_CPU" \
+                -smp "$smp" -m "$mem" -nographic -no-reboot -nic none -monitor none -serial "file:$log" \
+                -kernel "$kernel" -initrd "$initrd" \
+                -append "console=ttyS0 panic=-1 oops=panic loglevel=4 quiet $append ${GMEM_VM_APPEND:-}" \
+                </dev/null >"$log.qemu" 2>&1
+        VM_QEMU_RC=$?
+        # shellcheck disable=SC2034
+        VM_SECS=$(( $(date +%s) - start ))
+}
+
+vm_judge_console() {
+        local log=$1 fail=0 plan
+        tr -d '\r' <"$log" >"$log.txt"
+        grep -aE '^(ok|not ok|1\.\.|#)' "$log.txt"
+        if [ "$VM_QEMU_RC" -eq 124 ] || [ "$VM_QEMU_RC" -eq 137 ]; then
+                echo "$VM_TAG: timed out after ${VM_TIMEOUT}s" >&2
+                fail=1
+        elif [ "$VM_QEMU_RC" -ne 0 ]; then
+                echo "$VM_TAG: QEMU exited with status $VM_QEMU_RC:" >&2
+                cat "$log.qemu" >&2
+                fail=1
+        fi
+        if grep -anE 'BUG:|WARNING:|Oops|Kernel panic|general protection fault|Call Trace' "$log.txt" >&2; then
+                echo "$VM_TAG: the kernel complained (above); console in $log" >&2
+                fail=1
+        fi
+        plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$log.txt" | head -n1)
+        VM_PASSED=$(grep -c '^ok ' "$log.txt")
+        VM_FAILED=$(grep -c '^not ok ' "$log.txt")
+        # shellcheck disable=SC2034
+        VM_SKIPPED=$(grep -c '^ok .*# SKIP' "$log.txt")
+        if [ -z "$plan" ] || [ $((VM_PASSED + VM_FAILED)) -ne "$plan" ]; then
+                echo "$VM_TAG: TAP plan ${plan:-missing} but $((VM_PASSED + VM_FAILED)) results" >&2
+                fail=1
+        fi
+        return "$fail"
+}
