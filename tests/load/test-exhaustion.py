@@ -21,8 +21,6 @@ limit; populating or allocating more than the limit must fail with
 QuotaExceeded and leave no region and no pages behind. Skipped with the
 reason when no memory cgroup can be made here.
 
-Known problems are marked as expected failures, each with its reproduction
-in the docstring.
 """
 
 import os
