@@ -14,7 +14,10 @@ views through KVM, with gmemd on a private bus (gmemtest's World).
     EFAULT; either way the memory does not change (checked by tiny-vmm
     through its own mapping and another VM's read-write view, and here).
   * A VM fd is of use only to the process that created the VM: a forked
-    child and a process that receives it over a UNIX socket get EIO.
+    child and a process that receives it over a UNIX socket get EIO, also
+    for KVM_CREATE_GUEST_MEMFD.
+  * probe-gmem reports what KVM offers for guest_memfd and exits 0 (it made
+    one) or 77 (it cannot, with the reason).
   * Bad arguments exit 2; a broker refusal exits 1 with its message.
 
 Skipped (77) with the reason when /dev/kvm is missing or unusable (tiny-vmm
@@ -178,7 +181,24 @@ class KvmOnViews(GmemTestCase):
                                   r"KVM_CREATE_VCPU\(vm fd\) = -1 EIO")
         self.assertRegex(res.out, r"received the fds over a UNIX socket \(pid \d+\): "
                                   r"KVM_CREATE_VCPU\(vm fd\) = -1 EIO")
+        self.assertRegex(res.out, r"received the fds over a UNIX socket \(pid \d+\): "
+                                  r"KVM_CREATE_GUEST_MEMFD\(vm fd\) = -1 EIO")
         self.assertIn("KVM_RUN on its vCPU ran the guest to done", res.out)
+
+    def test_probe_gmem(self):
+        """probe-gmem names every capability and tries KVM_CREATE_GUEST_MEMFD on a default VM."""
+        res = self.run_cmd([TINY_VMM, "probe-gmem"], expect=None, timeout=60)
+        print(f"$ tiny-vmm probe-gmem (exit {res.rc})\n{res.out}{res.err}", end="", file=sys.stderr)
+        self.assertIn(res.rc, (0, 77), f"tiny-vmm probe-gmem exited {res.rc}:\n{res.err}")
+        for cap in ("KVM_CAP_GUEST_MEMFD (234)", "KVM_CAP_GUEST_MEMFD_FLAGS (244)", "KVM_CAP_VM_TYPES (235)",
+                    "KVM_CAP_MEMORY_ATTRIBUTES (233)", "KVM_CAP_USER_MEMORY2 (231)"):
+            self.assertRegex(res.out, rf"(?m)^probe-gmem: {re.escape(cap)}: /dev/kvm \S+.*, default VM \S+")
+        self.assertRegex(res.out, r"(?m)^probe-gmem: KVM_CREATE_GUEST_MEMFD on a KVM_X86_DEFAULT_VM \(type 0\) VM")
+        if res.rc == 77:
+            self.assertIn("probe-gmem: result: no guest_memfd", res.out)
+            self.assertIn("guest_memfd is not available", res.err)
+        else:
+            self.assertIn("probe-gmem: result: KVM made a guest_memfd", res.out)
 
     def test_bad_usage(self):
         """Bad arguments exit 2 with a message; a broker refusal exits 1 with the broker's."""
@@ -193,6 +213,7 @@ class KvmOnViews(GmemTestCase):
             (["write-attempt", "--access=rw", self.reader, self.region], "needs a read-only view"),
             (["write", "--check-vm=x", self.writer, self.region], "--check-vm= is for write-attempt"),
             (["probe", "extra"], "probe takes no arguments"),
+            (["probe-gmem", "extra"], "probe-gmem takes no arguments"),
             (["--bogus", "probe"], "unknown option '--bogus'"),
         ]:
             res = self.vmm(*args, expect=2)

@@ -41,7 +41,17 @@
  *                  use only to the process that created the VM. A child
  *                  after fork(), and a process that received the fds over a
  *                  UNIX socket, get EIO from every VM and vCPU ioctl
- *                  (virt/kvm/kvm_main.c: kvm->mm != current->mm).
+ *                  (virt/kvm/kvm_main.c: kvm->mm != current->mm), and so
+ *                  does KVM_CREATE_GUEST_MEMFD, a VM ioctl.
+ *   probe-gmem     no gmemd: what KVM offers for guest_memfd. Prints
+ *                  KVM_CHECK_EXTENSION of KVM_CAP_GUEST_MEMFD,
+ *                  KVM_CAP_GUEST_MEMFD_FLAGS, KVM_CAP_VM_TYPES,
+ *                  KVM_CAP_MEMORY_ATTRIBUTES and KVM_CAP_USER_MEMORY2 on
+ *                  /dev/kvm and on a default VM, then tries
+ *                  KVM_CREATE_GUEST_MEMFD (2 MiB, flags 0) on a VM of every
+ *                  type KVM_CAP_VM_TYPES lists (the default type only, without
+ *                  it). Exit 0 if a guest_memfd was made, 77 with the reason if
+ *                  none could be (or there is no KVM), 1 on anything else.
  *
  * The pattern: word i (32 bits, little endian) is x_i, where x_0 is the
  * seed and x_(i+1) = x_i * 1664525 + 1013904223 mod 2^32. The checksum:
@@ -50,7 +60,8 @@
  * Output: "key: value" lines on stdout (what happened), errors on stderr as
  * "tiny-vmm: <message>"; a failing ioctl is named with its errno. Exit
  * status: 0 the mode's checks held, 1 they did not or something failed,
- * 2 bad usage, 77 KVM missing or unusable (/dev/kvm absent or refusing).
+ * 2 bad usage, 77 KVM missing or unusable (/dev/kvm absent or refusing), or
+ * for probe-gmem KVM makes no guest_memfd.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +78,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,6 +116,58 @@
 /* Not in older <linux/kvm.h> (6.8 added it); the number is ABI. */
 #ifndef KVM_EXIT_MEMORY_FAULT
 #define KVM_EXIT_MEMORY_FAULT 39
+#endif
+
+/*
+ * guest_memfd, for probe-gmem. The <linux/kvm.h> of Linux 6.1 has none of
+ * it. The numbers are those of include/uapi/linux/kvm.h and
+ * arch/x86/include/uapi/asm/kvm.h of Linux 6.12 (as installed by
+ * linux-headers-6.12.95+deb12-common), except KVM_CAP_GUEST_MEMFD_FLAGS and
+ * its flags, which came later: they are those of Linux 6.18's
+ * include/uapi/linux/kvm.h (commit d2042d8f96dd "KVM: Rework
+ * KVM_CAP_GUEST_MEMFD_MMAP into KVM_CAP_GUEST_MEMFD_FLAGS"), and
+ * KVM_X86_TDX_VM (Linux 6.16). All are ABI; where a header has them, they
+ * must agree (checked below).
+ */
+#define GMEM_CAP_USER_MEMORY2 231
+#define GMEM_CAP_MEMORY_ATTRIBUTES 233
+#define GMEM_CAP_GUEST_MEMFD 234
+#define GMEM_CAP_VM_TYPES 235
+#define GMEM_CAP_GUEST_MEMFD_FLAGS 244
+
+#define GMEM_X86_DEFAULT_VM 0
+#define GMEM_X86_SW_PROTECTED_VM 1
+
+#ifdef KVM_CAP_USER_MEMORY2
+_Static_assert(KVM_CAP_USER_MEMORY2 == GMEM_CAP_USER_MEMORY2, "KVM_CAP_USER_MEMORY2");
+#endif
+#ifdef KVM_CAP_MEMORY_ATTRIBUTES
+_Static_assert(KVM_CAP_MEMORY_ATTRIBUTES == GMEM_CAP_MEMORY_ATTRIBUTES, "KVM_CAP_MEMORY_ATTRIBUTES");
+#endif
+#ifdef KVM_CAP_GUEST_MEMFD
+_Static_assert(KVM_CAP_GUEST_MEMFD == GMEM_CAP_GUEST_MEMFD, "KVM_CAP_GUEST_MEMFD");
+#endif
+#ifdef KVM_CAP_VM_TYPES
+_Static_assert(KVM_CAP_VM_TYPES == GMEM_CAP_VM_TYPES, "KVM_CAP_VM_TYPES");
+#endif
+#ifdef KVM_CAP_GUEST_MEMFD_FLAGS
+_Static_assert(KVM_CAP_GUEST_MEMFD_FLAGS == GMEM_CAP_GUEST_MEMFD_FLAGS, "KVM_CAP_GUEST_MEMFD_FLAGS");
+#endif
+#ifdef KVM_X86_SW_PROTECTED_VM
+_Static_assert(KVM_X86_SW_PROTECTED_VM == GMEM_X86_SW_PROTECTED_VM, "KVM_X86_SW_PROTECTED_VM");
+#endif
+
+/* struct kvm_create_guest_memfd, the argument of KVM_CREATE_GUEST_MEMFD (a VM ioctl). */
+typedef struct GmemCreate {
+        uint64_t size;
+        uint64_t flags;
+        uint64_t reserved[6];
+} GmemCreate;
+_Static_assert(sizeof(GmemCreate) == 64, "struct kvm_create_guest_memfd is 64 bytes");
+
+#define GMEM_KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, GmemCreate)
+#ifdef KVM_CREATE_GUEST_MEMFD
+_Static_assert(KVM_CREATE_GUEST_MEMFD == GMEM_KVM_CREATE_GUEST_MEMFD, "KVM_CREATE_GUEST_MEMFD");
 #endif
 
 /*
@@ -178,6 +242,7 @@ typedef enum Mode {
         MODE_CHECK,
         MODE_PROBE,
         MODE_VM_FD_HANDOFF,
+        MODE_PROBE_GMEM,
         _MODE_MAX,
 } Mode;
 
@@ -188,6 +253,7 @@ static const char *const mode_names[_MODE_MAX] = {
         [MODE_CHECK] = "check",
         [MODE_PROBE] = "probe",
         [MODE_VM_FD_HANDOFF] = "vm-fd-handoff",
+        [MODE_PROBE_GMEM] = "probe-gmem",
 };
 
 static const char *arg_bus_address = NULL;
@@ -909,6 +975,217 @@ static int mode_probe(Vmm *v) {
         return 0;
 }
 
+/* ---- probe-gmem -------------------------------------------------------------- */
+
+#define GMEM_PROBE_SIZE (UINT64_C(2) * 1024 * 1024)
+
+typedef struct GmemCap {
+        long cap;
+        const char *name;
+        const char *const *bits;        /* names of the bits of a bitmask answer, or NULL */
+        size_t n_bits;
+} GmemCap;
+
+/* The x86 VM types (arch/x86/include/uapi/asm/kvm.h), the bits of KVM_CAP_VM_TYPES. */
+static const char *const gmem_vm_type_names[] = {
+        [GMEM_X86_DEFAULT_VM] = "KVM_X86_DEFAULT_VM",
+        [GMEM_X86_SW_PROTECTED_VM] = "KVM_X86_SW_PROTECTED_VM",
+        [2] = "KVM_X86_SEV_VM",
+        [3] = "KVM_X86_SEV_ES_VM",
+        [4] = "KVM_X86_SNP_VM",
+        [5] = "KVM_X86_TDX_VM",
+};
+
+/* The bits of KVM_CAP_MEMORY_ATTRIBUTES (include/uapi/linux/kvm.h of 6.12). */
+static const char *const gmem_attribute_names[] = {
+        [3] = "KVM_MEMORY_ATTRIBUTE_PRIVATE",
+};
+
+/* The bits of KVM_CAP_GUEST_MEMFD_FLAGS (include/uapi/linux/kvm.h of 6.18). */
+static const char *const gmem_flag_names[] = {
+        [0] = "GUEST_MEMFD_FLAG_MMAP",
+        [1] = "GUEST_MEMFD_FLAG_INIT_SHARED",
+};
+
+static const GmemCap gmem_caps[] = {
+        { GMEM_CAP_GUEST_MEMFD, "KVM_CAP_GUEST_MEMFD", NULL, 0 },
+        { GMEM_CAP_GUEST_MEMFD_FLAGS, "KVM_CAP_GUEST_MEMFD_FLAGS", gmem_flag_names, ELEMENTSOF(gmem_flag_names) },
+        { GMEM_CAP_VM_TYPES, "KVM_CAP_VM_TYPES", gmem_vm_type_names, ELEMENTSOF(gmem_vm_type_names) },
+        { GMEM_CAP_MEMORY_ATTRIBUTES, "KVM_CAP_MEMORY_ATTRIBUTES", gmem_attribute_names,
+          ELEMENTSOF(gmem_attribute_names) },
+        { GMEM_CAP_USER_MEMORY2, "KVM_CAP_USER_MEMORY2", NULL, 0 },
+};
+
+static const char *gmem_vm_type_name(unsigned type) {
+        if (type < ELEMENTSOF(gmem_vm_type_names) && gmem_vm_type_names[type])
+                return gmem_vm_type_names[type];
+        return "KVM_X86_?";
+}
+
+/* "0x9 (A|B|bit 5)" for a bitmask, "0" for none. */
+static const char *gmem_bits_text(long value, const char *const *names, size_t n_names, char *buf, size_t n) {
+        size_t k;
+
+        if (value <= 0) {
+                snprintf(buf, n, "%ld", value);
+                return buf;
+        }
+        k = (size_t) snprintf(buf, n, "%#lx (", value);
+        for (unsigned bit = 0; bit < 8 * sizeof value && k < n; bit++) {
+                if (!((unsigned long) value & (1UL << bit)))
+                        continue;
+                if (bit < n_names && names[bit])
+                        k += (size_t) snprintf(buf + k, n - k, "%s%s", buf[k - 1] == '(' ? "" : "|", names[bit]);
+                else
+                        k += (size_t) snprintf(buf + k, n - k, "%sbit %u", buf[k - 1] == '(' ? "" : "|", bit);
+        }
+        if (k < n)
+                snprintf(buf + k, n - k, ")");
+        return buf;
+}
+
+/* KVM_CHECK_EXTENSION on fd; the answer, or a negative errno (printed). */
+static long gmem_check(int fd, const GmemCap *c, const char *on) {
+        int r = ioctl(fd, KVM_CHECK_EXTENSION, c->cap);
+
+        if (r < 0)
+                return log_errno("ioctl KVM_CHECK_EXTENSION(%s) on %s failed", c->name, on);
+        return r;
+}
+
+static const char *gmem_cap_text(const GmemCap *c, long value, char *buf, size_t n) {
+        if (c->bits)
+                return gmem_bits_text(value, c->bits, c->n_bits, buf, n);
+        snprintf(buf, n, "%ld", value);
+        return buf;
+}
+
+/* Errors with which KVM says it cannot make a guest_memfd (any other is unexpected). */
+static bool gmem_errno_means_unsupported(int e) {
+        return e == ENOTTY || e == EINVAL || e == EOPNOTSUPP;
+}
+
+/*
+ * KVM_CREATE_GUEST_MEMFD on vm_fd (a VM of type): prints what it gave.
+ * Returns 1 if a guest_memfd was made, 0 if KVM refused as it does where
+ * guest_memfd is unsupported (*ret_errno says how), <0 on anything else.
+ */
+static int gmem_try_create(int vm_fd, unsigned type, int *ret_errno) {
+        GmemCreate args = { .size = GMEM_PROBE_SIZE, .flags = 0 };
+        char what[160], link[64], target[128];
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        ssize_t n;
+        int r;
+
+        snprintf(what, sizeof what, "KVM_CREATE_GUEST_MEMFD on a %s (type %u) VM, size %" PRIu64 " (2 MiB), flags 0",
+                 gmem_vm_type_name(type), type, args.size);
+        r = ioctl(vm_fd, GMEM_KVM_CREATE_GUEST_MEMFD, &args);
+        if (r < 0) {
+                int e = errno;
+
+                printf("probe-gmem: %s: -1 %s\n", what, ERRNO_TEXT(e));
+                *ret_errno = e;
+                if (!gmem_errno_means_unsupported(e))
+                        return log_error(-e, "KVM_CREATE_GUEST_MEMFD failed unexpectedly: %s", ERRNO_TEXT(e));
+                return 0;
+        }
+        fd = r;
+        if (fstat(fd, &st) < 0)
+                return log_errno("fstat() of the guest_memfd failed");
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        n = readlink(link, target, sizeof target - 1);
+        target[n < 0 ? 0 : n] = '\0';
+        printf("probe-gmem: %s: fd %d, %s, st_size %jd\n", what, fd, n > 0 ? target : "(no /proc)",
+               (intmax_t) st.st_size);
+        return 1;
+}
+
+/*
+ * What this KVM offers for guest_memfd: the capabilities on /dev/kvm and on
+ * a default VM, then KVM_CREATE_GUEST_MEMFD on a VM of every type
+ * KVM_CAP_VM_TYPES lists. Returns the exit status: 0 a guest_memfd was
+ * created, 77 none could be (or no KVM), 1 something unexpected failed.
+ */
+static int mode_probe_gmem(Vmm *v) {
+        char buf[256], reasons[512] = "";
+        long types = 0, cap_gmem = 0;
+        bool created = false;
+        struct utsname u;
+        int r;
+
+        if (uname(&u) >= 0)
+                printf("probe-gmem: kernel %s\n", u.release);
+        if (vmm_open(v) < 0)
+                return EXIT_SKIP;
+
+        for (size_t i = 0; i < ELEMENTSOF(gmem_caps); i++) {
+                const GmemCap *c = &gmem_caps[i];
+                long sys, vm;
+
+                sys = gmem_check(v->kvm_fd, c, KVM_DEVICE);
+                if (sys < 0)
+                        return EXIT_FAILURE;
+                vm = gmem_check(v->vm_fd, c, "a default VM");
+                if (vm < 0)
+                        return EXIT_FAILURE;
+                printf("probe-gmem: %s (%ld): " KVM_DEVICE " %s", c->name, c->cap,
+                       gmem_cap_text(c, sys, buf, sizeof buf));
+                printf(", default VM %s\n", gmem_cap_text(c, vm, buf, sizeof buf));
+                if (c->cap == GMEM_CAP_VM_TYPES)
+                        types = sys;
+                if (c->cap == GMEM_CAP_GUEST_MEMFD)
+                        cap_gmem = sys;
+        }
+
+        /* Without KVM_CAP_VM_TYPES (Linux 6.1 has none) there is the default VM type only. */
+        if (types <= 0)
+                types = 1L << GMEM_X86_DEFAULT_VM;
+
+        for (unsigned type = 0; type < 32; type++) {
+                _cleanup_close_ int typed_vm = -EBADF;
+                size_t k = strlen(reasons);
+                int vm_fd = v->vm_fd, e = 0;
+
+                if (!(types & (1L << type)))
+                        continue;
+                if (type != GMEM_X86_DEFAULT_VM) {
+                        typed_vm = ioctl(v->kvm_fd, KVM_CREATE_VM, (unsigned long) type);
+                        if (typed_vm < 0) {
+                                e = errno;
+                                printf("probe-gmem: KVM_CREATE_VM of a %s (type %u) VM: -1 %s\n",
+                                       gmem_vm_type_name(type), type, ERRNO_TEXT(e));
+                                snprintf(reasons + k, sizeof reasons - k, "%s%s: KVM_CREATE_VM %s", k ? "; " : "",
+                                         gmem_vm_type_name(type), strerrorname_np(e) ?: "E?");
+                                continue;
+                        }
+                        vm_fd = typed_vm;
+                }
+                r = gmem_try_create(vm_fd, type, &e);
+                if (r < 0)
+                        return EXIT_FAILURE;
+                if (r > 0)
+                        created = true;
+                else
+                        snprintf(reasons + k, sizeof reasons - k, "%s%s: %s", k ? "; " : "", gmem_vm_type_name(type),
+                                 strerrorname_np(e) ?: "E?");
+        }
+
+        /* The type made for trying guest_memfd without confidential computing. */
+        if (!(types & (1L << GMEM_X86_SW_PROTECTED_VM)))
+                printf("probe-gmem: KVM_CREATE_GUEST_MEMFD on a KVM_X86_SW_PROTECTED_VM (type %d) VM: not tried, "
+                       "KVM_CAP_VM_TYPES does not list the type\n", GMEM_X86_SW_PROTECTED_VM);
+
+        if (created) {
+                printf("probe-gmem: result: KVM made a guest_memfd\n");
+                return EXIT_SUCCESS;
+        }
+        printf("probe-gmem: result: no guest_memfd on any VM type this KVM offers\n");
+        log_error(-EOPNOTSUPP, "guest_memfd is not available: KVM_CAP_GUEST_MEMFD is %ld, KVM_CREATE_GUEST_MEMFD "
+                  "failed on every VM type KVM offers (%s)", cap_gmem, reasons);
+        return EXIT_SKIP;
+}
+
 /* ---- vm-fd-handoff ---------------------------------------------------------- */
 
 /* One ioctl by a process that did not create the VM; prints what it got. */
@@ -933,11 +1210,15 @@ static bool try_foreign_fds(const char *who, int vm_fd, int vcpu_fd) {
                 .memory_size = sizeof page,
                 .userspace_addr = (uintptr_t) page,
         };
+        GmemCreate gmem = { .size = GMEM_PROBE_SIZE };
         bool all_eio = true;
 
         all_eio &= try_foreign_ioctl(who, vm_fd, KVM_CREATE_VCPU, "KVM_CREATE_VCPU(vm fd)", 1);
         all_eio &= try_foreign_ioctl(who, vm_fd, KVM_SET_USER_MEMORY_REGION, "KVM_SET_USER_MEMORY_REGION(vm fd)",
                                      (unsigned long) &region);
+        /* Refused before KVM looks at the ioctl number, so also where KVM has no guest_memfd. */
+        all_eio &= try_foreign_ioctl(who, vm_fd, GMEM_KVM_CREATE_GUEST_MEMFD, "KVM_CREATE_GUEST_MEMFD(vm fd)",
+                                     (unsigned long) &gmem);
         all_eio &= try_foreign_ioctl(who, vcpu_fd, KVM_RUN, "KVM_RUN(vcpu fd)", 0);
         fflush(stdout);
         return all_eio;
@@ -1098,7 +1379,7 @@ static int mode_vm_fd_handoff(Vmm *v, bool *ret_unusable) {
 
 static int help(void) {
         printf("Usage: tiny-vmm [OPTIONS] write|read|write-attempt|check VM REGION\n"
-               "       tiny-vmm [OPTIONS] probe|vm-fd-handoff\n"
+               "       tiny-vmm [OPTIONS] probe|vm-fd-handoff|probe-gmem\n"
                "\n"
                "A minimal KVM hypervisor on a gmemd view: the view is guest RAM at GPA 0x%" PRIx64 ",\n"
                "a real-mode guest program in a slot of its own works on its first bytes.\n"
@@ -1110,6 +1391,8 @@ static int help(void) {
                "  check          no KVM: does the view hold the pattern of --seed?\n"
                "  probe          no gmemd: exit 0 if KVM runs a guest, 77 if it is missing\n"
                "  vm-fd-handoff  no gmemd: a VM fd in another process (fork, SCM_RIGHTS) gets EIO\n"
+               "  probe-gmem     no gmemd: KVM's guest_memfd capabilities; exit 0 if KVM makes a\n"
+               "                 guest_memfd, 77 if it cannot (or there is no KVM)\n"
                "\n"
                "Options:\n"
                "  -h --help             Show this help\n"
@@ -1127,7 +1410,7 @@ static int help(void) {
                "     --timeout=SECONDS  Stop a guest that runs longer (default %d)\n"
                "\n"
                "Exit status: 0 the checks held, 1 they did not or something failed,\n"
-               "2 bad usage, 77 KVM is missing or unusable.\n",
+               "2 bad usage, 77 KVM is missing or unusable (probe-gmem: or makes no guest_memfd).\n",
                DATA_GPA, DEFAULT_SEED, DEFAULT_TIMEOUT);
         return 0;
 }
@@ -1261,7 +1544,7 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                 return usage_error("unknown mode '%s'", argv[optind]);
         optind++;
 
-        needs_view = mode != MODE_PROBE && mode != MODE_VM_FD_HANDOFF;
+        needs_view = mode != MODE_PROBE && mode != MODE_VM_FD_HANDOFF && mode != MODE_PROBE_GMEM;
         if (needs_view) {
                 if (argc - optind != 2)
                         return usage_error("%s takes a VM and a region", mode_names[mode]);
@@ -1306,6 +1589,8 @@ int main(int argc, char **argv) {
                 r = mode_vm_fd_handoff(&vmm, &unusable);
                 return r < 0 ? (unusable ? EXIT_SKIP : EXIT_FAILURE) : EXIT_SUCCESS;
         }
+        if (mode == MODE_PROBE_GMEM)
+                return mode_probe_gmem(&vmm);
 
         /* KVM first: without it there is nothing to ask gmemd for. */
         if (mode != MODE_CHECK && vmm_open(&vmm) < 0)
