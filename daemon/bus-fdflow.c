@@ -86,11 +86,6 @@ FdFlow *fdflow_free(FdFlow *f) {
         return NULL;
 }
 
-unsigned fdflow_pending(const FdFlow *f, const char *sender) {
-        const FdFlowClient *c = hashmap_get(f->clients, sender);
-        return c ? c->fds : 0;
-}
-
 /* How many fds the bus still holds for sender, or negative if it will not say. */
 static int bus_unread_fds(FdFlow *f, const char *sender, unsigned *ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
@@ -159,7 +154,7 @@ static bool refresh(FdFlow *f, FdFlowClient *c) {
         return true;
 }
 
-int fdflow_admit(FdFlow *f, sd_bus_message *msg, unsigned n, const char *what, sd_bus_error *error) {
+int fdflow_admit(FdFlow *f, sd_bus_message *msg, unsigned n, FdFlowRefusal *ret_refusal) {
         const char *sender = sd_bus_message_get_sender(msg);
         FdFlowClient *c;
         int r;
@@ -193,14 +188,15 @@ int fdflow_admit(FdFlow *f, sd_bus_message *msg, unsigned n, const char *what, s
                         HASHMAP_FOREACH(o, f->clients, i)
                                 if (o != c && o->fds > 0 && !refresh(f, o))
                                         break;
-                if (known && c->fds + n > FDFLOW_CLIENT_MAX)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "%s: client %s has not read "
-                                                 "%u file descriptors gmemd sent it (at most %u may wait); read "
-                                                 "the replies first", what, sender, c->fds, FDFLOW_CLIENT_MAX);
-                if (known && !f->unverifiable && f->total + n > FDFLOW_TOTAL_MAX)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "%s: clients have not read "
-                                                 "%u file descriptors gmemd sent them (at most %u may wait)", what,
-                                                 f->total, FDFLOW_TOTAL_MAX);
+                if (known && c->fds + n > FDFLOW_CLIENT_MAX) {
+                        *ret_refusal = (FdFlowRefusal) { .unread = c->fds, .max = FDFLOW_CLIENT_MAX };
+                        return -EBUSY;
+                }
+                if (known && !f->unverifiable && f->total + n > FDFLOW_TOTAL_MAX) {
+                        *ret_refusal = (FdFlowRefusal) { .whole_bus = true, .unread = f->total,
+                                                         .max = FDFLOW_TOTAL_MAX };
+                        return -EBUSY;
+                }
         }
         c->fds += n;
         f->total += n;

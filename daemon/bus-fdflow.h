@@ -9,8 +9,8 @@
  * gmemd counts the fds it has sent to each client. When a client would
  * pass FDFLOW_CLIENT_MAX, or all clients together FDFLOW_TOTAL_MAX, it asks
  * the bus how many are still unread (org.freedesktop.DBus.Debug.Stats
- * GetConnectionStats, OutgoingFDs), and refuses with LimitsExceeded while a
- * client has too many unread. A bus that does not answer that question
+ * GetConnectionStats, OutgoingFDs), and refuses (the caller answers
+ * LimitsExceeded) while a client has too many unread. A bus that does not answer that question
  * (built without stats, or a policy that forbids it) leaves the counts
  * unverifiable: gmemd says so once and lets replies through.
  */
@@ -27,12 +27,17 @@ typedef struct FdFlow FdFlow;
 int fdflow_new(sd_bus *bus, FdFlow **ret);
 FdFlow *fdflow_free(FdFlow *f);
 
+/* Why a reply was refused: whose fds are unread, and the most that may be. */
+typedef struct FdFlowRefusal {
+        bool whole_bus;             /* all clients together, not this one */
+        unsigned unread;
+        unsigned max;
+} FdFlowRefusal;
+
 /*
  * Before replying to msg with n fds: 0 if the reply may go (and counts
- * them), or a negative errno with error set to LimitsExceeded, which starts
- * with what. Direct connections (no bus in between) always pass.
+ * them), -EBUSY with *ret_refusal filled in if the caller (or all callers)
+ * has too many unread, -ENOMEM. Direct connections (no bus in between)
+ * always pass.
  */
-int fdflow_admit(FdFlow *f, sd_bus_message *msg, unsigned n, const char *what, sd_bus_error *error);
-
-/* Unread fds counted for sender; for tests. */
-unsigned fdflow_pending(const FdFlow *f, const char *sender);
+int fdflow_admit(FdFlow *f, sd_bus_message *msg, unsigned n, FdFlowRefusal *ret_refusal);

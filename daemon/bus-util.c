@@ -33,27 +33,39 @@ int bus_set_gmem_error(sd_bus_error *ret_error, const GmemError *e, int r) {
 int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned keep, unsigned send, sd_bus_error *error,
                   const char *fmt, ...) {
         _cleanup_free_ char *what = NULL;
+        FdFlowRefusal refusal = {};
         rlim_t limit = 0;
         va_list ap;
-        int r;
+        int r, fr = 0;
 
+        r = fdlimit_check(sd_bus_get_fd(sd_bus_message_get_bus(msg)), keep + send, manager_fds_held(m), &limit);
+        if (r >= 0 && send > 0 && m->hooks_userdata)
+                fr = fdflow_admit(((BusContext *) m->hooks_userdata)->fdflow, msg, send, &refusal);
+        if (r >= 0 && fr >= 0)
+                return 0;
+        if (fr < 0 && fr != -EBUSY)
+                return fr;
+
+        /* Only a refusal needs the words for what the call was about. */
         va_start(ap, fmt);
         if (vasprintf(&what, fmt, ap) < 0)
                 what = NULL;
         va_end(ap);
         if (!what)
                 return -ENOMEM;
-
-        r = fdlimit_check(sd_bus_get_fd(sd_bus_message_get_bus(msg)), keep + send, manager_fds_held(m), &limit);
         if (r == -ENFILE)
                 return sd_bus_error_set_errnof(error, r, "%s: the system's file table is full", what);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "%s: Too many open files (gmemd's limit is %llu, of which "
                                                "it keeps %u free for the bus)", what, (unsigned long long) limit,
                                                FDLIMIT_RESERVE);
-        if (send == 0 || m->hooks_userdata == NULL)
-                return 0;
-        return fdflow_admit(((BusContext *) m->hooks_userdata)->fdflow, msg, send, what, error);
+        if (refusal.whole_bus)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "%s: clients have not read %u file "
+                                         "descriptors gmemd sent them (at most %u may wait)", what, refusal.unread,
+                                         refusal.max);
+        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "%s: client %s has not read %u file "
+                                 "descriptors gmemd sent it (at most %u may wait); read the replies first", what,
+                                 sd_bus_message_get_sender(msg), refusal.unread, refusal.max);
 }
 
 static const char bus_option_signature[_BUS_OPTION_TYPE_MAX] = {
