@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * fuzz-policy.c — fuzzes the policy parser (daemon/policy.c) with arbitrary
+ * fuzz-policy.c — fuzzes the policy parser (daemon/host/policy.c) with arbitrary
  * bytes as the policy file. The parser must accept exactly the policies
  * gmemd.policy(5) describes; the harness decides that independently with a
  * small validator of its own over json-c's reading of the same bytes (so

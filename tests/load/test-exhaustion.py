@@ -39,7 +39,7 @@ from loadutil import figure, mgr_call
 E = gmemtest.ERROR_PREFIX
 EMFILE = "System.Error.EMFILE"
 # gmemd keeps this many fds free for the fds an incoming message may carry
-# (FDLIMIT_RESERVE, daemon/fdlimit.h: dbus-daemon's max_message_unix_fds).
+# (FDLIMIT_RESERVE, daemon/host/fdlimit.h: dbus-daemon's max_message_unix_fds).
 RESERVE = 16
 
 
