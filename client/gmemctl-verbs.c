@@ -99,7 +99,7 @@ static char *format_views(const GmemViewInfo *views, size_t n, bool name_vm) {
         for (size_t i = 0; i < n; i++) {
                 fprintf(f, "%s%s:%s", i > 0 ? "," : "", name_vm ? views[i].vm : views[i].region,
                         views[i].access);
-                if (!streq(views[i].state, "active"))
+                if (!streq(views[i].state, view_state_to_string(VIEW_STATE_ACTIVE)))
                         fprintf(f, ":%s", views[i].state);
         }
         if (fclose(f) != 0) {

@@ -226,7 +226,7 @@ static int print_prepared(const char *path, const char *source, const char *targ
         if (r >= 0)
                 r = table_add_string(t, target);
         if (r >= 0)
-                r = table_add_string(t, "prepared");
+                r = table_add_string(t, migration_state_to_string(MIGRATION_PREPARED));
         if (r >= 0)
                 r = table_add_cell(t, isempty(list) ? "-" : list, regions, false);
         else

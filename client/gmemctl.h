@@ -15,6 +15,7 @@
 
 #include "libgmem.h"
 #include "macro.h"
+#include "wire.h"
 
 typedef enum JsonMode {
         JSON_OFF,

@@ -16,8 +16,9 @@
 #include <string.h>
 
 #include "libgmem-internal.h"
+#include "string-table.h"
 
-static const char *const event_type_table[_GMEM_EVENT_TYPE_MAX] = {
+static const char *const gmem_event_type_table[_GMEM_EVENT_TYPE_MAX] = {
         [GMEM_EVENT_REGION_NEW]         = "RegionNew",
         [GMEM_EVENT_REGION_REMOVED]     = "RegionRemoved",
         [GMEM_EVENT_VM_NEW]             = "VmNew",
@@ -28,11 +29,7 @@ static const char *const event_type_table[_GMEM_EVENT_TYPE_MAX] = {
         [GMEM_EVENT_OTHER]              = "Other",
 };
 
-const char *gmem_event_type_to_string(GmemEventType t) {
-        if ((int) t < 0 || t >= _GMEM_EVENT_TYPE_MAX)
-                return NULL;
-        return event_type_table[t];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(gmem_event_type, GmemEventType);
 
 static int format_basic(sd_bus_message *m, char type, FILE *f) {
         union {

@@ -11,6 +11,7 @@
 
 #include "libgmem.h"
 #include "macro.h"
+#include "wire.h"
 
 #define GMEM_MANAGER_INTERFACE GMEM_BUS_NAME ".Manager"
 #define GMEM_REGION_INTERFACE GMEM_BUS_NAME ".Region"

@@ -301,24 +301,18 @@ int gmem_reload(GmemClient *c) {
         return gmem_call_manager(c, "Reload", NULL, "");
 }
 
-static const char *const memory_attribute_table[_GMEM_MEMORY_ATTRIBUTE_MAX] = {
-        [GMEM_MEMORY_SHARED]  = "shared",
-        [GMEM_MEMORY_PRIVATE] = "private",
-};
+/* The public enum is numbered as the wire's: its names are common/wire.c's. */
+_Static_assert((int) GMEM_MEMORY_SHARED == (int) MEMORY_ATTRIBUTE_SHARED &&
+               (int) GMEM_MEMORY_PRIVATE == (int) MEMORY_ATTRIBUTE_PRIVATE &&
+               (int) _GMEM_MEMORY_ATTRIBUTE_MAX == (int) _MEMORY_ATTRIBUTE_MAX,
+               "GmemMemoryAttribute and MemoryAttribute agree");
 
 const char *gmem_memory_attribute_to_string(GmemMemoryAttribute a) {
-        if ((int) a < 0 || a >= _GMEM_MEMORY_ATTRIBUTE_MAX)
-                return NULL;
-        return memory_attribute_table[a];
+        return memory_attribute_to_string((MemoryAttribute) a);
 }
 
 int gmem_memory_attribute_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int a = 0; a < _GMEM_MEMORY_ATTRIBUTE_MAX; a++)
-                if (streq(memory_attribute_table[a], s))
-                        return a;
-        return -EINVAL;
+        return memory_attribute_from_string(s);
 }
 
 int gmem_set_memory_attributes(GmemClient *c, const char *region, uint64_t offset, uint64_t length,

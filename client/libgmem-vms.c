@@ -211,24 +211,16 @@ int gmem_get_vm_properties(GmemClient *c, const char *name, GmemVmProperties **r
         return 0;
 }
 
-static const char *const access_table[_GMEM_ACCESS_MAX] = {
-        [GMEM_ACCESS_RO] = "ro",
-        [GMEM_ACCESS_RW] = "rw",
-};
+/* The public enum is numbered as the wire's: its names are common/wire.c's. */
+_Static_assert((int) GMEM_ACCESS_RO == (int) VIEW_ACCESS_RO && (int) GMEM_ACCESS_RW == (int) VIEW_ACCESS_RW &&
+               (int) _GMEM_ACCESS_MAX == (int) _VIEW_ACCESS_MAX, "GmemAccess and ViewAccess agree");
 
 const char *gmem_access_to_string(GmemAccess a) {
-        if ((int) a < 0 || a >= _GMEM_ACCESS_MAX)
-                return NULL;
-        return access_table[a];
+        return view_access_to_string((ViewAccess) a);
 }
 
 int gmem_access_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int a = 0; a < _GMEM_ACCESS_MAX; a++)
-                if (streq(access_table[a], s))
-                        return a;
-        return -EINVAL;
+        return view_access_from_string(s);
 }
 
 /* Takes the fd out of a reply: the message owns the one it carries, so keep a dup. */

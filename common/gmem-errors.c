@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * gmem-errors.c — the error registry: one row per named error with its
- * D-Bus name and errno, lookups both ways, and GmemError setters.
+ * D-Bus name and errno, lookups both ways, and GmemError setters. The daemon
+ * sets the names (daemon/bus/), libgmem maps them back to errnos.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,57 +10,41 @@
 #include "gmem-errors.h"
 
 typedef struct ErrorRow {
-        const char *name;     /* short name; the D-Bus name is prefix + name */
+        const char *name;       /* short name */
+        const char *dbus_name;  /* the name on the bus */
         int errnum;
 } ErrorRow;
 
+/* One row per named error: its short name is written once, its D-Bus name is made from it. */
+#define ERROR_ROW(code, name, errnum) [code] = { name, GMEM_ERROR_PREFIX name, errnum }
+
 static const ErrorRow error_table[_GMEM_ERROR_MAX] = {
-        [GMEM_ERROR_NONE]                  = { NULL,                  0          },
-        [GMEM_ERROR_NO_SUCH_REGION]        = { "NoSuchRegion",        ENOENT     },
-        [GMEM_ERROR_NO_SUCH_VM]            = { "NoSuchVm",            ENOENT     },
-        [GMEM_ERROR_NO_SUCH_VIEW]          = { "NoSuchView",          ENOENT     },
-        [GMEM_ERROR_NO_SUCH_MIGRATION]     = { "NoSuchMigration",     ENOENT     },
-        [GMEM_ERROR_REGION_EXISTS]         = { "RegionExists",        EEXIST     },
-        [GMEM_ERROR_VM_EXISTS]             = { "VmExists",            EEXIST     },
-        [GMEM_ERROR_INVALID_NAME]          = { "InvalidName",         EINVAL     },
-        [GMEM_ERROR_INVALID_SIZE]          = { "InvalidSize",         EINVAL     },
-        [GMEM_ERROR_INVALID_RANGE]         = { "InvalidRange",        ERANGE     },
-        [GMEM_ERROR_INVALID_ARGUMENT]      = { "InvalidArgument",     EINVAL     },
-        [GMEM_ERROR_BUSY]                  = { "Busy",                EBUSY      },
-        [GMEM_ERROR_NOT_SUPPORTED]         = { "NotSupported",        EOPNOTSUPP },
-        [GMEM_ERROR_QUOTA_EXCEEDED]        = { "QuotaExceeded",       EDQUOT     },
-        [GMEM_ERROR_MIGRATION_IN_PROGRESS] = { "MigrationInProgress", EALREADY   },
-        [GMEM_ERROR_BACKEND_UNAVAILABLE]   = { "BackendUnavailable",  ENODEV     },
-        [GMEM_ERROR_ACCESS_DENIED]         = { "AccessDenied",        EACCES     },
-        [GMEM_ERROR_SYSTEM]                = { NULL,                  EIO        },
-};
-
-#define ACCESS_DENIED_NAME "org.freedesktop.DBus.Error.AccessDenied"
-
-/* Names the registry knows by their full D-Bus names; indexed by code. */
-static const char *const dbus_names[_GMEM_ERROR_MAX] = {
-        [GMEM_ERROR_NO_SUCH_REGION]        = GMEM_ERROR_PREFIX "NoSuchRegion",
-        [GMEM_ERROR_NO_SUCH_VM]            = GMEM_ERROR_PREFIX "NoSuchVm",
-        [GMEM_ERROR_NO_SUCH_VIEW]          = GMEM_ERROR_PREFIX "NoSuchView",
-        [GMEM_ERROR_NO_SUCH_MIGRATION]     = GMEM_ERROR_PREFIX "NoSuchMigration",
-        [GMEM_ERROR_REGION_EXISTS]         = GMEM_ERROR_PREFIX "RegionExists",
-        [GMEM_ERROR_VM_EXISTS]             = GMEM_ERROR_PREFIX "VmExists",
-        [GMEM_ERROR_INVALID_NAME]          = GMEM_ERROR_PREFIX "InvalidName",
-        [GMEM_ERROR_INVALID_SIZE]          = GMEM_ERROR_PREFIX "InvalidSize",
-        [GMEM_ERROR_INVALID_RANGE]         = GMEM_ERROR_PREFIX "InvalidRange",
-        [GMEM_ERROR_INVALID_ARGUMENT]      = GMEM_ERROR_PREFIX "InvalidArgument",
-        [GMEM_ERROR_BUSY]                  = GMEM_ERROR_PREFIX "Busy",
-        [GMEM_ERROR_NOT_SUPPORTED]         = GMEM_ERROR_PREFIX "NotSupported",
-        [GMEM_ERROR_QUOTA_EXCEEDED]        = GMEM_ERROR_PREFIX "QuotaExceeded",
-        [GMEM_ERROR_MIGRATION_IN_PROGRESS] = GMEM_ERROR_PREFIX "MigrationInProgress",
-        [GMEM_ERROR_BACKEND_UNAVAILABLE]   = GMEM_ERROR_PREFIX "BackendUnavailable",
-        [GMEM_ERROR_ACCESS_DENIED]         = ACCESS_DENIED_NAME,
+        [GMEM_ERROR_NONE] = { NULL, NULL, 0 },
+        ERROR_ROW(GMEM_ERROR_NO_SUCH_REGION,        "NoSuchRegion",        ENOENT),
+        ERROR_ROW(GMEM_ERROR_NO_SUCH_VM,            "NoSuchVm",            ENOENT),
+        ERROR_ROW(GMEM_ERROR_NO_SUCH_VIEW,          "NoSuchView",          ENOENT),
+        ERROR_ROW(GMEM_ERROR_NO_SUCH_MIGRATION,     "NoSuchMigration",     ENOENT),
+        ERROR_ROW(GMEM_ERROR_REGION_EXISTS,         "RegionExists",        EEXIST),
+        ERROR_ROW(GMEM_ERROR_VM_EXISTS,             "VmExists",            EEXIST),
+        ERROR_ROW(GMEM_ERROR_INVALID_NAME,          "InvalidName",         EINVAL),
+        ERROR_ROW(GMEM_ERROR_INVALID_SIZE,          "InvalidSize",         EINVAL),
+        ERROR_ROW(GMEM_ERROR_INVALID_RANGE,         "InvalidRange",        ERANGE),
+        ERROR_ROW(GMEM_ERROR_INVALID_ARGUMENT,      "InvalidArgument",     EINVAL),
+        ERROR_ROW(GMEM_ERROR_BUSY,                  "Busy",                EBUSY),
+        ERROR_ROW(GMEM_ERROR_NOT_SUPPORTED,         "NotSupported",        EOPNOTSUPP),
+        ERROR_ROW(GMEM_ERROR_QUOTA_EXCEEDED,        "QuotaExceeded",       EDQUOT),
+        ERROR_ROW(GMEM_ERROR_MIGRATION_IN_PROGRESS, "MigrationInProgress", EALREADY),
+        ERROR_ROW(GMEM_ERROR_BACKEND_UNAVAILABLE,   "BackendUnavailable",  ENODEV),
+        /* Authorization failures use the bus's own name, as every D-Bus service does. */
+        [GMEM_ERROR_ACCESS_DENIED] = { "AccessDenied", "org.freedesktop.DBus.Error.AccessDenied", EACCES },
+        /* A plain errno from the kernel, no name of ours. */
+        [GMEM_ERROR_SYSTEM] = { NULL, NULL, EIO },
 };
 
 const char *gmem_error_code_to_dbus_name(GmemErrorCode code) {
         if (code < 0 || code >= _GMEM_ERROR_MAX)
                 return NULL;
-        return dbus_names[code];
+        return error_table[code].dbus_name;
 }
 
 const char *gmem_error_code_to_string(GmemErrorCode code) {
@@ -81,7 +66,7 @@ GmemErrorCode gmem_error_code_from_dbus_name(const char *name) {
         if (!name)
                 return _GMEM_ERROR_INVALID;
         for (GmemErrorCode c = 0; c < _GMEM_ERROR_MAX; c++)
-                if (dbus_names[c] && streq(dbus_names[c], name))
+                if (error_table[c].dbus_name && streq(error_table[c].dbus_name, name))
                         return c;
         return _GMEM_ERROR_INVALID;
 }

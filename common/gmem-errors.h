@@ -6,7 +6,7 @@
  * an errno it maps to, and a message written where the problem was found,
  * naming the value and the limit. The daemon's model fills a GmemError; only
  * the *-dbus.c files turn it into a D-Bus error; libgmem turns the D-Bus
- * error name back into the errno with gmem_error_from_dbus_name().
+ * error name back into the errno with gmem_errno_from_dbus_name().
  */
 #pragma once
 

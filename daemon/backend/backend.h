@@ -15,35 +15,8 @@
 #include <stdint.h>
 
 #include "gmem-errors.h"
+#include "wire.h"
 
-typedef enum BackendType {
-        BACKEND_MEMFD,
-        BACKEND_HUGETLB,
-        BACKEND_SECRET,
-        _BACKEND_MAX,
-        _BACKEND_INVALID = -EINVAL,
-} BackendType;
-
-typedef enum ViewAccess {
-        VIEW_ACCESS_RO,
-        VIEW_ACCESS_RW,
-        _VIEW_ACCESS_MAX,
-        _VIEW_ACCESS_INVALID = -EINVAL,
-} ViewAccess;
-
-typedef enum MemoryAttribute {
-        MEMORY_ATTRIBUTE_SHARED,
-        MEMORY_ATTRIBUTE_PRIVATE,
-        _MEMORY_ATTRIBUTE_MAX,
-        _MEMORY_ATTRIBUTE_INVALID = -EINVAL,
-} MemoryAttribute;
-
-const char *backend_type_to_string(BackendType t) _pure_;
-BackendType backend_type_from_string(const char *s) _pure_;
-const char *view_access_to_string(ViewAccess a) _pure_;
-ViewAccess view_access_from_string(const char *s) _pure_;
-const char *memory_attribute_to_string(MemoryAttribute a) _pure_;
-MemoryAttribute memory_attribute_from_string(const char *s) _pure_;
 
 /* Access a uid is granted on the inode itself, for re-opening a view through /proc/self/fd. */
 typedef struct BackendGrant {

@@ -25,6 +25,7 @@
 #include "parse.h"
 #include "policy.h"
 #include "policy-builtin.h"
+#include "string-table.h"
 
 static const char *const policy_verb_table[_POLICY_VERB_MAX] = {
         [POLICY_VERB_LIST]           = "list",
@@ -40,6 +41,7 @@ static const char *const policy_verb_table[_POLICY_VERB_MAX] = {
         [POLICY_VERB_SET_ATTRIBUTES] = "set-attributes",
         [POLICY_VERB_RELOAD]         = "reload",
 };
+DEFINE_STRING_TABLE_LOOKUP(policy_verb, PolicyVerb);
 
 static const char *const quota_kind_table[_QUOTA_KIND_MAX] = {
         [QUOTA_BYTES]   = "bytes",
@@ -47,31 +49,8 @@ static const char *const quota_kind_table[_QUOTA_KIND_MAX] = {
         [QUOTA_VMS]     = "vms",
         [QUOTA_VIEWS]   = "views",
 };
+DEFINE_STRING_TABLE_LOOKUP(quota_kind, QuotaKind);
 
-static int table_lookup(const char *const *table, int n, const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int i = 0; i < n; i++)
-                if (streq(table[i], s))
-                        return i;
-        return -EINVAL;
-}
-
-const char *policy_verb_to_string(PolicyVerb v) {
-        return v >= 0 && v < _POLICY_VERB_MAX ? policy_verb_table[v] : NULL;
-}
-
-PolicyVerb policy_verb_from_string(const char *s) {
-        return (PolicyVerb) table_lookup(policy_verb_table, _POLICY_VERB_MAX, s);
-}
-
-const char *quota_kind_to_string(QuotaKind k) {
-        return k >= 0 && k < _QUOTA_KIND_MAX ? quota_kind_table[k] : NULL;
-}
-
-QuotaKind quota_kind_from_string(const char *s) {
-        return (QuotaKind) table_lookup(quota_kind_table, _QUOTA_KIND_MAX, s);
-}
 
 /* --- parse context --- */
 

@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "backend.h"
 #include "gmem-errors.h"
+#include "wire.h"
 
 #define POLICY_DEFAULT_PATH GMEMD_SYSCONFDIR "/gmemd/policy.json"
 #define POLICY_FILE_MAX (1024 * 1024)     /* bytes */

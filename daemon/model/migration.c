@@ -15,25 +15,6 @@
 #include "view.h"
 #include "vm.h"
 
-static const char *const migration_state_table[_MIGRATION_STATE_MAX] = {
-        [MIGRATION_PREPARED]  = "prepared",
-        [MIGRATION_COMMITTED] = "committed",
-        [MIGRATION_ABORTED]   = "aborted",
-};
-
-const char *migration_state_to_string(MigrationState s) {
-        return s >= 0 && s < _MIGRATION_STATE_MAX ? migration_state_table[s] : NULL;
-}
-
-MigrationState migration_state_from_string(const char *s) {
-        if (!s)
-                return _MIGRATION_STATE_INVALID;
-        for (int i = 0; i < _MIGRATION_STATE_MAX; i++)
-                if (streq(migration_state_table[i], s))
-                        return (MigrationState) i;
-        return _MIGRATION_STATE_INVALID;
-}
-
 /* While prepared, the migration pins its views and both VMs. */
 static void migration_pin(Migration *mig, Vm *source, Vm *target) {
         for (size_t i = 0; i < mig->n_views; i++) {

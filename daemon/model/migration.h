@@ -11,18 +11,8 @@
 #include <stdint.h>
 
 #include "gmem-errors.h"
+#include "wire.h"
 #include "manager.h"
-
-typedef enum MigrationState {
-        MIGRATION_PREPARED,
-        MIGRATION_COMMITTED,
-        MIGRATION_ABORTED,
-        _MIGRATION_STATE_MAX,
-        _MIGRATION_STATE_INVALID = -EINVAL,
-} MigrationState;
-
-const char *migration_state_to_string(MigrationState s) _pure_;
-MigrationState migration_state_from_string(const char *s) _pure_;
 
 struct Migration {
         Manager *manager;

@@ -18,25 +18,6 @@
 #include "backend-util.h"
 #include "vm.h"
 
-static const char *const view_state_table[_VIEW_STATE_MAX] = {
-        [VIEW_STATE_ACTIVE]  = "active",
-        [VIEW_STATE_PENDING] = "pending",
-        [VIEW_STATE_REVOKED] = "revoked",
-};
-
-const char *view_state_to_string(ViewState s) {
-        return s >= 0 && s < _VIEW_STATE_MAX ? view_state_table[s] : NULL;
-}
-
-ViewState view_state_from_string(const char *s) {
-        if (!s)
-                return _VIEW_STATE_INVALID;
-        for (int i = 0; i < _VIEW_STATE_MAX; i++)
-                if (streq(view_state_table[i], s))
-                        return (ViewState) i;
-        return _VIEW_STATE_INVALID;
-}
-
 View *view_lookup(Vm *vm, Region *r) {
         return hashmap_get(vm->views, r->name);
 }

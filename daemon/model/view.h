@@ -19,17 +19,6 @@
 #include "backend.h"
 #include "manager.h"
 
-typedef enum ViewState {
-        VIEW_STATE_ACTIVE,
-        VIEW_STATE_PENDING,
-        VIEW_STATE_REVOKED,
-        _VIEW_STATE_MAX,
-        _VIEW_STATE_INVALID = -EINVAL,
-} ViewState;
-
-const char *view_state_to_string(ViewState s) _pure_;
-ViewState view_state_from_string(const char *s) _pure_;
-
 struct View {
         uint64_t id;                /* stable across restarts */
         Vm *vm;

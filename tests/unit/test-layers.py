@@ -24,7 +24,7 @@ DAEMON = os.path.join(ROOT, "daemon")
 ALLOWED = {
     "common": set(),
     "backend": {"common"},
-    "host": {"common", "backend"},
+    "host": {"common"},
     "model": {"common", "backend", "host"},
     "store": {"common", "backend", "host", "model"},
     "bus": {"common", "backend", "host", "model"},
