@@ -93,33 +93,33 @@ static int memfd_family_create(const BackendCreateParams *p, unsigned flags, Bac
         return 0;
 }
 
-static int memfd_open_view(const BackendRegion *r, ViewAccess access, int *ret_fd, GmemError *e) {
+static int memfd_open_view(const BackendRegion *br, ViewAccess access, int *ret_fd, GmemError *e) {
         _cleanup_close_ int fd = -EBADF;
         char path[64];
-        int rr;
+        int r;
 
-        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", br->fd);
         fd = open(path, (access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return gmem_error_set_errno(e, errno, "Cannot open a new view file (%s)", path);
 
-        rr = backend_check_same_inode(r->fd, fd);
-        if (rr < 0)
-                return gmem_error_set_errno(e, rr, "Re-opened view file is not the region's inode");
+        r = backend_check_same_inode(br->fd, fd);
+        if (r < 0)
+                return gmem_error_set_errno(e, r, "Re-opened view file is not the region's inode");
 
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-static int memfd_discard(const BackendRegion *r, uint64_t offset, uint64_t length, GmemError *e) {
-        if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0)
+static int memfd_discard(const BackendRegion *br, uint64_t offset, uint64_t length, GmemError *e) {
+        if (fallocate(br->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0)
                 return gmem_error_set_errno(e, errno, "Cannot punch a hole of %" PRIu64 " bytes at %" PRIu64,
                                             length, offset);
         return 0;
 }
 
-static int memfd_allocate(const BackendRegion *r, uint64_t offset, uint64_t length, GmemError *e) {
-        if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0) {
+static int memfd_allocate(const BackendRegion *br, uint64_t offset, uint64_t length, GmemError *e) {
+        if (fallocate(br->fd, FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0) {
                 if (errno == ENOSPC || errno == ENOMEM)
                         return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot allocate %" PRIu64
                                               " bytes at %" PRIu64 ": %s", length, offset, strerror(errno));
@@ -145,7 +145,7 @@ typedef struct __attribute__((packed)) AclEntry {
         uint32_t id;
 } AclEntry;
 
-static int memfd_set_grants(const BackendRegion *r, const BackendGrant *grants, size_t n, GmemError *e) {
+static int memfd_set_grants(const BackendRegion *br, const BackendGrant *grants, size_t n, GmemError *e) {
         _cleanup_free_ uint8_t *buf = NULL;
         uint32_t version = ACL_XATTR_VERSION;
         AclEntry *ent;
@@ -154,9 +154,9 @@ static int memfd_set_grants(const BackendRegion *r, const BackendGrant *grants, 
 
         if (n == 0) {
                 /* Back to the bare mode: nobody but the daemon may re-open the inode. */
-                if (fremovexattr(r->fd, "system.posix_acl_access") < 0 && errno != ENODATA)
+                if (fremovexattr(br->fd, "system.posix_acl_access") < 0 && errno != ENODATA)
                         return gmem_error_set_errno(e, errno, "Cannot remove the access list of the region's inode");
-                if (fchmod(r->fd, 0600) < 0)
+                if (fchmod(br->fd, 0600) < 0)
                         return gmem_error_set_errno(e, errno, "Cannot lock down the mode of the region's inode");
                 return 0;
         }
@@ -181,7 +181,7 @@ static int memfd_set_grants(const BackendRegion *r, const BackendGrant *grants, 
         ent[k++] = (AclEntry) { ACL_TAG_MASK, mask, ACL_UNDEFINED_ID };
         ent[k++] = (AclEntry) { ACL_TAG_OTHER, 0, ACL_UNDEFINED_ID };
 
-        if (fsetxattr(r->fd, "system.posix_acl_access", buf, size, 0) < 0) {
+        if (fsetxattr(br->fd, "system.posix_acl_access", buf, size, 0) < 0) {
                 if (errno == EOPNOTSUPP)
                         return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "The kernel cannot put an access list on "
                                               "memfd inodes (CONFIG_TMPFS_POSIX_ACL): hypervisor uids cannot re-open views");

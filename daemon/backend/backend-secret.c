@@ -42,11 +42,11 @@ static int secret_probe(GmemError *e) {
         return 0;
 }
 
-static int secret_allocate(const BackendRegion *r, uint64_t offset, uint64_t length, GmemError *e) {
+static int secret_allocate(const BackendRegion *br, uint64_t offset, uint64_t length, GmemError *e) {
         volatile const uint8_t *p;
         void *m;
 
-        m = mmap(NULL, length, PROT_READ, MAP_SHARED, r->fd, (off_t) offset);
+        m = mmap(NULL, length, PROT_READ, MAP_SHARED, br->fd, (off_t) offset);
         if (m == MAP_FAILED) {
                 if (errno == ENOMEM || errno == EAGAIN)
                         return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot map %" PRIu64 " secret bytes at %"
@@ -58,7 +58,7 @@ static int secret_allocate(const BackendRegion *r, uint64_t offset, uint64_t len
          * page without changing content already there.
          */
         p = m;
-        for (uint64_t o = 0; o < length; o += r->page_size)
+        for (uint64_t o = 0; o < length; o += br->page_size)
                 (void) p[o];
         (void) munmap(m, length);
         return 0;
@@ -90,21 +90,21 @@ static int secret_create(const BackendCreateParams *p, BackendRegion *ret, GmemE
         return 0;
 }
 
-static int secret_open_view(const BackendRegion *r, ViewAccess access, int *ret_fd, GmemError *e) {
+static int secret_open_view(const BackendRegion *br, ViewAccess access, int *ret_fd, GmemError *e) {
         int fd;
 
         if (access != VIEW_ACCESS_RW)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend 'secret' cannot give read-only views: "
                                       "the kernel cannot re-open secret memory with fewer rights");
-        fd = fcntl(r->fd, F_DUPFD_CLOEXEC, 3);
+        fd = fcntl(br->fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return gmem_error_set_errno(e, errno, "Cannot duplicate the secret memory file");
         *ret_fd = fd;
         return 0;
 }
 
-static int secret_allocated_bytes(const BackendRegion *r, uint64_t *ret) {
-        return backend_allocated_bytes_from_blocks(r, ret);
+static int secret_allocated_bytes(const BackendRegion *br, uint64_t *ret) {
+        return backend_allocated_bytes_from_blocks(br, ret);
 }
 
 const BackendOps backend_secret_ops = {

@@ -89,10 +89,10 @@ int backend_check_same_inode(int a, int b) {
         return 0;
 }
 
-int backend_allocated_bytes_from_blocks(const BackendRegion *r, uint64_t *ret) {
+int backend_allocated_bytes_from_blocks(const BackendRegion *br, uint64_t *ret) {
         struct stat st;
 
-        if (fstat(r->fd, &st) < 0)
+        if (fstat(br->fd, &st) < 0)
                 return negative_errno();
         *ret = (uint64_t) st.st_blocks * 512;
         return 0;

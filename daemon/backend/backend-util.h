@@ -18,4 +18,4 @@ int backend_hugepage_default_size(uint64_t *ret);
 int backend_hugepage_counts(uint64_t page_size, uint64_t *ret_total, uint64_t *ret_free);
 /* 0 if both fds refer to the same inode, -EXDEV otherwise. */
 int backend_check_same_inode(int a, int b);
-int backend_allocated_bytes_from_blocks(const BackendRegion *r, uint64_t *ret);
+int backend_allocated_bytes_from_blocks(const BackendRegion *br, uint64_t *ret);

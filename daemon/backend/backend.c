@@ -17,8 +17,8 @@ const BackendOps *backend_get(BackendType t) {
         return t >= 0 && t < _BACKEND_MAX ? backends[t] : NULL;
 }
 
-void backend_region_release(BackendRegion *r) {
-        if (!r)
+void backend_region_release(BackendRegion *br) {
+        if (!br)
                 return;
-        r->fd = safe_close(r->fd);
+        br->fd = safe_close(br->fd);
 }

@@ -47,18 +47,18 @@ typedef struct BackendOps {
         /* Creates the inode; on failure nothing is left behind. */
         int (*create)(const BackendCreateParams *p, BackendRegion *ret, GmemError *e);
         /* Returns a new open file on the inode with the given access (O_CLOEXEC). */
-        int (*open_view)(const BackendRegion *r, ViewAccess access, int *ret_fd, GmemError *e);
-        int (*discard)(const BackendRegion *r, uint64_t offset, uint64_t length, GmemError *e);
-        int (*allocate)(const BackendRegion *r, uint64_t offset, uint64_t length, GmemError *e);
-        int (*set_attributes)(const BackendRegion *r, uint64_t offset, uint64_t length,
+        int (*open_view)(const BackendRegion *br, ViewAccess access, int *ret_fd, GmemError *e);
+        int (*discard)(const BackendRegion *br, uint64_t offset, uint64_t length, GmemError *e);
+        int (*allocate)(const BackendRegion *br, uint64_t offset, uint64_t length, GmemError *e);
+        int (*set_attributes)(const BackendRegion *br, uint64_t offset, uint64_t length,
                               MemoryAttribute attr, GmemError *e);
-        int (*allocated_bytes)(const BackendRegion *r, uint64_t *ret);
+        int (*allocated_bytes)(const BackendRegion *br, uint64_t *ret);
         /*
          * Replaces the per-uid grants on the inode (grants sorted by uid, no
          * duplicates). NULL: the inode cannot carry grants; views can only be
          * used through the fd handed out, not re-opened by an unprivileged uid.
          */
-        int (*set_grants)(const BackendRegion *r, const BackendGrant *grants, size_t n, GmemError *e);
+        int (*set_grants)(const BackendRegion *br, const BackendGrant *grants, size_t n, GmemError *e);
         /* Whether a view may be read-only. */
         bool read_only_views;
         /* Views are the master file itself (secret): not a file of their own to keep or compare. */
@@ -71,4 +71,4 @@ extern const BackendOps backend_secret_ops;
 
 const BackendOps *backend_get(BackendType t);
 /* Closes the master fd; accepts a zeroed or already released region. */
-void backend_region_release(BackendRegion *r);
+void backend_region_release(BackendRegion *br);

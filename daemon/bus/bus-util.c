@@ -169,7 +169,7 @@ int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, Gmem
         return 0;
 }
 
-int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm, BusCaller *ret_caller,
+int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm, Actor *ret_caller,
                   sd_bus_error *ret_error) {
         BusContext *ctx = m->hooks_userdata;
         const PolicyClass *class;
@@ -188,12 +188,12 @@ int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm
         caller = (Caller) { .uid = bc->uid, .gids = bc->gids, .n_gids = bc->n_gids };
         class = policy_match(m->policy, &caller);
         if (policy_class_allows(class, verb)) {
-                *ret_caller = (BusCaller) { .uid = bc->uid, .class = class };
+                *ret_caller = (Actor) { .uid = bc->uid, .class = class };
                 return 1;
         }
         /* A VM's own hypervisor may fetch that VM's views, and nothing else unless its class says so. */
         if (verb == POLICY_VERB_GET_FD && vm && vm->has_uid && vm->uid == bc->uid) {
-                *ret_caller = (BusCaller) { .uid = bc->uid, .class = class };
+                *ret_caller = (Actor) { .uid = bc->uid, .class = class };
                 return 1;
         }
 

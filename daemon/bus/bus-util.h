@@ -16,6 +16,7 @@
 #include "bus-fdflow.h"
 #include "manager.h"
 #include "policy.h"
+#include "usage.h"
 
 #define BUS_PATH "/org/gmemd/Broker1"
 #define BUS_REGION_PREFIX BUS_PATH "/region"
@@ -76,21 +77,17 @@ static inline sd_bus *manager_bus(const Manager *m) {
         return ((BusContext *) m->hooks_userdata)->bus;
 }
 
-/* The caller of an authorized call: charged for what the call creates. */
-typedef struct BusCaller {
-        uid_t uid;
-        const PolicyClass *class;   /* NULL for a hypervisor acting on its own VM */
-} BusCaller;
 
 /*
  * Decides whether the sender of msg may do verb (vm: the VM it acts on, for
  * a hypervisor's rights on its own VM), from the credentials the bus
- * captured and the policy in force. Returns 1 if allowed (ret_caller set);
+ * captured and the policy in force. Returns 1 if allowed (ret_caller set: its
+ * uid, and its class, NULL for a hypervisor acting on its own VM);
  * 0 if the credentials are being fetched: the handler must return 1 at once
  * and msg will be dispatched again; negative with AccessDenied naming the
  * verb if not allowed.
  */
-int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm, BusCaller *ret_caller,
+int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm, Actor *ret_caller,
                   sd_bus_error *ret_error);
 
 /* For handlers: "r = bus_authorize(...); if (r <= 0) return BUS_AUTH_RETURN(r);" */

@@ -43,18 +43,27 @@ static int vm_path_of(const void *o, char **ret) {
         return vm_bus_path(o, ret);
 }
 
+/* "memfd, hugetlb, secret": the known backends, from the table, for a message that lists them. */
+static void known_backends(char *buf, size_t size) {
+        size_t n = 0;
+
+        buf[0] = 0;
+        for (BackendType t = 0; t < _BACKEND_MAX && n < size; t++)
+                n += (size_t) snprintf(buf + n, size - n, "%s%s", t > 0 ? ", " : "", backend_type_to_string(t));
+}
+
 static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusCaller caller;
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
         RegionParams p = { .backend = BACKEND_MEMFD };
         const char *backend = NULL;
-        Region *r;
-        int rr;
+        Region *reg;
+        Actor caller;
+        int r;
 
-        rr = sd_bus_message_read(msg, "st", &p.name, &p.size);
-        if (rr < 0)
-                return rr;
+        r = sd_bus_message_read(msg, "st", &p.name, &p.size);
+        if (r < 0)
+                return r;
         const BusOption options[] = {
                 { "backend",       BUS_OPTION_STRING,  &backend,         NULL },
                 { "hugepage_size", BUS_OPTION_UINT64,  &p.hugepage_size, NULL },
@@ -62,60 +71,49 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
                 { "persistent",    BUS_OPTION_BOOLEAN, &p.persistent,    NULL },
                 { "owner",         BUS_OPTION_STRING,  &p.owner,         NULL },
         };
-        rr = bus_read_options(msg, options, ELEMENTSOF(options), &e);
-        if (rr < 0)
-                return bus_set_gmem_error(error, &e, rr);
+        r = bus_read_options(msg, options, ELEMENTSOF(options), &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
         if (backend) {
                 p.backend = backend_type_from_string(backend);
                 if (p.backend < 0) {
-                        rr = gmem_error_set(&e, GMEM_ERROR_INVALID_ARGUMENT, "Unknown backend '%.64s'; known backends: "
-                                            "memfd, hugetlb, secret", backend);
-                        return bus_set_gmem_error(error, &e, rr);
+                        char known[64];
+
+                        known_backends(known, sizeof(known));
+                        r = gmem_error_set(&e, GMEM_ERROR_INVALID_ARGUMENT, "Unknown backend '%.64s'; known backends: "
+                                           "%s", backend, known);
+                        return bus_set_gmem_error(error, &e, r);
                 }
         }
 
-        rr = bus_authorize(msg, m, POLICY_VERB_CREATE_REGION, NULL, &caller, error);
-        if (rr <= 0)
-                return BUS_AUTH_RETURN(rr);
-        if (!policy_class_allows_backend(caller.class, p.backend))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Access denied: class '%s' may not use "
-                                         "backend '%s'", caller.class->name, backend_type_to_string(p.backend));
-        if (caller.class->max_region_size != POLICY_UNLIMITED && p.size > caller.class->max_region_size) {
-                rr = gmem_error_set(&e, GMEM_ERROR_QUOTA_EXCEEDED, "Region size %" PRIu64 " is over the largest "
-                                    "region class '%s' may create, %" PRIu64 " bytes", p.size, caller.class->name,
-                                    caller.class->max_region_size);
-                return bus_set_gmem_error(error, &e, rr);
-        }
-        rr = usage_check(m, caller.class, caller.uid, QUOTA_REGIONS, 1, &e);
-        if (rr >= 0)
-                rr = usage_check(m, caller.class, caller.uid, QUOTA_BYTES, p.size, &e);
-        if (rr < 0)
-                return bus_set_gmem_error(error, &e, rr);
-        p.creator = caller.uid;
-        rr = bus_check_fds(msg, m, 1, 0, error, "Cannot create region '%s'", p.name);
-        if (rr < 0)
-                return rr;
+        r = bus_authorize(msg, m, POLICY_VERB_CREATE_REGION, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = bus_check_fds(msg, m, 1, 0, error, "Cannot create region '%s'", p.name);
+        if (r < 0)
+                return r;
 
-        rr = region_create(m, &p, &r, &e);
-        if (rr < 0)
-                return bus_set_gmem_error(error, &e, rr);
-        return reply_path(msg, region_path_of, r);
+        /* The class's backends, largest region and quotas are the model's to check, in the same step as it charges. */
+        r = region_create(m, &p, &caller, &reg, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        return reply_path(msg, region_path_of, reg);
 }
 
 /* Reads the leading region name and hands over to a per-region handler. */
 static int with_region(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_message *, Region *, sd_bus_error *),
                        sd_bus_error *error) {
         const char *name;
-        Region *r;
-        int rr;
+        Region *reg;
+        int r;
 
-        rr = sd_bus_message_read(msg, "s", &name);
-        if (rr < 0)
-                return rr;
-        rr = bus_get_region(m, name, &r, error);
-        if (rr < 0)
-                return rr;
-        return handler(msg, r, error);
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = bus_get_region(m, name, &reg, error);
+        if (r < 0)
+                return r;
+        return handler(msg, reg, error);
 }
 
 static int with_vm(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_message *, Vm *, sd_bus_error *),
@@ -189,25 +187,25 @@ static int method_abort_migration(sd_bus_message *msg, void *userdata, sd_bus_er
 }
 
 static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         const char *name;
-        Region *r;
-        int rr;
+        Region *reg;
+        int r;
 
-        rr = sd_bus_message_read(msg, "s", &name);
-        if (rr < 0)
-                return rr;
-        rr = bus_get_region(userdata, name, &r, error);
-        if (rr < 0)
-                return rr;
-        rr = bus_authorize(msg, userdata, POLICY_VERB_LIST, NULL, &caller, error);
-        if (rr <= 0)
-                return BUS_AUTH_RETURN(rr);
-        return reply_path(msg, region_path_of, r);
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = bus_get_region(userdata, name, &reg, error);
+        if (r < 0)
+                return r;
+        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        return reply_path(msg, region_path_of, reg);
 }
 
 static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         const char *name;
         Vm *vm;
         int r;
@@ -225,7 +223,7 @@ static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 }
 
 static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         Region *reg;
@@ -258,7 +256,7 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
 }
 
 static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
         VmParams p = {};
@@ -283,24 +281,20 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = bus_authorize(msg, m, POLICY_VERB_REGISTER_VM, NULL, &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
-        r = usage_check(m, caller.class, caller.uid, QUOTA_VMS, 1, &e);
-        if (r < 0)
-                return bus_set_gmem_error(error, &e, r);
-        p.creator = caller.uid;
         if (p.has_leader_pid) {
                 r = bus_check_fds(msg, m, 1, 0, error, "Cannot watch the leader of VM '%s'", p.name);
                 if (r < 0)
                         return r;
         }
 
-        r = vm_register(m, &p, &vm, &e);
+        r = vm_register(m, &p, &caller, &vm, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         return reply_path(msg, vm_path_of, vm);
 }
 
 static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         Vm *vm;
@@ -331,8 +325,30 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* BeginMigration's reply: the migration's path and the target's view of each region. */
+static int append_migration(sd_bus_message *reply, const Migration *mig) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = migration_bus_path(mig, &path);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "o", path);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(sh)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < mig->n_views; i++) {
+                r = sd_bus_message_append(reply, "(sh)", mig->regions[i], mig->target_views[i]->fd);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
 static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         unsigned n_views;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *path = NULL;
@@ -358,9 +374,6 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         r = bus_authorize(msg, m, POLICY_VERB_MIGRATE, NULL, &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
-        r = usage_check(m, caller.class, caller.uid, QUOTA_VIEWS, hashmap_size(source->views), &e);
-        if (r < 0)
-                return bus_set_gmem_error(error, &e, r);
 
         /* A file per view and the reply's duplicate of each. */
         n_views = hashmap_size(source->views) > 32 ? 32U : (unsigned) hashmap_size(source->views);
@@ -373,19 +386,11 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         if (r < 0)
                 return r;
 
-        r = migration_begin(source, target, caller.uid, &mig, &e);
+        r = migration_begin(source, target, &caller, &mig, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
 
-        r = migration_bus_path(mig, &path);
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "o", path);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(sh)");
-        for (size_t i = 0; r >= 0 && i < mig->n_views; i++)
-                r = sd_bus_message_append(reply, "(sh)", mig->regions[i], mig->target_views[i]->fd);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
+        r = append_migration(reply, mig);
         if (r < 0) {
                 migration_discard(mig);
                 return sd_bus_error_set_errnof(error, r, "Cannot begin migrating VM '%s' to VM '%s': %s",
@@ -395,7 +400,7 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
 }
 
 static int method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         Migration *mig;
@@ -430,7 +435,7 @@ static int method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_er
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
-        BusCaller caller;
+        Actor caller;
         int r;
 
         r = bus_authorize(msg, m, POLICY_VERB_RELOAD, NULL, &caller, error);

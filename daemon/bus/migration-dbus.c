@@ -46,7 +46,7 @@ int bus_get_migration(Manager *m, const char *path, Migration **ret, sd_bus_erro
 typedef int (*MigrationOp)(Migration *mig, GmemError *e);
 
 static int migration_method(sd_bus_message *msg, Migration *mig, MigrationOp op, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         GmemError e = GMEM_ERROR_INIT;
         int r;
 

@@ -16,53 +16,53 @@
 
 int bus_get_region(Manager *m, const char *name, Region **ret, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
-        Region *r;
-        int rr;
+        Region *reg;
+        int r;
 
-        rr = gmem_validate_name("region", name, &e);
-        if (rr < 0)
-                return bus_set_gmem_error(error, &e, rr);
-        r = manager_get_region(m, name);
-        if (!r) {
-                rr = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_REGION, "No region '%s' known", name);
-                return bus_set_gmem_error(error, &e, rr);
+        r = gmem_validate_name("region", name, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        reg = manager_get_region(m, name);
+        if (!reg) {
+                r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_REGION, "No region '%s' known", name);
+                return bus_set_gmem_error(error, &e, r);
         }
-        *ret = r;
+        *ret = reg;
         return 0;
 }
 
-int bus_region_method_destroy(sd_bus_message *msg, Region *r, sd_bus_error *error) {
-        BusCaller caller;
+int bus_region_method_destroy(sd_bus_message *msg, Region *reg, sd_bus_error *error) {
+        Actor caller;
         GmemError e = GMEM_ERROR_INIT;
-        int rr;
+        int r;
 
-        rr = bus_authorize(msg, r->manager, POLICY_VERB_DESTROY_REGION, NULL, &caller, error);
-        if (rr <= 0)
-                return BUS_AUTH_RETURN(rr);
-        rr = region_destroy(r, &e);
-        if (rr < 0)
-                return bus_set_gmem_error(error, &e, rr);
+        r = bus_authorize(msg, reg->manager, POLICY_VERB_DESTROY_REGION, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = region_destroy(reg, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
 typedef int (*RegionRangeOp)(Region *r, uint64_t offset, uint64_t length, GmemError *e);
 
-static int region_range_method(sd_bus_message *msg, Region *r, PolicyVerb verb, RegionRangeOp op,
+static int region_range_method(sd_bus_message *msg, Region *reg, PolicyVerb verb, RegionRangeOp op,
                                sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         GmemError e = GMEM_ERROR_INIT;
         uint64_t offset, length;
-        int rr;
+        int r;
 
-        rr = sd_bus_message_read(msg, "tt", &offset, &length);
-        if (rr < 0)
-                return rr;
-        rr = bus_authorize(msg, r->manager, verb, NULL, &caller, error);
-        if (rr <= 0)
-                return BUS_AUTH_RETURN(rr);
-        rr = op(r, offset, length, &e);
-        if (rr < 0)
-                return bus_set_gmem_error(error, &e, rr);
+        r = sd_bus_message_read(msg, "tt", &offset, &length);
+        if (r < 0)
+                return r;
+        r = bus_authorize(msg, reg->manager, verb, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = op(reg, offset, length, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -74,22 +74,22 @@ int bus_region_method_allocate(sd_bus_message *msg, Region *r, sd_bus_error *err
         return region_range_method(msg, r, POLICY_VERB_DISCARD, region_allocate, error);
 }
 
-int bus_region_method_set_attributes(sd_bus_message *msg, Region *r, sd_bus_error *error) {
-        BusCaller caller;
+int bus_region_method_set_attributes(sd_bus_message *msg, Region *reg, sd_bus_error *error) {
+        Actor caller;
         GmemError e = GMEM_ERROR_INIT;
         uint64_t offset, length;
         const char *attribute;
-        int rr;
+        int r;
 
-        rr = sd_bus_message_read(msg, "tts", &offset, &length, &attribute);
-        if (rr < 0)
-                return rr;
-        rr = bus_authorize(msg, r->manager, POLICY_VERB_SET_ATTRIBUTES, NULL, &caller, error);
-        if (rr <= 0)
-                return BUS_AUTH_RETURN(rr);
-        rr = region_set_attributes(r, offset, length, attribute, &e);
-        if (rr < 0)
-                return bus_set_gmem_error(error, &e, rr);
+        r = sd_bus_message_read(msg, "tts", &offset, &length, &attribute);
+        if (r < 0)
+                return r;
+        r = bus_authorize(msg, reg->manager, POLICY_VERB_SET_ATTRIBUTES, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = region_set_attributes(reg, offset, length, attribute, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -136,18 +136,18 @@ static int property_get_allocated(sd_bus *bus, const char *path, const char *int
 
 static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Region *r = userdata;
+        Region *reg = userdata;
         View *v;
-        int rr;
+        int r;
 
-        rr = sd_bus_message_open_container(reply, 'a', "(sss)");
-        if (rr < 0)
-                return rr;
-        HASHMAP_FOREACH(v, r->views, i) {
-                rr = sd_bus_message_append(reply, "(sss)", v->vm->name, view_access_to_string(v->access),
+        r = sd_bus_message_open_container(reply, 'a', "(sss)");
+        if (r < 0)
+                return r;
+        HASHMAP_FOREACH(v, reg->views, i) {
+                r = sd_bus_message_append(reply, "(sss)", v->vm->name, view_access_to_string(v->access),
                                            view_state_to_string(v->state));
-                if (rr < 0)
-                        return rr;
+                if (r < 0)
+                        return r;
         }
         return sd_bus_message_close_container(reply);
 }
@@ -178,16 +178,16 @@ int region_object_find(sd_bus *bus, const char *path, const char *interface, voi
                        sd_bus_error *error) {
         _cleanup_free_ char *name = NULL;
         Manager *m = userdata;
-        Region *r;
-        int rr;
+        Region *reg;
+        int r;
 
-        rr = sd_bus_path_decode(path, BUS_REGION_PREFIX, &name);
-        if (rr <= 0)
+        r = sd_bus_path_decode(path, BUS_REGION_PREFIX, &name);
+        if (r <= 0)
                 return 0;
-        r = manager_get_region(m, name);
-        if (!r)
+        reg = manager_get_region(m, name);
+        if (!reg)
                 return 0;
-        *found = r;
+        *found = reg;
         return 1;
 }
 

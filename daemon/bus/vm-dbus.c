@@ -37,24 +37,24 @@ int bus_get_vm(Manager *m, const char *name, Vm **ret, sd_bus_error *error) {
 /* The view of (vm, region name), setting NoSuchRegion or NoSuchView. */
 static int bus_get_view(Vm *vm, const char *region, View **ret, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
-        Region *r;
+        Region *reg;
         View *v;
-        int rr;
+        int r;
 
-        rr = bus_get_region(vm->manager, region, &r, error);
-        if (rr < 0)
-                return rr;
-        v = view_lookup(vm, r);
+        r = bus_get_region(vm->manager, region, &reg, error);
+        if (r < 0)
+                return r;
+        v = view_lookup(vm, reg);
         if (!v) {
-                rr = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_VIEW, "VM '%s' has no view of region '%s'", vm->name, region);
-                return bus_set_gmem_error(error, &e, rr);
+                r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_VIEW, "VM '%s' has no view of region '%s'", vm->name, region);
+                return bus_set_gmem_error(error, &e, r);
         }
         *ret = v;
         return 0;
 }
 
 int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         GmemError e = GMEM_ERROR_INIT;
         int r;
 
@@ -69,74 +69,67 @@ int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 
 int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        BusCaller caller;
+        Actor caller;
         bool existing = false;
         GmemError e = GMEM_ERROR_INIT;
         ViewParams p = {};
         const char *region, *access;
         bool allocate = false;
-        Region *r;
+        Region *reg;
         View *v;
-        int rr;
+        int r;
 
-        rr = sd_bus_message_read(msg, "ss", &region, &access);
-        if (rr < 0)
-                return rr;
+        r = sd_bus_message_read(msg, "ss", &region, &access);
+        if (r < 0)
+                return r;
         const BusOption options[] = {
                 { "offset",   BUS_OPTION_UINT64,  &p.offset, &p.has_offset },
                 { "length",   BUS_OPTION_UINT64,  &p.length, &p.has_length },
                 { "allocate", BUS_OPTION_BOOLEAN, &allocate, NULL },
         };
-        rr = bus_read_options(msg, options, ELEMENTSOF(options), &e);
-        if (rr < 0)
-                return bus_set_gmem_error(error, &e, rr);
+        r = bus_read_options(msg, options, ELEMENTSOF(options), &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
         p.allocate = allocate;
 
         p.access = view_access_from_string(access);
         if (p.access < 0) {
-                rr = gmem_error_set(&e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid access '%.64s': expected 'ro' or 'rw'",
+                r = gmem_error_set(&e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid access '%.64s': expected 'ro' or 'rw'",
                                     access);
-                return bus_set_gmem_error(error, &e, rr);
+                return bus_set_gmem_error(error, &e, r);
         }
-        rr = bus_get_region(vm->manager, region, &r, error);
-        if (rr < 0)
-                return rr;
-        rr = bus_authorize(msg, vm->manager, POLICY_VERB_ATTACH, vm, &caller, error);
-        if (rr <= 0)
-                return BUS_AUTH_RETURN(rr);
-        v = view_lookup(vm, r);
-        if (!v || v->state == VIEW_STATE_REVOKED) {
-                /* Only a new view counts against the quota; asking again for the same one is free. */
-                rr = usage_check(vm->manager, caller.class, caller.uid, QUOTA_VIEWS, 1, &e);
-                if (rr < 0)
-                        return bus_set_gmem_error(error, &e, rr);
-        }
-        p.creator = caller.uid;
+        r = bus_get_region(vm->manager, region, &reg, error);
+        if (r < 0)
+                return r;
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_ATTACH, vm, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
         /* The view file and the reply's duplicate of it. */
-        rr = bus_check_fds(msg, vm->manager, 1, 1, error, "Cannot give VM '%s' a view of region '%s'", vm->name,
-                           r->name);
-        if (rr < 0)
-                return rr;
+        r = bus_check_fds(msg, vm->manager, 1, 1, error, "Cannot give VM '%s' a view of region '%s'", vm->name,
+                           reg->name);
+        if (r < 0)
+                return r;
         /* The reply exists before the view does, so that a failure to build it changes nothing. */
-        rr = sd_bus_message_new_method_return(msg, &reply);
-        if (rr < 0)
-                return rr;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
 
-        rr = view_attach(vm, r, &p, &v, &existing, &e);
-        if (rr < 0)
-                return bus_set_gmem_error(error, &e, rr);
-        rr = sd_bus_message_append(reply, "h", v->fd);
-        if (rr < 0) {
+        /* The quota of a new view is the model's to check, in the same step as it charges. */
+        r = view_attach(vm, reg, &p, &caller, &v, &existing, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        r = sd_bus_message_append(reply, "h", v->fd);
+        if (r < 0) {
                 if (!existing)
                         (void) view_detach(v, NULL);
-                return sd_bus_error_set_errnof(error, rr, "Cannot give VM '%s' a view of region '%s': %s", vm->name,
-                                               r->name, strerror(-rr));
+                return sd_bus_error_set_errnof(error, r, "Cannot give VM '%s' a view of region '%s': %s", vm->name,
+                                               reg->name, strerror(-r));
         }
         return sd_bus_send(NULL, reply, NULL);
 }
 
 int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         GmemError e = GMEM_ERROR_INIT;
         const char *region;
         View *v = NULL;
@@ -158,7 +151,7 @@ int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 }
 
 int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
-        BusCaller caller;
+        Actor caller;
         GmemError e = GMEM_ERROR_INIT;
         const char *region;
         View *v = NULL;

@@ -44,7 +44,7 @@ int manager_new(sd_event *event, Manager **ret) {
 Manager *manager_free(Manager *m) {
         Migration *mig;
         Vm *vm;
-        Region *r;
+        Region *reg;
 
         if (!m)
                 return NULL;
@@ -59,8 +59,8 @@ Manager *manager_free(Manager *m) {
                 migration_free(mig);
         while ((vm = hashmap_first(m->vms)))
                 vm_free(vm);
-        while ((r = hashmap_first(m->regions)))
-                region_free(r);
+        while ((reg = hashmap_first(m->regions)))
+                region_free(reg);
 
         usage_free_all(m);
         hashmap_free(m->usage);
@@ -109,15 +109,20 @@ Migration *manager_get_migration(Manager *m, uint64_t id) {
 
 int manager_allocated_bytes(Manager *m, uint64_t *ret) {
         uint64_t sum = 0;
-        Region *r;
+        Region *reg;
 
-        HASHMAP_FOREACH(r, m->regions, i) {
+        HASHMAP_FOREACH(reg, m->regions, i) {
                 uint64_t a = 0;
-                if (region_allocated_bytes(r, &a) >= 0)
+                if (region_allocated_bytes(reg, &a) >= 0)
                         sum += a;
         }
         *ret = sum;
         return 0;
+}
+
+void manager_sync_grants(Manager *m) {
+        while (m->grants_queue)
+                (void) region_sync_grants(m->grants_queue, NULL);
 }
 
 size_t manager_fds_held(const Manager *m) {

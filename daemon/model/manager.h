@@ -55,6 +55,7 @@ struct Manager {
         uint64_t next_view_id;
         uint64_t total_bytes;       /* sum of region sizes */
         size_t n_view_fds;          /* open view files, for fdlimit_check() */
+        Region *grants_queue;       /* regions whose grants are stale (region.h) */
 
         const ManagerHooks *hooks;          /* the D-Bus face */
         void *hooks_userdata;
@@ -77,6 +78,15 @@ Region *manager_get_region(Manager *m, const char *name);
 Vm *manager_get_vm(Manager *m, const char *name);
 Migration *manager_get_migration(Manager *m, uint64_t id);
 int manager_allocated_bytes(Manager *m, uint64_t *ret);
+
+/*
+ * Recomputes the grants of every region queued as stale (region.h). Every
+ * model operation that links or unlinks views calls it before it returns,
+ * so grants are computed once per operation and never from a destructor.
+ * A failure leaves the old grants in place (they can only be wider than the
+ * views now need when a view went away, which the next change fixes).
+ */
+void manager_sync_grants(Manager *m);
 
 /* The fds the model holds: one per region, view file and VM (its leader pidfd), at most. */
 size_t manager_fds_held(const Manager *m);

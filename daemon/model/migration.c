@@ -93,12 +93,19 @@ void migration_forget_vm(Manager *m, const char *vm_name) {
         }
 }
 
-int migration_begin(Vm *source, Vm *target, uid_t creator, Migration **ret, GmemError *e) {
-        Manager *m = source->manager;
-        Migration *mig;
-        size_t n = 0, k = 0;
+/* The source's active views: what a migration gives the target. */
+static size_t migration_count_views(Vm *source) {
+        size_t n = 0;
         View *v;
-        int r;
+
+        HASHMAP_FOREACH(v, source->views, i)
+                if (v->state == VIEW_STATE_ACTIVE)
+                        n++;
+        return n;
+}
+
+static int migration_check_begin(Vm *source, Vm *target, size_t n, GmemError *e) {
+        View *v;
 
         if (source == target)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Cannot migrate VM '%s' to itself", source->name);
@@ -108,19 +115,37 @@ int migration_begin(Vm *source, Vm *target, uid_t creator, Migration **ret, Gmem
         if (target->migration)
                 return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "VM '%s' is in migration %" PRIu64 " already",
                                       target->name, target->migration->id);
-
         HASHMAP_FOREACH(v, source->views, i) {
+                View *t;
+
                 if (v->state != VIEW_STATE_ACTIVE)
                         continue;
-                View *t = view_lookup(target, v->region);
+                t = view_lookup(target, v->region);
                 if (t && t->state != VIEW_STATE_REVOKED)
                         return gmem_error_set(e, GMEM_ERROR_BUSY, "Target VM '%s' has a view of region '%s' already",
                                               target->name, v->region->name);
-                n++;
         }
         if (n == 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "VM '%s' has no active views to migrate",
                                       source->name);
+        return 0;
+}
+
+int migration_begin(Vm *source, Vm *target, const Actor *a, Migration **ret, GmemError *e) {
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
+        Manager *m = source->manager;
+        size_t n = migration_count_views(source), k = 0;
+        Migration *mig;
+        View *v;
+        int r;
+
+        /* The quota first, as CreateRegion and Attach check theirs: a caller over it learns that before anything else. */
+        r = usage_reserve(m, a, &(Usage) { .amount = { [QUOTA_VIEWS] = n } }, &charge, e);
+        if (r < 0)
+                return r;
+        r = migration_check_begin(source, target, n, e);
+        if (r < 0)
+                return r;
 
         mig = calloc(1, sizeof(*mig));
         if (!mig)
@@ -146,7 +171,7 @@ int migration_begin(Vm *source, Vm *target, uid_t creator, Migration **ret, Gmem
                         r = gmem_error_set_errno(e, ENOMEM, "Cannot allocate migration");
                         goto undo_views;
                 }
-                r = view_new_pending(target, v, creator, &mig->target_views[k], e);
+                r = view_new_pending(target, v, &charge, &mig->target_views[k], e);
                 if (r < 0)
                         goto undo_views;
                 mig->source_views[k] = v;
@@ -175,6 +200,7 @@ undo_views:
                         mig->target_views[i] = NULL;
                         manager_notify_views_changed(m, target, reg);
                 }
+        manager_sync_grants(m);
         migration_free(mig);
         return r;
 }
@@ -268,6 +294,7 @@ int migration_commit(Migration *mig, GmemError *e) {
                 view_activate(mig->target_views[i]);
         for (size_t i = 0; i < mig->n_views; i++)
                 view_revoke(mig->source_views[i]);
+        manager_sync_grants(m);
 
         mig->state = MIGRATION_COMMITTED;
         migration_unpin(mig);
@@ -293,6 +320,7 @@ int migration_abort(Migration *mig, GmemError *e) {
                 view_free(t);
                 manager_notify_views_changed(m, target, reg);
         }
+        manager_sync_grants(m);
 
         mig->state = MIGRATION_ABORTED;
         migration_unpin(mig);

@@ -13,6 +13,7 @@
 #include "gmem-errors.h"
 #include "wire.h"
 #include "manager.h"
+#include "usage.h"
 
 struct Migration {
         Manager *manager;
@@ -27,8 +28,11 @@ struct Migration {
         char **regions;             /* names, n_views of them */
 };
 
-/* Creates the target's pending views; on failure nothing is left. */
-int migration_begin(Vm *source, Vm *target, uid_t creator, Migration **ret, GmemError *e);
+/*
+ * Reserves the target's pending views against a's quota and creates them in
+ * one step (a is charged for them); on failure nothing is left.
+ */
+int migration_begin(Vm *source, Vm *target, const Actor *a, Migration **ret, GmemError *e);
 /*
  * Rebuilds a prepared migration restored from the fd store: the target's
  * pending views and the source's active views of the same regions. If the

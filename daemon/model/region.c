@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * region.c — region lifecycle and the range operations that act on the
- * inode as a whole (discard, allocate, memory attributes). Every size and
- * range is validated before the backend sees it.
+ * region.c — region lifecycle, the per-uid grants its views imply, and the
+ * range operations that act on the inode as a whole (discard, allocate,
+ * memory attributes). Every size and range is validated before the backend
+ * sees it.
+ *
+ * A region never recomputes its grants from inside another object's
+ * destructor: views only mark them stale (region_grants_stale()), which
+ * queues the region on its manager, and the operation that changed the
+ * views syncs them once at its end, as systemd queues units for garbage
+ * collection. A region that is freed while queued just leaves the queue.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -12,13 +19,30 @@
 #include "memcg.h"
 #include "parse.h"
 #include "region.h"
-#include "usage.h"
 #include "view.h"
 #include "vm.h"
+
+/* The actor's class may use this backend and make a region this large. */
+static int region_check_rules(const RegionParams *p, const Actor *a, GmemError *e) {
+        if (!backend_get(p->backend))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Unknown backend");
+        if (!a->class)
+                return gmem_error_set(e, GMEM_ERROR_ACCESS_DENIED, "Access denied: uid %u is in no class of the "
+                                      "policy and may not create regions", (unsigned) a->uid);
+        if (!policy_class_allows_backend(a->class, p->backend))
+                return gmem_error_set(e, GMEM_ERROR_ACCESS_DENIED, "Access denied: class '%s' may not use backend "
+                                      "'%s'", a->class->name, backend_type_to_string(p->backend));
+        if (a->class->max_region_size != POLICY_UNLIMITED && p->size > a->class->max_region_size)
+                return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Region size %" PRIu64 " is over the largest "
+                                      "region class '%s' may create, %" PRIu64 " bytes", p->size, a->class->name,
+                                      a->class->max_region_size);
+        return 0;
+}
 
 static int region_validate(Manager *m, const RegionParams *p, const BackendOps **ret_ops, uint64_t *ret_page_size,
                            GmemError *e) {
         const BackendOps *ops;
+        uint64_t page_size;
         int r;
 
         r = gmem_validate_name("region", p->name, e);
@@ -41,18 +65,20 @@ static int region_validate(Manager *m, const RegionParams *p, const BackendOps *
         r = ops->probe(e);
         if (r < 0)
                 return r;
-        r = ops->page_size(p->hugepage_size, ret_page_size, e);
+        r = ops->page_size(p->hugepage_size, &page_size, e);
         if (r < 0)
                 return r;
-        r = gmem_validate_size(p->size, *ret_page_size, REGION_SIZE_MAX, e);
+        r = gmem_validate_size(p->size, page_size, REGION_SIZE_MAX, e);
         if (r < 0)
                 return r;
 
         *ret_ops = ops;
+        *ret_page_size = page_size;
         return 0;
 }
 
-static int region_new(Manager *m, const RegionParams *p, const BackendOps *ops, Region **ret, GmemError *e) {
+static int region_new(Manager *m, const RegionParams *p, const BackendOps *ops, uid_t creator, Region **ret,
+                      GmemError *e) {
         Region *reg;
 
         reg = calloc(1, sizeof(*reg));
@@ -63,7 +89,7 @@ static int region_new(Manager *m, const RegionParams *p, const BackendOps *ops, 
         reg->backend = p->backend;
         reg->ops = ops;
         reg->persistent = p->persistent;
-        reg->creator = p->creator;
+        reg->creator = creator;
         reg->name = strdup(p->name);
         reg->owner = isempty(p->owner) ? NULL : strdup(p->owner);
         reg->views = hashmap_new();
@@ -75,8 +101,8 @@ static int region_new(Manager *m, const RegionParams *p, const BackendOps *ops, 
         return 0;
 }
 
-/* Indexes a region whose inode is in place, charges its creator and announces it. */
-static int region_publish(Manager *m, Region *reg, uint64_t id, Region **ret, GmemError *e) {
+/* Indexes a region whose inode is in place, takes its charge over and announces it; frees it on failure. */
+static int region_publish(Manager *m, Region *reg, uint64_t id, UsageCharge *charge, Region **ret, GmemError *e) {
         int r;
 
         r = hashmap_put(m->regions, reg->name, reg);
@@ -88,8 +114,7 @@ static int region_publish(Manager *m, Region *reg, uint64_t id, Region **ret, Gm
         if (id >= m->next_region_id)
                 m->next_region_id = id + 1;
         m->total_bytes += reg->br.size;
-        usage_charge(m, reg->creator, QUOTA_BYTES, (int64_t) reg->br.size);
-        usage_charge(m, reg->creator, QUOTA_REGIONS, 1);
+        reg->charge = usage_charge_take(charge);
 
         manager_notify_region_new(m, reg);
         manager_notify_totals_changed(m);
@@ -114,12 +139,24 @@ static int region_check_memcg(BackendType backend, const char *what, const char 
                               "gmemd itself)", what, name, bytes, h.path, h.left, h.limit, MEMCG_MARGIN);
 }
 
-int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e) {
+static Usage region_usage(uint64_t size) {
+        return (Usage) { .amount = { [QUOTA_REGIONS] = 1, [QUOTA_BYTES] = size } };
+}
+
+int region_create(Manager *m, const RegionParams *p, const Actor *a, Region **ret, GmemError *e) {
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
         const BackendOps *ops = NULL;
         uint64_t page_size = 0;
+        Usage want = region_usage(p->size);
         Region *reg;
         int r;
 
+        r = region_check_rules(p, a, e);
+        if (r < 0)
+                return r;
+        r = usage_reserve(m, a, &want, &charge, e);
+        if (r < 0)
+                return r;
         r = region_validate(m, p, &ops, &page_size, e);
         if (r < 0)
                 return r;
@@ -128,7 +165,7 @@ int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e)
                 if (r < 0)
                         return r;
         }
-        r = region_new(m, p, ops, &reg, e);
+        r = region_new(m, p, ops, a->uid, &reg, e);
         if (r < 0)
                 return r;
 
@@ -142,14 +179,16 @@ int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e)
                 region_free(reg);
                 return r;
         }
-        return region_publish(m, reg, m->next_region_id, ret, e);
+        return region_publish(m, reg, m->next_region_id, &charge, ret, e);
 }
 
-int region_adopt(Manager *m, const RegionParams *p, uint64_t id, uint64_t page_size, int fd, Region **ret,
-                 GmemError *e) {
+int region_adopt(Manager *m, const RegionParams *p, const Actor *a, uint64_t id, uint64_t page_size, int fd,
+                 Region **ret, GmemError *e) {
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
         _cleanup_close_ int owned = fd;
         const BackendOps *ops = backend_get(p->backend);
         struct stat st;
+        Usage want;
         Region *reg;
         int r;
 
@@ -159,36 +198,45 @@ int region_adopt(Manager *m, const RegionParams *p, uint64_t id, uint64_t page_s
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
             gmem_validate_size((uint64_t) st.st_size, page_size, REGION_SIZE_MAX, e) < 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_SIZE, "Stored region '%s' has a bad inode", p->name);
-        r = region_new(m, p, ops, &reg, e);
+        want = region_usage((uint64_t) st.st_size);
+        r = usage_reserve(m, a, &want, &charge, e);
+        if (r < 0)
+                return r;
+        r = region_new(m, p, ops, a->uid, &reg, e);
         if (r < 0)
                 return r;
         reg->br = (BackendRegion) { .fd = TAKE_FD(owned), .size = (uint64_t) st.st_size, .page_size = page_size };
-        return region_publish(m, reg, id, ret, e);
+        return region_publish(m, reg, id, &charge, ret, e);
 }
 
-Region *region_free(Region *r) {
-        View *v;
+/* --- the grants queue --- */
 
-        if (!r)
-                return NULL;
+static void region_grants_dequeue(Region *reg) {
+        Manager *m = reg->manager;
 
-        r->dying = true;
-        while ((v = hashmap_first(r->views)))
-                view_free(v);
+        if (!reg->grants_stale)
+                return;
+        if (reg->grants_prev)
+                reg->grants_prev->grants_next = reg->grants_next;
+        else if (m && m->grants_queue == reg)
+                m->grants_queue = reg->grants_next;
+        if (reg->grants_next)
+                reg->grants_next->grants_prev = reg->grants_prev;
+        reg->grants_prev = reg->grants_next = NULL;
+        reg->grants_stale = false;
+}
 
-        if (r->manager && r->name && hashmap_get(r->manager->regions, r->name) == r) {
-                hashmap_remove(r->manager->regions, r->name);
-                r->manager->total_bytes -= r->br.size;
-                usage_charge(r->manager, r->creator, QUOTA_BYTES, -(int64_t) r->br.size);
-                usage_charge(r->manager, r->creator, QUOTA_REGIONS, -1);
-        }
+void region_grants_stale(Region *reg) {
+        Manager *m = reg->manager;
 
-        backend_region_release(&r->br);
-        hashmap_free(r->views);
-        free(r->owner);
-        free(r->name);
-        free(r);
-        return NULL;
+        if (reg->grants_stale || !m)
+                return;
+        reg->grants_stale = true;
+        reg->grants_prev = NULL;
+        reg->grants_next = m->grants_queue;
+        if (m->grants_queue)
+                m->grants_queue->grants_prev = reg;
+        m->grants_queue = reg;
 }
 
 static int grant_compare(const void *a, const void *b) {
@@ -196,23 +244,19 @@ static int grant_compare(const void *a, const void *b) {
         return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-int region_update_grants(Region *r, GmemError *e) {
+/* The grants the live views imply: one entry per uid, with the highest access any of its views has. */
+static int region_compute_grants(Region *reg, BackendGrant **ret, size_t *ret_n) {
         _cleanup_free_ BackendGrant *grants = NULL;
         size_t n = 0, k = 0;
         View *v;
-        int rr;
 
-        if (!r->ops->set_grants || r->dying || r->br.fd < 0)
-                return 0;
-
-        grants = calloc(hashmap_size(r->views) + 1, sizeof(BackendGrant));
+        grants = calloc(hashmap_size(reg->views) + 1, sizeof(BackendGrant));
         if (!grants)
-                return gmem_error_set_errno(e, ENOMEM, "Cannot compute grants of region '%s'", r->name);
-        HASHMAP_FOREACH(v, r->views, i)
+                return -ENOMEM;
+        HASHMAP_FOREACH(v, reg->views, i)
                 if (v->state != VIEW_STATE_REVOKED && v->vm->has_uid && v->vm->uid != 0)
                         grants[n++] = (BackendGrant) { .uid = (uint32_t) v->vm->uid, .access = v->access };
 
-        /* One entry per uid, with the highest access any of its views has. */
         qsort(grants, n, sizeof(BackendGrant), grant_compare);
         for (size_t i = 0; i < n; i++) {
                 if (k > 0 && grants[k - 1].uid == grants[i].uid) {
@@ -222,115 +266,163 @@ int region_update_grants(Region *r, GmemError *e) {
                 }
                 grants[k++] = grants[i];
         }
-        /* Most VMs have no uid: nothing to grant and nothing granted, so nothing to tell the kernel. */
-        if (k == 0 && !r->has_grants)
-                return 0;
-        rr = r->ops->set_grants(&r->br, grants, k, e);
-        if (rr >= 0)
-                r->has_grants = k > 0;
-        return rr;
+        *ret = TAKE_PTR(grants);
+        *ret_n = k;
+        return 0;
 }
 
-unsigned region_live_views(Region *r) {
+int region_sync_grants(Region *reg, GmemError *e) {
+        _cleanup_free_ BackendGrant *grants = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!reg->grants_stale)
+                return 0;
+        region_grants_dequeue(reg);
+        if (!reg->ops->set_grants || reg->br.fd < 0)
+                return 0;
+
+        r = region_compute_grants(reg, &grants, &n);
+        if (r < 0)
+                return gmem_error_set_errno(e, r, "Cannot compute grants of region '%s'", reg->name);
+        /* Most VMs have no uid: nothing to grant and nothing granted, so nothing to tell the kernel. */
+        if (n == 0 && !reg->has_grants)
+                return 0;
+        r = reg->ops->set_grants(&reg->br, grants, n, e);
+        if (r < 0)
+                return r;
+        reg->has_grants = n > 0;
+        return 0;
+}
+
+Region *region_free(Region *reg) {
+        Manager *m;
+        View *v;
+
+        if (!reg)
+                return NULL;
+        m = reg->manager;
+
+        while ((v = hashmap_first(reg->views)))
+                view_free(v);
+        region_grants_dequeue(reg);
+
+        if (m && reg->name && hashmap_get(m->regions, reg->name) == reg) {
+                hashmap_remove(m->regions, reg->name);
+                m->total_bytes -= reg->br.size;
+        }
+        usage_charge_release(&reg->charge);
+
+        backend_region_release(&reg->br);
+        hashmap_free(reg->views);
+        free(reg->owner);
+        free(reg->name);
+        free(reg);
+        return NULL;
+}
+
+unsigned region_live_views(Region *reg) {
         unsigned n = 0;
         View *v;
 
-        HASHMAP_FOREACH(v, r->views, i)
+        HASHMAP_FOREACH(v, reg->views, i)
                 if (v->state != VIEW_STATE_REVOKED)
                         n++;
         return n;
 }
 
-int region_destroy(Region *r, GmemError *e) {
-        Manager *m = r->manager;
-        unsigned n = region_live_views(r);
+static View *region_first_live_view(Region *reg) {
         View *v;
 
-        if (n > 0) {
-                View *first = NULL;
-                HASHMAP_FOREACH(v, r->views, i)
-                        if (v->state != VIEW_STATE_REVOKED) {
-                                first = v;
-                                break;
-                        }
+        HASHMAP_FOREACH(v, reg->views, i)
+                if (v->state != VIEW_STATE_REVOKED)
+                        return v;
+        return NULL;
+}
+
+int region_destroy(Region *reg, GmemError *e) {
+        Manager *m = reg->manager;
+        unsigned n = region_live_views(reg);
+        View *v;
+
+        if (n > 0)
                 return gmem_error_set(e, GMEM_ERROR_BUSY, "Region '%s' has %u live view%s (VM '%s' first); "
-                                      "detach them before destroying it", r->name, n, n == 1 ? "" : "s",
-                                      first ? first->vm->name : "?");
-        }
+                                      "detach them before destroying it", reg->name, n, n == 1 ? "" : "s",
+                                      region_first_live_view(reg)->vm->name);
 
         /* Revoked views die with the region; tell their VMs. */
-        while ((v = hashmap_first(r->views))) {
+        while ((v = hashmap_first(reg->views))) {
                 Vm *vm = v->vm;
                 view_free(v);
-                manager_notify_views_changed(m, vm, r);
+                manager_notify_views_changed(m, vm, reg);
         }
 
-        manager_notify_region_removed(m, r);
-        region_free(r);
+        manager_notify_region_removed(m, reg);
+        region_free(reg);
         manager_notify_totals_changed(m);
         return 0;
 }
 
-static int region_check_range(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
+static int region_check_range(Region *reg, uint64_t offset, uint64_t length, GmemError *e) {
         char what[GMEM_NAME_MAX + 16];
 
-        (void) snprintf(what, sizeof(what), "region '%s'", r->name);
-        return gmem_validate_range(what, offset, length, r->br.size, r->br.page_size, e);
+        (void) snprintf(what, sizeof(what), "region '%s'", reg->name);
+        return gmem_validate_range(what, offset, length, reg->br.size, reg->br.page_size, e);
 }
 
-int region_discard(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
-        int rr;
+int region_discard(Region *reg, uint64_t offset, uint64_t length, GmemError *e) {
+        int r;
 
-        rr = region_check_range(r, offset, length, e);
-        if (rr < 0)
-                return rr;
-        if (!r->ops->discard)
+        r = region_check_range(reg, offset, length, e);
+        if (r < 0)
+                return r;
+        if (!reg->ops->discard)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot discard memory",
-                                      backend_type_to_string(r->backend), r->name);
-        return r->ops->discard(&r->br, offset, length, e);
+                                      backend_type_to_string(reg->backend), reg->name);
+        return reg->ops->discard(&reg->br, offset, length, e);
 }
 
-int region_allocate(Region *r, uint64_t offset, uint64_t length, GmemError *e) {
+int region_allocate(Region *reg, uint64_t offset, uint64_t length, GmemError *e) {
         uint64_t allocated = 0, charge = length;
-        int rr;
+        int r;
 
-        rr = region_check_range(r, offset, length, e);
-        if (rr < 0)
-                return rr;
-        if (!r->ops->allocate)
+        r = region_check_range(reg, offset, length, e);
+        if (r < 0)
+                return r;
+        if (!reg->ops->allocate)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot allocate memory",
-                                      backend_type_to_string(r->backend), r->name);
+                                      backend_type_to_string(reg->backend), reg->name);
         /* What is allocated already is charged already: the new charge is at most the rest. */
-        if (region_allocated_bytes(r, &allocated) >= 0 && allocated <= r->br.size)
-                charge = length < r->br.size - allocated ? length : r->br.size - allocated;
-        rr = region_check_memcg(r->backend, "allocate in", r->name, charge, e);
-        if (rr < 0)
-                return rr;
-        return r->ops->allocate(&r->br, offset, length, e);
+        if (region_allocated_bytes(reg, &allocated) >= 0 && allocated <= reg->br.size)
+                charge = length < reg->br.size - allocated ? length : reg->br.size - allocated;
+        r = region_check_memcg(reg->backend, "allocate in", reg->name, charge, e);
+        if (r < 0)
+                return r;
+        return reg->ops->allocate(&reg->br, offset, length, e);
 }
 
-int region_set_attributes(Region *r, uint64_t offset, uint64_t length, const char *attribute, GmemError *e) {
+int region_set_attributes(Region *reg, uint64_t offset, uint64_t length, const char *attribute, GmemError *e) {
         MemoryAttribute a;
-        int rr;
+        int r;
 
         a = memory_attribute_from_string(attribute);
         if (a < 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid memory attribute '%.64s': "
                                       "expected 'private' or 'shared'", attribute);
-        rr = region_check_range(r, offset, length, e);
-        if (rr < 0)
-                return rr;
-        if (!r->ops->set_attributes)
+        r = region_check_range(reg, offset, length, e);
+        if (r < 0)
+                return r;
+        if (!reg->ops->set_attributes)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' has no private memory; "
                                       "memory attributes need the kmod backend",
-                                      backend_type_to_string(r->backend), r->name);
-        return r->ops->set_attributes(&r->br, offset, length, a, e);
+                                      backend_type_to_string(reg->backend), reg->name);
+        return reg->ops->set_attributes(&reg->br, offset, length, a, e);
 }
 
-int region_allocated_bytes(Region *r, uint64_t *ret) {
-        if (!r->ops->allocated_bytes) {
+int region_allocated_bytes(Region *reg, uint64_t *ret) {
+        if (!reg->ops->allocated_bytes) {
                 *ret = 0;
                 return 0;
         }
-        return r->ops->allocated_bytes(&r->br, ret);
+        return reg->ops->allocated_bytes(&reg->br, ret);
 }

@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "manager.h"
+#include "usage.h"
 
 /* Regions are at most 2^46 bytes (64 TiB), the x86-64 4-level physical address space. */
 #define REGION_SIZE_MAX (UINT64_C(1) << 46)
@@ -26,9 +27,11 @@ struct Region {
         char *owner;                /* VM name that may allocate, NULL if none */
         bool persistent;
         Hashmap *views;             /* VM name -> View */
-        bool dying;                 /* being freed: no more grant updates */
         bool has_grants;            /* the inode carries an access list now */
-        uid_t creator;              /* charged for its bytes */
+        bool grants_stale;          /* its views changed: queued in manager->grants_queue */
+        Region *grants_prev, *grants_next;
+        uid_t creator;              /* its tenant */
+        UsageCharge charge;         /* its bytes and itself, against the creator's quotas */
 };
 
 typedef struct RegionParams {
@@ -39,30 +42,38 @@ typedef struct RegionParams {
         bool populate;
         bool persistent;
         const char *owner;          /* NULL or "" for none */
-        uid_t creator;
 } RegionParams;
 
-/* Validates everything, then creates the inode; on failure nothing is left. */
-int region_create(Manager *m, const RegionParams *p, Region **ret, GmemError *e);
+/*
+ * Checks the actor's rules (backend, largest region) and quotas, reserving
+ * the region and its bytes in the same step, validates everything, then
+ * creates the inode; on failure nothing is left and nothing is charged.
+ */
+int region_create(Manager *m, const RegionParams *p, const Actor *a, Region **ret, GmemError *e);
 /*
  * Rebuilds a region around an existing inode (restored from the fd store):
- * p names it, fd is its master file (taken over, also on failure), id its id.
+ * p names it, a is its creator (charged as region_create() charges), fd is
+ * its master file (taken over, also on failure), id its id.
  */
-int region_adopt(Manager *m, const RegionParams *p, uint64_t id, uint64_t page_size, int fd, Region **ret,
-                 GmemError *e);
+int region_adopt(Manager *m, const RegionParams *p, const Actor *a, uint64_t id, uint64_t page_size, int fd,
+                 Region **ret, GmemError *e);
 /* Busy if a view is active or pending; revoked views go with the region. */
-int region_destroy(Region *r, GmemError *e);
+int region_destroy(Region *reg, GmemError *e);
 /* Frees unconditionally (teardown); drops the region's views. */
-Region *region_free(Region *r);
+Region *region_free(Region *reg);
 
-int region_discard(Region *r, uint64_t offset, uint64_t length, GmemError *e);
-int region_allocate(Region *r, uint64_t offset, uint64_t length, GmemError *e);
-int region_set_attributes(Region *r, uint64_t offset, uint64_t length, const char *attribute, GmemError *e);
-int region_allocated_bytes(Region *r, uint64_t *ret);
+int region_discard(Region *reg, uint64_t offset, uint64_t length, GmemError *e);
+int region_allocate(Region *reg, uint64_t offset, uint64_t length, GmemError *e);
+int region_set_attributes(Region *reg, uint64_t offset, uint64_t length, const char *attribute, GmemError *e);
+int region_allocated_bytes(Region *reg, uint64_t *ret);
 /*
- * Recomputes the per-uid grants on the inode from the live views: each VM
- * uid gets the highest access of its active or pending views. e may be NULL.
+ * The per-uid grants on the inode follow the live views: each VM uid gets
+ * the highest access of its active or pending views. Linking or unlinking a
+ * view only marks them stale (and queues the region on its manager); they
+ * are recomputed once, at the end of the model operation, by
+ * region_sync_grants() or manager_sync_grants(). e may be NULL.
  */
-int region_update_grants(Region *r, GmemError *e);
+void region_grants_stale(Region *reg);
+int region_sync_grants(Region *reg, GmemError *e);
 /* Number of views in a state other than revoked. */
-unsigned region_live_views(Region *r);
+unsigned region_live_views(Region *reg);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * usage.c — per-uid usage counters, in a hash table keyed by the decimal uid.
- * An entry exists only while its uid holds something.
+ * usage.c — per-uid usage counters, in a hash table keyed by the decimal uid
+ * (an entry exists only while its uid holds something), and the charges that
+ * objects hold against them. Only usage_reserve() adds to a counter; only
+ * releasing a charge takes from one.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,69 +11,142 @@
 
 #include "usage.h"
 
+const PolicyClass usage_unlimited = {
+        .name = (char *) "unlimited",
+        .verbs = UINT32_MAX,
+        .backends = UINT32_MAX,
+        .max_region_size = POLICY_UNLIMITED,
+        .quota = {
+                [QUOTA_BYTES]   = POLICY_UNLIMITED,
+                [QUOTA_REGIONS] = POLICY_UNLIMITED,
+                [QUOTA_VMS]     = POLICY_UNLIMITED,
+                [QUOTA_VIEWS]   = POLICY_UNLIMITED,
+        },
+};
+
 typedef struct UsageEntry {
         char key[16];
         Usage usage;
 } UsageEntry;
 
-static UsageEntry *usage_entry(Manager *m, uid_t uid, bool create) {
+static UsageEntry *usage_entry(Manager *m, uid_t uid) {
         char key[16];
-        UsageEntry *u;
 
         (void) snprintf(key, sizeof(key), "%u", (unsigned) uid);
-        u = hashmap_get(m->usage, key);
-        if (u || !create)
-                return u;
-        u = calloc(1, sizeof(*u));
-        if (!u)
-                return NULL;
-        memcpy(u->key, key, sizeof(key));
-        if (hashmap_put(m->usage, u->key, u) < 0) {
-                free(u);
-                return NULL;
-        }
-        return u;
+        return hashmap_get(m->usage, key);
 }
 
-void usage_charge(Manager *m, uid_t uid, QuotaKind kind, int64_t delta) {
+static int usage_entry_new(Manager *m, uid_t uid, UsageEntry **ret) {
         UsageEntry *u;
-        bool empty = true;
+        int r;
 
-        if (!m->usage || kind < 0 || kind >= _QUOTA_KIND_MAX || delta == 0)
-                return;
-        /* Without memory for a new entry the charge is lost: quotas get laxer, never stricter. */
-        u = usage_entry(m, uid, delta > 0);
+        u = calloc(1, sizeof(*u));
         if (!u)
-                return;
-        if (delta > 0)
-                u->usage.amount[kind] += (uint64_t) delta;
-        else
-                u->usage.amount[kind] -= (uint64_t) -delta > u->usage.amount[kind] ? u->usage.amount[kind]
-                                                                                    : (uint64_t) -delta;
-        for (QuotaKind k = 0; k < _QUOTA_KIND_MAX; k++)
-                if (u->usage.amount[k])
-                        empty = false;
-        if (empty) {
-                hashmap_remove(m->usage, u->key);
+                return -ENOMEM;
+        (void) snprintf(u->key, sizeof(u->key), "%u", (unsigned) uid);
+        r = hashmap_put(m->usage, u->key, u);
+        if (r < 0) {
                 free(u);
+                return r;
         }
+        *ret = u;
+        return 0;
+}
+
+static bool usage_is_empty(const Usage *u) {
+        for (QuotaKind k = 0; k < _QUOTA_KIND_MAX; k++)
+                if (u->amount[k])
+                        return false;
+        return true;
 }
 
 Usage usage_get(Manager *m, uid_t uid) {
-        UsageEntry *u = m->usage ? usage_entry(m, uid, false) : NULL;
+        UsageEntry *u = m->usage ? usage_entry(m, uid) : NULL;
         return u ? u->usage : (Usage) {};
 }
 
-int usage_check(Manager *m, const PolicyClass *c, uid_t uid, QuotaKind kind, uint64_t delta, GmemError *e) {
-        uint64_t limit = c->quota[kind], used = usage_get(m, uid).amount[kind], total;
+/* Counts first, then bytes: a call over both is told about the count, as it always was. */
+static const QuotaKind check_order[_QUOTA_KIND_MAX] = { QUOTA_REGIONS, QUOTA_VMS, QUOTA_VIEWS, QUOTA_BYTES };
 
-        if (limit == POLICY_UNLIMITED)
-                return 0;
-        if (ADD_OVERFLOW(used, delta, &total) || total > limit)
-                return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Quota '%s' of class '%s' for uid %u: limit %" PRIu64
-                                      ", in use %" PRIu64 ", asked for %" PRIu64, quota_kind_to_string(kind), c->name,
-                                      (unsigned) uid, limit, used, delta);
+static int usage_check(const Actor *a, const Usage *used, const Usage *want, GmemError *e) {
+        for (size_t i = 0; i < ELEMENTSOF(check_order); i++) {
+                QuotaKind k = check_order[i];
+                uint64_t limit = a->class->quota[k], total;
+
+                if (want->amount[k] == 0)
+                        continue;
+                if (!ADD_OVERFLOW(used->amount[k], want->amount[k], &total) &&
+                    (limit == POLICY_UNLIMITED || total <= limit))
+                        continue;
+                return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Quota '%s' of class '%s' for uid %u: limit %"
+                                      PRIu64 ", in use %" PRIu64 ", asked for %" PRIu64, quota_kind_to_string(k),
+                                      a->class->name, (unsigned) a->uid, limit, used->amount[k], want->amount[k]);
+        }
         return 0;
+}
+
+int usage_reserve(Manager *m, const Actor *a, const Usage *want, UsageCharge *ret, GmemError *e) {
+        UsageEntry *u;
+        Usage used;
+        int r;
+
+        *ret = (UsageCharge) {};
+        if (!a->class)
+                return gmem_error_set(e, GMEM_ERROR_ACCESS_DENIED, "Access denied: uid %u is in no class of the "
+                                      "policy and may not make anything", (unsigned) a->uid);
+        u = usage_entry(m, a->uid);
+        used = u ? u->usage : (Usage) {};
+        r = usage_check(a, &used, want, e);
+        if (r < 0)
+                return r;
+        /* No sum below can overflow: usage_check() refused any that would. */
+        if (usage_is_empty(want)) {
+                *ret = (UsageCharge) { .manager = m, .uid = a->uid };
+                return 0;
+        }
+        if (!u) {
+                r = usage_entry_new(m, a->uid, &u);
+                if (r < 0)
+                        return gmem_error_set_errno(e, r, "Cannot count what uid %u holds", (unsigned) a->uid);
+        }
+        *ret = (UsageCharge) { .manager = m, .uid = a->uid };
+        for (QuotaKind k = 0; k < _QUOTA_KIND_MAX; k++) {
+                u->usage.amount[k] += want->amount[k];
+                ret->amount[k] = want->amount[k];
+        }
+        return 0;
+}
+
+void usage_charge_split(UsageCharge *c, QuotaKind kind, uint64_t n, UsageCharge *ret) {
+        if (n > c->amount[kind])
+                n = c->amount[kind];
+        *ret = (UsageCharge) { .manager = c->manager, .uid = c->uid };
+        ret->amount[kind] = n;
+        c->amount[kind] -= n;
+}
+
+UsageCharge usage_charge_take(UsageCharge *c) {
+        UsageCharge t = *c;
+
+        *c = (UsageCharge) {};
+        return t;
+}
+
+void usage_charge_release(UsageCharge *c) {
+        UsageEntry *u;
+
+        if (!c || !c->manager)
+                return;
+        u = c->manager->usage ? usage_entry(c->manager, c->uid) : NULL;
+        if (u) {
+                for (QuotaKind k = 0; k < _QUOTA_KIND_MAX; k++)
+                        u->usage.amount[k] -= c->amount[k] > u->usage.amount[k] ? u->usage.amount[k] : c->amount[k];
+                if (usage_is_empty(&u->usage)) {
+                        hashmap_remove(c->manager->usage, u->key);
+                        free(u);
+                }
+        }
+        *c = (UsageCharge) {};
 }
 
 void usage_free_all(Manager *m) {

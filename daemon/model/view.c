@@ -1,221 +1,298 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * view.c — making, handing out, revoking and dropping views. A view is
- * linked from both sides, vm->views (by region name) and r->views (by VM
- * name), so "the views of a VM" and "the views of a region" are both O(1) to
- * look up and cheap to list.
+ * view.c — making, handing out, revoking and dropping views.
+ *
+ * A view is linked from both sides, vm->views (by region name) and
+ * reg->views (by VM name), so "the views of a VM" and "the views of a
+ * region" are both O(1) to look up and cheap to list. view_link() and
+ * view_unlink() are the only places that touch those two tables; they are
+ * pure graph operations that mark the region's grants stale and leave the
+ * recomputing to the end of the operation (region.h). Every new view, made
+ * for a caller or restored from the fd store, goes through view_insert().
  */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backend-util.h"
 #include "migration.h"
 #include "parse.h"
 #include "region.h"
-#include "usage.h"
 #include "view.h"
-#include "backend-util.h"
 #include "vm.h"
 
-View *view_lookup(Vm *vm, Region *r) {
-        return hashmap_get(vm->views, r->name);
+View *view_lookup(Vm *vm, Region *reg) {
+        return hashmap_get(vm->views, reg->name);
+}
+
+/* --- the graph: the only two functions that edit vm->views and reg->views --- */
+
+static int view_link(View *v, Vm *vm, Region *reg) {
+        int r;
+
+        r = hashmap_put(vm->views, reg->name, v);
+        if (r < 0)
+                return r;
+        r = hashmap_put(reg->views, vm->name, v);
+        if (r < 0) {
+                hashmap_remove(vm->views, reg->name);
+                return r;
+        }
+        v->vm = vm;
+        v->region = reg;
+        if (v->fd >= 0)
+                vm->manager->n_view_fds++;
+        region_grants_stale(reg);
+        return 0;
+}
+
+static void view_unlink(View *v) {
+        Vm *vm = v->vm;
+        Region *reg = v->region;
+
+        if (!vm || !reg)
+                return;
+        if (hashmap_get(vm->views, reg->name) == v)
+                hashmap_remove(vm->views, reg->name);
+        if (hashmap_get(reg->views, vm->name) == v)
+                hashmap_remove(reg->views, vm->name);
+        if (v->fd >= 0)
+                vm->manager->n_view_fds--;
+        region_grants_stale(reg);
+        v->vm = NULL;
+        v->region = NULL;
+}
+
+/* Closes the custody file, keeping the manager's count of open view files right. */
+static void view_close_file(View *v) {
+        if (v->fd >= 0 && v->vm)
+                v->vm->manager->n_view_fds--;
+        v->fd = safe_close(v->fd);
 }
 
 View *view_free(View *v) {
-        Region *r;
-
         if (!v)
                 return NULL;
-        r = v->region;
-        if (v->vm && hashmap_get(v->vm->views, r->name) == v)
-                hashmap_remove(v->vm->views, r->name);
-        if (r && hashmap_get(r->views, v->vm->name) == v)
-                hashmap_remove(r->views, v->vm->name);
-        if (v->charged)
-                usage_charge(v->vm->manager, v->creator, QUOTA_VIEWS, -1);
-        if (v->fd >= 0)
-                v->vm->manager->n_view_fds--;
-        safe_close(v->fd);
+        view_unlink(v);
+        view_close_file(v);
+        usage_charge_release(&v->charge);
         free(v);
-        /* Take the uid's right to re-open the inode back, unless another view still needs it. */
-        if (r)
-                (void) region_update_grants(r, NULL);
         return NULL;
 }
 
-/* Creates the view file and links the view on both sides. */
-static int view_new(Vm *vm, Region *r, ViewAccess access, uint64_t offset, uint64_t length, bool may_allocate,
-                    ViewState state, uid_t creator, View **ret, GmemError *e) {
-        _cleanup_close_ int fd = -EBADF;
+/*
+ * A new view like proto, linked into vm and reg. On success it has taken
+ * *fd and *charge over; on failure both are left to the caller and nothing
+ * is linked. The region's grants are stale afterwards either way.
+ */
+static int view_insert(Vm *vm, Region *reg, const View *proto, int *fd, UsageCharge *charge, View **ret,
+                       GmemError *e) {
         View *v;
-        int rr;
+        int r;
 
-        rr = r->ops->open_view(&r->br, access, &fd, e);
-        if (rr < 0)
-                return rr;
-
-        v = calloc(1, sizeof(*v));
+        v = malloc(sizeof(*v));
         if (!v)
                 return gmem_error_set_errno(e, ENOMEM, "Cannot allocate view");
-        *v = (View) {
-                .id = vm->manager->next_view_id++,
-                .access = access,
-                .offset = offset,
-                .length = length,
-                .may_allocate = may_allocate,
-                .state = state,
-                .fd = -EBADF,
-                .creator = creator,
-        };
+        *v = *proto;
+        v->vm = NULL;
+        v->region = NULL;
+        v->migration = NULL;
+        v->charge = (UsageCharge) {};
+        v->fd = *fd;
 
-        rr = hashmap_put(vm->views, r->name, v);
-        if (rr < 0) {
+        r = view_link(v, vm, reg);
+        if (r < 0) {
                 free(v);
-                return gmem_error_set_errno(e, rr, "Cannot index view");
+                return gmem_error_set_errno(e, r, "Cannot index view");
         }
-        v->vm = vm;
-        rr = hashmap_put(r->views, vm->name, v);
-        if (rr < 0) {
-                v->region = r;   /* view_free() unlinks from vm by region name */
-                view_free(v);
-                return gmem_error_set_errno(e, rr, "Cannot index view");
-        }
-        v->region = r;
-        v->fd = TAKE_FD(fd);
-        vm->manager->n_view_fds++;
-
-        v->charged = true;
-        usage_charge(vm->manager, creator, QUOTA_VIEWS, 1);
-
-        rr = region_update_grants(r, e);
-        if (rr < 0) {
-                view_free(v);
-                return rr;
-        }
-
-        manager_notify_views_changed(vm->manager, vm, r);
+        *fd = -EBADF;
+        v->charge = usage_charge_take(charge);
         *ret = v;
         return 0;
 }
 
-int view_attach(Vm *vm, Region *r, const ViewParams *p, View **ret, bool *ret_existing, GmemError *e) {
-        uint64_t offset = p->has_offset ? p->offset : 0;
-        uint64_t length = p->has_length ? p->length : r->br.size - offset;
-        char what[GMEM_NAME_MAX + 16];
-        bool may_allocate;
+/*
+ * Opens a view file on the inode and inserts a view for it. The grants of
+ * reg are synced before returning: a uid the kernel cannot grant access to
+ * means no view, and the region's grants are back as they were.
+ */
+static int view_create(Vm *vm, Region *reg, const View *proto, UsageCharge *charge, View **ret, GmemError *e) {
+        _cleanup_close_ int fd = -EBADF;
         View *v;
-        int rr;
+        int r;
+
+        r = reg->ops->open_view(&reg->br, proto->access, &fd, e);
+        if (r < 0)
+                return r;
+        r = view_insert(vm, reg, proto, &fd, charge, &v, e);
+        if (r < 0)
+                return r;
+        r = region_sync_grants(reg, e);
+        if (r < 0) {
+                view_free(v);
+                (void) region_sync_grants(reg, NULL);
+                return r;
+        }
+        manager_notify_views_changed(vm->manager, vm, reg);
+        *ret = v;
+        return 0;
+}
+
+/* The window and allocate right an attach asks for, checked against the region and the VM. */
+static int view_check_params(Vm *vm, Region *reg, const ViewParams *p, View *ret_proto, GmemError *e) {
+        uint64_t offset = p->has_offset ? p->offset : 0;
+        uint64_t length = p->has_length ? p->length : reg->br.size - offset;
+        char what[GMEM_NAME_MAX + 16];
+        int r;
 
         if (p->access < 0 || p->access >= _VIEW_ACCESS_MAX)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid access: expected 'ro' or 'rw'");
-        if (p->access == VIEW_ACCESS_RO && !r->ops->read_only_views)
+        if (p->access == VIEW_ACCESS_RO && !reg->ops->read_only_views)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot give read-only "
-                                      "views", backend_type_to_string(r->backend), r->name);
+                                      "views", backend_type_to_string(reg->backend), reg->name);
         if (p->allocate && p->access != VIEW_ACCESS_RW)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option allocate needs a read-write view");
-        if (offset > r->br.size)
+        if (offset > reg->br.size)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_RANGE, "Invalid window of region '%s': offset %" PRIu64
-                                      " is past its size %" PRIu64, r->name, offset, r->br.size);
-        (void) snprintf(what, sizeof(what), "region '%s'", r->name);
-        rr = gmem_validate_range(what, offset, length, r->br.size, r->br.page_size, e);
-        if (rr < 0)
-                return rr;
+                                      " is past its size %" PRIu64, reg->name, offset, reg->br.size);
+        (void) snprintf(what, sizeof(what), "region '%s'", reg->name);
+        r = gmem_validate_range(what, offset, length, reg->br.size, reg->br.page_size, e);
+        if (r < 0)
+                return r;
         if (vm->migration)
                 return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "VM '%s' is in migration %" PRIu64
                                       "; attach after it is committed or aborted", vm->name, migration_id(vm->migration));
 
-        /* The region's owner VM may allocate through any read-write view of it. */
-        may_allocate = p->allocate || (p->access == VIEW_ACCESS_RW && r->owner && streq(r->owner, vm->name));
+        *ret_proto = (View) {
+                .access = p->access,
+                .offset = offset,
+                .length = length,
+                /* The region's owner VM may allocate through any read-write view of it. */
+                .may_allocate = p->allocate || (p->access == VIEW_ACCESS_RW && reg->owner && streq(reg->owner, vm->name)),
+                .state = VIEW_STATE_ACTIVE,
+                .fd = -EBADF,
+        };
+        return 0;
+}
 
-        v = view_lookup(vm, r);
-        if (v && v->state != VIEW_STATE_REVOKED) {
-                if (v->access != p->access || v->offset != offset || v->length != length ||
-                    v->may_allocate != may_allocate)
+static bool view_same_shape(const View *v, const View *proto) {
+        return v->access == proto->access && v->offset == proto->offset && v->length == proto->length &&
+               v->may_allocate == proto->may_allocate;
+}
+
+int view_attach(Vm *vm, Region *reg, const ViewParams *p, const Actor *a, View **ret, bool *ret_existing,
+                GmemError *e) {
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
+        View *v = view_lookup(vm, reg), proto;
+        bool again = v && v->state != VIEW_STATE_REVOKED;
+        int r;
+
+        /* Only a new view counts against the quota; asking again for the same one is free. */
+        if (!again) {
+                r = usage_reserve(vm->manager, a, &(Usage) { .amount = { [QUOTA_VIEWS] = 1 } }, &charge, e);
+                if (r < 0)
+                        return r;
+        }
+        r = view_check_params(vm, reg, p, &proto, e);
+        if (r < 0)
+                return r;
+
+        if (again) {
+                if (!view_same_shape(v, &proto))
                         return gmem_error_set(e, GMEM_ERROR_BUSY, "VM '%s' has a %s view of region '%s' already "
                                               "(window %" PRIu64 "+%" PRIu64 "); detach it first to change it",
-                                              vm->name, view_access_to_string(v->access), r->name, v->offset, v->length);
+                                              vm->name, view_access_to_string(v->access), reg->name, v->offset,
+                                              v->length);
                 *ret = v;
                 if (ret_existing)
                         *ret_existing = true;
                 return 0;
         }
-        if (v)
-                view_free(v);  /* a revoked view of the pair makes way for the new one */
 
-        rr = view_new(vm, r, p->access, offset, length, may_allocate, VIEW_STATE_ACTIVE, p->creator, ret, e);
-        if (rr < 0)
-                return rr;
+        view_free(v);  /* a revoked view of the pair makes way for the new one */
+        proto.id = vm->manager->next_view_id++;
+        proto.creator = a->uid;
+        r = view_create(vm, reg, &proto, &charge, ret, e);
+        if (r < 0) {
+                manager_sync_grants(vm->manager);
+                return r;
+        }
         if (ret_existing)
                 *ret_existing = false;
         return 0;
 }
 
-int view_new_pending(Vm *vm, const View *source, uid_t creator, View **ret, GmemError *e) {
+int view_new_pending(Vm *vm, const View *source, UsageCharge *charge, View **ret, GmemError *e) {
+        _cleanup_(usage_charge_release) UsageCharge one = {};
         View *old = view_lookup(vm, source->region);
+        View proto = {
+                .id = vm->manager->next_view_id++,
+                .access = source->access,
+                .offset = source->offset,
+                .length = source->length,
+                .may_allocate = source->may_allocate,
+                .state = VIEW_STATE_PENDING,
+                .fd = -EBADF,
+                .creator = charge->uid,
+        };
 
         if (old && old->state != VIEW_STATE_REVOKED)
                 return gmem_error_set(e, GMEM_ERROR_BUSY, "VM '%s' has a view of region '%s' already",
                                       vm->name, source->region->name);
-        if (old)
-                view_free(old);
-        return view_new(vm, source->region, source->access, source->offset, source->length, source->may_allocate,
-                        VIEW_STATE_PENDING, creator, ret, e);
+        view_free(old);
+        usage_charge_split(charge, QUOTA_VIEWS, 1, &one);
+        return view_create(vm, source->region, &proto, &one, ret, e);
 }
 
-int view_adopt(Vm *vm, Region *r, const ViewAdopt *a, View **ret, GmemError *e) {
-        _cleanup_close_ int fd = a->fd;
+/* A stored view's description is whole and its file is a file of the region with the stored access. */
+static int view_adopt_check(Vm *vm, Region *reg, const ViewAdopt *va, GmemError *e) {
+        int r;
+
+        if (va->id == 0 || view_lookup(vm, reg) || va->access < 0 || va->access >= _VIEW_ACCESS_MAX ||
+            va->state < 0 || va->state >= _VIEW_STATE_MAX || (va->state == VIEW_STATE_REVOKED) != (va->fd < 0))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored view %" PRIu64 " of region '%s' for VM "
+                                      "'%s' is not valid here", va->id, reg->name, vm->name);
+        if (va->fd < 0)
+                return 0;
+
+        r = backend_check_same_inode(reg->br.fd, va->fd);
+        if (r >= 0 && (fcntl(va->fd, F_GETFL) & O_ACCMODE) != (va->access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY))
+                r = -EACCES;
+        if (r < 0)
+                return gmem_error_set_errno(e, r, "Stored view %" PRIu64 " is not a %s file of region '%s'",
+                                            va->id, view_access_to_string(va->access), reg->name);
+        return 0;
+}
+
+int view_adopt(Vm *vm, Region *reg, const ViewAdopt *va, const Actor *a, View **ret, GmemError *e) {
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
+        _cleanup_close_ int fd = va->fd;
         Manager *m = vm->manager;
         View *v;
-        int rr;
+        int r;
 
-        if (a->id == 0 || view_lookup(vm, r) || a->access < 0 || a->access >= _VIEW_ACCESS_MAX ||
-            a->state < 0 || a->state >= _VIEW_STATE_MAX || (a->state == VIEW_STATE_REVOKED) != (fd < 0))
-                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored view %" PRIu64 " of region '%s' for VM "
-                                      "'%s' is not valid here", a->id, r->name, vm->name);
-        if (fd >= 0) {
-                rr = backend_check_same_inode(r->br.fd, fd);
-                if (rr >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) != (a->access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY))
-                        rr = -EACCES;
-                if (rr < 0)
-                        return gmem_error_set_errno(e, rr, "Stored view %" PRIu64 " is not a %s file of region '%s'",
-                                                    a->id, view_access_to_string(a->access), r->name);
-        }
-
-        v = calloc(1, sizeof(*v));
-        if (!v)
-                return gmem_error_set_errno(e, ENOMEM, "Cannot allocate view");
-        *v = (View) {
-                .id = a->id,
-                .access = a->access,
-                .offset = a->offset,
-                .length = a->length,
-                .may_allocate = a->may_allocate,
-                .state = a->state,
-                .fd = -EBADF,
-                .creator = a->creator,
-        };
-        rr = hashmap_put(vm->views, r->name, v);
-        if (rr < 0) {
-                free(v);
-                return gmem_error_set_errno(e, rr, "Cannot index view");
-        }
-        v->vm = vm;
-        v->region = r;
-        rr = hashmap_put(r->views, vm->name, v);
-        if (rr < 0) {
-                view_free(v);
-                return gmem_error_set_errno(e, rr, "Cannot index view");
-        }
-        v->fd = TAKE_FD(fd);
-        if (v->fd >= 0)
-                m->n_view_fds++;
-        v->charged = true;
-        usage_charge(m, v->creator, QUOTA_VIEWS, 1);
-        if (a->id >= m->next_view_id)
-                m->next_view_id = a->id + 1;
-        (void) region_update_grants(r, NULL);
-        manager_notify_views_changed(m, vm, r);
+        r = view_adopt_check(vm, reg, va, e);
+        if (r < 0)
+                return r;
+        r = usage_reserve(m, a, &(Usage) { .amount = { [QUOTA_VIEWS] = 1 } }, &charge, e);
+        if (r < 0)
+                return r;
+        r = view_insert(vm, reg, &(View) {
+                                .id = va->id,
+                                .access = va->access,
+                                .offset = va->offset,
+                                .length = va->length,
+                                .may_allocate = va->may_allocate,
+                                .state = va->state,
+                                .creator = a->uid,
+                        }, &fd, &charge, &v, e);
+        if (r < 0)
+                return r;
+        if (va->id >= m->next_view_id)
+                m->next_view_id = va->id + 1;
+        (void) region_sync_grants(reg, NULL);
+        manager_notify_views_changed(m, vm, reg);
         if (ret)
                 *ret = v;
         return 0;
@@ -223,13 +300,14 @@ int view_adopt(Vm *vm, Region *r, const ViewAdopt *a, View **ret, GmemError *e) 
 
 int view_detach(View *v, GmemError *e) {
         Vm *vm = v->vm;
-        Region *r = v->region;
+        Region *reg = v->region;
 
         if (v->migration)
                 return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "View of region '%s' for VM '%s' is part "
-                                      "of migration %" PRIu64, r->name, vm->name, migration_id(v->migration));
+                                      "of migration %" PRIu64, reg->name, vm->name, migration_id(v->migration));
         view_free(v);
-        manager_notify_views_changed(vm->manager, vm, r);
+        manager_sync_grants(vm->manager);
+        manager_notify_views_changed(vm->manager, vm, reg);
         return 0;
 }
 
@@ -242,6 +320,7 @@ int view_get_fd(View *v, int *ret_fd, GmemError *e) {
 }
 
 void view_activate(View *v) {
+        /* Pending and active views grant alike: the grants do not change. */
         v->state = VIEW_STATE_ACTIVE;
         manager_notify_views_changed(v->vm->manager, v->vm, v->region);
 }
@@ -250,10 +329,8 @@ void view_revoke(View *v) {
         if (v->state == VIEW_STATE_REVOKED)
                 return;
         v->state = VIEW_STATE_REVOKED;
-        if (v->fd >= 0)
-                v->vm->manager->n_view_fds--;
-        v->fd = safe_close(v->fd);
-        (void) region_update_grants(v->region, NULL);
+        view_close_file(v);
+        region_grants_stale(v->region);
         manager_notify_view_revoked(v->vm->manager, v);
         manager_notify_views_changed(v->vm->manager, v->vm, v->region);
 }

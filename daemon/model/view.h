@@ -18,10 +18,11 @@
 
 #include "backend.h"
 #include "manager.h"
+#include "usage.h"
 
 struct View {
         uint64_t id;                /* stable across restarts */
-        Vm *vm;
+        Vm *vm;                     /* both set while linked (view.c: view_link()) */
         Region *region;
         ViewAccess access;
         uint64_t offset, length;    /* window into the region */
@@ -29,8 +30,8 @@ struct View {
         ViewState state;
         int fd;                     /* custody copy; -EBADF once revoked */
         Migration *migration;       /* set while part of a prepared migration */
-        uid_t creator;              /* charged for it */
-        bool charged;
+        uid_t creator;              /* its tenant */
+        UsageCharge charge;         /* one view, against the creator's quota */
 };
 
 typedef struct ViewParams {
@@ -38,24 +39,29 @@ typedef struct ViewParams {
         bool has_offset, has_length;
         uint64_t offset, length;    /* default: the whole region */
         bool allocate;
-        uid_t creator;
 } ViewParams;
 
 /*
- * Gives vm a view of r. If vm has a live view of r with the same access and
- * window, that view is returned (*ret_existing = true); with different ones,
- * Busy. A revoked view of the pair is replaced.
+ * Gives vm a view of reg. If vm has a live view of reg with the same access
+ * and window, that view is returned (*ret_existing = true) and nothing is
+ * charged; with different ones, Busy. Otherwise the view is reserved
+ * against a's quota, made and charged in one step (a revoked view of the
+ * pair is replaced).
  */
-int view_attach(Vm *vm, Region *r, const ViewParams *p, View **ret, bool *ret_existing, GmemError *e);
-/* A pending view for a migration target, copying access and window of source. */
-int view_new_pending(Vm *vm, const View *source, uid_t creator, View **ret, GmemError *e);
+int view_attach(Vm *vm, Region *reg, const ViewParams *p, const Actor *a, View **ret, bool *ret_existing,
+                GmemError *e);
+/*
+ * A pending view for a migration target, copying access and window of
+ * source; it takes one view of *charge (a migration's reservation).
+ */
+int view_new_pending(Vm *vm, const View *source, UsageCharge *charge, View **ret, GmemError *e);
 /* Drops the view of (vm, region); MigrationInProgress while in a migration. */
 int view_detach(View *v, GmemError *e);
 /* The custody fd (borrowed) for handing out again; NoSuchView if revoked. */
 int view_get_fd(View *v, int *ret_fd, GmemError *e);
 /*
- * Rebuilds a view restored from the fd store: fd is its custody file (taken
- * over, also on failure), -EBADF for a revoked view.
+ * Rebuilds a view restored from the fd store, charged to a: fd is its
+ * custody file (taken over, also on failure), -EBADF for a revoked view.
  */
 typedef struct ViewAdopt {
         uint64_t id;
@@ -63,13 +69,16 @@ typedef struct ViewAdopt {
         uint64_t offset, length;
         bool may_allocate;
         ViewState state;
-        uid_t creator;
         int fd;
 } ViewAdopt;
-int view_adopt(Vm *vm, Region *r, const ViewAdopt *a, View **ret, GmemError *e);
+int view_adopt(Vm *vm, Region *reg, const ViewAdopt *va, const Actor *a, View **ret, GmemError *e);
+/*
+ * State changes. They mark the region's grants stale; the caller syncs them
+ * (manager_sync_grants()) when its operation is done.
+ */
 void view_activate(View *v);
 void view_revoke(View *v);
-/* Unlinks the view from its VM and region and closes its file. */
+/* Unlinks the view from its VM and region, closes its file, gives back its charge. */
 View *view_free(View *v);
 
-View *view_lookup(Vm *vm, Region *r);
+View *view_lookup(Vm *vm, Region *reg);

@@ -91,8 +91,7 @@ Vm *vm_free(Vm *vm) {
                 view_free(v);
         if (vm->manager && vm->name && hashmap_get(vm->manager->vms, vm->name) == vm)
                 hashmap_remove(vm->manager->vms, vm->name);
-        if (vm->charged)
-                usage_charge(vm->manager, vm->creator, QUOTA_VMS, -1);
+        usage_charge_release(&vm->charge);
         sd_event_source_disable_unref(vm->leader_source);
         safe_close(vm->pidfd);
         hashmap_free(vm->views);
@@ -101,62 +100,71 @@ Vm *vm_free(Vm *vm) {
         return NULL;
 }
 
-int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e) {
-        _cleanup_close_ int given_pidfd = p->has_leader_pidfd ? p->leader_pidfd : -EBADF;
+static int vm_new(Manager *m, const VmParams *p, uid_t creator, Vm **ret, GmemError *e) {
         Vm *vm;
-        int r;
-
-        r = gmem_validate_name("VM", p->name, e);
-        if (r < 0)
-                return r;
-        if (manager_get_vm(m, p->name))
-                return gmem_error_set(e, GMEM_ERROR_VM_EXISTS, "VM '%s' is registered already", p->name);
 
         vm = calloc(1, sizeof(*vm));
         if (!vm)
                 return gmem_error_set_errno(e, ENOMEM, "Cannot allocate VM '%s'", p->name);
         vm->manager = m;
         vm->pidfd = -EBADF;
-        vm->id = p->id ?: m->next_vm_id;
-        if (vm->id >= m->next_vm_id)
-                m->next_vm_id = vm->id + 1;
+        vm->creator = creator;
+        vm->has_uid = p->has_uid;
+        vm->uid = p->has_uid ? (uid_t) p->uid : 0;
         vm->name = strdup(p->name);
         vm->views = hashmap_new();
         if (!vm->name || !vm->views) {
                 vm_free(vm);
                 return gmem_error_set_errno(e, ENOMEM, "Cannot allocate VM '%s'", p->name);
         }
-        vm->has_uid = p->has_uid;
-        vm->uid = p->has_uid ? (uid_t) p->uid : 0;
+        *ret = vm;
+        return 0;
+}
 
-        if (p->has_leader_pidfd) {
-                r = vm_watch_leader(vm, 0, TAKE_FD(given_pidfd), e);
-                if (r < 0) {
-                        vm_free(vm);
-                        return r;
-                }
-        } else if (p->has_leader_pid) {
-                if (p->leader_pid > INT32_MAX) {
-                        vm_free(vm);
-                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %" PRIu32
-                                              ": larger than any pid", p->leader_pid);
-                }
-                r = vm_watch_leader(vm, (pid_t) p->leader_pid, -EBADF, e);
-                if (r < 0) {
-                        vm_free(vm);
-                        return r;
-                }
+/* Watches the leader the parameters name: a pidfd restored from the store, or a pid. */
+static int vm_watch_params_leader(Vm *vm, const VmParams *p, int *given_pidfd, GmemError *e) {
+        if (p->has_leader_pidfd)
+                return vm_watch_leader(vm, 0, TAKE_FD(*given_pidfd), e);
+        if (!p->has_leader_pid)
+                return 0;
+        if (p->leader_pid > INT32_MAX)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %" PRIu32
+                                      ": larger than any pid", p->leader_pid);
+        return vm_watch_leader(vm, (pid_t) p->leader_pid, -EBADF, e);
+}
+
+int vm_register(Manager *m, const VmParams *p, const Actor *a, Vm **ret, GmemError *e) {
+        _cleanup_close_ int given_pidfd = p->has_leader_pidfd ? p->leader_pidfd : -EBADF;
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
+        Vm *vm = NULL;
+        int r;
+
+        r = usage_reserve(m, a, &(Usage) { .amount = { [QUOTA_VMS] = 1 } }, &charge, e);
+        if (r < 0)
+                return r;
+        r = gmem_validate_name("VM", p->name, e);
+        if (r < 0)
+                return r;
+        if (manager_get_vm(m, p->name))
+                return gmem_error_set(e, GMEM_ERROR_VM_EXISTS, "VM '%s' is registered already", p->name);
+
+        r = vm_new(m, p, a->uid, &vm, e);
+        if (r < 0)
+                return r;
+        r = vm_watch_params_leader(vm, p, &given_pidfd, e);
+        if (r < 0) {
+                vm_free(vm);
+                return r;
         }
-
         r = hashmap_put(m->vms, vm->name, vm);
         if (r < 0) {
                 vm_free(vm);
                 return gmem_error_set_errno(e, r, "Cannot index VM '%s'", p->name);
         }
-
-        vm->creator = p->creator;
-        vm->charged = true;
-        usage_charge(m, vm->creator, QUOTA_VMS, 1);
+        vm->id = p->id ?: m->next_vm_id;
+        if (vm->id >= m->next_vm_id)
+                m->next_vm_id = vm->id + 1;
+        vm->charge = usage_charge_take(&charge);
 
         manager_notify_vm_new(m, vm);
         if (ret)
@@ -171,10 +179,11 @@ void vm_release_views(Vm *vm) {
                 (void) migration_abort(vm->migration, NULL);
 
         while ((v = hashmap_first(vm->views))) {
-                Region *r = v->region;
+                Region *reg = v->region;
                 view_free(v);
-                manager_notify_views_changed(vm->manager, vm, r);
+                manager_notify_views_changed(vm->manager, vm, reg);
         }
+        manager_sync_grants(vm->manager);
 }
 
 int vm_unregister(Vm *vm, GmemError *e) {

@@ -13,6 +13,7 @@
 
 #include "gmem-errors.h"
 #include "manager.h"
+#include "usage.h"
 
 struct Vm {
         Manager *manager;
@@ -25,8 +26,8 @@ struct Vm {
         sd_event_source *leader_source;
         Hashmap *views;             /* region name -> View */
         Migration *migration;       /* the prepared migration this VM is in */
-        uid_t creator;              /* charged for it */
-        bool charged;
+        uid_t creator;              /* its tenant */
+        UsageCharge charge;         /* one VM, against the creator's quota */
 };
 
 typedef struct VmParams {
@@ -35,13 +36,16 @@ typedef struct VmParams {
         uint32_t leader_pid;
         bool has_uid;
         uint32_t uid;
-        uid_t creator;
         uint64_t id;                /* 0: the next free one */
         bool has_leader_pidfd;      /* watch leader_pidfd (restored; taken over) instead of leader_pid */
         int leader_pidfd;
 } VmParams;
 
-int vm_register(Manager *m, const VmParams *p, Vm **ret, GmemError *e);
+/*
+ * Reserves the VM against a's quota and registers it in one step; a made it
+ * (restoring from the fd store passes its stored creator, unlimited).
+ */
+int vm_register(Manager *m, const VmParams *p, const Actor *a, Vm **ret, GmemError *e);
 /* Drops the VM's views; MigrationInProgress while in a prepared migration. */
 int vm_unregister(Vm *vm, GmemError *e);
 Vm *vm_free(Vm *vm);

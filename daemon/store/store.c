@@ -505,8 +505,7 @@ static void restore_region(Restore *rs, Entry *e) {
                                  .backend = t,
                                  .persistent = persistent != 0,
                                  .owner = e->field[7],
-                                 .creator = (uid_t) creator,
-                         }, id, page_size, TAKE_FD(e->fd), &r, &err) < 0)
+                         }, &ACTOR_UNLIMITED((uid_t) creator), id, page_size, TAKE_FD(e->fd), &r, &err) < 0)
                 return drop(e, removed, err.message);
         region_key(r, key, sizeof(key));
         id_index_put(rs->regions, id, r);
@@ -536,11 +535,10 @@ static void restore_vm(Restore *rs, Entry *e) {
                                 .name = e->field[5],
                                 .has_uid = !streq(e->field[2], "-"),
                                 .uid = (uint32_t) uid,
-                                .creator = (uid_t) creator,
                                 .id = id,
                                 .has_leader_pidfd = leader,
                                 .leader_pidfd = leader ? TAKE_FD(e->fd) : -EBADF,
-                        }, &vm, &err) < 0)
+                        }, &ACTOR_UNLIMITED((uid_t) creator), &vm, &err) < 0)
                 return drop(e, removed, err.message);
         e->fd = safe_close(e->fd);      /* a record's job is done: the entry stays in the store */
         vm_key(vm, key, sizeof(key));
@@ -607,9 +605,8 @@ static void restore_view(Restore *rs, Entry *e) {
                                .length = length,
                                .may_allocate = alloc != 0,
                                .state = state,
-                               .creator = (uid_t) creator,
                                .fd = fd,
-                       }, NULL, &err) < 0)
+                       }, &ACTOR_UNLIMITED((uid_t) creator), NULL, &err) < 0)
                 return drop(e, removed, err.message);
         char key[80];
         view_key(vm, r, key, sizeof(key));
@@ -782,6 +779,7 @@ int store_restore(Store *s, unsigned *ret_removed) {
         id_index_free(rs.vms);
         id_index_free(rs.pending);
         drop_unclaimed_pending(s->manager);
+        manager_sync_grants(s->manager);
 
         if (ret_removed)
                 *ret_removed = rs.removed;
