@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "array.h"
 #include "gmem-errors.h"
 #include "libgmem-internal.h"
 #include "parse.h"
@@ -292,16 +293,9 @@ int gmem_read_views(sd_bus_message *m, const char *self, bool self_is_vm,
         while ((r = sd_bus_message_read(m, "(sss)", &other, &access, &state)) > 0) {
                 GmemViewInfo *v;
 
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 4;
-                        GmemViewInfo *a = reallocarray(views, want, sizeof(*views));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        views = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(views, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 v = &views[n];
                 *v = (GmemViewInfo) {
                         .vm = strdup(self_is_vm ? self : other),

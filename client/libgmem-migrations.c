@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "array.h"
 #include "gmem-errors.h"
 #include "libgmem-internal.h"
 
@@ -73,16 +74,9 @@ int gmem_begin_migration(GmemClient *c, const char *source_vm, const char *targe
         while ((r = sd_bus_message_read(reply, "(sh)", &region, &fd)) > 0) {
                 if (!ret_fds)
                         continue;
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 4;
-                        GmemMigrationFd *a = reallocarray(fds, want, sizeof(*fds));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        fds = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(fds, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 fds[n] = (GmemMigrationFd) {
                         .region = strdup(region),
                         .fd = fcntl(fd, F_DUPFD_CLOEXEC, 3),
@@ -227,16 +221,9 @@ int gmem_list_migrations(GmemClient *c, GmemMigrationInfo **ret_migrations, size
         if (r < 0)
                 goto bad_reply;
         while ((r = sd_bus_message_read(reply, "(ssso)", &source, &target, &state, &path)) > 0) {
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 8;
-                        GmemMigrationInfo *a = reallocarray(migrations, want, sizeof(*migrations));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        migrations = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(migrations, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 migrations[n] = (GmemMigrationInfo) {
                         .id = id_from_path(path),
                         .source = strdup(source),

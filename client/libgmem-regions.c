@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "array.h"
 #include "libgmem-internal.h"
 
 #define BUS_CHECK(c, r) \
@@ -161,16 +162,9 @@ int gmem_list_regions(GmemClient *c, GmemRegionInfo **ret_regions, size_t *ret_n
         if (r < 0)
                 goto bad_reply;
         while ((r = sd_bus_message_read(reply, "(stsso)", &name, &size, &backend, &owner, &path)) > 0) {
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 8;
-                        GmemRegionInfo *a = reallocarray(regions, want, sizeof(*regions));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        regions = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(regions, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 regions[n] = (GmemRegionInfo) {
                         .name = strdup(name),
                         .size = size,

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "array.h"
 #include "libgmem-internal.h"
 
 int gmem_register_vm(GmemClient *c, const char *name, pid_t leader_pid, uid_t uid, char **ret_path) {
@@ -108,16 +109,9 @@ int gmem_list_vms(GmemClient *c, GmemVmInfo **ret_vms, size_t *ret_n) {
         if (r < 0)
                 goto bad_reply;
         while ((r = sd_bus_message_read(reply, "(suo)", &name, &leader, &path)) > 0) {
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 8;
-                        GmemVmInfo *a = reallocarray(vms, want, sizeof(*vms));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        vms = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(vms, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 vms[n] = (GmemVmInfo) {
                         .name = strdup(name),
                         .leader_pid = (pid_t) leader,
