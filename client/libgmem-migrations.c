@@ -31,7 +31,7 @@ void gmem_migration_fd_array_free(GmemMigrationFd *fds, size_t n) {
 
 int gmem_begin_migration(GmemClient *c, const char *source_vm, const char *target_vm,
                          char **ret_migration, GmemMigrationFd **ret_fds, size_t *ret_n_fds) {
-        _cleanup_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_free_ char *migration = NULL;
         GmemMigrationFd *fds = NULL;
         size_t n = 0, allocated = 0;
@@ -201,7 +201,7 @@ static uint64_t id_from_path(const char *path) {
 }
 
 int gmem_list_migrations(GmemClient *c, GmemMigrationInfo **ret_migrations, size_t *ret_n) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         GmemMigrationInfo *migrations = NULL;
         size_t n = 0, allocated = 0;
         const char *source, *target, *state, *path;

@@ -22,7 +22,7 @@
 
 int gmem_create_region(GmemClient *c, const char *name, uint64_t size,
                        const GmemRegionOptions *options, char **ret_path) {
-        _cleanup_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         const char *path;
         int r;
 
@@ -100,7 +100,7 @@ int gmem_destroy_region(GmemClient *c, const char *name) {
 
 int gmem_get_object_path(GmemClient *c, const char *method, const char *kind, const char *name,
                          char **ret_path) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *path;
         int r;
 
@@ -141,7 +141,7 @@ void gmem_region_info_array_free(GmemRegionInfo *regions, size_t n) {
 }
 
 int gmem_list_regions(GmemClient *c, GmemRegionInfo **ret_regions, size_t *ret_n) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         GmemRegionInfo *regions = NULL;
         size_t n = 0, allocated = 0;
         const char *name, *backend, *owner, *path;
@@ -225,7 +225,7 @@ static int read_region_views(sd_bus_message *m, const char *key, void *data) {
 }
 
 int gmem_get_region_properties(GmemClient *c, const char *name, GmemRegionProperties **ret) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(gmem_region_properties_freep) GmemRegionProperties *p = NULL;
         _cleanup_free_ char *path = NULL;
         int r;

@@ -18,7 +18,7 @@
 #include "libgmem-internal.h"
 
 int gmem_register_vm(GmemClient *c, const char *name, pid_t leader_pid, uid_t uid, char **ret_path) {
-        _cleanup_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         const char *path;
         int r;
 
@@ -88,7 +88,7 @@ void gmem_vm_info_array_free(GmemVmInfo *vms, size_t n) {
 }
 
 int gmem_list_vms(GmemClient *c, GmemVmInfo **ret_vms, size_t *ret_n) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         GmemVmInfo *vms = NULL;
         size_t n = 0, allocated = 0;
         const char *name, *path;
@@ -165,7 +165,7 @@ static int read_vm_views(sd_bus_message *m, const char *key, void *data) {
 }
 
 int gmem_get_vm_properties(GmemClient *c, const char *name, GmemVmProperties **ret) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(gmem_vm_properties_freep) GmemVmProperties *p = NULL;
         _cleanup_free_ char *path = NULL;
         int r;
@@ -244,7 +244,7 @@ static int check_view_args(GmemClient *c, const char *vm, const char *region, in
 
 int gmem_attach(GmemClient *c, const char *vm, const char *region, GmemAccess access,
                 uint64_t offset, uint64_t length, bool allocate, int *ret_fd) {
-        _cleanup_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         const char *a = gmem_access_to_string(access);
         int r;
 
@@ -297,7 +297,7 @@ int gmem_detach(GmemClient *c, const char *vm, const char *region) {
 }
 
 int gmem_get_fd(GmemClient *c, const char *vm, const char *region, int *ret_fd) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         if (!c)
