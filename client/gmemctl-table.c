@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "array.h"
 #include "gmemctl.h"
 #include "parse.h"
 
@@ -64,16 +65,12 @@ size_t table_rows(const Table *t) {
 
 int table_add_cell(Table *t, const char *text, struct json_object *j, bool right_align) {
         char *copy;
+        int r;
 
-        if (t->n_cells == t->allocated) {
-                size_t want = t->allocated ? t->allocated * 2 : 32;
-                Cell *a = reallocarray(t->cells, want, sizeof(*a));
-                if (!a) {
-                        json_object_put(j);
-                        return -ENOMEM;
-                }
-                t->cells = a;
-                t->allocated = want;
+        r = GROW_ARRAY(t->cells, t->allocated, t->n_cells + 1);
+        if (r < 0) {
+                json_object_put(j);
+                return r;
         }
         copy = strdup(text ? text : "-");
         if (!copy) {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "array.h"
 #include "gmem-errors.h"
 #include "libgmem-internal.h"
 #include "parse.h"
@@ -181,7 +182,7 @@ int gmem_new_manager_call(GmemClient *c, const char *method, sd_bus_message **re
 
 int gmem_call(GmemClient *c, sd_bus_message *m, sd_bus_message **ret_reply) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         r = sd_bus_call(c->bus, m, 0, &error, &reply);
@@ -199,15 +200,13 @@ int gmem_call(GmemClient *c, sd_bus_message *m, sd_bus_message **ret_reply) {
         }
 
         if (ret_reply)
-                *ret_reply = reply;
-        else
-                sd_bus_message_unref(reply);
+                *ret_reply = TAKE_PTR(reply);
         return 0;
 }
 
 int gmem_call_manager(GmemClient *c, const char *method, sd_bus_message **ret_reply,
                       const char *types, ...) {
-        _cleanup_message_ sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         va_list ap;
         int r;
 
@@ -228,7 +227,7 @@ int gmem_call_manager(GmemClient *c, const char *method, sd_bus_message **ret_re
 
 int gmem_get_all_properties(GmemClient *c, const char *path, const char *interface,
                             sd_bus_message **ret_reply) {
-        _cleanup_message_ sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
         r = sd_bus_message_new_method_call(c->bus, &m, GMEM_BUS_NAME, path,
@@ -292,16 +291,9 @@ int gmem_read_views(sd_bus_message *m, const char *self, bool self_is_vm,
         while ((r = sd_bus_message_read(m, "(sss)", &other, &access, &state)) > 0) {
                 GmemViewInfo *v;
 
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 4;
-                        GmemViewInfo *a = reallocarray(views, want, sizeof(*views));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        views = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(views, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 v = &views[n];
                 *v = (GmemViewInfo) {
                         .vm = strdup(self_is_vm ? self : other),
@@ -452,7 +444,7 @@ static const GmemProperty manager_properties[] = {
 };
 
 int gmem_get_manager_properties(GmemClient *c, GmemManagerProperties **ret) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(gmem_manager_properties_freep) GmemManagerProperties *p = NULL;
         int r;
 

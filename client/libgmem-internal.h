@@ -99,5 +99,3 @@ static inline void gmem_client_unrefp(GmemClient **c) {
         gmem_client_unref(*c);
 }
 #define _cleanup_client_ _cleanup_(gmem_client_unrefp)
-
-#define _cleanup_message_ _cleanup_(sd_bus_message_unrefp)

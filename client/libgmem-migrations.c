@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "array.h"
 #include "gmem-errors.h"
 #include "libgmem-internal.h"
 
@@ -30,7 +31,7 @@ void gmem_migration_fd_array_free(GmemMigrationFd *fds, size_t n) {
 
 int gmem_begin_migration(GmemClient *c, const char *source_vm, const char *target_vm,
                          char **ret_migration, GmemMigrationFd **ret_fds, size_t *ret_n_fds) {
-        _cleanup_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_free_ char *migration = NULL;
         GmemMigrationFd *fds = NULL;
         size_t n = 0, allocated = 0;
@@ -73,16 +74,9 @@ int gmem_begin_migration(GmemClient *c, const char *source_vm, const char *targe
         while ((r = sd_bus_message_read(reply, "(sh)", &region, &fd)) > 0) {
                 if (!ret_fds)
                         continue;
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 4;
-                        GmemMigrationFd *a = reallocarray(fds, want, sizeof(*fds));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        fds = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(fds, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 fds[n] = (GmemMigrationFd) {
                         .region = strdup(region),
                         .fd = fcntl(fd, F_DUPFD_CLOEXEC, 3),
@@ -207,7 +201,7 @@ static uint64_t id_from_path(const char *path) {
 }
 
 int gmem_list_migrations(GmemClient *c, GmemMigrationInfo **ret_migrations, size_t *ret_n) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         GmemMigrationInfo *migrations = NULL;
         size_t n = 0, allocated = 0;
         const char *source, *target, *state, *path;
@@ -227,16 +221,9 @@ int gmem_list_migrations(GmemClient *c, GmemMigrationInfo **ret_migrations, size
         if (r < 0)
                 goto bad_reply;
         while ((r = sd_bus_message_read(reply, "(ssso)", &source, &target, &state, &path)) > 0) {
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 8;
-                        GmemMigrationInfo *a = reallocarray(migrations, want, sizeof(*migrations));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        migrations = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(migrations, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 migrations[n] = (GmemMigrationInfo) {
                         .id = id_from_path(path),
                         .source = strdup(source),

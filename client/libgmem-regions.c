@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "array.h"
 #include "libgmem-internal.h"
 
 #define BUS_CHECK(c, r) \
@@ -21,7 +22,7 @@
 
 int gmem_create_region(GmemClient *c, const char *name, uint64_t size,
                        const GmemRegionOptions *options, char **ret_path) {
-        _cleanup_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         const char *path;
         int r;
 
@@ -99,7 +100,7 @@ int gmem_destroy_region(GmemClient *c, const char *name) {
 
 int gmem_get_object_path(GmemClient *c, const char *method, const char *kind, const char *name,
                          char **ret_path) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *path;
         int r;
 
@@ -140,7 +141,7 @@ void gmem_region_info_array_free(GmemRegionInfo *regions, size_t n) {
 }
 
 int gmem_list_regions(GmemClient *c, GmemRegionInfo **ret_regions, size_t *ret_n) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         GmemRegionInfo *regions = NULL;
         size_t n = 0, allocated = 0;
         const char *name, *backend, *owner, *path;
@@ -161,16 +162,9 @@ int gmem_list_regions(GmemClient *c, GmemRegionInfo **ret_regions, size_t *ret_n
         if (r < 0)
                 goto bad_reply;
         while ((r = sd_bus_message_read(reply, "(stsso)", &name, &size, &backend, &owner, &path)) > 0) {
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 8;
-                        GmemRegionInfo *a = reallocarray(regions, want, sizeof(*regions));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        regions = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(regions, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 regions[n] = (GmemRegionInfo) {
                         .name = strdup(name),
                         .size = size,
@@ -231,7 +225,7 @@ static int read_region_views(sd_bus_message *m, const char *key, void *data) {
 }
 
 int gmem_get_region_properties(GmemClient *c, const char *name, GmemRegionProperties **ret) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(gmem_region_properties_freep) GmemRegionProperties *p = NULL;
         _cleanup_free_ char *path = NULL;
         int r;

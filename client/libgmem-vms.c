@@ -14,10 +14,11 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "array.h"
 #include "libgmem-internal.h"
 
 int gmem_register_vm(GmemClient *c, const char *name, pid_t leader_pid, uid_t uid, char **ret_path) {
-        _cleanup_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         const char *path;
         int r;
 
@@ -87,7 +88,7 @@ void gmem_vm_info_array_free(GmemVmInfo *vms, size_t n) {
 }
 
 int gmem_list_vms(GmemClient *c, GmemVmInfo **ret_vms, size_t *ret_n) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         GmemVmInfo *vms = NULL;
         size_t n = 0, allocated = 0;
         const char *name, *path;
@@ -108,16 +109,9 @@ int gmem_list_vms(GmemClient *c, GmemVmInfo **ret_vms, size_t *ret_n) {
         if (r < 0)
                 goto bad_reply;
         while ((r = sd_bus_message_read(reply, "(suo)", &name, &leader, &path)) > 0) {
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 8;
-                        GmemVmInfo *a = reallocarray(vms, want, sizeof(*vms));
-                        if (!a) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        vms = a;
-                        allocated = want;
-                }
+                r = GROW_ARRAY(vms, allocated, n + 1);
+                if (r < 0)
+                        goto fail;
                 vms[n] = (GmemVmInfo) {
                         .name = strdup(name),
                         .leader_pid = (pid_t) leader,
@@ -171,7 +165,7 @@ static int read_vm_views(sd_bus_message *m, const char *key, void *data) {
 }
 
 int gmem_get_vm_properties(GmemClient *c, const char *name, GmemVmProperties **ret) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(gmem_vm_properties_freep) GmemVmProperties *p = NULL;
         _cleanup_free_ char *path = NULL;
         int r;
@@ -250,7 +244,7 @@ static int check_view_args(GmemClient *c, const char *vm, const char *region, in
 
 int gmem_attach(GmemClient *c, const char *vm, const char *region, GmemAccess access,
                 uint64_t offset, uint64_t length, bool allocate, int *ret_fd) {
-        _cleanup_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         const char *a = gmem_access_to_string(access);
         int r;
 
@@ -303,7 +297,7 @@ int gmem_detach(GmemClient *c, const char *vm, const char *region) {
 }
 
 int gmem_get_fd(GmemClient *c, const char *vm, const char *region, int *ret_fd) {
-        _cleanup_message_ sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         if (!c)

@@ -308,6 +308,7 @@ struct file *gmem_view_create(struct gmem_region *region,
 	struct inode *inode;
 	struct file *file;
 	char name[48];
+	int r;
 
 	view = kzalloc(sizeof(*view), GFP_KERNEL_ACCOUNT);
 	if (!view)
@@ -323,9 +324,8 @@ struct file *gmem_view_create(struct gmem_region *region,
 
 	inode = alloc_anon_inode(gmem_mnt->mnt_sb);
 	if (IS_ERR(inode)) {
-		gmem_region_put(region);
-		kfree(view);
-		return ERR_CAST(inode);
+		r = PTR_ERR(inode);
+		goto err_put_region;
 	}
 	/* Anyone who can reach the view may re-open it; gmem_view_open() decides. */
 	inode->i_mode = S_IFREG | (writable ? 0666 : 0444);
@@ -338,8 +338,8 @@ struct file *gmem_view_create(struct gmem_region *region,
 	down_write(&region->lock);
 	if (region->dead) {
 		up_write(&region->lock);
-		iput(inode);
-		return ERR_PTR(-EIO);
+		r = -EIO;
+		goto err_iput;
 	}
 	view->id = ++region->next_view_id;
 	list_add_tail(&view->node, &region->views);
@@ -351,15 +351,30 @@ struct file *gmem_view_create(struct gmem_region *region,
 	file = alloc_file_pseudo(inode, gmem_mnt, name,
 				 writable ? O_RDWR : O_RDONLY, &gmem_view_fops);
 	if (IS_ERR(file)) {
-		module_put(THIS_MODULE);
-		iput(inode);
-		return file;
+		r = PTR_ERR(file);
+		goto err_module_put;
 	}
 	file->f_mode |= FMODE_PREAD | FMODE_PWRITE;
 	file->f_mapping = region->inode->i_mapping;
 	file->private_data = view;
 	args->id = view->id;
 	return file;
+
+err_module_put:
+	module_put(THIS_MODULE);
+err_iput:
+	/*
+	 * The inode owns the view: its eviction (gmem_evict_inode) frees the
+	 * view and puts the region, so this path stops short of err_put_region.
+	 */
+	iput(inode);
+	return ERR_PTR(r);
+
+err_put_region:
+	/* Before the inode took the view, nothing else holds it. */
+	gmem_region_put(region);
+	kfree(view);
+	return ERR_PTR(r);
 }
 
 void gmem_view_free(struct gmem_view *view)
