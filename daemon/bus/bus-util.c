@@ -230,8 +230,8 @@ int bus_node_list(Hashmap *objects, BusPathFunc path, char ***ret_nodes) {
         return 1;
 }
 
-int region_bus_path(const Region *r, char **ret) {
-        return sd_bus_path_encode(BUS_REGION_PREFIX, r->name, ret);
+int region_bus_path(const Region *reg, char **ret) {
+        return sd_bus_path_encode(BUS_REGION_PREFIX, reg->name, ret);
 }
 
 int vm_bus_path(const Vm *vm, char **ret) {

@@ -97,6 +97,6 @@ int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm
 typedef int (*BusPathFunc)(const void *object, char **ret);
 int bus_node_list(Hashmap *objects, BusPathFunc path, char ***ret_nodes);
 
-int region_bus_path(const Region *r, char **ret);
+int region_bus_path(const Region *reg, char **ret);
 int vm_bus_path(const Vm *vm, char **ret);
 int migration_bus_path(const Migration *mig, char **ret);

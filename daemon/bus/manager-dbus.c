@@ -564,12 +564,12 @@ static void emit_object_signal(Manager *m, const char *signal, const char *name,
                 (void) sd_bus_emit_object_removed(bus, path);
 }
 
-static void hook_region_new(Manager *m, Region *r) {
-        emit_object_signal(m, "RegionNew", r->name, region_path_of, r, true);
+static void hook_region_new(Manager *m, Region *reg) {
+        emit_object_signal(m, "RegionNew", reg->name, region_path_of, reg, true);
 }
 
-static void hook_region_removed(Manager *m, Region *r) {
-        emit_object_signal(m, "RegionRemoved", r->name, region_path_of, r, false);
+static void hook_region_removed(Manager *m, Region *reg) {
+        emit_object_signal(m, "RegionRemoved", reg->name, region_path_of, reg, false);
 }
 
 static void hook_vm_new(Manager *m, Vm *vm) {
@@ -587,13 +587,13 @@ static void hook_vm_changed(Manager *m, Vm *vm) {
                 (void) sd_bus_emit_properties_changed(manager_bus(m), path, BUS_IFACE_VM, "LeaderPID", NULL);
 }
 
-static void hook_views_changed(Manager *m, Vm *vm, Region *r) {
+static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
         _cleanup_free_ char *vm_path = NULL, *region_path = NULL;
         sd_bus *bus = manager_bus(m);
 
         if (vm && vm_bus_path(vm, &vm_path) >= 0)
                 (void) sd_bus_emit_properties_changed(bus, vm_path, BUS_IFACE_VM, "Views", NULL);
-        if (r && region_bus_path(r, &region_path) >= 0)
+        if (reg && region_bus_path(reg, &region_path) >= 0)
                 (void) sd_bus_emit_properties_changed(bus, region_path, BUS_IFACE_REGION, "Views", NULL);
 }
 

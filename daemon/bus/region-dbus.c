@@ -45,7 +45,7 @@ int bus_region_method_destroy(sd_bus_message *msg, Region *reg, sd_bus_error *er
         return sd_bus_reply_method_return(msg, NULL);
 }
 
-typedef int (*RegionRangeOp)(Region *r, uint64_t offset, uint64_t length, GmemError *e);
+typedef int (*RegionRangeOp)(Region *reg, uint64_t offset, uint64_t length, GmemError *e);
 
 static int region_range_method(sd_bus_message *msg, Region *reg, PolicyVerb verb, RegionRangeOp op,
                                sd_bus_error *error) {
@@ -66,12 +66,12 @@ static int region_range_method(sd_bus_message *msg, Region *reg, PolicyVerb verb
         return sd_bus_reply_method_return(msg, NULL);
 }
 
-int bus_region_method_discard(sd_bus_message *msg, Region *r, sd_bus_error *error) {
-        return region_range_method(msg, r, POLICY_VERB_DISCARD, region_discard, error);
+int bus_region_method_discard(sd_bus_message *msg, Region *reg, sd_bus_error *error) {
+        return region_range_method(msg, reg, POLICY_VERB_DISCARD, region_discard, error);
 }
 
-int bus_region_method_allocate(sd_bus_message *msg, Region *r, sd_bus_error *error) {
-        return region_range_method(msg, r, POLICY_VERB_DISCARD, region_allocate, error);
+int bus_region_method_allocate(sd_bus_message *msg, Region *reg, sd_bus_error *error) {
+        return region_range_method(msg, reg, POLICY_VERB_DISCARD, region_allocate, error);
 }
 
 int bus_region_method_set_attributes(sd_bus_message *msg, Region *reg, sd_bus_error *error) {
@@ -111,20 +111,20 @@ static int method_set_attributes(sd_bus_message *msg, void *userdata, sd_bus_err
 
 static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Region *r = userdata;
-        return sd_bus_message_append(reply, "s", backend_type_to_string(r->backend));
+        Region *reg = userdata;
+        return sd_bus_message_append(reply, "s", backend_type_to_string(reg->backend));
 }
 
 static int property_get_owner(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Region *r = userdata;
-        return sd_bus_message_append(reply, "s", r->owner ?: "");
+        Region *reg = userdata;
+        return sd_bus_message_append(reply, "s", reg->owner ?: "");
 }
 
 static int property_get_persistent(sd_bus *bus, const char *path, const char *interface, const char *property,
                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Region *r = userdata;
-        return sd_bus_message_append(reply, "b", (int) r->persistent);
+        Region *reg = userdata;
+        return sd_bus_message_append(reply, "b", (int) reg->persistent);
 }
 
 static int property_get_allocated(sd_bus *bus, const char *path, const char *interface, const char *property,

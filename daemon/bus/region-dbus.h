@@ -19,7 +19,7 @@ int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char *
 int bus_get_region(Manager *m, const char *name, Region **ret, sd_bus_error *error);
 
 /* Handlers whose remaining arguments start after the region was determined. */
-int bus_region_method_destroy(sd_bus_message *msg, Region *r, sd_bus_error *error);
-int bus_region_method_discard(sd_bus_message *msg, Region *r, sd_bus_error *error);
-int bus_region_method_allocate(sd_bus_message *msg, Region *r, sd_bus_error *error);
-int bus_region_method_set_attributes(sd_bus_message *msg, Region *r, sd_bus_error *error);
+int bus_region_method_destroy(sd_bus_message *msg, Region *reg, sd_bus_error *error);
+int bus_region_method_discard(sd_bus_message *msg, Region *reg, sd_bus_error *error);
+int bus_region_method_allocate(sd_bus_message *msg, Region *reg, sd_bus_error *error);
+int bus_region_method_set_attributes(sd_bus_message *msg, Region *reg, sd_bus_error *error);

@@ -138,12 +138,12 @@ size_t manager_fds_held(const Manager *m) {
                         (m)->hooks->hook((m), ##__VA_ARGS__);           \
         } while (0)
 
-void manager_notify_region_new(Manager *m, Region *r) { NOTIFY(m, region_new, r); }
-void manager_notify_region_removed(Manager *m, Region *r) { NOTIFY(m, region_removed, r); }
+void manager_notify_region_new(Manager *m, Region *reg) { NOTIFY(m, region_new, reg); }
+void manager_notify_region_removed(Manager *m, Region *reg) { NOTIFY(m, region_removed, reg); }
 void manager_notify_vm_new(Manager *m, Vm *vm) { NOTIFY(m, vm_new, vm); }
 void manager_notify_vm_changed(Manager *m, Vm *vm) { NOTIFY(m, vm_changed, vm); }
 void manager_notify_vm_removed(Manager *m, Vm *vm) { NOTIFY(m, vm_removed, vm); }
-void manager_notify_views_changed(Manager *m, Vm *vm, Region *r) { NOTIFY(m, views_changed, vm, r); }
+void manager_notify_views_changed(Manager *m, Vm *vm, Region *reg) { NOTIFY(m, views_changed, vm, reg); }
 void manager_notify_view_revoked(Manager *m, View *v) { NOTIFY(m, view_revoked, v); }
 void manager_notify_migration_new(Manager *m, Migration *mig) { NOTIFY(m, migration_new, mig); }
 void manager_notify_migration_changed(Manager *m, Migration *mig) { NOTIFY(m, migration_changed, mig); }

@@ -22,12 +22,12 @@ typedef struct Migration Migration;
 
 typedef struct ManagerHooks {
         void (*detach)(Manager *m);                              /* first thing manager_free() does */
-        void (*region_new)(Manager *m, Region *r);
-        void (*region_removed)(Manager *m, Region *r);          /* before it is freed */
+        void (*region_new)(Manager *m, Region *reg);
+        void (*region_removed)(Manager *m, Region *reg);          /* before it is freed */
         void (*vm_new)(Manager *m, Vm *vm);
         void (*vm_changed)(Manager *m, Vm *vm);                  /* LeaderPID and the like */
         void (*vm_removed)(Manager *m, Vm *vm);                  /* before it is freed */
-        void (*views_changed)(Manager *m, Vm *vm, Region *r);    /* Views of both */
+        void (*views_changed)(Manager *m, Vm *vm, Region *reg);    /* Views of both */
         void (*view_revoked)(Manager *m, View *v);
         void (*migration_new)(Manager *m, Migration *mig);
         void (*migration_changed)(Manager *m, Migration *mig);
@@ -92,12 +92,12 @@ void manager_sync_grants(Manager *m);
 size_t manager_fds_held(const Manager *m);
 
 /* Called by the model; each does nothing if no hook is installed. */
-void manager_notify_region_new(Manager *m, Region *r);
-void manager_notify_region_removed(Manager *m, Region *r);
+void manager_notify_region_new(Manager *m, Region *reg);
+void manager_notify_region_removed(Manager *m, Region *reg);
 void manager_notify_vm_new(Manager *m, Vm *vm);
 void manager_notify_vm_changed(Manager *m, Vm *vm);
 void manager_notify_vm_removed(Manager *m, Vm *vm);
-void manager_notify_views_changed(Manager *m, Vm *vm, Region *r);
+void manager_notify_views_changed(Manager *m, Vm *vm, Region *reg);
 void manager_notify_view_revoked(Manager *m, View *v);
 void manager_notify_migration_new(Manager *m, Migration *mig);
 void manager_notify_migration_changed(Manager *m, Migration *mig);
