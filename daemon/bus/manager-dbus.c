@@ -351,7 +351,6 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         Actor caller;
         unsigned n_views;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ char *path = NULL;
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
         const char *source_name, *target_name;

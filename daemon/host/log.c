@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "string-table.h"
 
 static int max_level = LOG_INFO;
 
@@ -19,15 +20,20 @@ int log_get_max_level(void) {
         return max_level;
 }
 
+static const char *const log_level_table[LOG_DEBUG + 1] = {
+        [LOG_EMERG]   = "emerg",
+        [LOG_ALERT]   = "alert",
+        [LOG_CRIT]    = "crit",
+        [LOG_ERR]     = "err",
+        [LOG_WARNING] = "warning",
+        [LOG_NOTICE]  = "notice",
+        [LOG_INFO]    = "info",
+        [LOG_DEBUG]   = "debug",
+};
+static DEFINE_STRING_TABLE_LOOKUP_FROM_STRING(log_level, int);
+
 int log_parse_level(const char *s) {
-        static const char *const names[] = {
-                [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit", [LOG_ERR] = "err",
-                [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
-        };
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (streq(names[i], s))
-                        return (int) i;
-        return -EINVAL;
+        return log_level_from_string(s);
 }
 
 int log_internal(int level, int error, const char *fmt, ...) {

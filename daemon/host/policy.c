@@ -118,22 +118,19 @@ static const char *json_type_name(json_object *o) {
         return "something else";
 }
 
-/* Checks every key of obj is in keys (NULL-terminated). */
-static int check_keys(Parser *p, const char *path, json_object *obj, const char *const *keys) {
+/* Checks every key of obj is one of the n keys (a string table: the policy's own words). */
+static int check_keys(Parser *p, const char *path, json_object *obj, const char *const *keys, size_t n) {
         json_object_object_foreach(obj, key, val) {
-                bool known = false;
+                char expected[256] = "";
+                size_t len = 0;
+
                 (void) val;
-                for (size_t i = 0; keys[i]; i++)
-                        if (streq(keys[i], key))
-                                known = true;
-                if (!known) {
-                        char expected[256] = "";
-                        size_t len = 0;
-                        for (size_t i = 0; keys[i] && len < sizeof(expected); i++)
-                                len += (size_t) snprintf(expected + len, sizeof(expected) - len, "%s%s", i ? ", " : "",
-                                                         keys[i]);
-                        return fail(p, path, "unknown key '%.64s'; expected one of: %s", key, expected);
-                }
+                if (string_table_lookup(keys, n, key) >= 0)
+                        continue;
+                for (size_t i = 0; i < n && len < sizeof(expected); i++)
+                        len += (size_t) snprintf(expected + len, sizeof(expected) - len, "%s%s", i ? ", " : "",
+                                                 keys[i]);
+                return fail(p, path, "unknown key '%.64s'; expected one of: %s", key, expected);
         }
         return 0;
 }
@@ -341,14 +338,14 @@ static int resolve_names(Parser *p, const char *path, json_object *o, bool users
 }
 
 static int parse_match(Parser *p, const char *path, json_object *o, PolicyClass *c) {
-        static const char *const keys[] = { "uids", "users", "gids", "groups", NULL };
+        static const char *const keys[] = { "uids", "users", "gids", "groups" };
         char kpath[KEY_PATH_MAX];
         json_object *v;
         int r;
 
         if (expect_type(p, path, o, json_type_object, "an object") < 0)
                 return -EINVAL;
-        r = check_keys(p, path, o, keys);
+        r = check_keys(p, path, o, keys, ELEMENTSOF(keys));
         if (r < 0)
                 return r;
         if (json_object_object_length(o) == 0)
@@ -382,12 +379,12 @@ static int parse_match(Parser *p, const char *path, json_object *o, PolicyClass 
 }
 
 static int parse_quota(Parser *p, const char *path, json_object *o, PolicyClass *c) {
-        static const char *const keys[] = { "bytes", "regions", "vms", "views", NULL };
         int r;
 
         if (expect_type(p, path, o, json_type_object, "an object") < 0)
                 return -EINVAL;
-        r = check_keys(p, path, o, keys);
+        /* The keys of a quota are the names of the quota kinds. */
+        r = check_keys(p, path, o, quota_kind_table, ELEMENTSOF(quota_kind_table));
         if (r < 0)
                 return r;
         for (QuotaKind k = 0; k < _QUOTA_KIND_MAX; k++) {
@@ -405,14 +402,14 @@ static int parse_quota(Parser *p, const char *path, json_object *o, PolicyClass 
 }
 
 static int parse_class(Parser *p, const char *path, json_object *o, PolicyClass *c) {
-        static const char *const keys[] = { "name", "match", "verbs", "backends", "max_region_size", "quota", NULL };
+        static const char *const keys[] = { "name", "match", "verbs", "backends", "max_region_size", "quota" };
         char kpath[KEY_PATH_MAX];
         json_object *v;
         int r;
 
         if (expect_type(p, path, o, json_type_object, "an object") < 0)
                 return -EINVAL;
-        r = check_keys(p, path, o, keys);
+        r = check_keys(p, path, o, keys, ELEMENTSOF(keys));
         if (r < 0)
                 return r;
 
@@ -472,14 +469,14 @@ static int parse_class(Parser *p, const char *path, json_object *o, PolicyClass 
 }
 
 static int parse_top(Parser *p, json_object *o) {
-        static const char *const keys[] = { "version", "classes", NULL };
+        static const char *const keys[] = { "version", "classes" };
         json_object *v;
         size_t n;
         int r;
 
         if (expect_type(p, "", o, json_type_object, "an object") < 0)
                 return -EINVAL;
-        r = check_keys(p, "", o, keys);
+        r = check_keys(p, "", o, keys, ELEMENTSOF(keys));
         if (r < 0)
                 return r;
         if (!json_object_object_get_ex(o, "version", &v))

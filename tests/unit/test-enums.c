@@ -35,8 +35,8 @@ static const char *const sparse_table[_SPARSE_MAX] = {
         [SPARSE_A] = "a",
         [SPARSE_C] = "c",
 };
-static DEFINE_STRING_TABLE_LOOKUP_TO_STRING(sparse, Sparse)
-static DEFINE_STRING_TABLE_LOOKUP_FROM_STRING(sparse, Sparse)
+static DEFINE_STRING_TABLE_LOOKUP_TO_STRING(sparse, Sparse);
+static DEFINE_STRING_TABLE_LOOKUP_FROM_STRING(sparse, Sparse);
 
 static void test_string_table_macro(void) {
         EXPECT(streq(sparse_to_string(SPARSE_A), "a") && streq(sparse_to_string(SPARSE_C), "c"),
