@@ -8,73 +8,68 @@
 #include <string.h>
 
 #include "gmem-errors.h"
+#include "string-table.h"
 
-typedef struct ErrorRow {
-        const char *name;       /* short name */
-        const char *dbus_name;  /* the name on the bus */
-        int errnum;
-} ErrorRow;
+/*
+ * One row per named error, written once: code, short name, errno. The
+ * tables below are made from these rows: the short names (a string table
+ * like every enum's), the D-Bus names (the prefix and the short name) and
+ * the errnos. AccessDenied is the bus's own name, as for every D-Bus
+ * service; GMEM_ERROR_SYSTEM, a plain errno from the kernel, has no name.
+ */
+#define GMEM_ERROR_ROWS(ROW)                                                    \
+        ROW(GMEM_ERROR_NO_SUCH_REGION,        "NoSuchRegion",        ENOENT)     \
+        ROW(GMEM_ERROR_NO_SUCH_VM,            "NoSuchVm",            ENOENT)     \
+        ROW(GMEM_ERROR_NO_SUCH_VIEW,          "NoSuchView",          ENOENT)     \
+        ROW(GMEM_ERROR_NO_SUCH_MIGRATION,     "NoSuchMigration",     ENOENT)     \
+        ROW(GMEM_ERROR_REGION_EXISTS,         "RegionExists",        EEXIST)     \
+        ROW(GMEM_ERROR_VM_EXISTS,             "VmExists",            EEXIST)     \
+        ROW(GMEM_ERROR_INVALID_NAME,          "InvalidName",         EINVAL)     \
+        ROW(GMEM_ERROR_INVALID_SIZE,          "InvalidSize",         EINVAL)     \
+        ROW(GMEM_ERROR_INVALID_RANGE,         "InvalidRange",        ERANGE)     \
+        ROW(GMEM_ERROR_INVALID_ARGUMENT,      "InvalidArgument",     EINVAL)     \
+        ROW(GMEM_ERROR_BUSY,                  "Busy",                EBUSY)      \
+        ROW(GMEM_ERROR_NOT_SUPPORTED,         "NotSupported",        EOPNOTSUPP) \
+        ROW(GMEM_ERROR_QUOTA_EXCEEDED,        "QuotaExceeded",       EDQUOT)     \
+        ROW(GMEM_ERROR_MIGRATION_IN_PROGRESS, "MigrationInProgress", EALREADY)   \
+        ROW(GMEM_ERROR_BACKEND_UNAVAILABLE,   "BackendUnavailable",  ENODEV)
 
-/* One row per named error: its short name is written once, its D-Bus name is made from it. */
-#define ERROR_ROW(code, name, errnum) [code] = { name, GMEM_ERROR_PREFIX name, errnum }
+#define ACCESS_DENIED_NAME "org.freedesktop.DBus.Error.AccessDenied"
 
-static const ErrorRow error_table[_GMEM_ERROR_MAX] = {
-        [GMEM_ERROR_NONE] = { NULL, NULL, 0 },
-        ERROR_ROW(GMEM_ERROR_NO_SUCH_REGION,        "NoSuchRegion",        ENOENT),
-        ERROR_ROW(GMEM_ERROR_NO_SUCH_VM,            "NoSuchVm",            ENOENT),
-        ERROR_ROW(GMEM_ERROR_NO_SUCH_VIEW,          "NoSuchView",          ENOENT),
-        ERROR_ROW(GMEM_ERROR_NO_SUCH_MIGRATION,     "NoSuchMigration",     ENOENT),
-        ERROR_ROW(GMEM_ERROR_REGION_EXISTS,         "RegionExists",        EEXIST),
-        ERROR_ROW(GMEM_ERROR_VM_EXISTS,             "VmExists",            EEXIST),
-        ERROR_ROW(GMEM_ERROR_INVALID_NAME,          "InvalidName",         EINVAL),
-        ERROR_ROW(GMEM_ERROR_INVALID_SIZE,          "InvalidSize",         EINVAL),
-        ERROR_ROW(GMEM_ERROR_INVALID_RANGE,         "InvalidRange",        ERANGE),
-        ERROR_ROW(GMEM_ERROR_INVALID_ARGUMENT,      "InvalidArgument",     EINVAL),
-        ERROR_ROW(GMEM_ERROR_BUSY,                  "Busy",                EBUSY),
-        ERROR_ROW(GMEM_ERROR_NOT_SUPPORTED,         "NotSupported",        EOPNOTSUPP),
-        ERROR_ROW(GMEM_ERROR_QUOTA_EXCEEDED,        "QuotaExceeded",       EDQUOT),
-        ERROR_ROW(GMEM_ERROR_MIGRATION_IN_PROGRESS, "MigrationInProgress", EALREADY),
-        ERROR_ROW(GMEM_ERROR_BACKEND_UNAVAILABLE,   "BackendUnavailable",  ENODEV),
-        /* Authorization failures use the bus's own name, as every D-Bus service does. */
-        [GMEM_ERROR_ACCESS_DENIED] = { "AccessDenied", "org.freedesktop.DBus.Error.AccessDenied", EACCES },
-        /* A plain errno from the kernel, no name of ours. */
-        [GMEM_ERROR_SYSTEM] = { NULL, NULL, EIO },
+#define NAME_OF(code, name, errnum) [code] = name,
+static const char *const gmem_error_code_table[_GMEM_ERROR_MAX] = {
+        GMEM_ERROR_ROWS(NAME_OF)
+        [GMEM_ERROR_ACCESS_DENIED] = "AccessDenied",
+};
+DEFINE_STRING_TABLE_LOOKUP(gmem_error_code, GmemErrorCode);
+
+#define DBUS_NAME_OF(code, name, errnum) [code] = GMEM_ERROR_PREFIX name,
+static const char *const gmem_error_dbus_name_table[_GMEM_ERROR_MAX] = {
+        GMEM_ERROR_ROWS(DBUS_NAME_OF)
+        [GMEM_ERROR_ACCESS_DENIED] = ACCESS_DENIED_NAME,
+};
+
+#define ERRNO_OF(code, name, errnum) [code] = errnum,
+static const int gmem_error_errno_table[_GMEM_ERROR_MAX] = {
+        GMEM_ERROR_ROWS(ERRNO_OF)
+        [GMEM_ERROR_ACCESS_DENIED] = EACCES,
+        [GMEM_ERROR_SYSTEM] = EIO,
 };
 
 const char *gmem_error_code_to_dbus_name(GmemErrorCode code) {
         if (code < 0 || code >= _GMEM_ERROR_MAX)
                 return NULL;
-        return error_table[code].dbus_name;
-}
-
-const char *gmem_error_code_to_string(GmemErrorCode code) {
-        if (code < 0 || code >= _GMEM_ERROR_MAX)
-                return NULL;
-        return error_table[code].name;
-}
-
-GmemErrorCode gmem_error_code_from_string(const char *s) {
-        if (!s)
-                return _GMEM_ERROR_INVALID;
-        for (GmemErrorCode c = 0; c < _GMEM_ERROR_MAX; c++)
-                if (error_table[c].name && streq(error_table[c].name, s))
-                        return c;
-        return _GMEM_ERROR_INVALID;
+        return gmem_error_dbus_name_table[code];
 }
 
 GmemErrorCode gmem_error_code_from_dbus_name(const char *name) {
-        if (!name)
-                return _GMEM_ERROR_INVALID;
-        for (GmemErrorCode c = 0; c < _GMEM_ERROR_MAX; c++)
-                if (error_table[c].dbus_name && streq(error_table[c].dbus_name, name))
-                        return c;
-        return _GMEM_ERROR_INVALID;
+        return (GmemErrorCode) string_table_lookup(gmem_error_dbus_name_table, _GMEM_ERROR_MAX, name);
 }
 
 int gmem_error_code_to_errno(GmemErrorCode code) {
         if (code < 0 || code >= _GMEM_ERROR_MAX)
                 return EINVAL;
-        return error_table[code].errnum;
+        return gmem_error_errno_table[code];
 }
 
 /* The org.freedesktop.DBus.Error names a client of ours is likely to meet. */
@@ -82,7 +77,7 @@ static const struct {
         const char *name;
         int errnum;
 } freedesktop_errors[] = {
-        { "org.freedesktop.DBus.Error.AccessDenied",          EACCES       },
+        { ACCESS_DENIED_NAME,                                 EACCES       },
         { "org.freedesktop.DBus.Error.ServiceUnknown",        EHOSTUNREACH },
         { "org.freedesktop.DBus.Error.NameHasNoOwner",        ENXIO        },
         { "org.freedesktop.DBus.Error.NoReply",               ETIMEDOUT    },
