@@ -33,6 +33,7 @@ struct BusCredsCache {
 
 static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
 
+/* Frees a cache entry (its gids and sender too); accepts NULL. */
 static void bus_creds_free(BusCreds *c) {
         if (!c)
                 return;
@@ -40,6 +41,7 @@ static void bus_creds_free(BusCreds *c) {
         free(c->sender);
         free(c);
 }
+DEFINE_TRIVIAL_CLEANUP_FUNC(BusCreds *, bus_creds_free);
 
 static void parked_free(Parked *p) {
         if (!p)
@@ -123,8 +125,107 @@ BusCredsCache *bus_creds_cache_free(BusCredsCache *c) {
         return NULL;
 }
 
-static int parse_credentials(sd_bus_message *reply, const char *sender, BusCreds **ret) {
-        BusCreds *bc;
+/* Reads the value of a UnixUserID entry, a 'u', into *ret_uid. */
+static int read_uid(sd_bus_message *reply, uid_t *ret_uid) {
+        uint32_t uid;
+        int r;
+
+        r = sd_bus_message_read(reply, "v", "u", &uid);
+        if (r < 0)
+                return r;
+        *ret_uid = (uid_t) uid;
+        return 0;
+}
+
+/*
+ * Reads the value of a UnixGroupIDs entry, an 'au', into bc's gids: at most
+ * BUS_CREDS_GIDS_MAX of them, -E2BIG if there are more. An empty list leaves
+ * bc's gids as they are.
+ */
+static int read_gids(sd_bus_message *reply, BusCreds *bc) {
+        _cleanup_free_ gid_t *copy = NULL;
+        const void *gids;
+        size_t size;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'v', "au");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_array(reply, 'u', &gids, &size);
+        if (r < 0)
+                return r;
+        if (size / sizeof(uint32_t) > BUS_CREDS_GIDS_MAX)
+                return -E2BIG;
+        if (size > 0) {
+                copy = malloc(size);
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, gids, size);
+        }
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+
+        if (!copy)
+                return 0;
+        free(bc->gids);
+        bc->gids = TAKE_PTR(copy);
+        bc->n_gids = size / sizeof(uint32_t);
+        return 0;
+}
+
+/*
+ * Reads the value of the credentials entry named key into bc, setting
+ * *have_uid once a uid was read; the values of keys gmemd has no use for
+ * (ProcessID, LinuxSecurityLabel, ...) are skipped.
+ */
+static int read_credential_value(sd_bus_message *reply, const char *key, BusCreds *bc, bool *have_uid) {
+        int r;
+
+        if (streq(key, "UnixGroupIDs"))
+                return read_gids(reply, bc);
+        if (!streq(key, "UnixUserID"))
+                return sd_bus_message_skip(reply, "v");
+
+        r = read_uid(reply, &bc->uid);
+        if (r < 0)
+                return r;
+        *have_uid = true;
+        return 0;
+}
+
+/*
+ * Reads the next {sv} entry of a GetConnectionCredentials reply into bc.
+ * Returns 1 if an entry was read, 0 at the end of the dictionary, negative
+ * on the first thing that cannot be read or is over a limit.
+ */
+static int read_credential(sd_bus_message *reply, BusCreds *bc, bool *have_uid) {
+        const char *key;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'e', "sv");
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_read(reply, "s", &key);
+        if (r < 0)
+                return r;
+        r = read_credential_value(reply, key, bc, have_uid);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+        return 1;
+}
+
+/*
+ * Builds sender's BusCreds from the a{sv} of a GetConnectionCredentials
+ * reply. Fails on the first entry that cannot be read, with -E2BIG if it has
+ * more than BUS_CREDS_GIDS_MAX gids, and with -ENODATA if the reply has no
+ * uid at all; nothing is left allocated then.
+ */
+static int parse_credentials(sd_bus_message *reply, const char *sender, BusCreds **ret_creds) {
+        _cleanup_(bus_creds_freep) BusCreds *bc = NULL;
         bool have_uid = false;
         int r;
 
@@ -132,56 +233,21 @@ static int parse_credentials(sd_bus_message *reply, const char *sender, BusCreds
         if (!bc)
                 return -ENOMEM;
         bc->sender = strdup(sender);
-        if (!bc->sender) {
-                bus_creds_free(bc);
+        if (!bc->sender)
                 return -ENOMEM;
-        }
 
         r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        while (r >= 0) {
-                const char *key;
-
-                r = sd_bus_message_enter_container(reply, 'e', "sv");
-                if (r <= 0)
-                        break;
-                r = sd_bus_message_read(reply, "s", &key);
+        if (r < 0)
+                return r;
+        do {
+                r = read_credential(reply, bc, &have_uid);
                 if (r < 0)
-                        break;
-                if (streq(key, "UnixUserID")) {
-                        uint32_t uid;
-                        r = sd_bus_message_read(reply, "v", "u", &uid);
-                        bc->uid = (uid_t) uid;
-                        have_uid = r >= 0;
-                } else if (streq(key, "UnixGroupIDs")) {
-                        const void *gids;
-                        size_t size;
+                        return r;
+        } while (r > 0);
 
-                        r = sd_bus_message_enter_container(reply, 'v', "au");
-                        if (r >= 0)
-                                r = sd_bus_message_read_array(reply, 'u', &gids, &size);
-                        if (r >= 0 && size / sizeof(uint32_t) > BUS_CREDS_GIDS_MAX)
-                                r = -E2BIG;
-                        if (r >= 0 && size > 0) {
-                                bc->gids = malloc(size);
-                                if (!bc->gids)
-                                        r = -ENOMEM;
-                                else {
-                                        memcpy(bc->gids, gids, size);
-                                        bc->n_gids = size / sizeof(uint32_t);
-                                }
-                        }
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(reply);
-                } else
-                        r = sd_bus_message_skip(reply, "v");
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(reply);
-        }
-        if (r < 0 || !have_uid) {
-                bus_creds_free(bc);
-                return r < 0 ? r : -ENODATA;
-        }
-        *ret = bc;
+        if (!have_uid)
+                return -ENODATA;
+        *ret_creds = TAKE_PTR(bc);
         return 0;
 }
 

@@ -86,61 +86,106 @@ FdFlow *fdflow_free(FdFlow *f) {
         return NULL;
 }
 
-/* How many fds the bus still holds for sender, or negative if it will not say. */
-static int bus_unread_fds(FdFlow *f, const char *sender, unsigned *ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
-        sd_bus_error error = SD_BUS_ERROR_NULL;
+/*
+ * Marks the counts as unverifiable: the bus will not say how many fds are
+ * unread, so replies are let through from now on. True only the first time,
+ * so that the caller says why once and not on every reply.
+ */
+static bool mark_unverifiable(FdFlow *f) {
+        bool first = !f->unverifiable;
+
+        f->unverifiable = true;
+        return first;
+}
+
+/*
+ * Asks the bus for sender's connection statistics (GetConnectionStats of
+ * org.freedesktop.DBus.Debug.Stats), waiting at most
+ * FDFLOW_STATS_TIMEOUT_USEC. The bus's error, if it answers with one, is
+ * left in error.
+ */
+static int stats_call(sd_bus *bus, const char *sender, sd_bus_error *error, sd_bus_message **ret_reply) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(f->bus, &call, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+        r = sd_bus_message_new_method_call(bus, &call, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                            "org.freedesktop.DBus.Debug.Stats", "GetConnectionStats");
-        if (r >= 0)
-                r = sd_bus_message_append(call, "s", sender);
-        if (r >= 0)
-                r = sd_bus_call(f->bus, call, FDFLOW_STATS_TIMEOUT_USEC, &error, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(call, "s", sender);
+        if (r < 0)
+                return r;
+        return sd_bus_call(bus, call, FDFLOW_STATS_TIMEOUT_USEC, error, ret_reply);
+}
+
+/*
+ * Finds OutgoingFDs, the fds the bus holds for the connection, in the a{sv}
+ * of a GetConnectionStats reply and skips every other entry. -EBADMSG if the
+ * dictionary has no such entry, it is not a 'u', or the reply is malformed.
+ */
+static int stats_outgoing_fds(sd_bus_message *reply, unsigned *ret_fds) {
+        const char *key;
+        uint32_t v;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return -EBADMSG;
+        for (;;) {
+                r = sd_bus_message_enter_container(reply, 'e', "sv");
+                if (r <= 0)
+                        return -EBADMSG;
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        return -EBADMSG;
+                if (streq(key, "OutgoingFDs"))
+                        break;
+                r = sd_bus_message_skip(reply, "v");
+                if (r < 0)
+                        return -EBADMSG;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return -EBADMSG;
+        }
+
+        r = sd_bus_message_read(reply, "v", "u", &v);
+        if (r < 0)
+                return -EBADMSG;
+        *ret_fds = v;
+        return 0;
+}
+
+/*
+ * How many fds the bus still holds for sender: 0 if sender is gone, as
+ * nothing of ours waits for it then. Negative if the bus will not say, and
+ * then the counts are unverifiable from now on (said once in the log).
+ */
+static int bus_unread_fds(FdFlow *f, const char *sender, unsigned *ret_unread) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = stats_call(f->bus, sender, &error, &reply);
+        if (r < 0 && sd_bus_error_has_name(&error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+                *ret_unread = 0;
+                return 0;
+        }
         if (r < 0) {
-                if (sd_bus_error_has_name(&error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
-                        *ret = 0;       /* gone: nothing of ours waits for it */
-                        sd_bus_error_free(&error);
-                        return 0;
-                }
-                if (!f->unverifiable)
+                if (mark_unverifiable(f))
                         log_warning("Cannot ask the bus how many file descriptors clients have not read (%s); a "
                                     "client that never reads its replies can stall gmemd's bus connection",
                                     error.message ?: strerror(-r));
-                f->unverifiable = true;
-                sd_bus_error_free(&error);
                 return r;
         }
 
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        while (r >= 0) {
-                const char *key;
-                uint32_t v;
-
-                r = sd_bus_message_enter_container(reply, 'e', "sv");
-                if (r <= 0)
-                        break;
-                r = sd_bus_message_read(reply, "s", &key);
-                if (r < 0)
-                        break;
-                if (streq(key, "OutgoingFDs")) {
-                        r = sd_bus_message_read(reply, "v", "u", &v);
-                        if (r >= 0) {
-                                *ret = v;
-                                return 0;
-                        }
-                        break;
-                }
-                r = sd_bus_message_skip(reply, "v");
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(reply);
+        r = stats_outgoing_fds(reply, ret_unread);
+        if (r < 0) {
+                if (mark_unverifiable(f))
+                        log_warning("The bus's connection statistics give no OutgoingFDs; a client that never reads "
+                                    "its replies can stall gmemd's bus connection");
+                return r;
         }
-        if (!f->unverifiable)
-                log_warning("The bus's connection statistics give no OutgoingFDs; a client that never reads its "
-                            "replies can stall gmemd's bus connection");
-        f->unverifiable = true;
-        return -EBADMSG;
+        return 0;
 }
 
 /* Replaces the count of c with what the bus says; false if it would not say. */
@@ -154,6 +199,95 @@ static bool refresh(FdFlow *f, FdFlowClient *c) {
         return true;
 }
 
+/*
+ * Refreshes the count of every client but c that has fds counted, so that
+ * what the others have read by now frees room under FDFLOW_TOTAL_MAX. Stops
+ * at the first the bus will not say anything about.
+ */
+static void refresh_others(FdFlow *f, FdFlowClient *c) {
+        FdFlowClient *o;
+
+        HASHMAP_FOREACH(o, f->clients, i) {
+                if (o == c || o->fds == 0)
+                        continue;
+                if (!refresh(f, o))
+                        return;
+        }
+}
+
+/*
+ * A new entry for sender with no fds counted, not yet in any table. Freed
+ * with client_free() if it is never added.
+ */
+static int client_new(const char *sender, FdFlowClient **ret_client) {
+        _cleanup_free_ FdFlowClient *c = NULL;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->sender = strdup(sender);
+        if (!c->sender)
+                return -ENOMEM;
+        *ret_client = TAKE_PTR(c);
+        return 0;
+}
+
+/* The entry of sender in f->clients, added with no fds counted if it has none yet. */
+static int client_get(FdFlow *f, const char *sender, FdFlowClient **ret_client) {
+        FdFlowClient *c;
+        int r;
+
+        c = hashmap_get(f->clients, sender);
+        if (c) {
+                *ret_client = c;
+                return 0;
+        }
+        r = client_new(sender, &c);
+        if (r < 0)
+                return r;
+        r = hashmap_put(f->clients, c->sender, c);
+        if (r < 0) {
+                client_free(f, c);
+                return r;
+        }
+        *ret_client = c;
+        return 0;
+}
+
+/*
+ * Whether n more fds for c stay within both limits as far as gmemd counts:
+ * FDFLOW_CLIENT_MAX for c, FDFLOW_TOTAL_MAX for all clients together. Over
+ * either, the bus is asked what is really unread.
+ */
+static bool within_limits(const FdFlow *f, const FdFlowClient *c, unsigned n) {
+        return c->fds + n <= FDFLOW_CLIENT_MAX && f->total + n <= FDFLOW_TOTAL_MAX;
+}
+
+/*
+ * Decides whether n more fds may go to c: 0 if they may, -EBUSY with
+ * *ret_refusal filled in if c (or all clients together) has too many
+ * unread by the bus's own count. Counts the bus will not confirm let the
+ * reply through.
+ */
+static int check_unread(FdFlow *f, FdFlowClient *c, unsigned n, FdFlowRefusal *ret_refusal) {
+        if (f->unverifiable || within_limits(f, c, n))
+                return 0;
+        if (!refresh(f, c))
+                return 0;
+
+        if (f->total + n > FDFLOW_TOTAL_MAX)
+                refresh_others(f, c);
+        if (c->fds + n > FDFLOW_CLIENT_MAX) {
+                *ret_refusal = (FdFlowRefusal) { .unread = c->fds, .max = FDFLOW_CLIENT_MAX };
+                return -EBUSY;
+        }
+        if (!f->unverifiable && f->total + n > FDFLOW_TOTAL_MAX) {
+                *ret_refusal = (FdFlowRefusal) { .whole_bus = true, .unread = f->total, .max = FDFLOW_TOTAL_MAX };
+                return -EBUSY;
+        }
+        return 0;
+}
+
 int fdflow_admit(FdFlow *f, sd_bus_message *msg, unsigned n, FdFlowRefusal *ret_refusal) {
         const char *sender = sd_bus_message_get_sender(msg);
         FdFlowClient *c;
@@ -161,43 +295,12 @@ int fdflow_admit(FdFlow *f, sd_bus_message *msg, unsigned n, FdFlowRefusal *ret_
 
         if (!f || !sender || n == 0)
                 return 0;
-        c = hashmap_get(f->clients, sender);
-        if (!c) {
-                c = calloc(1, sizeof(*c));
-                if (!c)
-                        return -ENOMEM;
-                c->sender = strdup(sender);
-                if (!c->sender) {
-                        free(c);
-                        return -ENOMEM;
-                }
-                r = hashmap_put(f->clients, c->sender, c);
-                if (r < 0) {
-                        free(c->sender);
-                        free(c);
-                        return r;
-                }
-        }
-
-        if (!f->unverifiable && (c->fds + n > FDFLOW_CLIENT_MAX || f->total + n > FDFLOW_TOTAL_MAX)) {
-                bool known = refresh(f, c);
-                FdFlowClient *o;
-
-                /* Over the total: what the others have read by now frees room too. */
-                if (known && f->total + n > FDFLOW_TOTAL_MAX)
-                        HASHMAP_FOREACH(o, f->clients, i)
-                                if (o != c && o->fds > 0 && !refresh(f, o))
-                                        break;
-                if (known && c->fds + n > FDFLOW_CLIENT_MAX) {
-                        *ret_refusal = (FdFlowRefusal) { .unread = c->fds, .max = FDFLOW_CLIENT_MAX };
-                        return -EBUSY;
-                }
-                if (known && !f->unverifiable && f->total + n > FDFLOW_TOTAL_MAX) {
-                        *ret_refusal = (FdFlowRefusal) { .whole_bus = true, .unread = f->total,
-                                                         .max = FDFLOW_TOTAL_MAX };
-                        return -EBUSY;
-                }
-        }
+        r = client_get(f, sender, &c);
+        if (r < 0)
+                return r;
+        r = check_unread(f, c, n, ret_refusal);
+        if (r < 0)
+                return r;
         c->fds += n;
         f->total += n;
         return 0;

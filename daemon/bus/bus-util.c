@@ -75,6 +75,11 @@ static const char bus_option_signature[_BUS_OPTION_TYPE_MAX] = {
         [BUS_OPTION_UINT64]  = 't',
 };
 
+/*
+ * Reads the variant of an option entry into o->value, after checking that it
+ * holds exactly the type o's row asks for. A variant of another type, or one
+ * that cannot be read, is InvalidArgument naming the key.
+ */
 static int bus_read_option_value(sd_bus_message *m, const BusOption *o, GmemError *e) {
         const char *contents;
         char type, want = bus_option_signature[o->type];
@@ -112,6 +117,74 @@ static int bus_read_option_value(sd_bus_message *m, const BusOption *o, GmemErro
         return 0;
 }
 
+/*
+ * The row of options whose key is key, in *ret_index; -ENOENT if the table
+ * has no such row.
+ */
+static int bus_option_find(const BusOption *options, size_t n, const char *key, size_t *ret_index) {
+        for (size_t i = 0; i < n; i++) {
+                if (!streq(options[i].key, key))
+                        continue;
+                *ret_index = i;
+                return 0;
+        }
+        return -ENOENT;
+}
+
+/*
+ * Sets InvalidArgument for a key the table does not know, listing the keys
+ * it does know ("a, b, c", cut short when the buffer is full) or "none" for
+ * an empty table, and returns its negative errno.
+ */
+static int bus_option_unknown(const BusOption *options, size_t n, const char *key, GmemError *e) {
+        char known[256] = "";
+        size_t len = 0;
+
+        for (size_t j = 0; j < n && len < sizeof(known); j++)
+                len += (size_t) snprintf(known + len, sizeof(known) - len, "%s%s", j ? ", " : "", options[j].key);
+        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Unknown option '%.64s'; known options: %s", key,
+                              n ? known : "none");
+}
+
+/*
+ * Reads the next {sv} entry of an option dictionary into its row of options,
+ * marking the row in seen (one flag per row) so a key given twice is
+ * refused. Returns 1 if an entry was read, 0 at the end of the dictionary,
+ * negative with e set if the entry is malformed or not allowed.
+ */
+static int bus_read_option_entry(sd_bus_message *m, const BusOption *options, size_t n, bool *seen, GmemError *e) {
+        const char *key;
+        size_t i;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'e', "sv");
+        if (r < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options: expected a{sv}");
+        if (r == 0)
+                return 0;
+        r = sd_bus_message_read(m, "s", &key);
+        if (r < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed option key");
+
+        r = bus_option_find(options, n, key, &i);
+        if (r < 0)
+                return bus_option_unknown(options, n, key, e);
+        if (seen[i])
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option '%s' given twice", key);
+        seen[i] = true;
+        if (options[i].seen)
+                *options[i].seen = true;
+
+        r = bus_read_option_value(m, &options[i], e);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options");
+        return 1;
+}
+
 int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, GmemError *e) {
         bool seen[16] = {};
         int r;
@@ -123,45 +196,11 @@ int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, Gmem
         if (r < 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options: expected a{sv}");
 
-        for (;;) {
-                const char *key;
-                size_t i;
-
-                r = sd_bus_message_enter_container(m, 'e', "sv");
-                if (r < 0)
-                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options: expected a{sv}");
-                if (r == 0)
-                        break;
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed option key");
-
-                for (i = 0; i < n; i++)
-                        if (streq(options[i].key, key))
-                                break;
-                if (i >= n) {
-                        char known[256] = "";
-                        size_t len = 0;
-                        for (size_t j = 0; j < n && len < sizeof(known); j++)
-                                len += (size_t) snprintf(known + len, sizeof(known) - len, "%s%s",
-                                                         j ? ", " : "", options[j].key);
-                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Unknown option '%.64s'; known options: %s",
-                                              key, n ? known : "none");
-                }
-                if (seen[i])
-                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option '%s' given twice", key);
-                seen[i] = true;
-                if (options[i].seen)
-                        *options[i].seen = true;
-
-                r = bus_read_option_value(m, &options[i], e);
+        do {
+                r = bus_read_option_entry(m, options, n, seen, e);
                 if (r < 0)
                         return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options");
-        }
+        } while (r > 0);
 
         r = sd_bus_message_exit_container(m);
         if (r < 0)
