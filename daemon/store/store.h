@@ -6,15 +6,13 @@
  * model is rebuilt from LISTEN_FDS/LISTEN_FDNAMES on start.
  *
  * Each object is one store entry whose FDNAME carries its (immutable)
- * description, fields separated by '/', which names cannot contain:
- *
- *   region/ID/BACKEND/PAGE_SIZE/CREATOR/PERSISTENT/NAME/OWNER   master memfd
- *   vm/ID/UID|-/CREATOR/L|N/NAME                   leader pidfd (L) or a record memfd (N)
- *   view/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR   custody file (a record
- *                                                  where views are the master file, secret)
- *   pending/ID                                     record, while view ID is pending
- *   revoked/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR   record
- *   migration/ID/SOURCE_VM_ID/TARGET_VM_ID         record, while prepared
+ * description: region/..., vm/..., view/..., revoked/..., pending/... and
+ * migration/..., the scheme store-name.h describes and store-name.c alone
+ * writes and reads. A region's entry holds its master memfd; a VM's its
+ * leader's pidfd, or a record memfd without one; an active or pending
+ * view's its custody file (a record where views are the master file, as
+ * for secret regions); revoked views, pending markers and prepared
+ * migrations are records.
  *
  * An fd entry's name never changes: systemd ignores an FDSTORE=1 whose fd
  * is an open file it holds already, whatever the name, so a file can never
@@ -40,9 +38,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
 bool store_enabled(const Store *s);
 
 /*
- * Rebuilds the model from the fds passed in (LISTEN_FDS). Every fd is checked
- * (type, identity, size, access) before it is trusted; entries that are
- * unknown, stale or fail a check are removed from the store and closed.
+ * Rebuilds the model from the fds passed in (LISTEN_FDS; restore.c). Every
+ * name is parsed and every fd checked (type, identity, size, access) before
+ * it is trusted; entries that are unknown, stale or fail a check are removed
+ * from the store and closed.
  * Returns the number of entries restored.
  */
 int store_restore(Store *s, unsigned *ret_removed);
