@@ -53,6 +53,7 @@ static void known_backends(char *buf, size_t size) {
 }
 
 static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
         RegionParams p = { .backend = BACKEND_MEMFD };
@@ -89,12 +90,15 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         r = bus_authorize(msg, m, POLICY_VERB_CREATE_REGION, NULL, &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
+        /* The class's backends, largest region and quotas: checked by the model in the same step as it charges. */
+        r = region_reserve(m, &p, &caller, &charge, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
         r = bus_check_fds(msg, m, 1, 0, error, "Cannot create region '%s'", p.name);
         if (r < 0)
                 return r;
 
-        /* The class's backends, largest region and quotas are the model's to check, in the same step as it charges. */
-        r = region_create(m, &p, &caller, &reg, &e);
+        r = region_create(m, &p, &charge, &reg, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         return reply_path(msg, region_path_of, reg);
@@ -256,6 +260,7 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
 }
 
 static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
         Actor caller;
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
@@ -281,13 +286,16 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = bus_authorize(msg, m, POLICY_VERB_REGISTER_VM, NULL, &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
+        r = vm_reserve(m, &caller, &charge, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
         if (p.has_leader_pid) {
                 r = bus_check_fds(msg, m, 1, 0, error, "Cannot watch the leader of VM '%s'", p.name);
                 if (r < 0)
                         return r;
         }
 
-        r = vm_register(m, &p, &caller, &vm, &e);
+        r = vm_register(m, &p, &charge, &vm, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         return reply_path(msg, vm_path_of, vm);
@@ -348,6 +356,7 @@ static int append_migration(sd_bus_message *reply, const Migration *mig) {
 }
 
 static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
         Actor caller;
         unsigned n_views;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -373,6 +382,9 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         r = bus_authorize(msg, m, POLICY_VERB_MIGRATE, NULL, &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
+        r = migration_reserve(source, &caller, &charge, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
 
         /* A file per view and the reply's duplicate of each. */
         n_views = hashmap_size(source->views) > 32 ? 32U : (unsigned) hashmap_size(source->views);
@@ -385,7 +397,7 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         if (r < 0)
                 return r;
 
-        r = migration_begin(source, target, &caller, &mig, &e);
+        r = migration_begin(source, target, &charge, &mig, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
 

@@ -69,6 +69,7 @@ int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 
 int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
         Actor caller;
         bool existing = false;
         GmemError e = GMEM_ERROR_INIT;
@@ -104,6 +105,10 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = bus_authorize(msg, vm->manager, POLICY_VERB_ATTACH, vm, &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
+        /* The quota of a new view: checked by the model in the same step as it charges. */
+        r = view_reserve(vm, reg, &caller, &charge, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
         /* The view file and the reply's duplicate of it. */
         r = bus_check_fds(msg, vm->manager, 1, 1, error, "Cannot give VM '%s' a view of region '%s'", vm->name,
                            reg->name);
@@ -114,8 +119,7 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         if (r < 0)
                 return r;
 
-        /* The quota of a new view is the model's to check, in the same step as it charges. */
-        r = view_attach(vm, reg, &p, &caller, &v, &existing, &e);
+        r = view_attach(vm, reg, &p, &charge, &v, &existing, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         r = sd_bus_message_append(reply, "h", v->fd);

@@ -131,18 +131,23 @@ static int migration_check_begin(Vm *source, Vm *target, size_t n, GmemError *e)
         return 0;
 }
 
-int migration_begin(Vm *source, Vm *target, const Actor *a, Migration **ret, GmemError *e) {
-        _cleanup_(usage_charge_release) UsageCharge charge = {};
+int migration_reserve(Vm *source, const Actor *a, UsageCharge *ret, GmemError *e) {
+        Usage want = { .amount = { [QUOTA_VIEWS] = migration_count_views(source) } };
+
+        return usage_reserve(source->manager, a, &want, ret, e);
+}
+
+int migration_begin(Vm *source, Vm *target, UsageCharge *reserved, Migration **ret, GmemError *e) {
+        _cleanup_(usage_charge_release) UsageCharge charge = usage_charge_take(reserved);
         Manager *m = source->manager;
         size_t n = migration_count_views(source), k = 0;
         Migration *mig;
         View *v;
         int r;
 
-        /* The quota first, as CreateRegion and Attach check theirs: a caller over it learns that before anything else. */
-        r = usage_reserve(m, a, &(Usage) { .amount = { [QUOTA_VIEWS] = n } }, &charge, e);
-        if (r < 0)
-                return r;
+        if (charge.manager != m || charge.amount[QUOTA_VIEWS] != n)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Migration of VM '%s' was not reserved",
+                                      source->name);
         r = migration_check_begin(source, target, n, e);
         if (r < 0)
                 return r;
@@ -194,13 +199,7 @@ int migration_begin(Vm *source, Vm *target, const Actor *a, Migration **ret, Gme
 
 undo_views:
         for (size_t i = 0; i < n; i++)
-                if (mig->target_views[i]) {
-                        Region *reg = mig->target_views[i]->region;
-                        view_free(mig->target_views[i]);
-                        mig->target_views[i] = NULL;
-                        manager_notify_views_changed(m, target, reg);
-                }
-        manager_sync_grants(m);
+                view_remove(TAKE_PTR(mig->target_views[i]));
         migration_free(mig);
         return r;
 }
@@ -224,6 +223,10 @@ int migration_adopt(Vm *source, Vm *target, uint64_t id, Migration **ret, GmemEr
                         committing = true;
                 n++;
         }
+        /* No view of the target left: an abort was under way when gmemd stopped. Nothing to finish. */
+        if (n == 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored migration %" PRIu64 " of VM '%s' to '%s' "
+                                      "has no views left", id, source->name, target->name);
 
         mig = calloc(1, sizeof(*mig));
         if (!mig)
@@ -294,7 +297,6 @@ int migration_commit(Migration *mig, GmemError *e) {
                 view_activate(mig->target_views[i]);
         for (size_t i = 0; i < mig->n_views; i++)
                 view_revoke(mig->source_views[i]);
-        manager_sync_grants(m);
 
         mig->state = MIGRATION_COMMITTED;
         migration_unpin(mig);
@@ -305,22 +307,14 @@ int migration_commit(Migration *mig, GmemError *e) {
 
 int migration_abort(Migration *mig, GmemError *e) {
         Manager *m = mig->manager;
-        Vm *target = mig->target;
         int r;
 
         r = migration_check_prepared(mig, e);
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < mig->n_views; i++) {
-                View *t = mig->target_views[i];
-                Region *reg = t->region;
-
-                mig->target_views[i] = NULL;
-                view_free(t);
-                manager_notify_views_changed(m, target, reg);
-        }
-        manager_sync_grants(m);
+        for (size_t i = 0; i < mig->n_views; i++)
+                view_remove(TAKE_PTR(mig->target_views[i]));
 
         mig->state = MIGRATION_ABORTED;
         migration_unpin(mig);

@@ -29,10 +29,17 @@ struct Migration {
 };
 
 /*
- * Reserves the target's pending views against a's quota and creates them in
- * one step (a is charged for them); on failure nothing is left.
+ * Checks a's quota of views for the pending views a migration of source
+ * makes (one per active view) and charges them in the same step: *ret is the
+ * charge migration_begin() takes.
  */
-int migration_begin(Vm *source, Vm *target, const Actor *a, Migration **ret, GmemError *e);
+int migration_reserve(Vm *source, const Actor *a, UsageCharge *ret, GmemError *e);
+/*
+ * Creates the target's pending views, each taking its share of *reserved
+ * (the charge migration_reserve() made), which is taken over also on
+ * failure: then it is released and nothing is left.
+ */
+int migration_begin(Vm *source, Vm *target, UsageCharge *reserved, Migration **ret, GmemError *e);
 /*
  * Rebuilds a prepared migration restored from the fd store: the target's
  * pending views and the source's active views of the same regions. If the

@@ -143,20 +143,27 @@ static Usage region_usage(uint64_t size) {
         return (Usage) { .amount = { [QUOTA_REGIONS] = 1, [QUOTA_BYTES] = size } };
 }
 
-int region_create(Manager *m, const RegionParams *p, const Actor *a, Region **ret, GmemError *e) {
-        _cleanup_(usage_charge_release) UsageCharge charge = {};
-        const BackendOps *ops = NULL;
-        uint64_t page_size = 0;
+int region_reserve(Manager *m, const RegionParams *p, const Actor *a, UsageCharge *ret, GmemError *e) {
         Usage want = region_usage(p->size);
-        Region *reg;
         int r;
 
+        *ret = (UsageCharge) {};
         r = region_check_rules(p, a, e);
         if (r < 0)
                 return r;
-        r = usage_reserve(m, a, &want, &charge, e);
-        if (r < 0)
-                return r;
+        return usage_reserve(m, a, &want, ret, e);
+}
+
+int region_create(Manager *m, const RegionParams *p, UsageCharge *reserved, Region **ret, GmemError *e) {
+        _cleanup_(usage_charge_release) UsageCharge charge = usage_charge_take(reserved);
+        const BackendOps *ops = NULL;
+        uint64_t page_size = 0;
+        Region *reg;
+        int r;
+
+        if (charge.manager != m || charge.amount[QUOTA_REGIONS] != 1)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Region '%.64s' was not reserved",
+                                      p->name ?: "");
         r = region_validate(m, p, &ops, &page_size, e);
         if (r < 0)
                 return r;
@@ -165,7 +172,7 @@ int region_create(Manager *m, const RegionParams *p, const Actor *a, Region **re
                 if (r < 0)
                         return r;
         }
-        r = region_new(m, p, ops, a->uid, &reg, e);
+        r = region_new(m, p, ops, charge.uid, &reg, e);
         if (r < 0)
                 return r;
 
@@ -206,6 +213,12 @@ int region_adopt(Manager *m, const RegionParams *p, const Actor *a, uint64_t id,
         if (r < 0)
                 return r;
         reg->br = (BackendRegion) { .fd = TAKE_FD(owned), .size = (uint64_t) st.st_size, .page_size = page_size };
+        /*
+         * Whatever access list the inode carries is recomputed from the views restored with it (or cleared
+         * if none come back): a crash may have come between a view's end and its grant's.
+         */
+        reg->has_grants = true;
+        region_grants_stale(reg);
         return region_publish(m, reg, id, &charge, ret, e);
 }
 
@@ -351,11 +364,8 @@ int region_destroy(Region *reg, GmemError *e) {
                                       region_first_live_view(reg)->vm->name);
 
         /* Revoked views die with the region; tell their VMs. */
-        while ((v = hashmap_first(reg->views))) {
-                Vm *vm = v->vm;
-                view_free(v);
-                manager_notify_views_changed(m, vm, reg);
-        }
+        while ((v = hashmap_first(reg->views)))
+                view_remove(v);
 
         manager_notify_region_removed(m, reg);
         region_free(reg);

@@ -45,11 +45,18 @@ typedef struct RegionParams {
 } RegionParams;
 
 /*
- * Checks the actor's rules (backend, largest region) and quotas, reserving
- * the region and its bytes in the same step, validates everything, then
- * creates the inode; on failure nothing is left and nothing is charged.
+ * Checks the actor's rules for p (the backends and the largest region its
+ * class allows) and its quotas, and charges one region and p->size bytes in
+ * the same step: *ret is the charge region_create() takes. Nothing is
+ * charged on failure.
  */
-int region_create(Manager *m, const RegionParams *p, const Actor *a, Region **ret, GmemError *e);
+int region_reserve(Manager *m, const RegionParams *p, const Actor *a, UsageCharge *ret, GmemError *e);
+/*
+ * Validates everything, then creates the inode. Takes *reserved over (the
+ * charge region_reserve() made; a region cannot be made without one), also
+ * on failure: then it is released and nothing is left.
+ */
+int region_create(Manager *m, const RegionParams *p, UsageCharge *reserved, Region **ret, GmemError *e);
 /*
  * Rebuilds a region around an existing inode (restored from the fd store):
  * p names it, a is its creator (charged as region_create() charges), fd is

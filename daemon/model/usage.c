@@ -68,15 +68,15 @@ Usage usage_get(Manager *m, uid_t uid) {
 /* Counts first, then bytes: a call over both is told about the count, as it always was. */
 static const QuotaKind check_order[_QUOTA_KIND_MAX] = { QUOTA_REGIONS, QUOTA_VMS, QUOTA_VIEWS, QUOTA_BYTES };
 
+/* 0 if used plus want fits every limited quota of the actor's class; a sum past 2^64 never fits one. */
 static int usage_check(const Actor *a, const Usage *used, const Usage *want, GmemError *e) {
         for (size_t i = 0; i < ELEMENTSOF(check_order); i++) {
                 QuotaKind k = check_order[i];
                 uint64_t limit = a->class->quota[k], total;
 
-                if (want->amount[k] == 0)
+                if (want->amount[k] == 0 || limit == POLICY_UNLIMITED)
                         continue;
-                if (!ADD_OVERFLOW(used->amount[k], want->amount[k], &total) &&
-                    (limit == POLICY_UNLIMITED || total <= limit))
+                if (!ADD_OVERFLOW(used->amount[k], want->amount[k], &total) && total <= limit)
                         continue;
                 return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Quota '%s' of class '%s' for uid %u: limit %"
                                       PRIu64 ", in use %" PRIu64 ", asked for %" PRIu64, quota_kind_to_string(k),
@@ -99,7 +99,6 @@ int usage_reserve(Manager *m, const Actor *a, const Usage *want, UsageCharge *re
         r = usage_check(a, &used, want, e);
         if (r < 0)
                 return r;
-        /* No sum below can overflow: usage_check() refused any that would. */
         if (usage_is_empty(want)) {
                 *ret = (UsageCharge) { .manager = m, .uid = a->uid };
                 return 0;
@@ -109,10 +108,19 @@ int usage_reserve(Manager *m, const Actor *a, const Usage *want, UsageCharge *re
                 if (r < 0)
                         return gmem_error_set_errno(e, r, "Cannot count what uid %u holds", (unsigned) a->uid);
         }
+        /*
+         * A limited quota refused any sum past 2^64 above. An unlimited one is not checked at all (a request
+         * that large fails its own validation, as it always did): its counter stops at 2^64 - 1, and the
+         * charge records what was added, so that releasing it gives back exactly that.
+         */
         *ret = (UsageCharge) { .manager = m, .uid = a->uid };
         for (QuotaKind k = 0; k < _QUOTA_KIND_MAX; k++) {
-                u->usage.amount[k] += want->amount[k];
-                ret->amount[k] = want->amount[k];
+                uint64_t add = want->amount[k];
+
+                if (add > UINT64_MAX - u->usage.amount[k])
+                        add = UINT64_MAX - u->usage.amount[k];
+                u->usage.amount[k] += add;
+                ret->amount[k] = add;
         }
         return 0;
 }

@@ -81,6 +81,19 @@ View *view_free(View *v) {
         return NULL;
 }
 
+void view_remove(View *v) {
+        Vm *vm;
+        Region *reg;
+
+        if (!v)
+                return;
+        vm = v->vm;
+        reg = v->region;
+        view_free(v);
+        (void) region_sync_grants(reg, NULL);
+        manager_notify_views_changed(vm->manager, vm, reg);
+}
+
 /*
  * A new view like proto, linked into vm and reg. On success it has taken
  * *fd and *charge over; on failure both are left to the caller and nothing
@@ -181,19 +194,29 @@ static bool view_same_shape(const View *v, const View *proto) {
                v->may_allocate == proto->may_allocate;
 }
 
-int view_attach(Vm *vm, Region *reg, const ViewParams *p, const Actor *a, View **ret, bool *ret_existing,
+/* Whether vm has a live view of reg, which asking again returns at no charge. */
+static bool view_is_live(Vm *vm, Region *reg) {
+        View *v = view_lookup(vm, reg);
+        return v && v->state != VIEW_STATE_REVOKED;
+}
+
+int view_reserve(Vm *vm, Region *reg, const Actor *a, UsageCharge *ret, GmemError *e) {
+        /* Only a new view counts against the quota; asking again for the same one is free. */
+        Usage want = { .amount = { [QUOTA_VIEWS] = view_is_live(vm, reg) ? 0 : 1 } };
+
+        return usage_reserve(vm->manager, a, &want, ret, e);
+}
+
+int view_attach(Vm *vm, Region *reg, const ViewParams *p, UsageCharge *reserved, View **ret, bool *ret_existing,
                 GmemError *e) {
-        _cleanup_(usage_charge_release) UsageCharge charge = {};
+        _cleanup_(usage_charge_release) UsageCharge charge = usage_charge_take(reserved);
         View *v = view_lookup(vm, reg), proto;
-        bool again = v && v->state != VIEW_STATE_REVOKED;
+        bool again = view_is_live(vm, reg);
         int r;
 
-        /* Only a new view counts against the quota; asking again for the same one is free. */
-        if (!again) {
-                r = usage_reserve(vm->manager, a, &(Usage) { .amount = { [QUOTA_VIEWS] = 1 } }, &charge, e);
-                if (r < 0)
-                        return r;
-        }
+        if (charge.manager != vm->manager || (!again && charge.amount[QUOTA_VIEWS] != 1))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "View of region '%s' for VM '%s' was not "
+                                      "reserved", reg->name, vm->name);
         r = view_check_params(vm, reg, p, &proto, e);
         if (r < 0)
                 return r;
@@ -212,10 +235,11 @@ int view_attach(Vm *vm, Region *reg, const ViewParams *p, const Actor *a, View *
 
         view_free(v);  /* a revoked view of the pair makes way for the new one */
         proto.id = vm->manager->next_view_id++;
-        proto.creator = a->uid;
+        proto.creator = charge.uid;
         r = view_create(vm, reg, &proto, &charge, ret, e);
         if (r < 0) {
-                manager_sync_grants(vm->manager);
+                if (v)  /* the revoked view is gone all the same: say so */
+                        manager_notify_views_changed(vm->manager, vm, reg);
                 return r;
         }
         if (ret_existing)
@@ -226,6 +250,7 @@ int view_attach(Vm *vm, Region *reg, const ViewParams *p, const Actor *a, View *
 int view_new_pending(Vm *vm, const View *source, UsageCharge *charge, View **ret, GmemError *e) {
         _cleanup_(usage_charge_release) UsageCharge one = {};
         View *old = view_lookup(vm, source->region);
+        int r;
         View proto = {
                 .id = vm->manager->next_view_id++,
                 .access = source->access,
@@ -242,7 +267,10 @@ int view_new_pending(Vm *vm, const View *source, UsageCharge *charge, View **ret
                                       vm->name, source->region->name);
         view_free(old);
         usage_charge_split(charge, QUOTA_VIEWS, 1, &one);
-        return view_create(vm, source->region, &proto, &one, ret, e);
+        r = view_create(vm, source->region, &proto, &one, ret, e);
+        if (r < 0 && old)
+                manager_notify_views_changed(vm->manager, vm, source->region);
+        return r;
 }
 
 /* A stored view's description is whole and its file is a file of the region with the stored access. */
@@ -291,7 +319,7 @@ int view_adopt(Vm *vm, Region *reg, const ViewAdopt *va, const Actor *a, View **
                 return r;
         if (va->id >= m->next_view_id)
                 m->next_view_id = va->id + 1;
-        (void) region_sync_grants(reg, NULL);
+        /* The grants stay stale: restoring syncs every region once, when all its views are back. */
         manager_notify_views_changed(m, vm, reg);
         if (ret)
                 *ret = v;
@@ -305,9 +333,7 @@ int view_detach(View *v, GmemError *e) {
         if (v->migration)
                 return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "View of region '%s' for VM '%s' is part "
                                       "of migration %" PRIu64, reg->name, vm->name, migration_id(v->migration));
-        view_free(v);
-        manager_sync_grants(vm->manager);
-        manager_notify_views_changed(vm->manager, vm, reg);
+        view_remove(v);
         return 0;
 }
 
@@ -331,6 +357,7 @@ void view_revoke(View *v) {
         v->state = VIEW_STATE_REVOKED;
         view_close_file(v);
         region_grants_stale(v->region);
+        (void) region_sync_grants(v->region, NULL);
         manager_notify_view_revoked(v->vm->manager, v);
         manager_notify_views_changed(v->vm->manager, v->vm, v->region);
 }

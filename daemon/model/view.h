@@ -42,13 +42,19 @@ typedef struct ViewParams {
 } ViewParams;
 
 /*
- * Gives vm a view of reg. If vm has a live view of reg with the same access
- * and window, that view is returned (*ret_existing = true) and nothing is
- * charged; with different ones, Busy. Otherwise the view is reserved
- * against a's quota, made and charged in one step (a revoked view of the
+ * Checks a's quota of views and charges one view in the same step, unless
+ * vm has a live view of reg already (asking again for it is free): *ret is
+ * the charge view_attach() takes.
+ */
+int view_reserve(Vm *vm, Region *reg, const Actor *a, UsageCharge *ret, GmemError *e);
+/*
+ * Gives vm a view of reg, taking *reserved over (the charge view_reserve()
+ * made), also on failure. If vm has a live view of reg with the same access
+ * and window, that view is returned (*ret_existing = true); with different
+ * ones, Busy. Otherwise a new view holds the charge (a revoked view of the
  * pair is replaced).
  */
-int view_attach(Vm *vm, Region *reg, const ViewParams *p, const Actor *a, View **ret, bool *ret_existing,
+int view_attach(Vm *vm, Region *reg, const ViewParams *p, UsageCharge *reserved, View **ret, bool *ret_existing,
                 GmemError *e);
 /*
  * A pending view for a migration target, copying access and window of
@@ -62,6 +68,8 @@ int view_get_fd(View *v, int *ret_fd, GmemError *e);
 /*
  * Rebuilds a view restored from the fd store, charged to a: fd is its
  * custody file (taken over, also on failure), -EBADF for a revoked view.
+ * The region's grants are left stale: the restore syncs them once, when
+ * every view is back (manager_sync_grants()).
  */
 typedef struct ViewAdopt {
         uint64_t id;
@@ -73,12 +81,22 @@ typedef struct ViewAdopt {
 } ViewAdopt;
 int view_adopt(Vm *vm, Region *reg, const ViewAdopt *va, const Actor *a, View **ret, GmemError *e);
 /*
- * State changes. They mark the region's grants stale; the caller syncs them
- * (manager_sync_grants()) when its operation is done.
+ * State changes, announced. Revoking syncs the region's grants before it
+ * announces: whoever hears that a view is revoked (the fd store first) may
+ * rely on its uid's right to re-open the inode being gone already.
  */
 void view_activate(View *v);
 void view_revoke(View *v);
-/* Unlinks the view from its VM and region, closes its file, gives back its charge. */
+/*
+ * Drops a view for good: frees it, syncs its region's grants, then announces
+ * the change, in that order for the same reason.
+ */
+void view_remove(View *v);
+/*
+ * Unlinks the view from its VM and region, closes its file, gives back its
+ * charge; announces nothing and leaves the region's grants stale (for
+ * teardown, and for the paths that sync and announce themselves).
+ */
 View *view_free(View *v);
 
 View *view_lookup(Vm *vm, Region *reg);

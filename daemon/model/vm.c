@@ -133,22 +133,25 @@ static int vm_watch_params_leader(Vm *vm, const VmParams *p, int *given_pidfd, G
         return vm_watch_leader(vm, (pid_t) p->leader_pid, -EBADF, e);
 }
 
-int vm_register(Manager *m, const VmParams *p, const Actor *a, Vm **ret, GmemError *e) {
+int vm_reserve(Manager *m, const Actor *a, UsageCharge *ret, GmemError *e) {
+        return usage_reserve(m, a, &(Usage) { .amount = { [QUOTA_VMS] = 1 } }, ret, e);
+}
+
+int vm_register(Manager *m, const VmParams *p, UsageCharge *reserved, Vm **ret, GmemError *e) {
         _cleanup_close_ int given_pidfd = p->has_leader_pidfd ? p->leader_pidfd : -EBADF;
-        _cleanup_(usage_charge_release) UsageCharge charge = {};
+        _cleanup_(usage_charge_release) UsageCharge charge = usage_charge_take(reserved);
         Vm *vm = NULL;
         int r;
 
-        r = usage_reserve(m, a, &(Usage) { .amount = { [QUOTA_VMS] = 1 } }, &charge, e);
-        if (r < 0)
-                return r;
+        if (charge.manager != m || charge.amount[QUOTA_VMS] != 1)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "VM '%.64s' was not reserved", p->name ?: "");
         r = gmem_validate_name("VM", p->name, e);
         if (r < 0)
                 return r;
         if (manager_get_vm(m, p->name))
                 return gmem_error_set(e, GMEM_ERROR_VM_EXISTS, "VM '%s' is registered already", p->name);
 
-        r = vm_new(m, p, a->uid, &vm, e);
+        r = vm_new(m, p, charge.uid, &vm, e);
         if (r < 0)
                 return r;
         r = vm_watch_params_leader(vm, p, &given_pidfd, e);
@@ -178,12 +181,8 @@ void vm_release_views(Vm *vm) {
         if (vm->migration)
                 (void) migration_abort(vm->migration, NULL);
 
-        while ((v = hashmap_first(vm->views))) {
-                Region *reg = v->region;
-                view_free(v);
-                manager_notify_views_changed(vm->manager, vm, reg);
-        }
-        manager_sync_grants(vm->manager);
+        while ((v = hashmap_first(vm->views)))
+                view_remove(v);
 }
 
 int vm_unregister(Vm *vm, GmemError *e) {

@@ -41,11 +41,14 @@ typedef struct VmParams {
         int leader_pidfd;
 } VmParams;
 
+/* Checks a's quota of VMs and charges one VM in the same step: *ret is the charge vm_register() takes. */
+int vm_reserve(Manager *m, const Actor *a, UsageCharge *ret, GmemError *e);
 /*
- * Reserves the VM against a's quota and registers it in one step; a made it
- * (restoring from the fd store passes its stored creator, unlimited).
+ * Registers a VM, taking *reserved over (the charge vm_reserve() made), also
+ * on failure: then it is released and nothing is left. Restoring from the fd
+ * store reserves for the stored creator under usage_unlimited.
  */
-int vm_register(Manager *m, const VmParams *p, const Actor *a, Vm **ret, GmemError *e);
+int vm_register(Manager *m, const VmParams *p, UsageCharge *reserved, Vm **ret, GmemError *e);
 /* Drops the VM's views; MigrationInProgress while in a prepared migration. */
 int vm_unregister(Vm *vm, GmemError *e);
 Vm *vm_free(Vm *vm);

@@ -185,17 +185,19 @@ static void restore_vm(Restore *rs, Entry *e) {
         if (n->vm.leader ? !is_pidfd(e->fd) : !is_record(e->fd))
                 return drop(e, removed, n->vm.leader ? "not a pidfd" : "not a record");
 
+        UsageCharge charge = {};        /* vm_register() takes it, whatever happens */
         Vm *vm;
         char key[STORE_KEY_MAX];
 
-        if (vm_register(s->manager, &(VmParams) {
+        if (vm_reserve(s->manager, &ACTOR_UNLIMITED(n->vm.creator), &charge, &err) < 0 ||
+            vm_register(s->manager, &(VmParams) {
                                 .name = n->vm.name,
                                 .has_uid = n->vm.has_uid,
                                 .uid = (uint32_t) n->vm.uid,
                                 .id = n->vm.id,
                                 .has_leader_pidfd = n->vm.leader,
                                 .leader_pidfd = n->vm.leader ? TAKE_FD(e->fd) : -EBADF,
-                        }, &ACTOR_UNLIMITED(n->vm.creator), &vm, &err) < 0)
+                        }, &charge, &vm, &err) < 0)
                 return drop(e, removed, err.message);
         e->fd = safe_close(e->fd);      /* a record's job is done: the entry stays in the store */
         store_vm_key(vm->id, key, sizeof(key));

@@ -83,9 +83,12 @@ class Layers(unittest.TestCase):
             text = read(path)
             for kind, name in INCLUDE.findall(text):
                 if kind == "<":
-                    if name.startswith("systemd/sd-bus") and layer not in SD_BUS_LAYERS:
+                    if "sd-bus" in name and layer not in SD_BUS_LAYERS:
                         bad.append(f"{os.path.relpath(path, ROOT)}: includes <{name}>, "
                                    f"but only daemon/bus/ and daemon/gmemd.c may speak D-Bus")
+                    elif os.path.basename(name) in owner:
+                        bad.append(f"{os.path.relpath(path, ROOT)}: includes the project's header <{name}>; "
+                                   f"include it as \"{os.path.basename(name)}\" so this test can check its layer")
                     continue
                 if "/" in name:
                     bad.append(f"{os.path.relpath(path, ROOT)}: includes \"{name}\" by a path; "

@@ -5,14 +5,18 @@
  * the notification hooks, and leader tracking with a real pidfd on a real
  * sd-event loop.
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "manager.h"
 #include "migration.h"
 #include "region.h"
+#include "model-util.h"
 #include "tests.h"
 #include "usage.h"
 #include "view.h"
@@ -47,7 +51,7 @@ static const ManagerHooks hooks = {
 static Region *mkregion(Manager *m, const char *name, uint64_t size) {
         GmemError e = GMEM_ERROR_INIT;
         Region *r = NULL;
-        EXPECT(region_create(m, &(RegionParams) { .name = name, .size = size, .backend = BACKEND_MEMFD }, ROOT, &r, &e) == 0,
+        EXPECT(create_region(m, &(RegionParams) { .name = name, .size = size, .backend = BACKEND_MEMFD }, ROOT, &r, &e) == 0,
                "region '%s' can be created: %s", name, e.message);
         return r;
 }
@@ -55,14 +59,14 @@ static Region *mkregion(Manager *m, const char *name, uint64_t size) {
 static Vm *mkvm(Manager *m, const char *name) {
         GmemError e = GMEM_ERROR_INIT;
         Vm *vm = NULL;
-        EXPECT(vm_register(m, &(VmParams) { .name = name }, ROOT, &vm, &e) == 0, "VM '%s' registers: %s", name, e.message);
+        EXPECT(register_vm(m, &(VmParams) { .name = name }, ROOT, &vm, &e) == 0, "VM '%s' registers: %s", name, e.message);
         return vm;
 }
 
 static View *attach(Vm *vm, Region *r, ViewAccess a) {
         GmemError e = GMEM_ERROR_INIT;
         View *v = NULL;
-        EXPECT(view_attach(vm, r, &(ViewParams) { .access = a }, ROOT, &v, NULL, &e) == 0, "VM '%s' attaches '%s': %s",
+        EXPECT(attach_view(vm, r, &(ViewParams) { .access = a }, ROOT, &v, NULL, &e) == 0, "VM '%s' attaches '%s': %s",
                vm->name, r->name, e.message);
         return v;
 }
@@ -90,7 +94,7 @@ static void test_region_errors(void) {
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 GmemError e = GMEM_ERROR_INIT;
                 Region *r = NULL;
-                EXPECT(region_create(m, &bad[i].p, ROOT, &r, &e) < 0 && e.code == bad[i].code,
+                EXPECT(create_region(m, &bad[i].p, ROOT, &r, &e) < 0 && e.code == bad[i].code,
                        "bad region %zu is refused with %s (got %s: %s)", i, gmem_error_code_to_string(bad[i].code),
                        gmem_error_code_to_string(e.code), e.message);
                 EXPECT(r == NULL, "a refused region returns nothing");
@@ -100,7 +104,7 @@ static void test_region_errors(void) {
 
         Region *r = mkregion(m, "r", 1 << 20);
         GmemError e = GMEM_ERROR_INIT;
-        EXPECT(region_create(m, &(RegionParams) { .name = "r", .size = 4096 }, ROOT, NULL, &e) == -EEXIST &&
+        EXPECT(create_region(m, &(RegionParams) { .name = "r", .size = 4096 }, ROOT, NULL, &e) == -EEXIST &&
                e.code == GMEM_ERROR_REGION_EXISTS, "a second region 'r' is RegionExists");
         EXPECT(m->total_bytes == 1 << 20 && r->id == 1 && seen.region_new == 1, "the region is counted once");
         EXPECT(manager_get_region(m, "r") == r, "the region is found by name");
@@ -131,14 +135,14 @@ static void test_views(void) {
         Vm *a = mkvm(m, "a"), *b = mkvm(m, "b");
 
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(vm_register(m, &(VmParams) { .name = "a" }, ROOT, NULL, &e) < 0 && e.code == GMEM_ERROR_VM_EXISTS,
+        EXPECT(register_vm(m, &(VmParams) { .name = "a" }, ROOT, NULL, &e) < 0 && e.code == GMEM_ERROR_VM_EXISTS,
                "a second VM 'a' is VmExists");
 
         v = attach(a, r, VIEW_ACCESS_RW);
-        EXPECT(view_attach(a, r, &(ViewParams) { .access = VIEW_ACCESS_RW }, ROOT, &v2, &existing, &e) == 0 && v2 == v &&
+        EXPECT(attach_view(a, r, &(ViewParams) { .access = VIEW_ACCESS_RW }, ROOT, &v2, &existing, &e) == 0 && v2 == v &&
                existing, "asking again for the same view returns the same view");
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(view_attach(a, r, &(ViewParams) { .access = VIEW_ACCESS_RO }, ROOT, &v2, NULL, &e) < 0 &&
+        EXPECT(attach_view(a, r, &(ViewParams) { .access = VIEW_ACCESS_RO }, ROOT, &v2, NULL, &e) < 0 &&
                e.code == GMEM_ERROR_BUSY, "asking for the same view with other access is Busy");
 
         static const struct {
@@ -157,7 +161,7 @@ static void test_views(void) {
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 e = (GmemError) GMEM_ERROR_INIT;
                 v2 = NULL;
-                EXPECT(view_attach(b, r, &bad[i].p, ROOT, &v2, NULL, &e) < 0 && e.code == bad[i].code && !v2,
+                EXPECT(attach_view(b, r, &bad[i].p, ROOT, &v2, NULL, &e) < 0 && e.code == bad[i].code && !v2,
                        "bad view %zu is refused with %s (got %s)", i, gmem_error_code_to_string(bad[i].code),
                        e.message);
         }
@@ -189,31 +193,31 @@ static void test_migration(void) {
         Region *r1 = mkregion(m, "r1", 1 << 20), *r2 = mkregion(m, "r2", 2 << 20);
         Vm *a = mkvm(m, "a"), *b = mkvm(m, "b"), *c = mkvm(m, "c");
 
-        EXPECT(migration_begin(a, b, ROOT, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT,
+        EXPECT(begin_migration(a, b, ROOT, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT,
                "a VM without views has nothing to migrate");
         View *s1 = attach(a, r1, VIEW_ACCESS_RW);
         View *s2 = attach(a, r2, VIEW_ACCESS_RO);
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(migration_begin(a, a, ROOT, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT, "a VM cannot migrate to itself");
+        EXPECT(begin_migration(a, a, ROOT, &mig, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT, "a VM cannot migrate to itself");
 
-        EXPECT(migration_begin(a, b, ROOT, &mig, &e) == 0 && mig->n_views == 2, "a migration of two views begins");
+        EXPECT(begin_migration(a, b, ROOT, &mig, &e) == 0 && mig->n_views == 2, "a migration of two views begins");
         View *t1 = view_lookup(b, r1), *t2 = view_lookup(b, r2);
         EXPECT(t1 && t2 && t1->state == VIEW_STATE_PENDING && t2->access == VIEW_ACCESS_RO,
                "the target has pending views with the source's access");
         EXPECT(t1->fd >= 0 && t1->fd != s1->fd, "the target's view is its own file");
 
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(migration_begin(a, c, ROOT, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
+        EXPECT(begin_migration(a, c, ROOT, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
                "a second migration of the source is MigrationInProgress");
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(migration_begin(c, b, ROOT, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
+        EXPECT(begin_migration(c, b, ROOT, &mig2, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS,
                "a second migration to the target is MigrationInProgress");
         e = (GmemError) GMEM_ERROR_INIT;
         EXPECT(view_detach(s1, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS, "a migrating view cannot be detached");
         e = (GmemError) GMEM_ERROR_INIT;
         EXPECT(vm_unregister(b, &e) < 0 && e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS, "a migrating VM cannot unregister");
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(view_attach(a, mkregion(m, "r3", 4096), &(ViewParams) { .access = VIEW_ACCESS_RW }, ROOT, &t1, NULL, &e) < 0 &&
+        EXPECT(attach_view(a, mkregion(m, "r3", 4096), &(ViewParams) { .access = VIEW_ACCESS_RW }, ROOT, &t1, NULL, &e) < 0 &&
                e.code == GMEM_ERROR_MIGRATION_IN_PROGRESS, "a migrating VM cannot attach");
         t1 = view_lookup(b, r1);
 
@@ -230,7 +234,7 @@ static void test_migration(void) {
         /* Back to a, then abort. */
         view_detach(s1, NULL);
         view_detach(s2, NULL);
-        EXPECT(migration_begin(b, a, ROOT, &mig2, &e) == 0, "a migration back begins");
+        EXPECT(begin_migration(b, a, ROOT, &mig2, &e) == 0, "a migration back begins");
         EXPECT(migration_abort(mig2, &e) == 0, "and aborts");
         EXPECT(hashmap_size(a->views) == 0 && view_lookup(b, r1)->state == VIEW_STATE_ACTIVE,
                "abort drops the target's views and keeps the source's");
@@ -249,7 +253,7 @@ static void test_migration_history_bounded(void) {
         Vm *a = mkvm(m, "a"), *b = mkvm(m, "b");
         attach(a, r, VIEW_ACCESS_RW);
         for (int i = 0; i < 200; i++) {
-                EXPECT(migration_begin(a, b, ROOT, &mig, NULL) == 0 && migration_abort(mig, NULL) == 0,
+                EXPECT(begin_migration(a, b, ROOT, &mig, NULL) == 0 && migration_abort(mig, NULL) == 0,
                        "migration %d begins and aborts", i);
         }
         EXPECT(hashmap_size(m->migrations) == MANAGER_FINISHED_MIGRATIONS_MAX,
@@ -270,10 +274,10 @@ static void test_leader_exit(void) {
         Region *r = mkregion(m, "ram", 1 << 20);
 
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(vm_register(m, &(VmParams) { .name = "x", .has_leader_pid = true, .leader_pid = 0 }, ROOT, NULL, &e) < 0 &&
+        EXPECT(register_vm(m, &(VmParams) { .name = "x", .has_leader_pid = true, .leader_pid = 0 }, ROOT, NULL, &e) < 0 &&
                e.code == GMEM_ERROR_INVALID_ARGUMENT, "leader_pid 0 is refused");
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(vm_register(m, &(VmParams) { .name = "x", .has_leader_pid = true, .leader_pid = UINT32_MAX }, ROOT, NULL, &e) < 0 &&
+        EXPECT(register_vm(m, &(VmParams) { .name = "x", .has_leader_pid = true, .leader_pid = UINT32_MAX }, ROOT, NULL, &e) < 0 &&
                e.code == GMEM_ERROR_INVALID_ARGUMENT, "a leader_pid beyond any pid is refused");
         EXPECT(manager_get_vm(m, "x") == NULL, "refused VMs leave nothing behind");
 
@@ -283,7 +287,7 @@ static void test_leader_exit(void) {
                 pause();
                 _exit(0);
         }
-        EXPECT(vm_register(m, &(VmParams) { .name = "vm", .has_leader_pid = true, .leader_pid = (uint32_t) child },
+        EXPECT(register_vm(m, &(VmParams) { .name = "vm", .has_leader_pid = true, .leader_pid = (uint32_t) child },
                            ROOT, &vm, &e) == 0, "a VM with a live leader registers: %s", e.message);
         attach(vm, r, VIEW_ACCESS_RW);
         EXPECT(sd_event_run(event, 0) >= 0 && hashmap_size(vm->views) == 1, "views stay while the leader lives");
@@ -308,12 +312,12 @@ static void test_usage(void) {
         Migration *mig = NULL;
 
         EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
-        EXPECT(region_create(m, &(RegionParams) { .name = "r", .size = 1 << 20 }, AS(1000), &r, &e) == 0,
+        EXPECT(create_region(m, &(RegionParams) { .name = "r", .size = 1 << 20 }, AS(1000), &r, &e) == 0,
                "uid 1000 creates a region");
         EXPECT(r->creator == 1000, "the region remembers its creator");
-        EXPECT(vm_register(m, &(VmParams) { .name = "a" }, AS(1000), &vm, &e) == 0, "uid 1000 registers a VM");
-        EXPECT(vm_register(m, &(VmParams) { .name = "b" }, AS(2000), &t, &e) == 0, "uid 2000 registers a VM");
-        EXPECT(view_attach(vm, r, &(ViewParams) { .access = VIEW_ACCESS_RW }, AS(1000), &v, NULL, &e) == 0,
+        EXPECT(register_vm(m, &(VmParams) { .name = "a" }, AS(1000), &vm, &e) == 0, "uid 1000 registers a VM");
+        EXPECT(register_vm(m, &(VmParams) { .name = "b" }, AS(2000), &t, &e) == 0, "uid 2000 registers a VM");
+        EXPECT(attach_view(vm, r, &(ViewParams) { .access = VIEW_ACCESS_RW }, AS(1000), &v, NULL, &e) == 0,
                "uid 1000 attaches");
         Usage u = usage_get(m, 1000);
         EXPECT(u.amount[QUOTA_BYTES] == 1 << 20 && u.amount[QUOTA_REGIONS] == 1 && u.amount[QUOTA_VMS] == 1 &&
@@ -321,7 +325,7 @@ static void test_usage(void) {
         EXPECT(usage_get(m, 2000).amount[QUOTA_VMS] == 1 && usage_get(m, 2000).amount[QUOTA_VIEWS] == 0,
                "uid 2000 is charged for its VM only");
 
-        EXPECT(migration_begin(vm, t, AS(3000), &mig, &e) == 0, "uid 3000 begins a migration");
+        EXPECT(begin_migration(vm, t, AS(3000), &mig, &e) == 0, "uid 3000 begins a migration");
         EXPECT(usage_get(m, 3000).amount[QUOTA_VIEWS] == 1, "the migration's pending views are charged to its caller");
         EXPECT(migration_abort(mig, &e) == 0 && usage_get(m, 3000).amount[QUOTA_VIEWS] == 0, "abort releases them");
 
@@ -333,7 +337,170 @@ static void test_usage(void) {
         manager_free(m);
 }
 
+/*
+ * Whether the inode behind fd grants uid anything through its access list
+ * (system.posix_acl_access: a 4-byte version, then 8-byte entries of tag,
+ * permissions and id; tag 2 is a named user). -1 if the file system keeps
+ * no access lists.
+ */
+static int acl_grants(int fd, uid_t uid) {
+        uint8_t buf[4096];
+        ssize_t n = fgetxattr(fd, "system.posix_acl_access", buf, sizeof(buf));
+
+        if (n < 0)
+                return errno == ENODATA ? 0 : -1;
+        for (ssize_t off = 4; off + 8 <= n; off += 8) {
+                uint16_t tag;
+                uint32_t id;
+
+                memcpy(&tag, buf + off, sizeof(tag));
+                memcpy(&id, buf + off + 4, sizeof(id));
+                if (tag == 2 && id == uid)
+                        return 1;
+        }
+        return 0;
+}
+
+#define HV_UID 1002
+
+static unsigned gone_announced, gone_while_granted;
+
+/* The fd store hears of a change first: when it hears a view is gone, the inode must not grant its uid any more. */
+static void h_views_changed_check(Manager *m, Vm *vm, Region *reg) {
+        View *v = view_lookup(vm, reg);
+
+        if (v && v->state != VIEW_STATE_REVOKED)
+                return;
+        gone_announced++;
+        if (vm->has_uid && acl_grants(reg->br.fd, vm->uid) > 0 && !view_lookup(vm, reg))
+                gone_while_granted++;
+        if (vm->has_uid && v && acl_grants(reg->br.fd, vm->uid) > 0) {
+                /* A revoked view: only a live view of the same uid may keep the grant. */
+                bool other = false;
+                View *w;
+                HASHMAP_FOREACH(w, reg->views, i)
+                        if (w != v && w->state != VIEW_STATE_REVOKED && w->vm->has_uid && w->vm->uid == vm->uid)
+                                other = true;
+                if (!other)
+                        gone_while_granted++;
+        }
+}
+
+static const ManagerHooks order_hooks = {
+        .views_changed = h_views_changed_check,
+};
+
+static void test_grants_before_announcing(void) {
+        sd_event *event = NULL;
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        Migration *mig = NULL;
+        View *v = NULL;
+        Vm *a, *hv = NULL, *hv2 = NULL;
+        pid_t child;
+
+        EXPECT(sd_event_new(&event) >= 0 && manager_new(event, &m) == 0, "a manager with an event loop can be made");
+        Region *r = mkregion(m, "ram", 1 << 20);
+        a = mkvm(m, "a");
+        EXPECT(register_vm(m, &(VmParams) { .name = "hv", .has_uid = true, .uid = HV_UID }, ROOT, &hv, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "hv2", .has_uid = true, .uid = HV_UID }, ROOT, &hv2, &e) == 0,
+               "VMs whose hypervisor runs as uid %d register", HV_UID);
+        attach(hv, r, VIEW_ACCESS_RW);
+        if (acl_grants(r->br.fd, HV_UID) < 0) {
+                manager_free(m);
+                sd_event_unref(event);
+                printf("   skipped: this file system keeps no access lists on memfds\n");
+                return;
+        }
+        EXPECT(acl_grants(r->br.fd, HV_UID) == 1, "a view gives its VM's uid a grant on the inode");
+        m->hooks = &order_hooks;
+
+        /* Detach. */
+        v = view_lookup(hv, r);
+        EXPECT(view_detach(v, &e) == 0 && gone_announced == 1 && gone_while_granted == 0,
+               "a detached view is announced after its grant is gone (%u, %u)", gone_announced, gone_while_granted);
+
+        /* Migration to a uid, aborted. */
+        attach(a, r, VIEW_ACCESS_RW);
+        EXPECT(begin_migration(a, hv, ROOT, &mig, &e) == 0 && acl_grants(r->br.fd, HV_UID) == 1,
+               "a pending view grants its uid: %s", e.message);
+        EXPECT(migration_abort(mig, &e) == 0 && gone_while_granted == 0 && acl_grants(r->br.fd, HV_UID) == 0,
+               "an aborted migration's views are announced after their grants are gone");
+
+        /* Migration from a uid, committed: the source's view is revoked. */
+        EXPECT(view_detach(view_lookup(a, r), &e) == 0, "a's view goes");
+        attach(hv, r, VIEW_ACCESS_RW);
+        EXPECT(begin_migration(hv, a, ROOT, &mig, &e) == 0 && migration_commit(mig, &e) == 0,
+               "a migration from the uid's VM commits");
+        EXPECT(gone_while_granted == 0 && acl_grants(r->br.fd, HV_UID) == 0,
+               "the revoked view is announced after its grant is gone");
+
+        /* Unregistering, and the leader's exit. */
+        attach(hv2, r, VIEW_ACCESS_RO);
+        EXPECT(vm_unregister(hv2, &e) == 0 && gone_while_granted == 0 && acl_grants(r->br.fd, HV_UID) == 0,
+               "an unregistered VM's views are announced after their grants are gone");
+        child = fork();
+        EXPECT(child >= 0, "fork works");
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        Vm *led = NULL;
+        EXPECT(register_vm(m, &(VmParams) { .name = "led", .has_uid = true, .uid = HV_UID, .has_leader_pid = true,
+                                             .leader_pid = (uint32_t) child }, ROOT, &led, &e) == 0,
+               "a VM with a leader registers: %s", e.message);
+        attach(led, r, VIEW_ACCESS_RW);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        for (int i = 0; i < 50 && hashmap_size(led->views) > 0; i++)
+                EXPECT(sd_event_run(event, 100 * 1000) >= 0, "the loop runs");
+        EXPECT(hashmap_size(led->views) == 0 && gone_while_granted == 0 && acl_grants(r->br.fd, HV_UID) == 0,
+               "a dead leader's views are announced after their grants are gone");
+        EXPECT(m->grants_queue == NULL, "no region is left with stale grants");
+        manager_free(m);
+        sd_event_unref(event);
+}
+
+/* A restored inode's access list is recomputed from the views restored with it, not trusted. */
+static void test_restore_recomputes_grants(void) {
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        Region *reg = NULL;
+        uint8_t acl[44];
+        uint32_t version = 2;
+        int fd;
+
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        fd = memfd_create("restored", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        EXPECT(fd >= 0 && ftruncate(fd, 1 << 20) == 0, "a memfd stands in for a stored region");
+        /* user::rw-, user:1002:rw-, group::---, mask::rw-, other::--- — a grant left by a view that did not come back. */
+        const struct { uint16_t tag, perm; uint32_t id; } ents[] = {
+                { 0x01, 6, UINT32_MAX }, { 0x02, 6, HV_UID }, { 0x04, 0, UINT32_MAX }, { 0x10, 6, UINT32_MAX },
+                { 0x20, 0, UINT32_MAX },
+        };
+        memcpy(acl, &version, 4);
+        for (size_t i = 0; i < ELEMENTSOF(ents); i++) {
+                memcpy(acl + 4 + 8 * i, &ents[i].tag, 2);
+                memcpy(acl + 6 + 8 * i, &ents[i].perm, 2);
+                memcpy(acl + 8 + 8 * i, &ents[i].id, 4);
+        }
+        if (fsetxattr(fd, "system.posix_acl_access", acl, 4 + 8 * ELEMENTSOF(ents), 0) < 0) {
+                close(fd);
+                manager_free(m);
+                printf("   skipped: this file system keeps no access lists on memfds\n");
+                return;
+        }
+        EXPECT(acl_grants(fd, HV_UID) == 1, "the stored inode grants uid %d", HV_UID);
+        EXPECT(region_adopt(m, &(RegionParams) { .name = "old", .backend = BACKEND_MEMFD }, ROOT, 3, 4096, fd, &reg,
+                            &e) == 0, "the region is restored without views: %s", e.message);
+        manager_sync_grants(m);
+        EXPECT(acl_grants(reg->br.fd, HV_UID) == 0, "its stale grant is gone once the restore syncs the grants");
+        manager_free(m);
+}
+
 int main(void) {
+        RUN(test_grants_before_announcing);
+        RUN(test_restore_recomputes_grants);
         RUN(test_usage);
         RUN(test_region_errors);
         RUN(test_views);

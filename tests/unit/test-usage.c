@@ -16,6 +16,7 @@
 #include "manager.h"
 #include "migration.h"
 #include "region.h"
+#include "model-util.h"
 #include "tests.h"
 #include "usage.h"
 #include "view.h"
@@ -69,33 +70,33 @@ static void test_create_region_limits(void) {
 
         /* The class's rules, which the D-Bus handler used to check. */
         before = used(m);
-        r = region_create(m, &(RegionParams) { .name = "big", .size = 2 * MiB + 4096 }, &caller, &x, &e);
+        r = create_region(m, &(RegionParams) { .name = "big", .size = 2 * MiB + 4096 }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_QUOTA_EXCEEDED, "largest region class 'tight' may create", before,
                        "a region one page over max_region_size");
         e = (GmemError) GMEM_ERROR_INIT;
-        r = region_create(m, &(RegionParams) { .name = "sec", .size = MiB, .backend = BACKEND_SECRET }, &caller, &x, &e);
+        r = create_region(m, &(RegionParams) { .name = "sec", .size = MiB, .backend = BACKEND_SECRET }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_ACCESS_DENIED, "may not use backend 'secret'", before,
                        "a region on a backend the class may not use");
         EXPECT(x == NULL && hashmap_size(m->regions) == 0, "refused regions are not made");
 
         /* Bytes: 2 MiB (at max_region_size) + 1 MiB is exactly 3 MiB. */
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(region_create(m, &(RegionParams) { .name = "a", .size = 2 * MiB }, &caller, &a, &e) == 0,
+        EXPECT(create_region(m, &(RegionParams) { .name = "a", .size = 2 * MiB }, &caller, &a, &e) == 0,
                "a region at max_region_size is made: %s", e.message);
         before = used(m);
-        r = region_create(m, &(RegionParams) { .name = "b", .size = MiB + 4096 }, &caller, &x, &e);
+        r = create_region(m, &(RegionParams) { .name = "b", .size = MiB + 4096 }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_QUOTA_EXCEEDED, "'bytes'", before, "a region one page past the bytes quota");
         EXPECT(strstr(e.message, "limit 3145728") && strstr(e.message, "in use 2097152") &&
                strstr(e.message, "asked for 1052672") && strstr(e.message, "uid 1000"),
                "the message gives the limit, the use, the request and the uid: %s", e.message);
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(region_create(m, &(RegionParams) { .name = "b", .size = MiB }, &caller, &b, &e) == 0,
+        EXPECT(create_region(m, &(RegionParams) { .name = "b", .size = MiB }, &caller, &b, &e) == 0,
                "a region that fills the bytes quota exactly is made: %s", e.message);
 
         /* Regions: two made, the third is over whatever its size. */
         before = used(m);
         e = (GmemError) GMEM_ERROR_INIT;
-        r = region_create(m, &(RegionParams) { .name = "c", .size = 4096 }, &caller, &x, &e);
+        r = create_region(m, &(RegionParams) { .name = "c", .size = 4096 }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_QUOTA_EXCEEDED, "'regions'", before, "a third region");
         EXPECT(before.amount[QUOTA_REGIONS] == 2 && before.amount[QUOTA_BYTES] == 3 * MiB,
                "uid %u holds 2 regions and 3 MiB", UID);
@@ -104,19 +105,19 @@ static void test_create_region_limits(void) {
         EXPECT(region_destroy(b, NULL) == 0, "a region can be destroyed");
         before = used(m);
         e = (GmemError) GMEM_ERROR_INIT;
-        r = region_create(m, &(RegionParams) { .name = "no/pe", .size = 4096 }, &caller, &x, &e);
+        r = create_region(m, &(RegionParams) { .name = "no/pe", .size = 4096 }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_INVALID_NAME, NULL, before, "a region with a bad name");
         e = (GmemError) GMEM_ERROR_INIT;
-        r = region_create(m, &(RegionParams) { .name = "a", .size = 4096 }, &caller, &x, &e);
+        r = create_region(m, &(RegionParams) { .name = "a", .size = 4096 }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_REGION_EXISTS, NULL, before, "a region whose name is taken");
 
         /* Another uid counts apart; a caller in no class makes nothing. */
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(region_create(m, &(RegionParams) { .name = "other", .size = 2 * MiB },
+        EXPECT(create_region(m, &(RegionParams) { .name = "other", .size = 2 * MiB },
                              &(const Actor) { .uid = UID + 1, .class = &tight }, &x, &e) == 0,
                "another uid has its own quotas: %s", e.message);
         e = (GmemError) GMEM_ERROR_INIT;
-        r = region_create(m, &(RegionParams) { .name = "nobody", .size = 4096 }, &(const Actor) { .uid = 4242 }, &x, &e);
+        r = create_region(m, &(RegionParams) { .name = "nobody", .size = 4096 }, &(const Actor) { .uid = 4242 }, &x, &e);
         EXPECT(r < 0 && e.code == GMEM_ERROR_ACCESS_DENIED && !manager_get_region(m, "nobody") &&
                usage_get(m, 4242).amount[QUOTA_REGIONS] == 0, "a caller in no class may not create regions: %s",
                e.message);
@@ -134,23 +135,23 @@ static void test_register_vm_limits(void) {
         int r;
 
         EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
-        EXPECT(vm_register(m, &(VmParams) { .name = "a" }, &caller, &a, &e) == 0, "a first VM registers");
-        EXPECT(vm_register(m, &(VmParams) { .name = "b" }, &caller, &b, &e) == 0, "a second VM fills the quota");
+        EXPECT(register_vm(m, &(VmParams) { .name = "a" }, &caller, &a, &e) == 0, "a first VM registers");
+        EXPECT(register_vm(m, &(VmParams) { .name = "b" }, &caller, &b, &e) == 0, "a second VM fills the quota");
         before = used(m);
-        r = vm_register(m, &(VmParams) { .name = "c" }, &caller, &x, &e);
+        r = register_vm(m, &(VmParams) { .name = "c" }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_QUOTA_EXCEEDED, "'vms'", before, "a third VM");
         EXPECT(!manager_get_vm(m, "c"), "the refused VM is not registered");
 
         EXPECT(vm_unregister(b, NULL) == 0, "a VM can be unregistered");
         before = used(m);
         e = (GmemError) GMEM_ERROR_INIT;
-        r = vm_register(m, &(VmParams) { .name = "x", .has_leader_pid = true, .leader_pid = 0 }, &caller, &x, &e);
+        r = register_vm(m, &(VmParams) { .name = "x", .has_leader_pid = true, .leader_pid = 0 }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_INVALID_ARGUMENT, "leader_pid", before, "a VM with a bad leader");
         e = (GmemError) GMEM_ERROR_INIT;
-        r = vm_register(m, &(VmParams) { .name = "a" }, &caller, &x, &e);
+        r = register_vm(m, &(VmParams) { .name = "a" }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_VM_EXISTS, NULL, before, "a VM whose name is taken");
         e = (GmemError) GMEM_ERROR_INIT;
-        r = vm_register(m, &(VmParams) { .name = "n" }, &(const Actor) { .uid = UID }, &x, &e);
+        r = register_vm(m, &(VmParams) { .name = "n" }, &(const Actor) { .uid = UID }, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_ACCESS_DENIED, "no class", before, "a VM from a caller in no class");
 
         EXPECT(vm_unregister(a, NULL) == 0 && hashmap_size(m->usage) == 0, "unregistering releases every charge");
@@ -168,20 +169,20 @@ static void test_attach_limits(void) {
         int r;
 
         EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
-        EXPECT(region_create(m, &(RegionParams) { .name = "r1", .size = MiB }, &root, &r1, &e) == 0 &&
-               region_create(m, &(RegionParams) { .name = "r2", .size = MiB }, &root, &r2, &e) == 0 &&
-               vm_register(m, &(VmParams) { .name = "a" }, &root, &a, &e) == 0 &&
-               vm_register(m, &(VmParams) { .name = "b" }, &root, &b, &e) == 0, "root makes the objects: %s", e.message);
+        EXPECT(create_region(m, &(RegionParams) { .name = "r1", .size = MiB }, &root, &r1, &e) == 0 &&
+               create_region(m, &(RegionParams) { .name = "r2", .size = MiB }, &root, &r2, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "a" }, &root, &a, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "b" }, &root, &b, &e) == 0, "root makes the objects: %s", e.message);
 
-        EXPECT(view_attach(a, r1, &(ViewParams) { .access = VIEW_ACCESS_RW }, &caller, &v, NULL, &e) == 0 &&
-               view_attach(a, r2, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e) == 0 &&
-               view_attach(b, r1, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e) == 0,
+        EXPECT(attach_view(a, r1, &(ViewParams) { .access = VIEW_ACCESS_RW }, &caller, &v, NULL, &e) == 0 &&
+               attach_view(a, r2, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e) == 0 &&
+               attach_view(b, r1, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e) == 0,
                "three views fill the quota: %s", e.message);
         before = used(m);
-        EXPECT(view_attach(a, r1, &(ViewParams) { .access = VIEW_ACCESS_RW }, &caller, &x, &existing, &e) == 0 &&
+        EXPECT(attach_view(a, r1, &(ViewParams) { .access = VIEW_ACCESS_RW }, &caller, &x, &existing, &e) == 0 &&
                x == v && existing && same_usage(used(m), before),
                "asking again for the same view at the limit returns it and costs nothing");
-        r = view_attach(b, r2, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e);
+        r = attach_view(b, r2, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e);
         expect_refused(m, r, &e, GMEM_ERROR_QUOTA_EXCEEDED, "'views'", before, "a fourth view");
         EXPECT(!view_lookup(b, r2), "the refused view is not made");
 
@@ -189,11 +190,11 @@ static void test_attach_limits(void) {
         EXPECT(view_detach(x = view_lookup(b, r1), NULL) == 0, "a view can be detached");
         before = used(m);
         e = (GmemError) GMEM_ERROR_INIT;
-        r = view_attach(b, r2, &(ViewParams) { .access = VIEW_ACCESS_RO, .has_offset = true, .offset = 1 }, &caller,
+        r = attach_view(b, r2, &(ViewParams) { .access = VIEW_ACCESS_RO, .has_offset = true, .offset = 1 }, &caller,
                         &x, NULL, &e);
         expect_refused(m, r, &e, GMEM_ERROR_INVALID_RANGE, NULL, before, "a view with a bad window");
         e = (GmemError) GMEM_ERROR_INIT;
-        r = view_attach(b, r2, &(ViewParams) { .access = VIEW_ACCESS_RO }, &(const Actor) { .uid = UID }, &x, NULL, &e);
+        r = attach_view(b, r2, &(ViewParams) { .access = VIEW_ACCESS_RO }, &(const Actor) { .uid = UID }, &x, NULL, &e);
         expect_refused(m, r, &e, GMEM_ERROR_ACCESS_DENIED, "no class", before, "a view for a caller in no class");
 
         manager_free(m);
@@ -210,20 +211,20 @@ static void test_begin_migration_limits(void) {
         int r;
 
         EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
-        EXPECT(region_create(m, &(RegionParams) { .name = "r1", .size = MiB }, &root, &r1, &e) == 0 &&
-               region_create(m, &(RegionParams) { .name = "r2", .size = MiB }, &root, &r2, &e) == 0 &&
-               vm_register(m, &(VmParams) { .name = "a" }, &root, &a, &e) == 0 &&
-               vm_register(m, &(VmParams) { .name = "b" }, &root, &b, &e) == 0 &&
-               vm_register(m, &(VmParams) { .name = "c" }, &root, &c, &e) == 0, "root makes the objects: %s", e.message);
-        EXPECT(view_attach(a, r1, &(ViewParams) { .access = VIEW_ACCESS_RW }, &root, &x, NULL, &e) == 0 &&
-               view_attach(a, r2, &(ViewParams) { .access = VIEW_ACCESS_RW }, &root, &x, NULL, &e) == 0,
+        EXPECT(create_region(m, &(RegionParams) { .name = "r1", .size = MiB }, &root, &r1, &e) == 0 &&
+               create_region(m, &(RegionParams) { .name = "r2", .size = MiB }, &root, &r2, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "a" }, &root, &a, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "b" }, &root, &b, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "c" }, &root, &c, &e) == 0, "root makes the objects: %s", e.message);
+        EXPECT(attach_view(a, r1, &(ViewParams) { .access = VIEW_ACCESS_RW }, &root, &x, NULL, &e) == 0 &&
+               attach_view(a, r2, &(ViewParams) { .access = VIEW_ACCESS_RW }, &root, &x, NULL, &e) == 0,
                "root gives a two views");
         /* The caller holds 2 of its 3 views: a migration needing 2 more is over by one. */
-        EXPECT(view_attach(c, r1, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e) == 0 &&
-               view_attach(c, r2, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e) == 0,
+        EXPECT(attach_view(c, r1, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e) == 0 &&
+               attach_view(c, r2, &(ViewParams) { .access = VIEW_ACCESS_RO }, &caller, &x, NULL, &e) == 0,
                "the caller holds two views");
         before = used(m);
-        r = migration_begin(a, b, &caller, &mig, &e);
+        r = begin_migration(a, b, &caller, &mig, &e);
         expect_refused(m, r, &e, GMEM_ERROR_QUOTA_EXCEEDED, "asked for 2", before,
                        "a migration needing 2 views with 1 left");
         EXPECT(hashmap_size(b->views) == 0 && hashmap_size(m->migrations) == 0 && !a->migration,
@@ -231,15 +232,15 @@ static void test_begin_migration_limits(void) {
 
         EXPECT(view_detach(view_lookup(c, r2), NULL) == 0, "the caller frees one view");
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(migration_begin(a, b, &caller, &mig, &e) == 0 && used(m).amount[QUOTA_VIEWS] == 3,
+        EXPECT(begin_migration(a, b, &caller, &mig, &e) == 0 && used(m).amount[QUOTA_VIEWS] == 3,
                "a migration that fills the views quota exactly begins and charges both views: %s", e.message);
         EXPECT(migration_abort(mig, &e) == 0 && used(m).amount[QUOTA_VIEWS] == 1, "aborting gives both back");
         before = used(m);
         e = (GmemError) GMEM_ERROR_INIT;
-        r = migration_begin(a, a, &caller, &mig, &e);
+        r = begin_migration(a, a, &caller, &mig, &e);
         expect_refused(m, r, &e, GMEM_ERROR_INVALID_ARGUMENT, NULL, before, "a migration to itself");
         e = (GmemError) GMEM_ERROR_INIT;
-        r = migration_begin(a, b, &(const Actor) { .uid = UID }, &mig, &e);
+        r = begin_migration(a, b, &(const Actor) { .uid = UID }, &mig, &e);
         expect_refused(m, r, &e, GMEM_ERROR_ACCESS_DENIED, "no class", before, "a migration by a caller in no class");
         manager_free(m);
 }
@@ -259,7 +260,7 @@ static void test_restore_is_charged(void) {
         EXPECT(region_adopt(m, &(RegionParams) { .name = "old", .backend = BACKEND_MEMFD },
                             &ACTOR_UNLIMITED(UID), 7, 4096, fd, &reg, &e) == 0,
                "a region larger than any quota of uid %u is restored: %s", UID, e.message);
-        EXPECT(vm_register(m, &(VmParams) { .name = "v", .id = 3 }, &ACTOR_UNLIMITED(UID), &vm, &e) == 0,
+        EXPECT(register_vm(m, &(VmParams) { .name = "v", .id = 3 }, &ACTOR_UNLIMITED(UID), &vm, &e) == 0,
                "its VM is restored");
         fd = fcntl(reg->br.fd, F_DUPFD_CLOEXEC, 3);
         EXPECT(view_adopt(vm, reg, &(ViewAdopt) { .id = 9, .access = VIEW_ACCESS_RW, .length = 8 * MiB,
@@ -273,7 +274,7 @@ static void test_restore_is_charged(void) {
         /* Now the tight class counts it: uid 1000 is over its bytes quota and may make no more regions. */
         Region *x = NULL;
         e = (GmemError) GMEM_ERROR_INIT;
-        int r = region_create(m, &(RegionParams) { .name = "more", .size = 4096 }, &caller, &x, &e);
+        int r = create_region(m, &(RegionParams) { .name = "more", .size = 4096 }, &caller, &x, &e);
         expect_refused(m, r, &e, GMEM_ERROR_QUOTA_EXCEEDED, "'bytes'", u, "a new region over restored bytes");
         manager_free(m);
 }
@@ -300,14 +301,92 @@ static void test_charge_pieces(void) {
         EXPECT(hashmap_size(m->usage) == 0, "all given back, the uid holds nothing");
 
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(usage_reserve(m, &root, &(Usage) { .amount = { [QUOTA_BYTES] = UINT64_MAX } }, &c, &e) == 0,
-               "an unlimited class may reserve 2^64-1 bytes");
+        EXPECT(usage_reserve(m, &root, &(Usage) { .amount = { [QUOTA_BYTES] = UINT64_MAX - 5 } }, &c, &e) == 0,
+               "an unlimited class may reserve 2^64-6 bytes");
         e = (GmemError) GMEM_ERROR_INIT;
         UsageCharge d = {};
-        EXPECT(usage_reserve(m, &root, &(Usage) { .amount = { [QUOTA_BYTES] = 1 } }, &d, &e) < 0 &&
-               e.code == GMEM_ERROR_QUOTA_EXCEEDED && d.manager == NULL,
-               "but a sum that would wrap 2^64 is refused, even without a limit");
+        EXPECT(usage_reserve(m, &root, &(Usage) { .amount = { [QUOTA_BYTES] = 10 } }, &d, &e) == 0 &&
+               d.amount[QUOTA_BYTES] == 5 && usage_get(m, 0).amount[QUOTA_BYTES] == UINT64_MAX,
+               "without a limit the count stops at 2^64-1 and the charge records what was added");
+        usage_charge_release(&d);
+        EXPECT(usage_get(m, 0).amount[QUOTA_BYTES] == UINT64_MAX - 5, "releasing it gives back exactly that");
         usage_charge_release(&c);
+        EXPECT(hashmap_size(m->usage) == 0, "and the uid holds nothing again");
+
+        PolicyClass wide = tight;
+        wide.quota[QUOTA_BYTES] = UINT64_MAX - 1;
+        EXPECT(usage_reserve(m, &(const Actor) { .uid = UID, .class = &wide },
+                             &(Usage) { .amount = { [QUOTA_BYTES] = UINT64_MAX - 100 } }, &c, &e) == 0,
+               "a limited class reserves up to its limit");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(usage_reserve(m, &(const Actor) { .uid = UID, .class = &wide },
+                             &(Usage) { .amount = { [QUOTA_BYTES] = 200 } }, &d, &e) < 0 &&
+               e.code == GMEM_ERROR_QUOTA_EXCEEDED && d.manager == NULL,
+               "and a sum that would wrap 2^64 is over any limit");
+        usage_charge_release(&c);
+        manager_free(m);
+}
+
+/* Making something takes a reservation made for it: there is no other way to charge, and no way around it. */
+static void test_no_making_without_reserving(void) {
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        UsageCharge none = {}, wrong = {};
+        Region *reg = NULL;
+        Vm *vm = NULL, *b = NULL;
+        View *v = NULL;
+        Migration *mig = NULL;
+
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        EXPECT(region_create(m, &(RegionParams) { .name = "r", .size = MiB }, &none, &reg, &e) < 0 &&
+               e.code == GMEM_ERROR_INVALID_ARGUMENT && !manager_get_region(m, "r"),
+               "a region without a reservation is refused: %s", e.message);
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(vm_register(m, &(VmParams) { .name = "a" }, &none, &vm, &e) < 0 && !manager_get_vm(m, "a"),
+               "a VM without a reservation is refused");
+        EXPECT(usage_reserve(m, &caller, &(Usage) { .amount = { [QUOTA_VMS] = 1 } }, &wrong, &e) == 0,
+               "a VM can be reserved");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(region_create(m, &(RegionParams) { .name = "r", .size = MiB }, &wrong, &reg, &e) < 0 &&
+               wrong.manager == NULL && same_usage(used(m), (Usage) {}),
+               "a VM's reservation does not make a region, and is given back: %s", e.message);
+
+        EXPECT(create_region(m, &(RegionParams) { .name = "r", .size = MiB }, &root, &reg, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "a" }, &root, &vm, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "b" }, &root, &b, &e) == 0, "root makes a region and VMs");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(view_attach(vm, reg, &(ViewParams) { .access = VIEW_ACCESS_RW }, &none, &v, NULL, &e) < 0 &&
+               !view_lookup(vm, reg), "a view without a reservation is refused: %s", e.message);
+        EXPECT(attach_view(vm, reg, &(ViewParams) { .access = VIEW_ACCESS_RW }, &root, &v, NULL, &e) == 0,
+               "with one it is made");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(migration_begin(vm, b, &none, &mig, &e) < 0 && !view_lookup(b, reg) && !vm->migration,
+               "a migration without a reservation is refused: %s", e.message);
+        manager_free(m);
+}
+
+/* The order of refusals is the one the D-Bus handlers always had: rules, quotas, then the request itself. */
+static void test_precedence(void) {
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        Region *x = NULL;
+        int r;
+
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        EXPECT(create_region(m, &(RegionParams) { .name = "a", .size = MiB }, &root, &x, &e) == 0,
+               "root makes a region");
+        e = (GmemError) GMEM_ERROR_INIT;
+        r = create_region(m, &(RegionParams) { .name = "huge", .size = UINT64_MAX - 4095 }, &root, &x, &e);
+        EXPECT(r < 0 && e.code == GMEM_ERROR_INVALID_SIZE && strstr(e.message, "the limit is 70368744177664"),
+               "a class without a bytes quota is told a region of 2^64-4096 bytes is too large: %s", e.message);
+        EXPECT(usage_get(m, 0).amount[QUOTA_BYTES] == MiB, "and nothing stays charged for it");
+        e = (GmemError) GMEM_ERROR_INIT;
+        r = create_region(m, &(RegionParams) { .name = "no/pe", .size = UINT64_MAX - 4095 }, &root, &x, &e);
+        EXPECT(r < 0 && e.code == GMEM_ERROR_INVALID_NAME, "a bad name is told first, as it always was: %s",
+               e.message);
+        e = (GmemError) GMEM_ERROR_INIT;
+        r = create_region(m, &(RegionParams) { .name = "no/pe", .size = 3 * MiB + 4096 }, &caller, &x, &e);
+        EXPECT(r < 0 && e.code == GMEM_ERROR_QUOTA_EXCEEDED, "a limited class hears of its rules before a bad name");
         manager_free(m);
 }
 
@@ -318,5 +397,7 @@ int main(void) {
         RUN(test_begin_migration_limits);
         RUN(test_restore_is_charged);
         RUN(test_charge_pieces);
+        RUN(test_no_making_without_reserving);
+        RUN(test_precedence);
         return 0;
 }
