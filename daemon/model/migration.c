@@ -285,8 +285,17 @@ static int migration_check_prepared(Migration *mig, GmemError *e) {
         return 0;
 }
 
-int migration_commit(Migration *mig, GmemError *e) {
+/* A prepared migration ends: it lets its VMs and views go, says so, and joins the bounded history. */
+static void migration_finish(Migration *mig, MigrationState state) {
         Manager *m = mig->manager;
+
+        mig->state = state;
+        migration_unpin(mig);
+        manager_notify_migration_changed(m, mig);
+        migration_prune(m);
+}
+
+int migration_commit(Migration *mig, GmemError *e) {
         int r;
 
         r = migration_check_prepared(mig, e);
@@ -297,16 +306,11 @@ int migration_commit(Migration *mig, GmemError *e) {
                 view_activate(mig->target_views[i]);
         for (size_t i = 0; i < mig->n_views; i++)
                 view_revoke(mig->source_views[i]);
-
-        mig->state = MIGRATION_COMMITTED;
-        migration_unpin(mig);
-        manager_notify_migration_changed(m, mig);
-        migration_prune(m);
+        migration_finish(mig, MIGRATION_COMMITTED);
         return 0;
 }
 
 int migration_abort(Migration *mig, GmemError *e) {
-        Manager *m = mig->manager;
         int r;
 
         r = migration_check_prepared(mig, e);
@@ -315,11 +319,7 @@ int migration_abort(Migration *mig, GmemError *e) {
 
         for (size_t i = 0; i < mig->n_views; i++)
                 view_remove(TAKE_PTR(mig->target_views[i]));
-
-        mig->state = MIGRATION_ABORTED;
-        migration_unpin(mig);
-        manager_notify_migration_changed(m, mig);
-        migration_prune(m);
+        migration_finish(mig, MIGRATION_ABORTED);
         return 0;
 }
 
