@@ -56,6 +56,7 @@ int verb_status(GmemClient *c, int argc, char **argv) {
                 json_object_object_add(o, "default_backend", json_object_new_string(strempty(p->default_backend)));
                 json_object_object_add(o, "total_bytes", json_object_new_uint64(p->total_bytes));
                 json_object_object_add(o, "allocated_bytes", json_object_new_uint64(p->allocated_bytes));
+                json_object_object_add(o, "persistence", p->persistence ? json_object_new_string(p->persistence) : NULL);
                 json_object_object_add(o, "regions", json_object_new_uint64(n_regions));
                 json_object_object_add(o, "vms", json_object_new_uint64(n_vms));
                 json_object_object_add(o, "migrations", json_object_new_uint64(n_migrations));
@@ -72,6 +73,7 @@ int verb_status(GmemClient *c, int argc, char **argv) {
                gmem_format_size(total, sizeof(total), p->total_bytes), p->total_bytes);
         printf("AllocatedBytes: %s (%" PRIu64 ")\n",
                gmem_format_size(allocated, sizeof(allocated), p->allocated_bytes), p->allocated_bytes);
+        printf("   Persistence: %s\n", p->persistence ?: "-");
         printf("       Regions: %zu\n", n_regions);
         printf("           VMs: %zu\n", n_vms);
         printf("    Migrations: %zu\n", n_migrations);

@@ -337,6 +337,7 @@ GmemManagerProperties *gmem_manager_properties_free(GmemManagerProperties *p) {
         free(p->version);
         gmem_strv_free(p->backends);
         free(p->default_backend);
+        free(p->persistence);
         free(p);
         return NULL;
 }
@@ -440,6 +441,7 @@ static const GmemProperty manager_properties[] = {
         { "DefaultBackend", 's', offsetof(GmemManagerProperties, default_backend) },
         { "TotalBytes",     't', offsetof(GmemManagerProperties, total_bytes)     },
         { "AllocatedBytes", 't', offsetof(GmemManagerProperties, allocated_bytes) },
+        { "Persistence",    's', offsetof(GmemManagerProperties, persistence)     },
         {}
 };
 

@@ -217,6 +217,7 @@ typedef struct GmemManagerProperties {
         char *default_backend;
         uint64_t total_bytes;
         uint64_t allocated_bytes;
+        char *persistence;         /* "fd-store", "degraded", "none"; NULL from a broker that does not say */
 } GmemManagerProperties;
 
 int gmem_get_manager_properties(GmemClient *c, GmemManagerProperties **ret);

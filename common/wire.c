@@ -37,3 +37,10 @@ static const char *const migration_state_table[_MIGRATION_STATE_MAX] = {
         [MIGRATION_ABORTED]   = "aborted",
 };
 DEFINE_STRING_TABLE_LOOKUP(migration_state, MigrationState);
+
+static const char *const persistence_state_table[_PERSISTENCE_STATE_MAX] = {
+        [PERSISTENCE_NONE]     = "none",
+        [PERSISTENCE_FD_STORE] = "fd-store",
+        [PERSISTENCE_DEGRADED] = "degraded",
+};
+DEFINE_STRING_TABLE_LOOKUP(persistence_state, PersistenceState);

@@ -54,6 +54,20 @@ typedef enum MigrationState {
         _MIGRATION_STATE_INVALID = -EINVAL,
 } MigrationState;
 
+/*
+ * How gmemd keeps its state across a crash: "fd-store" (every region, VM and
+ * view is in the service manager's fd store before a call is answered),
+ * "degraded" (something could not be stored: a crash may lose it), "none"
+ * (no service manager keeps fds for gmemd).
+ */
+typedef enum PersistenceState {
+        PERSISTENCE_NONE,
+        PERSISTENCE_FD_STORE,
+        PERSISTENCE_DEGRADED,
+        _PERSISTENCE_STATE_MAX,
+        _PERSISTENCE_STATE_INVALID = -EINVAL,
+} PersistenceState;
+
 const char *backend_type_to_string(BackendType t) _pure_;
 BackendType backend_type_from_string(const char *s) _pure_;
 const char *view_access_to_string(ViewAccess a) _pure_;
@@ -64,3 +78,5 @@ const char *view_state_to_string(ViewState s) _pure_;
 ViewState view_state_from_string(const char *s) _pure_;
 const char *migration_state_to_string(MigrationState s) _pure_;
 MigrationState migration_state_from_string(const char *s) _pure_;
+const char *persistence_state_to_string(PersistenceState s) _pure_;
+PersistenceState persistence_state_from_string(const char *s) _pure_;

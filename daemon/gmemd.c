@@ -5,6 +5,7 @@
  * the core library, which the tests link.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <unistd.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "fdlimit.h"
 #include "log.h"
 #include "manager.h"
+#include "parse.h"
 #include "policy.h"
 #include "sandbox.h"
 #include "store.h"
@@ -34,6 +36,7 @@ static const char *arg_user = NULL;
 static bool arg_sandbox = true;
 static bool arg_sandbox_kill = false;
 static bool arg_sandbox_self_test = false;
+static unsigned arg_fd_store_max = 0;          /* 0: $FDSTORE, else STORE_MAX_DEFAULT */
 
 static void help(void) {
         printf("Usage: gmemd [OPTIONS]\n\n"
@@ -49,9 +52,38 @@ static void help(void) {
                "     --no-sandbox        Do not install the system call filter (debugging)\n"
                "     --sandbox-kill      Kill the daemon on a forbidden system call instead of EPERM\n"
                "     --sandbox-self-test Try forbidden calls once the filter is in and log the result\n"
+               "     --fd-store-max=N    Entries the service manager keeps for gmemd (default:\n"
+               "                         $FDSTORE, set by systemd 254 and later, else %u)\n"
                "     --log-level=LEVEL   err, warning, notice, info (default) or debug\n\n"
                "The system bus can also be chosen with $DBUS_SYSTEM_BUS_ADDRESS.\n"
-               "See gmemd(8).\n", GMEMD_BUS_NAME);
+               "See gmemd(8).\n", GMEMD_BUS_NAME, STORE_MAX_DEFAULT);
+}
+
+/* A number of fd store entries: at least 2, one object and the one kept free for replacing an entry. */
+static int parse_store_max(const char *s, unsigned *ret) {
+        uint64_t v;
+
+        if (!s || *s < '0' || *s > '9' || gmem_parse_size(s, &v) < 0 || v < 2 || v > UINT_MAX)
+                return -EINVAL;
+        for (const char *p = s; *p; p++)
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+/* How many entries the service manager keeps for gmemd: the option, what systemd says, or the unit's default. */
+static unsigned store_max(void) {
+        const char *env = getenv("FDSTORE");
+        unsigned v;
+
+        if (arg_fd_store_max > 0)
+                return arg_fd_store_max;
+        if (env && parse_store_max(env, &v) >= 0)
+                return v;
+        if (env)
+                log_warning("Ignoring $FDSTORE=%s: not a number of entries; assuming %u", env, STORE_MAX_DEFAULT);
+        return STORE_MAX_DEFAULT;
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -65,6 +97,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_NO_SANDBOX,
                 ARG_SANDBOX_KILL,
                 ARG_SANDBOX_SELF_TEST,
+                ARG_FD_STORE_MAX,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h'             },
@@ -77,6 +110,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "no-sandbox",        no_argument,       NULL, ARG_NO_SANDBOX        },
                 { "sandbox-kill",      no_argument,       NULL, ARG_SANDBOX_KILL      },
                 { "sandbox-self-test", no_argument,       NULL, ARG_SANDBOX_SELF_TEST },
+                { "fd-store-max",      required_argument, NULL, ARG_FD_STORE_MAX      },
                 {}
         };
         int c, r;
@@ -121,6 +155,14 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_SANDBOX_SELF_TEST:
                         arg_sandbox_self_test = true;
+                        break;
+                case ARG_FD_STORE_MAX:
+                        r = parse_store_max(optarg, &arg_fd_store_max);
+                        if (r < 0) {
+                                log_error("Invalid --fd-store-max=%s: a number of entries from 2 to %u", optarg,
+                                          UINT_MAX);
+                                return r;
+                        }
                         break;
                 case '?':
                         return -EINVAL;
@@ -273,7 +315,7 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Cannot watch SIGHUP");
 
-        r = store_new(m, &store);
+        r = store_new(m, store_max(), &store);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate the fd store");
         if (store_enabled(store)) {

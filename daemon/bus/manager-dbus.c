@@ -491,6 +491,12 @@ static int property_get_default_backend(sd_bus *bus, const char *path, const cha
         return sd_bus_message_append(reply, "s", backend_type_to_string(BACKEND_MEMFD));
 }
 
+static int property_get_persistence(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", persistence_state_to_string(m->persistence));
+}
+
 static int property_get_allocated(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         uint64_t a = 0;
@@ -506,6 +512,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("TotalBytes", "t", NULL, offsetof(Manager, total_bytes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("AllocatedBytes", "t", property_get_allocated, 0, 0),
         SD_BUS_PROPERTY("Policy", "s", property_get_policy, 0, 0),
+        SD_BUS_PROPERTY("Persistence", "s", property_get_persistence, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 
         SD_BUS_METHOD_WITH_NAMES("CreateRegion", "sta{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(size) SD_BUS_PARAM(options),
                                  "o", SD_BUS_PARAM(region), method_create_region, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -646,6 +653,10 @@ static void hook_totals_changed(Manager *m) {
         (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "TotalBytes", NULL);
 }
 
+static void hook_persistence_changed(Manager *m) {
+        (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "Persistence", NULL);
+}
+
 static void bus_context_free(void *userdata);
 
 static void hook_detach(Manager *m) {
@@ -666,6 +677,7 @@ static const ManagerHooks bus_hooks = {
         .migration_changed = hook_migration_changed,
         .migration_removed = hook_migration_removed,
         .totals_changed = hook_totals_changed,
+        .persistence_changed = hook_persistence_changed,
 };
 
 static void bus_context_free(void *userdata) {

@@ -149,3 +149,16 @@ void manager_notify_migration_new(Manager *m, Migration *mig) { NOTIFY(m, migrat
 void manager_notify_migration_changed(Manager *m, Migration *mig) { NOTIFY(m, migration_changed, mig); }
 void manager_notify_migration_removed(Manager *m, Migration *mig) { NOTIFY(m, migration_removed, mig); }
 void manager_notify_totals_changed(Manager *m) { NOTIFY(m, totals_changed); }
+
+void manager_set_persistence(Manager *m, PersistenceState state) {
+        if (m->persistence == state)
+                return;
+        m->persistence = state;
+        NOTIFY(m, persistence_changed);
+}
+
+int manager_admit(Manager *m, unsigned n, GmemError *e) {
+        if (n == 0 || !m->store_hooks || !m->store_hooks->admit)
+                return 0;
+        return m->store_hooks->admit(m, n, e);
+}

@@ -13,6 +13,7 @@
 #include "gmem-errors.h"
 #include "hashmap.h"
 #include "macro.h"
+#include "wire.h"
 
 typedef struct Manager Manager;
 typedef struct Region Region;
@@ -33,6 +34,12 @@ typedef struct ManagerHooks {
         void (*migration_changed)(Manager *m, Migration *mig);
         void (*migration_removed)(Manager *m, Migration *mig);   /* before it is freed */
         void (*totals_changed)(Manager *m);
+        void (*persistence_changed)(Manager *m);
+        /*
+         * The store's: 0 if it can keep n more entries (the objects a call is
+         * about to make), else -errno with the reason in e. NULL: no limit.
+         */
+        int (*admit)(Manager *m, unsigned n, GmemError *e);
 } ManagerHooks;
 
 /* Finished migrations kept for inspection before the oldest is dropped. */
@@ -55,6 +62,7 @@ struct Manager {
         uint64_t next_view_id;
         uint64_t total_bytes;       /* sum of region sizes */
         size_t n_view_fds;          /* open view files, for fdlimit_check() */
+        PersistenceState persistence;       /* set by the store */
         Region *grants_queue;       /* regions whose grants are stale (region.h) */
 
         const ManagerHooks *hooks;          /* the D-Bus face */
@@ -103,3 +111,13 @@ void manager_notify_migration_new(Manager *m, Migration *mig);
 void manager_notify_migration_changed(Manager *m, Migration *mig);
 void manager_notify_migration_removed(Manager *m, Migration *mig);
 void manager_notify_totals_changed(Manager *m);
+
+/* The store says how durable the model is; announced when it changes. */
+void manager_set_persistence(Manager *m, PersistenceState state);
+/*
+ * Before a call makes objects that the store will keep as n entries: 0 if it
+ * can keep them, otherwise QuotaExceeded naming the store's limit. The
+ * reservations (region_reserve() and the like) call it, so nothing is made
+ * that cannot be made durable.
+ */
+int manager_admit(Manager *m, unsigned n, GmemError *e);

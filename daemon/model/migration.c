@@ -6,6 +6,7 @@
  * holds stay valid until it finishes.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,9 +133,12 @@ static int migration_check_begin(Vm *source, Vm *target, size_t n, GmemError *e)
 }
 
 int migration_reserve(Vm *source, const Actor *a, UsageCharge *ret, GmemError *e) {
-        Usage want = { .amount = { [QUOTA_VIEWS] = migration_count_views(source) } };
+        size_t n = migration_count_views(source);
+        Usage want = { .amount = { [QUOTA_VIEWS] = n } };
 
-        return usage_reserve(source->manager, a, &want, ret, e);
+        /* Store entries: each pending view's file and its pending record, and the migration's record. */
+        return usage_reserve_objects(source->manager, a, &want, n > (UINT_MAX - 1) / 2 ? UINT_MAX : (unsigned) (2 * n + 1),
+                                     ret, e);
 }
 
 int migration_begin(Vm *source, Vm *target, UsageCharge *reserved, Migration **ret, GmemError *e) {

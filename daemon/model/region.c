@@ -151,7 +151,8 @@ int region_reserve(Manager *m, const RegionParams *p, const Actor *a, UsageCharg
         r = region_check_rules(p, a, e);
         if (r < 0)
                 return r;
-        return usage_reserve(m, a, &want, ret, e);
+        /* One store entry: the region's inode. */
+        return usage_reserve_objects(m, a, &want, 1, ret, e);
 }
 
 int region_create(Manager *m, const RegionParams *p, UsageCharge *reserved, Region **ret, GmemError *e) {

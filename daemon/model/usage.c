@@ -125,6 +125,19 @@ int usage_reserve(Manager *m, const Actor *a, const Usage *want, UsageCharge *re
         return 0;
 }
 
+int usage_reserve_objects(Manager *m, const Actor *a, const Usage *want, unsigned n_entries, UsageCharge *ret,
+                          GmemError *e) {
+        int r;
+
+        r = usage_reserve(m, a, want, ret, e);
+        if (r < 0)
+                return r;
+        r = manager_admit(m, n_entries, e);
+        if (r < 0)
+                usage_charge_release(ret);
+        return r;
+}
+
 void usage_charge_split(UsageCharge *c, QuotaKind kind, uint64_t n, UsageCharge *ret) {
         if (n > c->amount[kind])
                 n = c->amount[kind];

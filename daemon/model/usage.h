@@ -51,6 +51,13 @@ typedef struct UsageCharge {
  * that a caller in no class may make nothing (AccessDenied).
  */
 int usage_reserve(Manager *m, const Actor *a, const Usage *want, UsageCharge *ret, GmemError *e);
+/*
+ * What every reservation of an object does: usage_reserve() of want, and
+ * manager_admit() of the n_entries the store will keep for what the call
+ * makes; on failure of either nothing is charged.
+ */
+int usage_reserve_objects(Manager *m, const Actor *a, const Usage *want, unsigned n_entries, UsageCharge *ret,
+                          GmemError *e);
 /* Moves n of kind from c into ret (an object taking its share of a reservation); n is at most what c holds. */
 void usage_charge_split(UsageCharge *c, QuotaKind kind, uint64_t n, UsageCharge *ret);
 /* Hands c over and leaves it empty, for "obj->charge = usage_charge_take(&charge)". */

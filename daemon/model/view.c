@@ -204,7 +204,8 @@ int view_reserve(Vm *vm, Region *reg, const Actor *a, UsageCharge *ret, GmemErro
         /* Only a new view counts against the quota; asking again for the same one is free. */
         Usage want = { .amount = { [QUOTA_VIEWS] = view_is_live(vm, reg) ? 0 : 1 } };
 
-        return usage_reserve(vm->manager, a, &want, ret, e);
+        /* One store entry: the view's file in custody. */
+        return usage_reserve_objects(vm->manager, a, &want, (unsigned) want.amount[QUOTA_VIEWS], ret, e);
 }
 
 int view_attach(Vm *vm, Region *reg, const ViewParams *p, UsageCharge *reserved, View **ret, bool *ret_existing,

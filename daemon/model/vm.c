@@ -134,7 +134,8 @@ static int vm_watch_params_leader(Vm *vm, const VmParams *p, int *given_pidfd, G
 }
 
 int vm_reserve(Manager *m, const Actor *a, UsageCharge *ret, GmemError *e) {
-        return usage_reserve(m, a, &(Usage) { .amount = { [QUOTA_VMS] = 1 } }, ret, e);
+        /* One store entry: the leader's pidfd, or a record. */
+        return usage_reserve_objects(m, a, &(Usage) { .amount = { [QUOTA_VMS] = 1 } }, 1, ret, e);
 }
 
 int vm_register(Manager *m, const VmParams *p, UsageCharge *reserved, Vm **ret, GmemError *e) {

@@ -30,8 +30,13 @@
 struct Store {
         Manager *manager;
         bool enabled;
+        unsigned max;           /* entries the service manager keeps for gmemd at most */
         Hashmap *entries;       /* key -> StoreEntry */
+        bool degraded;          /* an entry could not be stored: a crash may lose its object */
 };
+
+/* Something could not be stored: says so once, and the model's persistence becomes "degraded". */
+void store_degrade(Store *s, int error, const char *what);
 
 void store_region_key(uint64_t id, char *buf, size_t size);
 void store_vm_key(uint64_t id, char *buf, size_t size);

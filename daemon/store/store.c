@@ -39,13 +39,14 @@ static void entry_free(StoreEntry *e) {
         free(e);
 }
 
-int store_new(Manager *m, Store **ret) {
+int store_new(Manager *m, unsigned max, Store **ret) {
         Store *s = calloc(1, sizeof(*s));
 
         if (!s)
                 return -ENOMEM;
         s->manager = m;
         s->enabled = !isempty(getenv("NOTIFY_SOCKET"));
+        s->max = max;
         s->entries = hashmap_new();
         if (!s->entries) {
                 free(s);
@@ -75,6 +76,26 @@ Store *store_free(Store *s) {
 
 bool store_enabled(const Store *s) {
         return s && s->enabled;
+}
+
+void store_degrade(Store *s, int error, const char *what) {
+        if (!s->degraded)
+                log_error_errno(error, "The fd store is degraded: %s; a crash of gmemd may lose what is not stored",
+                                what);
+        s->degraded = true;
+        manager_set_persistence(s->manager, PERSISTENCE_DEGRADED);
+}
+
+/* The one entry spared for a replacement, and n more: do they fit what the service manager keeps? */
+static int hook_admit(Manager *m, unsigned n, GmemError *e) {
+        Store *s = m->store_userdata;
+        size_t held = hashmap_size(s->entries);
+
+        if (held < s->max && n < s->max - held)
+                return 0;
+        return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot keep %u more entries in gmemd's fd store: it "
+                              "holds %zu of the %u the service manager keeps (FileDescriptorStoreMax=), one of them "
+                              "kept free for replacing an entry", n, held, s->max);
 }
 
 /* --- keys --- */
@@ -122,6 +143,8 @@ static int send_fd(const char *name, int fd) {
         r = sd_pid_notify_with_fds(0, false, msg, &fd, 1);
         if (r < 0)
                 return log_warning_errno(r, "Cannot put %s in the fd store", name);
+        if (r == 0)
+                return -ENOTCONN;       /* $NOTIFY_SOCKET went away: nothing was sent */
         return 0;
 }
 
@@ -136,7 +159,7 @@ void store_remember(Store *s, const char *key, const char *name) {
 
         if (!e || !(e->key = strdup(key)) || !(e->name = strdup(name)) || hashmap_put(s->entries, e->key, e) < 0) {
                 entry_free(e);
-                log_warning("Out of memory tracking %s", name);
+                store_degrade(s, ENOMEM, "out of memory tracking an entry");
                 return;
         }
         e->seen = true;
@@ -157,16 +180,21 @@ static void store_set(Store *s, const char *key, const char *name, int fd) {
         if (e && name && streq(e->name, name))
                 return;
         if (name) {
+                int r;
+
                 if (fd < 0) {
                         record = record_memfd();
                         if (record < 0) {
-                                log_warning_errno(record, "Cannot make a record for %s", name);
+                                store_degrade(s, record, "cannot make a record");
                                 return;
                         }
                         fd = record;
                 }
-                if (send_fd(name, fd) < 0)
+                r = send_fd(name, fd);
+                if (r < 0) {
+                        store_degrade(s, r, "cannot send an entry to the service manager");
                         return;
+                }
         }
         if (e) {
                 store_remove_name(e->name);
@@ -205,6 +233,7 @@ static void store_set_name(Store *s, const char *key, const StoreName *n, int fd
         if (e)
                 e->seen = true;
         log_warning_errno(r, "Cannot name the fd store entry %s", key);
+        store_degrade(s, r, "an object has no name the store can hold");
 }
 
 /* --- descriptions of the model's objects --- */
@@ -359,6 +388,7 @@ static const ManagerHooks store_hooks = {
         .migration_new = hook_migration_new,
         .migration_changed = hook_migration_changed,
         .migration_removed = hook_migration_removed,
+        .admit = hook_admit,
 };
 
 /*
@@ -395,9 +425,15 @@ static void store_sync(Store *s) {
 }
 
 void store_attach(Store *s) {
-        if (!s->enabled)
+        if (!s->enabled) {
+                manager_set_persistence(s->manager, PERSISTENCE_NONE);
                 return;
+        }
+        manager_set_persistence(s->manager, s->degraded ? PERSISTENCE_DEGRADED : PERSISTENCE_FD_STORE);
         s->manager->store_hooks = &store_hooks;
         s->manager->store_userdata = s;
         store_sync(s);
+        if (hashmap_size(s->entries) >= s->max)
+                log_warning("The fd store holds %u entries, the most the service manager keeps for gmemd is %u: "
+                            "nothing new can be made until objects go", (unsigned) hashmap_size(s->entries), s->max);
 }

@@ -27,12 +27,25 @@
 
 #include <stdbool.h>
 
+#include "config.h"
 #include "manager.h"
 
 typedef struct Store Store;
 
-/* Enabled when the service manager listens ($NOTIFY_SOCKET); otherwise a no-op store. */
-int store_new(Manager *m, Store **ret);
+/*
+ * The number of entries systemd keeps for a unit unless told otherwise
+ * (FileDescriptorStoreMax= of the shipped gmemd.service).
+ */
+#define STORE_MAX_DEFAULT GMEMD_FD_STORE_MAX
+
+/*
+ * Enabled when the service manager listens ($NOTIFY_SOCKET); otherwise a
+ * no-op store. max is how many entries the service manager keeps for gmemd
+ * (systemd closes what is stored beyond it): the store admits new objects
+ * only while their entries fit, with one entry to spare for replacing an
+ * entry (the new one goes in before the old one goes out).
+ */
+int store_new(Manager *m, unsigned max, Store **ret);
 Store *store_free(Store *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
 bool store_enabled(const Store *s);

@@ -46,7 +46,7 @@ MANAGER_SIGNALS = {
     "MigrationChanged": [("migration", "o"), ("state", "s")],
 }
 MANAGER_PROPS = {"Version": "s", "Backends": "as", "DefaultBackend": "s",
-                 "TotalBytes": "t", "AllocatedBytes": "t", "Policy": "s"}
+                 "TotalBytes": "t", "AllocatedBytes": "t", "Policy": "s", "Persistence": "s"}
 
 REGION_METHODS = {
     "Destroy": ([], []),

@@ -390,6 +390,57 @@ static void test_precedence(void) {
         manager_free(m);
 }
 
+/* A store that keeps at most `room` more entries, as daemon/store/ answers manager_admit(). */
+static unsigned room;
+static unsigned asked;
+
+static int fake_admit(Manager *m, unsigned n, GmemError *e) {
+        asked = n;
+        if (n <= room)
+                return 0;
+        return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "the fake store has room for %u", room);
+}
+
+static const ManagerHooks fake_store = { .admit = fake_admit };
+
+/* A reservation also asks the store for room for what the call makes, and a refusal charges nothing. */
+static void test_reservations_ask_the_store(void) {
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        UsageCharge c = {};
+        Region *reg = NULL;
+        Vm *a = NULL, *b = NULL;
+        View *v = NULL;
+
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        m->store_hooks = &fake_store;
+        room = 0;
+        EXPECT(region_reserve(m, &(RegionParams) { .name = "r", .size = MiB }, &caller, &c, &e) < 0 &&
+               e.code == GMEM_ERROR_QUOTA_EXCEEDED && asked == 1 && c.manager == NULL && hashmap_size(m->usage) == 0,
+               "a region needs one entry; with no room it is refused and nothing is charged: %s", e.message);
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(vm_reserve(m, &caller, &c, &e) < 0 && asked == 1 && hashmap_size(m->usage) == 0,
+               "a VM needs one entry");
+
+        room = 100;
+        EXPECT(create_region(m, &(RegionParams) { .name = "r", .size = MiB }, &root, &reg, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "a" }, &root, &a, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "b" }, &root, &b, &e) == 0, "with room, objects are made");
+        EXPECT(view_reserve(a, reg, &caller, &c, &e) == 0 && asked == 1, "a new view needs one entry");
+        EXPECT(view_attach(a, reg, &(ViewParams) { .access = VIEW_ACCESS_RW }, &c, &v, NULL, &e) == 0,
+               "and is made");
+        asked = 99;
+        EXPECT(view_reserve(a, reg, &caller, &c, &e) == 0 && asked == 99, "asking again for it needs none");
+        usage_charge_release(&c);
+        room = 2;
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(migration_reserve(a, &caller, &c, &e) < 0 && asked == 3 && used(m).amount[QUOTA_VIEWS] == 1,
+               "a migration of one view needs three entries (its file, its pending record, the migration's "
+               "record); refused, it charges nothing");
+        m->store_hooks = NULL;
+        manager_free(m);
+}
+
 int main(void) {
         RUN(test_create_region_limits);
         RUN(test_register_vm_limits);
@@ -399,5 +450,6 @@ int main(void) {
         RUN(test_charge_pieces);
         RUN(test_no_making_without_reserving);
         RUN(test_precedence);
+        RUN(test_reservations_ask_the_store);
         return 0;
 }
