@@ -6,7 +6,9 @@
 # Sourced; the caller sets VM_TAG (the prefix of its messages, e.g. "vm-6.1")
 # first. Functions:
 #
-#   vm_skip REASON...       exit 77 with the reason (exit 1 with GMEM_VM_REQUIRED=1)
+#   vm_skip REASON...       exit 77 with a "GMEM-SKIP VM_TAG: REASON" line;
+#                           exit 1 instead with GMEM_TEST_REQUIRE_DEPS=1
+#                           (what is missing was to be installed)
 #   vm_die MESSAGE...       exit 1
 #   vm_need_qemu            QEMU: $GMEM_QEMU or qemu-system-x86_64 on PATH
 #   vm_need_busybox         BUSYBOX: a static /bin/busybox; cpio present
@@ -20,13 +22,15 @@
 #                           boots to poweroff (or $GMEM_VM_TIMEOUT seconds);
 #                           sets VM_QEMU_RC and VM_SECS
 #   vm_judge_console LOG    prints the TAP lines of the console, sets
-#                           VM_PASSED, VM_FAILED, VM_SKIPPED; returns 1 if
-#                           the boot timed out, the kernel complained or the
-#                           TAP plan does not match the results
+#                           VM_PASSED, VM_FAILED, VM_SKIPPED and a
+#                           "GMEM-SKIP VM_TAG/NAME: REASON" line for each
+#                           skipped TAP test; returns 1 if the boot timed
+#                           out, the kernel complained or the TAP plan does
+#                           not match the results
 #
 # Environment: GMEM_VM_CACHE (kernel images, default /var/cache/gmemd-vm),
 # GMEM_VM_WORKDIR, GMEM_VM_KEEP, GMEM_VM_TIMEOUT (seconds, default 600),
-# GMEM_VM_REQUIRED, GMEM_VM_APPEND (more kernel command line), GMEM_QEMU
+# GMEM_TEST_REQUIRE_DEPS, GMEM_VM_APPEND (more kernel command line), GMEM_QEMU
 # (the QEMU binary), GMEM_VM_CPU (QEMU's -cpu, default max,-cx16).
 
 # shellcheck disable=SC2034 # VM_CACHE and the VM_* results are the callers'
@@ -35,11 +39,12 @@ VM_TIMEOUT=${GMEM_VM_TIMEOUT:-600}
 VM_CPU=${GMEM_VM_CPU:-max,-cx16}
 
 vm_skip() {
-        if [ "${GMEM_VM_REQUIRED:-0}" = 1 ]; then
-                echo "$VM_TAG: required but cannot run: $*" >&2
+        if [ "${GMEM_TEST_REQUIRE_DEPS:-0}" = 1 ]; then
+                echo "$VM_TAG: cannot run: $*" >&2
+                echo "$VM_TAG: a failure, not a skip: GMEM_TEST_REQUIRE_DEPS=1 says it should have been installed" >&2
                 exit 1
         fi
-        echo "$VM_TAG: skipped: $*" >&2
+        echo "GMEM-SKIP $VM_TAG: $*" >&2
         exit 77
 }
 
@@ -138,5 +143,26 @@ vm_judge_console() {
                 echo "$VM_TAG: TAP plan ${plan:-missing} but $((VM_PASSED + VM_FAILED)) results" >&2
                 fail=1
         fi
+        vm_tap_skips "$VM_TAG" <"$log.txt"
         return "$fail"
+}
+
+# vm_tap_skips TAG <TAP: a "GMEM-SKIP TAG/NAME: REASON" line for each
+# "ok N - NAME # SKIP REASON" (tools/test lists them). A SKIP without a
+# reason takes the last "# SKIP REASON" comment before it.
+vm_tap_skips() {
+        awk -v tag="$1" '
+                /^ok [0-9]+ .*# SKIP/ {
+                        name = $0
+                        sub(/^ok [0-9]+ (- )?/, "", name)
+                        sub(/ *# SKIP.*/, "", name)
+                        gsub(/: /, " ", name)
+                        why = $0
+                        sub(/.*# SKIP */, "", why)
+                        if (why == "") why = reason
+                        if (why == "") why = "(no reason given)"
+                        print "GMEM-SKIP " tag "/" name ": " why
+                }
+                /^(not )?ok / { reason = ""; next }
+                /^# SKIP / { reason = substr($0, 8) }'
 }
