@@ -208,6 +208,22 @@ undo_views:
         return r;
 }
 
+/*
+ * The source's view a restored pending view of the target was made from: the
+ * target's pending views belong to its one prepared migration, and the
+ * source's view of the same region is active, or revoked when a commit was
+ * under way (a commit revokes the source's views before it activates the
+ * target's, so a revoked source view can only be this migration's doing).
+ */
+static View *migration_adopt_source(Vm *source, View *t) {
+        View *s;
+
+        if (t->state != VIEW_STATE_PENDING)
+                return NULL;
+        s = view_lookup(source, t->region);
+        return s && s->state != VIEW_STATE_PENDING ? s : NULL;
+}
+
 int migration_adopt(Vm *source, Vm *target, uint64_t id, Migration **ret, GmemError *e) {
         Manager *m = source->manager;
         Migration *mig;
@@ -220,17 +236,21 @@ int migration_adopt(Vm *source, Vm *target, uint64_t id, Migration **ret, GmemEr
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored migration %" PRIu64 " is not valid here", id);
 
         HASHMAP_FOREACH(t, target->views, i) {
-                View *s = view_lookup(source, t->region);
-                if (!s || s->state == VIEW_STATE_PENDING || t->state == VIEW_STATE_REVOKED)
+                View *s = migration_adopt_source(source, t);
+                if (!s)
                         continue;
-                if (t->state == VIEW_STATE_ACTIVE)
+                if (s->state == VIEW_STATE_REVOKED)
                         committing = true;
                 n++;
         }
-        /* No view of the target left: an abort was under way when gmemd stopped. Nothing to finish. */
+        /*
+         * No pending view of the target left: an abort was under way (it drops the migration's record
+         * first, so that is the one point it leaves one), or a commit had ended but for the record.
+         * Nothing to finish either way.
+         */
         if (n == 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored migration %" PRIu64 " of VM '%s' to '%s' "
-                                      "has no views left", id, source->name, target->name);
+                                      "has no pending views left", id, source->name, target->name);
 
         mig = calloc(1, sizeof(*mig));
         if (!mig)
@@ -249,8 +269,8 @@ int migration_adopt(Vm *source, Vm *target, uint64_t id, Migration **ret, GmemEr
                 return gmem_error_set_errno(e, ENOMEM, "Cannot allocate migration");
         }
         HASHMAP_FOREACH(t, target->views, i) {
-                View *s = view_lookup(source, t->region);
-                if (!s || s->state == VIEW_STATE_PENDING || t->state == VIEW_STATE_REVOKED)
+                View *s = migration_adopt_source(source, t);
+                if (!s)
                         continue;
                 mig->regions[k] = strdup(t->region->name);
                 if (!mig->regions[k]) {
@@ -289,13 +309,15 @@ static int migration_check_prepared(Migration *mig, GmemError *e) {
         return 0;
 }
 
-/* A prepared migration ends: it lets its VMs and views go, says so, and joins the bounded history. */
+/* A prepared migration ends: it lets its VMs and views go, says so (once), and joins the bounded history. */
 static void migration_finish(Migration *mig, MigrationState state) {
         Manager *m = mig->manager;
+        bool announced = mig->state == state;
 
         mig->state = state;
         migration_unpin(mig);
-        manager_notify_migration_changed(m, mig);
+        if (!announced)
+                manager_notify_migration_changed(m, mig);
         migration_prune(m);
 }
 
@@ -306,10 +328,15 @@ int migration_commit(Migration *mig, GmemError *e) {
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < mig->n_views; i++)
-                view_activate(mig->target_views[i]);
+        /*
+         * The source's views are revoked before the target's are activated: a crash in between leaves a
+         * revoked source view beside a pending target view, which only a commit under way makes, and the
+         * restore finishes it (migration_adopt()).
+         */
         for (size_t i = 0; i < mig->n_views; i++)
                 view_revoke(mig->source_views[i]);
+        for (size_t i = 0; i < mig->n_views; i++)
+                view_activate(mig->target_views[i]);
         migration_finish(mig, MIGRATION_COMMITTED);
         return 0;
 }
@@ -321,6 +348,13 @@ int migration_abort(Migration *mig, GmemError *e) {
         if (r < 0)
                 return r;
 
+        /*
+         * The migration is aborted, and said so, before its views go: the fd store drops the migration's
+         * record first, so that a crash in the middle leaves pending views of no migration, which the
+         * restore drops, never a migration with part of its views.
+         */
+        mig->state = MIGRATION_ABORTED;
+        manager_notify_migration_changed(mig->manager, mig);
         for (size_t i = 0; i < mig->n_views; i++)
                 view_remove(TAKE_PTR(mig->target_views[i]));
         migration_finish(mig, MIGRATION_ABORTED);

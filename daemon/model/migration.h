@@ -42,8 +42,11 @@ int migration_reserve(Vm *source, const Actor *a, UsageCharge *ret, GmemError *e
 int migration_begin(Vm *source, Vm *target, UsageCharge *reserved, Migration **ret, GmemError *e);
 /*
  * Rebuilds a prepared migration restored from the fd store: the target's
- * pending views and the source's active views of the same regions. If the
- * commit had begun (a target view is active already), it is finished.
+ * pending views and the source's views of the same regions. If the commit
+ * had begun (a source view is revoked already: commit revokes the source's
+ * views before it activates the target's), it is finished. With no pending
+ * view left (an abort or commit had ended but for the migration's record),
+ * there is nothing to rebuild: InvalidArgument, and the record goes.
  */
 int migration_adopt(Vm *source, Vm *target, uint64_t id, Migration **ret, GmemError *e);
 int migration_commit(Migration *mig, GmemError *e);
