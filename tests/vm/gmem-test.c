@@ -7,7 +7,7 @@
  * its own (a SIGBUS or a failed assertion ends only that test) with an alarm
  * as a bound. Every assertion states, as a sentence, what should hold; bad
  * inputs come from tables. A test that cannot run here (no cgroup2 memory
- * controller, say) reports "# SKIP" with the reason.
+ * controller, say) reports "# SKIP" with the reason on its TAP line.
  *
  * Every test destroys the regions it made, so the module can be unloaded
  * when the run ends (run-vm checks that it is).
@@ -78,18 +78,19 @@ static void fail_at(int line, const char *expr, const char *fmt, ...)
 				__VA_ARGS__); \
 	} while (0)
 
+/* Shared with the test's child, so that the TAP line can say why it skipped. */
+static char *skip_reason;
+#define SKIP_REASON_MAX	256
+
 static void skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void skip(const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("# SKIP ");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vsnprintf(skip_reason, SKIP_REASON_MAX, fmt, ap);
 	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 	_exit(77);
 }
 
@@ -1737,6 +1738,11 @@ int main(int argc, char **argv)
 	int failed = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	skip_reason = mmap(NULL, SKIP_REASON_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (skip_reason == MAP_FAILED) {
+		printf("Bail out! no memory for the skip reason: %s\n", strerror(errno));
+		return 1;
+	}
 	printf("1..%zu\n", ARRAY_SIZE(tests));
 	for (size_t i = 0; i < ARRAY_SIZE(tests); i++) {
 		int status;
@@ -1746,6 +1752,7 @@ int main(int argc, char **argv)
 			printf("ok %zu - %s # SKIP not selected\n", i + 1, tests[i].name);
 			continue;
 		}
+		strcpy(skip_reason, "(no reason given)");
 		pid = fork();
 		if (pid == 0) {
 			alarm(TEST_TIMEOUT);
@@ -1760,7 +1767,7 @@ int main(int argc, char **argv)
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			printf("ok %zu - %s\n", i + 1, tests[i].name);
 		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-			printf("ok %zu - %s # SKIP\n", i + 1, tests[i].name);
+			printf("ok %zu - %s # SKIP %s\n", i + 1, tests[i].name, skip_reason);
 		} else {
 			if (WIFSIGNALED(status))
 				printf("# killed by signal %d\n", WTERMSIG(status));
