@@ -23,6 +23,14 @@
 #define SIZE (64 * 4096)
 #define NOBODY 65534
 
+/* A part of a test that cannot run here says so on a line of its own; the rest goes on. */
+#define SKIP_PART(function, ...)                                                        \
+        do {                                                                            \
+                fprintf(stderr, "GMEM-SKIP test-backend-memfd.%s: ", function);         \
+                fprintf(stderr, __VA_ARGS__);                                           \
+                fputc('\n', stderr);                                                    \
+        } while (0)
+
 static BackendRegion region;
 
 static void make_region(void) {
@@ -176,7 +184,8 @@ static void test_read_only_routes(void) {
                 EXPECT(as_nobody(try_fchmod, ro) == 1, "another uid cannot fchmod the inode");
                 EXPECT(as_nobody(try_fchown, ro) == 1, "another uid cannot fchown the inode");
         } else
-                fprintf(stderr, "not root: the uid-switching routes are not tried\n");
+                SKIP_PART("test_read_only_routes", "not root (euid %u): the routes through another uid "
+                          "(re-open, fchmod, fchown) are not tried", (unsigned) geteuid());
 
         /* A read-write view cannot change the size or freeze the region for others. */
         errno = 0;
@@ -196,7 +205,8 @@ static void test_grants(void) {
 
         if (geteuid() != 0) {
                 close(ro);
-                fprintf(stderr, "not root: grants are not tried\n");
+                SKIP_PART("test_grants", "not root (euid %u): granting another uid needs a child "
+                          "that switches to it", (unsigned) geteuid());
                 return;
         }
         BackendGrant g = { .uid = NOBODY, .access = VIEW_ACCESS_RO };
@@ -245,7 +255,8 @@ static void test_hugetlb_secret(void) {
                 EXPECT(e.code == GMEM_ERROR_BACKEND_UNAVAILABLE && strstr(e.message, "huge pages"),
                        "without reserved huge pages hugetlb is BackendUnavailable naming the reservation: %s", e.message);
         else
-                fprintf(stderr, "huge pages are reserved here\n");
+                SKIP_PART("test_hugetlb_secret", "huge pages are reserved here: the answer without "
+                          "them is not tried");
         e = (GmemError) GMEM_ERROR_INIT;
         EXPECT(backend_hugetlb_ops.page_size(12345, &ps, &e) < 0 && e.code == GMEM_ERROR_INVALID_ARGUMENT,
                "a huge page size that is not a power of two is refused");
@@ -256,7 +267,8 @@ static void test_hugetlb_secret(void) {
         e = (GmemError) GMEM_ERROR_INIT;
         if (backend_secret_ops.probe(&e) < 0) {
                 EXPECT(e.code == GMEM_ERROR_BACKEND_UNAVAILABLE, "a missing memfd_secret is BackendUnavailable");
-                fprintf(stderr, "memfd_secret unavailable: %s\n", e.message);
+                SKIP_PART("test_hugetlb_secret", "no memfd_secret here (%s): secret regions are not tried",
+                          e.message);
                 return;
         }
         BackendRegion s;
