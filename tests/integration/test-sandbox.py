@@ -10,16 +10,19 @@ it keeps serving.
 The filter is checked from outside the daemon as well as by its own
 self-test: the test makes the same calls itself, as the daemon's user and
 without a filter, to show that they are allowed there (so an EPERM can only
-come from the filter), and reads the filter's presence from
-/proc/PID/status.
+come from the filter); it reads the filter's presence from
+/proc/PID/status; it watches the daemon's calls with strace; and with
+--sandbox-kill it sees the kernel kill gmemd with SIGSYS at the first one.
 """
 import ctypes
 import errno
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import time
 
 import dbus
@@ -175,6 +178,87 @@ class Sandbox(GmemTestCase):
         self.assertEqual(seccomp_filters(pid), seccomp_filters() + 1,
                          "gmemd installed exactly one filter of its own on top of what it inherited")
         self.serve_something()
+
+    def test_seccomp_kills(self):
+        # From outside: with --sandbox-kill the kernel kills gmemd at its first forbidden call.
+        try:
+            self.start("--sandbox-kill", "--sandbox-self-test")
+        except RuntimeError:
+            pass    # it may die before it takes the bus name
+        # Until it dies, or lives to report (a filter that let the calls through).
+        p = self.world.gmemd_proc
+        deadline = time.monotonic() + 20 * SLOW
+        while p.poll() is None and time.monotonic() < deadline:
+            log = self.world.gmemd_log_text()
+            if "Sandbox self-test:" in log or SANITIZER_NOTE in log:
+                break
+            time.sleep(0.05)
+        log = self.world.gmemd_log_text()
+        status = self.world.stop_gmemd(signal.SIGTERM)
+        self.world.gmemd_proc = None
+        if SANITIZER_NOTE in log:
+            self.assertEqual(status, 0, log)
+            self.skipTest("sanitizer build: gmemd leaves the filter out")
+        self.assertEqual(status, -signal.SIGSYS,
+                         f"the kernel killed gmemd with SIGSYS at the self-test's first call:\n{log}")
+        self.assertNotIn("Sandbox self-test:", log, "gmemd did not live to report")
+
+    def test_seccomp_seen_by_strace(self):
+        # From outside: strace sees each probe's call come back -1 EPERM.
+        strace = shutil.which("strace")
+        if not strace:
+            self.skipTest("strace is not installed (apt-get install strace): the calls are not watched")
+        out = os.path.join(self.world.tmp, "strace.out")
+        log_path = os.path.join(self.world.tmp, "gmemd-strace.log")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                [strace, "-f", "-qq", "-e", "signal=none",
+                 "-e", "trace=socket,process_vm_readv,execve,kill", "-o", out,
+                 self.world.gmemd, "--sandbox-self-test"],
+                env=self.world.env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, preexec_fn=gmemtest.die_with_parent)
+
+        def log_text():
+            with open(log_path, errors="replace") as f:
+                return f.read()
+
+        def traced():
+            # strace's children: gmemd. It does not die with strace, so it is killed here.
+            try:
+                with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                    return [int(x) for x in f.read().split()]
+            except OSError:
+                return []
+        try:
+            line = self.wait_self_test(log_text)
+            if proc.poll() is not None:
+                self.skipTest(f"strace could not run gmemd here:\n{log_text()}")
+            if line is None:
+                self.skipTest("sanitizer build: gmemd leaves the filter out")
+            self.wait_until(lambda: self.conn.name_has_owner(gmemtest.BUS_NAME), "gmemd's bus name")
+            os.kill(self.world.gmemd_pid(), signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=30 * SLOW), 0, f"gmemd exits 0:\n{log_text()}")
+        finally:
+            if proc.poll() is None:
+                for pid in traced():
+                    os.kill(pid, signal.SIGKILL)
+                try:
+                    proc.wait(timeout=10)   # strace reaps gmemd, then exits
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        with open(out) as f:
+            trace = f.read()
+        seen = {
+            "socket-inet": re.findall(r"socket\(AF_INET, .*\)\s+= (.*)", trace),
+            "process_vm_readv": re.findall(r"process_vm_readv\(.*\)\s+= (.*)", trace),
+            "execve": re.findall(r'execve\("' + re.escape(NO_SUCH_PROGRAM) + r'", .*\)\s+= (.*)', trace),
+            "kill": re.findall(r"kill\(\d+, 0\)\s+= (.*)", trace),
+        }
+        for probe, results in seen.items():
+            self.assertEqual(len(results), 1, f"strace saw gmemd make the {probe} call once:\n{trace}")
+            self.assertTrue(results[0].startswith("-1 EPERM"),
+                            f"the kernel refused gmemd's {probe} call with EPERM: {results[0]}")
 
     def test_not_dumpable(self):
         pid = self.start()
