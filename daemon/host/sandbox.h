@@ -24,7 +24,9 @@ int sandbox_check_privileges(void);
 /* Installs the seccomp allow-list; disallowed calls fail with EPERM (or kill, if kill is true). */
 int sandbox_install_seccomp(bool kill);
 /*
- * Makes a few calls the filter forbids (ptrace, mount, init_module) and
- * returns a line saying how each failed, for tests.
+ * Makes a few harmless calls that an unprivileged process may make but the
+ * filter forbids (an AF_INET socket, process_vm_readv, execve, kill) and
+ * writes a line saying how each ended ("socket-inet=EPERM ..." with the
+ * filter, ALLOWED or another errno without), for tests.
  */
 void sandbox_self_test(char *buf, size_t size);

@@ -2,21 +2,83 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """
 Least privilege: gmemd gives up every capability and sets no-new-privileges
-whether or not it switches user; under --user= it runs as that user; its
-system call filter makes forbidden calls (ptrace, mount, init_module) fail
-with EPERM while it keeps serving; it is not dumpable.
+whether or not it switches user; under --user= it runs as that user; it is
+not dumpable; its system call filter refuses calls that any unprivileged
+process may make (an AF_INET socket, process_vm_readv, execve, kill) while
+it keeps serving.
+
+The filter is checked from outside the daemon as well as by its own
+self-test: the test makes the same calls itself, as the daemon's user and
+without a filter, to show that they are allowed there (so an EPERM can only
+come from the filter); it reads the filter's presence from
+/proc/PID/status; it watches the daemon's calls with strace; and with
+--sandbox-kill it sees the kernel kill gmemd with SIGSYS at the first one.
 """
+import ctypes
+import errno
 import os
 import pwd
 import re
+import shutil
 import signal
+import socket
+import subprocess
+import time
 
 import dbus
 
 import gmemtest
-from gmemtest import MiB, GmemTestCase, WRAPPER
+from gmemtest import MiB, SLOW, GmemTestCase, WRAPPER, run_as
 
 DAEMON_USER = "daemon"
+
+# gmemd --sandbox-self-test's probes, in its order, and how each must end.
+PROBES = ("socket-inet", "process_vm_readv", "execve", "kill")
+FILTERED = " ".join(f"{p}=EPERM" for p in PROBES)
+UNFILTERED = {"socket-inet": "ALLOWED", "process_vm_readv": "ALLOWED", "execve": "ENOENT",
+              "kill": "ALLOWED"}
+NO_SUCH_PROGRAM = "/nonexistent/gmemd-sandbox-self-test"
+SANITIZER_NOTE = "System call filter not installed (sanitizer build)"
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+def own_probes():
+    """The self-test's calls, made by this process: {probe: "ALLOWED" or an errno name}."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = {}
+
+    def errname(e):
+        return errno.errorcode.get(e, str(e))
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+        out["socket-inet"] = "ALLOWED"
+    except OSError as e:
+        out["socket-inet"] = errname(e.errno)
+    src, dst = ctypes.create_string_buffer(b"gmemd", 8), ctypes.create_string_buffer(8)
+    local = _Iovec(ctypes.cast(dst, ctypes.c_void_p), 8)
+    remote = _Iovec(ctypes.cast(src, ctypes.c_void_p), 8)
+    libc.process_vm_readv.restype = ctypes.c_ssize_t
+    r = libc.process_vm_readv(os.getpid(), ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    out["process_vm_readv"] = "ALLOWED" if r >= 0 else errname(ctypes.get_errno())
+    try:
+        os.execve(NO_SUCH_PROGRAM, [NO_SUCH_PROGRAM], {})
+        out["execve"] = "ALLOWED"   # not reached: the program does not exist
+    except OSError as e:
+        out["execve"] = errname(e.errno)
+    try:
+        os.kill(os.getpid(), 0)
+        out["kill"] = "ALLOWED"
+    except OSError as e:
+        out["kill"] = errname(e.errno)
+    return out
+
+
+def seccomp_filters(pid="self"):
+    st = proc_status(pid)
+    return int(st.get("Seccomp_filters", "0"))
 
 
 def proc_status(pid):
@@ -81,18 +143,122 @@ class Sandbox(GmemTestCase):
         self.world.stop_gmemd(signal.SIGTERM)   # reap the exited process
         self.world.gmemd_proc = None
 
+    def wait_self_test(self, log_text):
+        """gmemd's self-test line, or None in a sanitizer build (no filter).
+        The filter goes in after the bus name is taken: wait for the line."""
+        deadline = time.monotonic() + 20 * SLOW
+        while True:
+            log = log_text()
+            if SANITIZER_NOTE in log:
+                return None
+            m = re.search(r"Sandbox self-test: (.*)", log)
+            if m:
+                return m.group(1).strip()
+            if time.monotonic() > deadline:
+                self.fail(f"gmemd does not log its self-test:\n{log}")
+            time.sleep(0.05)
+
     def test_seccomp_forbidden_calls(self):
+        # Without a filter, as gmemd's user, each probe's call is allowed (or
+        # fails otherwise than with EPERM): else its EPERM would prove nothing.
+        pw = pwd.getpwnam(DAEMON_USER)
+        res = run_as(pw.pw_uid, pw.pw_gid, own_probes)
+        self.assertTrue(res["ok"], res)
+        self.assertEqual(res["value"], UNFILTERED,
+                         "an unprivileged process without a filter may make each probe's call here")
+        self.assertEqual(own_probes(), UNFILTERED, "and so may this test process")
+
         pid = self.start("--sandbox-self-test")
-        log = self.world.gmemd_log_text()
-        if "System call filter not installed (sanitizer build)" in log:
-            self.skipTest("sanitizer build: the filter is left out")
-        m = re.search(r"Sandbox self-test: (.*)", log)
-        self.assertIsNotNone(m, f"gmemd logs its self-test:\n{log}")
-        self.assertEqual(m.group(1), "ptrace=EPERM mount=EPERM init_module=EPERM",
-                         "ptrace, mount and init_module are refused with EPERM")
+        line = self.wait_self_test(self.world.gmemd_log_text)
+        if line is None:
+            self.skipTest("sanitizer build: gmemd leaves the filter out")
+        self.assertEqual(line, FILTERED, "each probe is refused with EPERM under the filter")
         st = proc_status(pid)
-        self.assertEqual(st["Seccomp"], "2", "a seccomp filter is in force")
+        self.assertEqual(st["Seccomp"], "2", "the kernel reports a seccomp filter in force")
+        self.assertEqual(seccomp_filters(pid), seccomp_filters() + 1,
+                         "gmemd installed exactly one filter of its own on top of what it inherited")
         self.serve_something()
+
+    def test_seccomp_kills(self):
+        # From outside: with --sandbox-kill the kernel kills gmemd at its first forbidden call.
+        try:
+            self.start("--sandbox-kill", "--sandbox-self-test")
+        except RuntimeError:
+            pass    # it may die before it takes the bus name
+        # Until it dies, or lives to report (a filter that let the calls through).
+        p = self.world.gmemd_proc
+        deadline = time.monotonic() + 20 * SLOW
+        while p.poll() is None and time.monotonic() < deadline:
+            log = self.world.gmemd_log_text()
+            if "Sandbox self-test:" in log or SANITIZER_NOTE in log:
+                break
+            time.sleep(0.05)
+        log = self.world.gmemd_log_text()
+        status = self.world.stop_gmemd(signal.SIGTERM)
+        self.world.gmemd_proc = None
+        if SANITIZER_NOTE in log:
+            self.assertEqual(status, 0, log)
+            self.skipTest("sanitizer build: gmemd leaves the filter out")
+        self.assertEqual(status, -signal.SIGSYS,
+                         f"the kernel killed gmemd with SIGSYS at the self-test's first call:\n{log}")
+        self.assertNotIn("Sandbox self-test:", log, "gmemd did not live to report")
+
+    def test_seccomp_seen_by_strace(self):
+        # From outside: strace sees each probe's call come back -1 EPERM.
+        strace = shutil.which("strace")
+        if not strace:
+            self.skipTest("strace is not installed (apt-get install strace): the calls are not watched")
+        out = os.path.join(self.world.tmp, "strace.out")
+        log_path = os.path.join(self.world.tmp, "gmemd-strace.log")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                [strace, "-f", "-qq", "-e", "signal=none",
+                 "-e", "trace=socket,process_vm_readv,execve,kill", "-o", out,
+                 self.world.gmemd, "--sandbox-self-test"],
+                env=self.world.env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, preexec_fn=gmemtest.die_with_parent)
+
+        def log_text():
+            with open(log_path, errors="replace") as f:
+                return f.read()
+
+        def traced():
+            # strace's children: gmemd. It does not die with strace, so it is killed here.
+            try:
+                with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                    return [int(x) for x in f.read().split()]
+            except OSError:
+                return []
+        try:
+            line = self.wait_self_test(log_text)
+            if proc.poll() is not None:
+                self.skipTest(f"strace could not run gmemd here:\n{log_text()}")
+            if line is None:
+                self.skipTest("sanitizer build: gmemd leaves the filter out")
+            self.wait_until(lambda: self.conn.name_has_owner(gmemtest.BUS_NAME), "gmemd's bus name")
+            os.kill(self.world.gmemd_pid(), signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=30 * SLOW), 0, f"gmemd exits 0:\n{log_text()}")
+        finally:
+            if proc.poll() is None:
+                for pid in traced():
+                    os.kill(pid, signal.SIGKILL)
+                try:
+                    proc.wait(timeout=10)   # strace reaps gmemd, then exits
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        with open(out) as f:
+            trace = f.read()
+        seen = {
+            "socket-inet": re.findall(r"socket\(AF_INET, .*\)\s+= (.*)", trace),
+            "process_vm_readv": re.findall(r"process_vm_readv\(.*\)\s+= (.*)", trace),
+            "execve": re.findall(r'execve\("' + re.escape(NO_SUCH_PROGRAM) + r'", .*\)\s+= (.*)', trace),
+            "kill": re.findall(r"kill\(\d+, 0\)\s+= (.*)", trace),
+        }
+        for probe, results in seen.items():
+            self.assertEqual(len(results), 1, f"strace saw gmemd make the {probe} call once:\n{trace}")
+            self.assertTrue(results[0].startswith("-1 EPERM"),
+                            f"the kernel refused gmemd's {probe} call with EPERM: {results[0]}")
 
     def test_not_dumpable(self):
         pid = self.start()

@@ -18,6 +18,13 @@
 
 static char root[] = "/tmp/test-limits.XXXXXX";
 
+/*
+ * A soft limit far enough above what fdlimit_check() needs (n + FDLIMIT_RESERVE
+ * + fdlimit.c's FDLIMIT_SLACK, 4096) that a low claim of held fds is answered
+ * from getrlimit() alone.
+ */
+#define FAR_LIMIT 8192
+
 static void put(const char *rel, const char *content) {
         char path[512], dir[512];
         int fd;
@@ -111,8 +118,42 @@ static void test_fdlimit(void) {
         fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         EXPECT(fd >= 0, "open /dev/null");
 
-        /* Far below the limit: a claim of few held fds needs no probe and passes. */
-        EXPECT(fdlimit_check(fd, 2, 0, NULL) == 0 || saved.rlim_cur < 4096 + 64, "plenty of room");
+        /*
+         * Far below the limit a claim of few held fds is trusted without a probe. Shown with every
+         * free fd number taken: a probe would find no room, the trusted claim still passes, and a
+         * claim near the limit is probed and fails.
+         */
+        if (saved.rlim_max < FAR_LIMIT)
+                fprintf(stderr, "GMEM-SKIP test-limits.test_fdlimit: the hard RLIMIT_NOFILE (%llu) is below %d: "
+                        "the answer far below the limit is not tried\n",
+                        (unsigned long long) saved.rlim_max, FAR_LIMIT);
+        else {
+                int *taken = calloc(FAR_LIMIT, sizeof(int)), got = 0;
+                rlim_t limit = 0;
+
+                EXPECT(taken, "memory for %d fds", FAR_LIMIT);
+                rl = (struct rlimit) { .rlim_cur = FAR_LIMIT, .rlim_max = saved.rlim_max };
+                EXPECT(setrlimit(RLIMIT_NOFILE, &rl) == 0, "set the soft limit to %d", FAR_LIMIT);
+                for (;;) {
+                        int x = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                        if (x < 0) {
+                                EXPECT(errno == EMFILE, "dup fails only at the limit (%s)", strerror(errno));
+                                break;
+                        }
+                        EXPECT(got < FAR_LIMIT, "no more fds than the limit");
+                        taken[got++] = x;
+                }
+                EXPECT(fdlimit_check(fd, 2, 0, &limit) == 0,
+                       "a claim of no held fds far below the limit is trusted: no probe, so it passes "
+                       "though no fd number is free");
+                EXPECT(limit == FAR_LIMIT, "the soft limit in force is reported (%llu)", (unsigned long long) limit);
+                EXPECT(fdlimit_check(fd, 2, FAR_LIMIT - 10, NULL) == -EMFILE,
+                       "a claim near the limit is checked with a probe, which finds no room");
+                while (got > 0)
+                        close(taken[--got]);
+                free(taken);
+                EXPECT(setrlimit(RLIMIT_NOFILE, &saved) == 0, "restore the soft limit");
+        }
 
         /* Allow exactly FDLIMIT_RESERVE + 2 more fds. The limit bounds fd numbers: free numbers below
          * the highest open fd count too. */
