@@ -22,6 +22,19 @@ Paths come from the environment (meson sets them):
 
 A file exits 77 (skipped) with the reason when dbus-daemon or python3-dbus
 is missing; a missing gmemd or gmemctl is a failure, not a skip.
+
+Every skip says so where the caller collects it: a skipped file, and every
+skipped test method however it skipped, prints one line
+
+  GMEM-SKIP <test id>: <reason>
+
+(<test id> is the file's stem for a whole file, else stem.Class.method)
+and tools/test lists them in its summary. A skip whose cause is a
+dependency that tools/test installs (a package, a QEMU, a kernel image)
+is a failure instead when GMEM_TEST_REQUIRE_DEPS=1: skip_file() and
+GmemTestCase.skip_or_fail() take dependency=True for those. Skips for
+missing hardware, for a wrapper (valgrind) or for what does not apply
+here stay skips.
 """
 
 import ctypes
@@ -42,9 +55,66 @@ import traceback
 import unittest
 
 
-def skip_file(reason):
-    print(f"SKIP: {reason}", file=sys.stderr)
+# --- skips that show, and skips that may not happen -------------------------
+
+# Set by tools/test once it has installed every dependency it knows of.
+REQUIRE_DEPS = os.environ.get("GMEM_TEST_REQUIRE_DEPS") == "1"
+
+
+def file_id():
+    """The test file's stem: the test id of a whole file, and the first part
+    of every method's."""
+    return os.path.splitext(os.path.basename(sys.argv[0]))[0] or "python3"
+
+
+def case_id(test):
+    """stem.Class.method of a test case, a subtest's case, or of a class or
+    module fixture (unittest reports "setUpClass (module.Class)" for those)."""
+    test = getattr(test, "test_case", test)          # a subtest
+    if isinstance(test, unittest.TestCase):
+        return f"{file_id()}.{type(test).__name__}.{test._testMethodName}"
+    m = re.match(r"^(\w+) \((?:[\w.]*\.)?(\w+)\)$", test.id())
+    return f"{file_id()}.{m.group(2)}.{m.group(1)}" if m else f"{file_id()}.{test.id()}"
+
+
+def report_skip(what, reason):
+    reason = " ".join(str(reason).split()) or "(no reason given)"
+    print(f"GMEM-SKIP {what}: {reason}", file=sys.stderr, flush=True)
+
+
+def required_text(reason):
+    return (f"{reason} (GMEM_TEST_REQUIRE_DEPS=1: tools/test installs this, so it must be here; "
+            f"a skip would hide that the test did not run)")
+
+
+def skip_or_fail(reason, *, dependency):
+    """Raises what makes the running test skip with reason, or fail when the
+    cause is an installable dependency (dependency=True) and
+    GMEM_TEST_REQUIRE_DEPS=1 says every such dependency is present. For
+    class fixtures; test methods call GmemTestCase.skip_or_fail()."""
+    if dependency and REQUIRE_DEPS:
+        raise AssertionError(required_text(reason))
+    raise unittest.SkipTest(reason)
+
+
+def skip_file(reason, dependency=False):
+    """Skips the whole file (exit 77) with reason, or fails it (exit 1) when
+    the cause is an installable dependency and GMEM_TEST_REQUIRE_DEPS=1."""
+    if dependency and REQUIRE_DEPS:
+        print(f"FAIL: {required_text(reason)}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    report_skip(file_id(), reason)
     sys.exit(77)
+
+
+class GmemTestResult(unittest.TextTestResult):
+    """A verbose result that prints a GMEM-SKIP line for every skip, whether
+    it came from skip_or_fail(), a bare skipTest() or a skip decorator."""
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self.stream.flush()
+        report_skip(case_id(test), reason)
 
 
 try:
@@ -52,7 +122,7 @@ try:
     import dbus.bus
 except ImportError:
     skip_file("python3-dbus is not installed (apt-get install python3-dbus); "
-              "run the tests with /usr/bin/python3")
+              "run the tests with /usr/bin/python3", dependency=True)
 
 BUS_NAME = "org.gmemd.Broker1"
 ROOT_PATH = "/org/gmemd/Broker1"
@@ -307,7 +377,7 @@ def die_with_parent():
 def need_program(name, package):
     path = shutil.which(name)
     if not path:
-        skip_file(f"{name} is not installed (apt-get install {package})")
+        skip_file(f"{name} is not installed (apt-get install {package})", dependency=True)
     return path
 
 
@@ -614,6 +684,14 @@ class GmemTestCase(unittest.TestCase):
             except OSError:
                 pass
 
+    def skip_or_fail(self, reason, *, dependency):
+        """Skips this test with reason, or fails it when reason is a missing
+        dependency that tools/test installs (dependency=True) and
+        GMEM_TEST_REQUIRE_DEPS=1. Every skip site of a test says which it is."""
+        if dependency and REQUIRE_DEPS:
+            self.fail(required_text(reason))
+        self.skipTest(reason)
+
     def check_daemon_alive(self):
         p = WORLD.gmemd_proc
         self.assertTrue(p is not None and p.poll() is None,
@@ -699,8 +777,8 @@ class GmemTestCase(unittest.TestCase):
         """valgrind 3.19 does not know pidfd_open (ENOSYS): leader tracking
         cannot work under it. Without a wrapper ENOSYS is a real failure."""
         if WRAPPER and ("ENOSYS" in error_text or "not implemented" in error_text.lower()):
-            self.skipTest(f"gmemd cannot watch processes under {os.path.basename(WRAPPER[0])} "
-                          f"(pidfd_open: ENOSYS): {error_text.strip()}")
+            self.skip_or_fail(f"gmemd cannot watch processes under {os.path.basename(WRAPPER[0])} "
+                              f"(pidfd_open: ENOSYS): {error_text.strip()}", dependency=False)
 
     def register_leader_vm(self, leader_pid, **opts):
         try:
@@ -831,8 +909,9 @@ def main(start_daemon=True):
             WORLD.start_gmemd()
         print(f"private bus {WORLD.address}; gmemd {WORLD.gmemd}"
               + (f" under {' '.join(WRAPPER)}" if WRAPPER else ""), file=sys.stderr)
+        runner = unittest.TextTestRunner(verbosity=2, resultclass=GmemTestResult)
         prog = unittest.main(module=__main__, argv=[sys.argv[0]] + sys.argv[1:],
-                             exit=False, verbosity=2)
+                             exit=False, testRunner=runner)
         ok = prog.result.wasSuccessful()
         # Whoever started it (main or the file's own fixture), a gmemd still
         # running now must exit cleanly: that is where sanitizers and
