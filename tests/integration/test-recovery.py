@@ -298,7 +298,7 @@ class Recovery(GmemTestCase):
     def test_random_kills(self):
         """Kill -9 at random points during create/attach/migrate/destroy; what was answered holds."""
         if WRAPPER:
-            self.skipTest("too slow under valgrind")
+            self.skip_or_fail(f"{ITERATIONS} restarts are too slow under {WRAPPER[0]}", dependency=False)
         rnd = random.Random(int(os.environ.get("GMEMTEST_SEED", "1")))
         vms = [self.register_vm(cleanup=False) for _ in range(2)]
         known = {}                 # region -> {vm: access} as last answered

@@ -64,9 +64,11 @@ class Units(GmemTestCase):
         self.mgr("AbortMigration", "o", dbus.ObjectPath(mig))
 
     def unit_copy(self):
+        if not BUILD:
+            self.skip_or_fail("GMEM_BUILD_ROOT is unset (run by hand?): the built unit is not known; "
+                              "meson test sets it", dependency=False)
         src = os.path.join(BUILD, "units", "gmemd.service")
-        if not BUILD or not os.path.exists(src):
-            self.skipTest("no built unit (GMEM_BUILD_ROOT unset)")
+        self.assertTrue(os.path.exists(src), f"the build made {src}")
         tmp = tempfile.mkdtemp(prefix="gmemunit.")
         self.addCleanup(shutil.rmtree, tmp)
         with open(src) as f:
@@ -81,7 +83,7 @@ class Units(GmemTestCase):
     def test_systemd_analyze_verify(self):
         tool = shutil.which("systemd-analyze")
         if not tool:
-            self.skipTest("systemd-analyze is not installed (package systemd)")
+            self.skip_or_fail("systemd-analyze is not installed (package systemd)", dependency=True)
         unit = self.unit_copy()
         p = subprocess.run([tool, "verify", "--man=no", unit], capture_output=True, text=True, timeout=60)
         self.assertEqual((p.returncode, p.stderr.strip()), (0, ""),
@@ -90,7 +92,7 @@ class Units(GmemTestCase):
     def test_systemd_analyze_security(self):
         tool = shutil.which("systemd-analyze")
         if not tool:
-            self.skipTest("systemd-analyze is not installed (package systemd)")
+            self.skip_or_fail("systemd-analyze is not installed (package systemd)", dependency=True)
         unit = self.unit_copy()
         p = subprocess.run([tool, "security", "--offline=yes", unit], capture_output=True, text=True, timeout=60)
         m = re.search(r"Overall exposure level for gmemd.service: ([0-9.]+) (\w+)", p.stdout)
