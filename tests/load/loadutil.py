@@ -223,71 +223,84 @@ def wait_for(pred, timeout, step=0.05):
 # --- memory cgroup ------------------------------------------------------------
 
 class MemoryCgroup:
-    """A child of this process's own memory cgroup (v1 memory controller or
-    v2 with the memory controller enabled for children), so the limits of
-    whoever runs the tests stay in force above it. available() says why not
-    when it cannot be made."""
+    """A memory cgroup of its own for gmemd, with a limit, inside the
+    cgroups whoever runs the tests is in, so their limits stay in force
+    above it. Found where gmemd itself looks (daemon/host/memcg.c): the v1
+    memory hierarchy at /sys/fs/cgroup/memory if this process has one, else
+    the v2 one at /sys/fs/cgroup.
+
+    On v1 it is a child of this process's own memory cgroup. On v2 a cgroup
+    that holds processes (ours holds this one) cannot give its children a
+    controller (the "no internal processes" rule), so it goes under the
+    nearest cgroup from ours upwards that gives its children the memory
+    controller already: usually our parent, which makes it a sibling of
+    ours. Nothing is enabled and nothing but gmemd is moved. available()
+    says why not when there is no such place."""
 
     def __init__(self, name):
         self.name = name
-        self.path = None
-        self.parent = None
+        self.path = None           # the new cgroup's directory
+        self.parent = None         # the directory it is made in
+        self.home = None           # this process's own cgroup: where gmemd goes back
+        self.mount = None
         self.version = None
         self.moved = []
 
     def available(self):
         try:
             with open("/proc/self/cgroup") as f:
-                lines = f.read().splitlines()
+                lines = [line.split(":", 2) for line in f.read().splitlines()]
         except OSError as e:
             return f"cannot read /proc/self/cgroup: {e}"
-        for line in lines:
-            hid, controllers, path = line.split(":", 2)
+        for hid, controllers, path in lines:
             if "memory" in controllers.split(","):
-                base = "/sys/fs/cgroup/memory"
-                if os.path.exists(base + path + "/memory.limit_in_bytes"):
-                    self.version, self.parent = 1, base + path
-                    break
+                self.version, self.mount = 1, "/sys/fs/cgroup/memory"
+                self.home = self.mount + path.rstrip("/")
+                if not os.path.exists(self.home + "/memory.limit_in_bytes"):
+                    return f"{self.home} has no memory.limit_in_bytes (v1 memory hierarchy not mounted there)"
+                self.parent = self.home
+                break
         else:
-            for line in lines:
-                hid, controllers, path = line.split(":", 2)
-                if hid == "0":
-                    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
-                        ctl = base + path + "/cgroup.controllers"
-                        try:
-                            with open(ctl) as f:
-                                if "memory" in f.read().split():
-                                    self.version, self.parent = 2, base + path
-                                    break
-                        except OSError:
-                            continue
-        if not self.parent:
-            return "no memory cgroup controller is mounted for this process"
+            v2 = [path for hid, controllers, path in lines if hid == "0" and controllers == ""]
+            if not v2:
+                return "this process is in no memory cgroup (no v1 memory line, no v2 line in /proc/self/cgroup)"
+            self.version, self.mount = 2, "/sys/fs/cgroup"
+            self.home = self.mount + v2[0].rstrip("/")
+            d = self.home
+            while True:
+                try:
+                    with open(d + "/cgroup.subtree_control") as f:
+                        if "memory" in f.read().split():
+                            self.parent = d
+                            break
+                except OSError:
+                    pass
+                if d == self.mount:
+                    return (f"no cgroup from {self.home} up to {self.mount} gives its children the "
+                            f"memory controller (cgroup.subtree_control), and {self.home} holds "
+                            f"processes, so it cannot")
+                d = os.path.dirname(d)
         if not os.access(self.parent, os.W_OK):
             return f"cannot create a cgroup under {self.parent} (not writable)"
-        if self.version == 2:
-            try:
-                with open(self.parent + "/cgroup.subtree_control") as f:
-                    if "memory" not in f.read().split():
-                        return (f"the memory controller is not enabled for children of {self.parent} "
-                                f"(cgroup v2 needs it in cgroup.subtree_control)")
-            except OSError as e:
-                return f"cannot read {self.parent}/cgroup.subtree_control: {e}"
         return None
 
-    def create(self, limit, oom_kill=True):
-        """Creates the cgroup with a memory limit of limit bytes; oom_kill=False
-        disables the OOM killer (v1 only) so that charges fail instead."""
+    def relative(self):
+        """The cgroup's path as /proc/PID/cgroup and gmemd's messages say it."""
+        return self.path[len(self.mount):] or "/"
+
+    def create(self, limit):
+        """Creates the cgroup with a memory limit of limit bytes. Its OOM
+        killer stays on, as it must on v2. Swap may not stretch the limit."""
         self.path = os.path.join(self.parent, self.name)
         os.mkdir(self.path)
         if self.version == 1:
-            if not oom_kill:
-                self._write("memory.oom_control", "1")
             self._write("memory.limit_in_bytes", str(limit))
+            if os.path.exists(os.path.join(self.path, "memory.memsw.limit_in_bytes")):
+                self._write("memory.memsw.limit_in_bytes", str(limit))
         else:
-            if not oom_kill:
-                raise OSError("cgroup v2 cannot disable the OOM killer of a cgroup")
             self._write("memory.max", str(limit))
+            if os.path.exists(os.path.join(self.path, "memory.swap.max")):
+                self._write("memory.swap.max", "0")
 
     def _write(self, name, value):
         with open(os.path.join(self.path, name), "w") as f:
@@ -300,28 +313,41 @@ class MemoryCgroup:
     def usage(self):
         return int(self.read("memory.usage_in_bytes" if self.version == 1 else "memory.current"))
 
-    def oom_kills(self):
-        if self.version == 1:
-            for line in self.read("memory.oom_control").splitlines():
-                if line.startswith("oom_kill "):
-                    return int(line.split()[1])
-            return 0
-        for line in self.read("memory.events").splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
-        return 0
+    def limit(self):
+        text = self.read("memory.limit_in_bytes" if self.version == 1 else "memory.max").strip()
+        return None if text == "max" else int(text)
+
+    def oom_events(self):
+        """{"oom": times the cgroup ran out (v2 only), "oom_kill": tasks the
+        kernel killed for it}, from memory.events (v2) or memory.oom_control (v1)."""
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        out = {}
+        for line in self.read(name).splitlines():
+            key, _, value = line.partition(" ")
+            if key in ("oom", "oom_kill", "under_oom"):
+                out[key] = int(value)
+        return out
 
     def add(self, pid):
         self._write("cgroup.procs", str(pid))
         self.moved.append(pid)
 
+    def holds(self, pid):
+        """True if pid is in this cgroup, by its /proc/PID/cgroup."""
+        with open(f"/proc/{pid}/cgroup") as f:
+            for hid, controllers, path in (line.split(":", 2) for line in f.read().splitlines()):
+                if (self.version == 1 and "memory" in controllers.split(",")) or \
+                        (self.version == 2 and hid == "0"):
+                    return path == self.relative()
+        return False
+
     def remove(self):
-        """Moves what is left back to the parent and removes the cgroup."""
+        """Moves what is left back home and removes the cgroup."""
         if not self.path:
             return
         for pid in self.moved:
             try:
-                with open(os.path.join(self.parent, "cgroup.procs"), "w") as f:
+                with open(os.path.join(self.home, "cgroup.procs"), "w") as f:
                     f.write(str(pid))
             except OSError:
                 pass     # gone

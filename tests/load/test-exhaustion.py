@@ -16,10 +16,11 @@ gmemd keeps RESERVE fds free beyond what a call needs, so "n fds free"
 below means n beyond the reserve, unless a test is about the reserve
 itself.
 
-Memory: gmemd is moved into a child of the test's own memory cgroup with a
-limit; populating or allocating more than the limit must fail with
-QuotaExceeded and leave no region and no pages behind. Skipped with the
-reason when no memory cgroup can be made here.
+Memory: gmemd is moved into a memory cgroup of its own with a limit and the
+OOM killer on (v1 or v2, see loadutil.MemoryCgroup); populating or
+allocating more than the limit must fail with QuotaExceeded before the
+kernel would OOM-kill gmemd, and leave no region and no pages behind.
+Skipped with the reason when no memory cgroup can be made here.
 
 """
 
@@ -48,7 +49,8 @@ class Exhaustion(GmemTestCase):
     def setUp(self):
         self._fds = []
         if WRAPPER:
-            self.skipTest("lowering RLIMIT_NOFILE under a wrapper limits the wrapper, not gmemd")
+            self.skip_or_fail("lowering RLIMIT_NOFILE under a wrapper limits the wrapper, not gmemd",
+                              dependency=False)
         self.stats = loadutil.restart_gmemd()
         self.pid = self.stats.pid
 
@@ -274,7 +276,7 @@ class Exhaustion(GmemTestCase):
         limit to the hard one."""
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if hard != resource.RLIM_INFINITY and hard <= 256:
-            self.skipTest(f"the hard fd limit here is {hard}")
+            self.skip_or_fail(f"the hard fd limit here is {hard}", dependency=False)
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
         try:
             stats = loadutil.restart_gmemd()
@@ -295,82 +297,79 @@ class Exhaustion(GmemTestCase):
 
     # --- memory ------------------------------------------------------------------
 
-    def cgroup(self, limit, oom_kill):
+    def memory_cgroup(self, limit):
+        """Moves gmemd into a new memory cgroup limited to limit bytes whose
+        OOM killer is on (always so on cgroup v2; v1's default)."""
         cg = loadutil.MemoryCgroup(f"gmemtest-{os.getpid()}-{self._testMethodName}")
         why = cg.available()
         if why:
-            self.skipTest(why)
-        if not oom_kill and cg.version != 1:
-            self.skipTest("only cgroup v1 can turn a memory cgroup's OOM killer off")
-        cg.create(limit, oom_kill=oom_kill)
+            self.skip_or_fail(f"no memory cgroup can be made for gmemd here: {why}", dependency=False)
+        cg.create(limit)
         self.addCleanup(cg.remove)
         cg.add(self.pid)
+        self.assertTrue(cg.holds(self.pid), f"gmemd is in {cg.relative()}")
+        self.assertEqual(cg.limit(), limit, f"{cg.path} has the limit it was given")
+        figure(f"exhaustion: gmemd in cgroup v{cg.version} {cg.path}, limit {limit // MiB} MiB")
         return cg
 
     def allocated(self, region):
         return int(self.region_prop(region, "AllocatedBytes"))
 
+    def assert_alive(self, what):
+        """gmemd survived what; the OOM killer takes a moment to act."""
+        time.sleep(0.2)
+        p = self.world.gmemd_proc
+        self.assertIsNone(p.poll(), f"gmemd died ({what}): status {p.returncode} (-9: OOM-killed)")
+
     def test_populate_over_memory_limit(self):
-        """In a memory cgroup of 64 MiB whose OOM killer is off, populating
-        256 MiB fails with QuotaExceeded and leaves no region; allocating
-        past the limit in an existing region fails the same way and leaves
-        no pages; then what fits succeeds."""
+        """gmemd alone in a memory cgroup of 64 MiB with the OOM killer on:
+        charging pages past the limit would have the kernel kill gmemd,
+        the only task there. So gmemd compares every populate and Allocate
+        with what its cgroup (and each ancestor) has left first, and
+        refuses with QuotaExceeded naming the region and the cgroup.
+        Populating 256 MiB makes no region, leaves no fd and no charged
+        page; allocating 128 MiB in an existing region leaves no page;
+        then what fits succeeds and is charged to the cgroup; the cgroup
+        never ran out."""
         limit = 64 * MiB
-        cg = self.cgroup(limit, oom_kill=False)
+        cg = self.memory_cgroup(limit)
         base = self.stats.fds()
         total = int(self.mgr_prop("TotalBytes"))
         name, msg = self.err("CreateRegion", "sta{sv}", "big", dbus.UInt64(256 * MiB),
                              gmemtest.dbus_options({"populate": True}))
         figure(f"exhaustion: CreateRegion populate=true of 256 MiB in a 64 MiB memory cgroup: {name}: {msg!r}; "
                f"cgroup usage afterwards {cg.usage() // 1024} KiB")
+        self.assert_alive("populating 256 MiB in a 64 MiB cgroup")
         self.assertEqual(name, E + "QuotaExceeded")
-        self.assertIn("big", msg)
+        self.assertIn("big", msg, "the message names the region")
+        self.assertIn(cg.relative(), msg, "the message names gmemd's cgroup")
         self.assertNotIn("big", self.region_names(), "a region that could not be populated is listed")
         self.assertEqual(int(self.mgr_prop("TotalBytes")), total)
         self.assertEqual(self.stats.fds(), base, "the failed region's memfd is still open")
-        self.assertLess(cg.usage(), 16 * MiB, "the pages of the failed population were not freed")
+        self.assertLess(cg.usage(), 16 * MiB, "pages were charged for the refused population")
 
         mid = self.create_region(name="mid", size=128 * MiB)
         name, msg = self.err("Allocate", "stt", mid, dbus.UInt64(0), dbus.UInt64(128 * MiB))
         figure(f"exhaustion: Allocate of 128 MiB in a 64 MiB memory cgroup: {name}: {msg!r}; "
                f"AllocatedBytes afterwards {self.allocated(mid)}")
+        self.assert_alive("allocating 128 MiB in a 64 MiB cgroup")
         self.assertEqual(name, E + "QuotaExceeded")
-        self.assertEqual(self.allocated(mid), 0, "a failed Allocate left pages allocated")
+        self.assertIn(cg.relative(), msg, "the message names gmemd's cgroup")
+        self.assertEqual(self.allocated(mid), 0, "a refused Allocate left pages allocated")
 
         small = self.create_region(name="small", size=16 * MiB, populate=True)
         self.assertEqual(self.allocated(small), 16 * MiB)
         self.mgr("Allocate", "stt", mid, dbus.UInt64(0), dbus.UInt64(16 * MiB))
         self.assertEqual(self.allocated(mid), 16 * MiB)
-        self.check_daemon_alive()
-        self.assertEqual(cg.oom_kills(), 0)
-
-    def test_populate_over_memory_limit_oom_killer(self):
-        """Where the memory cgroup's OOM killer is on (always on cgroup v2,
-        the default on v1), populating or allocating more than gmemd's
-        cgroup allows would make the kernel OOM-kill gmemd itself: the
-        pages are charged to gmemd, the only task in its cgroup. gmemd
-        compares the request with what the cgroup (and its ancestors) have
-        left first and refuses with QuotaExceeded naming the cgroup."""
-        self.cgroup(64 * MiB, oom_kill=True)
-        try:
-            name, msg = self.err("CreateRegion", "sta{sv}", "big", dbus.UInt64(256 * MiB),
-                                 gmemtest.dbus_options({"populate": True}))
-        finally:
-            time.sleep(0.2)
-            alive = self.world.gmemd_proc.poll() is None
-        figure(f"exhaustion: CreateRegion populate=true of 256 MiB with the memory cgroup's OOM killer on: "
-               f"{name}: {msg!r}; gmemd {'alive' if alive else 'killed, status %s' % self.world.gmemd_proc.returncode}")
-        self.assertTrue(alive, "gmemd was OOM-killed")
-        self.assertEqual(name, E + "QuotaExceeded")
-        self.assertIn("big", msg)
-        mid = self.create_region(name="mid", size=256 * MiB)
-        name, msg = self.err("Allocate", "stt", mid, dbus.UInt64(0), dbus.UInt64(256 * MiB))
-        figure(f"exhaustion: Allocate of 256 MiB with the memory cgroup's OOM killer on: {name}: {msg!r}")
-        self.assertEqual(name, E + "QuotaExceeded")
-        self.assertEqual(self.allocated(mid), 0)
-        self.mgr("Allocate", "stt", mid, dbus.UInt64(0), dbus.UInt64(16 * MiB))
-        self.assertEqual(self.allocated(mid), 16 * MiB)
-        self.check_daemon_alive()
+        used = cg.usage()
+        figure(f"exhaustion: 32 MiB populated and allocated within the limit; cgroup usage {used // 1024} KiB, "
+               f"OOM events {cg.oom_events()}")
+        self.assertGreaterEqual(used, 32 * MiB, "the pages gmemd made are charged to its cgroup: "
+                                "otherwise the limit tested nothing")
+        self.assert_alive("populating and allocating 32 MiB in a 64 MiB cgroup")
+        events = cg.oom_events()
+        self.assertEqual(events.get("oom_kill"), 0, f"the cgroup OOM-killed something: {events}")
+        self.assertEqual(events.get("oom", 0), 0, f"the cgroup ran out of memory: {events}")
 
 
 if __name__ == "__main__":
