@@ -190,25 +190,64 @@ class Recovery(GmemTestCase):
 
     # --- the tests ---
 
+    def held_inodes(self):
+        """Inode numbers of memfds this process holds as fds (but for the fd
+        store's own entries) or maps."""
+        with self.store.lock:
+            stored = {fd for _n, fd in self.store.entries}
+        held = set()
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                if int(name) not in stored and os.readlink(f"/proc/self/fd/{name}").startswith("/memfd:"):
+                    held.add(os.stat(f"/proc/self/fd/{name}").st_ino)
+            except OSError:
+                pass        # the fd listing /proc/self/fd itself
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 6 and parts[5].startswith("/memfd:"):
+                    held.add(int(parts[4]))
+        return held
+
     def test_kill9_while_writing(self):
-        regions = [self.create_region(4 * MiB, cleanup=False) for _ in range(2)]
+        """The store alone brings each region back: the test closes every fd
+        and mapping of its own before gmemd is started again, and compares
+        what a fresh GetFd gives with what it recorded before the kill:
+        the region's inode (st_dev, st_ino), the content (a hash through the
+        new fd; page 0 names the region), and the view's very open file (its
+        file position, which only that open file description keeps, and its
+        access mode). A daemon that restored an empty new memfd, another
+        region's, or a new open file of the right one fails here."""
+        size = 4 * MiB
+        regions = [self.create_region(size, cleanup=False) for _ in range(2)]
         vms = [self.register_vm(cleanup=False, uid=dbus.UInt32(65534)) for _ in range(3)]
-        fds = {(vms[0], regions[0]): self.attach(vms[0], regions[0], "rw"),
-               (vms[1], regions[0]): self.attach(vms[1], regions[0], "ro"),
-               (vms[2], regions[1]): self.attach(vms[2], regions[1], "rw")}
-        inodes = {r: os.fstat(fds[k]).st_ino for k in fds for r in regions if k[1] == r}
+        views = {(vms[0], regions[0]): "rw", (vms[1], regions[0]): "ro", (vms[2], regions[1]): "rw"}
+        fds = {k: self.attach(k[0], k[1], access) for k, access in views.items()}
+        identity = {}
+        for (_vm, r), fd in fds.items():
+            st = os.fstat(fd)
+            identity.setdefault(r, (st.st_dev, st.st_ino))
+            self.assertEqual((st.st_dev, st.st_ino), identity[r], f"the views of {r} are on one inode")
+        self.assertNotEqual(identity[regions[0]], identity[regions[1]], "two regions, two inodes")
+        # The file position belongs to the open file description, which gmemd's stored copy shares.
+        marks = {k: (3 + 5 * i) * PAGE + 17 * (i + 1) for i, k in enumerate(sorted(fds))}
+        for k, fd in fds.items():
+            os.lseek(fd, marks[k], os.SEEK_SET)
+        writable = {r: fds[(vm, r)] for (vm, r), access in views.items() if access == "rw"}
+        for r, fd in writable.items():
+            os.pwrite(fd, f"region {r}\n".encode().ljust(PAGE, b"."), 0)
         before = self.snapshot()
 
-        # A writer keeps writing through VM 0's and VM 2's views while the daemon is killed.
+        # A writer keeps writing (past page 0) through both read-write views while the daemon is killed.
         stop = threading.Event()
-        maps = [mmap.mmap(fds[(vms[0], regions[0])], 4 * MiB), mmap.mmap(fds[(vms[2], regions[1])], 4 * MiB)]
+        maps = {r: mmap.mmap(fd, size) for r, fd in writable.items()}
 
         def writer():
             rnd = random.Random(7)
             while not stop.is_set():
-                m = maps[rnd.randrange(2)]
-                off = rnd.randrange(0, 4 * MiB - 4096)
-                m[off:off + 4096] = rnd.randbytes(4096)
+                m = maps[regions[rnd.randrange(2)]]
+                off = rnd.randrange(PAGE, size - PAGE)
+                m[off:off + PAGE] = rnd.randbytes(PAGE)
 
         t = threading.Thread(target=writer)
         t.start()
@@ -217,18 +256,30 @@ class Recovery(GmemTestCase):
         time.sleep(0.1)
         stop.set()
         t.join()
-        sums = {r: hashlib.sha256(maps[i][:]).hexdigest() for i, r in enumerate(regions)}
-        for m in maps:
+        sums = {r: hashlib.sha256(m[:]).hexdigest() for r, m in maps.items()}
+        for m in maps.values():
             m.close()
+        for fd in fds.values():
+            self.close_fd(fd)
+        self.assertEqual(self.held_inodes() & {ino for _dev, ino in identity.values()}, set(),
+                         "before the restart only the fd store holds the regions")
 
         self.start_daemon()
         self.assertEqual(self.snapshot(), before, "every region, VM and view is listed as before the crash")
-        for (vm, r), old in fds.items():
+        for (vm, r), access in views.items():
             fd = self.get_fd(vm, r)
-            self.assertEqual(os.fstat(fd).st_ino, inodes[r], f"region {r} is the same inode")
-            self.assertTrue(gmemtest.same_open_file(fd, old), f"GetFd({vm}, {r}) hands out the very same view file")
-            with mmap.mmap(fd, 4 * MiB, prot=mmap.PROT_READ) as m:
-                self.assertEqual(hashlib.sha256(m[:]).hexdigest(), sums[r], f"region {r} content is intact")
+            st = os.fstat(fd)
+            self.assertEqual((st.st_dev, st.st_ino), identity[r],
+                             f"GetFd({vm}, {r}) gives region {r}'s inode as it was before the crash")
+            self.assertEqual(gmemtest.fdinfo_pos(fd), marks[(vm, r)],
+                             f"GetFd({vm}, {r}) gives the very open file of the view (its file position)")
+            self.assertEqual(gmemtest.access_mode(fd), os.O_RDWR if access == "rw" else os.O_RDONLY,
+                             f"the view of {vm} on {r} keeps its access")
+            data = os.pread(fd, size, 0)
+            self.assertEqual(len(data), size, f"region {r} keeps its size")
+            self.assertEqual(data[:PAGE].rstrip(b"."), f"region {r}\n".encode(), f"page 0 of {r} names it")
+            self.assertEqual(hashlib.sha256(data).hexdigest(), sums[r], f"region {r} content is intact")
+            self.close_fd(fd)
         self.assertRegex(self.world.gmemd_log_text(), r"Restored \d+ entries from the fd store \(2 regions, 3 VMs\)")
         for vm in vms:
             self.mgr("UnregisterVm", "s", vm)
