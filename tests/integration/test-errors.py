@@ -7,9 +7,9 @@ open in the daemon. Cases come from tables; each row is one subtest.
 """
 import os
 
-import dbus
+import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
-import gmemtest
+import dbus
 from gmemtest import MiB, PAGE, GmemTestCase, dbus_options
 
 U64 = 1 << 64

@@ -8,9 +8,9 @@ the target's. One migration per VM at a time.
 """
 import os
 
-import dbus
+import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
-import gmemtest
+import dbus
 from gmemtest import (MiB, PAGE, GmemTestCase, access_mode, same_open_file,
                       MIGRATION_IFACE, dbus_options)
 

@@ -18,9 +18,9 @@ import subprocess
 import sys
 import time
 
-import dbus
+import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
-import gmemtest
+import dbus
 from gmemtest import MiB, PAGE, GmemTestCase, ACCESS_DENIED, SLOW
 
 ORCH_UID = pwd.getpwnam("daemon").pw_uid      # class "orchestrator" by uid

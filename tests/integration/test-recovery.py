@@ -24,9 +24,9 @@ import sys
 import threading
 import time
 
-import dbus
+import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
-import gmemtest
+import dbus
 from gmemtest import MiB, PAGE, GmemTestCase, SLOW, WRAPPER
 
 ITERATIONS = int(os.environ.get("GMEMTEST_KILL_ITERATIONS", "150"))

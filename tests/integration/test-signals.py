@@ -9,9 +9,9 @@ import json
 import signal
 import subprocess
 
-import dbus
+import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
-import gmemtest
+import dbus
 from gmemtest import (MiB, PAGE, GmemTestCase, Monitor, ROOT_PATH, MANAGER_IFACE,
                       region_path, vm_path, dbus_options)
 

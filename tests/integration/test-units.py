@@ -18,9 +18,9 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-import dbus
+import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
-import gmemtest
+import dbus
 from gmemtest import MiB, GmemTestCase, ACCESS_DENIED, SLOW
 
 SOURCE = os.environ.get("GMEM_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))

@@ -8,9 +8,9 @@ view sees; Allocate pre-faults; the object properties follow.
 """
 import os
 
-import dbus
+import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
-import gmemtest
+import dbus
 from gmemtest import (MiB, PAGE, GmemTestCase, same_open_file, kcmp_same_file,
                       mmap_raw, munmap, peek, poke, PROT_READ, PROT_WRITE, MAP_SHARED,
                       access_mode, region_path, vm_path, REGION_IFACE, VM_IFACE)

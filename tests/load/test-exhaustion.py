@@ -29,10 +29,10 @@ import resource
 import time
 import unittest
 
-import dbus
+import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
+import dbus
 import dbuswire as W
-import gmemtest
 import loadutil
 from gmemtest import GmemTestCase, MiB, PAGE, WRAPPER
 from loadutil import figure, mgr_call
