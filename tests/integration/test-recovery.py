@@ -310,6 +310,85 @@ class Recovery(GmemTestCase):
         for r in (r1, r2):
             self.mgr("DestroyRegion", "s", r)
 
+    def test_prepared_back_to_the_vm_it_came_from(self):
+        """A second migration from VM a to VM b, after a first one was
+        committed: b holds an active view of r1 and a a revoked one (from
+        the first), and b gets a pending view of r2. After a crash the second
+        migration is still prepared, not finished as if a commit of it had
+        been under way: a's view of r2 stays active until a commit is asked for."""
+        r1, r2 = self.create_region(MiB), self.create_region(MiB)
+        a, b = self.register_vm(), self.register_vm()
+        self.attach(a, r1, "rw")
+        first, _fds = self.begin_migration(a, b)
+        self.mgr("CommitMigration", "o", dbus.ObjectPath(first))
+        self.attach(a, r2, "rw")
+        second, _fds = self.begin_migration(a, b)
+        before = self.snapshot()
+        self.assertEqual(before[1][b], [(r1, "rw", "active"), (r2, "rw", "pending")])
+        self.crash_and_restart()
+        after = self.snapshot()
+        if after != before:
+            self.fail(f"after the restart {a} has {after[1][a]}, {b} {after[1][b]}, prepared migrations "
+                      f"{after[2]}; before it {before[1][a]}, {before[1][b]}, {before[2]}")
+        self.mgr("AbortMigration", "o", dbus.ObjectPath(second))
+        self.assertEqual(self.views_of_vm(a), [(r1, "rw", "revoked"), (r2, "rw", "active")],
+                         "and aborts after the restart, leaving a's view of r2")
+
+    def store_reset(self, saved, without=()):
+        """Makes the store hold what it held when saved was taken (names and
+        the test's duplicates of the fds) but the entries named in without,
+        as a service manager that got only those removals would. gmemd must
+        not be running."""
+        with self.store.lock:
+            for _name, fd in self.store.entries:
+                os.close(fd)
+            self.store.entries = [[name, os.dup(fd)] for name, fd in saved if name not in without]
+
+    def test_interrupted_abort(self):
+        """An abort cut short by a crash at any point. AbortMigration tells the
+        store to remove the target's pending views (each one's file and
+        pending record) and the migration's record, one message each. For
+        every point between two of them, the store as the service manager
+        holds it then (what it held before the abort, less the first k
+        removals) is given to a fresh gmemd: it must show the migration as
+        before the abort, or forgotten (gmemd(8): "forgetting a migration
+        whose abort it interrupted"), never prepared with part of its views."""
+        r1, r2 = self.create_region(MiB), self.create_region(MiB)
+        a, b = self.register_vm(), self.register_vm()
+        self.attach(a, r1, "rw")
+        self.attach(a, r2, "ro")
+        path, _fds = self.begin_migration(a, b)
+        before = self.snapshot()
+        self.store.drain(0.1)
+        with self.store.lock:
+            saved = [(name, os.dup(fd)) for name, fd in self.store.entries]
+        self.addCleanup(lambda: [os.close(fd) for _name, fd in saved])
+        mark, names = len(self.store.removed), set(self.store.names())
+        self.mgr("AbortMigration", "o", dbus.ObjectPath(path))
+        after = self.snapshot()
+        self.store.drain(0.2)
+        steps = self.store.removed[mark:]
+        self.assertEqual(set(self.store.names()), names - set(steps), "the abort only removes entries")
+        self.assertGreaterEqual(len(steps), 5, f"the abort removes 2 views, their pending records and the "
+                                f"migration's record: {steps}")
+        third = {}
+        for k in range(1, len(steps)):
+            self.stop_daemon(signal.SIGKILL)
+            self.store_reset(saved, steps[:k])
+            self.start_daemon()
+            got = self.snapshot()
+            if got not in (before, after):
+                third[k] = got
+        self.stop_daemon(signal.SIGKILL)
+        self.store_reset(saved, steps)
+        self.start_daemon()
+        self.assertEqual(self.snapshot(), after, "the store as the abort left it gives the state after the abort")
+        if third:
+            k, got = min(third.items())
+            self.fail(f"{len(third)} of the {len(steps) - 1} points inside the abort leave neither the state "
+                      f"before it nor after it, e.g. after {k} removals ({', '.join(steps[:k])}): "
+                      f"{got[1][b]} for {b}, prepared migrations {got[2]}")
+
     def test_committed_target_view_survives(self):
         """A view whose state changes (pending, then active) keeps its one store entry and its open file."""
         r = self.create_region(MiB)
