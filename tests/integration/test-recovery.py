@@ -101,6 +101,122 @@ class FdStore:
         self.sock.close()
 
 
+# What a call gets when gmemd is killed with it in flight (NoReply: gmemd left
+# the bus without answering) or before it arrived (ServiceUnknown: nobody owned
+# the name). Its fate is unknown; any other error is a refusal.
+CUT_SHORT = ("org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.ServiceUnknown")
+
+
+class Told:
+    """The state gmemd's answers promised: regions (name -> size), VMs (name
+    -> {region: (access, state)}) and prepared migrations (path -> (source,
+    target)). after() is the state an operation leads to."""
+
+    def __init__(self, regions=(), vms=(), migrations=()):
+        self.regions = dict(regions)
+        self.vms = {vm: dict(views) for vm, views in dict(vms).items()}
+        self.migrations = dict(migrations)
+
+    def key(self):
+        return (sorted(self.regions.items()),
+                sorted((vm, sorted(views.items())) for vm, views in self.vms.items()),
+                sorted(self.migrations.items()))
+
+    def __eq__(self, other):
+        return isinstance(other, Told) and self.key() == other.key()
+
+    def __repr__(self):
+        regions, vms, migrations = self.key()
+        return f"regions {regions}, VMs {vms}, prepared migrations {migrations}"
+
+    def with_state(self, vm, state):
+        return {r: a for r, (a, st) in self.vms[vm].items() if st == state}
+
+    def migrating(self):
+        return {vm for pair in self.migrations.values() for vm in pair}
+
+    def after(self, op, path=None):
+        t = Told(self.regions, self.vms, self.migrations)
+        kind, args = op[0], op[1:]
+        if kind == "create":
+            t.regions[args[0]] = args[1]
+        elif kind == "destroy":
+            del t.regions[args[0]]
+            for views in t.vms.values():
+                views.pop(args[0], None)
+        elif kind == "register":
+            t.vms[args[0]] = {}
+        elif kind == "unregister":
+            del t.vms[args[0]]
+        elif kind == "attach":
+            t.vms[args[0]][args[1]] = (args[2], "active")
+        elif kind == "detach":
+            del t.vms[args[0]][args[1]]
+        elif kind == "begin":
+            for r, a in self.with_state(args[0], "active").items():
+                t.vms[args[1]][r] = (a, "pending")
+            t.migrations[path] = (args[0], args[1])
+        elif kind in ("commit", "abort"):
+            source, target = t.migrations.pop(args[0])
+            for r, a in self.with_state(target, "pending").items():
+                if kind == "commit":
+                    t.vms[target][r] = (a, "active")
+                    t.vms[source][r] = (t.vms[source][r][0], "revoked")
+                else:
+                    del t.vms[target][r]
+        return t
+
+    def partly_done(self, op, seen):
+        """Whether seen is what op, a removal cut short, may leave besides the
+        state before and after it: UnregisterVm removes the VM's views, then
+        the VM; DestroyRegion the (revoked) views of the region, then the
+        region. Any other state in between is not allowed: an interrupted
+        commit is finished and an interrupted abort forgotten (gmemd(8))."""
+        kind, name = op[0], op[1]
+        t = Told(self.regions, self.vms, self.migrations)
+        if kind == "unregister" and name in seen.vms and seen.vms[name].items() <= self.vms[name].items():
+            t.vms[name] = seen.vms[name]
+        elif kind == "destroy" and name in seen.regions:
+            for vm, views in t.vms.items():
+                if name in views and name not in seen.vms.get(vm, {}):
+                    del views[name]
+        else:
+            return False
+        return seen == t
+
+    def choose(self, rnd, i):
+        """An operation gmemd must accept in this state, picked at random."""
+        busy = self.migrating()
+        free = [vm for vm in sorted(self.vms) if vm not in busy]
+        ops = []
+        if len(self.regions) < 6:
+            ops += [("create", f"k{i}", PAGE * rnd.randint(1, 64))] * 3
+        pairs = [(vm, r) for vm in free for r in sorted(self.regions) if r not in self.vms[vm]]
+        if pairs:
+            ops += [("attach", *rnd.choice(pairs), rnd.choice(["ro", "rw"]))] * 4
+        active = [(vm, r) for vm in free for r in sorted(self.with_state(vm, "active"))]
+        if active:
+            ops += [("detach", *rnd.choice(active))]
+        # The target has no view of the regions the source has active views of.
+        pairs = [(s, t) for s in free for t in free
+                 if s != t and self.with_state(s, "active") and not set(self.with_state(s, "active")) & set(self.vms[t])]
+        if pairs:
+            ops += [("begin", *rnd.choice(pairs))] * 4
+        if self.migrations:
+            ops += [("commit", rnd.choice(sorted(self.migrations)))] * 3
+            ops += [("abort", rnd.choice(sorted(self.migrations)))] * 3
+        # gmemd destroys no region with live views: detach them first.
+        loose = [r for r in sorted(self.regions)
+                 if not any(views.get(r, ("", "revoked"))[1] != "revoked" for views in self.vms.values())]
+        if loose and len(self.regions) > 2:
+            ops += [("destroy", rnd.choice(loose))] * 2
+        if len(self.vms) < 6:
+            ops += [("register", f"v{i}")] * 2
+        if len(free) > 2:
+            ops += [("unregister", rnd.choice(free))] * 2
+        return rnd.choice(ops)
+
+
 class Recovery(GmemTestCase):
 
     @classmethod
@@ -444,69 +560,184 @@ class Recovery(GmemTestCase):
         self.assertEqual([n for n, *_ in self.mgr("ListRegions")], [r], "only the real region is back")
         self.mgr("DestroyRegion", "s", r)
 
+    def observe(self):
+        """What gmemd shows, as a Told."""
+        vms = {}
+        for n, _pid, p in self.mgr("ListVms"):
+            vms[str(n)] = {str(r): (str(a), str(st)) for r, a, st in self.get_prop(p, gmemtest.VM_IFACE, "Views")}
+        return Told({str(n): int(size) for n, size, *_ in self.mgr("ListRegions")}, vms,
+                    {str(p): (str(s), str(t)) for s, t, st, p in self.mgr("ListMigrations") if st == "prepared"})
+
+    def kill_call(self, op, identity):
+        """Makes op's call; returns the migration path BeginMigration answered.
+        The fds that come back are checked against the regions' inodes and closed."""
+        kind, args, none = op[0], op[1:], gmemtest.dbus_options({})
+        if kind == "create":
+            self.mgr("CreateRegion", "sta{sv}", args[0], dbus.UInt64(args[1]), none)
+        elif kind == "destroy":
+            self.mgr("DestroyRegion", "s", args[0])
+        elif kind == "register":
+            self.mgr("RegisterVm", "sa{sv}", args[0], none)
+        elif kind == "unregister":
+            self.mgr("UnregisterVm", "s", args[0])
+        elif kind == "attach":
+            fd = self.mgr("Attach", "sssa{sv}", *args, none).take()
+            st = os.fstat(fd)
+            os.close(fd)
+            self.assertEqual(identity.setdefault(args[1], (st.st_dev, st.st_ino)), (st.st_dev, st.st_ino),
+                             f"Attach{args} gives region {args[1]}'s inode")
+        elif kind == "detach":
+            self.mgr("Detach", "ss", *args)
+        elif kind == "begin":
+            path, fds = self.mgr("BeginMigration", "ssa{sv}", *args, none)
+            for r, fd in fds:
+                os.close(fd.take())
+            return str(path)
+        elif kind == "commit":
+            self.mgr("CommitMigration", "o", dbus.ObjectPath(args[0]))
+        elif kind == "abort":
+            self.mgr("AbortMigration", "o", dbus.ObjectPath(args[0]))
+        return None
+
+    def region_digest(self, fd, size):
+        return hashlib.sha256(os.pread(fd, size, 0)).hexdigest()
+
+    def check_told(self, i, told, kept, identity, content, counts):
+        """After a restart: every prepared migration in kept (prepared before the
+        kill) is prepared with its pending views and regions; every view gives
+        its region's inode with its access and the content last written, or
+        NoSuchView if revoked. Counts what it verified."""
+        counts["regions"] += len(told.regions)
+        counts["VMs"] += len(told.vms)
+        for mig in sorted(kept):
+            source, target = told.migrations[mig]
+            props = self.get_all(mig, gmemtest.MIGRATION_IFACE)
+            pending = told.with_state(target, "pending")
+            self.assertTrue(pending, f"iteration {i}: migration {mig} has pending views")
+            self.assertEqual((str(props["Source"]), str(props["Target"]), str(props["State"]),
+                              sorted(map(str, props["Regions"]))),
+                             (source, target, "prepared", sorted(pending)),
+                             f"iteration {i}: migration {mig}, prepared before the kill, is prepared after it")
+            counts["prepared migrations"] += 1
+        for r in set(identity) - set(told.regions):
+            identity.pop(r)
+            content.pop(r, None)
+        for vm in sorted(told.vms):
+            for r, (access, state) in sorted(told.vms[vm].items()):
+                counts["views"] += 1
+                if state == "revoked":
+                    self.assertGmemError("NoSuchView", self.mgr, "GetFd", "ss", vm, r)
+                    counts["revoked views"] += 1
+                    continue
+                fd = self.mgr("GetFd", "ss", vm, r).take()
+                try:
+                    st = os.fstat(fd)
+                    self.assertEqual(identity.setdefault(r, (st.st_dev, st.st_ino)), (st.st_dev, st.st_ino),
+                                     f"iteration {i}: GetFd({vm}, {r}) gives region {r}'s inode")
+                    self.assertEqual(st.st_size, told.regions[r], f"iteration {i}: region {r} keeps its size")
+                    self.assertEqual(gmemtest.access_mode(fd), os.O_RDWR if access == "rw" else os.O_RDONLY,
+                                     f"iteration {i}: the view of {vm} on {r} keeps its access")
+                    if r in content:
+                        self.assertEqual(self.region_digest(fd, told.regions[r]), content[r],
+                                         f"iteration {i}: region {r} holds what was written before the kill")
+                        counts["content"] += 1
+                finally:
+                    os.close(fd)
+
     def test_random_kills(self):
-        """Kill -9 at random points during create/attach/migrate/destroy; what was answered holds."""
+        """kill -9 at a random point of a random call (create, destroy,
+        register, unregister, attach, detach, begin, commit or abort a
+        migration), then a restart from the store. gmemd refuses none of the
+        calls, each chosen to be valid. One that was answered holds after the
+        restart. One cut short by the kill (NoReply, or ServiceUnknown when
+        it came after) left the state as before it or as after it, or, for
+        UnregisterVm and DestroyRegion, with part of the views it removes
+        gone. After every restart the regions, VMs, views (access and state)
+        and prepared migrations are exactly what the answers said; a
+        migration prepared before the kill is still prepared with the same
+        pending views and regions, and is later committed or aborted like
+        any other; revoked views give NoSuchView; each region's inode and
+        content (written through its views between kills) are as recorded.
+        What was verified is counted, and every count must be above 0."""
         if WRAPPER:
             self.skip_or_fail(f"{ITERATIONS} restarts are too slow under {WRAPPER[0]}", dependency=False)
         rnd = random.Random(int(os.environ.get("GMEMTEST_SEED", "1")))
-        vms = [self.register_vm(cleanup=False) for _ in range(2)]
-        known = {}                 # region -> {vm: access} as last answered
+        told = Told()
+        for vm in ("v-a", "v-b", "v-c"):
+            self.mgr("RegisterVm", "sa{sv}", vm, gmemtest.dbus_options({}))
+            told = told.after(("register", vm))
+        identity, content = {}, {}           # region -> (st_dev, st_ino); region -> sha256 of its content
+        calls = dict.fromkeys(["answered", "cut short", "partly done"], 0)
+        counts = dict.fromkeys(["regions", "VMs", "views", "revoked views", "content", "prepared migrations",
+                                "commits", "aborts"], 0)     # commits and aborts: their outcome after a kill
         for i in range(ITERATIONS):
-            killer = threading.Timer(rnd.uniform(0, 0.004), lambda p=self.proc: p.send_signal(signal.SIGKILL))
+            op = told.choose(rnd, i)
+            killed_at = []
+
+            def kill(p=self.proc):
+                killed_at.append(time.monotonic())
+                p.send_signal(signal.SIGKILL)
+            killer = threading.Timer(rnd.uniform(0, 0.004), kill)
             killer.start()
-            op = rnd.choice(["create", "attach", "migrate", "destroy"])
-            told = None
+            path = cut_short = None
             try:
-                if op == "create" or not known:
-                    name = f"k{i}"
-                    self.mgr("CreateRegion", "sta{sv}", name, dbus.UInt64(PAGE * rnd.randint(1, 64)),
-                             dbus.Dictionary({}, signature="sv"))
-                    told = ("created", name)
-                elif op == "attach":
-                    name = rnd.choice(sorted(known))
-                    vm = rnd.choice(vms)
-                    fd = self.mgr("Attach", "sssa{sv}", vm, name, "ro", dbus.Dictionary({}, signature="sv"))
-                    os.close(fd.take())
-                    told = ("attached", name, vm)
-                elif op == "migrate":
-                    self.mgr("BeginMigration", "ssa{sv}", vms[0], vms[1], dbus.Dictionary({}, signature="sv"))
-                    told = ("migrating",)
-                else:
-                    name = rnd.choice(sorted(known))
-                    self.mgr("DestroyRegion", "s", name)
-                    told = ("destroyed", name)
-            except dbus.DBusException:
-                pass               # refused, or the daemon died: either way, nothing was promised
+                path = self.kill_call(op, identity)
+            except dbus.exceptions.DBusException as e:
+                cut_short = (e, time.monotonic())
             killer.join()
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGKILL)
+            if cut_short:
+                e, at = cut_short
+                self.assertTrue(e.get_dbus_name() in CUT_SHORT and killed_at and killed_at[0] <= at,
+                                f"iteration {i}: {op} failed with {e.get_dbus_name()}: {e.get_dbus_message()} "
+                                f"({'after' if killed_at and killed_at[0] <= at else 'before'} gmemd was "
+                                f"killed), in a state where gmemd must accept it: {told}")
+            calls["cut short" if cut_short else "answered"] += 1
             self.stop_daemon(signal.SIGKILL)
             self.start_daemon()
 
-            regions = {str(n) for n, *_ in self.mgr("ListRegions")}
-            if told and told[0] == "created":
-                self.assertIn(told[1], regions, f"iteration {i}: a region whose creation was answered survives")
-            if told and told[0] == "destroyed":
-                self.assertNotIn(told[1], regions, f"iteration {i}: a destroyed region stays destroyed")
-            if told and told[0] == "attached":
-                views = {str(v[0]) for v in self.get_prop(gmemtest.vm_path(told[2]), gmemtest.VM_IFACE, "Views")}
-                self.assertIn(told[1], views, f"iteration {i}: an answered attach survives")
-            # Keep the run going: clean up whatever state the kill left, the way an orchestrator would.
-            for _s, _t, st, p in self.mgr("ListMigrations"):
-                if st == "prepared":
-                    self.mgr("AbortMigration", "o", p)
-            known = {r: True for r in regions}
-            if len(known) > 8:
-                for vm in vms:
-                    for v in self.get_prop(gmemtest.vm_path(vm), gmemtest.VM_IFACE, "Views"):
-                        self.mgr("Detach", "ss", vm, v[0])
-                for r in list(known)[:4]:
-                    self.mgr("DestroyRegion", "s", r)
-                    del known[r]
-        print(f"{ITERATIONS} kill -9 iterations", file=sys.stderr)
-        for vm in vms:
+            seen = self.observe()
+            if op[0] == "begin" and not path:
+                new = sorted(set(seen.migrations) - set(told.migrations))
+                path = new[0] if new else "(not begun)"
+            after = told.after(op, path)
+            if not cut_short:
+                self.assertEqual(seen, after, f"iteration {i}: {op} was answered before the kill; after the "
+                                 f"restart gmemd shows\n  {seen}\ninstead of\n  {after}")
+            else:
+                self.assertTrue(seen in (told, after) or told.partly_done(op, seen),
+                                f"iteration {i}: {op} was cut short by the kill; after the restart gmemd "
+                                f"shows\n  {seen}\nnot the state before it\n  {told}\nnor after it\n  {after}")
+                calls["partly done"] += seen not in (told, after)
+            if op[0] in ("commit", "abort") and seen == after:
+                counts[op[0] + "s"] += 1        # its outcome, as the restart shows it
+            kept = {mig for mig in told.migrations if mig in seen.migrations}
+            if op[0] == "begin" and not cut_short:
+                kept.add(path)
+            told = seen
+            self.check_told(i, told, kept, identity, content, counts)
+
+            # Something new to find after the next kill: a page of one region, through a read-write view.
+            writable = [(vm, r) for vm in sorted(told.vms) for r, a in sorted(told.with_state(vm, "active").items())
+                        if a == "rw"]
+            if writable:
+                vm, r = rnd.choice(writable)
+                fd = self.mgr("GetFd", "ss", vm, r).take()
+                try:
+                    os.pwrite(fd, rnd.randbytes(PAGE), PAGE * rnd.randrange(told.regions[r] // PAGE))
+                    content[r] = self.region_digest(fd, told.regions[r])
+                finally:
+                    os.close(fd)
+
+        summary = (", ".join(f"{k} {v}" for k, v in calls.items()) + "; verified after the restarts: " +
+                   ", ".join(f"{k} {v}" for k, v in counts.items()))
+        print(f"{ITERATIONS} kill -9 iterations: calls {summary}", file=sys.stderr)
+        for kind, n in counts.items():
+            self.assertGreater(n, 0, f"no {kind} verified across a kill in {ITERATIONS} iterations: {summary}")
+        for mig in told.migrations:
+            self.mgr("AbortMigration", "o", dbus.ObjectPath(mig))
+        for vm in told.vms:
             self.mgr("UnregisterVm", "s", vm)
-        for r in [str(n) for n, *_ in self.mgr("ListRegions")]:
+        for r in told.regions:
             self.mgr("DestroyRegion", "s", r)
 
 
