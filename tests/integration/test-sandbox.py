@@ -207,7 +207,8 @@ class Sandbox(GmemTestCase):
         # From outside: strace sees each probe's call come back -1 EPERM.
         strace = shutil.which("strace")
         if not strace:
-            self.skipTest("strace is not installed (apt-get install strace): the calls are not watched")
+            self.skip_or_fail("strace is not installed (apt-get install strace): the calls are not watched",
+                              dependency=True)
         out = os.path.join(self.world.tmp, "strace.out")
         log_path = os.path.join(self.world.tmp, "gmemd-strace.log")
         with open(log_path, "w") as log:

@@ -23,7 +23,7 @@
 
 #define TEST_SKIP(...)                                                              \
         do {                                                                        \
-                fprintf(stderr, "SKIP: ");                                          \
+                fprintf(stderr, "GMEM-SKIP %s: ", program_invocation_short_name);   \
                 fprintf(stderr, __VA_ARGS__);                                       \
                 fprintf(stderr, "\n");                                              \
                 exit(77);                                                           \
