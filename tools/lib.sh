@@ -14,9 +14,6 @@ GMEM_BUILD_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev l
                      libjson-c-dev libseccomp-dev scdoc)
 # Packages to run the daemon on a private bus and talk to it.
 GMEM_RUN_PACKAGES=(dbus-daemon python3 python3-dbus systemd libglib2.0-bin util-linux procps)
-# Packages only the test run needs: clang and valgrind for their stages,
-# strace for the sandbox test that watches gmemd's calls from outside.
-GMEM_TEST_PACKAGES=(clang valgrind strace)
 
 GMEM_PYTHON=/usr/bin/python3
 
