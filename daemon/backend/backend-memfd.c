@@ -93,7 +93,12 @@ static int memfd_family_create(const BackendCreateParams *p, unsigned flags, Bac
         return 0;
 }
 
-static int memfd_open_view(const BackendRegion *br, ViewAccess access, int *ret_fd, GmemError *e) {
+/*
+ * The window, the allocate right and pending are the broker's bookkeeping on
+ * a memfd: a view file reaches the whole inode with its access.
+ */
+static int memfd_open_view(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e) {
+        ViewAccess access = spec->access;
         _cleanup_close_ int fd = -EBADF;
         char path[64];
         int r;
@@ -107,7 +112,7 @@ static int memfd_open_view(const BackendRegion *br, ViewAccess access, int *ret_
         if (r < 0)
                 return gmem_error_set_errno(e, r, "Re-opened view file is not the region's inode");
 
-        *ret_fd = TAKE_FD(fd);
+        *ret = (BackendView) { .fd = TAKE_FD(fd) };
         return 0;
 }
 
@@ -208,9 +213,12 @@ const BackendOps backend_memfd_ops = {
         .open_view = memfd_open_view,
         .discard = memfd_discard,
         .allocate = memfd_allocate,
-        .allocated_bytes = backend_allocated_bytes_from_blocks,
+        .get_attributes = backend_get_attributes_shared,
+        .info = backend_info_from_blocks,
         .set_grants = memfd_set_grants,
         .read_only_views = true,
+        /* The seals, the inode's mode and its access list keep a read-only view read-only, re-opened too. */
+        .guarantees = BACKEND_ENFORCES_ACCESS,
 };
 
 /* --- hugetlb --- */
@@ -270,6 +278,9 @@ const BackendOps backend_hugetlb_ops = {
         .open_view = memfd_open_view,
         .discard = memfd_discard,
         .allocate = memfd_allocate,
-        .allocated_bytes = backend_allocated_bytes_from_blocks,
+        .get_attributes = backend_get_attributes_shared,
+        .info = backend_info_from_blocks,
         .read_only_views = true,
+        /* Only through the fd handed out: hugetlbfs takes no access list, so no uid re-opens a view. */
+        .guarantees = BACKEND_ENFORCES_ACCESS,
 };

@@ -90,21 +90,17 @@ static int secret_create(const BackendCreateParams *p, BackendRegion *ret, GmemE
         return 0;
 }
 
-static int secret_open_view(const BackendRegion *br, ViewAccess access, int *ret_fd, GmemError *e) {
+static int secret_open_view(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e) {
         int fd;
 
-        if (access != VIEW_ACCESS_RW)
+        if (spec->access != VIEW_ACCESS_RW)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend 'secret' cannot give read-only views: "
                                       "the kernel cannot re-open secret memory with fewer rights");
         fd = fcntl(br->fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return gmem_error_set_errno(e, errno, "Cannot duplicate the secret memory file");
-        *ret_fd = fd;
+        *ret = (BackendView) { .fd = fd };
         return 0;
-}
-
-static int secret_allocated_bytes(const BackendRegion *br, uint64_t *ret) {
-        return backend_allocated_bytes_from_blocks(br, ret);
 }
 
 const BackendOps backend_secret_ops = {
@@ -115,7 +111,10 @@ const BackendOps backend_secret_ops = {
         .open_view = secret_open_view,
         .discard = NULL,
         .allocate = secret_allocate,
-        .allocated_bytes = secret_allocated_bytes,
+        .get_attributes = backend_get_attributes_shared,
+        .info = backend_info_from_blocks,
         .read_only_views = false,
         .views_share_master = true,
+        /* Out of the kernel's direct map, but a view is the region's own file: nothing per view is enforced. */
+        .guarantees = 0,
 };

@@ -89,11 +89,18 @@ int backend_check_same_inode(int a, int b) {
         return 0;
 }
 
-int backend_allocated_bytes_from_blocks(const BackendRegion *br, uint64_t *ret) {
+int backend_info_from_blocks(const BackendRegion *br, BackendRegionInfo *ret) {
         struct stat st;
 
         if (fstat(br->fd, &st) < 0)
                 return negative_errno();
-        *ret = (uint64_t) st.st_blocks * 512;
+        *ret = (BackendRegionInfo) { .allocated = (uint64_t) st.st_blocks * 512 };
+        return 0;
+}
+
+int backend_get_attributes_shared(const BackendRegion *br, uint64_t offset, uint64_t length, MemoryAttribute *ret,
+                                  uint64_t *ret_length, GmemError *e) {
+        *ret = MEMORY_ATTRIBUTE_SHARED;
+        *ret_length = length;
         return 0;
 }

@@ -18,4 +18,8 @@ int backend_hugepage_default_size(uint64_t *ret);
 int backend_hugepage_counts(uint64_t page_size, uint64_t *ret_total, uint64_t *ret_free);
 /* 0 if both fds refer to the same inode, -EXDEV otherwise. */
 int backend_check_same_inode(int a, int b);
-int backend_allocated_bytes_from_blocks(const BackendRegion *br, uint64_t *ret);
+/* BackendOps.info of backends whose inode counts its blocks and has no private memory. */
+int backend_info_from_blocks(const BackendRegion *br, BackendRegionInfo *ret);
+/* BackendOps.get_attributes of backends without private memory: every page is shared. */
+int backend_get_attributes_shared(const BackendRegion *br, uint64_t offset, uint64_t length, MemoryAttribute *ret,
+                                  uint64_t *ret_length, GmemError *e);

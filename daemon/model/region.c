@@ -430,10 +430,21 @@ int region_set_attributes(Region *reg, uint64_t offset, uint64_t length, const c
         return reg->ops->set_attributes(&reg->br, offset, length, a, e);
 }
 
-int region_allocated_bytes(Region *reg, uint64_t *ret) {
-        if (!reg->ops->allocated_bytes) {
-                *ret = 0;
+int region_info(Region *reg, BackendRegionInfo *ret) {
+        if (!reg->ops->info) {
+                *ret = (BackendRegionInfo) {};
                 return 0;
         }
-        return reg->ops->allocated_bytes(&reg->br, ret);
+        return reg->ops->info(&reg->br, ret);
+}
+
+int region_allocated_bytes(Region *reg, uint64_t *ret) {
+        BackendRegionInfo info;
+        int r;
+
+        r = region_info(reg, &info);
+        if (r < 0)
+                return r;
+        *ret = info.allocated;
+        return 0;
 }

@@ -72,6 +72,8 @@ Region *region_free(Region *reg);
 int region_discard(Region *reg, uint64_t offset, uint64_t length, GmemError *e);
 int region_allocate(Region *reg, uint64_t offset, uint64_t length, GmemError *e);
 int region_set_attributes(Region *reg, uint64_t offset, uint64_t length, const char *attribute, GmemError *e);
+/* What the backend says the region holds now (allocated and private bytes). */
+int region_info(Region *reg, BackendRegionInfo *ret);
 int region_allocated_bytes(Region *reg, uint64_t *ret);
 /*
  * The per-uid grants on the inode follow the live views: each VM uid gets

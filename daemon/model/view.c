@@ -81,6 +81,25 @@ View *view_free(View *v) {
         return NULL;
 }
 
+/* The backend's handle on a view's file. */
+static BackendView view_backend(const View *v) {
+        return (BackendView) { .fd = v->fd, .id = v->backend_id };
+}
+
+/*
+ * Takes the view's access back in the backend, where it enforces revocation:
+ * a process still mapping the view faults from now on. Closing the custody
+ * file would not: other processes hold files of their own.
+ */
+static void view_revoke_backend(View *v) {
+        const BackendOps *ops = v->region->ops;
+        BackendView bv = view_backend(v);
+
+        if (v->state == VIEW_STATE_REVOKED || v->fd < 0 || !ops->revoke_view)
+                return;
+        (void) ops->revoke_view(&v->region->br, &bv, NULL);
+}
+
 void view_remove(View *v) {
         Vm *vm;
         Region *reg;
@@ -89,6 +108,7 @@ void view_remove(View *v) {
                 return;
         vm = v->vm;
         reg = v->region;
+        view_revoke_backend(v);
         view_free(v);
         (void) region_sync_grants(reg, NULL);
         manager_notify_views_changed(vm->manager, vm, reg);
@@ -132,17 +152,31 @@ static int view_insert(Vm *vm, Region *reg, const View *proto, int *fd, UsageCha
  */
 static int view_create(Vm *vm, Region *reg, const View *proto, UsageCharge *charge, View **ret, GmemError *e) {
         _cleanup_close_ int fd = -EBADF;
+        BackendView bv = { .fd = -EBADF };
         View *v;
         int r;
 
-        r = reg->ops->open_view(&reg->br, proto->access, &fd, e);
+        r = reg->ops->open_view(&reg->br, &(BackendViewSpec) {
+                                        .access = proto->access,
+                                        .offset = proto->offset,
+                                        .length = proto->length,
+                                        .allocate = proto->may_allocate,
+                                        .pending = proto->state == VIEW_STATE_PENDING,
+                                }, &bv, e);
         if (r < 0)
                 return r;
+        fd = bv.fd;
         r = view_insert(vm, reg, proto, &fd, charge, &v, e);
-        if (r < 0)
+        if (r < 0) {
+                /* The kernel's view goes with the file where nothing else holds it; revoke it all the same. */
+                if (reg->ops->revoke_view)
+                        (void) reg->ops->revoke_view(&reg->br, &bv, NULL);
                 return r;
+        }
+        v->backend_id = bv.id;
         r = region_sync_grants(reg, e);
         if (r < 0) {
+                view_revoke_backend(v);
                 view_free(v);
                 (void) region_sync_grants(reg, NULL);
                 return r;
@@ -347,6 +381,11 @@ int view_get_fd(View *v, int *ret_fd, GmemError *e) {
 }
 
 void view_activate(View *v) {
+        const BackendOps *ops = v->region->ops;
+        BackendView bv = view_backend(v);
+
+        if (v->state == VIEW_STATE_PENDING && v->fd >= 0 && ops->activate_view)
+                (void) ops->activate_view(&v->region->br, &bv, NULL);
         /* Pending and active views grant alike: the grants do not change. */
         v->state = VIEW_STATE_ACTIVE;
         manager_notify_views_changed(v->vm->manager, v->vm, v->region);
@@ -355,6 +394,7 @@ void view_activate(View *v) {
 void view_revoke(View *v) {
         if (v->state == VIEW_STATE_REVOKED)
                 return;
+        view_revoke_backend(v);
         v->state = VIEW_STATE_REVOKED;
         view_close_file(v);
         region_grants_stale(v->region);
