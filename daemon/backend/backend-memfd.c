@@ -195,6 +195,21 @@ static int memfd_set_grants(const BackendRegion *br, const BackendGrant *grants,
         return 0;
 }
 
+/* This daemon's memfd of that name, locked down as it left it. */
+static int memfd_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+        char link[256], want[GMEM_NAME_MAX + 32];
+        struct stat st;
+
+        (void) snprintf(want, sizeof(want), "/memfd:gmem:%s (deleted)", name);
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            backend_fd_link(fd, link, sizeof(link)) < 0 || !streq(link, want) ||
+            (fcntl(fd, F_GET_SEALS) & REGION_SEALS) != REGION_SEALS || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not this daemon's sealed memfd of region '%s'",
+                                      name);
+        *ret = (BackendRegion) { .fd = -EBADF, .size = (uint64_t) st.st_size, .page_size = page_size };
+        return 0;
+}
+
 /* --- memfd --- */
 
 static int memfd_probe(GmemError *e) {
@@ -210,6 +225,8 @@ const BackendOps backend_memfd_ops = {
         .probe = memfd_probe,
         .page_size = backend_page_size_system,
         .create = memfd_create_region,
+        .adopt_region = memfd_adopt_region,
+        .adopt_view = backend_adopt_view_same_inode,
         .open_view = memfd_open_view,
         .discard = memfd_discard,
         .allocate = memfd_allocate,
@@ -275,6 +292,8 @@ const BackendOps backend_hugetlb_ops = {
         .probe = hugetlb_probe,
         .page_size = hugetlb_page_size,
         .create = hugetlb_create_region,
+        .adopt_region = memfd_adopt_region,
+        .adopt_view = backend_adopt_view_same_inode,
         .open_view = memfd_open_view,
         .discard = memfd_discard,
         .allocate = memfd_allocate,

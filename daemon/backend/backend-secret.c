@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -103,11 +104,27 @@ static int secret_open_view(const BackendRegion *br, const BackendViewSpec *spec
         return 0;
 }
 
+/* A secretmem file of this daemon's, read-write: nothing else names a secret region. */
+static int secret_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+        char link[256];
+        struct stat st;
+
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            backend_fd_link(fd, link, sizeof(link)) < 0 || strncmp(link, "/secretmem", 10) != 0 ||
+            (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not this daemon's secret memory of region '%s'",
+                                      name);
+        *ret = (BackendRegion) { .fd = -EBADF, .size = (uint64_t) st.st_size, .page_size = page_size };
+        return 0;
+}
+
 const BackendOps backend_secret_ops = {
         .type = BACKEND_SECRET,
         .probe = secret_probe,
         .page_size = backend_page_size_system,
         .create = secret_create,
+        .adopt_region = secret_adopt_region,
+        .adopt_view = backend_adopt_view_same_inode,
         .open_view = secret_open_view,
         .discard = NULL,
         .allocate = secret_allocate,

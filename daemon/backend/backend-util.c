@@ -4,6 +4,7 @@
  * sysfs and procfs, and the identity check applied to every fd a backend
  * obtains before it is trusted.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +77,31 @@ int backend_hugepage_counts(uint64_t page_size, uint64_t *ret_total, uint64_t *r
 
         *ret_total = total;
         *ret_free = free_pages > resv ? free_pages - resv : 0;
+        return 0;
+}
+
+int backend_fd_link(int fd, char *buf, size_t size) {
+        char path[64];
+        ssize_t l;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        l = readlink(path, buf, size - 1);
+        if (l < 0)
+                return negative_errno();
+        buf[l] = 0;
+        return 0;
+}
+
+int backend_adopt_view_same_inode(const BackendRegion *br, int fd, const BackendViewSpec *spec, BackendView *ret,
+                                  GmemError *e) {
+        int r;
+
+        r = backend_check_same_inode(br->fd, fd);
+        if (r >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) != (spec->access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY))
+                r = -EACCES;
+        if (r < 0)
+                return gmem_error_set_errno(e, r, "Not a %s file of the region", view_access_to_string(spec->access));
+        *ret = (BackendView) { .fd = fd };
         return 0;
 }
 

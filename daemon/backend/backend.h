@@ -85,6 +85,23 @@ typedef struct BackendOps {
         int (*page_size)(uint64_t requested, uint64_t *ret, GmemError *e);
         /* Creates the inode; on failure nothing is left behind. */
         int (*create)(const BackendCreateParams *p, BackendRegion *ret, GmemError *e);
+        /*
+         * Ends the region's memory where closing its fd would not (the
+         * kernel keeps kmod regions until told). NULL: closing is enough.
+         */
+        int (*destroy)(const BackendRegion *br, GmemError *e);
+        /*
+         * Restoring (from the fd store or the kernel): whether fd is this
+         * backend's region called name, as gmemd left it; fills ret (taking
+         * no ownership of fd: the caller puts it in ret->fd on success).
+         */
+        int (*adopt_region)(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e);
+        /*
+         * Whether fd is a view of br that spec describes (access, window,
+         * allocate right, pending); fills ret with the view's id.
+         */
+        int (*adopt_view)(const BackendRegion *br, int fd, const BackendViewSpec *spec, BackendView *ret,
+                          GmemError *e);
         /* Returns a new open file on the inode as spec says (O_CLOEXEC); what is not enforced is ignored. */
         int (*open_view)(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e);
         /* pending -> active, and -> revoked (at once, for good). NULL: bookkeeping only. */
@@ -122,6 +139,7 @@ static inline bool backend_enforces(const BackendOps *ops, BackendGuarantee g) {
 extern const BackendOps backend_memfd_ops;
 extern const BackendOps backend_hugetlb_ops;
 extern const BackendOps backend_secret_ops;
+extern const BackendOps backend_kmod_ops;
 
 const BackendOps *backend_get(BackendType t);
 /* Closes the master fd; accepts a zeroed or already released region. */

@@ -56,7 +56,7 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         _cleanup_(usage_charge_release) UsageCharge charge = {};
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
-        RegionParams p = { .backend = BACKEND_MEMFD };
+        RegionParams p = { .backend = m->default_backend };
         const char *backend = NULL;
         Region *reg;
         Actor caller;
@@ -488,7 +488,8 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
 
 static int property_get_default_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
                                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", backend_type_to_string(BACKEND_MEMFD));
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", backend_type_to_string(m->default_backend));
 }
 
 static int property_get_persistence(sd_bus *bus, const char *path, const char *interface, const char *property,

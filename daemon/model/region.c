@@ -195,25 +195,28 @@ int region_adopt(Manager *m, const RegionParams *p, const Actor *a, uint64_t id,
         _cleanup_(usage_charge_release) UsageCharge charge = {};
         _cleanup_close_ int owned = fd;
         const BackendOps *ops = backend_get(p->backend);
-        struct stat st;
+        BackendRegion br = { .fd = -EBADF };
         Usage want;
         Region *reg;
         int r;
 
-        if (!ops || !gmem_name_is_valid(p->name) || id == 0 || manager_get_region(m, p->name))
+        if (!ops || !ops->adopt_region || !gmem_name_is_valid(p->name) || id == 0 || manager_get_region(m, p->name))
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored region '%.64s' is not valid here",
                                       p->name ?: "");
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-            gmem_validate_size((uint64_t) st.st_size, page_size, REGION_SIZE_MAX, e) < 0)
+        r = ops->adopt_region(p->name, fd, page_size, &br, e);
+        if (r < 0)
+                return r;
+        if (gmem_validate_size(br.size, page_size, REGION_SIZE_MAX, e) < 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_SIZE, "Stored region '%s' has a bad inode", p->name);
-        want = region_usage((uint64_t) st.st_size);
+        want = region_usage(br.size);
         r = usage_reserve(m, a, &want, &charge, e);
         if (r < 0)
                 return r;
         r = region_new(m, p, ops, a->uid, &reg, e);
         if (r < 0)
                 return r;
-        reg->br = (BackendRegion) { .fd = TAKE_FD(owned), .size = (uint64_t) st.st_size, .page_size = page_size };
+        br.fd = TAKE_FD(owned);
+        reg->br = br;
         /*
          * Whatever access list the inode carries is recomputed from the views restored with it (or cleared
          * if none come back): a crash may have come between a view's end and its grant's.
@@ -364,6 +367,12 @@ int region_destroy(Region *reg, GmemError *e) {
                                       "detach them before destroying it", reg->name, n, n == 1 ? "" : "s",
                                       region_first_live_view(reg)->vm->name);
 
+        /* Its memory ends first, where closing the region's fd would not end it (the kernel keeps kmod regions). */
+        if (reg->ops->destroy) {
+                int r = reg->ops->destroy(&reg->br, e);
+                if (r < 0)
+                        return r;
+        }
         /* Revoked views die with the region; tell their VMs. */
         while ((v = hashmap_first(reg->views)))
                 view_remove(v);

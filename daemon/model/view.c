@@ -308,23 +308,31 @@ int view_new_pending(Vm *vm, const View *source, UsageCharge *charge, View **ret
         return r;
 }
 
-/* A stored view's description is whole and its file is a file of the region with the stored access. */
-static int view_adopt_check(Vm *vm, Region *reg, const ViewAdopt *va, GmemError *e) {
+/* A stored view's description is whole, and its file is one the backend recognizes as that view. */
+static int view_adopt_check(Vm *vm, Region *reg, const ViewAdopt *va, uint64_t *ret_id, GmemError *e) {
+        BackendView bv = { .fd = -EBADF };
         int r;
 
         if (va->id == 0 || view_lookup(vm, reg) || va->access < 0 || va->access >= _VIEW_ACCESS_MAX ||
-            va->state < 0 || va->state >= _VIEW_STATE_MAX || (va->state == VIEW_STATE_REVOKED) != (va->fd < 0))
+            va->state < 0 || va->state >= _VIEW_STATE_MAX || (va->state == VIEW_STATE_REVOKED) != (va->fd < 0) ||
+            (va->fd >= 0 && !reg->ops->adopt_view))
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored view %" PRIu64 " of region '%s' for VM "
                                       "'%s' is not valid here", va->id, reg->name, vm->name);
+        *ret_id = 0;
         if (va->fd < 0)
                 return 0;
 
-        r = backend_check_same_inode(reg->br.fd, va->fd);
-        if (r >= 0 && (fcntl(va->fd, F_GETFL) & O_ACCMODE) != (va->access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY))
-                r = -EACCES;
+        r = reg->ops->adopt_view(&reg->br, va->fd, &(BackendViewSpec) {
+                                         .access = va->access,
+                                         .offset = va->offset,
+                                         .length = va->length,
+                                         .allocate = va->may_allocate,
+                                         .pending = va->state == VIEW_STATE_PENDING,
+                                 }, &bv, e);
         if (r < 0)
                 return gmem_error_set_errno(e, r, "Stored view %" PRIu64 " is not a %s file of region '%s'",
                                             va->id, view_access_to_string(va->access), reg->name);
+        *ret_id = bv.id;
         return 0;
 }
 
@@ -332,10 +340,11 @@ int view_adopt(Vm *vm, Region *reg, const ViewAdopt *va, const Actor *a, View **
         _cleanup_(usage_charge_release) UsageCharge charge = {};
         _cleanup_close_ int fd = va->fd;
         Manager *m = vm->manager;
+        uint64_t backend_id = 0;
         View *v;
         int r;
 
-        r = view_adopt_check(vm, reg, va, e);
+        r = view_adopt_check(vm, reg, va, &backend_id, e);
         if (r < 0)
                 return r;
         r = usage_reserve(m, a, &(Usage) { .amount = { [QUOTA_VIEWS] = 1 } }, &charge, e);
@@ -352,6 +361,7 @@ int view_adopt(Vm *vm, Region *reg, const ViewAdopt *va, const Actor *a, View **
                         }, &fd, &charge, &v, e);
         if (r < 0)
                 return r;
+        v->backend_id = backend_id;
         if (va->id >= m->next_view_id)
                 m->next_view_id = va->id + 1;
         /* The grants stay stale: restoring syncs every region once, when all its views are back. */

@@ -471,8 +471,8 @@ static void test_restore_recomputes_grants(void) {
         int fd;
 
         EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
-        fd = memfd_create("restored", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        EXPECT(fd >= 0 && ftruncate(fd, 1 << 20) == 0, "a memfd stands in for a stored region");
+        fd = stored_memfd("old", 1 << 20);
+        EXPECT(fd >= 0, "a memfd stands in for a stored region");
         /* user::rw-, user:1002:rw-, group::---, mask::rw-, other::--- — a grant left by a view that did not come back. */
         const struct { uint16_t tag, perm; uint32_t id; } ents[] = {
                 { 0x01, 6, UINT32_MAX }, { 0x02, 6, HV_UID }, { 0x04, 0, UINT32_MAX }, { 0x10, 6, UINT32_MAX },
