@@ -162,6 +162,10 @@ static int method_allocate(sd_bus_message *msg, void *userdata, sd_bus_error *er
         return with_region(msg, userdata, bus_region_method_allocate, error);
 }
 
+static int method_get_attributes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_region(msg, userdata, bus_region_method_get_attributes, error);
+}
+
 static int method_set_attributes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         return with_region(msg, userdata, bus_region_method_set_attributes, error);
 }
@@ -552,6 +556,9 @@ static const sd_bus_vtable manager_vtable[] = {
                                  NULL,, method_discard, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Allocate", "stt", SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length),
                                  NULL,, method_allocate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetMemoryAttributes", "stt",
+                                 SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length),
+                                 "a(tts)", SD_BUS_PARAM(runs), method_get_attributes, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("SetMemoryAttributes", "stts",
                                  SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length) SD_BUS_PARAM(attribute),
                                  NULL,, method_set_attributes, SD_BUS_VTABLE_UNPRIVILEGED),

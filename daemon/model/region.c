@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "array.h"
 #include "memcg.h"
 #include "parse.h"
 #include "region.h"
@@ -437,6 +438,51 @@ int region_set_attributes(Region *reg, uint64_t offset, uint64_t length, const c
                                       "memory attributes need the kmod backend",
                                       backend_type_to_string(reg->backend), reg->name);
         return reg->ops->set_attributes(&reg->br, offset, length, a, e);
+}
+
+int region_get_attributes(Region *reg, uint64_t offset, uint64_t length, RegionAttributeRun **ret, size_t *ret_n,
+                          GmemError *e) {
+        _cleanup_free_ RegionAttributeRun *runs = NULL;
+        size_t n = 0, allocated = 0;
+        uint64_t end;
+        int r;
+
+        r = region_check_range(reg, offset, length, e);
+        if (r < 0)
+                return r;
+        if (!reg->ops->get_attributes)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot say the memory "
+                                      "attributes of its pages", backend_type_to_string(reg->backend), reg->name);
+        end = offset + length;  /* checked: no wrap */
+        for (uint64_t o = offset; o < end;) {
+                MemoryAttribute a;
+                uint64_t run;
+
+                r = reg->ops->get_attributes(&reg->br, o, end - o, &a, &run, e);
+                if (r < 0)
+                        return r;
+                if (run == 0 || run > end - o)
+                        return gmem_error_set_errno(e, EPROTO, "The backend of region '%s' answered a run of %" PRIu64
+                                                    " bytes at %" PRIu64, reg->name, run, o);
+                if (n > 0 && runs[n - 1].attribute == a && runs[n - 1].offset + runs[n - 1].length == o) {
+                        runs[n - 1].length += run;
+                } else {
+                        if (n == REGION_ATTRIBUTE_RUNS_MAX)
+                                return gmem_error_set(e, GMEM_ERROR_INVALID_RANGE, "The range %" PRIu64 "+%" PRIu64
+                                                      " of region '%s' has more than %d runs of memory attributes; "
+                                                      "ask for a smaller one", offset, length, reg->name,
+                                                      REGION_ATTRIBUTE_RUNS_MAX);
+                        r = GROW_ARRAY(runs, allocated, n + 1);
+                        if (r < 0)
+                                return gmem_error_set_errno(e, r, "Cannot list the attributes of region '%s'",
+                                                            reg->name);
+                        runs[n++] = (RegionAttributeRun) { .offset = o, .length = run, .attribute = a };
+                }
+                o += run;
+        }
+        *ret = TAKE_PTR(runs);
+        *ret_n = n;
+        return 0;
 }
 
 int region_info(Region *reg, BackendRegionInfo *ret) {
