@@ -576,9 +576,9 @@ static void test_backend_sees_every_state_change(void) {
 
         attach(a, r2, VIEW_ACCESS_RO);
         EXPECT(begin_migration(a, b, ROOT, &mig, &e) == 0, "a second migration begins");
-        t = view_lookup(b, r2);
+        uint64_t pending_id = view_lookup(b, r2)->backend_id;
         revoked = calls.revoked;
-        EXPECT(migration_abort(mig, &e) == 0 && calls.revoked == revoked + 1 && calls.last_revoked == t->backend_id,
+        EXPECT(migration_abort(mig, &e) == 0 && calls.revoked == revoked + 1 && calls.last_revoked == pending_id,
                "AbortMigration revokes the target's pending view");
         revoked = calls.revoked;
         EXPECT(vm_unregister(a, &e) == 0 && calls.revoked == revoked + 1, "UnregisterVm revokes the VM's views");
