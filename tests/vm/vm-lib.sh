@@ -144,7 +144,7 @@ vm_boot() {
 
 vm_judge_boot() {
         local log=$1
-        tr -d '\r' <"$log" >"$log.txt"
+        { tr -d '\r' <"$log" >"$log.txt"; } 2>/dev/null || : >"$log.txt"
         if [ "$VM_QEMU_RC" -eq 124 ] || [ "$VM_QEMU_RC" -eq 137 ]; then
                 echo "$VM_TAG: timed out after ${VM_TIMEOUT}s" >&2
                 return 1
