@@ -22,18 +22,21 @@
  * What lives where:
  *   storage inode   size, the i_mmap tree of all views' VMAs
  *   region          pages, memory attributes, view list, state, the lock
- *   view inode      the view (i_private): window, rights, state
+ *   view inode      the view (i_private): window, rights, state, label
  *   file            nothing of its own: a handle or one open of a view
  *
  * Who pins whom:
  *   VMA -> view file -> view dentry -> view inode -> view -> region
  *   handle file -> region (and its dentry -> storage inode)
  *   registry (until GMEM_REGION_DESTROY) -> region
+ *   region -> view inode of a kept view (GMEM_VIEW_KEEP), until it is
+ *             revoked or the region destroyed (a cycle those two break)
  *   region -> storage inode, memcg, pages (one reference each), module
  *   every file of ours -> module (f_op->owner)
  * So memory outlives every fd until the region is destroyed, and the module
  * cannot be unloaded while a region exists. The region's view list is not a
- * reference: a view leaves it when its last file goes.
+ * reference: a view leaves it when its inode goes (its last file, or the
+ * region letting a kept view go).
  *
  * Access is taken away under region->lock held for writing: the state (or
  * attribute, or page) changes, then unmap_mapping_range() zaps the range.
@@ -49,6 +52,7 @@
  * view's face (fault, mmap, read/write, re-open) is in gmem-view.c, the
  * device and registry in gmem-registry.c.
  */
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
@@ -63,6 +67,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "gmem-compat.h"
@@ -382,6 +387,7 @@ static struct gmem_view *gmem_view_find(struct gmem_region *region, u64 id)
 static long gmem_ioctl_new_view(struct gmem_region *region, void __user *argp)
 {
 	struct gmem_new_view args;
+	char *label = NULL;
 	struct file *file;
 	int fd, r;
 
@@ -397,11 +403,20 @@ static long gmem_ioctl_new_view(struct gmem_region *region, void __user *argp)
 		return -EINVAL;
 	if (!gmem_range_ok(args.offset, args.length, 0, region->size))
 		return -EINVAL;
+	if (args.label_len > GMEM_LABEL_MAX || (args.label_len && !args.label))
+		return -EINVAL;
 
+	if (args.label_len) {
+		label = memdup_user(u64_to_user_ptr(args.label), args.label_len);
+		if (IS_ERR(label))
+			return PTR_ERR(label);
+	}
 	fd = get_unused_fd_flags(O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		kfree(label);
 		return fd;
-	file = gmem_view_create(region, &args);
+	}
+	file = gmem_view_create(region, &args, label);
 	if (IS_ERR(file)) {
 		r = PTR_ERR(file);
 		goto err_put_fd;
@@ -424,6 +439,7 @@ static long gmem_ioctl_view_op(struct gmem_region *region, unsigned int cmd,
 			       void __user *argp)
 {
 	struct gmem_view *view = NULL;
+	struct inode *let_go = NULL;
 	struct file *file = NULL;
 	struct gmem_view_op args;
 	long r = 0;
@@ -465,15 +481,131 @@ static long gmem_ioctl_view_op(struct gmem_region *region, unsigned int cmd,
 			view->state = GMEM_VIEW_STATE_REVOKED;
 			gmem_zap(region, view->offset, view->length);
 		}
+		if (view->kept) {
+			/* The region's reference, dropped once unlocked. */
+			view->kept = false;
+			let_go = view->inode;
+		}
 	} else if (view->state == GMEM_VIEW_STATE_REVOKED) {
 		r = -EIO;
 	} else {
 		view->state = GMEM_VIEW_STATE_ACTIVE;
 	}
 	up_write(&region->lock);
+	if (let_go)
+		iput(let_go);	/* may free the view: not touched after this */
 out_fput:
 	if (file)
 		fput(file);
+	return r;
+}
+
+/* Drops every kept view's reference (destroy); not under region->lock. */
+static void gmem_let_go_all(struct gmem_region *region)
+{
+	struct gmem_view *view;
+	struct inode *inode;
+
+	do {
+		inode = NULL;
+		down_write(&region->lock);
+		list_for_each_entry(view, &region->views, node)
+			if (view->kept) {
+				view->kept = false;
+				inode = view->inode;
+				break;
+			}
+		up_write(&region->lock);
+		if (inode)
+			iput(inode);
+	} while (inode);
+}
+
+static long gmem_ioctl_open_view(struct gmem_region *region,
+				 void __user *argp)
+{
+	struct inode *inode = NULL;
+	struct gmem_view *view;
+	struct gmem_view_op args;
+	struct file *file;
+	long r = 0;
+	int fd;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	down_read(&region->lock);
+	view = gmem_view_find(region, args.view);
+	if (!view)
+		r = -ENOENT;
+	else if (region->dead || view->state == GMEM_VIEW_STATE_REVOKED)
+		r = -EIO;
+	else if (!igrab(view->inode))	/* its last file is going */
+		r = -ENOENT;
+	else
+		inode = view->inode;
+	up_read(&region->lock);
+	if (r)
+		goto err_put_fd;
+
+	/* The reference we took keeps the view. */
+	file = gmem_view_open_file(view);
+	if (IS_ERR(file)) {
+		r = PTR_ERR(file);
+		iput(inode);
+		goto err_put_fd;
+	}
+	fd_install(fd, file);
+	return fd;
+
+err_put_fd:
+	put_unused_fd(fd);
+	return r;
+}
+
+static long gmem_ioctl_view_label(struct gmem_region *region,
+				  void __user *argp)
+{
+	struct gmem_view_label args;
+	struct gmem_view *view;
+	u32 len = 0;
+	char *copy;
+	long r = 0;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+
+	copy = kmalloc(GMEM_LABEL_MAX, GFP_KERNEL);
+	if (!copy)
+		return -ENOMEM;
+	down_read(&region->lock);
+	view = gmem_view_find(region, args.id);
+	if (view) {
+		len = view->label_len;
+		memcpy(copy, view->label, len);
+	} else {
+		r = -ENOENT;
+	}
+	up_read(&region->lock);
+	if (r)
+		goto out;
+
+	if (args.label_len < len)
+		r = -ERANGE;
+	else if (len && copy_to_user(u64_to_user_ptr(args.label), copy, len))
+		r = -EFAULT;
+	args.label_len = len;
+	if (r != -EFAULT && copy_to_user(argp, &args, sizeof(args)))
+		r = -EFAULT;
+out:
+	kfree(copy);
 	return r;
 }
 
@@ -521,12 +653,14 @@ static long gmem_ioctl_info(struct gmem_region *region, void __user *argp)
 	args.flags = region->flags;
 	args.allocated = (u64)atomic_long_read(&region->nr_pages) << PAGE_SHIFT;
 	args.nr_views = region->nr_views;
+	args.creator_uid = from_kuid_munged(current_user_ns(), region->creator);
 	args.state = region->dead ? GMEM_REGION_STATE_DESTROYED :
 		GMEM_REGION_STATE_LIVE;
 	list_for_each_entry(view, &region->views, node) {
 		if (n == max)
 			break;
-		gmem_view_info_fill(view, &infos[n++]);
+		if (view->id >= args.start_view_id)
+			gmem_view_info_fill(view, &infos[n++]);
 	}
 	up_read(&region->lock);
 
@@ -564,6 +698,7 @@ static long gmem_ioctl_destroy(struct gmem_region *region, void __user *argp)
 	gmem_free_pages(region, 0, ULONG_MAX);
 	up_write(&region->lock);
 
+	gmem_let_go_all(region);
 	gmem_registry_unlink(region);
 	return 0;
 }
@@ -588,6 +723,10 @@ static long gmem_region_ioctl(struct file *file, unsigned int cmd,
 		return gmem_ioctl_info(region, argp);
 	case GMEM_REGION_DESTROY:
 		return gmem_ioctl_destroy(region, argp);
+	case GMEM_REGION_OPEN_VIEW:
+		return gmem_ioctl_open_view(region, argp);
+	case GMEM_REGION_VIEW_LABEL:
+		return gmem_ioctl_view_label(region, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -665,6 +804,7 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 	inode->i_private = region;
 
 	kref_init(&region->ref);
+	region->creator = current_euid();
 	region->id = id;
 	region->size = size;
 	region->flags = flags;
@@ -710,6 +850,7 @@ void gmem_region_entry(struct gmem_region *region,
 	entry->flags = region->flags;
 	entry->allocated = (u64)atomic_long_read(&region->nr_pages) << PAGE_SHIFT;
 	entry->nr_views = READ_ONCE(region->nr_views);
+	entry->creator_uid = from_kuid_munged(current_user_ns(), region->creator);
 	strscpy(entry->name, region->name, sizeof(entry->name));
 }
 

@@ -14,6 +14,7 @@
 #include <linux/list.h>
 #include <linux/rwsem.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include <linux/xarray.h>
 
 #include <uapi/linux/gmem.h>
@@ -29,6 +30,7 @@ struct gmem_region {
 	u64 size;
 	u64 flags;
 	char name[GMEM_NAME_MAX + 1];	/* "" if anonymous */
+	kuid_t creator;			/* euid of the creating task */
 
 	/* Owned by gmem-registry.c, under its mutex. */
 	struct hlist_node name_node;
@@ -57,10 +59,14 @@ struct gmem_view {
 	struct gmem_region *region;	/* pinned */
 	struct list_head node;		/* region->views, under region->lock */
 	u64 id;
+	struct inode *inode;		/* its own; i_private is the view */
 	u64 flags;			/* GMEM_VIEW_READ | _WRITE | _ALLOCATE */
 	u64 offset;			/* window, bytes */
 	u64 length;
 	u32 state;			/* GMEM_VIEW_STATE_*, under region->lock */
+	bool kept;			/* the region holds inode; under region->lock */
+	u32 label_len;
+	char *label;			/* label_len bytes, or NULL */
 };
 
 /* 0 if the view may be used now; under region->lock. */
@@ -96,7 +102,9 @@ void gmem_fs_exit(void);
 /* gmem-view.c */
 extern const struct file_operations gmem_view_fops;
 struct file *gmem_view_create(struct gmem_region *region,
-			      struct gmem_new_view *args);
+			      struct gmem_new_view *args, char *label);
+struct file *gmem_view_open_file(struct gmem_view *view);
+void gmem_view_let_go(struct gmem_view *view);
 void gmem_view_free(struct gmem_view *view);
 void gmem_view_info_fill(struct gmem_view *view, struct gmem_view_info *info);
 

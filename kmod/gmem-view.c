@@ -217,6 +217,9 @@ void gmem_view_info_fill(struct gmem_view *view,
 	info->offset = view->offset;
 	info->length = view->length;
 	info->state = view->region->dead ? GMEM_VIEW_STATE_REVOKED : view->state;
+	if (view->kept)
+		info->flags |= GMEM_VIEW_KEEP;
+	info->label_len = view->label_len;
 }
 
 static long gmem_view_ioctl(struct file *file, unsigned int cmd,
@@ -232,6 +235,7 @@ static long gmem_view_ioctl(struct file *file, unsigned int cmd,
 		down_read(&region->lock);
 		gmem_view_info_fill(view, &info);
 		up_read(&region->lock);
+		info.label_len = 0;	/* the label is the region owner's */
 		return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
 	case GMEM_REGION_GET_ATTRIBUTES:
 		return gmem_ioctl_get_attributes(region, view->offset,
@@ -300,23 +304,55 @@ const struct file_operations gmem_view_fops = {
 
 /* ---- create, release ---------------------------------------------------- */
 
+/*
+ * A new file of @view, with the view's rights; it takes over a reference to
+ * view->inode from the caller (kept by the caller on failure).
+ */
+struct file *gmem_view_open_file(struct gmem_view *view)
+{
+	bool writable = view->flags & GMEM_VIEW_WRITE;
+	struct file *file;
+	char name[48];
+
+	snprintf(name, sizeof(name), "gmem:%llu:view%llu", view->region->id,
+		 view->id);
+	__module_get(THIS_MODULE);	/* put by __fput() with the f_op */
+	file = alloc_file_pseudo(view->inode, gmem_mnt, name,
+				 writable ? O_RDWR : O_RDONLY, &gmem_view_fops);
+	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);	/* the caller's file holds it too */
+		return file;
+	}
+	file->f_mode |= FMODE_PREAD | FMODE_PWRITE;
+	file->f_mapping = view->region->inode->i_mapping;
+	file->private_data = view;
+	return file;
+}
+
+/*
+ * A new view of @region as @args says, and its first file. @label (NULL or
+ * args->label_len bytes of kmalloc) becomes the view's, also on failure.
+ */
 struct file *gmem_view_create(struct gmem_region *region,
-				     struct gmem_new_view *args)
+				     struct gmem_new_view *args, char *label)
 {
 	bool writable = args->flags & GMEM_VIEW_WRITE;
 	struct gmem_view *view;
 	struct inode *inode;
 	struct file *file;
-	char name[48];
 	int r;
 
 	view = kzalloc(sizeof(*view), GFP_KERNEL_ACCOUNT);
-	if (!view)
+	if (!view) {
+		kfree(label);
 		return ERR_PTR(-ENOMEM);
+	}
 	kref_get(&region->ref);
 	view->region = region;
 	INIT_LIST_HEAD(&view->node);
-	view->flags = args->flags & ~GMEM_VIEW_PENDING;
+	view->label = label;
+	view->label_len = label ? args->label_len : 0;
+	view->flags = args->flags & ~(GMEM_VIEW_PENDING | GMEM_VIEW_KEEP);
 	view->offset = args->offset;
 	view->length = args->length;
 	view->state = (args->flags & GMEM_VIEW_PENDING) ?
@@ -334,6 +370,7 @@ struct file *gmem_view_create(struct gmem_region *region,
 	inode->i_flags |= S_NOATIME;
 	i_size_write(inode, view->offset + view->length);
 	inode->i_private = view;	/* from here on, iput() frees the view */
+	view->inode = inode;
 
 	down_write(&region->lock);
 	if (region->dead) {
@@ -344,24 +381,21 @@ struct file *gmem_view_create(struct gmem_region *region,
 	view->id = ++region->next_view_id;
 	list_add_tail(&view->node, &region->views);
 	region->nr_views++;
+	if (args->flags & GMEM_VIEW_KEEP) {
+		ihold(inode);		/* the region's, see gmem_view_let_go() */
+		view->kept = true;
+	}
 	up_write(&region->lock);
 
-	snprintf(name, sizeof(name), "gmem:%llu:view%llu", region->id, view->id);
-	__module_get(THIS_MODULE);	/* put by __fput() with the f_op */
-	file = alloc_file_pseudo(inode, gmem_mnt, name,
-				 writable ? O_RDWR : O_RDONLY, &gmem_view_fops);
+	file = gmem_view_open_file(view);
 	if (IS_ERR(file)) {
 		r = PTR_ERR(file);
-		goto err_module_put;
+		gmem_view_let_go(view);
+		goto err_iput;
 	}
-	file->f_mode |= FMODE_PREAD | FMODE_PWRITE;
-	file->f_mapping = region->inode->i_mapping;
-	file->private_data = view;
 	args->id = view->id;
 	return file;
 
-err_module_put:
-	module_put(THIS_MODULE);
 err_iput:
 	/*
 	 * The inode owns the view: its eviction (gmem_evict_inode) frees the
@@ -373,6 +407,7 @@ err_iput:
 err_put_region:
 	/* Before the inode took the view, nothing else holds it. */
 	gmem_region_put(region);
+	kfree(view->label);
 	kfree(view);
 	return ERR_PTR(r);
 }
@@ -388,5 +423,24 @@ void gmem_view_free(struct gmem_view *view)
 	}
 	up_write(&region->lock);
 	gmem_region_put(region);
+	kfree(view->label);
 	kfree(view);
+}
+
+/*
+ * The region stops keeping @view (no-op if it did not): the view lasts as
+ * long as its files. Not under region->lock, which the view's eviction
+ * takes; the caller holds the region.
+ */
+void gmem_view_let_go(struct gmem_view *view)
+{
+	struct gmem_region *region = view->region;
+	bool kept;
+
+	down_write(&region->lock);
+	kept = view->kept;
+	view->kept = false;
+	up_write(&region->lock);
+	if (kept)
+		iput(view->inode);
 }

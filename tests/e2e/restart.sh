@@ -14,10 +14,11 @@
 # is other memory.
 #
 # KMOD: with the kmod backend the regions live in gmem.ko's registry, not
-# in gmemd, and come back after the restart: the kmod branches below say
-# what is expected then (the region listed again with its size, its
-# content readable through a new view). They run once kmod is gmemd's
-# default here ($GMEM_E2E_BACKEND = kmod).
+# in gmemd, and gmem.ko keeps gmemd's records (Persistence "kernel"): after
+# the restart the regions, VMs and views are back with their content, and
+# the view a hypervisor held is the one gmemd hands out again. The kmod
+# branches below say so; they run when kmod is gmemd's default here
+# ($GMEM_E2E_BACKEND = kmod, as tests/vm/run-e2e starts it).
 #
 # TAP on stdout, each command's output as "# " comments.
 
@@ -91,10 +92,12 @@ wait_for() {
 BACKEND=${GMEM_E2E_BACKEND:?run me under tests/vm/run-e2e}
 : "${GMEMD_RESTART:?run me under tests/vm/run-e2e}"
 NOTICE='No service manager to keep file descriptors'
+PERSISTENCE=none
+[ "$BACKEND" = kmod ] && PERSISTENCE=kernel
 mkdir -p "$HV" && chown qemu:qemu "$HV"
 
 # --- before -------------------------------------------------------------------
-says "without a service manager Persistence is none" "Persistence: none" gmemctl status
+says "without a service manager Persistence is $PERSISTENCE" "Persistence: $PERSISTENCE" gmemctl status
 says "gmemd said at start that a crash loses memfd regions" "$NOTICE" cat "$GMEM_E2E_GMEMD_LOG"
 step "region ram (8 MiB, held by a hypervisor) and region spare (4 MiB, held by nobody)" \
         sh -c 'gmemctl create-region ram 8M && gmemctl create-region spare 4M'
@@ -126,22 +129,26 @@ says "the new gmemd runs as user gmemd" "Uid:	990	990	990	990" grep '^Uid:' "/pr
 says "the new gmemd runs under its seccomp filter" "Seccomp:	2" grep '^Seccomp:' "/proc/$NEW/status"
 says "it said again that a crash loses memfd regions" "$NOTICE" \
         sh -c "sed -n '/^==== gmemd [0-9]* (pid $NEW)/,\$p' \"\$GMEM_E2E_GMEMD_LOG\""
-says "Persistence is still none" "Persistence: none" gmemctl status
+says "Persistence is still $PERSISTENCE" "Persistence: $PERSISTENCE" gmemctl status
 
 # --- after ----------------------------------------------------------------------
 case $BACKEND in
 kmod)
-        # KMOD: the regions are gmem.ko's and come back; VMs and views were
-        # gmemd's only.
+        # KMOD: the regions are gmem.ko's, and so are gmemd's records of the
+        # VMs and views: all come back.
+        says "kmod: gmemd says it restored from gmem.ko" "from gmem.ko (2 regions, 1 VMs)" \
+                sh -c "sed -n '/^==== gmemd [0-9]* (pid $NEW)/,\$p' \"\$GMEM_E2E_GMEMD_LOG\""
         says "kmod: ram is back, 8 MiB" "ram 8M" gmemctl --no-legend list-regions
         says "kmod: spare is back" "spare" gmemctl --no-legend list-regions
-        says "kmod: no VM is registered" "VMs: 0" gmemctl status
+        says "kmod: VM a is back" "VMs: 1" gmemctl status
+        says "kmod: with its view of ram" "ram" gmemctl --no-legend list-vms
+        says "kmod: VM a's view hands out the same memory" "'before the restart'" \
+                gmemctl get-fd a ram --exec -- as-user qemu gmem-mmap read 0 18
+        step "kmod: write through the view gmemd hands out now" \
+                gmemctl get-fd a ram --exec -- as-user qemu gmem-mmap write 32 "written after the restart"
         step "kmod: register VM b" gmemctl register-vm b
-        says "kmod: ram's content is there through a new view" "'before the restart'" \
-                gmemctl attach b ram --ro --exec -- gmem-mmap read 0 18
-        says "kmod: spare's content is there too" "'spare data'" \
+        says "kmod: spare's content is there through a new view" "'spare data'" \
                 gmemctl attach b spare --ro --exec -- gmem-mmap read 0 10
-        step "kmod: clean up" sh -c 'gmemctl unregister-vm b && gmemctl destroy-region ram spare'
         ;;
 *)
         # gmemd(8): without a service manager the regions are lost to gmemd.
@@ -166,6 +173,14 @@ cat "$HV/after.out" >"$OUT" 2>&1
 grep -qF "'before the restart'" "$HV/after.out"
 result $? "VM a's hypervisor still reads its data through the view it held"
 wait
+
+if [ "$BACKEND" = kmod ]; then
+        # The hypervisor's old file and the one gmemd handed out are one view.
+        says "kmod: the write made after the restart is in the view the hypervisor held" \
+                "'written after the restart'" gmemctl get-fd a ram --exec -- gmem-mmap read 32 25
+        step "kmod: detach takes the view back" gmemctl detach a ram
+        step "kmod: clean up" sh -c 'gmemctl unregister-vm a b && gmemctl destroy-region ram spare'
+fi
 
 says "nothing is left" "Regions: 0" gmemctl status
 

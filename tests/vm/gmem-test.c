@@ -487,7 +487,7 @@ static void test_new_view_bad_input(void)
 		{ 0, 0, PAGE, "no rights at all" },
 		{ GMEM_VIEW_WRITE, 0, PAGE, "write without read" },
 		{ RO | GMEM_VIEW_ALLOCATE, 0, PAGE, "allocate without write" },
-		{ RW | (1ULL << 4), 0, PAGE, "an unknown flag (bit 4)" },
+		{ RW | (1ULL << 5), 0, PAGE, "an unknown flag (bit 5)" },
 		{ RW | (1ULL << 63), 0, PAGE, "an unknown flag (bit 63)" },
 		{ RW, 0, 0, "length 0" },
 		{ RW, 0, 1, "length 1" },
@@ -1491,6 +1491,102 @@ static void test_views_counted(void)
 	close(v1), close(h), close(dev);
 }
 
+/* Kept views: the region holds them with no file open, with their labels. */
+static void test_kept_views(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	static const char label[] = "view/7/3/2/ro/4096/4096/0/0";
+	char big[GMEM_LABEL_MAX + 1] = { 0 }, buf[GMEM_LABEL_MAX];
+	struct gmem_new_view nv = {
+		.flags = RO | GMEM_VIEW_KEEP, .offset = PAGE, .length = PAGE,
+		.label = (uintptr_t)label, .label_len = strlen(label),
+	};
+	struct gmem_view_label l = { .label = (uintptr_t)buf, .label_len = 4 };
+	struct gmem_view_info vi[4];
+	struct gmem_region_info info = { .views = (uintptr_t)vi, .nr_views_max = 4 };
+	struct gmem_view_op op = { 0 };
+	uint64_t kept_id, plain_id;
+	int kept, plain, again, w;
+	char path[64];
+
+	TEST_ASSERT(region_info(h).creator_uid == geteuid(), "the region says who made it (uid %u)", geteuid());
+	kept = ioctl(h, GMEM_REGION_NEW_VIEW, &nv);
+	TEST_ASSERT(kept >= 0, "a kept, labelled read-only view is made");
+	kept_id = nv.id;
+	plain = view_new(h, RW, 0, 4 * PAGE);
+	plain_id = view_id(plain);
+	fill(plain, PAGE, PAGE, 0x5a);
+
+	nv.label_len = GMEM_LABEL_MAX + 1;
+	nv.label = (uintptr_t)big;
+	TEST_ASSERT(ioctl(h, GMEM_REGION_NEW_VIEW, &nv) < 0 && errno == EINVAL,
+		    "a label longer than %d bytes is refused with EINVAL", GMEM_LABEL_MAX);
+	nv.label = 0;
+	nv.label_len = 1;
+	TEST_ASSERT(ioctl(h, GMEM_REGION_NEW_VIEW, &nv) < 0 && errno == EINVAL,
+		    "a label length without a label is refused with EINVAL");
+
+	close(kept);
+	close(plain);
+	TEST_ASSERT(ioctl(h, GMEM_REGION_INFO, &info) == 0 && info.nr_views == 1 && info.nr_views_max == 1,
+		    "with no file open, only the kept view is left (%llu)", (unsigned long long)info.nr_views);
+	TEST_ASSERT(vi[0].id == kept_id && vi[0].flags == (RO | GMEM_VIEW_KEEP) && vi[0].offset == PAGE &&
+		    vi[0].state == GMEM_VIEW_STATE_ACTIVE && vi[0].label_len == strlen(label),
+		    "it is listed with its rights, the keep flag, its window, state and label length");
+	info = (struct gmem_region_info){ .views = (uintptr_t)vi, .nr_views_max = 4, .start_view_id = kept_id + 1 };
+	TEST_ASSERT(ioctl(h, GMEM_REGION_INFO, &info) == 0 && info.nr_views_max == 0,
+		    "start_view_id skips the views before it");
+	(void)plain_id;
+
+	l.id = kept_id;
+	TEST_ASSERT(ioctl(h, GMEM_REGION_VIEW_LABEL, &l) < 0 && errno == ERANGE && l.label_len == strlen(label),
+		    "a label that does not fit is ERANGE, with its length");
+	l.label_len = sizeof(buf);
+	TEST_ASSERT(ioctl(h, GMEM_REGION_VIEW_LABEL, &l) == 0 && l.label_len == strlen(label) &&
+		    memcmp(buf, label, strlen(label)) == 0, "the label reads back as it was given");
+	l.id = plain_id;
+	TEST_ASSERT(ioctl(h, GMEM_REGION_VIEW_LABEL, &l) < 0 && errno == ENOENT,
+		    "a view that went with its last file has no label: ENOENT");
+
+	op.view = kept_id;
+	again = ioctl(h, GMEM_REGION_OPEN_VIEW, &op);
+	TEST_ASSERT(again >= 0, "the kept view opens again by id");
+	TEST_ASSERT((fcntl(again, F_GETFL) & O_ACCMODE) == O_RDONLY, "with its rights: read-only");
+	TEST_ASSERT(reads_as(again, PAGE, PAGE, 0x5a), "and the content written before");
+	TEST_ASSERT(pwrite(again, "x", 1, PAGE) < 0 && errno == EBADF, "it cannot write");
+	w = open(proc_fd(again, path), O_RDWR);
+	TEST_ASSERT(w < 0 && errno == EACCES, "nor be re-opened for writing");
+	TEST_ASSERT(view_state(again) == GMEM_VIEW_STATE_ACTIVE, "it is active");
+	op.view = plain_id;
+	TEST_ASSERT(ioctl(h, GMEM_REGION_OPEN_VIEW, &op) < 0 && errno == ENOENT,
+		    "a view that is gone does not open: ENOENT");
+	op = (struct gmem_view_op){ .flags = GMEM_VIEW_OP_FD, .view = again };
+	TEST_ASSERT(ioctl(h, GMEM_REGION_OPEN_VIEW, &op) < 0 && errno == EINVAL,
+		    "GMEM_REGION_OPEN_VIEW takes ids only");
+
+	op = (struct gmem_view_op){ .view = kept_id };
+	TEST_ASSERT(ioctl(h, GMEM_REGION_REVOKE_VIEW, &op) == 0, "the kept view is revoked");
+	TEST_ASSERT(ioctl(h, GMEM_REGION_OPEN_VIEW, &op) < 0 && errno == EIO,
+		    "a revoked view does not open again: EIO");
+	TEST_ASSERT(region_info(h).nr_views == 1, "it lasts while a file of it is open");
+	close(again);
+	TEST_ASSERT(region_info(h).nr_views == 0, "and goes with that file: the region let it go");
+
+	/* Destroy lets kept views go, pending ones too. */
+	nv = (struct gmem_new_view){ .flags = RW | GMEM_VIEW_KEEP | GMEM_VIEW_PENDING, .length = PAGE };
+	kept = ioctl(h, GMEM_REGION_NEW_VIEW, &nv);
+	TEST_ASSERT(kept >= 0, "a kept pending view is made");
+	close(kept);
+	op.view = nv.id;
+	again = ioctl(h, GMEM_REGION_OPEN_VIEW, &op);
+	TEST_ASSERT(again >= 0 && (fcntl(again, F_GETFL) & O_ACCMODE) == O_RDWR &&
+		    view_state(again) == GMEM_VIEW_STATE_PENDING, "it opens again read-write, still pending");
+	close(again);
+	region_destroy(h);
+	TEST_ASSERT(region_info(h).nr_views == 0, "destroy let the kept views go");
+	close(h), close(dev);
+}
+
 static void test_memcg_charge(void)
 {
 	const char *cg = "/sys/fs/cgroup/gmem-test";
@@ -1728,6 +1824,7 @@ static const struct {
 	{ "destroy", test_destroy },
 	{ "destroy_frees_memory", test_destroy_frees_memory },
 	{ "views_counted", test_views_counted },
+	{ "kept_views", test_kept_views },
 	{ "memcg_charge", test_memcg_charge },
 	{ "unload_refused", test_unload_refused },
 	{ "stress", test_stress },

@@ -90,8 +90,9 @@ struct gmem_region_entry {
 	__u64 size;
 	__u64 flags;
 	__u64 allocated;	/* bytes backed by memory */
-	__u64 nr_views;		/* views that still have an open file */
-	__u64 reserved[3];
+	__u64 nr_views;		/* views that are kept or have an open file */
+	__u64 creator_uid;	/* effective uid of the task that created it */
+	__u64 reserved[2];
 	char name[GMEM_NAME_SIZE];
 };
 
@@ -118,19 +119,36 @@ struct gmem_list_regions {
 #define GMEM_VIEW_WRITE		(1ULL << 1)
 #define GMEM_VIEW_ALLOCATE	(1ULL << 2)	/* fallocate; needs WRITE */
 #define GMEM_VIEW_PENDING	(1ULL << 3)	/* unusable until activated */
+#define GMEM_VIEW_KEEP		(1ULL << 4)	/* the region keeps it, see below */
 #define GMEM_VIEW_FLAGS_ALL	(GMEM_VIEW_READ | GMEM_VIEW_WRITE | \
-				 GMEM_VIEW_ALLOCATE | GMEM_VIEW_PENDING)
+				 GMEM_VIEW_ALLOCATE | GMEM_VIEW_PENDING | \
+				 GMEM_VIEW_KEEP)
+
+/* Bytes a view's label may have. */
+#define GMEM_LABEL_MAX		256
 
 /*
  * GMEM_REGION_NEW_VIEW (in/out): returns the view fd, opened O_RDWR if the
  * view may write, else O_RDONLY. The window must lie inside the region.
+ *
+ * A view goes away with its last file, unless it is made with
+ * GMEM_VIEW_KEEP: then the region keeps it (in GMEM_REGION_INFO, open again
+ * with GMEM_REGION_OPEN_VIEW) with no file open, until it is revoked or the
+ * region destroyed. That is how a broker's views outlive the broker.
+ *
+ * label/label_len: optional bytes (at most GMEM_LABEL_MAX, any content)
+ * the view carries for the region's owner, who reads them back with
+ * GMEM_REGION_VIEW_LABEL; the module does not interpret them. A view fd
+ * does not show them.
  */
 struct gmem_new_view {
 	__u64 flags;		/* in: GMEM_VIEW_* */
 	__u64 offset;		/* in: window start, page multiple */
 	__u64 length;		/* in: window length, page multiple, > 0 */
 	__u64 id;		/* out: view id, unique within the region */
-	__u64 reserved[4];
+	__u64 label;		/* in: pointer to label_len bytes, or 0 */
+	__u64 label_len;	/* in: 0..GMEM_LABEL_MAX */
+	__u64 reserved[2];
 };
 
 /* How struct gmem_view_op names its view. */
@@ -140,7 +158,11 @@ struct gmem_new_view {
  * GMEM_REGION_ACTIVATE_VIEW: pending -> active (active: no-op; revoked: EIO).
  * GMEM_REGION_REVOKE_VIEW: -> revoked, at once: every mapping of the view is
  * zapped, later faults get SIGBUS, read/write/fallocate/mmap/re-open fail
- * with EIO. Revoking twice is a no-op.
+ * with EIO. Revoking twice is a no-op. A kept view (GMEM_VIEW_KEEP) is let
+ * go: it lasts as long as files of it are open, revoked.
+ * GMEM_REGION_OPEN_VIEW: a new file of a view that is not revoked (pending
+ * or active), with the view's rights (O_RDWR if it may write); returns the
+ * fd. By id only (GMEM_VIEW_OP_FD: EINVAL).
  */
 struct gmem_view_op {
 	__u64 flags;		/* GMEM_VIEW_OP_FD or 0 */
@@ -157,11 +179,26 @@ struct gmem_view_op {
 struct gmem_view_info {
 	__u64 id;
 	__u64 region_id;
-	__u64 flags;		/* rights: GMEM_VIEW_READ | _WRITE | _ALLOCATE */
+	__u64 flags;		/* rights: GMEM_VIEW_READ | _WRITE | _ALLOCATE, and
+				 * GMEM_VIEW_KEEP while the region keeps it */
 	__u64 offset;
 	__u64 length;
 	__u64 state;		/* GMEM_VIEW_STATE_* */
-	__u64 reserved[2];
+	__u64 label_len;	/* bytes of its label (0 in GMEM_VIEW_INFO) */
+	__u64 reserved[1];
+};
+
+/*
+ * GMEM_REGION_VIEW_LABEL (in/out): copies view id's label to label (room for
+ * label_len bytes) and sets label_len to its length; ERANGE (label_len set)
+ * if it does not fit. Any view still in the region, revoked ones too.
+ */
+struct gmem_view_label {
+	__u64 id;		/* in: view id */
+	__u64 flags;		/* 0 */
+	__u64 label;		/* in: pointer to label_len bytes */
+	__u64 label_len;	/* in: room; out: the label's length */
+	__u64 reserved[4];
 };
 
 /* Region states. */
@@ -177,11 +214,13 @@ struct gmem_region_info {
 	__u64 size;
 	__u64 flags;
 	__u64 allocated;	/* bytes backed by memory */
-	__u64 nr_views;		/* views that still have an open file */
+	__u64 nr_views;		/* views that are kept or have an open file */
 	__u64 state;		/* GMEM_REGION_STATE_* */
 	__u64 views;		/* in: pointer to struct gmem_view_info[nr_views_max], or 0 */
 	__u64 nr_views_max;	/* in: room in views; out: entries filled */
-	__u64 reserved[4];
+	__u64 start_view_id;	/* in: report views from this id on (ids grow) */
+	__u64 creator_uid;	/* out: effective uid of the task that created it */
+	__u64 reserved[2];
 	char name[GMEM_NAME_SIZE];
 };
 
@@ -224,6 +263,8 @@ struct gmem_destroy {
 #define GMEM_REGION_GET_ATTRIBUTES	_IOWR(GMEM_IOC, 0x14, struct gmem_attributes)
 #define GMEM_REGION_INFO		_IOWR(GMEM_IOC, 0x15, struct gmem_region_info)
 #define GMEM_REGION_DESTROY		_IOW(GMEM_IOC, 0x16, struct gmem_destroy)
+#define GMEM_REGION_OPEN_VIEW		_IOW(GMEM_IOC, 0x17, struct gmem_view_op)
+#define GMEM_REGION_VIEW_LABEL		_IOWR(GMEM_IOC, 0x18, struct gmem_view_label)
 
 /* ---- view --------------------------------------------------------------- */
 
