@@ -43,5 +43,6 @@ static const char *const persistence_state_table[_PERSISTENCE_STATE_MAX] = {
         [PERSISTENCE_NONE]     = "none",
         [PERSISTENCE_FD_STORE] = "fd-store",
         [PERSISTENCE_DEGRADED] = "degraded",
+        [PERSISTENCE_KERNEL]   = "kernel",
 };
 DEFINE_STRING_TABLE_LOOKUP(persistence_state, PersistenceState);

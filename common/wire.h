@@ -65,6 +65,7 @@ typedef enum PersistenceState {
         PERSISTENCE_NONE,
         PERSISTENCE_FD_STORE,
         PERSISTENCE_DEGRADED,
+        PERSISTENCE_KERNEL,
         _PERSISTENCE_STATE_MAX,
         _PERSISTENCE_STATE_INVALID = -EINVAL,
 } PersistenceState;

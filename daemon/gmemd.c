@@ -349,19 +349,23 @@ static int run(int argc, char *argv[]) {
         r = store_new(m, store_max(), &store);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate the fd store");
-        if (store_enabled(store)) {
+        if (!store_enabled(store))
+                log_notice("No service manager to keep file descriptors ($NOTIFY_SOCKET is unset): "
+                           "if gmemd crashes, memfd regions that no VM holds open are lost%s",
+                           store_has_ledger(store) ? "; gmem.ko keeps kmod regions, their views, VMs and "
+                           "migrations" : "");
+        if (store_enabled(store) || store_has_ledger(store)) {
                 unsigned removed = 0;
 
-                (void) sd_notify(false, "STATUS=Restoring from the fd store");
+                (void) sd_notify(false, "STATUS=Restoring");
                 r = store_restore(store, &removed);
                 if (r < 0)
-                        return log_error_errno(r, "Cannot restore from the fd store");
+                        return log_error_errno(r, "Cannot restore what the fd store or gmem.ko kept");
                 if (r > 0 || removed > 0)
-                        log_info("Restored %d entries from the fd store (%zu regions, %zu VMs), removed %u",
-                                 r, hashmap_size(m->regions), hashmap_size(m->vms), removed);
-        } else
-                log_notice("No service manager to keep file descriptors ($NOTIFY_SOCKET is unset): "
-                           "if gmemd crashes, memfd regions that no VM holds open are lost");
+                        log_info("Restored %d entries from %s (%zu regions, %zu VMs), removed %u", r,
+                                 store_restored_from_ledger(store) ? "gmem.ko" : "the fd store",
+                                 hashmap_size(m->regions), hashmap_size(m->vms), removed);
+        }
         store_attach(store);
 
         r = bus_link_new(m, event, arg_bus_address, arg_bus_name, &link);

@@ -161,14 +161,52 @@ static int kmod_destroy(const BackendRegion *br, GmemError *e) {
         return 0;
 }
 
+bool backend_kmod_keeps_views(void) {
+        return kmod.fd >= 0 && (kmod.features.view_flags & GMEM_VIEW_KEEP);
+}
+
+int backend_kmod_device(void) {
+        return kmod.fd >= 0 ? kmod.fd : kmod.error;
+}
+
+int backend_kmod_view_label(uint64_t tag, char *buf, size_t size) {
+        if ((size_t) snprintf(buf, size, BACKEND_KMOD_VIEW_LABEL "%" PRIu64, tag) >= size)
+                return -ENOBUFS;
+        return 0;
+}
+
+int backend_kmod_open_region(const char *name) {
+        struct gmem_open_region o = {};
+        int fd;
+
+        if (kmod.fd < 0)
+                return kmod.error;
+        if (backend_kmod_kernel_name(name, o.name, sizeof(o.name)) < 0)
+                return -ENAMETOOLONG;
+        fd = ioctl(kmod.fd, GMEM_OPEN_REGION, &o);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+/*
+ * Views gmemd made keep them in the kernel (GMEM_VIEW_KEEP) when the module
+ * can, labelled with gmemd's id of the view, so that a gmemd started again
+ * without a service manager finds them (store/ledger.c).
+ */
 static int kmod_open_view(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e) {
+        char label[32];
         struct gmem_new_view v = {
                 .flags = GMEM_VIEW_READ | (spec->access == VIEW_ACCESS_RW ? GMEM_VIEW_WRITE : 0) |
-                         (spec->allocate ? GMEM_VIEW_ALLOCATE : 0) | (spec->pending ? GMEM_VIEW_PENDING : 0),
+                         (spec->allocate ? GMEM_VIEW_ALLOCATE : 0) | (spec->pending ? GMEM_VIEW_PENDING : 0) |
+                         (backend_kmod_keeps_views() ? GMEM_VIEW_KEEP : 0),
                 .offset = spec->offset,
                 .length = spec->length,
         };
         int fd;
+
+        if (spec->tag != 0 && backend_kmod_view_label(spec->tag, label, sizeof(label)) >= 0) {
+                v.label = (uint64_t) (uintptr_t) label;
+                v.label_len = strlen(label);
+        }
 
         fd = ioctl(br->fd, GMEM_REGION_NEW_VIEW, &v);
         if (fd < 0)
@@ -292,6 +330,7 @@ static int kmod_adopt_region(const char *name, int fd, uint64_t page_size, Backe
                 return r;
         if (backend_kmod_kernel_name(name, want, sizeof(want)) < 0 || kmod_region_info(fd, &info) < 0 ||
             info.state != GMEM_REGION_STATE_LIVE || strncmp(info.name, want, sizeof(info.name)) != 0 ||
+            info.creator_uid != (uint64_t) geteuid() ||
             page_size != kmod.features.page_size)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not a live kernel region called '%s%s'",
                                       BACKEND_KMOD_PREFIX, name);
@@ -308,12 +347,131 @@ static int kmod_adopt_view(const BackendRegion *br, int fd, const BackendViewSpe
         struct gmem_view_info v = {};
 
         if (kmod_region_info(br->fd, &region) < 0 || ioctl(fd, GMEM_VIEW_INFO, &v) < 0 || v.region_id != region.id ||
-            v.flags != want || v.offset != spec->offset || v.length != spec->length ||
+            (v.flags & ~(uint64_t) GMEM_VIEW_KEEP) != want || v.offset != spec->offset || v.length != spec->length ||
             v.state != (spec->pending ? GMEM_VIEW_STATE_PENDING : GMEM_VIEW_STATE_ACTIVE))
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not a %s%s view of %" PRIu64 "+%" PRIu64
                                       " of the region", spec->pending ? "pending " : "",
                                       view_access_to_string(spec->access), spec->offset, spec->length);
         *ret = (BackendView) { .fd = fd, .id = v.id };
+        return 0;
+}
+
+/* --- what the kernel keeps for gmemd: kept views and their labels, the ledger --- */
+
+int backend_kmod_for_each_kept_view(int region_fd, KmodViewFunc f, void *userdata) {
+        struct gmem_view_info views[64];
+        uint64_t start = 0;
+
+        for (;;) {
+                struct gmem_region_info info = {
+                        .views = (uint64_t) (uintptr_t) views,
+                        .nr_views_max = ELEMENTSOF(views),
+                        .start_view_id = start,
+                };
+
+                if (ioctl(region_fd, GMEM_REGION_INFO, &info) < 0)
+                        return negative_errno();
+                if (info.nr_views_max == 0)
+                        return 0;
+                for (uint64_t i = 0; i < info.nr_views_max; i++) {
+                        char label[GMEM_LABEL_MAX + 1];
+                        struct gmem_view_label l = {
+                                .id = views[i].id,
+                                .label = (uint64_t) (uintptr_t) label,
+                                .label_len = GMEM_LABEL_MAX,
+                        };
+                        int r;
+
+                        start = views[i].id + 1;
+                        if (!(views[i].flags & GMEM_VIEW_KEEP) || views[i].state == GMEM_VIEW_STATE_REVOKED)
+                                continue;
+                        if (ioctl(region_fd, GMEM_REGION_VIEW_LABEL, &l) < 0) {
+                                if (errno == ENOENT)
+                                        continue;       /* gone meanwhile */
+                                return negative_errno();
+                        }
+                        label[l.label_len] = 0;
+                        if (strlen(label) != l.label_len)
+                                label[0] = 0;           /* a NUL inside: not one of gmemd's */
+                        r = f(views[i].id, views[i].state == GMEM_VIEW_STATE_PENDING, label, userdata);
+                        if (r != 0)
+                                return r;
+                }
+        }
+}
+
+int backend_kmod_revoke_view_id(int region_fd, uint64_t id) {
+        struct gmem_view_op op = { .view = id };
+
+        return ioctl(region_fd, GMEM_REGION_REVOKE_VIEW, &op) < 0 ? negative_errno() : 0;
+}
+
+int backend_kmod_open_view_id(int region_fd, uint64_t id) {
+        struct gmem_view_op op = { .view = id };
+        int fd = ioctl(region_fd, GMEM_REGION_OPEN_VIEW, &op);
+
+        return fd < 0 ? negative_errno() : fd;
+}
+
+int backend_kmod_view_tag(const char *label, uint64_t *ret) {
+        size_t n = strlen(BACKEND_KMOD_VIEW_LABEL);
+        const char *digits = label + n;
+        uint64_t v = 0;
+
+        if (strncmp(label, BACKEND_KMOD_VIEW_LABEL, n) != 0 || !*digits)
+                return -EINVAL;
+        for (const char *c = digits; *c; c++) {
+                if (*c < '0' || *c > '9' || v > (UINT64_MAX - (uint64_t) (*c - '0')) / 10)
+                        return -EINVAL;
+                v = v * 10 + (uint64_t) (*c - '0');
+        }
+        if (v == 0)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int backend_kmod_ledger_open(void) {
+        struct gmem_open_region o = { .name = BACKEND_KMOD_LEDGER };
+        struct gmem_region_info info = {};
+        _cleanup_close_ int fd = -EBADF;
+
+        if (kmod.fd < 0)
+                return kmod.error;
+        if (!backend_kmod_keeps_views())
+                return -EOPNOTSUPP;
+        fd = ioctl(kmod.fd, GMEM_OPEN_REGION, &o);
+        if (fd < 0 && errno == ENOENT) {
+                struct gmem_create_region c = { .size = kmod.features.page_size, .name = BACKEND_KMOD_LEDGER };
+
+                fd = ioctl(kmod.fd, GMEM_CREATE_REGION, &c);
+        }
+        if (fd < 0)
+                return negative_errno();
+        if (ioctl(fd, GMEM_REGION_INFO, &info) < 0)
+                return negative_errno();
+        /* Whoever may open the device may make a region of this name: only gmemd's own is trusted. */
+        if (info.creator_uid != (uint64_t) geteuid())
+                return -EPERM;
+        return TAKE_FD(fd);
+}
+
+int backend_kmod_ledger_add(int ledger_fd, const char *label, uint64_t *ret_id) {
+        struct gmem_new_view v = {
+                .flags = GMEM_VIEW_READ | GMEM_VIEW_PENDING | GMEM_VIEW_KEEP,
+                .length = kmod.features.page_size,
+                .label = (uint64_t) (uintptr_t) label,
+                .label_len = strlen(label),
+        };
+        int fd;
+
+        if (v.label_len == 0 || v.label_len > GMEM_LABEL_MAX)
+                return -ENAMETOOLONG;
+        fd = ioctl(ledger_fd, GMEM_REGION_NEW_VIEW, &v);
+        if (fd < 0)
+                return negative_errno();
+        safe_close(fd);         /* the region keeps the record */
+        *ret_id = v.id;
         return 0;
 }
 

@@ -45,6 +45,7 @@ typedef struct BackendViewSpec {
         uint64_t offset, length;        /* window into the region */
         bool allocate;                  /* may punch holes and allocate */
         bool pending;                   /* unusable until activated (a migration target) */
+        uint64_t tag;                   /* gmemd's id of the view, which a backend that keeps views labels them with */
 } BackendViewSpec;
 
 /* A view file the backend made: the fd and, where the kernel names views, its id there. */

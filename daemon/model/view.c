@@ -162,6 +162,7 @@ static int view_create(Vm *vm, Region *reg, const View *proto, UsageCharge *char
                                         .length = proto->length,
                                         .allocate = proto->may_allocate,
                                         .pending = proto->state == VIEW_STATE_PENDING,
+                                        .tag = proto->id,
                                 }, &bv, e);
         if (r < 0)
                 return r;

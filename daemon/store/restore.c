@@ -23,6 +23,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "backend-kmod.h"
 #include "log.h"
 #include "migration.h"
 #include "region.h"
@@ -39,6 +40,7 @@ typedef struct Entry {
         StoreName parsed;       /* valid once the name parsed */
         int fd;
         bool used;              /* restored, or dropped */
+        bool ledger;            /* a record of the ledger: no fd came with it, the kernel has what it names */
 } Entry;
 
 /* --- checking the fds --- */
@@ -76,14 +78,9 @@ static void used(Store *s, Entry *e, const char *key) {
         e->used = true;
 }
 
-static void drop(Entry *e, unsigned *removed, const char *why) {
-        const char *name = e->name ?: "";
-
-        log_warning("Removing fd store entry '%s': %s", name, why);
-        store_remove_name(name);
-        e->fd = safe_close(e->fd);
-        e->used = true;
-        (*removed)++;
+/* A record, as its source keeps them: a record memfd from the fd store; the name alone from the ledger. */
+static bool entry_is_record(const Entry *e) {
+        return e->ledger ? e->fd < 0 : is_record(e->fd);
 }
 
 /* Objects restored so far by id, so that views and migrations find theirs in O(1). */
@@ -99,6 +96,19 @@ typedef struct Restore {
         Hashmap *pending;       /* view id -> IdEntry(Entry "pending/ID") */
         unsigned removed;
 } Restore;
+
+static void drop(Restore *rs, Entry *e, const char *why) {
+        const char *name = e->name ?: "";
+
+        log_warning("Removing %s '%s': %s", e->ledger ? "ledger record" : "fd store entry", name, why);
+        if (e->ledger)
+                ledger_remove(rs->store->ledger, name);
+        else
+                store_remove_name(name);
+        e->fd = safe_close(e->fd);
+        e->used = true;
+        rs->removed++;
+}
 
 static void id_index_put(Hashmap *h, uint64_t id, void *object) {
         IdEntry *e = calloc(1, sizeof(*e));
@@ -130,17 +140,58 @@ static void id_index_free(Hashmap *h) {
         hashmap_free(h);
 }
 
+/* The kernel view of a kmod region that gmemd labelled with view id tag: a new file of it, or -errno. */
+typedef struct KeptViewFind {
+        uint64_t tag;
+        uint64_t id;
+} KeptViewFind;
+
+static int kept_view_match(uint64_t id, bool pending, const char *label, void *userdata) {
+        KeptViewFind *f = userdata;
+        uint64_t tag;
+
+        (void) pending;
+        if (backend_kmod_view_tag(label, &tag) < 0 || tag != f->tag)
+                return 0;
+        f->id = id;
+        return 1;
+}
+
+static int kmod_open_kept_view(Region *reg, uint64_t tag) {
+        KeptViewFind f = { .tag = tag };
+        int r;
+
+        if (reg->backend != BACKEND_KMOD)
+                return -EOPNOTSUPP;
+        r = backend_kmod_for_each_kept_view(reg->br.fd, kept_view_match, &f);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        return backend_kmod_open_view_id(reg->br.fd, f.id);
+}
+
 /* --- one entry of each kind; its name parsed already --- */
 
 static void restore_region(Restore *rs, Entry *e) {
         const StoreName *n = &e->parsed;
         Store *s = rs->store;
-        unsigned *removed = &rs->removed;
         GmemError err = GMEM_ERROR_INIT;
 
         Region *reg;
         char key[STORE_KEY_MAX];
 
+        if (e->ledger) {
+                /* The kernel's region of that name, if it is one gmemd made. */
+                if (n->region.backend != BACKEND_KMOD)
+                        return drop(rs, e, "only kmod regions outlive gmemd in the kernel");
+                e->fd = backend_kmod_open_region(n->region.name);
+                if (e->fd < 0) {
+                        (void) snprintf(err.message, sizeof(err.message), "its kernel region is gone: %s",
+                                        strerror(-e->fd));
+                        return drop(rs, e, err.message);
+                }
+        }
         if (region_adopt(s->manager, &(RegionParams) {
                                  .name = n->region.name,
                                  .backend = n->region.backend,
@@ -148,7 +199,7 @@ static void restore_region(Restore *rs, Entry *e) {
                                  .owner = n->region.owner,
                          }, &ACTOR_UNLIMITED(n->region.creator), n->region.id, n->region.page_size, TAKE_FD(e->fd),
                          &reg, &err) < 0)
-                return drop(e, removed, err.message);
+                return drop(rs, e, err.message);
         store_region_key(reg->id, key, sizeof(key));
         id_index_put(rs->regions, n->region.id, reg);
         used(s, e, key);
@@ -157,13 +208,15 @@ static void restore_region(Restore *rs, Entry *e) {
 static void restore_vm(Restore *rs, Entry *e) {
         const StoreName *n = &e->parsed;
         Store *s = rs->store;
-        unsigned *removed = &rs->removed;
         GmemError err = GMEM_ERROR_INIT;
 
         if (id_index_get(rs->vms, n->vm.id))
-                return drop(e, removed, "malformed VM entry");
-        if (n->vm.leader ? !is_pidfd(e->fd) : !is_record(e->fd))
-                return drop(e, removed, n->vm.leader ? "not a pidfd" : "not a record");
+                return drop(rs, e, "malformed VM entry");
+        if (e->ledger && n->vm.leader)
+                log_warning("VM '%s' had a leader process: the kernel keeps no pidfd of it, so gmemd no longer "
+                            "watches it (register the VM again to watch a leader)", n->vm.name);
+        else if (n->vm.leader ? !is_pidfd(e->fd) : !entry_is_record(e))
+                return drop(rs, e, n->vm.leader ? "not a pidfd" : "not a record");
 
         UsageCharge charge = {};        /* vm_register() takes it, whatever happens */
         Vm *vm;
@@ -175,10 +228,10 @@ static void restore_vm(Restore *rs, Entry *e) {
                                 .has_uid = n->vm.has_uid,
                                 .uid = (uint32_t) n->vm.uid,
                                 .id = n->vm.id,
-                                .has_leader_pidfd = n->vm.leader,
-                                .leader_pidfd = n->vm.leader ? TAKE_FD(e->fd) : -EBADF,
+                                .has_leader_pidfd = n->vm.leader && !e->ledger,
+                                .leader_pidfd = n->vm.leader && !e->ledger ? TAKE_FD(e->fd) : -EBADF,
                         }, &charge, &vm, &err) < 0)
-                return drop(e, removed, err.message);
+                return drop(rs, e, err.message);
         e->fd = safe_close(e->fd);      /* a record's job is done: the entry stays in the store */
         store_vm_key(vm->id, key, sizeof(key));
         id_index_put(rs->vms, n->vm.id, vm);
@@ -189,16 +242,15 @@ static void restore_pending(Restore *rs, Entry *e) {
         const StoreName *n = &e->parsed;
 
         if (id_index_get(rs->pending, n->pending.view_id))
-                return drop(e, &rs->removed, "malformed pending record");
-        if (!is_record(e->fd))
-                return drop(e, &rs->removed, "not a record");
+                return drop(rs, e, "malformed pending record");
+        if (!entry_is_record(e))
+                return drop(rs, e, "not a record");
         e->fd = safe_close(e->fd);
         id_index_put(rs->pending, n->pending.view_id, e);   /* used when its view is restored */
 }
 
 static void restore_view(Restore *rs, Entry *e) {
         const StoreName *n = &e->parsed;
-        unsigned *removed = &rs->removed;
         GmemError err = GMEM_ERROR_INIT;
         bool revoked = n->kind == STORE_NAME_REVOKED, record;
         ViewState state = VIEW_STATE_REVOKED;
@@ -210,15 +262,21 @@ static void restore_view(Restore *rs, Entry *e) {
         reg = id_index_get(rs->regions, n->view.region_id);
         vm = id_index_get(rs->vms, n->view.vm_id);
         if (!reg || !vm)
-                return drop(e, removed, "its region or VM is gone");
+                return drop(rs, e, "its region or VM is gone");
         pending = revoked ? NULL : id_index_get(rs->pending, n->view.id);
         if (!revoked)
                 state = pending ? VIEW_STATE_PENDING : VIEW_STATE_ACTIVE;
 
         /* Revoked views, and views that are the master file itself, are stored as records. */
         record = revoked || reg->ops->views_share_master;
-        if (record && !is_record(e->fd))
-                return drop(e, removed, "not a record");
+        if (record && !entry_is_record(e))
+                return drop(rs, e, "not a record");
+        if (e->ledger && !record) {
+                /* The kernel's view gmemd labelled with this view's id. */
+                e->fd = kmod_open_kept_view(reg, n->view.id);
+                if (e->fd < 0)
+                        return drop(rs, e, "the kernel keeps no view of that id");
+        }
         if (record)
                 e->fd = safe_close(e->fd);
         if (revoked)
@@ -226,7 +284,7 @@ static void restore_view(Restore *rs, Entry *e) {
         else if (record) {
                 fd = fcntl(reg->br.fd, F_DUPFD_CLOEXEC, 3);
                 if (fd < 0)
-                        return drop(e, removed, "cannot duplicate the region's file");
+                        return drop(rs, e, "cannot duplicate the region's file");
         } else
                 fd = TAKE_FD(e->fd);
 
@@ -239,7 +297,7 @@ static void restore_view(Restore *rs, Entry *e) {
                                .state = state,
                                .fd = fd,
                        }, &ACTOR_UNLIMITED(n->view.creator), NULL, &err) < 0)
-                return drop(e, removed, err.message);
+                return drop(rs, e, err.message);
         char key[STORE_KEY_MAX];
         store_view_key(vm->id, reg->id, key, sizeof(key));
         used(rs->store, e, key);
@@ -252,19 +310,18 @@ static void restore_view(Restore *rs, Entry *e) {
 static void restore_migration(Restore *rs, Entry *e) {
         const StoreName *n = &e->parsed;
         Store *s = rs->store;
-        unsigned *removed = &rs->removed;
         GmemError err = GMEM_ERROR_INIT;
         Vm *source, *target;
 
-        if (!is_record(e->fd))
-                return drop(e, removed, "not a record");
+        if (!entry_is_record(e))
+                return drop(rs, e, "not a record");
         source = id_index_get(rs->vms, n->migration.source_vm_id);
         target = id_index_get(rs->vms, n->migration.target_vm_id);
         if (!source || !target)
-                return drop(e, removed, "its VMs are gone");
+                return drop(rs, e, "its VMs are gone");
         e->fd = safe_close(e->fd);
         if (migration_adopt(source, target, n->migration.id, NULL, &err) < 0)
-                return drop(e, removed, err.message);
+                return drop(rs, e, err.message);
         char key[STORE_KEY_MAX];
         store_migration_key(n->migration.id, key, sizeof(key));
         used(s, e, key);
@@ -285,7 +342,7 @@ static const struct {
 };
 
 /* Parses e's name; an entry whose name does not parse goes, saying of what kind it claimed to be. */
-static void parse_entry(Entry *e, unsigned *removed) {
+static void parse_entry(Restore *rs, Entry *e) {
         StoreNameKind k;
 
         if (e->name && store_name_parse(e->name, &e->parsed) >= 0)
@@ -293,8 +350,8 @@ static void parse_entry(Entry *e, unsigned *removed) {
         k = store_name_kind_of(e->name);
         for (size_t p = 0; p < ELEMENTSOF(phases); p++)
                 if (phases[p].kind == k)
-                        return drop(e, removed, phases[p].malformed);
-        drop(e, removed, "unknown entry");
+                        return drop(rs, e, phases[p].malformed);
+        drop(rs, e, "unknown entry");
 }
 
 /* --- two entries of one view, and pending views nobody claims --- */
@@ -313,7 +370,7 @@ typedef struct PairBest {
         Entry *entry;
 } PairBest;
 
-static void drop_superseded_views(Entry *entries, size_t n, unsigned *removed) {
+static void drop_superseded_views(Restore *rs, Entry *entries, size_t n) {
         Hashmap *best = hashmap_new();
         PairBest *pb;
 
@@ -339,9 +396,9 @@ static void drop_superseded_views(Entry *entries, size_t n, unsigned *removed) {
                         continue;
                 }
                 if (view_rank(pb->entry) >= view_rank(e))
-                        drop(e, removed, "superseded by a later state of the same view");
+                        drop(rs, e, "superseded by a later state of the same view");
                 else {
-                        drop(pb->entry, removed, "superseded by a later state of the same view");
+                        drop(rs, pb->entry, "superseded by a later state of the same view");
                         pb->entry = e;
                 }
         }
@@ -374,10 +431,22 @@ int store_restore(Store *s, unsigned *ret_removed) {
         char **names = NULL;
         Entry *entries = NULL;
         unsigned restored = 0;
+        bool from_ledger = false;
         int n;
 
-        n = sd_listen_fds_with_names(true, &names);
+        n = s->enabled ? sd_listen_fds_with_names(true, &names) : 0;
+        if (n == 0 && s->ledger && ledger_size(s->ledger) > 0) {
+                /* Nothing from a service manager: what the kernel kept. */
+                size_t k;
+                int r = ledger_names(s->ledger, &names, &k);
+
+                if (r < 0)
+                        return r;
+                n = (int) k;
+                from_ledger = s->from_ledger = true;
+        }
         if (n <= 0) {
+                free(names);
                 if (ret_removed)
                         *ret_removed = 0;
                 return n < 0 ? n : 0;
@@ -392,22 +461,25 @@ int store_restore(Store *s, unsigned *ret_removed) {
                 hashmap_free(rs.vms);
                 hashmap_free(rs.pending);
                 for (int i = 0; i < n; i++) {
-                        safe_close(SD_LISTEN_FDS_START + i);
+                        if (!from_ledger)
+                                safe_close(SD_LISTEN_FDS_START + i);
                         free(names ? names[i] : NULL);
                 }
                 free(names);
                 return -ENOMEM;
         }
         for (int i = 0; i < n; i++) {
-                entries[i].fd = SD_LISTEN_FDS_START + i;
-                (void) fcntl(entries[i].fd, F_SETFD, FD_CLOEXEC);
+                entries[i].ledger = from_ledger;
+                entries[i].fd = from_ledger ? -EBADF : SD_LISTEN_FDS_START + i;
+                if (!from_ledger)
+                        (void) fcntl(entries[i].fd, F_SETFD, FD_CLOEXEC);
                 entries[i].name = names[i];
                 names[i] = NULL;
-                parse_entry(&entries[i], &rs.removed);
+                parse_entry(&rs, &entries[i]);
         }
         free(names);
 
-        drop_superseded_views(entries, (size_t) n, &rs.removed);
+        drop_superseded_views(&rs, entries, (size_t) n);
         for (size_t p = 0; p < ELEMENTSOF(phases); p++)
                 for (int i = 0; i < n; i++) {
                         Entry *e = &entries[i];
@@ -416,7 +488,7 @@ int store_restore(Store *s, unsigned *ret_removed) {
                 }
         for (int i = 0; i < n; i++) {
                 if (!entries[i].used)
-                        drop(&entries[i], &rs.removed, "unknown entry");
+                        drop(&rs, &entries[i], "unknown entry");
                 else
                         restored++;
                 free(entries[i].name);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "hashmap.h"
+#include "ledger.h"
 #include "manager.h"
 #include "store.h"
 
@@ -33,6 +34,8 @@ struct Store {
         unsigned max;           /* entries the service manager keeps for gmemd at most */
         Hashmap *entries;       /* key -> StoreEntry */
         bool degraded;          /* an entry could not be stored: a crash may lose its object */
+        Ledger *ledger;         /* records in gmem.ko (ledger.h), or NULL */
+        bool from_ledger;       /* what store_restore() restored came from the ledger */
 };
 
 /* Something could not be stored: says so once, and the model's persistence becomes "degraded". */
@@ -49,3 +52,5 @@ void store_remember(Store *s, const char *key, const char *name);
 
 /* Asks the service manager to drop the entry called name (FDSTOREREMOVE). */
 void store_remove_name(const char *name);
+/* Removes the entry of this name from the fd store and the ledger, wherever it is. */
+void store_forget_name(Store *s, const char *name);

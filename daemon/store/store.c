@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <systemd/sd-daemon.h>
 
+#include "backend-kmod.h"
 #include "log.h"
 #include "migration.h"
 #include "region.h"
@@ -52,6 +53,13 @@ int store_new(Manager *m, unsigned max, Store **ret) {
                 free(s);
                 return -ENOMEM;
         }
+        if (backend_kmod_keeps_views()) {
+                int r = ledger_open(&s->ledger);
+                if (r < 0)
+                        log_warning_errno(r, "gmem.ko cannot keep gmemd's records (the ledger region '%s'): %s",
+                                          BACKEND_KMOD_LEDGER, r == -EPERM ? "another user made a region of "
+                                          "that name" : "the kernel refused");
+        }
         *ret = s;
         return 0;
 }
@@ -70,12 +78,21 @@ Store *store_free(Store *s) {
                 entry_free(e);
         }
         hashmap_free(s->entries);
+        ledger_free(s->ledger);
         free(s);
         return NULL;
 }
 
 bool store_enabled(const Store *s) {
         return s && s->enabled;
+}
+
+bool store_has_ledger(const Store *s) {
+        return s && s->ledger;
+}
+
+bool store_restored_from_ledger(const Store *s) {
+        return s && s->from_ledger;
 }
 
 void store_degrade(Store *s, int error, const char *what) {
@@ -91,7 +108,7 @@ static int hook_admit(Manager *m, unsigned n, GmemError *e) {
         Store *s = m->store_userdata;
         size_t held = hashmap_size(s->entries);
 
-        if (held < s->max && n < s->max - held)
+        if (!s->enabled || (held < s->max && n < s->max - held))
                 return 0;
         return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot keep %u more entries in gmemd's fd store: it "
                               "holds %zu of the %u the service manager keeps (FileDescriptorStoreMax=), one of them "
@@ -154,6 +171,26 @@ void store_remove_name(const char *name) {
                 log_warning_errno(r, "Cannot remove %s from the fd store", name);
 }
 
+void store_forget_name(Store *s, const char *name) {
+        if (s->enabled)
+                store_remove_name(name);
+        if (s->ledger)
+                ledger_remove(s->ledger, name);
+}
+
+/* The ledger holds name (kernel: of an object that outlives gmemd there, or refers to one). */
+static void ledger_put(Store *s, const char *name) {
+        int r;
+
+        if (!s->ledger)
+                return;
+        r = ledger_add(s->ledger, name);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot keep record '%s' in gmem.ko", name);
+                store_degrade(s, r, "gmem.ko refused a record");
+        }
+}
+
 void store_remember(Store *s, const char *key, const char *name) {
         StoreEntry *e = calloc(1, sizeof(*e));
 
@@ -168,18 +205,21 @@ void store_remember(Store *s, const char *key, const char *name) {
 /*
  * Makes key's entry name, holding fd (or a new record memfd if fd < 0). The
  * new entry goes in before the old one goes out. name NULL removes key.
+ * kernel: the ledger keeps it too.
  */
-static void store_set(Store *s, const char *key, const char *name, int fd) {
+static void store_set(Store *s, const char *key, const char *name, int fd, bool kernel) {
         StoreEntry *e = hashmap_get(s->entries, key);
         _cleanup_close_ int record = -EBADF;
 
-        if (!s->enabled)
+        if (!s->enabled && !s->ledger)
                 return;
         if (e)
                 e->seen = true;
+        if (name && kernel)
+                ledger_put(s, name);
         if (e && name && streq(e->name, name))
                 return;
-        if (name) {
+        if (name && s->enabled) {
                 int r;
 
                 if (fd < 0) {
@@ -197,7 +237,7 @@ static void store_set(Store *s, const char *key, const char *name, int fd) {
                 }
         }
         if (e) {
-                store_remove_name(e->name);
+                store_forget_name(s, e->name);
                 if (!name) {
                         hashmap_remove(s->entries, e->key);
                         entry_free(e);
@@ -221,14 +261,14 @@ static void store_set(Store *s, const char *key, const char *name, int fd) {
  * cannot hold (the model never makes one) leaves the entry as it is: storing
  * it would lose the object on the next start, removing it would lose it now.
  */
-static void store_set_name(Store *s, const char *key, const StoreName *n, int fd) {
+static void store_set_name(Store *s, const char *key, const StoreName *n, int fd, bool kernel) {
         char name[STORE_NAME_MAX];
         StoreEntry *e;
         int r;
 
         r = store_name_format(n, name, sizeof(name));
         if (r >= 0)
-                return store_set(s, key, name, fd);
+                return store_set(s, key, name, fd, kernel);
         e = hashmap_get(s->entries, key);
         if (e)
                 e->seen = true;
@@ -299,14 +339,14 @@ static void hook_region_new(Manager *m, Region *reg) {
 
         store_region_key(reg->id, key, sizeof(key));
         store_describe_region(reg, &n);
-        store_set_name(store_of(m), key, &n, reg->br.fd);
+        store_set_name(store_of(m), key, &n, reg->br.fd, reg->backend == BACKEND_KMOD);
 }
 
 static void hook_region_removed(Manager *m, Region *reg) {
         char key[STORE_KEY_MAX];
 
         store_region_key(reg->id, key, sizeof(key));
-        store_set(store_of(m), key, NULL, -EBADF);
+        store_set(store_of(m), key, NULL, -EBADF, false);
 }
 
 static void hook_vm_new(Manager *m, Vm *vm) {
@@ -315,14 +355,14 @@ static void hook_vm_new(Manager *m, Vm *vm) {
 
         store_vm_key(vm->id, key, sizeof(key));
         store_describe_vm(vm, &n);
-        store_set_name(store_of(m), key, &n, vm->pidfd);
+        store_set_name(store_of(m), key, &n, vm->pidfd, true);
 }
 
 static void hook_vm_removed(Manager *m, Vm *vm) {
         char key[STORE_KEY_MAX];
 
         store_vm_key(vm->id, key, sizeof(key));
-        store_set(store_of(m), key, NULL, -EBADF);
+        store_set(store_of(m), key, NULL, -EBADF, false);
 }
 
 static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
@@ -330,25 +370,28 @@ static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
         Store *s = store_of(m);
         StoreName n;
         View *v;
+        bool kernel;
 
         if (!vm || !reg)
                 return;
+        kernel = reg->backend == BACKEND_KMOD;
         store_view_key(vm->id, reg->id, key, sizeof(key));
         store_pending_key(vm->id, reg->id, pkey, sizeof(pkey));
         v = view_lookup(vm, reg);
         if (!v) {
-                store_set(s, key, NULL, -EBADF);
-                store_set(s, pkey, NULL, -EBADF);
+                store_set(s, key, NULL, -EBADF, false);
+                store_set(s, pkey, NULL, -EBADF, false);
                 return;
         }
         /* The pending record goes in before the view, and out after it is active. */
         if (v->state == VIEW_STATE_PENDING)
                 store_set_name(s, pkey, &(StoreName) { .kind = STORE_NAME_PENDING, .pending.view_id = v->id },
-                               -EBADF);
+                               -EBADF, kernel);
         store_describe_view(v, &n);
-        store_set_name(s, key, &n, v->state == VIEW_STATE_REVOKED || reg->ops->views_share_master ? -EBADF : v->fd);
+        store_set_name(s, key, &n, v->state == VIEW_STATE_REVOKED || reg->ops->views_share_master ? -EBADF : v->fd,
+                       kernel);
         if (v->state != VIEW_STATE_PENDING)
-                store_set(s, pkey, NULL, -EBADF);
+                store_set(s, pkey, NULL, -EBADF, false);
 }
 
 static void migration_entry(Manager *m, Migration *mig, bool keep) {
@@ -361,9 +404,9 @@ static void migration_entry(Manager *m, Migration *mig, bool keep) {
                                        .migration.id = mig->id,
                                        .migration.source_vm_id = mig->source->id,
                                        .migration.target_vm_id = mig->target->id,
-                               }, -EBADF);
+                               }, -EBADF, true);
         else
-                store_set(store_of(m), key, NULL, -EBADF);
+                store_set(store_of(m), key, NULL, -EBADF, false);
 }
 
 static void hook_migration_new(Manager *m, Migration *mig) {
@@ -390,6 +433,69 @@ static const ManagerHooks store_hooks = {
         .migration_removed = hook_migration_removed,
         .admit = hook_admit,
 };
+
+/* A kernel view gmemd made whose view the model does not have (a crash between the two, or dropped on restore). */
+static int prune_view(uint64_t id, bool pending, const char *label, void *userdata) {
+        Hashmap *ids = ((void **) userdata)[0];
+        Region *reg = ((void **) userdata)[1];
+        char key[24];
+        uint64_t tag;
+
+        (void) pending;
+        if (backend_kmod_view_tag(label, &tag) < 0)
+                return 0;       /* not gmemd's */
+        (void) snprintf(key, sizeof(key), "%" PRIu64, tag);
+        if (hashmap_get(ids, key))
+                return 0;
+        log_info("Revoking kernel view %" PRIu64 " of region '%s': gmemd has no view %" PRIu64, id, reg->name, tag);
+        (void) backend_kmod_revoke_view_id(reg->br.fd, id);
+        return 0;
+}
+
+/*
+ * Ledger records of nothing the model has, and kernel views of kmod regions
+ * that no view of the model is, go.
+ */
+static void ledger_prune(Store *s) {
+        _cleanup_(hashmap_freep) Hashmap *names = hashmap_new(), *ids = hashmap_new();
+        char **records = NULL;
+        size_t n = 0;
+        StoreEntry *e;
+        Region *reg;
+        Vm *vm;
+        View *v;
+
+        if (!names || !ids || ledger_names(s->ledger, &records, &n) < 0)
+                return;
+        HASHMAP_FOREACH(e, s->entries, i)
+                (void) hashmap_put(names, e->name, e);
+        for (size_t i = 0; i < n; i++) {
+                if (!hashmap_get(names, records[i]))
+                        ledger_remove(s->ledger, records[i]);
+                free(records[i]);
+        }
+        free(records);
+
+        /* Keys of the view ids, kept alive in one buffer while the map is used. */
+        size_t nv = 0, k = 0;
+        HASHMAP_FOREACH(vm, s->manager->vms, i)
+                nv += hashmap_size(vm->views);
+        char (*keys)[24] = calloc(nv + 1, sizeof(*keys));
+        if (!keys)
+                return;
+        HASHMAP_FOREACH(vm, s->manager->vms, i)
+                HASHMAP_FOREACH(v, vm->views, j) {
+                        if (k == nv)
+                                break;
+                        (void) snprintf(keys[k], sizeof(keys[k]), "%" PRIu64, v->id);
+                        (void) hashmap_put(ids, keys[k], v);
+                        k++;
+                }
+        HASHMAP_FOREACH(reg, s->manager->regions, i)
+                if (reg->backend == BACKEND_KMOD)
+                        (void) backend_kmod_for_each_kept_view(reg->br.fd, prune_view, (void *[]) { ids, reg });
+        free(keys);
+}
 
 /*
  * Brings the store in line with the model: every object's entry under the
@@ -418,18 +524,21 @@ static void store_sync(Store *s) {
                         hook_migration_new(m, mig);
         HASHMAP_FOREACH(e, s->entries, i)
                 if (!e->seen) {
-                        store_remove_name(e->name);
+                        store_forget_name(s, e->name);
                         hashmap_remove(s->entries, e->key);
                         entry_free(e);
                 }
+        if (s->ledger)
+                ledger_prune(s);
 }
 
 void store_attach(Store *s) {
-        if (!s->enabled) {
+        if (!s->enabled && !s->ledger) {
                 manager_set_persistence(s->manager, PERSISTENCE_NONE);
                 return;
         }
-        manager_set_persistence(s->manager, s->degraded ? PERSISTENCE_DEGRADED : PERSISTENCE_FD_STORE);
+        manager_set_persistence(s->manager, s->degraded ? PERSISTENCE_DEGRADED :
+                                            s->enabled ? PERSISTENCE_FD_STORE : PERSISTENCE_KERNEL);
         s->manager->store_hooks = &store_hooks;
         s->manager->store_userdata = s;
         store_sync(s);

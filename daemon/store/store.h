@@ -49,9 +49,19 @@ int store_new(Manager *m, unsigned max, Store **ret);
 Store *store_free(Store *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
 bool store_enabled(const Store *s);
+/*
+ * gmem.ko keeps gmemd's records too (ledger.h): kmod regions and their
+ * views, and every VM and prepared migration, outlive gmemd without a
+ * service manager. Opened by store_new() when the kmod backend is usable.
+ */
+bool store_has_ledger(const Store *s);
+/* The last store_restore() took the ledger's records: the service manager passed nothing. */
+bool store_restored_from_ledger(const Store *s);
 
 /*
- * Rebuilds the model from the fds passed in (LISTEN_FDS; restore.c). Every
+ * Rebuilds the model from the fds passed in (LISTEN_FDS; restore.c), or,
+ * when the service manager passed none, from the ledger's records and the
+ * kernel objects they name. Every
  * name is parsed and every fd checked (type, identity, size, access) before
  * it is trusted; entries that are unknown, stale or fail a check are removed
  * from the store and closed.

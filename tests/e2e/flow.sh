@@ -4,8 +4,7 @@
 # flow.sh — gmemd's main job end to end, in a guest set up as a real host
 # (tests/vm/run-e2e): gmem.ko loaded, the system bus with the shipped
 # policy, gmemd as user gmemd with its system call filter, on the backend
-# gmemd uses by default there ($GMEM_E2E_BACKEND: memfd today, kmod once
-# that backend is gmemd's default).
+# gmemd uses by default there ($GMEM_E2E_BACKEND: kmod under run-e2e).
 #
 # The orchestrator is root with gmemctl; the hypervisors are
 # tools/gmem-mmap run as the unprivileged users qemu (VMs a and c) and

@@ -138,7 +138,7 @@ kmod)
         # VMs and views: all come back.
         says "kmod: gmemd says it restored from gmem.ko" "from gmem.ko (2 regions, 1 VMs)" \
                 sh -c "sed -n '/^==== gmemd [0-9]* (pid $NEW)/,\$p' \"\$GMEM_E2E_GMEMD_LOG\""
-        says "kmod: ram is back, 8 MiB" "ram 8M" gmemctl --no-legend list-regions
+        says "kmod: ram is back, 8 MiB, with VM a's read-write view" "ram   8M 4K kmod - a:rw" gmemctl --no-legend list-regions
         says "kmod: spare is back" "spare" gmemctl --no-legend list-regions
         says "kmod: VM a is back" "VMs: 1" gmemctl status
         says "kmod: with its view of ram" "ram" gmemctl --no-legend list-vms
