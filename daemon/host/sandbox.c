@@ -165,6 +165,8 @@ static const unsigned long gmem_ioctls[] = {
         GMEM_GET_FEATURES, GMEM_CREATE_REGION, GMEM_OPEN_REGION, GMEM_LIST_REGIONS,
         GMEM_REGION_NEW_VIEW, GMEM_REGION_ACTIVATE_VIEW, GMEM_REGION_REVOKE_VIEW, GMEM_REGION_SET_ATTRIBUTES,
         GMEM_REGION_GET_ATTRIBUTES, GMEM_REGION_INFO, GMEM_REGION_DESTROY, GMEM_VIEW_INFO,
+        /* kept views: restoring (before the filter is in, today) and pruning what no view claims */
+        GMEM_REGION_OPEN_VIEW, GMEM_REGION_VIEW_LABEL,
 };
 
 int sandbox_install_seccomp(bool kill) {

@@ -117,6 +117,13 @@ wait_for "$HV/ready"
 cat "$HV/write.out" "$HV/hypervisor.out" >"$OUT" 2>&1
 [ -e "$HV/ready" ]
 result $? "VM a's hypervisor wrote through its view and holds it open"
+step "VMs m1 and m2, m1 with a view of spare" \
+        sh -c 'gmemctl register-vm m1 && gmemctl register-vm m2 && gmemctl attach m1 spare'
+gmemctl migrate m1 m2 --no-commit >"$OUT" 2>&1
+MIG=$(gmemctl --no-legend list-migrations | awk '$2 == "m1" { print $1 }')
+echo "the migration's id: '$MIG'" >>"$OUT"
+[ -n "$MIG" ]
+result $? "a migration from m1 to m2 is prepared and not committed"
 OLD=$(pidof gmemd)
 
 # --- the restart --------------------------------------------------------------
@@ -136,11 +143,17 @@ case $BACKEND in
 kmod)
         # KMOD: the regions are gmem.ko's, and so are gmemd's records of the
         # VMs and views: all come back.
-        says "kmod: gmemd says it restored from gmem.ko" "from gmem.ko (2 regions, 1 VMs)" \
+        says "kmod: gmemd says it restored from gmem.ko" "from gmem.ko (2 regions, 3 VMs)" \
                 sh -c "sed -n '/^==== gmemd [0-9]* (pid $NEW)/,\$p' \"\$GMEM_E2E_GMEMD_LOG\""
         says "kmod: ram is back, 8 MiB, with VM a's read-write view" "ram   8M 4K kmod - a:rw" gmemctl --no-legend list-regions
         says "kmod: spare is back" "spare" gmemctl --no-legend list-regions
-        says "kmod: VM a is back" "VMs: 1" gmemctl status
+        says "kmod: VMs a, m1 and m2 are back, and the prepared migration" "VMs: 3" gmemctl status
+        says "kmod: the migration from m1 to m2 is listed" "m1" gmemctl --no-legend list-migrations
+        refused "kmod: m2's view is still pending: it does not read" \
+                gmemctl get-fd m2 spare --exec -- gmem-mmap read 0 10
+        step "kmod: the migration commits after the restart" gmemctl commit-migration "$MIG"
+        says "kmod: m2's view reads spare's data now" "'spare data'" \
+                gmemctl get-fd m2 spare --exec -- gmem-mmap read 0 10
         says "kmod: with its view of ram" "ram" gmemctl --no-legend list-vms
         says "kmod: VM a's view hands out the same memory" "'before the restart'" \
                 gmemctl get-fd a ram --exec -- as-user qemu gmem-mmap read 0 18
@@ -179,7 +192,7 @@ if [ "$BACKEND" = kmod ]; then
         says "kmod: the write made after the restart is in the view the hypervisor held" \
                 "'written after the restart'" gmemctl get-fd a ram --exec -- gmem-mmap read 32 25
         step "kmod: detach takes the view back" gmemctl detach a ram
-        step "kmod: clean up" sh -c 'gmemctl unregister-vm a b && gmemctl destroy-region ram spare'
+        step "kmod: clean up" sh -c 'gmemctl unregister-vm a b m1 m2 && gmemctl destroy-region ram spare'
 fi
 
 says "nothing is left" "Regions: 0" gmemctl status
