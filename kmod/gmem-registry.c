@@ -14,6 +14,8 @@
  */
 #include <linux/mm.h>
 #include <linux/file.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/hashtable.h>
 #include <linux/miscdevice.h>
@@ -235,6 +237,12 @@ static long gmem_ioctl_open(struct file *dev, void __user *argp)
 	mutex_unlock(&gmem_registry_lock);
 	if (!region)
 		return -ENOENT;
+	/* A handle is ownership: its creator's, or the administrator's. */
+	if (!uid_eq(region->creator, current_euid()) &&
+	    !capable(CAP_SYS_ADMIN)) {
+		gmem_region_put(region);
+		return -EACCES;
+	}
 
 	r = gmem_install_handle(region, NULL, false);
 	gmem_region_put(region);

@@ -425,6 +425,52 @@ static void test_open_bad_input(void)
 	close(dev);
 }
 
+/* Only the region's creator (or CAP_SYS_ADMIN) may open a handle of it. */
+static void test_open_owner_only(void)
+{
+	int dev = dev_open(), h = region_create(dev, PAGE, "owned-by-root");
+	int status, p[2];
+	pid_t pid;
+
+	TEST_ASSERT(pipe(p) == 0, "a pipe");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		struct gmem_open_region o = { .name = "owned-by-root" };
+		struct gmem_create_region c = { .size = PAGE, .name = "owned-by-1000" };
+		unsigned char res[3];
+		int mine;
+
+		if (setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000))
+			_exit(2);
+		/* The device stays open for writing: only ownership decides. */
+		res[0] = ioctl(dev, GMEM_OPEN_REGION, &o) < 0 && errno == EACCES;
+		mine = ioctl(dev, GMEM_CREATE_REGION, &c);
+		res[1] = mine >= 0;
+		memset(&o, 0, sizeof(o));
+		strcpy(o.name, "owned-by-1000");
+		res[2] = ioctl(dev, GMEM_OPEN_REGION, &o) >= 0;
+		if (write(p[1], res, sizeof(res)) != sizeof(res))
+			_exit(3);
+		_exit(0);
+	}
+	unsigned char res[3] = { 0 };
+	TEST_ASSERT(read(p[0], res, sizeof(res)) == sizeof(res), "the child reports");
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "the child ran as uid 1000");
+	TEST_ASSERT(res[0], "uid 1000 cannot open root's region: EACCES");
+	TEST_ASSERT(res[1], "uid 1000 creates a region of its own");
+	TEST_ASSERT(res[2], "and opens it again");
+
+	struct gmem_open_region o = { .name = "owned-by-1000" };
+	int theirs = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(theirs >= 0, "root (CAP_SYS_ADMIN) opens uid 1000's region");
+	TEST_ASSERT(region_info(theirs).creator_uid == 1000, "which says uid 1000 made it");
+	region_destroy(theirs);
+	region_destroy(h);
+	close(theirs), close(h), close(p[0]), close(p[1]), close(dev);
+}
+
 static void test_list(void)
 {
 	struct gmem_region_entry e[4];
@@ -1799,6 +1845,7 @@ static const struct {
 	{ "create_bad_input", test_create_bad_input },
 	{ "open_bad_input", test_open_bad_input },
 	{ "list", test_list },
+	{ "open_owner_only", test_open_owner_only },
 	{ "new_view_bad_input", test_new_view_bad_input },
 	{ "view_op_bad_input", test_view_op_bad_input },
 	{ "attributes_bad_input", test_attributes_bad_input },

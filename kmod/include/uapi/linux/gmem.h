@@ -75,7 +75,9 @@ struct gmem_create_region {
 /*
  * GMEM_OPEN_REGION (in): returns a new handle fd of an existing region,
  * found by id (name all zero) or by name (id 0); not both. Needs /dev/gmem
- * open for writing.
+ * open for writing, and the effective uid that created the region (or
+ * CAP_SYS_ADMIN): EACCES otherwise. A handle is the region's owner, so one
+ * user of the device cannot take over another's regions.
  */
 struct gmem_open_region {
 	__u64 id;
