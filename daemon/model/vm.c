@@ -6,6 +6,7 @@
  * the VM's views are released (the memory stays in its regions) and the VM
  * stays registered, so a restarted hypervisor can attach again.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,32 @@ static pid_t pidfd_get_pid(int pidfd) {
         return pid > 0 ? (pid_t) pid : 0;
 }
 
-static int vm_watch_leader(Vm *vm, pid_t pid, int given_pidfd, GmemError *e) {
+/* When process pid started, in clock ticks after boot (/proc/PID/stat, field 22); 0 if it cannot be read. */
+static uint64_t process_start_time(pid_t pid) {
+        char path[64], buf[1024], *p;
+        _cleanup_close_ int fd = -EBADF;
+        unsigned long long start;
+        ssize_t n;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return 0;
+        buf[n] = 0;
+        /* The command name may hold anything, ')' too: the fields start after the last one. */
+        p = strrchr(buf, ')');
+        if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &start) != 1)
+                return 0;
+        return start;
+}
+
+static int vm_watch_leader(Vm *vm, pid_t pid, int given_pidfd, uint64_t expect_start, GmemError *e) {
         _cleanup_close_ int pidfd = given_pidfd;
+        uint64_t start = 0;
         int r;
 
         if (pidfd >= 0)
@@ -67,6 +92,13 @@ static int vm_watch_leader(Vm *vm, pid_t pid, int given_pidfd, GmemError *e) {
                                               "(thread-group leader) id", (int) pid);
                 return gmem_error_set_errno(e, errno, "Cannot watch leader process %d", (int) pid);
         }
+        /* Read once the pidfd pins the pid: a process that took a reused pid has another start time. */
+        if (pid > 0)
+                start = process_start_time(pid);
+        if (expect_start != 0 && start != expect_start)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: no such process "
+                                      "(pid %d started at %" PRIu64 ", the leader at %" PRIu64 ")", (int) pid,
+                                      (int) pid, start, expect_start);
 
         if (vm->manager->event) {
                 r = sd_event_add_io(vm->manager->event, &vm->leader_source, pidfd, EPOLLIN, on_leader_exit, vm);
@@ -77,6 +109,7 @@ static int vm_watch_leader(Vm *vm, pid_t pid, int given_pidfd, GmemError *e) {
 
         vm->pidfd = TAKE_FD(pidfd);
         vm->leader_pid = pid;
+        vm->leader_start = start;
         return 0;
 }
 
@@ -124,13 +157,13 @@ static int vm_new(Manager *m, const VmParams *p, uid_t creator, Vm **ret, GmemEr
 /* Watches the leader the parameters name: a pidfd restored from the store, or a pid. */
 static int vm_watch_params_leader(Vm *vm, const VmParams *p, int *given_pidfd, GmemError *e) {
         if (p->has_leader_pidfd)
-                return vm_watch_leader(vm, 0, TAKE_FD(*given_pidfd), e);
+                return vm_watch_leader(vm, 0, TAKE_FD(*given_pidfd), 0, e);
         if (!p->has_leader_pid)
                 return 0;
         if (p->leader_pid > INT32_MAX)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %" PRIu32
                                       ": larger than any pid", p->leader_pid);
-        return vm_watch_leader(vm, (pid_t) p->leader_pid, -EBADF, e);
+        return vm_watch_leader(vm, (pid_t) p->leader_pid, -EBADF, p->leader_start, e);
 }
 
 int vm_reserve(Manager *m, const Actor *a, UsageCharge *ret, GmemError *e) {
@@ -203,6 +236,7 @@ void vm_leader_exited(Vm *vm) {
         vm->leader_source = sd_event_source_disable_unref(vm->leader_source);
         vm->pidfd = safe_close(vm->pidfd);
         vm->leader_pid = 0;
+        vm->leader_start = 0;
         vm_release_views(vm);
         manager_notify_vm_changed(vm->manager, vm);
 }

@@ -20,6 +20,7 @@ struct Vm {
         uint64_t id;                /* stable across restarts */
         char *name;
         pid_t leader_pid;           /* 0: none, or exited */
+        uint64_t leader_start;      /* its start time (clock ticks after boot, /proc/PID/stat); 0: unknown */
         uid_t uid;                  /* hypervisor uid; valid if has_uid */
         bool has_uid;
         int pidfd;
@@ -39,6 +40,7 @@ typedef struct VmParams {
         uint64_t id;                /* 0: the next free one */
         bool has_leader_pidfd;      /* watch leader_pidfd (restored; taken over) instead of leader_pid */
         int leader_pidfd;
+        uint64_t leader_start;      /* with has_leader_pid: the process must have started then (restoring by pid) */
 } VmParams;
 
 /* Checks a's quota of VMs and charges one VM in the same step: *ret is the charge vm_register() takes. */

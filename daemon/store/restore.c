@@ -94,6 +94,7 @@ typedef struct Restore {
         Hashmap *regions;       /* id -> IdEntry(Region) */
         Hashmap *vms;           /* id -> IdEntry(Vm) */
         Hashmap *pending;       /* view id -> IdEntry(Entry "pending/ID") */
+        Hashmap *leaders_gone;  /* id -> IdEntry(Vm) whose leader exited while gmemd was down */
         unsigned removed;
 } Restore;
 
@@ -212,25 +213,46 @@ static void restore_vm(Restore *rs, Entry *e) {
 
         if (id_index_get(rs->vms, n->vm.id))
                 return drop(rs, e, "malformed VM entry");
-        if (e->ledger && n->vm.leader)
-                log_warning("VM '%s' had a leader process: the kernel keeps no pidfd of it, so gmemd no longer "
-                            "watches it (register the VM again to watch a leader)", n->vm.name);
-        else if (n->vm.leader ? !is_pidfd(e->fd) : !entry_is_record(e))
+        /* From the ledger a leader comes back by pid and start time, the kernel keeping no pidfd. */
+        bool by_pid = e->ledger && n->vm.leader && n->vm.leader_pid != 0;
+        if (e->ledger && n->vm.leader && !by_pid)
+                log_warning("VM '%s' had a leader process whose pid was not recorded: gmemd no longer watches "
+                            "it (register the VM again to watch a leader)", n->vm.name);
+        else if (!e->ledger && (n->vm.leader ? !is_pidfd(e->fd) : !entry_is_record(e)))
                 return drop(rs, e, n->vm.leader ? "not a pidfd" : "not a record");
 
         UsageCharge charge = {};        /* vm_register() takes it, whatever happens */
+        VmParams p = {
+                .name = n->vm.name,
+                .has_uid = n->vm.has_uid,
+                .uid = (uint32_t) n->vm.uid,
+                .id = n->vm.id,
+                .has_leader_pidfd = n->vm.leader && !e->ledger,
+                .leader_pidfd = n->vm.leader && !e->ledger ? TAKE_FD(e->fd) : -EBADF,
+                .has_leader_pid = by_pid,
+                .leader_pid = n->vm.leader_pid,
+                .leader_start = n->vm.leader_start,
+        };
         Vm *vm;
         char key[STORE_KEY_MAX];
+        int r;
 
-        if (vm_reserve(s->manager, &ACTOR_UNLIMITED(n->vm.creator), &charge, &err) < 0 ||
-            vm_register(s->manager, &(VmParams) {
-                                .name = n->vm.name,
-                                .has_uid = n->vm.has_uid,
-                                .uid = (uint32_t) n->vm.uid,
-                                .id = n->vm.id,
-                                .has_leader_pidfd = n->vm.leader && !e->ledger,
-                                .leader_pidfd = n->vm.leader && !e->ledger ? TAKE_FD(e->fd) : -EBADF,
-                        }, &charge, &vm, &err) < 0)
+        r = vm_reserve(s->manager, &ACTOR_UNLIMITED(n->vm.creator), &charge, &err);
+        if (r >= 0)
+                r = vm_register(s->manager, &p, &charge, &vm, &err);
+        if (r < 0 && by_pid) {
+                /* Not that process any more: it exited while gmemd was down. */
+                log_info("The leader %" PRIu32 " of VM '%s' exited while gmemd was down: %s", n->vm.leader_pid,
+                         n->vm.name, err.message);
+                err = (GmemError) GMEM_ERROR_INIT;
+                p.has_leader_pid = false;
+                r = vm_reserve(s->manager, &ACTOR_UNLIMITED(n->vm.creator), &charge, &err);
+                if (r >= 0)
+                        r = vm_register(s->manager, &p, &charge, &vm, &err);
+                if (r >= 0)
+                        id_index_put(rs->leaders_gone, n->vm.id, vm);
+        }
+        if (r < 0)
                 return drop(rs, e, err.message);
         e->fd = safe_close(e->fd);      /* a record's job is done: the entry stays in the store */
         store_vm_key(vm->id, key, sizeof(key));
@@ -455,11 +477,13 @@ int store_restore(Store *s, unsigned *ret_removed) {
         rs.regions = hashmap_new();
         rs.vms = hashmap_new();
         rs.pending = hashmap_new();
-        if (!entries || !rs.regions || !rs.vms || !rs.pending) {
+        rs.leaders_gone = hashmap_new();
+        if (!entries || !rs.regions || !rs.vms || !rs.pending || !rs.leaders_gone) {
                 free(entries);
                 hashmap_free(rs.regions);
                 hashmap_free(rs.vms);
                 hashmap_free(rs.pending);
+                hashmap_free(rs.leaders_gone);
                 for (int i = 0; i < n; i++) {
                         if (!from_ledger)
                                 safe_close(SD_LISTEN_FDS_START + i);
@@ -498,6 +522,14 @@ int store_restore(Store *s, unsigned *ret_removed) {
         id_index_free(rs.vms);
         id_index_free(rs.pending);
         drop_unclaimed_pending(s->manager);
+        /* As for a leader that exits now: its VM's views go (a pidfd restored from the fd store does this by itself). */
+        IdEntry *gone;
+        while ((gone = hashmap_first(rs.leaders_gone))) {
+                vm_leader_exited(gone->object);
+                hashmap_remove(rs.leaders_gone, gone->key);
+                free(gone);
+        }
+        hashmap_free(rs.leaders_gone);
         manager_sync_grants(s->manager);
 
         if (ret_removed)

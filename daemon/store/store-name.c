@@ -121,10 +121,35 @@ static int format_region(const StoreName *n, char *buf, size_t size) {
 
 /* --- vm/ID/UID|-/CREATOR/L|N/NAME --- */
 
-static int parse_vm(char *const *f, StoreName *n) {
-        if (!streq(f[4], "L") && !streq(f[4], "N"))
+/* L, N, or L.PID.START: a leader, none, or a leader with its pid and start time. */
+static int parse_leader(const char *s, StoreName *n) {
+        char buf[64], *dot;
+        uint64_t pid;
+
+        n->vm.leader_pid = 0;
+        n->vm.leader_start = 0;
+        if (streq(s, "L") || streq(s, "N")) {
+                n->vm.leader = streq(s, "L");
+                return 0;
+        }
+        if (strncmp(s, "L.", 2) != 0 || strlen(s) >= sizeof(buf))
                 return -EINVAL;
-        n->vm.leader = streq(f[4], "L");
+        strcpy(buf, s + 2);
+        dot = strchr(buf, '.');
+        if (!dot)
+                return -EINVAL;
+        *dot = 0;
+        if (parse_number(buf, &pid) < 0 || pid == 0 || pid > INT32_MAX ||
+            parse_number(dot + 1, &n->vm.leader_start) < 0 || n->vm.leader_start == 0)
+                return -EINVAL;
+        n->vm.leader = true;
+        n->vm.leader_pid = (uint32_t) pid;
+        return 0;
+}
+
+static int parse_vm(char *const *f, StoreName *n) {
+        if (parse_leader(f[4], n) < 0)
+                return -EINVAL;
         n->vm.has_uid = !streq(f[2], "-");
         n->vm.uid = 0;
         /* (uid_t) -1 is no user: the highest uid is one less. */
@@ -144,16 +169,23 @@ static int check_vm(const StoreName *n) {
 
 static bool equal_vm(const StoreName *a, const StoreName *b) {
         return a->vm.id == b->vm.id && a->vm.has_uid == b->vm.has_uid && (!a->vm.has_uid || a->vm.uid == b->vm.uid) &&
-               a->vm.creator == b->vm.creator && a->vm.leader == b->vm.leader && streq(a->vm.name, b->vm.name);
+               a->vm.creator == b->vm.creator && a->vm.leader == b->vm.leader &&
+               a->vm.leader_pid == b->vm.leader_pid && a->vm.leader_start == b->vm.leader_start &&
+               streq(a->vm.name, b->vm.name);
 }
 
 static int format_vm(const StoreName *n, char *buf, size_t size) {
-        char uid[16] = "-";
+        char uid[16] = "-", leader[48] = "N";
 
         if (n->vm.has_uid)
                 (void) snprintf(uid, sizeof(uid), "%u", (unsigned) n->vm.uid);
-        return snprintf(buf, size, "vm/%" PRIu64 "/%s/%u/%c/%s", n->vm.id, uid, (unsigned) n->vm.creator,
-                        n->vm.leader ? 'L' : 'N', n->vm.name);
+        if (n->vm.leader && n->vm.leader_pid && n->vm.leader_start)
+                (void) snprintf(leader, sizeof(leader), "L.%" PRIu32 ".%" PRIu64, n->vm.leader_pid,
+                                n->vm.leader_start);
+        else if (n->vm.leader)
+                (void) snprintf(leader, sizeof(leader), "L");
+        return snprintf(buf, size, "vm/%" PRIu64 "/%s/%u/%s/%s", n->vm.id, uid, (unsigned) n->vm.creator, leader,
+                        n->vm.name);
 }
 
 /* --- view|revoked/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR --- */

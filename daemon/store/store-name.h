@@ -17,7 +17,10 @@
  * wire name (memfd, hugetlb, secret); PAGE_SIZE a power of two; CREATOR a
  * uid up to 4294967295, UID one up to 4294967294 ((uid_t) -1 is no user) or
  * '-' for none; PERSISTENT and ALLOCATE are 0 or 1 (any other number reads
- * as 1); L marks a VM whose leader is watched. NAME is a region or VM name
+ * as 1); L marks a VM whose leader is watched, and is written L.PID.START
+ * when the leader's pid and start time (clock ticks after boot, as
+ * /proc/PID/stat has it, both > 0) are known, so that a restore without its
+ * pidfd (the kernel's ledger) finds the same process again and no other. NAME is a region or VM name
  * ([A-Za-z0-9_.-]{1,64}), OWNER a VM name or empty.
  *
  * store_name_format() writes the one canonical spelling of a description,
@@ -77,6 +80,8 @@ typedef struct StoreName {
                         uid_t uid;                      /* if has_uid; 0 otherwise */
                         uid_t creator;
                         bool leader;
+                        uint32_t leader_pid;            /* 0: not said */
+                        uint64_t leader_start;          /* 0: not said */
                         char name[GMEM_NAME_MAX + 1];
                 } vm;
                 struct {

@@ -309,7 +309,11 @@ static void store_describe_vm(const Vm *vm, StoreName *ret) {
                 .vm.uid = vm->has_uid ? vm->uid : 0,
                 .vm.creator = vm->creator,
                 .vm.leader = vm->pidfd >= 0,
+                .vm.leader_pid = vm->pidfd >= 0 && vm->leader_pid > 0 ? (uint32_t) vm->leader_pid : 0,
+                .vm.leader_start = vm->pidfd >= 0 && vm->leader_pid > 0 ? vm->leader_start : 0,
         };
+        if (!ret->vm.leader_pid || !ret->vm.leader_start)
+                ret->vm.leader_pid = 0, ret->vm.leader_start = 0;
         store_copy_string(ret->vm.name, sizeof(ret->vm.name), vm->name);
 }
 

@@ -193,6 +193,34 @@ if [ "$BACKEND" = kmod ]; then
                 "'written after the restart'" gmemctl get-fd a ram --exec -- gmem-mmap read 32 25
         step "kmod: detach takes the view back" gmemctl detach a ram
         step "kmod: clean up" sh -c 'gmemctl unregister-vm a b m1 m2 && gmemctl destroy-region ram spare'
+
+        # Leaders come back by pid and start time: one that lives on is
+        # watched again, one that exited while gmemd was down has its VM's
+        # views released at start.
+        sleep 600 & L1=$!
+        sleep 600 & L2=$!
+        step "kmod: VMs l1 and l2 with leaders $L1 and $L2, each with a view of region led" sh -c "
+                gmemctl create-region led 4M && gmemctl register-vm l1 --leader-pid=$L1 &&
+                gmemctl register-vm l2 --leader-pid=$L2 && gmemctl attach l1 led && gmemctl attach l2 led --ro"
+        step "kmod: gmemd is killed, then leader $L2 exits while gmemd is down" \
+                sh -c "kill -KILL \$(pidof gmemd) && sleep 1 && kill $L2"
+        wait "$L2" 2>/dev/null
+        step "kmod: gmemd starts again" "$GMEMD_RESTART"
+        VMS="gmemctl --no-legend list-vms | tr -s ' '"
+        says "kmod: l1 is back with its leader and its view" "l1 $L1 - led:rw" sh -c "$VMS"
+        says "kmod: l2 is back without its view: its leader exited" "l2 - - -" sh -c "$VMS"
+        NEW=$(pidof gmemd)
+        says "kmod: gmemd said why" "The leader $L2 of VM 'l2' exited while gmemd was down" \
+                sh -c "sed -n '/^==== gmemd [0-9]* (pid $NEW)/,\$p' \"\$GMEM_E2E_GMEMD_LOG\""
+        kill "$L1"
+        wait "$L1" 2>/dev/null
+        t=50
+        while [ "$t" -gt 0 ] && gmemctl --no-legend list-vms | grep -q "led:rw"; do
+                sleep 0.1
+                t=$((t - 1))
+        done
+        says "kmod: when leader $L1 exits, gmemd watching it again releases l1's view" "l1 - - -" sh -c "$VMS"
+        step "kmod: clean up the leaders' VMs" sh -c 'gmemctl unregister-vm l1 l2 && gmemctl destroy-region led'
 fi
 
 says "nothing is left" "Regions: 0" gmemctl status

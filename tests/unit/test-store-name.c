@@ -44,6 +44,12 @@ static const struct {
         { { .kind = STORE_NAME_VM, .vm = { .id = UINT64_MAX, .has_uid = true, .uid = 4294967294u,
                                            .creator = 4294967295u, .name = NAME64 } },
           "vm/18446744073709551615/4294967294/4294967295/N/" NAME64 },
+        { { .kind = STORE_NAME_VM, .vm = { .id = 4, .creator = 0, .leader = true, .leader_pid = 2147483647u,
+                                           .leader_start = UINT64_MAX, .name = "led" } },
+          "vm/4/-/0/L.2147483647.18446744073709551615/led" },
+        { { .kind = STORE_NAME_VM, .vm = { .id = 5, .creator = 0, .leader = true, .leader_pid = 1,
+                                           .leader_start = 1, .name = "y" } },
+          "vm/5/-/0/L.1.1/y" },
 
         /* view|revoked/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR */
         { { .kind = STORE_NAME_VIEW, .view = { .id = 5, .region_id = 1, .vm_id = 2, .access = VIEW_ACCESS_RW,
@@ -116,6 +122,10 @@ static const char *const malformed[] = {
         "region/1/tmpfs/4096/0/0/r/", "region/1/MEMFD/4096/0/0/r/", "region/1//4096/0/0/r/",
         "view/1/1/1/wr/0/4096/0/0", "view/1/1/1/RW/0/4096/0/0", "view/1/1/1/r/0/4096/0/0",
         "vm/1/-/0/l/x", "vm/1/-/0/LN/x", "vm/1/-/0/Y/x", "vm/1/-/0/0/x",
+        /* a leader's pid and start time: both, positive, a pid up to 2^31 - 1 */
+        "vm/1/-/0/L.0.5/x", "vm/1/-/0/L.5.0/x", "vm/1/-/0/L.5/x", "vm/1/-/0/L..5/x", "vm/1/-/0/L.5./x",
+        "vm/1/-/0/L.5.5.5/x", "vm/1/-/0/L.-1.5/x", "vm/1/-/0/L.2147483648.5/x", "vm/1/-/0/N.5.5/x",
+        "vm/1/-/0/L.5.18446744073709551616/x", "vm/1/-/0/L.+5.5/x", "vm/1/-/0/L./x",
 
         /* page sizes: a power of two, not 0 */
         "region/1/memfd/0/0/0/r/", "region/1/memfd/3000/0/0/r/", "region/1/memfd/4097/0/0/r/",
@@ -189,6 +199,7 @@ static void test_parse_reads_numbers_as_restore_always_did(void) {
                 { "region/01/memfd/04096/01000/2/r/", "region/1/memfd/4096/1000/1/r/" },
                 { "region/1/memfd/4096/0/18446744073709551615/r/", "region/1/memfd/4096/0/1/r/" },
                 { "vm/1/065534/00/L/x", "vm/1/65534/0/L/x" },
+                { "vm/1/-/0/L.007.0042/x", "vm/1/-/0/L.7.42/x" },
                 { "view/1/1/1/rw/00/04096/7/0", "view/1/1/1/rw/0/4096/1/0" },
                 { "migration/001/002/003", "migration/1/2/3" },
         };
