@@ -7,22 +7,25 @@
  * region's own page array (region->pages), not in the page cache, so they are
  * never on an LRU list: never reclaimed, never migrated or compacted. Pages
  * are allocated zeroed on first touch and charged to the memory cgroup of the
- * task that created the region. The storage inode's address_space holds no
- * page; it is there so that every VMA of every view sits in one i_mmap tree
- * and one unmap_mapping_range() zaps a range in every view at once.
+ * task that created the region. No address_space holds a page.
  *
  * A *view* is one inode (mode, size, i_fop of its own) per window and set of
  * rights; every file of the view, the first one and any re-open through
- * /proc/<pid>/fd, points its f_mapping at the storage inode's mapping and its
- * private_data at the view. Re-opening goes through gmem_view_open(), which
+ * /proc/<pid>/fd, keeps the view inode's own mapping as its f_mapping and
+ * points its private_data at the view. Each view's address_space is thus the
+ * i_mmap tree of that view's VMAs alone (upstream guest_memfd's per-file
+ * invalidation): a revoke zaps the revoked view's mappings and no other,
+ * while a punch, a conversion or a destroy walks the region's views and zaps
+ * the range in each. Re-opening goes through gmem_view_open(), which
  * refuses a revoked view and any write access the view does not have. The
  * *handle* is a file of the storage inode itself: the owner's, for ioctls and
  * fallocate over the whole region; it cannot be re-opened through /proc.
  *
  * What lives where:
- *   storage inode   size, the i_mmap tree of all views' VMAs
+ *   storage inode   size
  *   region          pages, memory attributes, view list, state, the lock
- *   view inode      the view (i_private): window, rights, state
+ *   view inode      the view (i_private): window, rights, state; the i_mmap
+ *                   tree of the view's VMAs
  *   file            nothing of its own: a handle or one open of a view
  *
  * Who pins whom:
@@ -36,7 +39,9 @@
  * reference: a view leaves it when its last file goes.
  *
  * Access is taken away under region->lock held for writing: the state (or
- * attribute, or page) changes, then unmap_mapping_range() zaps the range.
+ * attribute, or page) changes, then unmap_mapping_range() zaps the range in
+ * the view concerned, or in every view (the view list changes only under
+ * the lock, and a view with a VMA is on it: VMA -> file -> view inode).
  * Faults check the state and install the PTE themselves (vm_insert_page() on
  * a VM_MIXEDMAP VMA) under the lock held for reading, so no fault can
  * install a stale PTE after the zap. read()/write() look pages up under the
@@ -137,10 +142,20 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 
 /* ---- invalidation ------------------------------------------------------- */
 
+/* Zap every mapping of [offset, offset + length) of @view; under region->lock. */
+static void gmem_zap_view(struct gmem_view *view, u64 offset, u64 length)
+{
+	unmap_mapping_range(view->inode->i_mapping, offset, length, 0);
+}
+
 /* Zap every mapping of [offset, offset + length) in every view. */
 static void gmem_zap(struct gmem_region *region, u64 offset, u64 length)
 {
-	unmap_mapping_range(region->inode->i_mapping, offset, length, 0);
+	struct gmem_view *view;
+
+	lockdep_assert_held_write(&region->lock);
+	list_for_each_entry(view, &region->views, node)
+		gmem_zap_view(view, offset, length);
 }
 
 /* Drop the pages of [first, last]; under region->lock for writing, zapped. */
@@ -463,7 +478,7 @@ static long gmem_ioctl_view_op(struct gmem_region *region, unsigned int cmd,
 	else if (cmd == GMEM_REGION_REVOKE_VIEW) {
 		if (view->state != GMEM_VIEW_STATE_REVOKED) {
 			view->state = GMEM_VIEW_STATE_REVOKED;
-			gmem_zap(region, view->offset, view->length);
+			gmem_zap_view(view, view->offset, view->length);
 		}
 	} else if (view->state == GMEM_VIEW_STATE_REVOKED) {
 		r = -EIO;

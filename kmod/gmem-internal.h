@@ -34,7 +34,7 @@ struct gmem_region {
 	struct hlist_node name_node;
 	bool linked;
 
-	/* The storage inode: i_mapping->i_mmap holds the VMAs of every view. */
+	/* The storage inode: its size; handles are its files. */
 	struct inode *inode;
 	struct mem_cgroup *memcg;	/* charged for every page */
 
@@ -55,6 +55,7 @@ struct gmem_region {
 
 struct gmem_view {
 	struct gmem_region *region;	/* pinned */
+	struct inode *inode;		/* owns the view; i_mapping: its VMAs */
 	struct list_head node;		/* region->views, under region->lock */
 	u64 id;
 	u64 flags;			/* GMEM_VIEW_READ | _WRITE | _ALLOCATE */

@@ -4,11 +4,11 @@
  *
  * A view is an inode of its own on gmem's pseudo filesystem (i_private is
  * the struct gmem_view), so that it has its own mode, size and i_fop and
- * can be re-opened through /proc/<pid>/fd/<n>; every file of it shares the
- * storage inode's mapping (f_mapping), so every mapping of every view is in
- * one i_mmap tree. This file is the view's face: fault, mmap, read/write,
- * fallocate, re-open, creation and release. The storage, the invalidation
- * protocol and the object model are in gmem-core.c.
+ * can be re-opened through /proc/<pid>/fd/<n>; every file of it keeps the
+ * view inode's mapping as its f_mapping, so the view's i_mmap tree holds the
+ * view's mappings and only them. This file is the view's face: fault, mmap,
+ * read/write, fallocate, re-open, creation and release. The storage, the
+ * invalidation protocol and the object model are in gmem-core.c.
  */
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -280,8 +280,7 @@ static int gmem_view_open(struct inode *inode, struct file *file)
 	if (r)
 		return r;
 
-	file->f_mapping = region->inode->i_mapping;
-	file->private_data = view;
+	file->private_data = view;	/* f_mapping: the view inode's own */
 	return 0;
 }
 
@@ -334,6 +333,7 @@ struct file *gmem_view_create(struct gmem_region *region,
 	inode->i_flags |= S_NOATIME;
 	i_size_write(inode, view->offset + view->length);
 	inode->i_private = view;	/* from here on, iput() frees the view */
+	view->inode = inode;
 
 	down_write(&region->lock);
 	if (region->dead) {
@@ -355,8 +355,7 @@ struct file *gmem_view_create(struct gmem_region *region,
 		goto err_module_put;
 	}
 	file->f_mode |= FMODE_PREAD | FMODE_PWRITE;
-	file->f_mapping = region->inode->i_mapping;
-	file->private_data = view;
+	file->private_data = view;	/* f_mapping: the view inode's own */
 	args->id = view->id;
 	return file;
 

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1192,6 +1193,69 @@ static void test_fork_inherits_mapping(void)
 	close(v), close(h), close(dev);
 }
 
+/* ---- revocation reaches what the revoked party holds ------------------- */
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	TEST_ASSERT(getrusage(RUSAGE_SELF, &ru) == 0, "getrusage() works");
+	return ru.ru_minflt;
+}
+
+/* Minor faults taken while reading the first byte of @pages pages of @m. */
+static long faults_touching(const volatile unsigned char *m, int pages,
+			    unsigned char *ret_bytes)
+{
+	long before = minor_faults();
+
+	for (int i = 0; i < pages; i++)
+		ret_bytes[i] = m[i * PAGE];
+	return minor_faults() - before;
+}
+
+static void test_revoke_spares_other_views(void)
+{
+	enum { PAGES = 16 };
+	int dev = dev_open(), h = region_create(dev, PAGES * PAGE, NULL);
+	int a = view_new(h, RW, 0, PAGES * PAGE), b = view_new(h, RW, 0, PAGES * PAGE);
+	volatile unsigned char *ma = map(a, PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+	volatile unsigned char *mb = map(b, PAGES * PAGE, PROT_READ, 0);
+	unsigned char bytes[PAGES];
+	long faults;
+
+	catch_sigbus();
+	for (int i = 0; i < PAGES; i++)
+		ma[i * PAGE] = (unsigned char)(i + 1);
+	faults = faults_touching(mb, PAGES, bytes);
+	TEST_ASSERT(faults >= PAGES, "a first touch of another view's mapping faults every page in (%ld faults)",
+		    faults);
+	faults = faults_touching(mb, PAGES, bytes);
+	TEST_ASSERT(faults == 0, "touching mapped pages again takes no fault (%ld faults)", faults);
+
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "one view is revoked");
+	faults = faults_touching(mb, PAGES, bytes);
+	TEST_ASSERT(faults == 0,
+		    "revoking one view leaves another view's mappings in place: %ld of %d pages faulted again",
+		    faults, PAGES);
+	for (int i = 0; i < PAGES; i++)
+		TEST_ASSERT(bytes[i] == i + 1, "the other view still maps page %d's data", i);
+	TEST_ASSERT(touch_faults(ma, false, 0), "the revoked view's own mapping faults with SIGBUS");
+
+	/* Punch, conversion and destroy still reach every view's mapping. */
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, PAGE) == 0,
+		    "the handle punches page 0");
+	faults = faults_touching(mb, 1, bytes);
+	TEST_ASSERT(faults == 1 && bytes[0] == 0, "the punch zapped the other view's page 0 (%ld faults, byte %#x)",
+		    faults, bytes[0]);
+	TEST_ASSERT(set_attributes(h, PAGE, PAGE, GMEM_ATTR_PRIVATE) == 0, "page 1 becomes private");
+	TEST_ASSERT(touch_faults(mb + PAGE, false, 0), "the conversion zapped the other view's page 1 (SIGBUS)");
+	region_destroy(h);
+	TEST_ASSERT(touch_faults(mb + 2 * PAGE, false, 0), "destroy zapped the other view's mapping (SIGBUS)");
+	munmap((void *)ma, PAGES * PAGE), munmap((void *)mb, PAGES * PAGE);
+	close(a), close(b), close(h), close(dev);
+}
+
 /* ---- punch, allocate, zero ----------------------------------------------- */
 
 static void test_punch_across_views(void)
@@ -1719,6 +1783,7 @@ static const struct {
 	{ "pending_view", test_pending_view },
 	{ "revoke_live_mapping", test_revoke_live_mapping },
 	{ "fork_inherits_mapping", test_fork_inherits_mapping },
+	{ "revoke_spares_other_views", test_revoke_spares_other_views },
 	{ "punch_across_views", test_punch_across_views },
 	{ "zero_on_first_use", test_zero_on_first_use },
 	{ "convert_in_place", test_convert_in_place },
@@ -1732,6 +1797,17 @@ static const struct {
 	{ "unload_refused", test_unload_refused },
 	{ "stress", test_stress },
 };
+
+/* No names: every test; else the tests named. */
+static bool selected(int argc, char **argv, const char *name)
+{
+	if (argc < 2)
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return true;
+	return false;
+}
 
 int main(int argc, char **argv)
 {
@@ -1748,7 +1824,7 @@ int main(int argc, char **argv)
 		int status;
 		pid_t pid;
 
-		if (argc > 1 && strcmp(argv[1], tests[i].name)) {
+		if (!selected(argc, argv, tests[i].name)) {
 			printf("ok %zu - %s # SKIP not selected\n", i + 1, tests[i].name);
 			continue;
 		}
