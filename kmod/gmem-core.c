@@ -44,10 +44,10 @@
  * the lock, and a view with a VMA is on it: VMA -> file -> view inode).
  * Faults check the state and install the PTE themselves (vm_insert_page() on
  * a VM_MIXEDMAP VMA) under the lock held for reading, so no fault can
- * install a stale PTE after the zap. read()/write() look pages up under the
- * lock but copy without it (the copy may fault on a mapping of this very
- * region), holding a page reference instead; to shared->private conversion
- * such a reference looks like a pin, and it fails with EBUSY.
+ * install a stale PTE after the zap. read()/write() copy under the lock held
+ * for reading with page faults disabled, and fault the user buffer in
+ * unlocked before they retry (gmem-view.c): no copy outlasts a revoke, and
+ * they hold no page reference for a conversion to take for a pin.
  *
  * This file: helpers, allocation, invalidation, attributes, fallocate, the
  * handle's ioctls, region create/release and the pseudo filesystem. The
@@ -177,7 +177,7 @@ static void gmem_free_pages(struct gmem_region *region, pgoff_t first,
  * Shared -> private: zap, then make sure no page of the range is referenced
  * by anyone but us. Under region->lock for writing, so no fault can map a
  * page again, and any reference that remains after the zap is a pin (GUP,
- * O_DIRECT, vmsplice, or a read/write in flight).
+ * O_DIRECT, vmsplice, an io_uring fixed buffer).
  */
 static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
 			       pgoff_t last)

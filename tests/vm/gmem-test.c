@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <linux/falloc.h>
+#include <linux/userfaultfd.h>
 
 #include "uapi/linux/gmem.h"
 
@@ -1256,6 +1257,119 @@ static void test_revoke_spares_other_views(void)
 	close(a), close(b), close(h), close(dev);
 }
 
+/*
+ * A page whose first touch is held by a userfaultfd: a read() or write()
+ * whose user buffer is that page waits, in the kernel, for the handler
+ * thread, which changes the region (revokes a view, writes through another)
+ * before it resolves the fault with @fill.
+ */
+struct uffd_job {
+	int uffd;
+	unsigned char *page;
+	unsigned char fill;
+	int handle, view, other;	/* revoke view; write to other if other_fill */
+	unsigned char other_fill;
+	int revoke_r, revoke_errno;
+};
+
+static unsigned char *uffd_page(int *ret_uffd)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	unsigned char *p;
+	int uffd;
+
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (uffd < 0 && (errno == ENOSYS || errno == EPERM))
+		skip("no userfaultfd here: %s", strerror(errno));
+	TEST_ASSERT(uffd >= 0, "a userfaultfd is made");
+	TEST_ASSERT(ioctl(uffd, UFFDIO_API, &api) == 0, "the userfaultfd API is agreed");
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(p != MAP_FAILED, "an anonymous page is mapped");
+	reg.range.start = (uintptr_t)p;
+	reg.range.len = PAGE;
+	TEST_ASSERT(ioctl(uffd, UFFDIO_REGISTER, &reg) == 0, "the page is registered with the userfaultfd");
+	*ret_uffd = uffd;
+	return p;
+}
+
+static void *uffd_handler(void *arg)
+{
+	struct uffd_job *job = arg;
+	struct uffdio_copy copy = { .dst = (uintptr_t)job->page, .len = PAGE };
+	struct uffd_msg msg;
+	unsigned char *src = malloc(PAGE);
+
+	TEST_ASSERT(src, "memory for a buffer");
+	TEST_ASSERT(read(job->uffd, &msg, sizeof(msg)) == sizeof(msg) &&
+		    msg.event == UFFD_EVENT_PAGEFAULT,
+		    "the read() or write() faults on its buffer and waits for the handler");
+	/* The kernel is inside the read() or write() now. */
+	errno = 0;
+	job->revoke_r = view_op(job->handle, GMEM_REGION_REVOKE_VIEW, job->view);
+	job->revoke_errno = errno;
+	if (job->other_fill)
+		fill(job->other, 0, PAGE, job->other_fill);
+	memset(src, job->fill, PAGE);
+	copy.src = (uintptr_t)src;
+	TEST_ASSERT(ioctl(job->uffd, UFFDIO_COPY, &copy) == 0, "the fault is resolved");
+	free(src);
+	return NULL;
+}
+
+static void test_revoke_inflight_write(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
+	struct uffd_job job = { .fill = 0x5a, .handle = h, .view = a, .other = b };
+	pthread_t thread;
+	ssize_t r;
+	int e;
+
+	fill(b, 0, PAGE, 0x11);
+	job.page = uffd_page(&job.uffd);
+	TEST_ASSERT(pthread_create(&thread, NULL, uffd_handler, &job) == 0, "the fault handler starts");
+	errno = 0;
+	r = pwrite(a, job.page, PAGE, 0);
+	e = errno;
+	TEST_ASSERT(pthread_join(thread, NULL) == 0, "the fault handler ends");
+	TEST_ASSERT(job.revoke_r == 0, "the view is revoked while a write to it waits for its buffer (errno %d)",
+		    job.revoke_errno);
+	TEST_ASSERT(reads_as(b, 0, PAGE, 0x11),
+		    "a write in flight when its view was revoked does not land in the region after the revoke");
+	TEST_ASSERT(r < (ssize_t)PAGE, "that write does not report success (returned %zd, errno %d)", r, e);
+	TEST_ASSERT(r == -1 && e == EIO, "it fails with EIO (returned %zd, errno %d)", r, e);
+	region_destroy(h);
+	close(job.uffd), close(a), close(b), close(h), close(dev);
+}
+
+static void test_revoke_inflight_read(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
+	struct uffd_job job = { .fill = 0, .handle = h, .view = a, .other = b, .other_fill = 0x77 };
+	pthread_t thread;
+	ssize_t r;
+	int e;
+
+	fill(b, 0, PAGE, 0x11);
+	job.page = uffd_page(&job.uffd);
+	TEST_ASSERT(pthread_create(&thread, NULL, uffd_handler, &job) == 0, "the fault handler starts");
+	errno = 0;
+	r = pread(a, job.page, PAGE, 0);
+	e = errno;
+	TEST_ASSERT(pthread_join(thread, NULL) == 0, "the fault handler ends");
+	TEST_ASSERT(job.revoke_r == 0, "the view is revoked while a read of it waits for its buffer (errno %d)",
+		    job.revoke_errno);
+	TEST_ASSERT(reads_as(b, 0, PAGE, 0x77), "another view wrote new data after the revoke");
+	TEST_ASSERT(!memchr(job.page, 0x77, PAGE),
+		    "a read in flight when its view was revoked returns nothing written after the revoke (returned %zd)",
+		    r);
+	TEST_ASSERT(r == -1 && e == EIO, "it fails with EIO (returned %zd, errno %d)", r, e);
+	region_destroy(h);
+	close(job.uffd), close(a), close(b), close(h), close(dev);
+}
+
 /* ---- punch, allocate, zero ----------------------------------------------- */
 
 static void test_punch_across_views(void)
@@ -1784,6 +1898,8 @@ static const struct {
 	{ "revoke_live_mapping", test_revoke_live_mapping },
 	{ "fork_inherits_mapping", test_fork_inherits_mapping },
 	{ "revoke_spares_other_views", test_revoke_spares_other_views },
+	{ "revoke_inflight_write", test_revoke_inflight_write },
+	{ "revoke_inflight_read", test_revoke_inflight_read },
 	{ "punch_across_views", test_punch_across_views },
 	{ "zero_on_first_use", test_zero_on_first_use },
 	{ "convert_in_place", test_convert_in_place },
