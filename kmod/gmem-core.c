@@ -58,6 +58,7 @@
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/falloc.h>
+#include <linux/highmem.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -192,6 +193,81 @@ static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
 			return -EBUSY;
 	}
 	return 0;
+}
+
+/*
+ * Revocation and the references it cannot take back. A revoke zaps the
+ * view's mappings and refuses it every later fault, read, write; what it
+ * cannot reach is a reference to a page taken through the view before: a
+ * GUP pin, an io_uring fixed buffer, a page put in a pipe by vmsplice(),
+ * O_DIRECT in flight. The rule: every page of the revoked window that such
+ * a reference holds is replaced in the region by a copy, so the reference
+ * points at an orphan afterwards, a page that is no longer the region's:
+ * what is read through it is the content at revoke time, what is written
+ * through it reaches no one, and it no longer blocks a conversion. Whose
+ * reference it is cannot be told, so one taken through another view of the
+ * window is detached as well; every view's PTE of a replaced page is zapped
+ * and faults the copy in.
+ *
+ * A reference is what page_count() has beyond the region's own and one per
+ * PTE (vm_insert_page() takes both a reference and a mapcount; a zap drops
+ * the mapcount first, fork() takes the reference first), so the count errs
+ * towards copying a page that a PTE is just coming or going from. Under
+ * region->lock for writing: no fault maps a page meanwhile, and the revoked
+ * view's own PTEs are gone already, so its party can take no reference any
+ * more. -ENOMEM if a copy cannot be made: the pages already replaced stay
+ * replaced, and the caller reports that the revoke is not complete.
+ */
+static int gmem_detach_pins(struct gmem_region *region, pgoff_t first,
+			    pgoff_t last)
+{
+	struct mem_cgroup *old_memcg;
+	struct page *page, *copy;
+	unsigned long index;
+	void *old;
+
+	lockdep_assert_held_write(&region->lock);
+	xa_for_each_range(&region->pages, index, page, first, last) {
+		cond_resched();
+		if (page_count(page) == 1 + gmem_page_mapcount(page))
+			continue;
+
+		old_memcg = set_active_memcg(region->memcg);
+		copy = alloc_page(GMEM_GFP & ~__GFP_ZERO);
+		set_active_memcg(old_memcg);
+		if (!copy)
+			return -ENOMEM;
+		/* No PTE may go on mapping the page that becomes the orphan. */
+		gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
+		copy_highpage(copy, page);
+		/* Replacing a present entry allocates nothing. */
+		old = xa_store(&region->pages, index, copy, GFP_KERNEL);
+		if (WARN_ON_ONCE(old != page)) {
+			__free_page(copy);
+			return xa_is_err(old) ? xa_err(old) : -EIO;
+		}
+		put_page(page);		/* the pinners keep their references */
+	}
+	return 0;
+}
+
+/* -> revoked, and its pins detached; under region->lock for writing. */
+static int gmem_revoke(struct gmem_region *region, struct gmem_view *view)
+{
+	pgoff_t first = view->offset >> PAGE_SHIFT;
+	pgoff_t last = first + (view->length >> PAGE_SHIFT) - 1;
+	int r;
+
+	if (view->state != GMEM_VIEW_STATE_REVOKED) {
+		view->state = GMEM_VIEW_STATE_REVOKED;
+		gmem_zap_view(view, view->offset, view->length);
+	}
+	if (view->detached)
+		return 0;
+	r = gmem_detach_pins(region, first, last);
+	if (!r)
+		view->detached = true;
+	return r;
 }
 
 static int gmem_set_attributes(struct gmem_region *region, u64 offset,
@@ -475,16 +551,12 @@ static long gmem_ioctl_view_op(struct gmem_region *region, unsigned int cmd,
 		r = -ENOENT;
 	else if (region->dead)
 		r = -EIO;
-	else if (cmd == GMEM_REGION_REVOKE_VIEW) {
-		if (view->state != GMEM_VIEW_STATE_REVOKED) {
-			view->state = GMEM_VIEW_STATE_REVOKED;
-			gmem_zap_view(view, view->offset, view->length);
-		}
-	} else if (view->state == GMEM_VIEW_STATE_REVOKED) {
+	else if (cmd == GMEM_REGION_REVOKE_VIEW)
+		r = gmem_revoke(region, view);
+	else if (view->state == GMEM_VIEW_STATE_REVOKED)
 		r = -EIO;
-	} else {
+	else
 		view->state = GMEM_VIEW_STATE_ACTIVE;
-	}
 	up_write(&region->lock);
 out_fput:
 	if (file)

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <linux/falloc.h>
+#include <linux/io_uring.h>
 #include <linux/userfaultfd.h>
 
 #include "uapi/linux/gmem.h"
@@ -1319,15 +1320,18 @@ static void *uffd_handler(void *arg)
 
 static void test_revoke_inflight_write(void)
 {
-	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
-	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
-	struct uffd_job job = { .fill = 0x5a, .handle = h, .view = a, .other = b };
+	struct uffd_job job = { .fill = 0x5a };
 	pthread_t thread;
 	ssize_t r;
 	int e;
 
-	fill(b, 0, PAGE, 0x11);
+	/* Before the region: a skip leaves no region behind. */
 	job.page = uffd_page(&job.uffd);
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
+
+	job.handle = h, job.view = a, job.other = b;
+	fill(b, 0, PAGE, 0x11);
 	TEST_ASSERT(pthread_create(&thread, NULL, uffd_handler, &job) == 0, "the fault handler starts");
 	errno = 0;
 	r = pwrite(a, job.page, PAGE, 0);
@@ -1345,15 +1349,18 @@ static void test_revoke_inflight_write(void)
 
 static void test_revoke_inflight_read(void)
 {
-	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
-	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
-	struct uffd_job job = { .fill = 0, .handle = h, .view = a, .other = b, .other_fill = 0x77 };
+	struct uffd_job job = { .fill = 0, .other_fill = 0x77 };
 	pthread_t thread;
 	ssize_t r;
 	int e;
 
-	fill(b, 0, PAGE, 0x11);
+	/* Before the region: a skip leaves no region behind. */
 	job.page = uffd_page(&job.uffd);
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
+
+	job.handle = h, job.view = a, job.other = b;
+	fill(b, 0, PAGE, 0x11);
 	TEST_ASSERT(pthread_create(&thread, NULL, uffd_handler, &job) == 0, "the fault handler starts");
 	errno = 0;
 	r = pread(a, job.page, PAGE, 0);
@@ -1368,6 +1375,165 @@ static void test_revoke_inflight_read(void)
 	TEST_ASSERT(r == -1 && e == EIO, "it fails with EIO (returned %zd, errno %d)", r, e);
 	region_destroy(h);
 	close(job.uffd), close(a), close(b), close(h), close(dev);
+}
+
+static void test_revoke_detaches_pipe(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
+	unsigned char *ma = map(a, 4 * PAGE, PROT_READ | PROT_WRITE, 0);
+	unsigned char buf[PAGE];
+	int p[2];
+
+	memset(ma, 0x31, 4 * PAGE);
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	struct iovec iov = { .iov_base = ma + PAGE, .iov_len = 2 * PAGE };
+	TEST_ASSERT(vmsplice(p[1], &iov, 1, 0) == 2 * PAGE, "two pages of the view's mapping are spliced into a pipe");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "the view is revoked");
+	fill(b, PAGE, 2 * PAGE, 0x32);
+	TEST_ASSERT(read(p[0], buf, PAGE) == PAGE, "the pipe gives the first page back");
+	TEST_ASSERT(mem_is(buf, PAGE, 0x31),
+		    "a page in the pipe has its content of revoke time, not the region's later writes (first byte %#x)",
+		    buf[0]);
+	TEST_ASSERT(set_attributes(h, 0, 4 * PAGE, GMEM_ATTR_PRIVATE) == 0,
+		    "the page still in the pipe no longer holds the region's memory: the range becomes private");
+	TEST_ASSERT(set_attributes(h, 0, 4 * PAGE, 0) == 0, "and shared again");
+	TEST_ASSERT(read(p[0], buf, PAGE) == PAGE && mem_is(buf, PAGE, 0x31),
+		    "the second page in the pipe has its content of revoke time too");
+	TEST_ASSERT(reads_as(b, PAGE, 2 * PAGE, 0x32) && reads_as(b, 0, PAGE, 0x31),
+		    "the region keeps its data, and the write made after the revoke");
+	munmap(ma, 4 * PAGE);
+	region_destroy(h);
+	close(p[0]), close(p[1]), close(a), close(b), close(h), close(dev);
+}
+
+/* A minimal io_uring, raw syscalls (the test is static, without liburing). */
+struct ring {
+	int fd;
+	unsigned int *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+static int ring_setup(struct ring *ring)
+{
+	struct io_uring_params p = { 0 };
+	unsigned char *sq, *cq;
+
+	ring->fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+	if (ring->fd < 0)
+		return -errno;
+	sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned int),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring->fd, IORING_OFF_SQ_RING);
+	cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring->fd, IORING_OFF_CQ_RING);
+	ring->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe),
+			  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring->fd, IORING_OFF_SQES);
+	TEST_ASSERT(sq != MAP_FAILED && cq != MAP_FAILED && ring->sqes != MAP_FAILED,
+		    "the io_uring rings are mapped");
+	ring->sq_tail = (unsigned int *)(sq + p.sq_off.tail);
+	ring->sq_mask = (unsigned int *)(sq + p.sq_off.ring_mask);
+	ring->sq_array = (unsigned int *)(sq + p.sq_off.array);
+	ring->cq_head = (unsigned int *)(cq + p.cq_off.head);
+	ring->cq_tail = (unsigned int *)(cq + p.cq_off.tail);
+	ring->cq_mask = (unsigned int *)(cq + p.cq_off.ring_mask);
+	ring->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	return 0;
+}
+
+/* One READ_FIXED or WRITE_FIXED of fixed buffer 0, waited for: its result. */
+static int ring_rw_fixed(struct ring *ring, int opcode, int fd, void *buf,
+			 unsigned int len, off_t offset)
+{
+	unsigned int tail = *ring->sq_tail, idx = tail & *ring->sq_mask, head;
+	struct io_uring_sqe *sqe = &ring->sqes[idx];
+	int res;
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = (uint8_t)opcode;
+	sqe->fd = fd;
+	sqe->addr = (uintptr_t)buf;
+	sqe->len = len;
+	sqe->off = (uint64_t)offset;
+	sqe->buf_index = 0;
+	ring->sq_array[idx] = idx;
+	__atomic_store_n(ring->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	TEST_ASSERT(syscall(SYS_io_uring_enter, ring->fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) == 1,
+		    "an io_uring request is submitted and waited for");
+	head = *ring->cq_head;
+	TEST_ASSERT(head != __atomic_load_n(ring->cq_tail, __ATOMIC_ACQUIRE), "the request completed");
+	res = ring->cqes[head & *ring->cq_mask].res;
+	__atomic_store_n(ring->cq_head, head + 1, __ATOMIC_RELEASE);
+	return res;
+}
+
+static void test_revoke_detaches_io_uring(void)
+{
+	const unsigned int len = 4 * PAGE;
+	int dev = dev_open(), h = region_create(dev, len, NULL);
+	int a = view_new(h, RW, 0, len), b = view_new(h, RW, 0, len);
+	unsigned char *ma = map(a, len, PROT_READ | PROT_WRITE, 0);
+	int tmp = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	struct iovec iov = { .iov_base = ma, .iov_len = len };
+	struct ring ring;
+	int r;
+
+	TEST_ASSERT(tmp >= 0, "a temporary file is made");
+	memset(ma, 0x41, len);
+	r = ring_setup(&ring);
+	if (r == -ENOSYS || r == -EPERM) {
+		region_destroy(h);
+		skip("no io_uring here: %s", strerror(-r));
+	}
+	TEST_ASSERT(r == 0, "an io_uring is set up");
+	if (syscall(SYS_io_uring_register, ring.fd, IORING_REGISTER_BUFFERS, &iov, 1) < 0) {
+		int e = errno;
+
+		region_destroy(h);	/* the module must unload after the run */
+		skip("io_uring refuses a gmem mapping as a fixed buffer on this kernel: %s", strerror(e));
+	}
+	TEST_ASSERT_ERRNO(set_attributes(h, 0, len, GMEM_ATTR_PRIVATE), EBUSY,
+			  "the fixed buffer pins the view's pages while the view is active");
+
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "the view is revoked");
+	fill(b, 0, len, 0x42);
+	TEST_ASSERT(ring_rw_fixed(&ring, IORING_OP_WRITE_FIXED, tmp, ma, len, 0) == (int)len,
+		    "the fixed buffer is written to a file after the revoke");
+	TEST_ASSERT(reads_as(tmp, 0, len, 0x41),
+		    "the fixed buffer of a revoked view has its content of revoke time, not the region's later data");
+	fill(tmp, 0, len, 0x43);
+	TEST_ASSERT(ring_rw_fixed(&ring, IORING_OP_READ_FIXED, tmp, ma, len, 0) == (int)len,
+		    "a file is read into the fixed buffer after the revoke");
+	TEST_ASSERT(reads_as(b, 0, len, 0x42), "what is read into a revoked view's fixed buffer does not reach the region");
+	TEST_ASSERT(set_attributes(h, 0, len, GMEM_ATTR_PRIVATE) == 0,
+		    "the revoked view's fixed buffer no longer blocks a conversion");
+	TEST_ASSERT(set_attributes(h, 0, len, 0) == 0, "and shared again");
+
+	/* Destroy with a fixed buffer on a live view: it keeps nothing of the region. */
+	int c = view_new(h, RW, 0, len);
+	unsigned char *mc = map(c, len, PROT_READ | PROT_WRITE, 0);
+
+	memset(mc, 0x44, len);
+	TEST_ASSERT(syscall(SYS_io_uring_register, ring.fd, IORING_UNREGISTER_BUFFERS, NULL, 0) == 0,
+		    "the old fixed buffer is unregistered");
+	iov.iov_base = mc;
+	TEST_ASSERT(syscall(SYS_io_uring_register, ring.fd, IORING_REGISTER_BUFFERS, &iov, 1) == 0,
+		    "a live view's mapping is registered as a fixed buffer");
+	region_destroy(h);
+	TEST_ASSERT(region_info(h).allocated == 0, "the destroyed region holds no memory");
+	fill(tmp, 0, len, 0x45);
+	TEST_ASSERT(ring_rw_fixed(&ring, IORING_OP_READ_FIXED, tmp, mc, len, 0) == (int)len,
+		    "a file is still read into the fixed buffer after the destroy");
+	TEST_ASSERT(ring_rw_fixed(&ring, IORING_OP_WRITE_FIXED, tmp, mc, len, 0) == (int)len &&
+		    reads_as(tmp, 0, len, 0x45),
+		    "and written out of it: it is memory of its own now");
+	int h2 = region_create(dev, len, NULL), d = view_new(h2, RW, 0, len);
+
+	TEST_ASSERT(reads_as(d, 0, len, 0), "a new region does not see the fixed buffer's data");
+	region_destroy(h2);
+	close(ring.fd);
+	munmap(ma, len), munmap(mc, len);
+	close(d), close(h2), close(tmp), close(a), close(b), close(c), close(h), close(dev);
 }
 
 /* ---- punch, allocate, zero ----------------------------------------------- */
@@ -1900,6 +2066,8 @@ static const struct {
 	{ "revoke_spares_other_views", test_revoke_spares_other_views },
 	{ "revoke_inflight_write", test_revoke_inflight_write },
 	{ "revoke_inflight_read", test_revoke_inflight_read },
+	{ "revoke_detaches_pipe", test_revoke_detaches_pipe },
+	{ "revoke_detaches_io_uring", test_revoke_detaches_io_uring },
 	{ "punch_across_views", test_punch_across_views },
 	{ "zero_on_first_use", test_zero_on_first_use },
 	{ "convert_in_place", test_convert_in_place },
