@@ -143,7 +143,7 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 
 /* ---- invalidation ------------------------------------------------------- */
 
-/* Zap every mapping of [offset, offset + length) of @view; under region->lock. */
+/* Zap @view's mappings of [offset, offset + length); under region->lock. */
 static void gmem_zap_view(struct gmem_view *view, u64 offset, u64 length)
 {
 	unmap_mapping_range(view->inode->i_mapping, offset, length, 0);
@@ -207,7 +207,8 @@ static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
  * through it reaches no one, and it no longer blocks a conversion. Whose
  * reference it is cannot be told, so one taken through another view of the
  * window is detached as well; every view's PTE of a replaced page is zapped
- * and faults the copy in.
+ * and faults the copy in. A write through a pin while this runs may or may
+ * not be in the copy; none made after it reaches the region.
  *
  * A reference is what page_count() has beyond the region's own and one per
  * PTE (vm_insert_page() takes both a reference and a mapcount; a zap drops
