@@ -2037,6 +2037,138 @@ static void test_stress(void)
 	close(s.view), close(s.handle), close(dev);
 }
 
+/*
+ * Revokes while the view is busy: a thread faults through its mapping, one
+ * reads and writes it with buffers on another view's mapping (so copies
+ * meet unmapped buffers and retry), one vmsplices its mapping into a pipe
+ * and drains it. Each round makes a fresh view, lets them run, revokes it:
+ * the revoke succeeds, the threads stop on SIGBUS, EIO or EFAULT only, and
+ * nothing written through the revoked view appears after the revoke.
+ */
+#define LOAD_PAGES	32
+#define LOAD_ROUNDS	20
+
+struct load {
+	int view, other;
+	unsigned char *map, *other_map;
+	unsigned long ops, errors;
+	int last_error;
+};
+
+static void *load_faulter(void *arg)
+{
+	struct load *l = arg;
+	unsigned int seed = 3;
+
+	for (;;) {
+		size_t page = rnd(&seed) % LOAD_PAGES;
+
+		if (touch_faults(l->map + page * PAGE, rnd(&seed) & 1, 0xa1))
+			return NULL;
+		__atomic_add_fetch(&l->ops, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void *load_copier(void *arg)
+{
+	struct load *l = arg;
+	unsigned int seed = 5;
+
+	for (;;) {
+		size_t page = rnd(&seed) % LOAD_PAGES, buf = rnd(&seed) % LOAD_PAGES;
+		unsigned char *p = l->other_map + buf * PAGE;
+		ssize_t r;
+
+		if (rnd(&seed) & 1) {
+			memset(p, 0xa2, PAGE);	/* what only this view writes */
+			r = pwrite(l->view, p, PAGE, page * PAGE);
+		} else {
+			r = pread(l->view, p, PAGE, page * PAGE);
+		}
+		if (r < 0) {
+			if (errno != EIO)
+				l->errors++, l->last_error = errno;
+			return NULL;
+		}
+		__atomic_add_fetch(&l->ops, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void *load_splicer(void *arg)
+{
+	struct load *l = arg;
+	unsigned int seed = 9;
+	char buf[PAGE];
+	int p[2];
+
+	if (pipe(p) < 0) {
+		l->errors++, l->last_error = errno;
+		return NULL;
+	}
+	for (;;) {
+		struct iovec iov = { .iov_base = l->map + (rnd(&seed) % LOAD_PAGES) * PAGE,
+				     .iov_len = PAGE };
+		ssize_t r = vmsplice(p[1], &iov, 1, 0);
+
+		if (r < 0) {
+			if (errno != EFAULT)
+				l->errors++, l->last_error = errno;
+			break;
+		}
+		if (read(p[0], buf, PAGE) != PAGE) {
+			l->errors++, l->last_error = errno;
+			break;
+		}
+		__atomic_add_fetch(&l->ops, 1, __ATOMIC_RELAXED);
+	}
+	close(p[0]), close(p[1]);
+	return NULL;
+}
+
+static void test_revoke_under_load(void)
+{
+	int dev = dev_open(), h = region_create(dev, 2 * LOAD_PAGES * PAGE, NULL);
+	int check = view_new(h, RW, 0, LOAD_PAGES * PAGE);
+	struct load l = { .other = view_new(h, RW, LOAD_PAGES * PAGE, LOAD_PAGES * PAGE) };
+	unsigned long ops = 0;
+
+	catch_sigbus();
+	l.other_map = map(l.other, LOAD_PAGES * PAGE, PROT_READ | PROT_WRITE, LOAD_PAGES * PAGE);
+	for (int round = 0; round < LOAD_ROUNDS; round++) {
+		pthread_t threads[3];
+
+		l.view = view_new(h, RW, 0, LOAD_PAGES * PAGE);
+		l.map = map(l.view, LOAD_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+		TEST_ASSERT(pthread_create(&threads[0], NULL, load_faulter, &l) == 0 &&
+			    pthread_create(&threads[1], NULL, load_copier, &l) == 0 &&
+			    pthread_create(&threads[2], NULL, load_splicer, &l) == 0,
+			    "the load threads start");
+		/* Punch the buffers' view now and then: copies meet holes. */
+		for (int i = 0; i < 10; i++) {
+			usleep(5 * 1000);
+			TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+					      LOAD_PAGES * PAGE, LOAD_PAGES * PAGE) == 0,
+				    "the buffers' view is punched under load");
+		}
+		TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, l.view) == 0,
+			    "a busy view is revoked in round %d", round);
+		fill(check, 0, LOAD_PAGES * PAGE, 0x5c);
+		for (int i = 0; i < 3; i++)
+			TEST_ASSERT(pthread_join(threads[i], NULL) == 0, "a load thread ends");
+		TEST_ASSERT(l.errors == 0, "the load meets only SIGBUS, EIO and EFAULT once revoked (%lu errors, last errno %d)",
+			    l.errors, l.last_error);
+		TEST_ASSERT(reads_as(check, 0, LOAD_PAGES * PAGE, 0x5c),
+			    "nothing done through the revoked view reaches the region after the revoke (round %d)", round);
+		munmap(l.map, LOAD_PAGES * PAGE);
+		close(l.view);
+		ops += l.ops, l.ops = 0;
+	}
+	printf("# revoke_under_load: %d rounds, %lu operations\n", LOAD_ROUNDS, ops);
+	munmap(l.other_map, LOAD_PAGES * PAGE);
+	region_destroy(h);
+	close(l.other), close(check), close(h), close(dev);
+}
+
 /* ---- runner -------------------------------------------------------------- */
 
 static const struct {
@@ -2080,6 +2212,7 @@ static const struct {
 	{ "memcg_charge", test_memcg_charge },
 	{ "unload_refused", test_unload_refused },
 	{ "stress", test_stress },
+	{ "revoke_under_load", test_revoke_under_load },
 };
 
 /* No names: every test; else the tests named. */
