@@ -80,6 +80,9 @@
 #define GMEM_MAX_VIEW_INFO	1024
 
 #define GMEM_GFP	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT)
+/* A revoke's copies: the caller is told (ENOMEM), nobody is OOM-killed. */
+#define GMEM_GFP_COPY	(GFP_HIGHUSER | __GFP_ACCOUNT | __GFP_RETRY_MAYFAIL | \
+			 __GFP_NOWARN)
 
 struct vfsmount *gmem_mnt;
 static const struct file_operations gmem_region_fops;
@@ -216,8 +219,10 @@ static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
  * towards copying a page that a PTE is just coming or going from. Under
  * region->lock for writing: no fault maps a page meanwhile, and the revoked
  * view's own PTEs are gone already, so its party can take no reference any
- * more. -ENOMEM if a copy cannot be made: the pages already replaced stay
- * replaced, and the caller reports that the revoke is not complete.
+ * more. -ENOMEM if a copy cannot be made (the region's memory cgroup is
+ * full, say; copies are allocated without invoking the OOM killer): the
+ * pages already replaced stay replaced, and the caller reports that the
+ * revoke is not complete.
  */
 static int gmem_detach_pins(struct gmem_region *region, pgoff_t first,
 			    pgoff_t last)
@@ -234,7 +239,7 @@ static int gmem_detach_pins(struct gmem_region *region, pgoff_t first,
 			continue;
 
 		old_memcg = set_active_memcg(region->memcg);
-		copy = alloc_page(GMEM_GFP & ~__GFP_ZERO);
+		copy = alloc_page(GMEM_GFP_COPY);
 		set_active_memcg(old_memcg);
 		if (!copy)
 			return -ENOMEM;

@@ -1407,6 +1407,131 @@ static void test_revoke_detaches_pipe(void)
 	close(p[0]), close(p[1]), close(a), close(b), close(h), close(dev);
 }
 
+/* Write @value to the cgroup file @cg/@file. */
+static void cg_write(const char *cg, const char *file, const char *value)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cg, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value),
+		    "%s is set to %s", path, value);
+	close(fd);
+}
+
+static long cg_read(const char *cg, const char *file)
+{
+	char path[256], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cg, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0, "%s opens", path);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return atol(buf);
+}
+
+/* A memory cgroup to charge regions to, or a skip; @cg is made. */
+static void memcg_make(const char *cg)
+{
+	char buf[256];
+	int fd = open("/sys/fs/cgroup/cgroup.controllers", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		skip("no cgroup2 hierarchy at /sys/fs/cgroup");
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	if (!strstr(buf, "memory"))
+		skip("no memory controller in cgroup2");
+	cg_write("/sys/fs/cgroup", "cgroup.subtree_control", "+memory");
+	TEST_ASSERT(mkdir(cg, 0755) == 0 || errno == EEXIST, "the cgroup %s is made", cg);
+}
+
+/* A child process in @cg creates a region of @size named @name; it is left empty. */
+static void memcg_create_region(const char *cg, const char *name, uint64_t size)
+{
+	int status;
+	pid_t pid = fork();
+
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		char path[256];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+		fd = open(path, O_WRONLY);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			_exit(2);
+		int dev = open("/dev/gmem", O_RDWR);
+		struct gmem_create_region c = { .size = size };
+
+		snprintf(c.name, sizeof(c.name), "%s", name);
+		_exit(dev >= 0 && ioctl(dev, GMEM_CREATE_REGION, &c) >= 0 ? 0 : 3);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "a process in the cgroup creates a region (status %#x)", status);
+}
+
+static void test_revoke_copy_fails(void)
+{
+	const char *cg = "/sys/fs/cgroup/gmem-test-revoke";
+	struct gmem_open_region o = { .name = "revoke-nomem" };
+	unsigned char buf[PAGE];
+	char value[32];
+	int p[2];
+
+	memcg_make(cg);
+	memcg_create_region(cg, o.name, 8 * PAGE);
+	int dev = dev_open(), h = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(h >= 0, "the region is opened by name");
+	int a = view_new(h, RW, 0, 8 * PAGE), b = view_new(h, RW, 0, 8 * PAGE);
+	unsigned char *ma = map(a, 8 * PAGE, PROT_READ | PROT_WRITE, 0);
+
+	memset(ma, 0x71, 8 * PAGE);
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	struct iovec iov = { .iov_base = ma, .iov_len = 8 * PAGE };
+	TEST_ASSERT(vmsplice(p[1], &iov, 1, 0) == 8 * PAGE, "the view's pages are spliced into a pipe");
+
+	/*
+	 * No room in the cgroup. memory.high drains the charges cached per CPU
+	 * first, on other CPUs by a work item: wait for memory.current to settle.
+	 */
+	cg_write(cg, "memory.high", "0");
+	for (long now = cg_read(cg, "memory.current"), last = -1; now != last;
+	     last = now, now = cg_read(cg, "memory.current"))
+		usleep(100 * 1000);
+	snprintf(value, sizeof(value), "%ld", cg_read(cg, "memory.current"));
+	cg_write(cg, "memory.max", value);
+	cg_write(cg, "memory.high", "max");
+	TEST_ASSERT_ERRNO(view_op(h, GMEM_REGION_REVOKE_VIEW, a), ENOMEM,
+			  "a revoke that cannot copy the pinned pages says so");
+	TEST_ASSERT(view_state(a) == GMEM_VIEW_STATE_REVOKED, "the view is revoked all the same");
+	TEST_ASSERT_ERRNO(pread(a, buf, 1, 0), EIO, "the revoked view cannot be read");
+	TEST_ASSERT_ERRNO(set_attributes(h, 0, 8 * PAGE, GMEM_ATTR_PRIVATE), EBUSY,
+			  "the pages not copied are still the pinned ones");
+
+	cg_write(cg, "memory.max", "max");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "with room again, a second revoke finishes");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "and a third is a no-op");
+	fill(b, 0, 8 * PAGE, 0x72);
+	for (int i = 0; i < 8; i++)
+		TEST_ASSERT(read(p[0], buf, PAGE) == PAGE && mem_is(buf, PAGE, 0x71),
+			    "page %d in the pipe has its content of revoke time", i);
+	TEST_ASSERT(set_attributes(h, 0, 8 * PAGE, GMEM_ATTR_PRIVATE) == 0 &&
+		    set_attributes(h, 0, 8 * PAGE, 0) == 0, "the range converts both ways");
+	TEST_ASSERT(reads_as(b, 0, 8 * PAGE, 0x72), "the region has the write made after the revoke");
+	munmap(ma, 8 * PAGE);
+	region_destroy(h);
+	close(p[0]), close(p[1]), close(a), close(b), close(h), close(dev);
+	rmdir(cg);
+}
+
 /* A minimal io_uring, raw syscalls (the test is static, without liburing). */
 struct ring {
 	int fd;
@@ -2200,6 +2325,7 @@ static const struct {
 	{ "revoke_inflight_read", test_revoke_inflight_read },
 	{ "revoke_detaches_pipe", test_revoke_detaches_pipe },
 	{ "revoke_detaches_io_uring", test_revoke_detaches_io_uring },
+	{ "revoke_copy_fails", test_revoke_copy_fails },
 	{ "punch_across_views", test_punch_across_views },
 	{ "zero_on_first_use", test_zero_on_first_use },
 	{ "convert_in_place", test_convert_in_place },
