@@ -62,7 +62,7 @@ struct gmem_view {
 	u64 offset;			/* window, bytes */
 	u64 length;
 	u32 state;			/* GMEM_VIEW_STATE_*, under region->lock */
-	bool detached;			/* revoked and its pins detached, ditto */
+	bool detached;			/* revoked, pins detached; ditto */
 };
 
 /* 0 if the view may be used now; under region->lock. */

@@ -153,8 +153,9 @@ static ssize_t gmem_view_read_iter(struct kiocb *iocb, struct iov_iter *to)
 
 		done += copied;
 		pos += copied;
-		if (copied < n &&
-		    fault_in_iov_iter_writeable(to, n - copied) == n - copied) {
+		/* Short: fault the rest of the buffer in, unlocked; retry. */
+		n -= copied;
+		if (n && fault_in_iov_iter_writeable(to, n) == n) {
 			r = -EFAULT;
 			break;
 		}
@@ -211,8 +212,9 @@ static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
 
 		done += copied;
 		pos += copied;
-		if (copied < n &&
-		    fault_in_iov_iter_readable(from, n - copied) == n - copied) {
+		/* Short: fault the rest of the source in, unlocked; retry. */
+		n -= copied;
+		if (n && fault_in_iov_iter_readable(from, n) == n) {
 			r = -EFAULT;
 			break;
 		}
