@@ -7,22 +7,25 @@
  * region's own page array (region->pages), not in the page cache, so they are
  * never on an LRU list: never reclaimed, never migrated or compacted. Pages
  * are allocated zeroed on first touch and charged to the memory cgroup of the
- * task that created the region. The storage inode's address_space holds no
- * page; it is there so that every VMA of every view sits in one i_mmap tree
- * and one unmap_mapping_range() zaps a range in every view at once.
+ * task that created the region. No address_space holds a page.
  *
  * A *view* is one inode (mode, size, i_fop of its own) per window and set of
  * rights; every file of the view, the first one and any re-open through
- * /proc/<pid>/fd, points its f_mapping at the storage inode's mapping and its
- * private_data at the view. Re-opening goes through gmem_view_open(), which
+ * /proc/<pid>/fd, keeps the view inode's own mapping as its f_mapping and
+ * points its private_data at the view. Each view's address_space is thus the
+ * i_mmap tree of that view's VMAs alone (upstream guest_memfd's per-file
+ * invalidation): a revoke zaps the revoked view's mappings and no other,
+ * while a punch, a conversion or a destroy walks the region's views and zaps
+ * the range in each. Re-opening goes through gmem_view_open(), which
  * refuses a revoked view and any write access the view does not have. The
  * *handle* is a file of the storage inode itself: the owner's, for ioctls and
  * fallocate over the whole region; it cannot be re-opened through /proc.
  *
  * What lives where:
- *   storage inode   size, the i_mmap tree of all views' VMAs
+ *   storage inode   size
  *   region          pages, memory attributes, view list, state, the lock
- *   view inode      the view (i_private): window, rights, state, label
+ *   view inode      the view (i_private): window, rights, state, label;
+ *                   the i_mmap tree of the view's VMAs
  *   file            nothing of its own: a handle or one open of a view
  *
  * Who pins whom:
@@ -39,13 +42,15 @@
  * region letting a kept view go).
  *
  * Access is taken away under region->lock held for writing: the state (or
- * attribute, or page) changes, then unmap_mapping_range() zaps the range.
+ * attribute, or page) changes, then unmap_mapping_range() zaps the range in
+ * the view concerned, or in every view (the view list changes only under
+ * the lock, and a view with a VMA is on it: VMA -> file -> view inode).
  * Faults check the state and install the PTE themselves (vm_insert_page() on
  * a VM_MIXEDMAP VMA) under the lock held for reading, so no fault can
- * install a stale PTE after the zap. read()/write() look pages up under the
- * lock but copy without it (the copy may fault on a mapping of this very
- * region), holding a page reference instead; to shared->private conversion
- * such a reference looks like a pin, and it fails with EBUSY.
+ * install a stale PTE after the zap. read()/write() copy under the lock held
+ * for reading with page faults disabled, and fault the user buffer in
+ * unlocked before they retry (gmem-view.c): no copy outlasts a revoke, and
+ * they hold no page reference for a conversion to take for a pin.
  *
  * This file: helpers, allocation, invalidation, attributes, fallocate, the
  * handle's ioctls, region create/release and the pseudo filesystem. The
@@ -57,6 +62,7 @@
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/falloc.h>
+#include <linux/highmem.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -79,6 +85,9 @@
 #define GMEM_MAX_VIEW_INFO	1024
 
 #define GMEM_GFP	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT)
+/* A revoke's copies: the caller is told (ENOMEM), nobody is OOM-killed. */
+#define GMEM_GFP_COPY	(GFP_HIGHUSER | __GFP_ACCOUNT | __GFP_RETRY_MAYFAIL | \
+			 __GFP_NOWARN)
 
 struct vfsmount *gmem_mnt;
 static const struct file_operations gmem_region_fops;
@@ -142,10 +151,20 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 
 /* ---- invalidation ------------------------------------------------------- */
 
+/* Zap @view's mappings of [offset, offset + length); under region->lock. */
+static void gmem_zap_view(struct gmem_view *view, u64 offset, u64 length)
+{
+	unmap_mapping_range(view->inode->i_mapping, offset, length, 0);
+}
+
 /* Zap every mapping of [offset, offset + length) in every view. */
 static void gmem_zap(struct gmem_region *region, u64 offset, u64 length)
 {
-	unmap_mapping_range(region->inode->i_mapping, offset, length, 0);
+	struct gmem_view *view;
+
+	lockdep_assert_held_write(&region->lock);
+	list_for_each_entry(view, &region->views, node)
+		gmem_zap_view(view, offset, length);
 }
 
 /* Drop the pages of [first, last]; under region->lock for writing, zapped. */
@@ -167,7 +186,7 @@ static void gmem_free_pages(struct gmem_region *region, pgoff_t first,
  * Shared -> private: zap, then make sure no page of the range is referenced
  * by anyone but us. Under region->lock for writing, so no fault can map a
  * page again, and any reference that remains after the zap is a pin (GUP,
- * O_DIRECT, vmsplice, or a read/write in flight).
+ * O_DIRECT, vmsplice, an io_uring fixed buffer).
  */
 static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
 			       pgoff_t last)
@@ -182,6 +201,84 @@ static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
 			return -EBUSY;
 	}
 	return 0;
+}
+
+/*
+ * Revocation and the references it cannot take back. A revoke zaps the
+ * view's mappings and refuses it every later fault, read, write; what it
+ * cannot reach is a reference to a page taken through the view before: a
+ * GUP pin, an io_uring fixed buffer, a page put in a pipe by vmsplice(),
+ * O_DIRECT in flight. The rule: every page of the revoked window that such
+ * a reference holds is replaced in the region by a copy, so the reference
+ * points at an orphan afterwards, a page that is no longer the region's:
+ * what is read through it is the content at revoke time, what is written
+ * through it reaches no one, and it no longer blocks a conversion. Whose
+ * reference it is cannot be told, so one taken through another view of the
+ * window is detached as well; every view's PTE of a replaced page is zapped
+ * and faults the copy in. A write through a pin while this runs may or may
+ * not be in the copy; none made after it reaches the region.
+ *
+ * A reference is what page_count() has beyond the region's own and one per
+ * PTE (vm_insert_page() takes both a reference and a mapcount; a zap drops
+ * the mapcount first, fork() takes the reference first), so the count errs
+ * towards copying a page that a PTE is just coming or going from. Under
+ * region->lock for writing: no fault maps a page meanwhile, and the revoked
+ * view's own PTEs are gone already, so its party can take no reference any
+ * more. -ENOMEM if a copy cannot be made (the region's memory cgroup is
+ * full, say; copies are allocated without invoking the OOM killer): the
+ * pages already replaced stay replaced, and the caller reports that the
+ * revoke is not complete.
+ */
+static int gmem_detach_pins(struct gmem_region *region, pgoff_t first,
+			    pgoff_t last)
+{
+	struct mem_cgroup *old_memcg;
+	struct page *page, *copy;
+	unsigned long index;
+	void *old;
+
+	lockdep_assert_held_write(&region->lock);
+	xa_for_each_range(&region->pages, index, page, first, last) {
+		cond_resched();
+		if (page_count(page) == 1 + gmem_page_mapcount(page))
+			continue;
+
+		old_memcg = set_active_memcg(region->memcg);
+		copy = alloc_page(GMEM_GFP_COPY);
+		set_active_memcg(old_memcg);
+		if (!copy)
+			return -ENOMEM;
+		/* No PTE may go on mapping the page that becomes the orphan. */
+		gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
+		copy_highpage(copy, page);
+		/* Replacing a present entry allocates nothing. */
+		old = xa_store(&region->pages, index, copy, GFP_KERNEL);
+		if (WARN_ON_ONCE(old != page)) {
+			__free_page(copy);
+			return xa_is_err(old) ? xa_err(old) : -EIO;
+		}
+		put_page(page);		/* the pinners keep their references */
+	}
+	return 0;
+}
+
+/* -> revoked, and its pins detached; under region->lock for writing. */
+static int gmem_revoke(struct gmem_region *region, struct gmem_view *view)
+{
+	pgoff_t first = view->offset >> PAGE_SHIFT;
+	pgoff_t last = first + (view->length >> PAGE_SHIFT) - 1;
+	int r;
+
+	if (view->state != GMEM_VIEW_STATE_REVOKED) {
+		view->state = GMEM_VIEW_STATE_REVOKED;
+		gmem_zap_view(view, view->offset, view->length);
+	}
+	if (view->detached)
+		return 0;
+	r = gmem_detach_pins(region, first, last);
+	if (!r)
+		view->detached = true;
+	return r;
 }
 
 static int gmem_set_attributes(struct gmem_region *region, u64 offset,
@@ -477,20 +574,17 @@ static long gmem_ioctl_view_op(struct gmem_region *region, unsigned int cmd,
 	else if (region->dead)
 		r = -EIO;
 	else if (cmd == GMEM_REGION_REVOKE_VIEW) {
-		if (view->state != GMEM_VIEW_STATE_REVOKED) {
-			view->state = GMEM_VIEW_STATE_REVOKED;
-			gmem_zap(region, view->offset, view->length);
-		}
-		if (view->kept) {
+		r = gmem_revoke(region, view);
+		/* Kept until its pins are detached: a retry finds it by id. */
+		if (!r && view->kept) {
 			/* The region's reference, dropped once unlocked. */
 			view->kept = false;
 			let_go = view->inode;
 		}
-	} else if (view->state == GMEM_VIEW_STATE_REVOKED) {
+	} else if (view->state == GMEM_VIEW_STATE_REVOKED)
 		r = -EIO;
-	} else {
+	else
 		view->state = GMEM_VIEW_STATE_ACTIVE;
-	}
 	up_write(&region->lock);
 	if (let_go)
 		iput(let_go);	/* may free the view: not touched after this */

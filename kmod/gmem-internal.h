@@ -36,7 +36,7 @@ struct gmem_region {
 	struct hlist_node name_node;
 	bool linked;
 
-	/* The storage inode: i_mapping->i_mmap holds the VMAs of every view. */
+	/* The storage inode: its size; handles are its files. */
 	struct inode *inode;
 	struct mem_cgroup *memcg;	/* charged for every page */
 
@@ -57,9 +57,9 @@ struct gmem_region {
 
 struct gmem_view {
 	struct gmem_region *region;	/* pinned */
+	struct inode *inode;		/* owns the view; i_mapping: its VMAs */
 	struct list_head node;		/* region->views, under region->lock */
 	u64 id;
-	struct inode *inode;		/* its own; i_private is the view */
 	u64 flags;			/* GMEM_VIEW_READ | _WRITE | _ALLOCATE */
 	u64 offset;			/* window, bytes */
 	u64 length;
@@ -67,6 +67,7 @@ struct gmem_view {
 	bool kept;			/* the region holds inode; under region->lock */
 	u32 label_len;
 	char *label;			/* label_len bytes, or NULL */
+	bool detached;			/* revoked, pins detached; ditto */
 };
 
 /* 0 if the view may be used now; under region->lock. */

@@ -4,11 +4,11 @@
  *
  * A view is an inode of its own on gmem's pseudo filesystem (i_private is
  * the struct gmem_view), so that it has its own mode, size and i_fop and
- * can be re-opened through /proc/<pid>/fd/<n>; every file of it shares the
- * storage inode's mapping (f_mapping), so every mapping of every view is in
- * one i_mmap tree. This file is the view's face: fault, mmap, read/write,
- * fallocate, re-open, creation and release. The storage, the invalidation
- * protocol and the object model are in gmem-core.c.
+ * can be re-opened through /proc/<pid>/fd/<n>; every file of it keeps the
+ * view inode's mapping as its f_mapping, so the view's i_mmap tree holds the
+ * view's mappings and only them. This file is the view's face: fault, mmap,
+ * read/write, fallocate, re-open, creation and release. The storage, the
+ * invalidation protocol and the object model are in gmem-core.c.
  */
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -95,6 +95,33 @@ static int gmem_view_mmap(struct file *file, struct vm_area_struct *vma)
 
 /* ---- read, write -------------------------------------------------------- */
 
+/*
+ * read() and write() copy under region->lock held for reading, with page
+ * faults disabled: a revoke (which takes the lock for writing) waits for a
+ * copy in progress, and no copy starts once it has returned. A copy that
+ * meets a user buffer that is not mapped stops short; the lock is dropped,
+ * the buffer faulted in (which may take long: userfaultfd, a fault on a
+ * mapping of this very region, I/O) and the copy retried under the lock,
+ * with the view checked again, as mm/filemap.c's generic_perform_write()
+ * does. No page reference is held across the lock.
+ */
+
+/* Up to @n bytes of the page at @index into @to; under region->lock. */
+static size_t gmem_copy_to_iter(struct gmem_region *region, pgoff_t index,
+				size_t off, size_t n, struct iov_iter *to)
+{
+	struct page *page = xa_load(&region->pages, index);
+	size_t copied;
+
+	pagefault_disable();
+	if (page)
+		copied = copy_page_to_iter(page, off, n, to);
+	else
+		copied = iov_iter_zero(n, to);	/* a hole reads as zeros */
+	pagefault_enable();
+	return copied;
+}
+
 static ssize_t gmem_view_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct gmem_view *view = iocb->ki_filp->private_data;
@@ -112,30 +139,23 @@ static ssize_t gmem_view_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		size_t off = offset_in_page(pos);
 		size_t n = min3(PAGE_SIZE - off, iov_iter_count(to),
 				(size_t)(end - pos));
-		struct page *page;
-		size_t copied;
+		size_t copied = 0;
 
 		down_read(&region->lock);
 		r = gmem_view_usable(view);
 		if (!r && gmem_is_private(region, index))
 			r = -EACCES;
-		page = r ? NULL : xa_load(&region->pages, index);
-		if (page)
-			get_page(page);
+		if (!r)
+			copied = gmem_copy_to_iter(region, index, off, n, to);
 		up_read(&region->lock);
 		if (r)
 			break;
 
-		/* Unlocked: the copy may fault on a mapping of this region. */
-		if (page) {
-			copied = copy_page_to_iter(page, off, n, to);
-			put_page(page);
-		} else {
-			copied = iov_iter_zero(n, to);	/* a hole reads as zeros */
-		}
 		done += copied;
 		pos += copied;
-		if (copied < n) {
+		/* Short: fault the rest of the buffer in, unlocked; retry. */
+		n -= copied;
+		if (n && fault_in_iov_iter_writeable(to, n) == n) {
 			r = -EFAULT;
 			break;
 		}
@@ -173,7 +193,7 @@ static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		size_t n = min3(PAGE_SIZE - off, iov_iter_count(from),
 				(size_t)(end - pos));
 		struct page *page = NULL;
-		size_t copied;
+		size_t copied = 0;
 
 		down_read(&region->lock);
 		r = gmem_view_usable(view);
@@ -181,17 +201,20 @@ static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
 			r = -EACCES;
 		if (!r)
 			r = gmem_get_page(region, index, &page);
-		if (!r)
-			get_page(page);
+		if (!r) {
+			pagefault_disable();
+			copied = copy_page_from_iter_atomic(page, off, n, from);
+			pagefault_enable();
+		}
 		up_read(&region->lock);
 		if (r)
 			break;
 
-		copied = copy_page_from_iter(page, off, n, from);
-		put_page(page);
 		done += copied;
 		pos += copied;
-		if (copied < n) {
+		/* Short: fault the rest of the source in, unlocked; retry. */
+		n -= copied;
+		if (n && fault_in_iov_iter_readable(from, n) == n) {
 			r = -EFAULT;
 			break;
 		}
@@ -284,8 +307,7 @@ static int gmem_view_open(struct inode *inode, struct file *file)
 	if (r)
 		return r;
 
-	file->f_mapping = region->inode->i_mapping;
-	file->private_data = view;
+	file->private_data = view;	/* f_mapping: the view inode's own */
 	return 0;
 }
 
@@ -324,8 +346,7 @@ struct file *gmem_view_open_file(struct gmem_view *view)
 		return file;
 	}
 	file->f_mode |= FMODE_PREAD | FMODE_PWRITE;
-	file->f_mapping = view->region->inode->i_mapping;
-	file->private_data = view;
+	file->private_data = view;	/* f_mapping: the view inode's own */
 	return file;
 }
 

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,6 +38,8 @@
 #include <unistd.h>
 
 #include <linux/falloc.h>
+#include <linux/io_uring.h>
+#include <linux/userfaultfd.h>
 
 #include "uapi/linux/gmem.h"
 
@@ -1238,6 +1241,472 @@ static void test_fork_inherits_mapping(void)
 	close(v), close(h), close(dev);
 }
 
+/* ---- revocation reaches what the revoked party holds ------------------- */
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	TEST_ASSERT(getrusage(RUSAGE_SELF, &ru) == 0, "getrusage() works");
+	return ru.ru_minflt;
+}
+
+/* Minor faults taken while reading the first byte of @pages pages of @m. */
+static long faults_touching(const volatile unsigned char *m, int pages,
+			    unsigned char *ret_bytes)
+{
+	long before = minor_faults();
+
+	for (int i = 0; i < pages; i++)
+		ret_bytes[i] = m[i * PAGE];
+	return minor_faults() - before;
+}
+
+static void test_revoke_spares_other_views(void)
+{
+	enum { PAGES = 16 };
+	int dev = dev_open(), h = region_create(dev, PAGES * PAGE, NULL);
+	int a = view_new(h, RW, 0, PAGES * PAGE), b = view_new(h, RW, 0, PAGES * PAGE);
+	volatile unsigned char *ma = map(a, PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+	volatile unsigned char *mb = map(b, PAGES * PAGE, PROT_READ, 0);
+	unsigned char bytes[PAGES];
+	long faults;
+
+	catch_sigbus();
+	for (int i = 0; i < PAGES; i++)
+		ma[i * PAGE] = (unsigned char)(i + 1);
+	faults = faults_touching(mb, PAGES, bytes);
+	TEST_ASSERT(faults >= PAGES, "a first touch of another view's mapping faults every page in (%ld faults)",
+		    faults);
+	faults = faults_touching(mb, PAGES, bytes);
+	TEST_ASSERT(faults == 0, "touching mapped pages again takes no fault (%ld faults)", faults);
+
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "one view is revoked");
+	faults = faults_touching(mb, PAGES, bytes);
+	TEST_ASSERT(faults == 0,
+		    "revoking one view leaves another view's mappings in place: %ld of %d pages faulted again",
+		    faults, PAGES);
+	for (int i = 0; i < PAGES; i++)
+		TEST_ASSERT(bytes[i] == i + 1, "the other view still maps page %d's data", i);
+	TEST_ASSERT(touch_faults(ma, false, 0), "the revoked view's own mapping faults with SIGBUS");
+
+	/* Punch, conversion and destroy still reach every view's mapping. */
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, PAGE) == 0,
+		    "the handle punches page 0");
+	faults = faults_touching(mb, 1, bytes);
+	TEST_ASSERT(faults == 1 && bytes[0] == 0, "the punch zapped the other view's page 0 (%ld faults, byte %#x)",
+		    faults, bytes[0]);
+	TEST_ASSERT(set_attributes(h, PAGE, PAGE, GMEM_ATTR_PRIVATE) == 0, "page 1 becomes private");
+	TEST_ASSERT(touch_faults(mb + PAGE, false, 0), "the conversion zapped the other view's page 1 (SIGBUS)");
+	region_destroy(h);
+	TEST_ASSERT(touch_faults(mb + 2 * PAGE, false, 0), "destroy zapped the other view's mapping (SIGBUS)");
+	munmap((void *)ma, PAGES * PAGE), munmap((void *)mb, PAGES * PAGE);
+	close(a), close(b), close(h), close(dev);
+}
+
+/*
+ * A page whose first touch is held by a userfaultfd: a read() or write()
+ * whose user buffer is that page waits, in the kernel, for the handler
+ * thread, which changes the region (revokes a view, writes through another)
+ * before it resolves the fault with @fill.
+ */
+struct uffd_job {
+	int uffd;
+	unsigned char *page;
+	unsigned char fill;
+	int handle, view, other;	/* revoke view; write to other if other_fill */
+	unsigned char other_fill;
+	int revoke_r, revoke_errno;
+};
+
+static unsigned char *uffd_page(int *ret_uffd)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	unsigned char *p;
+	int uffd;
+
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (uffd < 0 && (errno == ENOSYS || errno == EPERM))
+		skip("no userfaultfd here: %s", strerror(errno));
+	TEST_ASSERT(uffd >= 0, "a userfaultfd is made");
+	TEST_ASSERT(ioctl(uffd, UFFDIO_API, &api) == 0, "the userfaultfd API is agreed");
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(p != MAP_FAILED, "an anonymous page is mapped");
+	reg.range.start = (uintptr_t)p;
+	reg.range.len = PAGE;
+	TEST_ASSERT(ioctl(uffd, UFFDIO_REGISTER, &reg) == 0, "the page is registered with the userfaultfd");
+	*ret_uffd = uffd;
+	return p;
+}
+
+static void *uffd_handler(void *arg)
+{
+	struct uffd_job *job = arg;
+	struct uffdio_copy copy = { .dst = (uintptr_t)job->page, .len = PAGE };
+	struct uffd_msg msg;
+	unsigned char *src = malloc(PAGE);
+
+	TEST_ASSERT(src, "memory for a buffer");
+	TEST_ASSERT(read(job->uffd, &msg, sizeof(msg)) == sizeof(msg) &&
+		    msg.event == UFFD_EVENT_PAGEFAULT,
+		    "the read() or write() faults on its buffer and waits for the handler");
+	/* The kernel is inside the read() or write() now. */
+	errno = 0;
+	job->revoke_r = view_op(job->handle, GMEM_REGION_REVOKE_VIEW, job->view);
+	job->revoke_errno = errno;
+	if (job->other_fill)
+		fill(job->other, 0, PAGE, job->other_fill);
+	memset(src, job->fill, PAGE);
+	copy.src = (uintptr_t)src;
+	TEST_ASSERT(ioctl(job->uffd, UFFDIO_COPY, &copy) == 0, "the fault is resolved");
+	free(src);
+	return NULL;
+}
+
+static void test_revoke_inflight_write(void)
+{
+	struct uffd_job job = { .fill = 0x5a };
+	pthread_t thread;
+	ssize_t r;
+	int e;
+
+	/* Before the region: a skip leaves no region behind. */
+	job.page = uffd_page(&job.uffd);
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
+
+	job.handle = h, job.view = a, job.other = b;
+	fill(b, 0, PAGE, 0x11);
+	TEST_ASSERT(pthread_create(&thread, NULL, uffd_handler, &job) == 0, "the fault handler starts");
+	errno = 0;
+	r = pwrite(a, job.page, PAGE, 0);
+	e = errno;
+	TEST_ASSERT(pthread_join(thread, NULL) == 0, "the fault handler ends");
+	TEST_ASSERT(job.revoke_r == 0, "the view is revoked while a write to it waits for its buffer (errno %d)",
+		    job.revoke_errno);
+	TEST_ASSERT(reads_as(b, 0, PAGE, 0x11),
+		    "a write in flight when its view was revoked does not land in the region after the revoke");
+	TEST_ASSERT(r < (ssize_t)PAGE, "that write does not report success (returned %zd, errno %d)", r, e);
+	TEST_ASSERT(r == -1 && e == EIO, "it fails with EIO (returned %zd, errno %d)", r, e);
+	region_destroy(h);
+	close(job.uffd), close(a), close(b), close(h), close(dev);
+}
+
+static void test_revoke_inflight_read(void)
+{
+	struct uffd_job job = { .fill = 0, .other_fill = 0x77 };
+	pthread_t thread;
+	ssize_t r;
+	int e;
+
+	/* Before the region: a skip leaves no region behind. */
+	job.page = uffd_page(&job.uffd);
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
+
+	job.handle = h, job.view = a, job.other = b;
+	fill(b, 0, PAGE, 0x11);
+	TEST_ASSERT(pthread_create(&thread, NULL, uffd_handler, &job) == 0, "the fault handler starts");
+	errno = 0;
+	r = pread(a, job.page, PAGE, 0);
+	e = errno;
+	TEST_ASSERT(pthread_join(thread, NULL) == 0, "the fault handler ends");
+	TEST_ASSERT(job.revoke_r == 0, "the view is revoked while a read of it waits for its buffer (errno %d)",
+		    job.revoke_errno);
+	TEST_ASSERT(reads_as(b, 0, PAGE, 0x77), "another view wrote new data after the revoke");
+	TEST_ASSERT(!memchr(job.page, 0x77, PAGE),
+		    "a read in flight when its view was revoked returns nothing written after the revoke (returned %zd)",
+		    r);
+	TEST_ASSERT(r == -1 && e == EIO, "it fails with EIO (returned %zd, errno %d)", r, e);
+	region_destroy(h);
+	close(job.uffd), close(a), close(b), close(h), close(dev);
+}
+
+static void test_revoke_detaches_pipe(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int a = view_new(h, RW, 0, 4 * PAGE), b = view_new(h, RW, 0, 4 * PAGE);
+	unsigned char *ma = map(a, 4 * PAGE, PROT_READ | PROT_WRITE, 0);
+	unsigned char buf[PAGE];
+	int p[2];
+
+	memset(ma, 0x31, 4 * PAGE);
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	struct iovec iov = { .iov_base = ma + PAGE, .iov_len = 2 * PAGE };
+	TEST_ASSERT(vmsplice(p[1], &iov, 1, 0) == 2 * PAGE, "two pages of the view's mapping are spliced into a pipe");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "the view is revoked");
+	fill(b, PAGE, 2 * PAGE, 0x32);
+	TEST_ASSERT(read(p[0], buf, PAGE) == PAGE, "the pipe gives the first page back");
+	TEST_ASSERT(mem_is(buf, PAGE, 0x31),
+		    "a page in the pipe has its content of revoke time, not the region's later writes (first byte %#x)",
+		    buf[0]);
+	TEST_ASSERT(set_attributes(h, 0, 4 * PAGE, GMEM_ATTR_PRIVATE) == 0,
+		    "the page still in the pipe no longer holds the region's memory: the range becomes private");
+	TEST_ASSERT(set_attributes(h, 0, 4 * PAGE, 0) == 0, "and shared again");
+	TEST_ASSERT(read(p[0], buf, PAGE) == PAGE && mem_is(buf, PAGE, 0x31),
+		    "the second page in the pipe has its content of revoke time too");
+	TEST_ASSERT(reads_as(b, PAGE, 2 * PAGE, 0x32) && reads_as(b, 0, PAGE, 0x31),
+		    "the region keeps its data, and the write made after the revoke");
+	munmap(ma, 4 * PAGE);
+	region_destroy(h);
+	close(p[0]), close(p[1]), close(a), close(b), close(h), close(dev);
+}
+
+/* Write @value to the cgroup file @cg/@file. */
+static void cg_write(const char *cg, const char *file, const char *value)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cg, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value),
+		    "%s is set to %s", path, value);
+	close(fd);
+}
+
+static long cg_read(const char *cg, const char *file)
+{
+	char path[256], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cg, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0, "%s opens", path);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return atol(buf);
+}
+
+/* A memory cgroup to charge regions to, or a skip; @cg is made. */
+static void memcg_make(const char *cg)
+{
+	char buf[256];
+	int fd = open("/sys/fs/cgroup/cgroup.controllers", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		skip("no cgroup2 hierarchy at /sys/fs/cgroup");
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	if (!strstr(buf, "memory"))
+		skip("no memory controller in cgroup2");
+	cg_write("/sys/fs/cgroup", "cgroup.subtree_control", "+memory");
+	TEST_ASSERT(mkdir(cg, 0755) == 0 || errno == EEXIST, "the cgroup %s is made", cg);
+}
+
+/* A child process in @cg creates a region of @size named @name; it is left empty. */
+static void memcg_create_region(const char *cg, const char *name, uint64_t size)
+{
+	int status;
+	pid_t pid = fork();
+
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		char path[256];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+		fd = open(path, O_WRONLY);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			_exit(2);
+		int dev = open("/dev/gmem", O_RDWR);
+		struct gmem_create_region c = { .size = size };
+
+		snprintf(c.name, sizeof(c.name), "%s", name);
+		_exit(dev >= 0 && ioctl(dev, GMEM_CREATE_REGION, &c) >= 0 ? 0 : 3);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "a process in the cgroup creates a region (status %#x)", status);
+}
+
+static void test_revoke_copy_fails(void)
+{
+	const char *cg = "/sys/fs/cgroup/gmem-test-revoke";
+	struct gmem_open_region o = { .name = "revoke-nomem" };
+	unsigned char buf[PAGE];
+	char value[32];
+	int p[2];
+
+	memcg_make(cg);
+	memcg_create_region(cg, o.name, 8 * PAGE);
+	int dev = dev_open(), h = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(h >= 0, "the region is opened by name");
+	int a = view_new(h, RW, 0, 8 * PAGE), b = view_new(h, RW, 0, 8 * PAGE);
+	unsigned char *ma = map(a, 8 * PAGE, PROT_READ | PROT_WRITE, 0);
+
+	memset(ma, 0x71, 8 * PAGE);
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	struct iovec iov = { .iov_base = ma, .iov_len = 8 * PAGE };
+	TEST_ASSERT(vmsplice(p[1], &iov, 1, 0) == 8 * PAGE, "the view's pages are spliced into a pipe");
+
+	/*
+	 * No room in the cgroup. memory.high drains the charges cached per CPU
+	 * first, on other CPUs by a work item: wait for memory.current to settle.
+	 */
+	cg_write(cg, "memory.high", "0");
+	for (long now = cg_read(cg, "memory.current"), last = -1; now != last;
+	     last = now, now = cg_read(cg, "memory.current"))
+		usleep(100 * 1000);
+	snprintf(value, sizeof(value), "%ld", cg_read(cg, "memory.current"));
+	cg_write(cg, "memory.max", value);
+	cg_write(cg, "memory.high", "max");
+	TEST_ASSERT_ERRNO(view_op(h, GMEM_REGION_REVOKE_VIEW, a), ENOMEM,
+			  "a revoke that cannot copy the pinned pages says so");
+	TEST_ASSERT(view_state(a) == GMEM_VIEW_STATE_REVOKED, "the view is revoked all the same");
+	TEST_ASSERT_ERRNO(pread(a, buf, 1, 0), EIO, "the revoked view cannot be read");
+	TEST_ASSERT_ERRNO(set_attributes(h, 0, 8 * PAGE, GMEM_ATTR_PRIVATE), EBUSY,
+			  "the pages not copied are still the pinned ones");
+
+	cg_write(cg, "memory.max", "max");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "with room again, a second revoke finishes");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "and a third is a no-op");
+	fill(b, 0, 8 * PAGE, 0x72);
+	for (int i = 0; i < 8; i++)
+		TEST_ASSERT(read(p[0], buf, PAGE) == PAGE && mem_is(buf, PAGE, 0x71),
+			    "page %d in the pipe has its content of revoke time", i);
+	TEST_ASSERT(set_attributes(h, 0, 8 * PAGE, GMEM_ATTR_PRIVATE) == 0 &&
+		    set_attributes(h, 0, 8 * PAGE, 0) == 0, "the range converts both ways");
+	TEST_ASSERT(reads_as(b, 0, 8 * PAGE, 0x72), "the region has the write made after the revoke");
+	munmap(ma, 8 * PAGE);
+	region_destroy(h);
+	close(p[0]), close(p[1]), close(a), close(b), close(h), close(dev);
+	rmdir(cg);
+}
+
+/* A minimal io_uring, raw syscalls (the test is static, without liburing). */
+struct ring {
+	int fd;
+	unsigned int *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+static int ring_setup(struct ring *ring)
+{
+	struct io_uring_params p = { 0 };
+	unsigned char *sq, *cq;
+
+	ring->fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+	if (ring->fd < 0)
+		return -errno;
+	sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned int),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring->fd, IORING_OFF_SQ_RING);
+	cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring->fd, IORING_OFF_CQ_RING);
+	ring->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe),
+			  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring->fd, IORING_OFF_SQES);
+	TEST_ASSERT(sq != MAP_FAILED && cq != MAP_FAILED && ring->sqes != MAP_FAILED,
+		    "the io_uring rings are mapped");
+	ring->sq_tail = (unsigned int *)(sq + p.sq_off.tail);
+	ring->sq_mask = (unsigned int *)(sq + p.sq_off.ring_mask);
+	ring->sq_array = (unsigned int *)(sq + p.sq_off.array);
+	ring->cq_head = (unsigned int *)(cq + p.cq_off.head);
+	ring->cq_tail = (unsigned int *)(cq + p.cq_off.tail);
+	ring->cq_mask = (unsigned int *)(cq + p.cq_off.ring_mask);
+	ring->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	return 0;
+}
+
+/* One READ_FIXED or WRITE_FIXED of fixed buffer 0, waited for: its result. */
+static int ring_rw_fixed(struct ring *ring, int opcode, int fd, void *buf,
+			 unsigned int len, off_t offset)
+{
+	unsigned int tail = *ring->sq_tail, idx = tail & *ring->sq_mask, head;
+	struct io_uring_sqe *sqe = &ring->sqes[idx];
+	int res;
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = (uint8_t)opcode;
+	sqe->fd = fd;
+	sqe->addr = (uintptr_t)buf;
+	sqe->len = len;
+	sqe->off = (uint64_t)offset;
+	sqe->buf_index = 0;
+	ring->sq_array[idx] = idx;
+	__atomic_store_n(ring->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	TEST_ASSERT(syscall(SYS_io_uring_enter, ring->fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) == 1,
+		    "an io_uring request is submitted and waited for");
+	head = *ring->cq_head;
+	TEST_ASSERT(head != __atomic_load_n(ring->cq_tail, __ATOMIC_ACQUIRE), "the request completed");
+	res = ring->cqes[head & *ring->cq_mask].res;
+	__atomic_store_n(ring->cq_head, head + 1, __ATOMIC_RELEASE);
+	return res;
+}
+
+static void test_revoke_detaches_io_uring(void)
+{
+	const unsigned int len = 4 * PAGE;
+	int dev = dev_open(), h = region_create(dev, len, NULL);
+	int a = view_new(h, RW, 0, len), b = view_new(h, RW, 0, len);
+	unsigned char *ma = map(a, len, PROT_READ | PROT_WRITE, 0);
+	int tmp = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	struct iovec iov = { .iov_base = ma, .iov_len = len };
+	struct ring ring;
+	int r;
+
+	TEST_ASSERT(tmp >= 0, "a temporary file is made");
+	memset(ma, 0x41, len);
+	r = ring_setup(&ring);
+	if (r == -ENOSYS || r == -EPERM) {
+		region_destroy(h);
+		skip("no io_uring here: %s", strerror(-r));
+	}
+	TEST_ASSERT(r == 0, "an io_uring is set up");
+	if (syscall(SYS_io_uring_register, ring.fd, IORING_REGISTER_BUFFERS, &iov, 1) < 0) {
+		int e = errno;
+
+		region_destroy(h);	/* the module must unload after the run */
+		skip("io_uring refuses a gmem mapping as a fixed buffer on this kernel: %s", strerror(e));
+	}
+	TEST_ASSERT_ERRNO(set_attributes(h, 0, len, GMEM_ATTR_PRIVATE), EBUSY,
+			  "the fixed buffer pins the view's pages while the view is active");
+
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "the view is revoked");
+	fill(b, 0, len, 0x42);
+	TEST_ASSERT(ring_rw_fixed(&ring, IORING_OP_WRITE_FIXED, tmp, ma, len, 0) == (int)len,
+		    "the fixed buffer is written to a file after the revoke");
+	TEST_ASSERT(reads_as(tmp, 0, len, 0x41),
+		    "the fixed buffer of a revoked view has its content of revoke time, not the region's later data");
+	fill(tmp, 0, len, 0x43);
+	TEST_ASSERT(ring_rw_fixed(&ring, IORING_OP_READ_FIXED, tmp, ma, len, 0) == (int)len,
+		    "a file is read into the fixed buffer after the revoke");
+	TEST_ASSERT(reads_as(b, 0, len, 0x42), "what is read into a revoked view's fixed buffer does not reach the region");
+	TEST_ASSERT(set_attributes(h, 0, len, GMEM_ATTR_PRIVATE) == 0,
+		    "the revoked view's fixed buffer no longer blocks a conversion");
+	TEST_ASSERT(set_attributes(h, 0, len, 0) == 0, "and shared again");
+
+	/* Destroy with a fixed buffer on a live view: it keeps nothing of the region. */
+	int c = view_new(h, RW, 0, len);
+	unsigned char *mc = map(c, len, PROT_READ | PROT_WRITE, 0);
+
+	memset(mc, 0x44, len);
+	TEST_ASSERT(syscall(SYS_io_uring_register, ring.fd, IORING_UNREGISTER_BUFFERS, NULL, 0) == 0,
+		    "the old fixed buffer is unregistered");
+	iov.iov_base = mc;
+	TEST_ASSERT(syscall(SYS_io_uring_register, ring.fd, IORING_REGISTER_BUFFERS, &iov, 1) == 0,
+		    "a live view's mapping is registered as a fixed buffer");
+	region_destroy(h);
+	TEST_ASSERT(region_info(h).allocated == 0, "the destroyed region holds no memory");
+	fill(tmp, 0, len, 0x45);
+	TEST_ASSERT(ring_rw_fixed(&ring, IORING_OP_READ_FIXED, tmp, mc, len, 0) == (int)len,
+		    "a file is still read into the fixed buffer after the destroy");
+	TEST_ASSERT(ring_rw_fixed(&ring, IORING_OP_WRITE_FIXED, tmp, mc, len, 0) == (int)len &&
+		    reads_as(tmp, 0, len, 0x45),
+		    "and written out of it: it is memory of its own now");
+	int h2 = region_create(dev, len, NULL), d = view_new(h2, RW, 0, len);
+
+	TEST_ASSERT(reads_as(d, 0, len, 0), "a new region does not see the fixed buffer's data");
+	region_destroy(h2);
+	close(ring.fd);
+	munmap(ma, len), munmap(mc, len);
+	close(d), close(h2), close(tmp), close(a), close(b), close(c), close(h), close(dev);
+}
+
 /* ---- punch, allocate, zero ----------------------------------------------- */
 
 static void test_punch_across_views(void)
@@ -1835,6 +2304,138 @@ static void test_stress(void)
 	close(s.view), close(s.handle), close(dev);
 }
 
+/*
+ * Revokes while the view is busy: a thread faults through its mapping, one
+ * reads and writes it with buffers on another view's mapping (so copies
+ * meet unmapped buffers and retry), one vmsplices its mapping into a pipe
+ * and drains it. Each round makes a fresh view, lets them run, revokes it:
+ * the revoke succeeds, the threads stop on SIGBUS, EIO or EFAULT only, and
+ * nothing written through the revoked view appears after the revoke.
+ */
+#define LOAD_PAGES	32
+#define LOAD_ROUNDS	20
+
+struct load {
+	int view, other;
+	unsigned char *map, *other_map;
+	unsigned long ops, errors;
+	int last_error;
+};
+
+static void *load_faulter(void *arg)
+{
+	struct load *l = arg;
+	unsigned int seed = 3;
+
+	for (;;) {
+		size_t page = rnd(&seed) % LOAD_PAGES;
+
+		if (touch_faults(l->map + page * PAGE, rnd(&seed) & 1, 0xa1))
+			return NULL;
+		__atomic_add_fetch(&l->ops, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void *load_copier(void *arg)
+{
+	struct load *l = arg;
+	unsigned int seed = 5;
+
+	for (;;) {
+		size_t page = rnd(&seed) % LOAD_PAGES, buf = rnd(&seed) % LOAD_PAGES;
+		unsigned char *p = l->other_map + buf * PAGE;
+		ssize_t r;
+
+		if (rnd(&seed) & 1) {
+			memset(p, 0xa2, PAGE);	/* what only this view writes */
+			r = pwrite(l->view, p, PAGE, page * PAGE);
+		} else {
+			r = pread(l->view, p, PAGE, page * PAGE);
+		}
+		if (r < 0) {
+			if (errno != EIO)
+				l->errors++, l->last_error = errno;
+			return NULL;
+		}
+		__atomic_add_fetch(&l->ops, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void *load_splicer(void *arg)
+{
+	struct load *l = arg;
+	unsigned int seed = 9;
+	char buf[PAGE];
+	int p[2];
+
+	if (pipe(p) < 0) {
+		l->errors++, l->last_error = errno;
+		return NULL;
+	}
+	for (;;) {
+		struct iovec iov = { .iov_base = l->map + (rnd(&seed) % LOAD_PAGES) * PAGE,
+				     .iov_len = PAGE };
+		ssize_t r = vmsplice(p[1], &iov, 1, 0);
+
+		if (r < 0) {
+			if (errno != EFAULT)
+				l->errors++, l->last_error = errno;
+			break;
+		}
+		if (read(p[0], buf, PAGE) != PAGE) {
+			l->errors++, l->last_error = errno;
+			break;
+		}
+		__atomic_add_fetch(&l->ops, 1, __ATOMIC_RELAXED);
+	}
+	close(p[0]), close(p[1]);
+	return NULL;
+}
+
+static void test_revoke_under_load(void)
+{
+	int dev = dev_open(), h = region_create(dev, 2 * LOAD_PAGES * PAGE, NULL);
+	int check = view_new(h, RW, 0, LOAD_PAGES * PAGE);
+	struct load l = { .other = view_new(h, RW, LOAD_PAGES * PAGE, LOAD_PAGES * PAGE) };
+	unsigned long ops = 0;
+
+	catch_sigbus();
+	l.other_map = map(l.other, LOAD_PAGES * PAGE, PROT_READ | PROT_WRITE, LOAD_PAGES * PAGE);
+	for (int round = 0; round < LOAD_ROUNDS; round++) {
+		pthread_t threads[3];
+
+		l.view = view_new(h, RW, 0, LOAD_PAGES * PAGE);
+		l.map = map(l.view, LOAD_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+		TEST_ASSERT(pthread_create(&threads[0], NULL, load_faulter, &l) == 0 &&
+			    pthread_create(&threads[1], NULL, load_copier, &l) == 0 &&
+			    pthread_create(&threads[2], NULL, load_splicer, &l) == 0,
+			    "the load threads start");
+		/* Punch the buffers' view now and then: copies meet holes. */
+		for (int i = 0; i < 10; i++) {
+			usleep(5 * 1000);
+			TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+					      LOAD_PAGES * PAGE, LOAD_PAGES * PAGE) == 0,
+				    "the buffers' view is punched under load");
+		}
+		TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, l.view) == 0,
+			    "a busy view is revoked in round %d", round);
+		fill(check, 0, LOAD_PAGES * PAGE, 0x5c);
+		for (int i = 0; i < 3; i++)
+			TEST_ASSERT(pthread_join(threads[i], NULL) == 0, "a load thread ends");
+		TEST_ASSERT(l.errors == 0, "the load meets only SIGBUS, EIO and EFAULT once revoked (%lu errors, last errno %d)",
+			    l.errors, l.last_error);
+		TEST_ASSERT(reads_as(check, 0, LOAD_PAGES * PAGE, 0x5c),
+			    "nothing done through the revoked view reaches the region after the revoke (round %d)", round);
+		munmap(l.map, LOAD_PAGES * PAGE);
+		close(l.view);
+		ops += l.ops, l.ops = 0;
+	}
+	printf("# revoke_under_load: %d rounds, %lu operations\n", LOAD_ROUNDS, ops);
+	munmap(l.other_map, LOAD_PAGES * PAGE);
+	region_destroy(h);
+	close(l.other), close(check), close(h), close(dev);
+}
+
 /* ---- runner -------------------------------------------------------------- */
 
 static const struct {
@@ -1862,6 +2463,12 @@ static const struct {
 	{ "pending_view", test_pending_view },
 	{ "revoke_live_mapping", test_revoke_live_mapping },
 	{ "fork_inherits_mapping", test_fork_inherits_mapping },
+	{ "revoke_spares_other_views", test_revoke_spares_other_views },
+	{ "revoke_inflight_write", test_revoke_inflight_write },
+	{ "revoke_inflight_read", test_revoke_inflight_read },
+	{ "revoke_detaches_pipe", test_revoke_detaches_pipe },
+	{ "revoke_detaches_io_uring", test_revoke_detaches_io_uring },
+	{ "revoke_copy_fails", test_revoke_copy_fails },
 	{ "punch_across_views", test_punch_across_views },
 	{ "zero_on_first_use", test_zero_on_first_use },
 	{ "convert_in_place", test_convert_in_place },
@@ -1875,7 +2482,19 @@ static const struct {
 	{ "memcg_charge", test_memcg_charge },
 	{ "unload_refused", test_unload_refused },
 	{ "stress", test_stress },
+	{ "revoke_under_load", test_revoke_under_load },
 };
+
+/* No names: every test; else the tests named. */
+static bool selected(int argc, char **argv, const char *name)
+{
+	if (argc < 2)
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return true;
+	return false;
+}
 
 int main(int argc, char **argv)
 {
@@ -1892,7 +2511,7 @@ int main(int argc, char **argv)
 		int status;
 		pid_t pid;
 
-		if (argc > 1 && strcmp(argv[1], tests[i].name)) {
+		if (!selected(argc, argv, tests[i].name)) {
 			printf("ok %zu - %s # SKIP not selected\n", i + 1, tests[i].name);
 			continue;
 		}

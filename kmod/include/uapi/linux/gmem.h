@@ -27,6 +27,9 @@
  *   EAGAIN  the view is pending (not yet activated)
  *   EACCES  the view lacks the right, or the page is private
  *   EBUSY   a page of the range is pinned, the conversion was not made
+ *   ENOMEM  (GMEM_REGION_REVOKE_VIEW) the view is revoked, but not every
+ *           pinned page could be replaced by a copy: some pin may still
+ *           reach the region; revoke again to finish
  *   EEXIST  a region of that name exists; ENOENT no such region
  */
 #ifndef _UAPI_LINUX_GMEM_H
@@ -159,9 +162,27 @@ struct gmem_new_view {
 /*
  * GMEM_REGION_ACTIVATE_VIEW: pending -> active (active: no-op; revoked: EIO).
  * GMEM_REGION_REVOKE_VIEW: -> revoked, at once: every mapping of the view is
- * zapped, later faults get SIGBUS, read/write/fallocate/mmap/re-open fail
- * with EIO. Revoking twice is a no-op. A kept view (GMEM_VIEW_KEEP) is let
- * go: it lasts as long as files of it are open, revoked.
+ * zapped (other views keep theirs), later faults get SIGBUS,
+ * read/write/fallocate/mmap/re-open fail with EIO, and a read or write in
+ * progress either ends before the revoke returns or fails with EIO.
+ *
+ * References to the view's pages taken before the revoke (GUP pins, io_uring
+ * fixed buffers, pages in a pipe from vmsplice(), O_DIRECT in flight) cannot
+ * be taken back; instead every page of the view's window that such a
+ * reference holds is replaced in the region by a copy. The old page is then
+ * an orphan: reads through the reference see the content at revoke time,
+ * writes through it no longer reach the region, and it no longer makes a
+ * conversion fail with EBUSY. The owner of a reference cannot be told, so a
+ * reference taken through another view of those pages is detached as well
+ * (that view's mappings fault the copy in); a view whose party must keep
+ * its pins coherent should take them after the revoke of another view over
+ * the same pages. If a copy cannot be allocated the revoke fails with ENOMEM:
+ * the view is revoked all the same (no new access), but some reference may
+ * still reach the region; revoking again finishes the job. Once it has
+ * succeeded, revoking again is a no-op.
+ *
+ * A kept view (GMEM_VIEW_KEEP) is let go once its revoke succeeded: it
+ * lasts as long as files of it are open, revoked.
  * GMEM_REGION_OPEN_VIEW: a new file of a view that is not revoked (pending
  * or active), with the view's rights (O_RDWR if it may write); returns the
  * fd. By id only (GMEM_VIEW_OP_FD: EINVAL).
@@ -234,7 +255,7 @@ struct gmem_region_info {
  * GMEM_REGION_SET_ATTRIBUTES (in): set the attributes of a page range, in
  * place (content is kept both ways). Shared -> private zaps every mapping of
  * the range first; if a page of it is pinned (GUP, O_DIRECT, vmsplice, an
- * in-flight read/write) it fails with EBUSY and changes nothing.
+ * io_uring fixed buffer) it fails with EBUSY and changes nothing.
  *
  * GMEM_REGION_GET_ATTRIBUTES (in/out), also on a view fd (within its window):
  * returns the attributes of the page at offset, and in length the length of
