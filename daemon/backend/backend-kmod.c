@@ -216,6 +216,10 @@ static int kmod_open_view(const BackendRegion *br, const BackendViewSpec *spec, 
         return 0;
 }
 
+/* A pinned page is usually pinned for a moment (a read or write in flight): so many tries, so far apart. */
+#define KMOD_BUSY_TRIES 5
+#define KMOD_BUSY_WAIT_NS (2 * 1000 * 1000)
+
 static int kmod_view_op(const BackendRegion *br, unsigned long cmd, const char *what, const BackendView *bv,
                         GmemError *e) {
         struct gmem_view_op op = bv->id ? (struct gmem_view_op) { .view = bv->id }
@@ -230,8 +234,30 @@ static int kmod_activate_view(const BackendRegion *br, const BackendView *bv, Gm
         return kmod_view_op(br, GMEM_REGION_ACTIVATE_VIEW, "activate", bv, e);
 }
 
+/*
+ * A revoke replaces pages still pinned (by a pipe, io_uring, DMA) with
+ * copies so that the revoked party holds nothing live; ENOMEM says a copy
+ * could not be made (the view is revoked, a pin may still reach the region),
+ * and trying again finishes the job: so a few tries.
+ */
+#define KMOD_REVOKE_TRIES 3
+
 static int kmod_revoke_view(const BackendRegion *br, const BackendView *bv, GmemError *e) {
-        return kmod_view_op(br, GMEM_REGION_REVOKE_VIEW, "revoke", bv, e);
+        int r = 0;
+
+        for (unsigned i = 0; i < KMOD_REVOKE_TRIES; i++) {
+                r = kmod_view_op(br, GMEM_REGION_REVOKE_VIEW, "revoke", bv, NULL);
+                if (r != -ENOMEM)
+                        break;
+                (void) nanosleep(&(struct timespec) { .tv_nsec = KMOD_BUSY_WAIT_NS }, NULL);
+        }
+        if (r == -ENOMEM)
+                return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "View %" PRIu64 " is revoked, but the kernel had "
+                                      "no memory to copy the pages still pinned through it: a pipe, io_uring buffer or "
+                                      "device may still reach the region", bv->id);
+        if (r < 0)
+                return kmod_view_op(br, GMEM_REGION_REVOKE_VIEW, "revoke", bv, e);
+        return 0;
 }
 
 static int kmod_discard(const BackendRegion *br, uint64_t offset, uint64_t length, GmemError *e) {
@@ -251,9 +277,6 @@ static int kmod_allocate(const BackendRegion *br, uint64_t offset, uint64_t leng
         return 0;
 }
 
-/* A pinned page is usually pinned for a moment (a read or write in flight): so many tries, so far apart. */
-#define KMOD_BUSY_TRIES 5
-#define KMOD_BUSY_WAIT_NS (2 * 1000 * 1000)
 
 static int kmod_set_attributes(const BackendRegion *br, uint64_t offset, uint64_t length, MemoryAttribute attr,
                                GmemError *e) {

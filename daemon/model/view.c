@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "backend-util.h"
+#include "log.h"
 #include "migration.h"
 #include "parse.h"
 #include "region.h"
@@ -95,9 +96,14 @@ static void view_revoke_backend(View *v) {
         const BackendOps *ops = v->region->ops;
         BackendView bv = view_backend(v);
 
+        GmemError e = GMEM_ERROR_INIT;
+
         if (v->state == VIEW_STATE_REVOKED || v->fd < 0 || !ops->revoke_view)
                 return;
-        (void) ops->revoke_view(&v->region->br, &bv, NULL);
+        /* The view goes from the model whatever the kernel says; what it could not do is told. */
+        if (ops->revoke_view(&v->region->br, &bv, &e) < 0)
+                log_warning("View %" PRIu64 " of region '%s' for VM '%s' is revoked, but not all of it: %s", v->id,
+                            v->region->name, v->vm ? v->vm->name : "-", e.message);
 }
 
 void view_remove(View *v) {
