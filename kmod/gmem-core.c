@@ -6,10 +6,23 @@
  * owns a storage inode on a private pseudo filesystem; its pages live in the
  * region's own page array (region->pages), not in the page cache, so they are
  * never on an LRU list: never reclaimed, never migrated or compacted. Pages
- * are allocated zeroed on first touch and charged to the memory cgroup of the
- * task that created the region. The storage inode's address_space holds no
- * page; it is there so that every VMA of every view sits in one i_mmap tree
- * and one unmap_mapping_range() zaps a range in every view at once.
+ * are allocated zeroed on first touch. The storage inode's address_space
+ * holds no page; it is there so that every VMA of every view sits in one
+ * i_mmap tree and one unmap_mapping_range() zaps a range in every view at
+ * once.
+ *
+ * Who pays for a page: whoever makes it exist, never the region's creator
+ * as such. A fault charges the memory cgroup of the address space that
+ * faults (vma->vm_mm, as anonymous memory and shmem do: also when the fault
+ * comes through GUP from another process); fallocate() and write() charge
+ * the calling task. The charge (__GFP_ACCOUNT, kernel memory) stays with the
+ * page until it is punched or the region destroyed, whatever happens to the
+ * process that paid (a removed cgroup's charges move to its parent). At a
+ * limit nothing is OOM-killed (__GFP_RETRY_MAYFAIL: reclaim is tried, then
+ * the allocation fails): a fault gets SIGBUS, never VM_FAULT_OOM, which would
+ * send the task into pagefault_out_of_memory() and retry the fault for ever;
+ * fallocate() and write() fail with ENOMEM, keeping what they allocated
+ * before the limit. The same holds when the machine itself is out of memory.
  *
  * A *view* is one inode (mode, size, i_fop of its own) per window and set of
  * rights; every file of the view, the first one and any re-open through
@@ -29,7 +42,7 @@
  *   VMA -> view file -> view dentry -> view inode -> view -> region
  *   handle file -> region (and its dentry -> storage inode)
  *   registry (until GMEM_REGION_DESTROY) -> region
- *   region -> storage inode, memcg, pages (one reference each), module
+ *   region -> storage inode, pages (one reference each), module
  *   every file of ours -> module (f_op->owner)
  * So memory outlives every fd until the region is destroyed, and the module
  * cannot be unloaded while a region exists. The region's view list is not a
@@ -73,7 +86,13 @@
 /* Bound on kernel buffers an ioctl fills before copying out. */
 #define GMEM_MAX_VIEW_INFO	1024
 
-#define GMEM_GFP	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT)
+/*
+ * Zeroed, charged to the current (or active) memory cgroup, and failing at
+ * its limit instead of calling the OOM killer. Not __GFP_MOVABLE: the pages
+ * are never migrated.
+ */
+#define GMEM_GFP	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT | \
+			 __GFP_RETRY_MAYFAIL)
 
 struct vfsmount *gmem_mnt;
 static const struct file_operations gmem_region_fops;
@@ -97,14 +116,33 @@ bool gmem_is_private(struct gmem_region *region, pgoff_t index)
 }
 
 /*
- * The page at @index, allocated (zeroed, charged to the region's memcg) if
- * there is none. Under region->lock held at least for reading; the page
- * stays while the lock is held.
+ * A new zeroed page for @index, charged to the memory cgroup of the faulting
+ * address space (@vmf) or, outside a fault, of the calling task.
+ */
+static struct page *gmem_alloc_page(const struct vm_fault *vmf)
+{
+	struct mem_cgroup *memcg, *old_memcg;
+	struct page *page;
+
+	if (!vmf)
+		return alloc_page(GMEM_GFP);
+
+	memcg = get_mem_cgroup_from_mm(vmf->vma->vm_mm);
+	old_memcg = set_active_memcg(memcg);
+	page = alloc_page(GMEM_GFP);
+	set_active_memcg(old_memcg);
+	mem_cgroup_put(memcg);
+	return page;
+}
+
+/*
+ * The page at @index, allocated if there is none (see gmem_alloc_page() for
+ * who pays); -ENOMEM at a memory cgroup's limit. Under region->lock held at
+ * least for reading; the page stays while the lock is held.
  */
 int gmem_get_page(struct gmem_region *region, pgoff_t index,
-			 struct page **ret_page)
+		  const struct vm_fault *vmf, struct page **ret_page)
 {
-	struct mem_cgroup *old_memcg;
 	struct page *page, *old;
 
 	page = xa_load(&region->pages, index);
@@ -113,9 +151,7 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 		return 0;
 	}
 
-	old_memcg = set_active_memcg(region->memcg);
-	page = alloc_page(GMEM_GFP);
-	set_active_memcg(old_memcg);
+	page = gmem_alloc_page(vmf);
 	if (!page)
 		return -ENOMEM;
 
@@ -293,7 +329,7 @@ static long gmem_allocate(struct gmem_region *region, struct gmem_view *view,
 		down_read(&region->lock);
 		r = view ? gmem_view_usable(view) : (region->dead ? -EIO : 0);
 		for (; !r && index < batch_end; index++)
-			r = gmem_get_page(region, index, &page);
+			r = gmem_get_page(region, index, NULL, &page);
 		up_read(&region->lock);
 		if (r)
 			return r;
@@ -631,7 +667,6 @@ static void gmem_region_release_ref(struct kref *ref)
 	xa_destroy(&region->pages);
 	xa_destroy(&region->attrs);
 	iput(region->inode);
-	mem_cgroup_put(region->memcg);
 	kfree(region);
 	module_put(THIS_MODULE);
 }
@@ -671,7 +706,6 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 	strscpy(region->name, name, sizeof(region->name));
 	INIT_HLIST_NODE(&region->name_node);
 	region->inode = inode;
-	region->memcg = get_mem_cgroup_from_mm(current->mm);
 	init_rwsem(&region->lock);
 	xa_init(&region->pages);
 	xa_init(&region->attrs);
