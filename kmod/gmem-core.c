@@ -23,6 +23,9 @@
  * send the task into pagefault_out_of_memory() and retry the fault for ever;
  * fallocate() and write() fail with ENOMEM, keeping what they allocated
  * before the limit. The same holds when the machine itself is out of memory.
+ * Where a page is placed follows the same split: a fault allocates by the
+ * VMA's memory policy (mbind(), what QEMU's host-nodes= and policy= set),
+ * fallocate() and write() by the calling task's (set_mempolicy()).
  *
  * A *view* is one inode (mode, size, i_fop of its own) per window and set of
  * rights; every file of the view, the first one and any re-open through
@@ -116,23 +119,25 @@ bool gmem_is_private(struct gmem_region *region, pgoff_t index)
 }
 
 /*
- * A new zeroed page for @index, charged to the memory cgroup of the faulting
- * address space (@vmf) or, outside a fault, of the calling task.
+ * A new zeroed page. In a fault (@vmf), charged to the memory cgroup of the
+ * faulting address space and placed by the VMA's memory policy (mbind(), or
+ * else the faulting task's); outside a fault (fallocate, write), charged to
+ * the calling task and placed by its policy.
  */
 static struct page *gmem_alloc_page(const struct vm_fault *vmf)
 {
 	struct mem_cgroup *memcg, *old_memcg;
-	struct page *page;
+	struct folio *folio;
 
 	if (!vmf)
 		return alloc_page(GMEM_GFP);
 
 	memcg = get_mem_cgroup_from_mm(vmf->vma->vm_mm);
 	old_memcg = set_active_memcg(memcg);
-	page = alloc_page(GMEM_GFP);
+	folio = vma_alloc_folio(GMEM_GFP, 0, vmf->vma, vmf->address, false);
 	set_active_memcg(old_memcg);
 	mem_cgroup_put(memcg);
-	return page;
+	return folio ? &folio->page : NULL;
 }
 
 /*

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <linux/falloc.h>
+#include <linux/mempolicy.h>
 
 #include "uapi/linux/gmem.h"
 
@@ -1964,6 +1965,88 @@ static void test_unload_refused(void)
 	close(h), close(dev);
 }
 
+/* ---- NUMA ---------------------------------------------------------------- */
+
+#define NUMA_PAGES	16
+
+/* How many of the NUMA_PAGES pages mapped at @p are on @node. */
+static int pages_on_node(unsigned char *p, int node)
+{
+	void *pages[NUMA_PAGES];
+	int status[NUMA_PAGES], n = 0;
+
+	for (int i = 0; i < NUMA_PAGES; i++)
+		pages[i] = p + i * PAGE;
+	TEST_ASSERT(syscall(SYS_move_pages, 0, NUMA_PAGES, pages, NULL, status, 0) == 0,
+		    "move_pages() says where the pages are");
+	for (int i = 0; i < NUMA_PAGES; i++)
+		n += status[i] == node;
+	return n;
+}
+
+/* Binds NUMA_PAGES pages at @p to @node, touches them, says how many are there. */
+static int bind_touch_count(unsigned char *p, int node)
+{
+	unsigned long mask = 1UL << node;
+
+	TEST_ASSERT(syscall(SYS_mbind, p, NUMA_PAGES * PAGE, MPOL_BIND, &mask, 8 * sizeof(mask), 0) == 0,
+		    "mbind(MPOL_BIND, node %d) is accepted", node);
+	for (int i = 0; i < NUMA_PAGES; i++)
+		p[i * PAGE] = 1;
+	return pages_on_node(p, node);
+}
+
+/*
+ * A fault allocates by the VMA's memory policy (what QEMU's host-nodes= and
+ * policy= set with mbind()), as a memfd does; fallocate() by the task's.
+ */
+static void test_numa_policy(void)
+{
+	size_t len = NUMA_PAGES * PAGE;
+	int dev, h, memfd, view;
+
+	if (access("/sys/devices/system/node/node1", F_OK))
+		skip("one NUMA node only (run-vm boots two unless GMEM_VM_NODES=1)");
+	dev = dev_open();
+	h = region_create(dev, 4 * len, NULL);
+	view = view_new(h, RWA, 0, 4 * len);
+	memfd = memfd_create("numa", MFD_CLOEXEC);
+	TEST_ASSERT(memfd >= 0 && ftruncate(memfd, 2 * len) == 0, "a memfd is made");
+
+	for (int node = 0; node < 2; node++) {
+		int on_memfd = bind_touch_count(map(memfd, len, PROT_READ | PROT_WRITE, node * len), node);
+		int on_view = bind_touch_count(map(view, len, PROT_READ | PROT_WRITE, node * len), node);
+
+		printf("# bound to node %d: memfd %d/%d, view %d/%d pages there\n",
+		       node, on_memfd, NUMA_PAGES, on_view, NUMA_PAGES);
+		TEST_ASSERT(on_memfd == NUMA_PAGES, "a memfd mapping bound to node %d has its pages there (%d/%d)",
+			    node, on_memfd, NUMA_PAGES);
+		TEST_ASSERT(on_view == NUMA_PAGES, "a view mapping bound to node %d has its pages there (%d/%d)",
+			    node, on_view, NUMA_PAGES);
+	}
+
+	for (int node = 0; node < 2; node++) {
+		unsigned long mask = 1UL << node;
+		off_t offset = (2 + node) * len;
+		int on_node;
+
+		TEST_ASSERT(syscall(SYS_set_mempolicy, MPOL_BIND, &mask, 8 * sizeof(mask)) == 0,
+			    "set_mempolicy(MPOL_BIND, node %d) is accepted", node);
+		TEST_ASSERT(fallocate(view, FALLOC_FL_KEEP_SIZE, offset, len) == 0, "the pages are allocated");
+		TEST_ASSERT(syscall(SYS_set_mempolicy, MPOL_DEFAULT, NULL, 0) == 0, "the task's policy is reset");
+		volatile unsigned char *p = map(view, len, PROT_READ, offset);
+
+		for (int i = 0; i < NUMA_PAGES; i++)
+			(void)p[i * PAGE];	/* mapped, not allocated: move_pages() sees only PTEs */
+		on_node = pages_on_node((unsigned char *)p, node);
+		TEST_ASSERT(on_node == NUMA_PAGES,
+			    "fallocate() by a task bound to node %d puts the pages there (%d/%d)",
+			    node, on_node, NUMA_PAGES);
+	}
+	region_destroy(h);
+	close(memfd), close(view), close(h), close(dev);
+}
+
 /* ---- concurrency --------------------------------------------------------- */
 
 #define STRESS_PAGES	256
@@ -2127,6 +2210,7 @@ static const struct {
 	{ "memcg_toucher_pays", test_memcg_toucher_pays },
 	{ "memcg_limit_sigbus", test_memcg_limit_sigbus },
 	{ "unload_refused", test_unload_refused },
+	{ "numa_policy", test_numa_policy },
 	{ "stress", test_stress },
 };
 
