@@ -6,8 +6,23 @@
  * owns a storage inode on a private pseudo filesystem; its pages live in the
  * region's own page array (region->pages), not in the page cache, so they are
  * never on an LRU list: never reclaimed, never migrated or compacted. Pages
- * are allocated zeroed on first touch and charged to the memory cgroup of the
- * task that created the region. No address_space holds a page.
+ * are allocated zeroed on first touch. No address_space holds a page.
+ *
+ * Who pays for a page: whoever makes it exist, never the region's creator
+ * as such. A fault charges the memory cgroup of the address space that
+ * faults (vma->vm_mm, as anonymous memory and shmem do: also when the fault
+ * comes through GUP from another process); fallocate() and write() charge
+ * the calling task. The charge (__GFP_ACCOUNT, kernel memory) stays with the
+ * page until it is punched or the region destroyed, whatever happens to the
+ * process that paid (a removed cgroup's charges move to its parent). At a
+ * limit nothing is OOM-killed (__GFP_RETRY_MAYFAIL: reclaim is tried, then
+ * the allocation fails): a fault gets SIGBUS, never VM_FAULT_OOM, which would
+ * send the task into pagefault_out_of_memory() and retry the fault for ever;
+ * fallocate() and write() fail with ENOMEM, keeping what they allocated
+ * before the limit. The same holds when the machine itself is out of memory.
+ * Where a page is placed follows the same split: a fault allocates by the
+ * VMA's memory policy (mbind(), what QEMU's host-nodes= and policy= set),
+ * fallocate() and write() by the calling task's (set_mempolicy()).
  *
  * A *view* is one inode (mode, size, i_fop of its own) per window and set of
  * rights; every file of the view, the first one and any re-open through
@@ -34,7 +49,7 @@
  *   registry (until GMEM_REGION_DESTROY) -> region
  *   region -> view inode of a kept view (GMEM_VIEW_KEEP), until it is
  *             revoked or the region destroyed (a cycle those two break)
- *   region -> storage inode, memcg, pages (one reference each), module
+ *   region -> storage inode, pages (one reference each), module
  *   every file of ours -> module (f_op->owner)
  * So memory outlives every fd until the region is destroyed, and the module
  * cannot be unloaded while a region exists. The region's view list is not a
@@ -84,7 +99,13 @@
 /* Bound on kernel buffers an ioctl fills before copying out. */
 #define GMEM_MAX_VIEW_INFO	1024
 
-#define GMEM_GFP	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT)
+/*
+ * Zeroed, charged to the current (or active) memory cgroup, and failing at
+ * its limit instead of calling the OOM killer. Not __GFP_MOVABLE: the pages
+ * are never migrated.
+ */
+#define GMEM_GFP	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT | \
+			 __GFP_RETRY_MAYFAIL)
 /* A revoke's copies: the caller is told (ENOMEM), nobody is OOM-killed. */
 #define GMEM_GFP_COPY	(GFP_HIGHUSER | __GFP_ACCOUNT | __GFP_RETRY_MAYFAIL | \
 			 __GFP_NOWARN)
@@ -111,14 +132,35 @@ bool gmem_is_private(struct gmem_region *region, pgoff_t index)
 }
 
 /*
- * The page at @index, allocated (zeroed, charged to the region's memcg) if
- * there is none. Under region->lock held at least for reading; the page
- * stays while the lock is held.
+ * A new zeroed page. In a fault (@vmf), charged to the memory cgroup of the
+ * faulting address space and placed by the VMA's memory policy (mbind(), or
+ * else the faulting task's); outside a fault (fallocate, write), charged to
+ * the calling task and placed by its policy.
+ */
+static struct page *gmem_alloc_page(const struct vm_fault *vmf)
+{
+	struct mem_cgroup *memcg, *old_memcg;
+	struct folio *folio;
+
+	if (!vmf)
+		return alloc_page(GMEM_GFP);
+
+	memcg = get_mem_cgroup_from_mm(vmf->vma->vm_mm);
+	old_memcg = set_active_memcg(memcg);
+	folio = vma_alloc_folio(GMEM_GFP, 0, vmf->vma, vmf->address, false);
+	set_active_memcg(old_memcg);
+	mem_cgroup_put(memcg);
+	return folio ? &folio->page : NULL;
+}
+
+/*
+ * The page at @index, allocated if there is none (see gmem_alloc_page() for
+ * who pays); -ENOMEM at a memory cgroup's limit. Under region->lock held at
+ * least for reading; the page stays while the lock is held.
  */
 int gmem_get_page(struct gmem_region *region, pgoff_t index,
-			 struct page **ret_page)
+		  const struct vm_fault *vmf, struct page **ret_page)
 {
-	struct mem_cgroup *old_memcg;
 	struct page *page, *old;
 
 	page = xa_load(&region->pages, index);
@@ -127,9 +169,7 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 		return 0;
 	}
 
-	old_memcg = set_active_memcg(region->memcg);
-	page = alloc_page(GMEM_GFP);
-	set_active_memcg(old_memcg);
+	page = gmem_alloc_page(vmf);
 	if (!page)
 		return -ENOMEM;
 
@@ -204,6 +244,22 @@ static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
 }
 
 /*
+ * The memory cgroup @page is charged to, with a reference; NULL if none (then
+ * the current task's is charged).
+ */
+static struct mem_cgroup *gmem_page_memcg(struct page *page)
+{
+	struct mem_cgroup *memcg;
+
+	rcu_read_lock();
+	memcg = folio_memcg(page_folio(page));
+	if (memcg && !css_tryget(&memcg->css))
+		memcg = NULL;
+	rcu_read_unlock();
+	return memcg;
+}
+
+/*
  * Revocation and the references it cannot take back. A revoke zaps the
  * view's mappings and refuses it every later fault, read, write; what it
  * cannot reach is a reference to a page taken through the view before: a
@@ -224,15 +280,15 @@ static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
  * towards copying a page that a PTE is just coming or going from. Under
  * region->lock for writing: no fault maps a page meanwhile, and the revoked
  * view's own PTEs are gone already, so its party can take no reference any
- * more. -ENOMEM if a copy cannot be made (the region's memory cgroup is
- * full, say; copies are allocated without invoking the OOM killer): the
- * pages already replaced stay replaced, and the caller reports that the
- * revoke is not complete.
+ * more. A copy is charged to the memory cgroup the page was charged to.
+ * -ENOMEM if a copy cannot be made (that cgroup is full, say; copies are
+ * allocated without invoking the OOM killer): the pages already replaced
+ * stay replaced, and the caller reports that the revoke is not complete.
  */
 static int gmem_detach_pins(struct gmem_region *region, pgoff_t first,
 			    pgoff_t last)
 {
-	struct mem_cgroup *old_memcg;
+	struct mem_cgroup *memcg, *old_memcg;
 	struct page *page, *copy;
 	unsigned long index;
 	void *old;
@@ -243,9 +299,12 @@ static int gmem_detach_pins(struct gmem_region *region, pgoff_t first,
 		if (page_count(page) == 1 + gmem_page_mapcount(page))
 			continue;
 
-		old_memcg = set_active_memcg(region->memcg);
+		/* The copy takes the page's place: it is charged as the page was. */
+		memcg = gmem_page_memcg(page);
+		old_memcg = set_active_memcg(memcg);
 		copy = alloc_page(GMEM_GFP_COPY);
 		set_active_memcg(old_memcg);
+		mem_cgroup_put(memcg);
 		if (!copy)
 			return -ENOMEM;
 		/* No PTE may go on mapping the page that becomes the orphan. */
@@ -395,7 +454,7 @@ static long gmem_allocate(struct gmem_region *region, struct gmem_view *view,
 		down_read(&region->lock);
 		r = view ? gmem_view_usable(view) : (region->dead ? -EIO : 0);
 		for (; !r && index < batch_end; index++)
-			r = gmem_get_page(region, index, &page);
+			r = gmem_get_page(region, index, NULL, &page);
 		up_read(&region->lock);
 		if (r)
 			return r;
@@ -864,7 +923,6 @@ static void gmem_region_release_ref(struct kref *ref)
 	xa_destroy(&region->pages);
 	xa_destroy(&region->attrs);
 	iput(region->inode);
-	mem_cgroup_put(region->memcg);
 	kfree(region);
 	module_put(THIS_MODULE);
 }
@@ -905,7 +963,6 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 	strscpy(region->name, name, sizeof(region->name));
 	INIT_HLIST_NODE(&region->name_node);
 	region->inode = inode;
-	region->memcg = get_mem_cgroup_from_mm(current->mm);
 	init_rwsem(&region->lock);
 	xa_init(&region->pages);
 	xa_init(&region->attrs);

@@ -21,8 +21,8 @@
 
 #define GMEM_MAGIC	0x676d656d	/* "gmem" */
 
-struct mem_cgroup;
 struct page;
+struct vm_fault;
 
 struct gmem_region {
 	struct kref ref;		/* registry link, handles, views */
@@ -38,7 +38,6 @@ struct gmem_region {
 
 	/* The storage inode: its size; handles are its files. */
 	struct inode *inode;
-	struct mem_cgroup *memcg;	/* charged for every page */
 
 	/*
 	 * Readers: faults, read/write, allocation. Writers: anything that
@@ -86,7 +85,7 @@ extern const struct inode_operations gmem_iops;
 bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end);
 bool gmem_is_private(struct gmem_region *region, pgoff_t index);
 int gmem_get_page(struct gmem_region *region, pgoff_t index,
-		  struct page **ret_page);
+		  const struct vm_fault *vmf, struct page **ret_page);
 long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,
 		    int mode, loff_t offset, loff_t len);
 long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start, u64 end,

@@ -35,7 +35,6 @@ static vm_fault_t gmem_fault(struct vm_fault *vmf)
 	pgoff_t index = vmf->pgoff;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
 	struct page *page;
-	int r;
 
 	down_read(&region->lock);
 	if (gmem_view_usable(view))
@@ -47,13 +46,17 @@ static vm_fault_t gmem_fault(struct vm_fault *vmf)
 	if (gmem_is_private(region, index))
 		goto out_unlock;
 
-	r = gmem_get_page(region, index, &page);
-	if (r) {
-		ret = vmf_error(r);
+	/*
+	 * No memory (a memory cgroup's limit) is SIGBUS for the toucher, not
+	 * VM_FAULT_OOM: pagefault_out_of_memory() would retry the fault for
+	 * ever. The same when vmf_insert_page() cannot get a page table.
+	 */
+	if (gmem_get_page(region, index, vmf, &page))
 		goto out_unlock;
-	}
 	/* Installed under the lock: a revoke or zap cannot slip in between. */
 	ret = vmf_insert_page(vma, vmf->address & PAGE_MASK, page);
+	if (ret == VM_FAULT_OOM)
+		ret = VM_FAULT_SIGBUS;
 out_unlock:
 	up_read(&region->lock);
 	return ret;
@@ -200,7 +203,7 @@ static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		if (!r && gmem_is_private(region, index))
 			r = -EACCES;
 		if (!r)
-			r = gmem_get_page(region, index, &page);
+			r = gmem_get_page(region, index, NULL, &page);
 		if (!r) {
 			pagefault_disable();
 			copied = copy_page_from_iter_atomic(page, off, n, from);

@@ -29,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -40,6 +41,7 @@
 #include <linux/falloc.h>
 #include <linux/io_uring.h>
 #include <linux/userfaultfd.h>
+#include <linux/mempolicy.h>
 
 #include "uapi/linux/gmem.h"
 
@@ -1539,7 +1541,11 @@ static void test_revoke_copy_fails(void)
 	int a = view_new(h, RW, 0, 8 * PAGE), b = view_new(h, RW, 0, 8 * PAGE);
 	unsigned char *ma = map(a, 8 * PAGE, PROT_READ | PROT_WRITE, 0);
 
+	/* Pages are charged to whoever faults them: fault them from inside the cgroup. */
+	snprintf(value, sizeof(value), "%d", getpid());
+	cg_write(cg, "cgroup.procs", value);
 	memset(ma, 0x71, 8 * PAGE);
+	cg_write("/sys/fs/cgroup", "cgroup.procs", value);
 	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
 	struct iovec iov = { .iov_base = ma, .iov_len = 8 * PAGE };
 	TEST_ASSERT(vmsplice(p[1], &iov, 1, 0) == 8 * PAGE, "the view's pages are spliced into a pipe");
@@ -2102,66 +2108,470 @@ static void test_kept_views(void)
 	close(h), close(dev);
 }
 
-static void test_memcg_charge(void)
-{
-	const char *cg = "/sys/fs/cgroup/gmem-test";
-	char path[256], buf[64];
-	long before, after;
-	int status, fd, p[2];
-	pid_t pid;
+/* ---- memory cgroups ------------------------------------------------------ */
 
-	fd = open("/sys/fs/cgroup/cgroup.controllers", O_RDONLY);
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+#define TOUCH_SECONDS	60	/* bound on faulting 64 MiB under TCG */
+
+/* Skips unless cgroup2 has the memory controller; enables it for children. */
+static void cgroup_need_memory(void)
+{
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	fd = open(CGROUP_ROOT "/cgroup.controllers", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		skip("no cgroup2 hierarchy at /sys/fs/cgroup");
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		skip("no cgroup2 hierarchy at " CGROUP_ROOT);
+	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	buf[n > 0 ? n : 0] = 0;
 	if (!strstr(buf, "memory"))
 		skip("no memory controller in cgroup2");
-	fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY);
+	fd = open(CGROUP_ROOT "/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
 	TEST_ASSERT(fd >= 0 && write(fd, "+memory", 7) == 7, "the memory controller is enabled");
 	close(fd);
-	mkdir(cg, 0755);
+}
 
-	/* A child in the cgroup creates the region; we allocate from outside. */
+static bool cgroup_write(const char *cg, const char *file, const char *value)
+{
+	char path[256];
+	bool ok;
+	int fd;
+
+	snprintf(path, sizeof(path), CGROUP_ROOT "/%s/%s", cg, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+	close(fd);
+	return ok;
+}
+
+/* Removes @cg once the processes that were killed in it have left. */
+static void cgroup_remove(const char *cg)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), CGROUP_ROOT "/%s", cg);
+	for (int i = 0; i < 100 && rmdir(path) < 0 && errno == EBUSY; i++)
+		usleep(10000);
+}
+
+/* A fresh cgroup @cg whose memory.max is @max ("max": no limit). */
+static void cgroup_make(const char *cg, const char *max)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), CGROUP_ROOT "/%s", cg);
+	cgroup_remove(cg);	/* left over by a failed test */
+	TEST_ASSERT(mkdir(path, 0755) == 0, "cgroup %s is made", cg);
+	TEST_ASSERT(cgroup_write(cg, "memory.max", max), "memory.max of %s is set to %s", cg, max);
+}
+
+/* The calling process moves into @cg. */
+static bool cgroup_enter(const char *cg)
+{
+	return cgroup_write(cg, "cgroup.procs", "0");
+}
+
+/* A number from @cg's @file: the file's first, or the one after "@key ". */
+static long cgroup_read(const char *cg, const char *file, const char *key)
+{
+	size_t klen = key ? strlen(key) : 0;
+	char path[256], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), CGROUP_ROOT "/%s/%s", cg, file);
+	f = fopen(path, "re");
+	TEST_ASSERT(f, "%s opens", path);
+	while (v < 0 && fgets(line, sizeof(line), f)) {
+		if (!key)
+			v = strtol(line, NULL, 10);
+		else if (!strncmp(line, key, klen) && line[klen] == ' ')
+			v = strtol(line + klen + 1, NULL, 10);
+	}
+	fclose(f);
+	TEST_ASSERT(v >= 0, "%s has %s", path, key ? key : "a value");
+	return v;
+}
+
+/*
+ * A region creator living in cgroup @cg, the way gmemd does: it makes a
+ * region of @size with one read-write view over all of it, says which fd
+ * the view is through *ret_view, then sleeps holding both until it is killed
+ * (or its parent dies). Returns its pid.
+ */
+static pid_t creator_spawn(const char *cg, uint64_t size, int *ret_view)
+{
+	int p[2], view = -1;
+	pid_t pid;
+
 	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "the creator is forked");
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(p[0]);
+		TEST_ASSERT(cgroup_enter(cg), "the creator enters cgroup %s", cg);
+		int dev = dev_open(), h = region_create(dev, size, NULL);
+
+		view = view_new(h, RW, 0, size);
+		TEST_ASSERT(write(p[1], &view, sizeof(view)) == sizeof(view), "the creator tells its view");
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	TEST_ASSERT(read(p[0], &view, sizeof(view)) == sizeof(view), "the creator made a region and a view");
+	close(p[0]);
+	*ret_view = view;
+	return pid;
+}
+
+/* A handle of the region of the view that @pid has as fd @view. */
+static int creator_region(pid_t pid, int view)
+{
+	struct gmem_open_region o = { 0 };
+	struct gmem_view_info info;
+	char path[64];
+	int dev, fd, h;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, view);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0, "the creator's view is re-opened through %s", path);
+	TEST_ASSERT(ioctl(fd, GMEM_VIEW_INFO, &info) == 0, "GMEM_VIEW_INFO works on a view");
+	o.id = info.region_id;
+	dev = dev_open();
+	h = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(h >= 0, "the creator's region is opened by id");
+	close(fd), close(dev);
+	return h;
+}
+
+/* What a toucher did, in memory shared with the test. */
+struct touch_result {
+	long pages;		/* pages written before the first SIGBUS */
+	long sigbus;		/* 1 if a page got SIGBUS */
+	long sigbus_after;	/* SIGBUS among the TOUCH_AFTER pages after it */
+};
+
+/* Pages tried after the first SIGBUS, to see that faults keep failing. */
+#define TOUCH_AFTER	64
+
+static struct touch_result *touch_result_new(void)
+{
+	struct touch_result *res = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+					MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	TEST_ASSERT(res != MAP_FAILED, "shared memory for the toucher's result");
+	memset(res, 0, PAGE);	/* allocated (and charged) here, not in the toucher */
+	return res;
+}
+
+/* Faults in the stack a signal frame will need, before memory runs out. */
+static void __attribute__((noinline)) stack_prefault(void)
+{
+	volatile char buf[64 * 1024];
+
+	for (size_t i = 0; i < sizeof(buf); i += PAGE)
+		buf[i] = 0;
+}
+
+/*
+ * A process in cgroup @cg that re-opens the view fd @view of @creator
+ * through /proc (QEMU's way) and writes to every page of @size bytes through
+ * a shared mapping. It touches one page per page table first, so that at
+ * the limit only gmem pages are left to allocate; after the first SIGBUS it
+ * tries TOUCH_AFTER more pages, and stops.
+ */
+static pid_t toucher_spawn(const char *cg, pid_t creator, int view, size_t size,
+			   struct touch_result *res)
+{
+	pid_t pid = fork();
+
+	TEST_ASSERT(pid >= 0, "the toucher is forked");
+	if (pid)
+		return pid;
+
+	char path[64];
+	unsigned char *p;
+	size_t i;
+	int fd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	res->pages = 0;
+	stack_prefault();
+	catch_sigbus();
+	TEST_ASSERT(cgroup_enter(cg), "the toucher enters cgroup %s", cg);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)creator, view);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0, "the toucher re-opens the creator's view");
+	p = map(fd, size, PROT_READ | PROT_WRITE, 0);
+	for (i = 0; i < size; i += 512 * PAGE)
+		TEST_ASSERT(!touch_faults(p + i, true, 1), "a page of every page table faults in");
+	TEST_ASSERT(!touch_faults(p + size - PAGE, true, 1), "the last page faults in");
+	for (i = 0; i < size; i += PAGE) {
+		if (touch_faults(p + i, true, 1))
+			break;
+		res->pages++;
+	}
+	if (i == size)
+		_exit(0);
+	res->sigbus = 1;
+	for (size_t j = 1; j <= TOUCH_AFTER && i + j * PAGE < size; j++)
+		res->sigbus_after += touch_faults(p + i + j * PAGE, true, 1);
+	_exit(0);
+}
+
+/*
+ * Waits up to @secs seconds for @pid to end, and stops waiting early if
+ * @watch ends. True if @pid ended (its wait status in *ret_status); else
+ * @pid is killed. *ret_watch_status is @watch's wait status if it ended,
+ * else -1.
+ */
+static bool wait_bounded(pid_t pid, pid_t watch, int secs, int *ret_status,
+			 int *ret_watch_status, double *ret_secs)
+{
+	struct timespec t0, t1;
+	bool ended = false;
+	int status;
+
+	*ret_watch_status = -1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (waitpid(pid, ret_status, WNOHANG) == pid) {
+			ended = true;
+			break;
+		}
+		if (waitpid(watch, &status, WNOHANG) == watch) {
+			*ret_watch_status = status;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec >= secs)
+			break;
+		usleep(20000);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*ret_secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (!ended) {
+		kill(pid, SIGKILL);
+		waitpid(pid, ret_status, 0);
+	}
+	return ended;
+}
+
+/* @pid, if it is still alive, is killed and reaped. */
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/*
+ * Who pays for a page: the process whose mapping faults it in, not the
+ * region's creator. A creator in a 16 MiB cgroup survives another process
+ * faulting 64 MiB through its view; the toucher's cgroup is charged.
+ */
+static void test_memcg_toucher_pays(void)
+{
+	struct touch_result *res = touch_result_new();
+	int view, h, status, creator_status;
+	long before, creator_before;
+	pid_t creator, toucher;
+	bool ended;
+	double secs;
+
+	cgroup_need_memory();
+	cgroup_make("gmem-creator", "16M");
+	cgroup_make("gmem-toucher", "max");
+	creator = creator_spawn("gmem-creator", 64 * MiB, &view);
+	h = creator_region(creator, view);
+	before = cgroup_read("gmem-toucher", "memory.current", NULL);
+	creator_before = cgroup_read("gmem-creator", "memory.current", NULL);
+
+	toucher = toucher_spawn("gmem-toucher", creator, view, 64 * MiB, res);
+	ended = wait_bounded(toucher, creator, TOUCH_SECONDS, &status, &creator_status, &secs);
+	printf("# toucher: %s after %.1f s, %ld pages, %ld SIGBUS; creator's cgroup: oom %ld, oom_kill %ld\n",
+	       ended ? "done" : "stopped", secs, res->pages, res->sigbus,
+	       cgroup_read("gmem-creator", "memory.events", "oom"),
+	       cgroup_read("gmem-creator", "memory.events", "oom_kill"));
+	TEST_ASSERT(creator_status == -1 && kill(creator, 0) == 0,
+		    "the creator, in a 16 MiB cgroup, is not killed when another process faults 64 MiB through its view (status %#x)",
+		    creator_status);
+	TEST_ASSERT(cgroup_read("gmem-creator", "memory.events", "oom_kill") == 0,
+		    "nothing is OOM-killed in the creator's cgroup");
+	TEST_ASSERT(ended && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "the toucher finishes within %d s (status %#x)", TOUCH_SECONDS, status);
+	TEST_ASSERT(res->pages == (long)(64 * MiB / PAGE) && res->sigbus == 0,
+		    "every page of 64 MiB faults in (%ld pages, %ld SIGBUS)", res->pages, res->sigbus);
+	long charged = cgroup_read("gmem-toucher", "memory.current", NULL) - before;
+	TEST_ASSERT(charged >= (long)(64 * MiB),
+		    "the toucher's cgroup is charged for the pages it faulted in (+%ld bytes)", charged);
+	charged = cgroup_read("gmem-creator", "memory.current", NULL) - creator_before;
+	TEST_ASSERT(charged < (long)MiB, "the creator's cgroup is not (%+ld bytes)", charged);
+
+	region_destroy(h);
+	charged = cgroup_read("gmem-toucher", "memory.current", NULL) - before;
+	TEST_ASSERT(charged < 2 * (long)MiB, "the charge goes with the memory (%+ld bytes left)", charged);
+	reap(creator);
+	close(h);
+	cgroup_remove("gmem-toucher");
+	cgroup_remove("gmem-creator");
+}
+
+/*
+ * A toucher over its own limit gets SIGBUS: no OOM killer runs, in its
+ * cgroup or the creator's, and the fault does not loop.
+ */
+static void test_memcg_limit_sigbus(void)
+{
+	struct touch_result *res = touch_result_new();
+	int view, h, status, creator_status;
+	pid_t creator, toucher;
+	long before, charged;
+	bool ended;
+	double secs;
+
+	cgroup_need_memory();
+	cgroup_make("gmem-creator", "16M");
+	cgroup_make("gmem-toucher", "16M");
+	creator = creator_spawn("gmem-creator", 64 * MiB, &view);
+	h = creator_region(creator, view);
+	before = cgroup_read("gmem-toucher", "memory.current", NULL);
+
+	toucher = toucher_spawn("gmem-toucher", creator, view, 64 * MiB, res);
+	ended = wait_bounded(toucher, creator, TOUCH_SECONDS, &status, &creator_status, &secs);
+	printf("# toucher: %s after %.1f s, %ld pages, then SIGBUS on %ld of %ld; its cgroup: max %ld, oom %ld, oom_kill %ld; creator's: oom %ld, oom_kill %ld\n",
+	       ended ? "done" : "stopped", secs, res->pages,
+	       res->sigbus + res->sigbus_after, res->sigbus ? 1L + TOUCH_AFTER : 0L,
+	       cgroup_read("gmem-toucher", "memory.events", "max"),
+	       cgroup_read("gmem-toucher", "memory.events", "oom"),
+	       cgroup_read("gmem-toucher", "memory.events", "oom_kill"),
+	       cgroup_read("gmem-creator", "memory.events", "oom"),
+	       cgroup_read("gmem-creator", "memory.events", "oom_kill"));
+	TEST_ASSERT(creator_status == -1 && kill(creator, 0) == 0,
+		    "the creator, in a 16 MiB cgroup, is not killed when a toucher in another 16 MiB cgroup faults 64 MiB (status %#x)",
+		    creator_status);
+	TEST_ASSERT(ended, "a toucher over its limit is stopped within %d s, not kept in a fault loop", TOUCH_SECONDS);
+	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "the toucher is not killed (status %#x)", status);
+	TEST_ASSERT(res->sigbus == 1, "the toucher gets SIGBUS at its limit");
+	TEST_ASSERT(res->pages >= (long)(8 * MiB / PAGE), "it got most of its limit's worth of pages first (%ld)",
+		    res->pages);
+	/*
+	 * Not every one: each signal delivered at the limit lets about one
+	 * more page in (kmod/README.md), with or without gmem.
+	 */
+	TEST_ASSERT(res->sigbus_after >= TOUCH_AFTER / 4,
+		    "past its limit, faults keep failing (%ld of the next %d pages get SIGBUS)",
+		    res->sigbus_after, TOUCH_AFTER);
+	TEST_ASSERT(cgroup_read("gmem-toucher", "memory.events", "oom") == 0 &&
+		    cgroup_read("gmem-toucher", "memory.events", "oom_kill") == 0,
+		    "the toucher's cgroup had no OOM and no OOM kill");
+	TEST_ASSERT(cgroup_read("gmem-creator", "memory.events", "oom_kill") == 0,
+		    "nothing is OOM-killed in the creator's cgroup");
+
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, 64 * MiB) == 0,
+		    "the region is punched");
+	charged = cgroup_read("gmem-toucher", "memory.current", NULL) - before;
+	TEST_ASSERT(charged < 2 * (long)MiB, "the punch gives the toucher's cgroup its memory back (%+ld bytes left)",
+		    charged);
+	region_destroy(h);
+	reap(creator);
+	close(h);
+	cgroup_remove("gmem-toucher");
+	cgroup_remove("gmem-creator");
+}
+
+/*
+ * fallocate() is charged to its caller, not to the creator; over the
+ * caller's limit it fails with ENOMEM, as write() into a hole does, and
+ * kills nothing.
+ */
+static void test_memcg_charge(void)
+{
+	struct gmem_open_region o = { .name = "memcg" };
+	long before, creator_before;
+	int status, dev, h;
+	pid_t pid;
+
+	cgroup_need_memory();
+	cgroup_make("gmem-creator", "16M");
+	cgroup_make("gmem-caller", "max");
+	cgroup_make("gmem-small", "16M");
+
+	/* A child in the creator's cgroup makes the region and leaves. */
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "a child is forked");
 	if (pid == 0) {
-		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-		fd = open(path, O_WRONLY);
-		if (fd < 0 || write(fd, "0", 1) != 1)
-			_exit(2);
-		int dev = open("/dev/gmem", O_RDWR);
-		struct gmem_create_region c = { .size = 32 * MiB, .name = "memcg" };
-		_exit(dev >= 0 && ioctl(dev, GMEM_CREATE_REGION, &c) >= 0 ? 0 : 3);
+		TEST_ASSERT(cgroup_enter("gmem-creator"), "the creator enters its cgroup");
+		region_create(dev_open(), 32 * MiB, "memcg");
+		_exit(0);
 	}
 	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		    "a process in the cgroup creates a region (status %#x)", status);
-
-	snprintf(path, sizeof(path), "%s/memory.current", cg);
-	fd = open(path, O_RDONLY);
-	TEST_ASSERT(fd >= 0, "memory.current opens");
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	buf[n > 0 ? n : 0] = 0;
-	before = atol(buf);
-
-	int dev = dev_open();
-	struct gmem_open_region o = { .name = "memcg" };
-	int h = ioctl(dev, GMEM_OPEN_REGION, &o);
+		    "a process in the creator's cgroup creates a region (status %#x)", status);
+	dev = dev_open();
+	h = ioctl(dev, GMEM_OPEN_REGION, &o);
 	TEST_ASSERT(h >= 0, "the region is opened by name");
-	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, 32 * MiB) == 0, "32 MiB are allocated from outside the cgroup");
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	buf[n > 0 ? n : 0] = 0;
-	after = atol(buf);
-	TEST_ASSERT(after - before >= 30 * (long)MiB,
-		    "the creator's cgroup is charged for the memory (+%ld bytes)", after - before);
+
+	before = cgroup_read("gmem-caller", "memory.current", NULL);
+	creator_before = cgroup_read("gmem-creator", "memory.current", NULL);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		TEST_ASSERT(cgroup_enter("gmem-caller"), "the caller enters its cgroup");
+		TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, 32 * MiB) == 0,
+			    "32 MiB are allocated by a process in another cgroup");
+		_exit(0);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "the caller allocated (status %#x)", status);
+	long charged = cgroup_read("gmem-caller", "memory.current", NULL) - before;
+	TEST_ASSERT(charged >= 32 * (long)MiB, "the caller's cgroup is charged for what it allocated (+%ld bytes)",
+		    charged);
+	charged = cgroup_read("gmem-creator", "memory.current", NULL) - creator_before;
+	TEST_ASSERT(charged < (long)MiB, "the creator's cgroup is not (%+ld bytes)", charged);
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, 32 * MiB) == 0,
+		    "the region is punched");
+	charged = cgroup_read("gmem-caller", "memory.current", NULL) - before;
+	TEST_ASSERT(charged < 2 * (long)MiB, "the charge goes with the memory (%+ld bytes left)", charged);
+
+	/* Over the caller's limit; the view is made outside it. */
+	int view = view_new(h, RW, 0, 32 * MiB);
+
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		char buf[PAGE] = { 1 };
+
+		stack_prefault();
+		TEST_ASSERT(cgroup_enter("gmem-small"), "the caller enters its 16 MiB cgroup");
+		TEST_ASSERT_ERRNO(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, 32 * MiB), ENOMEM,
+				  "allocating 32 MiB over a 16 MiB limit fails with ENOMEM");
+		TEST_ASSERT_ERRNO(pwrite(view, buf, PAGE, 32 * MiB - PAGE), ENOMEM,
+				  "a write() into a hole at the limit fails with ENOMEM");
+		_exit(0);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "a caller over its limit gets an error and is not killed (status %#x)", status);
+	TEST_ASSERT(cgroup_read("gmem-small", "memory.events", "oom_kill") == 0,
+		    "nothing is OOM-killed in the caller's cgroup (oom %ld)",
+		    cgroup_read("gmem-small", "memory.events", "oom"));
+	uint64_t allocated = region_info(h).allocated;
+	TEST_ASSERT(allocated >= 8 * MiB && allocated <= 16 * MiB,
+		    "what was allocated before the limit stays allocated (%" PRIu64 " bytes)", allocated);
 	region_destroy(h);
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	buf[n > 0 ? n : 0] = 0;
-	TEST_ASSERT(atol(buf) - before < 2 * (long)MiB, "the charge goes with the memory");
-	close(fd), close(h), close(dev);
-	rmdir(cg);
+	close(view);
+	TEST_ASSERT(cgroup_read("gmem-small", "memory.current", NULL) < 2 * (long)MiB,
+		    "the charge goes with the memory");
+	TEST_ASSERT(cgroup_read("gmem-creator", "memory.events", "oom_kill") == 0,
+		    "nothing is OOM-killed in the creator's cgroup");
+	close(h), close(dev);
+	cgroup_remove("gmem-small");
+	cgroup_remove("gmem-caller");
+	cgroup_remove("gmem-creator");
 }
 
 static void test_unload_refused(void)
@@ -2178,6 +2588,88 @@ static void test_unload_refused(void)
 	TEST_ASSERT(h >= 0, "the region is still there");
 	region_destroy(h);
 	close(h), close(dev);
+}
+
+/* ---- NUMA ---------------------------------------------------------------- */
+
+#define NUMA_PAGES	16
+
+/* How many of the NUMA_PAGES pages mapped at @p are on @node. */
+static int pages_on_node(unsigned char *p, int node)
+{
+	void *pages[NUMA_PAGES];
+	int status[NUMA_PAGES], n = 0;
+
+	for (int i = 0; i < NUMA_PAGES; i++)
+		pages[i] = p + i * PAGE;
+	TEST_ASSERT(syscall(SYS_move_pages, 0, NUMA_PAGES, pages, NULL, status, 0) == 0,
+		    "move_pages() says where the pages are");
+	for (int i = 0; i < NUMA_PAGES; i++)
+		n += status[i] == node;
+	return n;
+}
+
+/* Binds NUMA_PAGES pages at @p to @node, touches them, says how many are there. */
+static int bind_touch_count(unsigned char *p, int node)
+{
+	unsigned long mask = 1UL << node;
+
+	TEST_ASSERT(syscall(SYS_mbind, p, NUMA_PAGES * PAGE, MPOL_BIND, &mask, 8 * sizeof(mask), 0) == 0,
+		    "mbind(MPOL_BIND, node %d) is accepted", node);
+	for (int i = 0; i < NUMA_PAGES; i++)
+		p[i * PAGE] = 1;
+	return pages_on_node(p, node);
+}
+
+/*
+ * A fault allocates by the VMA's memory policy (what QEMU's host-nodes= and
+ * policy= set with mbind()), as a memfd does; fallocate() by the task's.
+ */
+static void test_numa_policy(void)
+{
+	size_t len = NUMA_PAGES * PAGE;
+	int dev, h, memfd, view;
+
+	if (access("/sys/devices/system/node/node1", F_OK))
+		skip("one NUMA node only (run-vm boots two unless GMEM_VM_NODES=1)");
+	dev = dev_open();
+	h = region_create(dev, 4 * len, NULL);
+	view = view_new(h, RWA, 0, 4 * len);
+	memfd = memfd_create("numa", MFD_CLOEXEC);
+	TEST_ASSERT(memfd >= 0 && ftruncate(memfd, 2 * len) == 0, "a memfd is made");
+
+	for (int node = 0; node < 2; node++) {
+		int on_memfd = bind_touch_count(map(memfd, len, PROT_READ | PROT_WRITE, node * len), node);
+		int on_view = bind_touch_count(map(view, len, PROT_READ | PROT_WRITE, node * len), node);
+
+		printf("# bound to node %d: memfd %d/%d, view %d/%d pages there\n",
+		       node, on_memfd, NUMA_PAGES, on_view, NUMA_PAGES);
+		TEST_ASSERT(on_memfd == NUMA_PAGES, "a memfd mapping bound to node %d has its pages there (%d/%d)",
+			    node, on_memfd, NUMA_PAGES);
+		TEST_ASSERT(on_view == NUMA_PAGES, "a view mapping bound to node %d has its pages there (%d/%d)",
+			    node, on_view, NUMA_PAGES);
+	}
+
+	for (int node = 0; node < 2; node++) {
+		unsigned long mask = 1UL << node;
+		off_t offset = (2 + node) * len;
+		int on_node;
+
+		TEST_ASSERT(syscall(SYS_set_mempolicy, MPOL_BIND, &mask, 8 * sizeof(mask)) == 0,
+			    "set_mempolicy(MPOL_BIND, node %d) is accepted", node);
+		TEST_ASSERT(fallocate(view, FALLOC_FL_KEEP_SIZE, offset, len) == 0, "the pages are allocated");
+		TEST_ASSERT(syscall(SYS_set_mempolicy, MPOL_DEFAULT, NULL, 0) == 0, "the task's policy is reset");
+		volatile unsigned char *p = map(view, len, PROT_READ, offset);
+
+		for (int i = 0; i < NUMA_PAGES; i++)
+			(void)p[i * PAGE];	/* mapped, not allocated: move_pages() sees only PTEs */
+		on_node = pages_on_node((unsigned char *)p, node);
+		TEST_ASSERT(on_node == NUMA_PAGES,
+			    "fallocate() by a task bound to node %d puts the pages there (%d/%d)",
+			    node, on_node, NUMA_PAGES);
+	}
+	region_destroy(h);
+	close(memfd), close(view), close(h), close(dev);
 }
 
 /* ---- concurrency --------------------------------------------------------- */
@@ -2480,7 +2972,10 @@ static const struct {
 	{ "views_counted", test_views_counted },
 	{ "kept_views", test_kept_views },
 	{ "memcg_charge", test_memcg_charge },
+	{ "memcg_toucher_pays", test_memcg_toucher_pays },
+	{ "memcg_limit_sigbus", test_memcg_limit_sigbus },
 	{ "unload_refused", test_unload_refused },
+	{ "numa_policy", test_numa_policy },
 	{ "stress", test_stress },
 	{ "revoke_under_load", test_revoke_under_load },
 };
