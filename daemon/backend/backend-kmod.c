@@ -39,6 +39,7 @@ static struct {
         int error;                      /* -errno of the open or the check */
         char why[160];
         struct gmem_features features;
+        bool keep;                      /* make views kept and labelled: gmemd keeps its records in the ledger */
 } kmod = { .fd = -EBADF, .error = -ENODEV, .why = "gmemd did not open " BACKEND_KMOD_DEVICE };
 
 int backend_kmod_open(const char *path) {
@@ -165,6 +166,10 @@ bool backend_kmod_keeps_views(void) {
         return kmod.fd >= 0 && (kmod.features.view_flags & GMEM_VIEW_KEEP);
 }
 
+void backend_kmod_set_keep(bool keep) {
+        kmod.keep = keep && backend_kmod_keeps_views();
+}
+
 int backend_kmod_device(void) {
         return kmod.fd >= 0 ? kmod.fd : kmod.error;
 }
@@ -197,13 +202,14 @@ static int kmod_open_view(const BackendRegion *br, const BackendViewSpec *spec, 
         struct gmem_new_view v = {
                 .flags = GMEM_VIEW_READ | (spec->access == VIEW_ACCESS_RW ? GMEM_VIEW_WRITE : 0) |
                          (spec->allocate ? GMEM_VIEW_ALLOCATE : 0) | (spec->pending ? GMEM_VIEW_PENDING : 0) |
-                         (backend_kmod_keeps_views() ? GMEM_VIEW_KEEP : 0),
+                         (kmod.keep ? GMEM_VIEW_KEEP : 0),
                 .offset = spec->offset,
                 .length = spec->length,
         };
         int fd;
 
-        if (spec->tag != 0 && backend_kmod_view_label(spec->tag, label, sizeof(label)) >= 0) {
+        /* Labels came with kept views: a module without them refuses the field. */
+        if (kmod.keep && spec->tag != 0 && backend_kmod_view_label(spec->tag, label, sizeof(label)) >= 0) {
                 v.label = (uint64_t) (uintptr_t) label;
                 v.label_len = strlen(label);
         }
@@ -353,7 +359,7 @@ static int kmod_adopt_region(const char *name, int fd, uint64_t page_size, Backe
                 return r;
         if (backend_kmod_kernel_name(name, want, sizeof(want)) < 0 || kmod_region_info(fd, &info) < 0 ||
             info.state != GMEM_REGION_STATE_LIVE || strncmp(info.name, want, sizeof(info.name)) != 0 ||
-            info.creator_uid != (uint64_t) geteuid() ||
+            (backend_kmod_keeps_views() && info.creator_uid != (uint64_t) geteuid()) ||
             page_size != kmod.features.page_size)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not a live kernel region called '%s%s'",
                                       BACKEND_KMOD_PREFIX, name);
@@ -381,7 +387,7 @@ static int kmod_adopt_view(const BackendRegion *br, int fd, const BackendViewSpe
 
 /* --- what the kernel keeps for gmemd: kept views and their labels, the ledger --- */
 
-int backend_kmod_for_each_kept_view(int region_fd, KmodViewFunc f, void *userdata) {
+int backend_kmod_for_each_kept_view(int region_fd, bool with_revoked, KmodViewFunc f, void *userdata) {
         struct gmem_view_info views[64];
         uint64_t start = 0;
 
@@ -406,7 +412,8 @@ int backend_kmod_for_each_kept_view(int region_fd, KmodViewFunc f, void *userdat
                         int r;
 
                         start = views[i].id + 1;
-                        if (!(views[i].flags & GMEM_VIEW_KEEP) || views[i].state == GMEM_VIEW_STATE_REVOKED)
+                        if (!(views[i].flags & GMEM_VIEW_KEEP) ||
+                            (!with_revoked && views[i].state == GMEM_VIEW_STATE_REVOKED))
                                 continue;
                         if (ioctl(region_fd, GMEM_REGION_VIEW_LABEL, &l) < 0) {
                                 if (errno == ENOENT)
@@ -416,7 +423,8 @@ int backend_kmod_for_each_kept_view(int region_fd, KmodViewFunc f, void *userdat
                         label[l.label_len] = 0;
                         if (strlen(label) != l.label_len)
                                 label[0] = 0;           /* a NUL inside: not one of gmemd's */
-                        r = f(views[i].id, views[i].state == GMEM_VIEW_STATE_PENDING, label, userdata);
+                        r = f(views[i].id, views[i].state == GMEM_VIEW_STATE_PENDING,
+                              views[i].state == GMEM_VIEW_STATE_REVOKED, label, userdata);
                         if (r != 0)
                                 return r;
                 }
@@ -470,7 +478,7 @@ int backend_kmod_ledger_open(void) {
                 fd = ioctl(kmod.fd, GMEM_CREATE_REGION, &c);
         }
         if (fd < 0)
-                return negative_errno();
+                return errno == EACCES ? -EPERM : negative_errno();     /* another uid's: the module says EACCES */
         if (ioctl(fd, GMEM_REGION_INFO, &info) < 0)
                 return negative_errno();
         /* Whoever may open the device may make a region of this name: only gmemd's own is trusted. */

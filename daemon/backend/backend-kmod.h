@@ -35,17 +35,25 @@ int backend_kmod_view_label(uint64_t tag, char *buf, size_t size);
 int backend_kmod_device(void);
 /* The module keeps views with no file open (GMEM_VIEW_KEEP): they outlive gmemd. */
 bool backend_kmod_keeps_views(void);
+/*
+ * Whether views gmemd makes from now on are kept by the module and labelled
+ * with gmemd's view id: only while the ledger keeps gmemd's records (no
+ * effect where the module cannot keep views).
+ */
+void backend_kmod_set_keep(bool keep);
 /* A new handle of gmemd's kernel region called name (by gmemd's name), or -errno. */
 int backend_kmod_open_region(const char *name);
 
 /*
  * Calls f for each view the region keeps (GMEM_VIEW_KEEP) that is not
- * revoked: its kernel id, whether it is pending, and its label ("" if it has
- * none gmemd could have made). Stops at the first non-zero return of f and
- * returns it; 0 when all were seen, -errno on failure.
+ * revoked (with with_revoked, the revoked ones too: a revoke that could not
+ * copy every pinned page leaves its view kept): its kernel id, whether it is
+ * pending or revoked, and its label ("" if it has none gmemd could have
+ * made). Stops at the first non-zero return of f and returns it; 0 when all
+ * were seen, -errno on failure.
  */
-typedef int (*KmodViewFunc)(uint64_t id, bool pending, const char *label, void *userdata);
-int backend_kmod_for_each_kept_view(int region_fd, KmodViewFunc f, void *userdata);
+typedef int (*KmodViewFunc)(uint64_t id, bool pending, bool revoked, const char *label, void *userdata);
+int backend_kmod_for_each_kept_view(int region_fd, bool with_revoked, KmodViewFunc f, void *userdata);
 /* Revokes (and lets go) the view of kernel id id; a new file of it. */
 int backend_kmod_revoke_view_id(int region_fd, uint64_t id);
 int backend_kmod_open_view_id(int region_fd, uint64_t id);

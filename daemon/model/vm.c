@@ -92,10 +92,14 @@ static int vm_watch_leader(Vm *vm, pid_t pid, int given_pidfd, uint64_t expect_s
                                               "(thread-group leader) id", (int) pid);
                 return gmem_error_set_errno(e, errno, "Cannot watch leader process %d", (int) pid);
         }
-        /* Read once the pidfd pins the pid: a process that took a reused pid has another start time. */
+        /*
+         * Read once the pidfd pins the pid: a process that took a reused pid has another start time. 0 when
+         * /proc does not show the process to gmemd (ProtectProc=invisible hides other uids' processes): then
+         * it cannot be told and the pidfd is taken as the leader's.
+         */
         if (pid > 0)
                 start = process_start_time(pid);
-        if (expect_start != 0 && start != expect_start)
+        if (expect_start != 0 && start != 0 && start != expect_start)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: no such process "
                                       "(pid %d started at %" PRIu64 ", the leader at %" PRIu64 ")", (int) pid,
                                       (int) pid, start, expect_start);

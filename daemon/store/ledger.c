@@ -49,10 +49,11 @@ static int remember(Ledger *l, const char *name, uint64_t id) {
 }
 
 /* One kept view of the ledger region: a record, unless its label is not a name gmemd writes or a second copy. */
-static int load_one(uint64_t id, bool pending, const char *label, void *userdata) {
+static int load_one(uint64_t id, bool pending, bool revoked, const char *label, void *userdata) {
         Ledger *l = userdata;
         int r;
 
+        (void) revoked;
         if (!pending || store_name_kind_of(label) < 0 || strlen(label) >= STORE_NAME_MAX ||
             hashmap_get(l->records, label)) {
                 log_warning("Removing ledger record %" PRIu64 " '%s': not a record gmemd keeps", id, label);
@@ -81,7 +82,7 @@ int ledger_open(Ledger **ret) {
                 ledger_free(l);
                 return r;
         }
-        r = backend_kmod_for_each_kept_view(l->fd, load_one, l);
+        r = backend_kmod_for_each_kept_view(l->fd, false, load_one, l);
         if (r < 0) {
                 ledger_free(l);
                 return r;

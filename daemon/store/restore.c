@@ -134,6 +134,8 @@ static void *id_index_get(Hashmap *h, uint64_t id) {
 static void id_index_free(Hashmap *h) {
         IdEntry *e;
 
+        if (!h)
+                return;
         while ((e = hashmap_first(h))) {
                 hashmap_remove(h, e->key);
                 free(e);
@@ -145,30 +147,39 @@ static void id_index_free(Hashmap *h) {
 typedef struct KeptViewFind {
         uint64_t tag;
         uint64_t id;
+        unsigned n;             /* views labelled with tag */
 } KeptViewFind;
 
-static int kept_view_match(uint64_t id, bool pending, const char *label, void *userdata) {
+static int kept_view_match(uint64_t id, bool pending, bool revoked, const char *label, void *userdata) {
         KeptViewFind *f = userdata;
         uint64_t tag;
 
-        (void) pending;
+        (void) pending, (void) revoked;
         if (backend_kmod_view_tag(label, &tag) < 0 || tag != f->tag)
                 return 0;
         f->id = id;
-        return 1;
+        f->n++;
+        return 0;
 }
 
+/*
+ * Only one kernel view may carry a view's label: two are a leftover of a
+ * crash and a later view that got the same id, and which is which cannot be
+ * told. Then neither is restored (and pruning revokes both).
+ */
 static int kmod_open_kept_view(Region *reg, uint64_t tag) {
         KeptViewFind f = { .tag = tag };
         int r;
 
         if (reg->backend != BACKEND_KMOD)
                 return -EOPNOTSUPP;
-        r = backend_kmod_for_each_kept_view(reg->br.fd, kept_view_match, &f);
+        r = backend_kmod_for_each_kept_view(reg->br.fd, false, kept_view_match, &f);
         if (r < 0)
                 return r;
-        if (r == 0)
+        if (f.n == 0)
                 return -ENOENT;
+        if (f.n > 1)
+                return -ENOTUNIQ;
         return backend_kmod_open_view_id(reg->br.fd, f.id);
 }
 
@@ -297,7 +308,8 @@ static void restore_view(Restore *rs, Entry *e) {
                 /* The kernel's view gmemd labelled with this view's id. */
                 e->fd = kmod_open_kept_view(reg, n->view.id);
                 if (e->fd < 0)
-                        return drop(rs, e, "the kernel keeps no view of that id");
+                        return drop(rs, e, e->fd == -ENOTUNIQ ? "more than one kernel view carries its label" :
+                                           "the kernel keeps no view of that id");
         }
         if (record)
                 e->fd = safe_close(e->fd);
@@ -448,91 +460,151 @@ static void drop_unclaimed_pending(Manager *m) {
                         }
 }
 
-int store_restore(Store *s, unsigned *ret_removed) {
-        Restore rs = { .store = s };
-        char **names = NULL;
-        Entry *entries = NULL;
+/*
+ * Restores n entries named names (taken over and freed): the fds
+ * SD_LISTEN_FDS_START... from the service manager, or, with ledger, records
+ * of the ledger that carry no fd. The number restored, or -ENOMEM.
+ */
+static int restore_pass(Restore *rs, char **names, int n, bool ledger) {
+        Entry *entries = calloc((size_t) n, sizeof(Entry));
         unsigned restored = 0;
-        bool from_ledger = false;
-        int n;
 
-        n = s->enabled ? sd_listen_fds_with_names(true, &names) : 0;
-        if (n == 0 && s->ledger && ledger_size(s->ledger) > 0) {
-                /* Nothing from a service manager: what the kernel kept. */
-                size_t k;
-                int r = ledger_names(s->ledger, &names, &k);
-
-                if (r < 0)
-                        return r;
-                n = (int) k;
-                from_ledger = s->from_ledger = true;
-        }
-        if (n <= 0) {
-                free(names);
-                if (ret_removed)
-                        *ret_removed = 0;
-                return n < 0 ? n : 0;
-        }
-        entries = calloc((size_t) n, sizeof(Entry));
-        rs.regions = hashmap_new();
-        rs.vms = hashmap_new();
-        rs.pending = hashmap_new();
-        rs.leaders_gone = hashmap_new();
-        if (!entries || !rs.regions || !rs.vms || !rs.pending || !rs.leaders_gone) {
-                free(entries);
-                hashmap_free(rs.regions);
-                hashmap_free(rs.vms);
-                hashmap_free(rs.pending);
-                hashmap_free(rs.leaders_gone);
+        if (!entries) {
                 for (int i = 0; i < n; i++) {
-                        if (!from_ledger)
+                        if (!ledger)
                                 safe_close(SD_LISTEN_FDS_START + i);
-                        free(names ? names[i] : NULL);
+                        free(names[i]);
                 }
                 free(names);
                 return -ENOMEM;
         }
         for (int i = 0; i < n; i++) {
-                entries[i].ledger = from_ledger;
-                entries[i].fd = from_ledger ? -EBADF : SD_LISTEN_FDS_START + i;
-                if (!from_ledger)
+                entries[i].ledger = ledger;
+                entries[i].fd = ledger ? -EBADF : SD_LISTEN_FDS_START + i;
+                if (!ledger)
                         (void) fcntl(entries[i].fd, F_SETFD, FD_CLOEXEC);
                 entries[i].name = names[i];
                 names[i] = NULL;
-                parse_entry(&rs, &entries[i]);
+                parse_entry(rs, &entries[i]);
         }
         free(names);
 
-        drop_superseded_views(&rs, entries, (size_t) n);
+        drop_superseded_views(rs, entries, (size_t) n);
         for (size_t p = 0; p < ELEMENTSOF(phases); p++)
                 for (int i = 0; i < n; i++) {
                         Entry *e = &entries[i];
                         if (!e->used && e->parsed.kind == phases[p].kind)
-                                phases[p].restore(&rs, e);
+                                phases[p].restore(rs, e);
                 }
         for (int i = 0; i < n; i++) {
                 if (!entries[i].used)
-                        drop(&rs, &entries[i], "unknown entry");
+                        drop(rs, &entries[i], "unknown entry");
                 else
                         restored++;
                 free(entries[i].name);
         }
         free(entries);
+        return (int) restored;
+}
+
+/*
+ * The ledger's records the fd store did not pass (an entry it could not
+ * store: the store was degraded), so that what the kernel kept is not
+ * revoked as unknown: a copy of their names, *ret_n of them.
+ */
+static int ledger_names_not_stored(Store *s, char ***ret, int *ret_n) {
+        _cleanup_(hashmap_freep) Hashmap *stored = hashmap_new();
+        char **names = NULL;
+        size_t n = 0, k = 0;
+        StoreEntry *se;
+        int r;
+
+        if (!stored)
+                return -ENOMEM;
+        HASHMAP_FOREACH(se, s->entries, i)
+                (void) hashmap_put(stored, se->name, se);
+        r = ledger_names(s->ledger, &names, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                if (hashmap_get(stored, names[i]))
+                        free(names[i]);
+                else
+                        names[k++] = names[i];
+        }
+        *ret = names;
+        *ret_n = (int) k;
+        return 0;
+}
+
+int store_restore(Store *s, unsigned *ret_removed) {
+        Restore rs = { .store = s };
+        char **names = NULL;
+        int n, restored = 0, r;
+
+        rs.regions = hashmap_new();
+        rs.vms = hashmap_new();
+        rs.pending = hashmap_new();
+        rs.leaders_gone = hashmap_new();
+        if (!rs.regions || !rs.vms || !rs.pending || !rs.leaders_gone) {
+                r = -ENOMEM;
+                goto out;
+        }
+
+        n = s->enabled ? sd_listen_fds_with_names(true, &names) : 0;
+        if (n > 0) {
+                r = restore_pass(&rs, names, n, false);
+                if (r < 0)
+                        goto out;
+                restored = r;
+                /* What the ledger kept and the fd store did not: from the kernel. */
+                if (s->ledger) {
+                        r = ledger_names_not_stored(s, &names, &n);
+                        if (r >= 0 && n > 0)
+                                r = restore_pass(&rs, names, n, true);
+                        else if (r >= 0)
+                                free(names);
+                        if (r > 0)
+                                log_info("Restored %d entries from gmem.ko that the fd store did not have", r);
+                        if (r > 0)
+                                restored += r;
+                }
+        } else if (n == 0 && s->ledger && ledger_size(s->ledger) > 0) {
+                /* Nothing from a service manager: what the kernel kept. */
+                size_t k;
+
+                free(names);
+                r = ledger_names(s->ledger, &names, &k);
+                if (r < 0)
+                        goto out;
+                s->from_ledger = true;
+                r = restore_pass(&rs, names, (int) k, true);
+                if (r < 0)
+                        goto out;
+                restored = r;
+        } else
+                free(names);
+        r = 0;
+out:
         id_index_free(rs.regions);
         id_index_free(rs.vms);
         id_index_free(rs.pending);
-        drop_unclaimed_pending(s->manager);
+        if (r >= 0)
+                drop_unclaimed_pending(s->manager);
         /* As for a leader that exits now: its VM's views go (a pidfd restored from the fd store does this by itself). */
         IdEntry *gone;
-        while ((gone = hashmap_first(rs.leaders_gone))) {
-                vm_leader_exited(gone->object);
+        while (rs.leaders_gone && (gone = hashmap_first(rs.leaders_gone))) {
+                if (r >= 0)
+                        vm_leader_exited(gone->object);
                 hashmap_remove(rs.leaders_gone, gone->key);
                 free(gone);
         }
         hashmap_free(rs.leaders_gone);
+        if (r < 0)
+                return r;
         manager_sync_grants(s->manager);
 
         if (ret_removed)
                 *ret_removed = rs.removed;
-        return (int) restored;
+        return restored;
 }

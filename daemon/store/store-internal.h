@@ -28,6 +28,12 @@
 /* Bytes for any key, with its NUL. */
 #define STORE_KEY_MAX 64
 
+typedef struct StoreEntry {
+        char *key;      /* "region/ID", "vm/ID", "view/VM_ID/REGION_ID", "migration/ID" (store-internal.h) */
+        char *name;     /* the FDNAME stored now */
+        bool seen;      /* touched by the last sync */
+} StoreEntry;
+
 struct Store {
         Manager *manager;
         bool enabled;

@@ -26,11 +26,6 @@
 #include "view.h"
 #include "vm.h"
 
-typedef struct StoreEntry {
-        char *key;      /* "region/ID", "vm/ID", "view/VM_ID/REGION_ID", "migration/ID" (store-internal.h) */
-        char *name;     /* the FDNAME stored now */
-        bool seen;      /* touched by the last sync */
-} StoreEntry;
 
 static void entry_free(StoreEntry *e) {
         if (!e)
@@ -60,6 +55,7 @@ int store_new(Manager *m, unsigned max, Store **ret) {
                                           BACKEND_KMOD_LEDGER, r == -EPERM ? "another user made a region of "
                                           "that name" : "the kernel refused");
         }
+        backend_kmod_set_keep(s->ledger != NULL);
         *ret = s;
         return 0;
 }
@@ -438,20 +434,36 @@ static const ManagerHooks store_hooks = {
         .admit = hook_admit,
 };
 
-/* A kernel view gmemd made whose view the model does not have (a crash between the two, or dropped on restore). */
-static int prune_view(uint64_t id, bool pending, const char *label, void *userdata) {
+/*
+ * A kernel view gmemd kept that is not the kernel view of a view of the
+ * model (a crash between making the two, a view dropped on restore, or a
+ * leftover whose label a later view reuses) is revoked; so is a kept view
+ * whose revoke could not copy every pinned page, to finish that.
+ */
+static int prune_view(uint64_t id, bool pending, bool revoked, const char *label, void *userdata) {
         Hashmap *ids = ((void **) userdata)[0];
         Region *reg = ((void **) userdata)[1];
         char key[24];
         uint64_t tag;
+        View *v;
+        int r;
 
         (void) pending;
+        if (revoked) {
+                r = backend_kmod_revoke_view_id(reg->br.fd, id);
+                if (r < 0)
+                        log_warning_errno(r, "Kernel view %" PRIu64 " of region '%s' is revoked, but not all of it "
+                                          "yet", id, reg->name);
+                return 0;
+        }
         if (backend_kmod_view_tag(label, &tag) < 0)
                 return 0;       /* not gmemd's */
         (void) snprintf(key, sizeof(key), "%" PRIu64, tag);
-        if (hashmap_get(ids, key))
+        v = hashmap_get(ids, key);
+        if (v && v->region == reg && v->backend_id == id)
                 return 0;
-        log_info("Revoking kernel view %" PRIu64 " of region '%s': gmemd has no view %" PRIu64, id, reg->name, tag);
+        log_info("Revoking kernel view %" PRIu64 " of region '%s': it is not gmemd's view %" PRIu64, id, reg->name,
+                 tag);
         (void) backend_kmod_revoke_view_id(reg->br.fd, id);
         return 0;
 }
@@ -497,7 +509,8 @@ static void ledger_prune(Store *s) {
                 }
         HASHMAP_FOREACH(reg, s->manager->regions, i)
                 if (reg->backend == BACKEND_KMOD)
-                        (void) backend_kmod_for_each_kept_view(reg->br.fd, prune_view, (void *[]) { ids, reg });
+                        (void) backend_kmod_for_each_kept_view(reg->br.fd, true, prune_view,
+                                                               (void *[]) { ids, reg });
         free(keys);
 }
 

@@ -8,9 +8,10 @@ one, and in gmem.ko's ledger whenever the kmod backend is usable. This
 stops the guest's gmemd and starts it under a stand-in service manager
 (tests/integration/fdstore.py, which keeps fds as systemd does), makes kmod
 regions, VMs, views and a prepared migration, kills gmemd with SIGKILL,
-and starts it twice: first with the stored fds (it must restore from the
-fd store), then with no service manager at all (it must restore the same
-objects from gmem.ko). Each time the objects, their views' states and the
+and starts it three times: with the stored fds (it must restore from the
+fd store), with the stored fds less one view's entry (it must take that
+view from gmem.ko), then with no service manager at all (it must restore
+the same objects from gmem.ko). Each time the objects, their views' states and the
 content must be what they were. Exits 77 where the backend is not kmod.
 """
 import os
@@ -162,6 +163,20 @@ def main():
           last_start())
     after_store = state()
     check(after_store == before, "the same regions, VMs, views, migration and content", after_store)
+
+    # A degraded store: the entry of a's view is lost (as when gmemd could not store it). The kernel kept it.
+    kill(proc)
+    with store.lock:
+        lost = [(name, fd) for name, fd in store.entries if name.startswith("view/") and "/rw/" in name]
+        store.entries = [(name, fd) for name, fd in store.entries if (name, fd) not in lost]
+    for _name, fd in lost:
+        os.close(fd)
+    check(len(lost) == 1, "the fd store loses the entry of a's view", " ".join(name for name, _fd in lost))
+    proc = start(store)
+    check("that the fd store did not have" in last_start(), "gmemd takes what the fd store lacks from gmem.ko",
+          last_start())
+    after_lost = state()
+    check(after_lost == before, "nothing is lost: a's view and its content are there", after_lost)
 
     kill(proc)
     store.close()
