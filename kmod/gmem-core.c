@@ -563,9 +563,15 @@ static long gmem_ioctl_new_view(struct gmem_region *region, void __user *argp)
 		return -EINVAL;
 
 	if (args.label_len) {
-		label = memdup_user(u64_to_user_ptr(args.label), args.label_len);
-		if (IS_ERR(label))
-			return PTR_ERR(label);
+		/* Charged: a kept view's label outlives the task that made it. */
+		label = kmalloc(args.label_len, GFP_KERNEL_ACCOUNT);
+		if (!label)
+			return -ENOMEM;
+		if (copy_from_user(label, u64_to_user_ptr(args.label),
+				   args.label_len)) {
+			kfree(label);
+			return -EFAULT;
+		}
 	}
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
@@ -579,6 +585,8 @@ static long gmem_ioctl_new_view(struct gmem_region *region, void __user *argp)
 	}
 	if (copy_to_user(argp, &args, sizeof(args))) {
 		r = -EFAULT;
+		/* Nobody learns its id: the region must not keep it. */
+		gmem_view_let_go(file->private_data);
 		goto err_fput;
 	}
 	fd_install(fd, file);

@@ -7,7 +7,8 @@
  * GMEM_REGION_DESTROY, and finds regions by id (an xarray) and by name (a
  * hash table), so that an opener of /dev/gmem (the device node is root:gmem
  * 0660; being able to open it is the privilege) can list regions and get a
- * new handle of one after a restart. Ids count up from 1 and are not reused
+ * new handle of one it created (or, with CAP_SYS_ADMIN, of any) after a
+ * restart. Ids count up from 1 and are not reused
  * while the module is loaded.
  *
  * gmem_registry_lock is never held together with a region's lock.
@@ -239,7 +240,7 @@ static long gmem_ioctl_open(struct file *dev, void __user *argp)
 		return -ENOENT;
 	/* A handle is ownership: its creator's, or the administrator's. */
 	if (!uid_eq(region->creator, current_euid()) &&
-	    !capable(CAP_SYS_ADMIN)) {
+	    !ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN)) {
 		gmem_region_put(region);
 		return -EACCES;
 	}
