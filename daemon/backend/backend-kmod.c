@@ -462,6 +462,32 @@ int backend_kmod_view_tag(const char *label, uint64_t *ret) {
         return 0;
 }
 
+int backend_kmod_for_each_own_region(KmodRegionFunc f, void *userdata) {
+        struct gmem_region_entry e[32];
+        struct gmem_list_regions l = { .start_id = 1 };
+        size_t n = strlen(BACKEND_KMOD_PREFIX);
+
+        if (kmod.fd < 0)
+                return kmod.error;
+        do {
+                l.entries = (uint64_t) (uintptr_t) e;
+                l.nr_entries = ELEMENTSOF(e);
+                if (ioctl(kmod.fd, GMEM_LIST_REGIONS, &l) < 0)
+                        return negative_errno();
+                for (uint64_t i = 0; i < l.nr_entries; i++) {
+                        e[i].name[sizeof(e[i].name) - 1] = 0;
+                        if (strncmp(e[i].name, BACKEND_KMOD_PREFIX, n) != 0 ||
+                            (backend_kmod_keeps_views() && e[i].creator_uid != (uint64_t) geteuid()))
+                                continue;
+                        int r = f(e[i].name + n, e[i].size, userdata);
+                        if (r != 0)
+                                return r;
+                }
+                l.start_id = l.next_id;
+        } while (l.next_id != 0);
+        return 0;
+}
+
 int backend_kmod_ledger_open(void) {
         struct gmem_open_region o = { .name = BACKEND_KMOD_LEDGER };
         struct gmem_region_info info = {};

@@ -66,6 +66,13 @@ int backend_kmod_view_tag(const char *label, uint64_t *ret);
  * made the first time; -EPERM if a region of that name was made by another
  * uid, -EOPNOTSUPP if the module does not keep views.
  */
+/*
+ * Calls f with gmemd's name and the size of each region on the device that
+ * gmemd's uid made under its prefix; as backend_kmod_for_each_kept_view().
+ */
+typedef int (*KmodRegionFunc)(const char *name, uint64_t size, void *userdata);
+int backend_kmod_for_each_own_region(KmodRegionFunc f, void *userdata);
+
 #define BACKEND_KMOD_LEDGER "gmemd-ledger"
 int backend_kmod_ledger_open(void);
 /* A new record labelled label (1..GMEM_LABEL_MAX bytes); its kernel id. */

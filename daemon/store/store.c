@@ -468,9 +468,22 @@ static int prune_view(uint64_t id, bool pending, bool revoked, const char *label
         return 0;
 }
 
+/* A kernel region gmemd made that the model does not have: said, never taken or destroyed blindly. */
+static int orphan_region(const char *name, uint64_t size, void *userdata) {
+        Manager *m = userdata;
+        Region *reg = manager_get_region(m, name);
+
+        if (!reg || reg->backend != BACKEND_KMOD)
+                log_warning("gmem.ko holds region '%s%s' of %" PRIu64 " bytes that gmemd made but has no record of "
+                            "(a crash between making it and recording it): its memory stays in the kernel and the name "
+                            "'%s' is taken there until it is destroyed", BACKEND_KMOD_PREFIX, name, size, name);
+        return 0;
+}
+
 /*
  * Ledger records of nothing the model has, and kernel views of kmod regions
- * that no view of the model is, go.
+ * that no view of the model is, go; kernel regions of gmemd's that the model
+ * does not have are reported.
  */
 static void ledger_prune(Store *s) {
         _cleanup_(hashmap_freep) Hashmap *names = hashmap_new(), *ids = hashmap_new();
@@ -507,6 +520,7 @@ static void ledger_prune(Store *s) {
                         (void) hashmap_put(ids, keys[k], v);
                         k++;
                 }
+        (void) backend_kmod_for_each_own_region(orphan_region, s->manager);
         HASHMAP_FOREACH(reg, s->manager->regions, i)
                 if (reg->backend == BACKEND_KMOD)
                         (void) backend_kmod_for_each_kept_view(reg->br.fd, true, prune_view,

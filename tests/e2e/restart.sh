@@ -221,6 +221,17 @@ if [ "$BACKEND" = kmod ]; then
         done
         says "kmod: when leader $L1 exits, gmemd watching it again releases l1's view" "l1 - - -" sh -c "$VMS"
         step "kmod: clean up the leaders' VMs" sh -c 'gmemctl unregister-vm l1 l2 && gmemctl destroy-region led'
+
+        # A region gmemd made and never recorded (a crash in between),
+        # played by making it as user gmemd on the device: gmemd says so.
+        step "kmod: region gmemd.orphan made on the device as user gmemd" \
+                as-user gmemd python3 "$GMEM_E2E_DIR/kregion.py" create gmemd.orphan 4096
+        step "kmod: gmemd starts again" "$GMEMD_RESTART"
+        NEW=$(pidof gmemd)
+        says "kmod: gmemd reports the region it has no record of" "holds region 'gmemd.orphan' of 4096 bytes" \
+                sh -c "sed -n '/^==== gmemd [0-9]* (pid $NEW)/,\$p' \"\$GMEM_E2E_GMEMD_LOG\""
+        says "kmod: and does not list it" "No regions." gmemctl list-regions
+        step "kmod: destroy it" as-user gmemd python3 "$GMEM_E2E_DIR/kregion.py" destroy gmemd.orphan
 fi
 
 says "nothing is left" "Regions: 0" gmemctl status
