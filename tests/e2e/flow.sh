@@ -106,6 +106,9 @@ step "a member of gmem-admin may create and destroy a region" \
         sh -c 'as-user admin gmemctl create-region by-admin 4M && as-user admin gmemctl destroy-region by-admin'
 
 # --- a region, three VMs ------------------------------------------------------
+step "gmemctl create-region r 1G --backend=kmod works, and so does destroying it" \
+        sh -c 'gmemctl create-region r 1G --backend=kmod && gmemctl --no-legend list-regions | grep -q "^r .*1G.*kmod" &&
+               gmemctl destroy-region r'
 step "create region ram (16 MiB)" gmemctl create-region ram 16M
 says "ram is made by the default backend, $BACKEND" "$BACKEND" gmemctl --no-legend list-regions
 step "register VMs a and c (uid qemu) and b (uid qemu2)" \
