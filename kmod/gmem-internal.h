@@ -32,7 +32,8 @@ struct gmem_region {
 
 	/* Owned by gmem-registry.c, under its mutex. */
 	struct hlist_node name_node;
-	bool linked;
+	bool linked;			/* in the registry: name and id taken */
+	bool published;			/* and its creator has its id: openable */
 
 	/* The storage inode: i_mapping->i_mmap holds the VMAs of every view. */
 	struct inode *inode;

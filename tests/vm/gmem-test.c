@@ -388,6 +388,37 @@ static void test_create_bad_input(void)
 	close(dev);
 }
 
+/* The id is reported only for a region that was made, and only a region whose id was reported is made. */
+static void test_create_id_on_success(void)
+{
+	struct gmem_create_region c = { .size = PAGE, .name = "id-once" };
+	struct gmem_open_region o = { 0 };
+	struct gmem_create_region *ro_args;
+	int dev = dev_open(), h;
+
+	h = ioctl(dev, GMEM_CREATE_REGION, &c);
+	TEST_ASSERT(h >= 0 && c.id > 0, "a region named id-once is created");
+	c.id = 0x5eed;
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, &c), EEXIST,
+			  "a second region named id-once is refused");
+	TEST_ASSERT(c.id == 0x5eed, "a refused create leaves the id field alone (it now says %" PRIu64 ")",
+		    (uint64_t)c.id);
+
+	/* Arguments the module can read but not write back. */
+	ro_args = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(ro_args != MAP_FAILED, "a page for the arguments");
+	*ro_args = (struct gmem_create_region){ .size = PAGE, .name = "id-efault" };
+	TEST_ASSERT(mprotect(ro_args, PAGE, PROT_READ) == 0, "the arguments are made read-only");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, ro_args), EFAULT,
+			  "a create whose id cannot be written back fails");
+	strcpy(o.name, "id-efault");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), ENOENT,
+			  "a create that could not report its id left no region behind");
+	munmap(ro_args, PAGE);
+	region_destroy(h);
+	close(h), close(dev);
+}
+
 static void test_open_bad_input(void)
 {
 	struct gmem_open_region o;
@@ -1701,6 +1732,7 @@ static const struct {
 } tests[] = {
 	{ "features", test_features },
 	{ "create_bad_input", test_create_bad_input },
+	{ "create_id_on_success", test_create_id_on_success },
 	{ "open_bad_input", test_open_bad_input },
 	{ "list", test_list },
 	{ "new_view_bad_input", test_new_view_bad_input },
@@ -1733,6 +1765,15 @@ static const struct {
 	{ "stress", test_stress },
 };
 
+/* With arguments, only the tests they name run. */
+static bool selected(const char *name, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	int failed = 0;
@@ -1748,7 +1789,7 @@ int main(int argc, char **argv)
 		int status;
 		pid_t pid;
 
-		if (argc > 1 && strcmp(argv[1], tests[i].name)) {
+		if (argc > 1 && !selected(tests[i].name, argc, argv)) {
 			printf("ok %zu - %s # SKIP not selected\n", i + 1, tests[i].name);
 			continue;
 		}
