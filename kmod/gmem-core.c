@@ -230,17 +230,25 @@ out_unlock:
 
 /*
  * The attributes of the page at @offset, and the length of the run of pages
- * from it (at most @length) with the same attributes.
+ * from it (at most @length) with the same attributes; through @view if not
+ * NULL, which must be usable.
  */
-static void gmem_get_attributes(struct gmem_region *region, u64 offset,
-				u64 length, u64 *ret_attributes, u64 *ret_length)
+static int gmem_get_attributes(struct gmem_region *region,
+			       struct gmem_view *view, u64 offset, u64 length,
+			       u64 *ret_attributes, u64 *ret_length)
 {
 	pgoff_t first = offset >> PAGE_SHIFT;
 	pgoff_t last = first + (length >> PAGE_SHIFT) - 1;
 	unsigned long index = first;
 	bool private;
+	int r;
 
 	down_read(&region->lock);
+	r = gmem_usable(region, view);
+	if (r) {
+		up_read(&region->lock);
+		return r;
+	}
 	private = gmem_is_private(region, first);
 	if (!private) {
 		/* Up to the next private page. */
@@ -256,6 +264,7 @@ static void gmem_get_attributes(struct gmem_region *region, u64 offset,
 
 	*ret_attributes = private ? GMEM_ATTR_PRIVATE : 0;
 	*ret_length = (u64)(index - first) << PAGE_SHIFT;
+	return 0;
 }
 
 /* ---- fallocate ---------------------------------------------------------- */
@@ -266,7 +275,7 @@ static long gmem_punch(struct gmem_region *region, struct gmem_view *view,
 	long r = 0;
 
 	down_write(&region->lock);
-	r = view ? gmem_view_usable(view) : (region->dead ? -EIO : 0);
+	r = gmem_usable(region, view);
 	if (!r) {
 		gmem_zap(region, offset, length);
 		gmem_free_pages(region, offset >> PAGE_SHIFT,
@@ -291,7 +300,7 @@ static long gmem_allocate(struct gmem_region *region, struct gmem_view *view,
 			return -EINTR;
 
 		down_read(&region->lock);
-		r = view ? gmem_view_usable(view) : (region->dead ? -EIO : 0);
+		r = gmem_usable(region, view);
 		for (; !r && index < batch_end; index++)
 			r = gmem_get_page(region, index, &page);
 		up_read(&region->lock);
@@ -334,10 +343,14 @@ static void gmem_evict_inode(struct inode *inode)
 
 /* ---- attribute queries, inode operations ---------------------------------- */
 
-long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start,
-				      u64 end, void __user *argp)
+/* On a handle (@view NULL): the whole region; on a view: its window. */
+long gmem_ioctl_get_attributes(struct gmem_region *region,
+			       struct gmem_view *view, void __user *argp)
 {
+	u64 start = view ? view->offset : 0;
+	u64 end = view ? view->offset + view->length : region->size;
 	struct gmem_attributes args;
+	int r;
 
 	if (copy_from_user(&args, argp, sizeof(args)))
 		return -EFAULT;
@@ -347,8 +360,10 @@ long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start,
 	if (!gmem_range_ok(args.offset, args.length, start, end))
 		return -EINVAL;
 
-	gmem_get_attributes(region, args.offset, args.length,
-			    &args.attributes, &args.length);
+	r = gmem_get_attributes(region, view, args.offset, args.length,
+				&args.attributes, &args.length);
+	if (r)
+		return r;
 	if (copy_to_user(argp, &args, sizeof(args)))
 		return -EFAULT;
 	return 0;
@@ -583,7 +598,7 @@ static long gmem_region_ioctl(struct file *file, unsigned int cmd,
 	case GMEM_REGION_SET_ATTRIBUTES:
 		return gmem_ioctl_set_attributes(region, argp);
 	case GMEM_REGION_GET_ATTRIBUTES:
-		return gmem_ioctl_get_attributes(region, 0, region->size, argp);
+		return gmem_ioctl_get_attributes(region, NULL, argp);
 	case GMEM_REGION_INFO:
 		return gmem_ioctl_info(region, argp);
 	case GMEM_REGION_DESTROY:

@@ -74,6 +74,15 @@ static inline int gmem_view_usable(struct gmem_view *view)
 	return 0;
 }
 
+/* 0 if @view, or without one the region's handle, may be used now; ditto. */
+static inline int gmem_usable(struct gmem_region *region,
+			      struct gmem_view *view)
+{
+	if (view)
+		return gmem_view_usable(view);
+	return region->dead ? -EIO : 0;
+}
+
 /* gmem-core.c */
 extern struct vfsmount *gmem_mnt;
 extern const struct inode_operations gmem_iops;
@@ -83,8 +92,8 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 		  struct page **ret_page);
 long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,
 		    int mode, loff_t offset, loff_t len);
-long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start, u64 end,
-			       void __user *argp);
+long gmem_ioctl_get_attributes(struct gmem_region *region,
+			       struct gmem_view *view, void __user *argp);
 struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 				    const char *name);
 void gmem_region_put(struct gmem_region *region);

@@ -234,9 +234,7 @@ static long gmem_view_ioctl(struct file *file, unsigned int cmd,
 		up_read(&region->lock);
 		return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
 	case GMEM_REGION_GET_ATTRIBUTES:
-		return gmem_ioctl_get_attributes(region, view->offset,
-						 view->offset + view->length,
-						 argp);
+		return gmem_ioctl_get_attributes(region, view, argp);
 	default:
 		return -ENOTTY;
 	}

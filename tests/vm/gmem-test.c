@@ -637,6 +637,32 @@ static void test_attributes_bad_input(void)
 	close(h), close(dev);
 }
 
+/* GET_ATTRIBUTES is a view operation like the others: refused while pending or once revoked. */
+static void test_attributes_view_state(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int v = view_new(h, RW, 0, 4 * PAGE), p = view_new(h, RW | GMEM_VIEW_PENDING, 0, 4 * PAGE);
+	struct gmem_attributes a = { .length = PAGE };
+
+	TEST_ASSERT_ERRNO(ioctl(p, GMEM_REGION_GET_ATTRIBUTES, &a), EAGAIN,
+			  "a pending view cannot query attributes");
+	TEST_ASSERT(view_op(h, GMEM_REGION_ACTIVATE_VIEW, p) == 0, "the pending view is activated");
+	TEST_ASSERT(get_attributes(p, 0, PAGE, NULL) == 0, "an activated view queries attributes");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, v) == 0, "a view is revoked");
+	a = (struct gmem_attributes){ .length = PAGE };
+	TEST_ASSERT_ERRNO(ioctl(v, GMEM_REGION_GET_ATTRIBUTES, &a), EIO,
+			  "a revoked view cannot query attributes");
+	TEST_ASSERT(view_state(v) == GMEM_VIEW_STATE_REVOKED, "a revoked view still says so in GMEM_VIEW_INFO");
+	region_destroy(h);
+	a = (struct gmem_attributes){ .length = PAGE };
+	TEST_ASSERT_ERRNO(ioctl(p, GMEM_REGION_GET_ATTRIBUTES, &a), EIO,
+			  "a view of a destroyed region cannot query attributes");
+	a = (struct gmem_attributes){ .length = PAGE };
+	TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_GET_ATTRIBUTES, &a), EIO,
+			  "the handle of a destroyed region cannot query attributes");
+	close(v), close(p), close(h), close(dev);
+}
+
 static void test_info_destroy_bad_input(void)
 {
 	int dev = dev_open(), h = region_create(dev, PAGE, NULL);
@@ -1738,6 +1764,7 @@ static const struct {
 	{ "new_view_bad_input", test_new_view_bad_input },
 	{ "view_op_bad_input", test_view_op_bad_input },
 	{ "attributes_bad_input", test_attributes_bad_input },
+	{ "attributes_view_state", test_attributes_view_state },
 	{ "info_destroy_bad_input", test_info_destroy_bad_input },
 	{ "wrong_fd_type", test_wrong_fd_type },
 	{ "fallocate_bad_input", test_fallocate_bad_input },
