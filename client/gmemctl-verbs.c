@@ -308,6 +308,72 @@ int verb_discard(GmemClient *c, int argc, char **argv) {
         return 0;
 }
 
+int verb_set_attributes(GmemClient *c, int argc, char **argv) {
+        uint64_t offset, length;
+        int r, a;
+
+        r = parse_size_arg("offset", argv[2], &offset);
+        if (r < 0)
+                return r;
+        r = parse_size_arg("length", argv[3], &length);
+        if (r < 0)
+                return r;
+        a = gmem_memory_attribute_from_string(argv[4]);
+        if (a < 0)
+                return log_usage("Invalid memory attribute '%s': expected private or shared", argv[4]);
+        r = gmem_set_memory_attributes(c, argv[1], offset, length, (GmemMemoryAttribute) a);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to make a range of region '%s' %s", argv[1], argv[4]);
+        return 0;
+}
+
+/* attributes REGION [OFFSET LENGTH]: the runs of pages that share a memory attribute. */
+int verb_attributes(GmemClient *c, int argc, char **argv) {
+        static const char *const headers[] = { "OFFSET", "LENGTH", "ATTRIBUTE" };
+        static const char *const keys[] = { "offset", "length", "attribute" };
+        _cleanup_table_ Table *t = NULL;
+        _cleanup_free_ GmemAttributeRun *runs = NULL;
+        uint64_t offset = 0, length = 0;
+        size_t n = 0;
+        int r;
+
+        if (argc != 2 && argc != 4)
+                return log_usage("attributes takes a region, or a region, an offset and a length");
+        if (argc == 4) {
+                r = parse_size_arg("offset", argv[2], &offset);
+                if (r < 0)
+                        return r;
+                r = parse_size_arg("length", argv[3], &length);
+                if (r < 0)
+                        return r;
+        } else {
+                GmemRegionProperties *p = NULL;
+
+                r = gmem_get_region_properties(c, argv[1], &p);
+                if (r < 0)
+                        return log_client_error(c, r, "Failed to read region '%s'", argv[1]);
+                length = p->size;
+                gmem_region_properties_free(p);
+        }
+        r = gmem_get_memory_attributes(c, argv[1], offset, length, &runs, &n);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to read the memory attributes of region '%s'", argv[1]);
+
+        t = table_new(ELEMENTSOF(headers), headers, keys);
+        if (!t)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < n; i++) {
+                r = table_add_size(t, runs[i].offset);
+                if (r >= 0)
+                        r = table_add_size(t, runs[i].length);
+                if (r >= 0)
+                        r = table_add_string(t, gmem_memory_attribute_to_string(runs[i].attribute));
+                if (r < 0)
+                        return log_error_errno(r, "Out of memory");
+        }
+        return table_print(t, "No pages.", "run", "runs", "listed");
+}
+
 int verb_reload(GmemClient *c, int argc, char **argv) {
         int r = gmem_reload(c);
         if (r < 0)

@@ -113,7 +113,11 @@ static int help(void) {
                "  discard REGION OFFSET LENGTH\n"
                "                              Punch a hole: every view reads zeros there\n"
                "  allocate REGION OFFSET LENGTH\n"
-               "                              Pre-fault a range\n\n"
+               "                              Pre-fault a range\n"
+               "  set-attributes REGION OFFSET LENGTH private|shared\n"
+               "                              Convert a range in place (kmod backend)\n"
+               "  attributes REGION [OFFSET LENGTH]\n"
+               "                              List the runs of private and shared pages\n\n"
                "VMs and views:\n"
                "  list-vms                    List VMs\n"
                "  register-vm NAME            Register a VM\n"
@@ -133,7 +137,7 @@ static int help(void) {
                "     --no-legend              Print no table header and footer\n"
                "     --json=MODE              Print JSON: pretty, short or off\n"
                "     --no-pager               Accepted for compatibility; gmemctl never pages\n"
-               "     --backend=NAME           create-region: memfd, hugetlb or secret\n"
+               "     --backend=NAME           create-region: memfd, hugetlb, secret or kmod\n"
                "     --hugepage-size=SIZE     create-region: huge page size of hugetlb\n"
                "     --populate               create-region: pre-fault the whole region\n"
                "     --persistent             create-region: keep it across broker restarts\n"
@@ -365,6 +369,8 @@ static const Verb verbs[] = {
         { "abort-migration",  2,  2, false, verb_commit_migration },
         { "discard",          4,  4, false, verb_discard          },
         { "allocate",         4,  4, false, verb_discard          },
+        { "set-attributes",   5,  5, false, verb_set_attributes   },
+        { "attributes",       2,  4, false, verb_attributes       },
         { "monitor",          1,  1, false, verb_monitor          },
         { "reload",           1,  1, false, verb_reload           },
 };

@@ -78,6 +78,8 @@ int verb_register_vm(GmemClient *c, int argc, char **argv);
 int verb_unregister_vm(GmemClient *c, int argc, char **argv);
 int verb_discard(GmemClient *c, int argc, char **argv);
 int verb_reload(GmemClient *c, int argc, char **argv);
+int verb_set_attributes(GmemClient *c, int argc, char **argv);
+int verb_attributes(GmemClient *c, int argc, char **argv);
 int verb_monitor(GmemClient *c, int argc, char **argv);
 int verb_attach(GmemClient *c, int argc, char **argv);
 int verb_detach(GmemClient *c, int argc, char **argv);

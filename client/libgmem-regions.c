@@ -288,6 +288,48 @@ int gmem_allocate(GmemClient *c, const char *region, uint64_t offset, uint64_t l
         return call_range(c, "Allocate", region, offset, length, NULL);
 }
 
+int gmem_get_memory_attributes(GmemClient *c, const char *region, uint64_t offset, uint64_t length,
+                               GmemAttributeRun **ret, size_t *ret_n) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ GmemAttributeRun *runs = NULL;
+        size_t n = 0, allocated = 0;
+        int r;
+
+        if (!c || !ret || !ret_n)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        r = gmem_client_check_name(c, "region", region);
+        if (r < 0)
+                return r;
+        r = gmem_call_manager(c, "GetMemoryAttributes", &reply, "stt", region, offset, length);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(tts)");
+        if (r < 0)
+                return gmem_client_set_error(c, r, NULL, "Failed to parse the memory attributes");
+        for (;;) {
+                uint64_t o, l;
+                const char *a;
+                int attr;
+
+                r = sd_bus_message_read(reply, "(tts)", &o, &l, &a);
+                if (r < 0)
+                        return gmem_client_set_error(c, r, NULL, "Failed to parse the memory attributes");
+                if (r == 0)
+                        break;
+                attr = gmem_memory_attribute_from_string(a);
+                if (attr < 0)
+                        return gmem_client_set_error(c, -EBADMSG, NULL, "The broker answered an unknown attribute");
+                r = GROW_ARRAY(runs, allocated, n + 1);
+                if (r < 0)
+                        return r;
+                runs[n++] = (GmemAttributeRun) { .offset = o, .length = l, .attribute = (GmemMemoryAttribute) attr };
+        }
+        *ret = TAKE_PTR(runs);
+        *ret_n = n;
+        return 0;
+}
+
 int gmem_reload(GmemClient *c) {
         if (!c)
                 return -EINVAL;

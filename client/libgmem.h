@@ -123,6 +123,21 @@ int gmem_memory_attribute_from_string(const char *s);   /* the attribute, or -EI
 int gmem_set_memory_attributes(GmemClient *c, const char *region, uint64_t offset, uint64_t length,
                                GmemMemoryAttribute attribute);
 
+/* A run of pages that share one memory attribute. */
+typedef struct GmemAttributeRun {
+        uint64_t offset;
+        uint64_t length;
+        GmemMemoryAttribute attribute;
+} GmemAttributeRun;
+
+/*
+ * The memory attributes of a range of a region, as runs in order (at most
+ * 4096: a range with more is -ERANGE, ask for a smaller one). *ret is freed
+ * with free(). Since LIBGMEM_0.2.
+ */
+int gmem_get_memory_attributes(GmemClient *c, const char *region, uint64_t offset, uint64_t length,
+                               GmemAttributeRun **ret, size_t *ret_n);
+
 /* VMs */
 
 #define GMEM_UID_INVALID ((uid_t) -1)

@@ -9,6 +9,7 @@ static const char *const backend_type_table[_BACKEND_MAX] = {
         [BACKEND_MEMFD]   = "memfd",
         [BACKEND_HUGETLB] = "hugetlb",
         [BACKEND_SECRET]  = "secret",
+        [BACKEND_KMOD]    = "kmod",
 };
 DEFINE_STRING_TABLE_LOOKUP(backend_type, BackendType);
 

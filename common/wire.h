@@ -16,6 +16,7 @@ typedef enum BackendType {
         BACKEND_MEMFD,
         BACKEND_HUGETLB,
         BACKEND_SECRET,
+        BACKEND_KMOD,
         _BACKEND_MAX,
         _BACKEND_INVALID = -EINVAL,
 } BackendType;

@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include "backend.h"
+#include "backend-kmod.h"
 #include "bus-link.h"
 #include "fdlimit.h"
 #include "log.h"
@@ -33,6 +34,8 @@ static const char *arg_bus_address = NULL;
 static const char *arg_bus_name = GMEMD_BUS_NAME;
 static const char *arg_policy = NULL;
 static const char *arg_user = NULL;
+static const char *arg_gmem_device = BACKEND_KMOD_DEVICE;
+static BackendType arg_default_backend = BACKEND_MEMFD;
 static bool arg_sandbox = true;
 static bool arg_sandbox_kill = false;
 static bool arg_sandbox_self_test = false;
@@ -52,6 +55,9 @@ static void help(void) {
                "     --no-sandbox        Do not install the system call filter (debugging)\n"
                "     --sandbox-kill      Kill the daemon on a forbidden system call instead of EPERM\n"
                "     --sandbox-self-test Try forbidden calls once the filter is in and log the result\n"
+               "     --default-backend=NAME  Backend of regions created without one: memfd\n"
+               "                         (default), hugetlb, secret or kmod\n"
+               "     --gmem-device=PATH  gmem.ko's device for the kmod backend (default " BACKEND_KMOD_DEVICE ")\n"
                "     --fd-store-max=N    Entries the service manager keeps for gmemd (default:\n"
                "                         $FDSTORE, set by systemd 254 and later, else %u)\n"
                "     --log-level=LEVEL   err, warning, notice, info (default) or debug\n\n"
@@ -98,6 +104,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SANDBOX_KILL,
                 ARG_SANDBOX_SELF_TEST,
                 ARG_FD_STORE_MAX,
+                ARG_DEFAULT_BACKEND,
+                ARG_GMEM_DEVICE,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h'             },
@@ -111,6 +119,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "sandbox-kill",      no_argument,       NULL, ARG_SANDBOX_KILL      },
                 { "sandbox-self-test", no_argument,       NULL, ARG_SANDBOX_SELF_TEST },
                 { "fd-store-max",      required_argument, NULL, ARG_FD_STORE_MAX      },
+                { "default-backend",   required_argument, NULL, ARG_DEFAULT_BACKEND   },
+                { "gmem-device",       required_argument, NULL, ARG_GMEM_DEVICE       },
                 {}
         };
         int c, r;
@@ -155,6 +165,20 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_SANDBOX_SELF_TEST:
                         arg_sandbox_self_test = true;
+                        break;
+                case ARG_DEFAULT_BACKEND:
+                        arg_default_backend = backend_type_from_string(optarg);
+                        if (arg_default_backend < 0) {
+                                log_error("Invalid --default-backend=%s: memfd, hugetlb, secret or kmod", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_GMEM_DEVICE:
+                        if (optarg[0] != '/') {
+                                log_error("Invalid --gmem-device=%s: an absolute path", optarg);
+                                return -EINVAL;
+                        }
+                        arg_gmem_device = optarg;
                         break;
                 case ARG_FD_STORE_MAX:
                         r = parse_store_max(optarg, &arg_fd_store_max);
@@ -310,6 +334,13 @@ static int run(int argc, char *argv[]) {
         r = drop_privileges();
         if (r < 0)
                 return r;
+        /* As gmemd's own user: the device's group, not root, decides. Without it the kmod backend is unavailable. */
+        if (backend_kmod_open(arg_gmem_device) < 0)
+                log_debug("Backend 'kmod': %s", backend_kmod_why());
+        m->default_backend = arg_default_backend;
+        if (backend_get(arg_default_backend)->probe(&e) < 0)
+                log_warning("The default backend cannot be used: %s", e.message);
+        e = (GmemError) GMEM_ERROR_INIT;
 
         r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, m);
         if (r < 0)

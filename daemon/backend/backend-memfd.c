@@ -93,7 +93,12 @@ static int memfd_family_create(const BackendCreateParams *p, unsigned flags, Bac
         return 0;
 }
 
-static int memfd_open_view(const BackendRegion *br, ViewAccess access, int *ret_fd, GmemError *e) {
+/*
+ * The window, the allocate right and pending are the broker's bookkeeping on
+ * a memfd: a view file reaches the whole inode with its access.
+ */
+static int memfd_open_view(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e) {
+        ViewAccess access = spec->access;
         _cleanup_close_ int fd = -EBADF;
         char path[64];
         int r;
@@ -107,7 +112,7 @@ static int memfd_open_view(const BackendRegion *br, ViewAccess access, int *ret_
         if (r < 0)
                 return gmem_error_set_errno(e, r, "Re-opened view file is not the region's inode");
 
-        *ret_fd = TAKE_FD(fd);
+        *ret = (BackendView) { .fd = TAKE_FD(fd) };
         return 0;
 }
 
@@ -190,6 +195,21 @@ static int memfd_set_grants(const BackendRegion *br, const BackendGrant *grants,
         return 0;
 }
 
+/* This daemon's memfd of that name, locked down as it left it. */
+static int memfd_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+        char link[256], want[GMEM_NAME_MAX + 32];
+        struct stat st;
+
+        (void) snprintf(want, sizeof(want), "/memfd:gmem:%s (deleted)", name);
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            backend_fd_link(fd, link, sizeof(link)) < 0 || !streq(link, want) ||
+            (fcntl(fd, F_GET_SEALS) & REGION_SEALS) != REGION_SEALS || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not this daemon's sealed memfd of region '%s'",
+                                      name);
+        *ret = (BackendRegion) { .fd = -EBADF, .size = (uint64_t) st.st_size, .page_size = page_size };
+        return 0;
+}
+
 /* --- memfd --- */
 
 static int memfd_probe(GmemError *e) {
@@ -205,12 +225,17 @@ const BackendOps backend_memfd_ops = {
         .probe = memfd_probe,
         .page_size = backend_page_size_system,
         .create = memfd_create_region,
+        .adopt_region = memfd_adopt_region,
+        .adopt_view = backend_adopt_view_same_inode,
         .open_view = memfd_open_view,
         .discard = memfd_discard,
         .allocate = memfd_allocate,
-        .allocated_bytes = backend_allocated_bytes_from_blocks,
+        .get_attributes = backend_get_attributes_shared,
+        .info = backend_info_from_blocks,
         .set_grants = memfd_set_grants,
         .read_only_views = true,
+        /* The seals, the inode's mode and its access list keep a read-only view read-only, re-opened too. */
+        .guarantees = BACKEND_ENFORCES_ACCESS,
 };
 
 /* --- hugetlb --- */
@@ -267,9 +292,14 @@ const BackendOps backend_hugetlb_ops = {
         .probe = hugetlb_probe,
         .page_size = hugetlb_page_size,
         .create = hugetlb_create_region,
+        .adopt_region = memfd_adopt_region,
+        .adopt_view = backend_adopt_view_same_inode,
         .open_view = memfd_open_view,
         .discard = memfd_discard,
         .allocate = memfd_allocate,
-        .allocated_bytes = backend_allocated_bytes_from_blocks,
+        .get_attributes = backend_get_attributes_shared,
+        .info = backend_info_from_blocks,
         .read_only_views = true,
+        /* Only through the fd handed out: hugetlbfs takes no access list, so no uid re-opens a view. */
+        .guarantees = BACKEND_ENFORCES_ACCESS,
 };

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -90,21 +91,31 @@ static int secret_create(const BackendCreateParams *p, BackendRegion *ret, GmemE
         return 0;
 }
 
-static int secret_open_view(const BackendRegion *br, ViewAccess access, int *ret_fd, GmemError *e) {
+static int secret_open_view(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e) {
         int fd;
 
-        if (access != VIEW_ACCESS_RW)
+        if (spec->access != VIEW_ACCESS_RW)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend 'secret' cannot give read-only views: "
                                       "the kernel cannot re-open secret memory with fewer rights");
         fd = fcntl(br->fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return gmem_error_set_errno(e, errno, "Cannot duplicate the secret memory file");
-        *ret_fd = fd;
+        *ret = (BackendView) { .fd = fd };
         return 0;
 }
 
-static int secret_allocated_bytes(const BackendRegion *br, uint64_t *ret) {
-        return backend_allocated_bytes_from_blocks(br, ret);
+/* A secretmem file of this daemon's, read-write: nothing else names a secret region. */
+static int secret_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+        char link[256];
+        struct stat st;
+
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            backend_fd_link(fd, link, sizeof(link)) < 0 || strncmp(link, "/secretmem", 10) != 0 ||
+            (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not this daemon's secret memory of region '%s'",
+                                      name);
+        *ret = (BackendRegion) { .fd = -EBADF, .size = (uint64_t) st.st_size, .page_size = page_size };
+        return 0;
 }
 
 const BackendOps backend_secret_ops = {
@@ -112,10 +123,15 @@ const BackendOps backend_secret_ops = {
         .probe = secret_probe,
         .page_size = backend_page_size_system,
         .create = secret_create,
+        .adopt_region = secret_adopt_region,
+        .adopt_view = backend_adopt_view_same_inode,
         .open_view = secret_open_view,
         .discard = NULL,
         .allocate = secret_allocate,
-        .allocated_bytes = secret_allocated_bytes,
+        .get_attributes = backend_get_attributes_shared,
+        .info = backend_info_from_blocks,
         .read_only_views = false,
         .views_share_master = true,
+        /* Out of the kernel's direct map, but a view is the region's own file: nothing per view is enforced. */
+        .guarantees = 0,
 };

@@ -4,6 +4,7 @@
  * sysfs and procfs, and the identity check applied to every fd a backend
  * obtains before it is trusted.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +80,31 @@ int backend_hugepage_counts(uint64_t page_size, uint64_t *ret_total, uint64_t *r
         return 0;
 }
 
+int backend_fd_link(int fd, char *buf, size_t size) {
+        char path[64];
+        ssize_t l;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        l = readlink(path, buf, size - 1);
+        if (l < 0)
+                return negative_errno();
+        buf[l] = 0;
+        return 0;
+}
+
+int backend_adopt_view_same_inode(const BackendRegion *br, int fd, const BackendViewSpec *spec, BackendView *ret,
+                                  GmemError *e) {
+        int r;
+
+        r = backend_check_same_inode(br->fd, fd);
+        if (r >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) != (spec->access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY))
+                r = -EACCES;
+        if (r < 0)
+                return gmem_error_set_errno(e, r, "Not a %s file of the region", view_access_to_string(spec->access));
+        *ret = (BackendView) { .fd = fd };
+        return 0;
+}
+
 int backend_check_same_inode(int a, int b) {
         struct stat sa, sb;
 
@@ -89,11 +115,18 @@ int backend_check_same_inode(int a, int b) {
         return 0;
 }
 
-int backend_allocated_bytes_from_blocks(const BackendRegion *br, uint64_t *ret) {
+int backend_info_from_blocks(const BackendRegion *br, BackendRegionInfo *ret) {
         struct stat st;
 
         if (fstat(br->fd, &st) < 0)
                 return negative_errno();
-        *ret = (uint64_t) st.st_blocks * 512;
+        *ret = (BackendRegionInfo) { .allocated = (uint64_t) st.st_blocks * 512 };
+        return 0;
+}
+
+int backend_get_attributes_shared(const BackendRegion *br, uint64_t offset, uint64_t length, MemoryAttribute *ret,
+                                  uint64_t *ret_length, GmemError *e) {
+        *ret = MEMORY_ATTRIBUTE_SHARED;
+        *ret_length = length;
         return 0;
 }

@@ -16,6 +16,18 @@ int backend_page_size_system(uint64_t requested, uint64_t *ret, GmemError *e);
 int backend_hugepage_default_size(uint64_t *ret);
 /* nr_hugepages and free_hugepages minus resv_hugepages of a pool; -ENOENT if no such pool. */
 int backend_hugepage_counts(uint64_t page_size, uint64_t *ret_total, uint64_t *ret_free);
+/* What /proc/self/fd/FD links to ("/memfd:gmem:r (deleted)", "anon_inode:[pidfd]", ...). */
+int backend_fd_link(int fd, char *buf, size_t size);
+/*
+ * BackendOps.adopt_view of backends whose views are files of the region's
+ * own inode: fd must be one, opened with spec's access.
+ */
+int backend_adopt_view_same_inode(const BackendRegion *br, int fd, const BackendViewSpec *spec, BackendView *ret,
+                                  GmemError *e);
 /* 0 if both fds refer to the same inode, -EXDEV otherwise. */
 int backend_check_same_inode(int a, int b);
-int backend_allocated_bytes_from_blocks(const BackendRegion *br, uint64_t *ret);
+/* BackendOps.info of backends whose inode counts its blocks and has no private memory. */
+int backend_info_from_blocks(const BackendRegion *br, BackendRegionInfo *ret);
+/* BackendOps.get_attributes of backends without private memory: every page is shared. */
+int backend_get_attributes_shared(const BackendRegion *br, uint64_t offset, uint64_t length, MemoryAttribute *ret,
+                                  uint64_t *ret_length, GmemError *e);

@@ -11,6 +11,7 @@ static const BackendOps *const backends[_BACKEND_MAX] = {
         [BACKEND_MEMFD]   = &backend_memfd_ops,
         [BACKEND_HUGETLB] = &backend_hugetlb_ops,
         [BACKEND_SECRET]  = &backend_secret_ops,
+        [BACKEND_KMOD]    = &backend_kmod_ops,
 };
 
 const BackendOps *backend_get(BackendType t) {

@@ -3,11 +3,19 @@
  * backend.h — where a region's memory comes from.
  *
  * A backend is a small table of operations on a region's inode: create it,
- * open a new view file on it with some access, punch or pre-fault a range,
- * change memory attributes, report allocated bytes. The model (region.c,
- * view.c) calls only this table, so adding a backend touches neither the
- * model nor the D-Bus layer. An operation a backend cannot do is NULL and
- * the caller reports NotSupported; a backend never pretends.
+ * open a new view file on it (with access, window, allocate right and, for a
+ * migration target, pending), activate and revoke a view, punch or
+ * pre-fault a range, set and read memory attributes, report what the region
+ * holds. The model (region.c, view.c, migration.c) calls only this table,
+ * at every place a view changes state, so adding a backend touches neither
+ * the model nor the D-Bus layer.
+ *
+ * A backend says what it enforces (BackendOps.guarantees): what it does not
+ * enforce is the broker's bookkeeping only, and gmemd(8) says so. An
+ * operation a backend cannot do at all is NULL and the caller reports
+ * NotSupported; an activate or revoke that is NULL is bookkeeping (the
+ * memfd family: the kernel cannot take back a file a process holds). A
+ * backend never pretends.
  */
 #pragma once
 
@@ -31,6 +39,37 @@ typedef struct BackendRegion {
         uint64_t page_size;     /* granule of sizes and ranges */
 } BackendRegion;
 
+/* What a new view file is to be: the kernel enforces what the backend's guarantees say. */
+typedef struct BackendViewSpec {
+        ViewAccess access;
+        uint64_t offset, length;        /* window into the region */
+        bool allocate;                  /* may punch holes and allocate */
+        bool pending;                   /* unusable until activated (a migration target) */
+} BackendViewSpec;
+
+/* A view file the backend made: the fd and, where the kernel names views, its id there. */
+typedef struct BackendView {
+        int fd;
+        uint64_t id;                    /* 0: the backend does not name views */
+} BackendView;
+
+/* What a region holds now. */
+typedef struct BackendRegionInfo {
+        uint64_t allocated;             /* bytes backed by memory */
+        uint64_t private_bytes;         /* bytes of private pages (0 without private memory) */
+} BackendRegionInfo;
+
+/* What a backend enforces in the kernel; anything else it offers is bookkeeping. */
+typedef enum BackendGuarantee {
+        BACKEND_ENFORCES_ACCESS   = 1U << 0,    /* a read-only view cannot be made to write, even re-opened */
+        BACKEND_ENFORCES_WINDOW   = 1U << 1,    /* a view reaches only its window */
+        BACKEND_ENFORCES_ALLOCATE = 1U << 2,    /* only views with the allocate right punch or allocate */
+        BACKEND_ENFORCES_REVOKE   = 1U << 3,    /* a revoked view faults (SIGBUS) and fails (EIO) */
+        BACKEND_ENFORCES_PENDING  = 1U << 4,    /* a pending view faults until it is activated */
+        BACKEND_PRIVATE_MEMORY    = 1U << 5,    /* private pages no view can fault or read */
+        BACKEND_OUTLIVES_DAEMON   = 1U << 6,    /* regions live on without gmemd and without an fd store */
+} BackendGuarantee;
+
 typedef struct BackendCreateParams {
         const char *name;       /* region name, for the inode's label */
         uint64_t size;
@@ -46,13 +85,39 @@ typedef struct BackendOps {
         int (*page_size)(uint64_t requested, uint64_t *ret, GmemError *e);
         /* Creates the inode; on failure nothing is left behind. */
         int (*create)(const BackendCreateParams *p, BackendRegion *ret, GmemError *e);
-        /* Returns a new open file on the inode with the given access (O_CLOEXEC). */
-        int (*open_view)(const BackendRegion *br, ViewAccess access, int *ret_fd, GmemError *e);
+        /*
+         * Ends the region's memory where closing its fd would not (the
+         * kernel keeps kmod regions until told). NULL: closing is enough.
+         */
+        int (*destroy)(const BackendRegion *br, GmemError *e);
+        /*
+         * Restoring (from the fd store or the kernel): whether fd is this
+         * backend's region called name, as gmemd left it; fills ret (taking
+         * no ownership of fd: the caller puts it in ret->fd on success).
+         */
+        int (*adopt_region)(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e);
+        /*
+         * Whether fd is a view of br that spec describes (access, window,
+         * allocate right, pending); fills ret with the view's id.
+         */
+        int (*adopt_view)(const BackendRegion *br, int fd, const BackendViewSpec *spec, BackendView *ret,
+                          GmemError *e);
+        /* Returns a new open file on the inode as spec says (O_CLOEXEC); what is not enforced is ignored. */
+        int (*open_view)(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e);
+        /* pending -> active, and -> revoked (at once, for good). NULL: bookkeeping only. */
+        int (*activate_view)(const BackendRegion *br, const BackendView *v, GmemError *e);
+        int (*revoke_view)(const BackendRegion *br, const BackendView *v, GmemError *e);
         int (*discard)(const BackendRegion *br, uint64_t offset, uint64_t length, GmemError *e);
         int (*allocate)(const BackendRegion *br, uint64_t offset, uint64_t length, GmemError *e);
         int (*set_attributes)(const BackendRegion *br, uint64_t offset, uint64_t length,
                               MemoryAttribute attr, GmemError *e);
-        int (*allocated_bytes)(const BackendRegion *br, uint64_t *ret);
+        /*
+         * The attribute of the page at offset, and in *ret_length how many
+         * bytes from offset (at most length) share it.
+         */
+        int (*get_attributes)(const BackendRegion *br, uint64_t offset, uint64_t length, MemoryAttribute *ret,
+                              uint64_t *ret_length, GmemError *e);
+        int (*info)(const BackendRegion *br, BackendRegionInfo *ret);
         /*
          * Replaces the per-uid grants on the inode (grants sorted by uid, no
          * duplicates). NULL: the inode cannot carry grants; views can only be
@@ -63,11 +128,18 @@ typedef struct BackendOps {
         bool read_only_views;
         /* Views are the master file itself (secret): not a file of their own to keep or compare. */
         bool views_share_master;
+        /* BackendGuarantee bits. */
+        unsigned guarantees;
 } BackendOps;
+
+static inline bool backend_enforces(const BackendOps *ops, BackendGuarantee g) {
+        return ops && (ops->guarantees & g);
+}
 
 extern const BackendOps backend_memfd_ops;
 extern const BackendOps backend_hugetlb_ops;
 extern const BackendOps backend_secret_ops;
+extern const BackendOps backend_kmod_ops;
 
 const BackendOps *backend_get(BackendType t);
 /* Closes the master fd; accepts a zeroed or already released region. */

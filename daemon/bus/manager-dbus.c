@@ -56,7 +56,7 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         _cleanup_(usage_charge_release) UsageCharge charge = {};
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
-        RegionParams p = { .backend = BACKEND_MEMFD };
+        RegionParams p = { .backend = m->default_backend };
         const char *backend = NULL;
         Region *reg;
         Actor caller;
@@ -160,6 +160,10 @@ static int method_discard(sd_bus_message *msg, void *userdata, sd_bus_error *err
 
 static int method_allocate(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         return with_region(msg, userdata, bus_region_method_allocate, error);
+}
+
+static int method_get_attributes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return with_region(msg, userdata, bus_region_method_get_attributes, error);
 }
 
 static int method_set_attributes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -488,7 +492,8 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
 
 static int property_get_default_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
                                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", backend_type_to_string(BACKEND_MEMFD));
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", backend_type_to_string(m->default_backend));
 }
 
 static int property_get_persistence(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -551,6 +556,9 @@ static const sd_bus_vtable manager_vtable[] = {
                                  NULL,, method_discard, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Allocate", "stt", SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length),
                                  NULL,, method_allocate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetMemoryAttributes", "stt",
+                                 SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length),
+                                 "a(tts)", SD_BUS_PARAM(runs), method_get_attributes, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("SetMemoryAttributes", "stts",
                                  SD_BUS_PARAM(region) SD_BUS_PARAM(offset) SD_BUS_PARAM(length) SD_BUS_PARAM(attribute),
                                  NULL,, method_set_attributes, SD_BUS_VTABLE_UNPRIVILEGED),

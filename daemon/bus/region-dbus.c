@@ -93,6 +93,54 @@ int bus_region_method_set_attributes(sd_bus_message *msg, Region *reg, sd_bus_er
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+int bus_region_method_get_attributes(sd_bus_message *msg, Region *reg, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ RegionAttributeRun *runs = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        uint64_t offset, length;
+        Actor caller;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_read(msg, "tt", &offset, &length);
+        if (r < 0)
+                return r;
+        r = bus_authorize(msg, reg->manager, POLICY_VERB_LIST, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = region_get_attributes(reg, offset, length, &runs, &n, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(tts)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = sd_bus_message_append(reply, "(tts)", runs[i].offset, runs[i].length,
+                                          memory_attribute_to_string(runs[i].attribute));
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_attributes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return bus_region_method_get_attributes(msg, userdata, error);
+}
+
+static int property_get_private(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        BackendRegionInfo info = {};
+
+        (void) region_info(userdata, &info);
+        return sd_bus_message_append(reply, "t", info.private_bytes);
+}
+
 static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         return bus_region_method_destroy(msg, userdata, error);
 }
@@ -162,12 +210,15 @@ const sd_bus_vtable region_vtable[] = {
         SD_BUS_PROPERTY("Persistent", "b", property_get_persistent, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("AllocatedBytes", "t", property_get_allocated, 0, 0),
+        SD_BUS_PROPERTY("PrivateBytes", "t", property_get_private, 0, 0),
         SD_BUS_PROPERTY("Views", "a(sss)", property_get_views, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Destroy", NULL, NULL, method_destroy, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Discard", "tt", SD_BUS_PARAM(offset) SD_BUS_PARAM(length), NULL,,
                                  method_discard, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Allocate", "tt", SD_BUS_PARAM(offset) SD_BUS_PARAM(length), NULL,,
                                  method_allocate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetMemoryAttributes", "tt", SD_BUS_PARAM(offset) SD_BUS_PARAM(length),
+                                 "a(tts)", SD_BUS_PARAM(runs), method_get_attributes, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("SetMemoryAttributes", "tts",
                                  SD_BUS_PARAM(offset) SD_BUS_PARAM(length) SD_BUS_PARAM(attribute), NULL,,
                                  method_set_attributes, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -23,3 +23,4 @@ int bus_region_method_destroy(sd_bus_message *msg, Region *reg, sd_bus_error *er
 int bus_region_method_discard(sd_bus_message *msg, Region *reg, sd_bus_error *error);
 int bus_region_method_allocate(sd_bus_message *msg, Region *reg, sd_bus_error *error);
 int bus_region_method_set_attributes(sd_bus_message *msg, Region *reg, sd_bus_error *error);
+int bus_region_method_get_attributes(sd_bus_message *msg, Region *reg, sd_bus_error *error);

@@ -221,7 +221,7 @@ static const NameSet verb_set = {
 };
 
 static const NameSet backend_set = {
-        "backend", backend_lookup, _BACKEND_MAX, "all, memfd, hugetlb or secret",
+        "backend", backend_lookup, _BACKEND_MAX, "all, memfd, hugetlb, secret or kmod",
 };
 
 static int parse_name_set(Parser *p, const char *path, json_object *o, const NameSet *set, uint32_t *ret) {

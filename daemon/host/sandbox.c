@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/gmem.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -159,6 +160,13 @@ static const int allowed_syscalls[] = {
         SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(tgkill), SCMP_SYS(restart_syscall),
 };
 
+/* gmem.ko's ioctls (linux/gmem.h), the only ones gmemd makes. */
+static const unsigned long gmem_ioctls[] = {
+        GMEM_GET_FEATURES, GMEM_CREATE_REGION, GMEM_OPEN_REGION, GMEM_LIST_REGIONS,
+        GMEM_REGION_NEW_VIEW, GMEM_REGION_ACTIVATE_VIEW, GMEM_REGION_REVOKE_VIEW, GMEM_REGION_SET_ATTRIBUTES,
+        GMEM_REGION_GET_ATTRIBUTES, GMEM_REGION_INFO, GMEM_REGION_DESTROY, GMEM_VIEW_INFO,
+};
+
 int sandbox_install_seccomp(bool kill) {
         scmp_filter_ctx ctx;
         int r;
@@ -170,6 +178,13 @@ int sandbox_install_seccomp(bool kill) {
         for (size_t i = 0; i < ELEMENTSOF(allowed_syscalls); i++) {
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_syscalls[i], 0);
                 if (r < 0 && r != -EDOM)   /* -EDOM: not on this architecture */
+                        goto finish;
+        }
+        /* ioctl only with gmem.ko's commands (the kmod backend): no other device can be driven. */
+        for (size_t i = 0; i < ELEMENTSOF(gmem_ioctls); i++) {
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                                     (struct scmp_arg_cmp) { .arg = 1, .op = SCMP_CMP_EQ, .datum_a = gmem_ioctls[i] });
+                if (r < 0)
                         goto finish;
         }
         /* Sockets only of the local kind: sd_notify opens one per message. */

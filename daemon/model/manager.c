@@ -34,6 +34,7 @@ int manager_new(sd_event *event, Manager **ret) {
         m->next_migration_id = 1;
         m->next_vm_id = 1;
         m->next_view_id = 1;
+        m->default_backend = BACKEND_MEMFD;
         if (event)
                 m->event = sd_event_ref(event);
 

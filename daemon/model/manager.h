@@ -63,6 +63,7 @@ struct Manager {
         uint64_t total_bytes;       /* sum of region sizes */
         size_t n_view_fds;          /* open view files, for fdlimit_check() */
         PersistenceState persistence;       /* set by the store */
+        BackendType default_backend;        /* for CreateRegion without a backend option */
         Region *grants_queue;       /* regions whose grants are stale (region.h) */
 
         const ManagerHooks *hooks;          /* the D-Bus face */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "array.h"
 #include "memcg.h"
 #include "parse.h"
 #include "region.h"
@@ -195,25 +196,28 @@ int region_adopt(Manager *m, const RegionParams *p, const Actor *a, uint64_t id,
         _cleanup_(usage_charge_release) UsageCharge charge = {};
         _cleanup_close_ int owned = fd;
         const BackendOps *ops = backend_get(p->backend);
-        struct stat st;
+        BackendRegion br = { .fd = -EBADF };
         Usage want;
         Region *reg;
         int r;
 
-        if (!ops || !gmem_name_is_valid(p->name) || id == 0 || manager_get_region(m, p->name))
+        if (!ops || !ops->adopt_region || !gmem_name_is_valid(p->name) || id == 0 || manager_get_region(m, p->name))
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored region '%.64s' is not valid here",
                                       p->name ?: "");
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-            gmem_validate_size((uint64_t) st.st_size, page_size, REGION_SIZE_MAX, e) < 0)
+        r = ops->adopt_region(p->name, fd, page_size, &br, e);
+        if (r < 0)
+                return r;
+        if (gmem_validate_size(br.size, page_size, REGION_SIZE_MAX, e) < 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_SIZE, "Stored region '%s' has a bad inode", p->name);
-        want = region_usage((uint64_t) st.st_size);
+        want = region_usage(br.size);
         r = usage_reserve(m, a, &want, &charge, e);
         if (r < 0)
                 return r;
         r = region_new(m, p, ops, a->uid, &reg, e);
         if (r < 0)
                 return r;
-        reg->br = (BackendRegion) { .fd = TAKE_FD(owned), .size = (uint64_t) st.st_size, .page_size = page_size };
+        br.fd = TAKE_FD(owned);
+        reg->br = br;
         /*
          * Whatever access list the inode carries is recomputed from the views restored with it (or cleared
          * if none come back): a crash may have come between a view's end and its grant's.
@@ -364,6 +368,12 @@ int region_destroy(Region *reg, GmemError *e) {
                                       "detach them before destroying it", reg->name, n, n == 1 ? "" : "s",
                                       region_first_live_view(reg)->vm->name);
 
+        /* Its memory ends first, where closing the region's fd would not end it (the kernel keeps kmod regions). */
+        if (reg->ops->destroy) {
+                int r = reg->ops->destroy(&reg->br, e);
+                if (r < 0)
+                        return r;
+        }
         /* Revoked views die with the region; tell their VMs. */
         while ((v = hashmap_first(reg->views)))
                 view_remove(v);
@@ -430,10 +440,66 @@ int region_set_attributes(Region *reg, uint64_t offset, uint64_t length, const c
         return reg->ops->set_attributes(&reg->br, offset, length, a, e);
 }
 
-int region_allocated_bytes(Region *reg, uint64_t *ret) {
-        if (!reg->ops->allocated_bytes) {
-                *ret = 0;
+int region_get_attributes(Region *reg, uint64_t offset, uint64_t length, RegionAttributeRun **ret, size_t *ret_n,
+                          GmemError *e) {
+        _cleanup_free_ RegionAttributeRun *runs = NULL;
+        size_t n = 0, allocated = 0;
+        uint64_t end;
+        int r;
+
+        r = region_check_range(reg, offset, length, e);
+        if (r < 0)
+                return r;
+        if (!reg->ops->get_attributes)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot say the memory "
+                                      "attributes of its pages", backend_type_to_string(reg->backend), reg->name);
+        end = offset + length;  /* checked: no wrap */
+        for (uint64_t o = offset; o < end;) {
+                MemoryAttribute a;
+                uint64_t run;
+
+                r = reg->ops->get_attributes(&reg->br, o, end - o, &a, &run, e);
+                if (r < 0)
+                        return r;
+                if (run == 0 || run > end - o)
+                        return gmem_error_set_errno(e, EPROTO, "The backend of region '%s' answered a run of %" PRIu64
+                                                    " bytes at %" PRIu64, reg->name, run, o);
+                if (n > 0 && runs[n - 1].attribute == a && runs[n - 1].offset + runs[n - 1].length == o) {
+                        runs[n - 1].length += run;
+                } else {
+                        if (n == REGION_ATTRIBUTE_RUNS_MAX)
+                                return gmem_error_set(e, GMEM_ERROR_INVALID_RANGE, "The range %" PRIu64 "+%" PRIu64
+                                                      " of region '%s' has more than %d runs of memory attributes; "
+                                                      "ask for a smaller one", offset, length, reg->name,
+                                                      REGION_ATTRIBUTE_RUNS_MAX);
+                        r = GROW_ARRAY(runs, allocated, n + 1);
+                        if (r < 0)
+                                return gmem_error_set_errno(e, r, "Cannot list the attributes of region '%s'",
+                                                            reg->name);
+                        runs[n++] = (RegionAttributeRun) { .offset = o, .length = run, .attribute = a };
+                }
+                o += run;
+        }
+        *ret = TAKE_PTR(runs);
+        *ret_n = n;
+        return 0;
+}
+
+int region_info(Region *reg, BackendRegionInfo *ret) {
+        if (!reg->ops->info) {
+                *ret = (BackendRegionInfo) {};
                 return 0;
         }
-        return reg->ops->allocated_bytes(&reg->br, ret);
+        return reg->ops->info(&reg->br, ret);
+}
+
+int region_allocated_bytes(Region *reg, uint64_t *ret) {
+        BackendRegionInfo info;
+        int r;
+
+        r = region_info(reg, &info);
+        if (r < 0)
+                return r;
+        *ret = info.allocated;
+        return 0;
 }

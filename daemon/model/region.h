@@ -72,6 +72,24 @@ Region *region_free(Region *reg);
 int region_discard(Region *reg, uint64_t offset, uint64_t length, GmemError *e);
 int region_allocate(Region *reg, uint64_t offset, uint64_t length, GmemError *e);
 int region_set_attributes(Region *reg, uint64_t offset, uint64_t length, const char *attribute, GmemError *e);
+
+/* One run of pages with the same memory attribute. */
+typedef struct RegionAttributeRun {
+        uint64_t offset, length;
+        MemoryAttribute attribute;
+} RegionAttributeRun;
+
+/* The most runs one answer holds: a range with more is InvalidRange, asking for a smaller one. */
+#define REGION_ATTRIBUTE_RUNS_MAX 4096
+
+/*
+ * The memory attributes of a range, as runs of pages that share one, in
+ * order. NotSupported where the backend cannot say.
+ */
+int region_get_attributes(Region *reg, uint64_t offset, uint64_t length, RegionAttributeRun **ret, size_t *ret_n,
+                          GmemError *e);
+/* What the backend says the region holds now (allocated and private bytes). */
+int region_info(Region *reg, BackendRegionInfo *ret);
 int region_allocated_bytes(Region *reg, uint64_t *ret);
 /*
  * The per-uid grants on the inode follow the live views: each VM uid gets

@@ -81,6 +81,25 @@ View *view_free(View *v) {
         return NULL;
 }
 
+/* The backend's handle on a view's file. */
+static BackendView view_backend(const View *v) {
+        return (BackendView) { .fd = v->fd, .id = v->backend_id };
+}
+
+/*
+ * Takes the view's access back in the backend, where it enforces revocation:
+ * a process still mapping the view faults from now on. Closing the custody
+ * file would not: other processes hold files of their own.
+ */
+static void view_revoke_backend(View *v) {
+        const BackendOps *ops = v->region->ops;
+        BackendView bv = view_backend(v);
+
+        if (v->state == VIEW_STATE_REVOKED || v->fd < 0 || !ops->revoke_view)
+                return;
+        (void) ops->revoke_view(&v->region->br, &bv, NULL);
+}
+
 void view_remove(View *v) {
         Vm *vm;
         Region *reg;
@@ -89,6 +108,7 @@ void view_remove(View *v) {
                 return;
         vm = v->vm;
         reg = v->region;
+        view_revoke_backend(v);
         view_free(v);
         (void) region_sync_grants(reg, NULL);
         manager_notify_views_changed(vm->manager, vm, reg);
@@ -132,17 +152,31 @@ static int view_insert(Vm *vm, Region *reg, const View *proto, int *fd, UsageCha
  */
 static int view_create(Vm *vm, Region *reg, const View *proto, UsageCharge *charge, View **ret, GmemError *e) {
         _cleanup_close_ int fd = -EBADF;
+        BackendView bv = { .fd = -EBADF };
         View *v;
         int r;
 
-        r = reg->ops->open_view(&reg->br, proto->access, &fd, e);
+        r = reg->ops->open_view(&reg->br, &(BackendViewSpec) {
+                                        .access = proto->access,
+                                        .offset = proto->offset,
+                                        .length = proto->length,
+                                        .allocate = proto->may_allocate,
+                                        .pending = proto->state == VIEW_STATE_PENDING,
+                                }, &bv, e);
         if (r < 0)
                 return r;
+        fd = bv.fd;
         r = view_insert(vm, reg, proto, &fd, charge, &v, e);
-        if (r < 0)
+        if (r < 0) {
+                /* The kernel's view goes with the file where nothing else holds it; revoke it all the same. */
+                if (reg->ops->revoke_view)
+                        (void) reg->ops->revoke_view(&reg->br, &bv, NULL);
                 return r;
+        }
+        v->backend_id = bv.id;
         r = region_sync_grants(reg, e);
         if (r < 0) {
+                view_revoke_backend(v);
                 view_free(v);
                 (void) region_sync_grants(reg, NULL);
                 return r;
@@ -274,23 +308,31 @@ int view_new_pending(Vm *vm, const View *source, UsageCharge *charge, View **ret
         return r;
 }
 
-/* A stored view's description is whole and its file is a file of the region with the stored access. */
-static int view_adopt_check(Vm *vm, Region *reg, const ViewAdopt *va, GmemError *e) {
+/* A stored view's description is whole, and its file is one the backend recognizes as that view. */
+static int view_adopt_check(Vm *vm, Region *reg, const ViewAdopt *va, uint64_t *ret_id, GmemError *e) {
+        BackendView bv = { .fd = -EBADF };
         int r;
 
         if (va->id == 0 || view_lookup(vm, reg) || va->access < 0 || va->access >= _VIEW_ACCESS_MAX ||
-            va->state < 0 || va->state >= _VIEW_STATE_MAX || (va->state == VIEW_STATE_REVOKED) != (va->fd < 0))
+            va->state < 0 || va->state >= _VIEW_STATE_MAX || (va->state == VIEW_STATE_REVOKED) != (va->fd < 0) ||
+            (va->fd >= 0 && !reg->ops->adopt_view))
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Stored view %" PRIu64 " of region '%s' for VM "
                                       "'%s' is not valid here", va->id, reg->name, vm->name);
+        *ret_id = 0;
         if (va->fd < 0)
                 return 0;
 
-        r = backend_check_same_inode(reg->br.fd, va->fd);
-        if (r >= 0 && (fcntl(va->fd, F_GETFL) & O_ACCMODE) != (va->access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY))
-                r = -EACCES;
+        r = reg->ops->adopt_view(&reg->br, va->fd, &(BackendViewSpec) {
+                                         .access = va->access,
+                                         .offset = va->offset,
+                                         .length = va->length,
+                                         .allocate = va->may_allocate,
+                                         .pending = va->state == VIEW_STATE_PENDING,
+                                 }, &bv, e);
         if (r < 0)
                 return gmem_error_set_errno(e, r, "Stored view %" PRIu64 " is not a %s file of region '%s'",
                                             va->id, view_access_to_string(va->access), reg->name);
+        *ret_id = bv.id;
         return 0;
 }
 
@@ -298,10 +340,11 @@ int view_adopt(Vm *vm, Region *reg, const ViewAdopt *va, const Actor *a, View **
         _cleanup_(usage_charge_release) UsageCharge charge = {};
         _cleanup_close_ int fd = va->fd;
         Manager *m = vm->manager;
+        uint64_t backend_id = 0;
         View *v;
         int r;
 
-        r = view_adopt_check(vm, reg, va, e);
+        r = view_adopt_check(vm, reg, va, &backend_id, e);
         if (r < 0)
                 return r;
         r = usage_reserve(m, a, &(Usage) { .amount = { [QUOTA_VIEWS] = 1 } }, &charge, e);
@@ -318,6 +361,7 @@ int view_adopt(Vm *vm, Region *reg, const ViewAdopt *va, const Actor *a, View **
                         }, &fd, &charge, &v, e);
         if (r < 0)
                 return r;
+        v->backend_id = backend_id;
         if (va->id >= m->next_view_id)
                 m->next_view_id = va->id + 1;
         /* The grants stay stale: restoring syncs every region once, when all its views are back. */
@@ -347,6 +391,11 @@ int view_get_fd(View *v, int *ret_fd, GmemError *e) {
 }
 
 void view_activate(View *v) {
+        const BackendOps *ops = v->region->ops;
+        BackendView bv = view_backend(v);
+
+        if (v->state == VIEW_STATE_PENDING && v->fd >= 0 && ops->activate_view)
+                (void) ops->activate_view(&v->region->br, &bv, NULL);
         /* Pending and active views grant alike: the grants do not change. */
         v->state = VIEW_STATE_ACTIVE;
         manager_notify_views_changed(v->vm->manager, v->vm, v->region);
@@ -355,6 +404,7 @@ void view_activate(View *v) {
 void view_revoke(View *v) {
         if (v->state == VIEW_STATE_REVOKED)
                 return;
+        view_revoke_backend(v);
         v->state = VIEW_STATE_REVOKED;
         view_close_file(v);
         region_grants_stale(v->region);

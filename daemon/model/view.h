@@ -29,6 +29,7 @@ struct View {
         bool may_allocate;
         ViewState state;
         int fd;                     /* custody copy; -EBADF once revoked */
+        uint64_t backend_id;        /* the view's id in the kernel, where the backend names views (0: none) */
         Migration *migration;       /* set while part of a prepared migration */
         uid_t creator;              /* its tenant */
         UsageCharge charge;         /* one view, against the creator's quota */
@@ -81,15 +82,21 @@ typedef struct ViewAdopt {
 } ViewAdopt;
 int view_adopt(Vm *vm, Region *reg, const ViewAdopt *va, const Actor *a, View **ret, GmemError *e);
 /*
- * State changes, announced. Revoking syncs the region's grants before it
- * announces: whoever hears that a view is revoked (the fd store first) may
- * rely on its uid's right to re-open the inode being gone already.
+ * State changes, made in the backend (activate_view, revoke_view: the kernel
+ * enforces them where the backend's guarantees say so, and they are the
+ * broker's bookkeeping elsewhere), then announced. An enforcing backend
+ * refuses them only for a view it revoked already or a region it destroyed,
+ * where nothing is left to take back, so the bookkeeping follows either
+ * way. Revoking syncs the region's grants before it announces: whoever hears
+ * that a view is revoked (the fd store first) may rely on its uid's right to
+ * re-open the inode being gone already.
  */
 void view_activate(View *v);
 void view_revoke(View *v);
 /*
- * Drops a view for good: frees it, syncs its region's grants, then announces
- * the change, in that order for the same reason.
+ * Drops a view for good: takes its access back in the backend (as revoking
+ * does), frees it, syncs its region's grants, then announces the change, in
+ * that order for the same reason.
  */
 void view_remove(View *v);
 /*

@@ -69,23 +69,6 @@ static bool is_pidfd(int fd) {
         return fd_link(fd, link, sizeof(link)) >= 0 && streq(link, "anon_inode:[pidfd]");
 }
 
-/* The region's master fd is this daemon's inode of that name, locked down as it left it. */
-static bool region_fd_ok(int fd, BackendType t, const char *name) {
-        char link[256], want[128];
-        struct stat st;
-
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
-                return false;
-        if (fd_link(fd, link, sizeof(link)) < 0)
-                return false;
-        if (t == BACKEND_SECRET)
-                return strncmp(link, "/secretmem", 10) == 0;
-        (void) snprintf(want, sizeof(want), "/memfd:gmem:%s (deleted)", name);
-        if (!streq(link, want))
-                return false;
-        return (fcntl(fd, F_GET_SEALS) & REGION_SEALS) == REGION_SEALS && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
-}
-
 /* --- an entry's fate --- */
 
 static void used(Store *s, Entry *e, const char *key) {
@@ -154,9 +137,6 @@ static void restore_region(Restore *rs, Entry *e) {
         Store *s = rs->store;
         unsigned *removed = &rs->removed;
         GmemError err = GMEM_ERROR_INIT;
-
-        if (!region_fd_ok(e->fd, n->region.backend, n->region.name))
-                return drop(e, removed, "not this region's inode");
 
         Region *reg;
         char key[STORE_KEY_MAX];

@@ -112,7 +112,7 @@ static bool ref_class(json_object *o, const char **names, size_t n_names) {
         static const char *const verbs[] = { "all", "list", "create-region", "destroy-region", "register-vm",
                                              "unregister-vm", "attach", "detach", "get-fd", "migrate", "discard",
                                              "set-attributes", "reload", NULL };
-        static const char *const backends[] = { "all", "memfd", "hugetlb", "secret", NULL };
+        static const char *const backends[] = { "all", "memfd", "hugetlb", "secret", "kmod", NULL };
         json_object *v, *match;
         const char *name;
 

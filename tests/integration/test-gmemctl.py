@@ -12,7 +12,9 @@ import os
 import re
 import sys
 
-import gmemtest
+import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
+
+import dbus
 from gmemtest import MiB, GmemTestCase, find_in_json, MIGRATION_IFACE
 
 ENV_DUMP = r"""
@@ -198,6 +200,21 @@ class Gmemctl(GmemTestCase):
         self.gmemctl("allocate", r, "2M", "2M")
         self.assertGreaterEqual(os.fstat(fd).st_blocks * 512, 4 * MiB - 64 * 1024)
         self.assertDaemonError("allocate", r, "3M", "2M")
+
+    def test_attributes(self):
+        """On memfd every page is shared: one run, no private bytes; converting is NotSupported."""
+        r = self.create_region(4 * MiB)
+        out = self.gmemctl("--no-legend", "attributes", r).out.split()
+        self.assertEqual(out, ["0B", "4M", "shared"], "the whole region is one run of shared pages")
+        self.assertEqual(json.loads(self.gmemctl("--json=short", "attributes", r, "1M", "64K").out),
+                         [{"offset": MiB, "length": 64 * 1024, "attribute": "shared"}])
+        self.assertEqual(self.region_prop(r, "PrivateBytes"), 0)
+        self.assertEqual([tuple(x) for x in self.mgr("GetMemoryAttributes", "stt", r, dbus.UInt64(0),
+                                                     dbus.UInt64(4 * MiB))],
+                         [(0, 4 * MiB, "shared")], "busctl's view of the same")
+        self.assertDaemonError("set-attributes", r, "0", "4K", "private", contains="kmod backend")
+        self.assertUsageError("set-attributes", r, "0", "4K", "purple")
+        self.assertDaemonError("attributes", r, "3M", "2M", contains="is past its size")
 
     def test_migrate_verbs(self):
         r = self.create_region(MiB)

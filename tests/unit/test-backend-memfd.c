@@ -42,10 +42,18 @@ static void make_region(void) {
 
 static int open_view(ViewAccess a) {
         GmemError e = GMEM_ERROR_INIT;
-        int fd = -1;
-        EXPECT(backend_memfd_ops.open_view(&region, a, &fd, &e) == 0, "a %s view opens: %s",
-               view_access_to_string(a), e.message);
-        return fd;
+        BackendView v = { .fd = -1 };
+        EXPECT(backend_memfd_ops.open_view(&region, &(BackendViewSpec) { .access = a, .length = SIZE }, &v, &e) == 0,
+               "a %s view opens: %s", view_access_to_string(a), e.message);
+        EXPECT(v.id == 0, "a memfd names no view in the kernel");
+        return v.fd;
+}
+
+/* allocated bytes as the backend reports them */
+static uint64_t allocated(const BackendOps *ops, const BackendRegion *br) {
+        BackendRegionInfo info = {};
+        EXPECT(ops->info(br, &info) == 0 && info.private_bytes == 0, "the backend reports what the region holds");
+        return info.allocated;
 }
 
 static void test_lockdown(void) {
@@ -293,15 +301,18 @@ static void test_discard_allocate(void) {
 
         EXPECT(w != MAP_FAILED && r != MAP_FAILED, "both views map");
         memset(w, 0xa5, SIZE);
-        EXPECT(backend_memfd_ops.allocated_bytes(&region, &before) == 0 && before >= SIZE, "all pages are allocated");
+        before = allocated(&backend_memfd_ops, &region);
+        EXPECT(before >= SIZE, "all pages are allocated");
         EXPECT(backend_memfd_ops.discard(&region, 4096, 8192, &e) == 0, "a range can be discarded: %s", e.message);
         /* Checked before reading: a read fault through a shared mapping allocates the page again. */
-        EXPECT(backend_memfd_ops.allocated_bytes(&region, &after) == 0 && after == before - 8192,
+        after = allocated(&backend_memfd_ops, &region);
+        EXPECT(after == before - 8192,
                "the discarded pages are freed (%llu -> %llu)", (unsigned long long) before, (unsigned long long) after);
         EXPECT(r[4096] == 0 && r[4096 + 8191] == 0 && w[8192] == 0, "every view reads zeros in the discarded range");
         EXPECT(r[0] == 0xa5 && r[3 * 4096] == 0xa5, "bytes around the range are kept");
         EXPECT(backend_memfd_ops.allocate(&region, 4096, 8192, &e) == 0, "the range can be allocated again");
-        EXPECT(backend_memfd_ops.allocated_bytes(&region, &after) == 0 && after == before, "the pages are back");
+        after = allocated(&backend_memfd_ops, &region);
+        EXPECT(after == before, "the pages are back");
         EXPECT(r[4096] == 0, "allocated pages read zeros");
         munmap(w, SIZE), munmap(r, SIZE);
         close(ro), close(rw);
@@ -337,10 +348,14 @@ static void test_hugetlb_secret(void) {
         EXPECT(backend_secret_ops.create(&(BackendCreateParams) { .name = "s", .size = 8 * 4096, .page_size = 4096,
                                                                   .populate = true }, &s, &e) == 0,
                "a populated secret region can be created: %s", e.message);
-        EXPECT(backend_secret_ops.open_view(&s, VIEW_ACCESS_RO, &fd, &e) < 0 && e.code == GMEM_ERROR_NOT_SUPPORTED,
+        BackendView sv = { .fd = -1 };
+        EXPECT(backend_secret_ops.open_view(&s, &(BackendViewSpec) { .access = VIEW_ACCESS_RO, .length = 8 * 4096 },
+                                            &sv, &e) < 0 && e.code == GMEM_ERROR_NOT_SUPPORTED,
                "secret regions refuse read-only views rather than pretend");
         e = (GmemError) GMEM_ERROR_INIT;
-        EXPECT(backend_secret_ops.open_view(&s, VIEW_ACCESS_RW, &fd, &e) == 0, "a read-write secret view opens");
+        EXPECT(backend_secret_ops.open_view(&s, &(BackendViewSpec) { .access = VIEW_ACCESS_RW, .length = 8 * 4096 },
+                                            &sv, &e) == 0, "a read-write secret view opens");
+        fd = sv.fd;
         uint8_t *p = mmap(NULL, 8 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         EXPECT(p != MAP_FAILED, "the secret view maps");
         p[0] = 7;

@@ -471,8 +471,8 @@ static void test_restore_recomputes_grants(void) {
         int fd;
 
         EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
-        fd = memfd_create("restored", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        EXPECT(fd >= 0 && ftruncate(fd, 1 << 20) == 0, "a memfd stands in for a stored region");
+        fd = stored_memfd("old", 1 << 20);
+        EXPECT(fd >= 0, "a memfd stands in for a stored region");
         /* user::rw-, user:1002:rw-, group::---, mask::rw-, other::--- — a grant left by a view that did not come back. */
         const struct { uint16_t tag, perm; uint32_t id; } ents[] = {
                 { 0x01, 6, UINT32_MAX }, { 0x02, 6, HV_UID }, { 0x04, 0, UINT32_MAX }, { 0x10, 6, UINT32_MAX },
@@ -498,7 +498,113 @@ static void test_restore_recomputes_grants(void) {
         manager_free(m);
 }
 
+/*
+ * A backend that enforces views, as gmem.ko does: memfd's operations, plus
+ * activate and revoke that record what they were asked, by view id.
+ */
+static struct {
+        unsigned opened, opened_pending, activated, revoked;
+        uint64_t next_id, last_revoked, last_activated;
+} calls;
+
+static int rec_open_view(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e) {
+        int r = backend_memfd_ops.open_view(br, spec, ret, e);
+        if (r < 0)
+                return r;
+        calls.opened++;
+        calls.opened_pending += spec->pending;
+        ret->id = ++calls.next_id;
+        return 0;
+}
+
+static int rec_activate(const BackendRegion *br, const BackendView *v, GmemError *e) {
+        EXPECT(v->fd >= 0 && v->id > 0, "activate names the view by its file and its id");
+        calls.activated++;
+        calls.last_activated = v->id;
+        return 0;
+}
+
+static int rec_revoke(const BackendRegion *br, const BackendView *v, GmemError *e) {
+        EXPECT(v->fd >= 0 && v->id > 0, "revoke names the view by its file and its id");
+        calls.revoked++;
+        calls.last_revoked = v->id;
+        return 0;
+}
+
+static BackendOps enforcing;
+
+static Region *mkregion_enforcing(Manager *m, const char *name) {
+        Region *r = mkregion(m, name, 1 << 20);
+        enforcing = backend_memfd_ops;
+        enforcing.open_view = rec_open_view;
+        enforcing.activate_view = rec_activate;
+        enforcing.revoke_view = rec_revoke;
+        enforcing.guarantees |= BACKEND_ENFORCES_REVOKE | BACKEND_ENFORCES_PENDING;
+        r->ops = &enforcing;
+        return r;
+}
+
+/* Every state change of a view reaches the backend: the kernel can only enforce what it is told. */
+static void test_backend_sees_every_state_change(void) {
+        sd_event *event = NULL;
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        Migration *mig = NULL;
+        pid_t child;
+
+        EXPECT(sd_event_new(&event) >= 0 && manager_new(event, &m) == 0, "a manager with an event loop can be made");
+        Region *r = mkregion_enforcing(m, "ram"), *r2 = mkregion_enforcing(m, "ram2");
+        Vm *a = mkvm(m, "a"), *b = mkvm(m, "b");
+        memset(&calls, 0, sizeof(calls));
+
+        View *v = attach(a, r, VIEW_ACCESS_RW);
+        EXPECT(calls.opened == 1 && calls.opened_pending == 0 && v->backend_id == 1,
+               "Attach opens an active view and keeps its kernel id");
+        EXPECT(view_detach(v, &e) == 0 && calls.revoked == 1 && calls.last_revoked == 1, "Detach revokes it");
+
+        View *s = attach(a, r, VIEW_ACCESS_RW);
+        EXPECT(begin_migration(a, b, ROOT, &mig, &e) == 0 && calls.opened_pending == 1,
+               "BeginMigration opens the target's views pending");
+        View *t = view_lookup(b, r);
+        EXPECT(migration_commit(mig, &e) == 0 && calls.activated == 1 && calls.last_activated == t->backend_id &&
+               calls.last_revoked == s->backend_id, "CommitMigration activates the target's and revokes the source's");
+        unsigned revoked = calls.revoked;
+        EXPECT(region_destroy(r, &e) < 0, "a region with a live view is busy");
+        EXPECT(view_detach(t, &e) == 0 && calls.revoked == revoked + 1, "the target's view is revoked on Detach");
+        EXPECT(region_destroy(r, &e) == 0 && calls.revoked == revoked + 1,
+               "DestroyRegion revokes nothing more: its views were revoked already");
+
+        attach(a, r2, VIEW_ACCESS_RO);
+        EXPECT(begin_migration(a, b, ROOT, &mig, &e) == 0, "a second migration begins");
+        uint64_t pending_id = view_lookup(b, r2)->backend_id;
+        revoked = calls.revoked;
+        EXPECT(migration_abort(mig, &e) == 0 && calls.revoked == revoked + 1 && calls.last_revoked == pending_id,
+               "AbortMigration revokes the target's pending view");
+        revoked = calls.revoked;
+        EXPECT(vm_unregister(a, &e) == 0 && calls.revoked == revoked + 1, "UnregisterVm revokes the VM's views");
+
+        child = fork();
+        EXPECT(child >= 0, "fork works");
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        Vm *led = NULL;
+        EXPECT(register_vm(m, &(VmParams) { .name = "led", .has_leader_pid = true, .leader_pid = (uint32_t) child },
+                           ROOT, &led, &e) == 0, "a VM with a leader registers: %s", e.message);
+        attach(led, r2, VIEW_ACCESS_RW);
+        revoked = calls.revoked;
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        for (int i = 0; i < 50 && hashmap_size(led->views) > 0; i++)
+                EXPECT(sd_event_run(event, 100 * 1000) >= 0, "the loop runs");
+        EXPECT(calls.revoked == revoked + 1, "the leader's exit revokes its views");
+        manager_free(m);
+        sd_event_unref(event);
+}
+
 int main(void) {
+        RUN(test_backend_sees_every_state_change);
         RUN(test_grants_before_announcing);
         RUN(test_restore_recomputes_grants);
         RUN(test_usage);

@@ -255,8 +255,8 @@ static void test_restore_is_charged(void) {
         int fd;
 
         EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
-        fd = memfd_create("restored", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        EXPECT(fd >= 0 && ftruncate(fd, 8 * MiB) == 0, "a memfd stands in for a stored region");
+        fd = stored_memfd("old", 8 * MiB);
+        EXPECT(fd >= 0, "a memfd stands in for a stored region");
         EXPECT(region_adopt(m, &(RegionParams) { .name = "old", .backend = BACKEND_MEMFD },
                             &ACTOR_UNLIMITED(UID), 7, 4096, fd, &reg, &e) == 0,
                "a region larger than any quota of uid %u is restored: %s", UID, e.message);

@@ -19,14 +19,37 @@
 #                           and the usual mount points
 #   vm_pack_initramfs DIR OUT
 #   vm_boot KERNEL INITRD LOG SMP MEMORY_MB [APPEND]
-#                           boots to poweroff (or $GMEM_VM_TIMEOUT seconds);
-#                           sets VM_QEMU_RC and VM_SECS
+#                           boots to poweroff (or $GMEM_VM_TIMEOUT seconds),
+#                           the console (ttyS0) in LOG, QEMU options of the
+#                           array VM_QEMU_EXTRA added (e.g. more -serial
+#                           ports); sets VM_QEMU_RC and VM_SECS
 #   vm_judge_console LOG    prints the TAP lines of the console, sets
 #                           VM_PASSED, VM_FAILED, VM_SKIPPED and a
 #                           "GMEM-SKIP VM_TAG/NAME: REASON" line for each
 #                           skipped TAP test; returns 1 if the boot timed
 #                           out, the kernel complained or the TAP plan does
 #                           not match the results
+#   vm_judge_boot LOG       the first half of that: writes LOG.txt (no CRs),
+#                           returns 1 if the boot timed out or QEMU failed
+#   vm_kernel_complained FILE
+#                           true (and prints them) if FILE has a line of
+#                           BUG:, WARNING:, Oops, a panic, a general
+#                           protection fault or a Call Trace
+#   vm_find_kernel SERIES   REL, KDIR, KERNEL: the newest release of SERIES
+#                           with headers in /usr/src and an image in the
+#                           cache; skips when there is none
+#   vm_build_module SRC KDIR DIR
+#                           gmem.ko from a copy of SRC (kmod/) in DIR, built
+#                           against KDIR with W=1; a warning fails (vm_die)
+#   vm_copy_libs ROOT FILE  every shared library FILE loads into
+#                           ROOT/lib/x86_64-linux-gnu under the name it asks
+#                           for, the dynamic loader where FILE expects it
+#   vm_copy_program ROOT FILE [DIR]
+#                           FILE into ROOT/DIR (default /bin), its libraries
+#   vm_add_python ROOT      /usr/bin/python3 with its standard library and
+#                           python3-dbus into ROOT; returns 1 with the reason
+#                           in VM_PYTHON_MISSING when the host has not got
+#                           them
 #
 # Environment: GMEM_VM_CACHE (kernel images, default /var/cache/gmemd-vm),
 # GMEM_VM_WORKDIR, GMEM_VM_KEEP, GMEM_VM_TIMEOUT (seconds, default 600),
@@ -37,6 +60,7 @@
 VM_CACHE=${GMEM_VM_CACHE:-/var/cache/gmemd-vm}
 VM_TIMEOUT=${GMEM_VM_TIMEOUT:-600}
 VM_CPU=${GMEM_VM_CPU:-max,-cx16}
+VM_QEMU_EXTRA=()
 
 vm_skip() {
         if [ "${GMEM_TEST_REQUIRE_DEPS:-0}" = 1 ]; then
@@ -110,7 +134,7 @@ vm_boot() {
         start=$(date +%s)
         timeout --foreground -k 10 "$VM_TIMEOUT" "$QEMU" -accel tcg -machine q35 -cpu "$VM_CPU" \
                 -smp "$smp" -m "$mem" -nographic -no-reboot -nic none -monitor none -serial "file:$log" \
-                -kernel "$kernel" -initrd "$initrd" \
+                -kernel "$kernel" -initrd "$initrd" "${VM_QEMU_EXTRA[@]}" \
                 -append "console=ttyS0 panic=-1 oops=panic loglevel=4 quiet $append ${GMEM_VM_APPEND:-}" \
                 </dev/null >"$log.qemu" 2>&1
         VM_QEMU_RC=$?
@@ -118,19 +142,29 @@ vm_boot() {
         VM_SECS=$(( $(date +%s) - start ))
 }
 
-vm_judge_console() {
-        local log=$1 fail=0 plan
-        tr -d '\r' <"$log" >"$log.txt"
-        grep -aE '^(ok|not ok|1\.\.|#)' "$log.txt"
+vm_judge_boot() {
+        local log=$1
+        { tr -d '\r' <"$log" >"$log.txt"; } 2>/dev/null || : >"$log.txt"
         if [ "$VM_QEMU_RC" -eq 124 ] || [ "$VM_QEMU_RC" -eq 137 ]; then
                 echo "$VM_TAG: timed out after ${VM_TIMEOUT}s" >&2
-                fail=1
+                return 1
         elif [ "$VM_QEMU_RC" -ne 0 ]; then
                 echo "$VM_TAG: QEMU exited with status $VM_QEMU_RC:" >&2
                 cat "$log.qemu" >&2
-                fail=1
+                return 1
         fi
-        if grep -anE 'BUG:|WARNING:|Oops|Kernel panic|general protection fault|Call Trace' "$log.txt" >&2; then
+        return 0
+}
+
+vm_kernel_complained() {
+        grep -anE 'BUG:|WARNING:|Oops|Kernel panic|general protection fault|Call Trace' "$1" >&2
+}
+
+vm_judge_console() {
+        local log=$1 fail=0 plan
+        vm_judge_boot "$log" || fail=1
+        grep -aE '^(ok|not ok|1\.\.|#)' "$log.txt"
+        if vm_kernel_complained "$log.txt"; then
                 echo "$VM_TAG: the kernel complained (above); console in $log" >&2
                 fail=1
         fi
@@ -165,4 +199,103 @@ vm_tap_skips() {
                 }
                 /^(not )?ok / { reason = ""; next }
                 /^# SKIP / { reason = substr($0, 8) }'
+}
+
+vm_find_kernel() {
+        local series=$1 h r
+        REL=
+        for h in $(ls -d /usr/src/linux-headers-"$series".*-cloud-amd64 2>/dev/null | sort -V -r); do
+                r=${h#/usr/src/linux-headers-}
+                if [ -f "$h/Makefile" ] && [ -f "$VM_CACHE/$r/vmlinuz" ]; then
+                        REL=$r
+                        break
+                fi
+        done
+        [ -n "$REL" ] || vm_skip "no linux-headers-$series.*-cloud-amd64 with a kernel image in $VM_CACHE (run tests/vm/install-deps)"
+        KDIR=/usr/src/linux-headers-$REL
+        KERNEL=$VM_CACHE/$REL/vmlinuz
+        [ -r "$KERNEL" ] || vm_skip "cannot read $KERNEL (run as root, or make it readable)"
+}
+
+# Built out of tree in a copy, so that both series can build at once.
+vm_build_module() {
+        local src=$1 kdir=$2 dir=$3
+        command -v make >/dev/null || vm_skip "make not found (run tests/vm/install-deps)"
+        mkdir -p "$dir" || vm_die "cannot create $dir"
+        cp -r "$src"/Kbuild "$src"/Makefile "$src"/*.c "$src"/*.h "$src"/include "$dir/" ||
+                vm_die "cannot copy $src"
+        if ! make -C "$dir" KDIR="$kdir" W=1 >"$dir/build.log" 2>&1; then
+                cat "$dir/build.log" >&2
+                vm_die "module build against ${kdir##*/linux-headers-} failed"
+        fi
+        if grep -E 'warning:|error:' "$dir/build.log" | grep -v 'Skipping BTF' >&2; then
+                vm_die "module build against ${kdir##*/linux-headers-} has warnings (W=1)"
+        fi
+}
+
+vm_copy_libs() {
+        local root=$1 file=$2 out line name path
+        out=$(ldd "$file" 2>&1) || { echo "$out" >&2; vm_die "ldd $file failed"; }
+        case $out in
+        *'not found'*)
+                echo "$out" >&2
+                vm_die "$file needs libraries that are not found"
+                ;;
+        esac
+        mkdir -p "$root/lib/x86_64-linux-gnu" || vm_die "cannot create $root/lib/x86_64-linux-gnu"
+        while read -r line; do
+                case $line in
+                *' => '/*)
+                        name=${line%% =>*}
+                        path=${line#* => }
+                        path=${path%% (*}
+                        cp -L "$path" "$root/lib/x86_64-linux-gnu/$name" || vm_die "cannot copy $path"
+                        ;;
+                /*)
+                        path=${line%% (*}
+                        mkdir -p "$root${path%/*}"
+                        cp -L "$path" "$root$path" || vm_die "cannot copy $path"
+                        ;;
+                esac
+        done <<<"$out"
+}
+
+vm_copy_program() {
+        local root=$1 file=$2 dir=${3:-/bin}
+        mkdir -p "$root$dir" || vm_die "cannot create $root$dir"
+        cp -L "$file" "$root$dir/" || vm_die "cannot copy $file"
+        vm_copy_libs "$root" "$file"
+}
+
+# The system's python3 at its own path (scripts' #!/usr/bin/python3 works),
+# its standard library without tests, tkinter, the static libpython and the
+# like, python3-dbus, and libgcc_s (glibc loads it at thread exit).
+vm_add_python() {
+        local root=$1 py=/usr/bin/python3 exe stdlib dbus_dir dbus_so so
+        VM_PYTHON_MISSING=
+        if [ ! -x "$py" ]; then
+                VM_PYTHON_MISSING="no $py on the host (package python3)"
+                return 1
+        fi
+        if ! read -r exe stdlib dbus_dir dbus_so < <("$py" -c 'import os, sys, sysconfig, dbus, _dbus_bindings
+print(os.path.realpath(sys.executable), sysconfig.get_paths()["stdlib"], dbus.__path__[0], _dbus_bindings.__file__)' 2>/dev/null); then
+                VM_PYTHON_MISSING="$py has no dbus module on the host (package python3-dbus)"
+                return 1
+        fi
+        mkdir -p "$root${exe%/*}" "$root${stdlib%/*}" "$root${dbus_dir%/*}" || vm_die "cannot create $root/usr"
+        cp -L "$exe" "$root$exe" || vm_die "cannot copy $exe"
+        ln -sf "${exe##*/}" "$root${exe%/*}/python3"
+        vm_copy_libs "$root" "$exe"
+        tar -C "${stdlib%/*}" --exclude=__pycache__ --exclude=test --exclude=tests --exclude='config-*' \
+                --exclude=idlelib --exclude=tkinter --exclude=turtledemo --exclude=ensurepip \
+                --exclude=lib2to3 --exclude=distutils --exclude=pydoc_data --exclude=site-packages \
+                -cf - "${stdlib##*/}" | tar -C "$root${stdlib%/*}" -xf - || vm_die "cannot copy $stdlib"
+        for so in "$stdlib"/lib-dynload/*.so "$dbus_so"; do
+                vm_copy_libs "$root" "$so"
+        done
+        cp -r "$dbus_dir" "$root${dbus_dir%/*}/" || vm_die "cannot copy $dbus_dir"
+        cp "$dbus_so" "$root$dbus_so" || vm_die "cannot copy $dbus_so"
+        so=$(ldconfig -p | sed -n 's/^[[:space:]]*libgcc_s\.so\.1 (libc6,x86-64) => //p' | head -n1)
+        [ -n "$so" ] && cp -L "$so" "$root/lib/x86_64-linux-gnu/"
+        return 0
 }
