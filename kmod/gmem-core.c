@@ -29,11 +29,21 @@
  *   VMA -> view file -> view dentry -> view inode -> view -> region
  *   handle file -> region (and its dentry -> storage inode)
  *   registry (until GMEM_REGION_DESTROY) -> region
- *   region -> storage inode, memcg, pages (one reference each), module
- *   every file of ours -> module (f_op->owner)
+ *   region -> storage inode, memcg, pages (one reference each), anchor
+ *   anchor file, and every file of ours -> module (f_op->owner)
  * So memory outlives every fd until the region is destroyed, and the module
  * cannot be unloaded while a region exists. The region's view list is not a
  * reference: a view leaves it when its last file goes.
+ *
+ * The module's last reference must be dropped by code that is not ours:
+ * __fput() drops a file's after its ->release, but then evicts the file's
+ * inode (our evict_inode, our s_op) and puts our mount, and the last region
+ * goes from inside such an eviction or release. So a region does not hold
+ * the module itself but through its *anchor*, an anonymous-inode file whose
+ * f_op owner is this module, fput() as the very last thing of the region's
+ * release: fput() defers to task_work (or to the delayed-fput work, which
+ * does not run concurrently with itself), so the anchor's __fput() and its
+ * module_put() run after every frame of ours on this stack has returned.
  *
  * Access is taken away under region->lock held for writing: the state (or
  * attribute, or page) changes, then unmap_mapping_range() zaps the range.
@@ -49,6 +59,7 @@
  * view's face (fault, mmap, read/write, re-open) is in gmem-view.c, the
  * device and registry in gmem-registry.c.
  */
+#include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
@@ -637,9 +648,15 @@ static const struct file_operations gmem_region_fops = {
 
 /* ---- region: create, handle, release ------------------------------------ */
 
+/* A region's hold on the module, see the header comment; nothing else. */
+static const struct file_operations gmem_anchor_fops = {
+	.owner		= THIS_MODULE,
+};
+
 static void gmem_region_release_ref(struct kref *ref)
 {
 	struct gmem_region *region = container_of(ref, struct gmem_region, ref);
+	struct file *anchor = region->anchor;
 
 	WARN_ON(!list_empty(&region->views));
 	gmem_free_pages(region, 0, ULONG_MAX);
@@ -648,7 +665,7 @@ static void gmem_region_release_ref(struct kref *ref)
 	iput(region->inode);
 	mem_cgroup_put(region->memcg);
 	kfree(region);
-	module_put(THIS_MODULE);
+	fput(anchor);	/* last: the module may go once its __fput() runs */
 }
 
 void gmem_region_put(struct gmem_region *region)
@@ -661,16 +678,26 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 				    const char *name)
 {
 	struct gmem_region *region;
+	struct file *anchor;
 	struct inode *inode;
+	int r;
 
 	region = kzalloc(sizeof(*region), GFP_KERNEL_ACCOUNT);
 	if (!region)
 		return ERR_PTR(-ENOMEM);
 
+	/* Takes the module reference (no unload while a region exists). */
+	anchor = anon_inode_getfile("[gmem-region]", &gmem_anchor_fops, NULL,
+				    O_RDONLY);
+	if (IS_ERR(anchor)) {
+		r = PTR_ERR(anchor);
+		goto err_free_region;
+	}
+
 	inode = alloc_anon_inode(gmem_mnt->mnt_sb);
 	if (IS_ERR(inode)) {
-		kfree(region);
-		return ERR_CAST(inode);
+		r = PTR_ERR(inode);
+		goto err_fput_anchor;
 	}
 	inode->i_mode = S_IFREG | 0600;
 	inode->i_op = &gmem_iops;
@@ -680,6 +707,7 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 	inode->i_private = region;
 
 	kref_init(&region->ref);
+	region->anchor = anchor;
 	region->id = id;
 	region->size = size;
 	region->flags = flags;
@@ -691,8 +719,13 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 	xa_init(&region->pages);
 	xa_init(&region->attrs);
 	INIT_LIST_HEAD(&region->views);
-	__module_get(THIS_MODULE);	/* no unload while a region exists */
 	return region;
+
+err_fput_anchor:
+	fput(anchor);
+err_free_region:
+	kfree(region);
+	return ERR_PTR(r);
 }
 
 /* A new handle file of @region (which it pins). */

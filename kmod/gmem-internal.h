@@ -25,6 +25,7 @@ struct page;
 
 struct gmem_region {
 	struct kref ref;		/* registry link, handles, views */
+	struct file *anchor;		/* holds the module, put last */
 	u64 id;
 	u64 size;
 	u64 flags;

@@ -370,8 +370,8 @@ err_iput:
 
 err_put_region:
 	/* Before the inode took the view, nothing else holds it. */
-	gmem_region_put(region);
 	kfree(view);
+	gmem_region_put(region);
 	return ERR_PTR(r);
 }
 
@@ -385,6 +385,6 @@ void gmem_view_free(struct gmem_view *view)
 		region->nr_views--;
 	}
 	up_write(&region->lock);
-	gmem_region_put(region);
 	kfree(view);
+	gmem_region_put(region);	/* last: it may be the module's last hold */
 }

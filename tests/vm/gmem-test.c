@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +29,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -301,6 +304,68 @@ static long meminfo_kb(const char *key)
 	fclose(f);
 	return v;
 }
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	TEST_ASSERT(sched_setaffinity(0, sizeof(set), &set) == 0, "the task is pinned to CPU %d", cpu);
+}
+
+/* /dev/kmsg, positioned after what the kernel has logged so far. */
+static int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	TEST_ASSERT(fd >= 0, "/dev/kmsg opens");
+	TEST_ASSERT(lseek(fd, 0, SEEK_END) >= 0, "/dev/kmsg seeks to its end");
+	return fd;
+}
+
+/*
+ * The first message logged since kmsg_open() that contains one of @needles
+ * (a NULL-terminated list), copied to @buf; false if none.
+ */
+static bool kmsg_find(int fd, const char *const *needles, char *buf, size_t size)
+{
+	char rec[2048];
+
+	for (;;) {
+		ssize_t n = read(fd, rec, sizeof(rec) - 1);
+
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten records: go on with the next */
+		if (n <= 0)
+			return false;
+		rec[n] = 0;
+		for (const char *const *s = needles; *s; s++)
+			if (strstr(rec, *s)) {
+				const char *text = strchr(rec, ';') ? strchr(rec, ';') + 1 : rec;
+				size_t len = strcspn(text, "\n");
+
+				if (len >= size)
+					len = size - 1;
+				memcpy(buf, text, len);
+				buf[len] = 0;
+				return true;
+			}
+	}
+}
+
+static const char *const kernel_complaints[] = {
+	"BUG:", "WARNING:", "Oops", "general protection", "Call Trace", "invoked oom-killer",
+	"page allocation failure", NULL,
+};
 
 /* ---- bad inputs ---------------------------------------------------------- */
 
@@ -1626,6 +1691,230 @@ static void test_unload_refused(void)
 	close(h), close(dev);
 }
 
+/* Write @value to the cgroup2 file @dir/@file. */
+static bool cg_write(const char *dir, const char *file, const char *value)
+{
+	char path[256];
+	int fd;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+	close(fd);
+	return ok;
+}
+
+/*
+ * Switch the kernel's preemption to @mode through debugfs (the Debian
+ * kernels are CONFIG_PREEMPT_DYNAMIC); the mode it had goes to @ret_old.
+ * False if the kernel does not offer it.
+ */
+static bool preempt_mode(const char *mode, char *ret_old, size_t size)
+{
+	const char *path = "/sys/kernel/debug/sched/preempt";
+	char buf[128], *open_paren, *close_paren;
+	ssize_t n;
+	int fd;
+
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	open_paren = strchr(buf, '(');
+	close_paren = open_paren ? strchr(open_paren, ')') : NULL;
+	if (!close_paren)
+		return false;
+	*close_paren = 0;
+	snprintf(ret_old, size, "%s", open_paren + 1);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0 && write(fd, mode, strlen(mode)) == (ssize_t)strlen(mode),
+		    "preemption is switched to %s", mode);
+	close(fd);
+	return true;
+}
+
+/*
+ * The module's last reference must outlive the module's code. Each region
+ * held a reference that its release dropped while module code (the rest of
+ * the release, the eviction of its inodes) was still to run, so a
+ * delete_module() in between freed code that was about to run. That window
+ * is microseconds wide; the test stops the closing process in it on
+ * purpose: full preemption (through debugfs) and a CPU bandwidth limit of
+ * 1 ms per 10 ms on its cgroup, so that it is throttled at a random point of
+ * its loop a hundred times a second, for 9 ms, longer than an unload takes
+ * with expedited RCU grace periods (about 2 ms under TCG). Its loop is:
+ * create, destroy, close /dev/gmem, close the handle (whose release frees
+ * the region); every other round also a view, closed last (whose eviction
+ * frees the region). The other CPU tries to unload the module whenever
+ * /proc/PID/stack shows the closer stopped in __fput() (and every 16th look
+ * anyway), and loads it again after each unload. Module code run after the
+ * unload is an oops (run-vm boots with oops=panic).
+ */
+#define UNLOAD_RACE_SECONDS	10
+
+/* Destroy every region there is (nothing else runs while a test does). */
+static void destroy_all_regions(int dev)
+{
+	struct gmem_region_entry e[16];
+	struct gmem_list_regions l;
+
+	do {
+		l = (struct gmem_list_regions){ .entries = (uintptr_t)e, .nr_entries = ARRAY_SIZE(e) };
+		TEST_ASSERT(ioctl(dev, GMEM_LIST_REGIONS, &l) == 0, "regions are listed");
+		for (uint64_t i = 0; i < l.nr_entries; i++) {
+			struct gmem_open_region o = { .id = e[i].id };
+			int h = ioctl(dev, GMEM_OPEN_REGION, &o);
+
+			TEST_ASSERT(h >= 0, "region %" PRIu64 " is opened", (uint64_t)e[i].id);
+			region_destroy(h);
+			close(h);
+		}
+	} while (l.nr_entries);
+}
+
+/* The kernel stack in @stack_path (/proc/PID/stack) shows @function. */
+static bool task_in(const char *stack_path, const char *function)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	fd = open(stack_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return strstr(buf, function) != NULL;
+}
+
+static void closer(volatile unsigned long *count)
+{
+	for (unsigned long round = 0;; round++) {
+		struct gmem_create_region c = { .size = PAGE };
+		struct gmem_new_view nv = { .flags = RO, .length = PAGE };
+		struct gmem_destroy d = { 0 };
+		int dev, h, v = -1;
+
+		dev = open("/dev/gmem", O_RDWR | O_CLOEXEC);
+		if (dev < 0)
+			continue;	/* unloaded just now */
+		h = ioctl(dev, GMEM_CREATE_REGION, &c);
+		if (h < 0) {
+			close(dev);
+			continue;
+		}
+		if (round & 1)
+			v = ioctl(h, GMEM_REGION_NEW_VIEW, &nv);
+		ioctl(h, GMEM_REGION_DESTROY, &d);
+		close(dev);
+		close(h);
+		if (v >= 0)
+			close(v);
+		(*count)++;
+	}
+}
+
+static void test_unload_race(void)
+{
+	const char *ko = getenv("GMEM_TEST_MODULE") ?: "/gmem.ko";
+	const char *cg = "/sys/fs/cgroup/gmem-unload-race";
+	char preempt[64] = "", msg[512], pid_s[32];
+	unsigned long unloads = 0, tries = 0, fput_tries = 0;
+	char stack_path[64];
+	double end, t, unload_max = 0;
+	volatile unsigned long *rounds;
+	int fd, kmsg, status;
+	pid_t pid;
+
+	if (access(ko, R_OK))
+		skip("no module file %s to load again", ko);
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		skip("needs 2 CPUs");
+	if (!cg_write("/sys/fs/cgroup", "cgroup.subtree_control", "+cpu"))
+		skip("no cgroup2 cpu controller to throttle with");
+	mkdir(cg, 0755);
+	TEST_ASSERT(cg_write(cg, "cpu.max", "1000 10000"), "the closer's cgroup gets 1 ms of CPU per 10 ms");
+	rounds = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(rounds != MAP_FAILED, "a shared page for a counter");
+	/* Unloads wait for grace periods: expedited ones keep them short. */
+	cg_write("/sys/kernel", "rcu_expedited", "1");
+	if (preempt_mode("full", preempt, sizeof(preempt)))
+		printf("# unload_race: preemption full (was %s)\n", preempt);
+	else
+		printf("# unload_race: preemption as the kernel has it (no debugfs switch)\n");
+
+	kmsg = kmsg_open();
+	pin_to_cpu(1);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		pin_to_cpu(0);
+		snprintf(pid_s, sizeof(pid_s), "%d", getpid());
+		if (!cg_write(cg, "cgroup.procs", pid_s))
+			_exit(2);
+		closer(rounds);
+		_exit(0);
+	}
+	snprintf(stack_path, sizeof(stack_path), "/proc/%d/stack", pid);
+	end = now_s() + UNLOAD_RACE_SECONDS;
+	for (unsigned long i = 0; now_s() < end; i++) {
+		/* Aim at a closer stopped in a file's release; now and then anywhere. */
+		if (task_in(stack_path, "__fput"))
+			fput_tries++;
+		else if (i % 16)
+			continue;
+		tries++;
+		t = now_s();
+		if (syscall(SYS_delete_module, "gmem", O_NONBLOCK) == 0) {
+			t = now_s() - t;
+			unload_max = t > unload_max ? t : unload_max;
+			unloads++;
+			fd = open(ko, O_RDONLY | O_CLOEXEC);
+			TEST_ASSERT(fd >= 0 && syscall(SYS_finit_module, fd, "", 0) == 0,
+				    "the module loads again after unload %lu", unloads);
+			close(fd);
+			/* Until the closer is back at work. */
+			for (unsigned long r = *rounds; *rounds == r && now_s() < end;)
+				usleep(1000);
+			continue;
+		}
+		TEST_ASSERT(errno == EWOULDBLOCK || errno == EBUSY,
+			    "delete_module fails only because the module is in use");
+	}
+	kill(pid, SIGKILL);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		    "the closer ran until it was stopped (status %#x)", status);
+	rmdir(cg);
+	/* Leave the module loaded for the tests that follow. */
+	fd = open("/dev/gmem", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fd = open(ko, O_RDONLY | O_CLOEXEC);
+		TEST_ASSERT(fd >= 0 && syscall(SYS_finit_module, fd, "", 0) == 0, "the module is loaded at the end");
+		close(fd);
+	} else {
+		destroy_all_regions(fd);	/* the one the closer was killed with */
+		close(fd);
+	}
+	if (preempt[0])
+		preempt_mode(preempt, msg, sizeof(msg));
+	cg_write("/sys/kernel", "rcu_expedited", "0");
+	printf("# unload_race: %lu unloads (the longest %.1f ms) in %lu tries, %lu of them with the closer in __fput; %lu close rounds\n",
+	       unloads, unload_max * 1000, tries, fput_tries, *rounds);
+	TEST_ASSERT(!kmsg_find(kmsg, kernel_complaints, msg, sizeof(msg)),
+		    "the kernel did not complain during the race: %s", msg);
+	TEST_ASSERT(fput_tries >= 100, "unloads were tried at least 100 times with the closer stopped in __fput (%lu)",
+		    fput_tries);
+	TEST_ASSERT(unloads >= 1, "the module was unloaded and loaded again (%lu times)", unloads);
+	close(kmsg);
+}
+
 /* ---- concurrency --------------------------------------------------------- */
 
 #define STRESS_PAGES	256
@@ -1789,6 +2078,7 @@ static const struct {
 	{ "views_counted", test_views_counted },
 	{ "memcg_charge", test_memcg_charge },
 	{ "unload_refused", test_unload_refused },
+	{ "unload_race", test_unload_race },
 	{ "stress", test_stress },
 };
 
