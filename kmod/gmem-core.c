@@ -124,14 +124,16 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 		return 0;
 	}
 
+	/* The page and the index nodes that hold it: both the creator's. */
 	old_memcg = set_active_memcg(region->memcg);
 	page = alloc_page(GMEM_GFP);
+	/* Concurrent readers may race to fill the same index. */
+	old = page ? xa_cmpxchg(&region->pages, index, NULL, page,
+				GFP_KERNEL_ACCOUNT) : NULL;
 	set_active_memcg(old_memcg);
 	if (!page)
 		return -ENOMEM;
 
-	/* Concurrent readers may race to fill the same index. */
-	old = xa_cmpxchg(&region->pages, index, NULL, page, GFP_KERNEL);
 	if (xa_is_err(old)) {
 		__free_page(page);
 		return xa_err(old);
@@ -195,6 +197,7 @@ static int gmem_set_attributes(struct gmem_region *region, u64 offset,
 {
 	pgoff_t first = offset >> PAGE_SHIFT;
 	pgoff_t last = first + (length >> PAGE_SHIFT) - 1;
+	struct mem_cgroup *old_memcg;
 	unsigned long index;
 	void *entry;
 	int r = 0;
@@ -219,13 +222,17 @@ static int gmem_set_attributes(struct gmem_region *region, u64 offset,
 		goto out_unlock;
 
 	/* Reserve every slot first, so that the stores below cannot fail. */
+	old_memcg = set_active_memcg(region->memcg);
 	for (index = first; index <= last; index++) {
 		r = xa_err(xa_cmpxchg(&region->attrs, index, NULL,
 				      XA_ZERO_ENTRY, GFP_KERNEL_ACCOUNT));
 		if (r)
-			goto out_release;
+			break;
 		cond_resched();
 	}
+	set_active_memcg(old_memcg);
+	if (r)
+		goto out_release;
 	for (index = first; index <= last; index++)
 		xa_store(&region->attrs, index,
 			 xa_mk_value(GMEM_ATTR_PRIVATE), GFP_KERNEL);
@@ -716,8 +723,9 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 	region->inode = inode;
 	region->memcg = get_mem_cgroup_from_mm(current->mm);
 	init_rwsem(&region->lock);
-	xa_init(&region->pages);
-	xa_init(&region->attrs);
+	/* Index nodes are charged like the pages (set_active_memcg()). */
+	xa_init_flags(&region->pages, XA_FLAGS_ACCOUNT);
+	xa_init_flags(&region->attrs, XA_FLAGS_ACCOUNT);
 	INIT_LIST_HEAD(&region->views);
 	return region;
 

@@ -367,6 +367,112 @@ static const char *const kernel_complaints[] = {
 	"page allocation failure", NULL,
 };
 
+/* Write @value to the cgroup2 file @dir/@file. */
+static bool cg_write(const char *dir, const char *file, const char *value)
+{
+	char path[256];
+	int fd;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+	close(fd);
+	return ok;
+}
+
+/* The number after @key (a line "@key N") in the cgroup2 file @dir/@file, or -1. */
+static long cg_read_key(const char *dir, const char *file, const char *key)
+{
+	char path[256], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ' ')
+			v = strtol(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/*
+ * A child cgroup @cg with the memory controller, or a skip. The caller
+ * removes it (rmdir) when its processes are gone.
+ */
+static void memcg_make(const char *cg)
+{
+	char buf[256] = "";
+	ssize_t n;
+	int fd;
+
+	fd = open("/sys/fs/cgroup/cgroup.controllers", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		skip("no cgroup2 hierarchy at /sys/fs/cgroup");
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	if (!strstr(buf, "memory"))
+		skip("no memory controller in cgroup2");
+	TEST_ASSERT(cg_write("/sys/fs/cgroup", "cgroup.subtree_control", "+memory"),
+		    "the memory controller is enabled");
+	mkdir(cg, 0755);
+}
+
+/*
+ * A child that joins @cg, creates a region of @size named @name and then
+ * waits to be killed, holding nothing but the region's memory charge.
+ */
+static pid_t memcg_region_creator(const char *cg, uint64_t size, const char *name)
+{
+	int p[2], status;
+	char c = 0;
+	pid_t pid;
+
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		struct gmem_create_region cr = { .size = size };
+		int dev;
+
+		snprintf(cr.name, sizeof(cr.name), "%s", name);
+		if (!cg_write(cg, "cgroup.procs", "0"))
+			_exit(2);
+		dev = open("/dev/gmem", O_RDWR | O_CLOEXEC);
+		if (dev < 0 || ioctl(dev, GMEM_CREATE_REGION, &cr) < 0)
+			_exit(3);
+		if (write(p[1], "c", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1) {
+		waitpid(pid, &status, 0);
+		TEST_ASSERT(false, "a process in the cgroup creates a region (status %#x)", status);
+	}
+	close(p[0]);
+	return pid;
+}
+
+static int region_open_name(int dev, const char *name)
+{
+	struct gmem_open_region o = { 0 };
+	int h;
+
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	h = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(h >= 0, "the region '%s' is opened by name", name);
+	return h;
+}
+
+
 /* ---- bad inputs ---------------------------------------------------------- */
 
 static void test_features(void)
@@ -1675,6 +1781,42 @@ static void test_memcg_charge(void)
 	rmdir(cg);
 }
 
+/*
+ * The region's page index (xarray nodes, in the reclaimable slab, about
+ * 2 KiB per MiB of memory) is charged with the pages to the creator's cgroup, also when
+ * someone outside it allocates.
+ */
+static void test_memcg_charge_index(void)
+{
+	const char *cg = "/sys/fs/cgroup/gmem-test-index";
+	const size_t size = 256 * MiB;
+	long slab0, slab1;
+	int dev, h, status;
+	pid_t pid;
+
+	memcg_make(cg);
+	pid = memcg_region_creator(cg, size, "memcg-index");
+	dev = dev_open();
+	h = region_open_name(dev, "memcg-index");
+	sleep(3);	/* the periodic flush of the cgroup's statistics */
+	slab0 = cg_read_key(cg, "memory.stat", "slab");
+	TEST_ASSERT(slab0 >= 0, "memory.stat has slab");
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, size) == 0, "256 MiB are allocated from outside the cgroup");
+	sleep(3);
+	slab1 = cg_read_key(cg, "memory.stat", "slab");
+	printf("# memcg_charge_index: the cgroup's slab grew by %ld kB for 256 MiB of pages\n",
+	       (slab1 - slab0) / 1024);
+	/* 65536 pages: 1024 leaf nodes of 576 bytes and more, about 600 kB. */
+	TEST_ASSERT(slab1 - slab0 >= 256 * 1024,
+		    "the index of the region's pages is charged to the creator's cgroup (+%ld bytes of slab)",
+		    slab1 - slab0);
+	region_destroy(h);
+	close(h), close(dev);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	rmdir(cg);
+}
+
 static void test_unload_refused(void)
 {
 	int dev = dev_open(), h = region_create(dev, PAGE, "pins-the-module");
@@ -1689,22 +1831,6 @@ static void test_unload_refused(void)
 	TEST_ASSERT(h >= 0, "the region is still there");
 	region_destroy(h);
 	close(h), close(dev);
-}
-
-/* Write @value to the cgroup2 file @dir/@file. */
-static bool cg_write(const char *dir, const char *file, const char *value)
-{
-	char path[256];
-	int fd;
-	bool ok;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
-	close(fd);
-	return ok;
 }
 
 /*
@@ -2077,6 +2203,7 @@ static const struct {
 	{ "destroy_frees_memory", test_destroy_frees_memory },
 	{ "views_counted", test_views_counted },
 	{ "memcg_charge", test_memcg_charge },
+	{ "memcg_charge_index", test_memcg_charge_index },
 	{ "unload_refused", test_unload_refused },
 	{ "unload_race", test_unload_race },
 	{ "stress", test_stress },
