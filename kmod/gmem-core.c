@@ -109,11 +109,12 @@ bool gmem_is_private(struct gmem_region *region, pgoff_t index)
 
 /*
  * The page at @index, allocated (zeroed, charged to the region's memcg) if
- * there is none. Under region->lock held at least for reading; the page
- * stays while the lock is held.
+ * there is none, with @gfp added to the allocations (GMEM_GFP_REPORTED or
+ * 0). Under region->lock held at least for reading; the page stays while
+ * the lock is held.
  */
-int gmem_get_page(struct gmem_region *region, pgoff_t index,
-			 struct page **ret_page)
+int gmem_get_page(struct gmem_region *region, pgoff_t index, gfp_t gfp,
+		  struct page **ret_page)
 {
 	struct mem_cgroup *old_memcg;
 	struct page *page, *old;
@@ -126,10 +127,10 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 
 	/* The page and the index nodes that hold it: both the creator's. */
 	old_memcg = set_active_memcg(region->memcg);
-	page = alloc_page(GMEM_GFP);
+	page = alloc_page(GMEM_GFP | gfp);
 	/* Concurrent readers may race to fill the same index. */
 	old = page ? xa_cmpxchg(&region->pages, index, NULL, page,
-				GFP_KERNEL_ACCOUNT) : NULL;
+				GFP_KERNEL_ACCOUNT | gfp) : NULL;
 	set_active_memcg(old_memcg);
 	if (!page)
 		return -ENOMEM;
@@ -225,7 +226,8 @@ static int gmem_set_attributes(struct gmem_region *region, u64 offset,
 	old_memcg = set_active_memcg(region->memcg);
 	for (index = first; index <= last; index++) {
 		r = xa_err(xa_cmpxchg(&region->attrs, index, NULL,
-				      XA_ZERO_ENTRY, GFP_KERNEL_ACCOUNT));
+				      XA_ZERO_ENTRY,
+				      GFP_KERNEL_ACCOUNT | GMEM_GFP_REPORTED));
 		if (r)
 			break;
 		cond_resched();
@@ -320,7 +322,8 @@ static long gmem_allocate(struct gmem_region *region, struct gmem_view *view,
 		down_read(&region->lock);
 		r = gmem_usable(region, view);
 		for (; !r && index < batch_end; index++)
-			r = gmem_get_page(region, index, &page);
+			r = gmem_get_page(region, index, GMEM_GFP_REPORTED,
+					  &page);
 		up_read(&region->lock);
 		if (r)
 			return r;

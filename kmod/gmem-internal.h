@@ -10,6 +10,7 @@
 
 #include <linux/fs.h>
 #include <linux/errno.h>
+#include <linux/gfp.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/rwsem.h>
@@ -19,6 +20,13 @@
 #include <uapi/linux/gmem.h>
 
 #define GMEM_MAGIC	0x676d656d	/* "gmem" */
+
+/*
+ * Added to the allocations of fallocate() and write(), which report a
+ * failure to their caller (ENOMEM): no OOM kill in the region's cgroup or
+ * the system, no allocation failure warning with a stack trace.
+ */
+#define GMEM_GFP_REPORTED	(__GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
 struct mem_cgroup;
 struct page;
@@ -89,7 +97,7 @@ extern struct vfsmount *gmem_mnt;
 extern const struct inode_operations gmem_iops;
 bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end);
 bool gmem_is_private(struct gmem_region *region, pgoff_t index);
-int gmem_get_page(struct gmem_region *region, pgoff_t index,
+int gmem_get_page(struct gmem_region *region, pgoff_t index, gfp_t gfp,
 		  struct page **ret_page);
 long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,
 		    int mode, loff_t offset, loff_t len);

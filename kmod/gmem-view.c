@@ -47,7 +47,8 @@ static vm_fault_t gmem_fault(struct vm_fault *vmf)
 	if (gmem_is_private(region, index))
 		goto out_unlock;
 
-	r = gmem_get_page(region, index, &page);
+	/* Like anonymous memory: a fault that finds none is for the OOM killer. */
+	r = gmem_get_page(region, index, 0, &page);
 	if (r) {
 		ret = vmf_error(r);
 		goto out_unlock;
@@ -180,7 +181,8 @@ static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		if (!r && gmem_is_private(region, index))
 			r = -EACCES;
 		if (!r)
-			r = gmem_get_page(region, index, &page);
+			r = gmem_get_page(region, index, GMEM_GFP_REPORTED,
+					  &page);
 		if (!r)
 			get_page(page);
 		up_read(&region->lock);

@@ -1817,6 +1817,61 @@ static void test_memcg_charge_index(void)
 	rmdir(cg);
 }
 
+/*
+ * An allocation the caller is told about (fallocate, write) fails with
+ * ENOMEM at the cgroup's limit: no OOM kill in the cgroup, no allocation
+ * failure report, no stack trace in the kernel log.
+ */
+static void test_allocation_failure_quiet(void)
+{
+	const char *cg = "/sys/fs/cgroup/gmem-test-limit";
+	const size_t size = 128 * MiB;
+	char msg[512];
+	int dev, h, v, kmsg, status;
+	pid_t pid;
+	char *buf;
+	long ooms, kills;
+	ssize_t n;
+
+	memcg_make(cg);
+	TEST_ASSERT(cg_write(cg, "memory.max", "32M"), "the cgroup is limited to 32 MiB");
+	pid = memcg_region_creator(cg, size, "memcg-limit");
+	dev = dev_open();
+	h = region_open_name(dev, "memcg-limit");
+	v = view_new(h, RW, 0, size);
+	kmsg = kmsg_open();
+
+	TEST_ASSERT_ERRNO(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, size), ENOMEM,
+			  "allocating 128 MiB for a cgroup limited to 32 MiB fails with ENOMEM");
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, size) == 0, "the range is punched");
+	buf = malloc(4 * MiB);
+	TEST_ASSERT(buf, "memory for a buffer");
+	memset(buf, 0x11, 4 * MiB);
+	n = 0;
+	for (size_t off = 0; off < size; off += 4 * MiB) {
+		n = pwrite(v, buf, 4 * MiB, off);
+		if (n != 4 * MiB)
+			break;
+	}
+	TEST_ASSERT(n >= 0 ? n < (ssize_t)(4 * MiB) : errno == ENOMEM,
+		    "writing 128 MiB stops at the limit, short or with ENOMEM (%zd)", n);
+	free(buf);
+
+	ooms = cg_read_key(cg, "memory.events", "oom");
+	kills = cg_read_key(cg, "memory.events", "oom_kill");
+	printf("# allocation_failure_quiet: memory.events oom %ld, oom_kill %ld\n", ooms, kills);
+	TEST_ASSERT(!kmsg_find(kmsg, kernel_complaints, msg, sizeof(msg)),
+		    "a refused allocation leaves the kernel log quiet, but it says: %s", msg);
+	TEST_ASSERT(ooms == 0 && kills == 0, "the cgroup's OOM killer was not invoked (oom %ld, oom_kill %ld)",
+		    ooms, kills);
+	TEST_ASSERT(waitpid(pid, &status, WNOHANG) == 0, "the region's creator in the cgroup is alive");
+	region_destroy(h);
+	close(v), close(h), close(dev), close(kmsg);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	rmdir(cg);
+}
+
 static void test_unload_refused(void)
 {
 	int dev = dev_open(), h = region_create(dev, PAGE, "pins-the-module");
@@ -2204,6 +2259,7 @@ static const struct {
 	{ "views_counted", test_views_counted },
 	{ "memcg_charge", test_memcg_charge },
 	{ "memcg_charge_index", test_memcg_charge_index },
+	{ "allocation_failure_quiet", test_allocation_failure_quiet },
 	{ "unload_refused", test_unload_refused },
 	{ "unload_race", test_unload_race },
 	{ "stress", test_stress },
