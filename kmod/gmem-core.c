@@ -45,6 +45,17 @@
  * does not run concurrently with itself), so the anchor's __fput() and its
  * module_put() run after every frame of ours on this stack has returned.
  *
+ * A read fault on a hole of a mapping that can never be written (no
+ * VM_MAYWRITE: a read-only view, or a file opened read-only) maps the shared
+ * zero page instead of allocating, so reading a region through a read-only
+ * view does not fill it. Whoever then allocates that page zaps the index,
+ * and the mapping faults the real page in. Faults and allocations both hold
+ * region->lock only for reading, so they order themselves: the fault sets
+ * region->zero_mapped, installs the zero PTE and looks at the index again
+ * (zapping its own PTE if a page has appeared); the allocator stores the
+ * page and zaps if region->zero_mapped is set, a full barrier after each
+ * store. One of the two always sees the other.
+ *
  * Access is taken away under region->lock held for writing: the state (or
  * attribute, or page) changes, then unmap_mapping_range() zaps the range.
  * Faults check the state and install the PTE themselves (vm_insert_page() on
@@ -107,6 +118,12 @@ bool gmem_is_private(struct gmem_region *region, pgoff_t index)
 	return xa_load(&region->attrs, index) != NULL;
 }
 
+/* Zap every mapping of [offset, offset + length) in every view. */
+void gmem_zap(struct gmem_region *region, u64 offset, u64 length)
+{
+	unmap_mapping_range(region->inode->i_mapping, offset, length, 0);
+}
+
 /*
  * The page at @index, allocated (zeroed, charged to the region's memcg) if
  * there is none, with @gfp added to the allocations (GMEM_GFP_REPORTED or
@@ -144,18 +161,16 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index, gfp_t gfp,
 		page = old;
 	} else {
 		atomic_long_inc(&region->nr_pages);
+		/* A read-only mapping may show the zero page here: replace it. */
+		smp_mb();	/* pairs with gmem_fault_zero() */
+		if (READ_ONCE(region->zero_mapped))
+			gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
 	}
 	*ret_page = page;
 	return 0;
 }
 
 /* ---- invalidation ------------------------------------------------------- */
-
-/* Zap every mapping of [offset, offset + length) in every view. */
-static void gmem_zap(struct gmem_region *region, u64 offset, u64 length)
-{
-	unmap_mapping_range(region->inode->i_mapping, offset, length, 0);
-}
 
 /* Drop the pages of [first, last]; under region->lock for writing, zapped. */
 static void gmem_free_pages(struct gmem_region *region, pgoff_t first,

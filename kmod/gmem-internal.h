@@ -58,6 +58,7 @@ struct gmem_region {
 	struct xarray pages;		/* index -> struct page *, one ref each */
 	struct xarray attrs;		/* index -> xa_mk_value(GMEM_ATTR_*) */
 	atomic_long_t nr_pages;
+	bool zero_mapped;		/* a zero page was ever mapped */
 	struct list_head views;
 	u64 nr_views;
 	u64 next_view_id;
@@ -97,6 +98,7 @@ extern struct vfsmount *gmem_mnt;
 extern const struct inode_operations gmem_iops;
 bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end);
 bool gmem_is_private(struct gmem_region *region, pgoff_t index);
+void gmem_zap(struct gmem_region *region, u64 offset, u64 length);
 int gmem_get_page(struct gmem_region *region, pgoff_t index, gfp_t gfp,
 		  struct page **ret_page);
 long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,

@@ -17,6 +17,8 @@
 #include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/pagemap.h>
+#include <linux/pfn_t.h>
+#include <linux/pgtable.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -26,6 +28,31 @@
 #include "gmem-internal.h"
 
 /* ---- fault, vm_ops, mmap ------------------------------------------------ */
+
+/*
+ * A read fault on a hole of a mapping that cannot be written: the zero page,
+ * as a special PTE (no reference, no rmap). Under region->lock for reading;
+ * see gmem-core.c on how it is replaced when the page is allocated.
+ */
+static vm_fault_t gmem_fault_zero(struct vm_fault *vmf,
+				  struct gmem_region *region, pgoff_t index)
+{
+	unsigned long address = vmf->address & PAGE_MASK;
+	vm_fault_t ret;
+
+	if (!READ_ONCE(region->zero_mapped))
+		WRITE_ONCE(region->zero_mapped, true);
+	smp_mb();	/* zero_mapped before the PTE, pairs with gmem_get_page() */
+	ret = vmf_insert_mixed(vmf->vma, address,
+			       pfn_to_pfn_t(my_zero_pfn(address)));
+	smp_mb();	/* the PTE before looking again */
+	if (xa_load(&region->pages, index)) {
+		/* Allocated meanwhile, maybe without seeing our PTE. */
+		gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
+		return VM_FAULT_NOPAGE;	/* fault again, on the real page */
+	}
+	return ret;
+}
 
 static vm_fault_t gmem_fault(struct vm_fault *vmf)
 {
@@ -46,6 +73,12 @@ static vm_fault_t gmem_fault(struct vm_fault *vmf)
 		goto out_unlock;
 	if (gmem_is_private(region, index))
 		goto out_unlock;
+	/* VM_MAYWRITE: no mprotect() can ever make the PTE writable. */
+	if (!(vma->vm_flags & VM_MAYWRITE) &&
+	    !xa_load(&region->pages, index)) {
+		ret = gmem_fault_zero(vmf, region, index);
+		goto out_unlock;
+	}
 
 	/* Like anonymous memory: a fault that finds none is for the OOM killer. */
 	r = gmem_get_page(region, index, 0, &page);

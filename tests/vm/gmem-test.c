@@ -1483,6 +1483,107 @@ static void test_zero_on_first_use(void)
 	close(dev);
 }
 
+/* Spins reading page zr->page of the read-only mapping until it shows zr->want. */
+struct zero_race {
+	volatile unsigned char *map;
+	volatile size_t page;
+	volatile int want, seen, stop;
+};
+
+static void *zero_race_reader(void *arg)
+{
+	struct zero_race *z = arg;
+
+	while (!z->stop) {
+		int want = z->want;
+
+		if (want != z->seen && z->map[z->page * PAGE] == want)
+			z->seen = want;
+	}
+	return NULL;
+}
+
+/*
+ * Reading holes through a read-only mapping allocates nothing: the read
+ * faults map the shared zero page, and a page allocated later (by a write
+ * through another view) replaces it in the read-only mapping at once.
+ */
+static void test_read_only_holes(void)
+{
+	const size_t size = 64 * MiB;
+	int dev = dev_open(), h = region_create(dev, size, NULL);
+	int ro = view_new(h, RO, 0, size), rw = view_new(h, RW, 0, size);
+	volatile unsigned char *m = map(ro, size, PROT_READ, 0);
+	unsigned long sum = 0;
+	long free0, free1;
+
+	free0 = meminfo_kb("MemFree");
+	for (size_t off = 0; off < size; off += PAGE)
+		sum += m[off];
+	free1 = meminfo_kb("MemFree");
+	printf("# read_only_holes: reading 64 MiB of holes: allocated %" PRIu64 " kB, MemFree -%ld kB\n",
+	       (uint64_t)region_info(h).allocated / 1024, free0 - free1);
+	TEST_ASSERT(sum == 0, "holes read as zeros");
+	TEST_ASSERT(region_info(h).allocated == 0,
+		    "reading every page of a region through a read-only view allocates nothing (%" PRIu64 " bytes)",
+		    (uint64_t)region_info(h).allocated);
+	TEST_ASSERT(free0 - free1 < 16 * 1024, "MemFree fell by %ld kB, less than 16 MiB", free0 - free1);
+
+	fill(rw, 5 * PAGE, PAGE, 0xab);
+	TEST_ASSERT(m[5 * PAGE] == 0xab && m[6 * PAGE - 1] == 0xab,
+		    "a page written through another view replaces the zero page in the read-only mapping");
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE, 8 * PAGE, 64 * PAGE) == 0, "64 pages are allocated");
+	unsigned char *w = map(rw, 64 * PAGE, PROT_READ | PROT_WRITE, 8 * PAGE);
+	memset(w, 0xcd, 64 * PAGE);
+	TEST_ASSERT(mem_is(m + 8 * PAGE, 64 * PAGE, 0xcd), "allocated pages replace the zero page too");
+	TEST_ASSERT(region_info(h).allocated == 65 * PAGE, "only the written and allocated pages count");
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 5 * PAGE, PAGE) == 0, "a page is punched");
+	TEST_ASSERT(m[5 * PAGE] == 0 && region_info(h).allocated == 64 * PAGE,
+		    "a punched page reads as zero again and allocates nothing");
+
+	/* The zero page is not the region's: a pin on it does not block conversion. */
+	int p[2];
+	struct iovec iov = { .iov_base = (void *)(m + 20 * MiB), .iov_len = PAGE };
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	TEST_ASSERT(vmsplice(p[1], &iov, 1, 0) == PAGE, "a hole mapped read-only is spliced into a pipe");
+	TEST_ASSERT(set_attributes(h, 20 * MiB, PAGE, GMEM_ATTR_PRIVATE) == 0,
+		    "a hole whose zero page is in a pipe becomes private");
+	TEST_ASSERT(region_info(h).allocated == 64 * PAGE, "and still allocates nothing");
+
+	/* A read fault on a hole racing with the write that allocates it. */
+	struct zero_race z = { .map = m + 32 * MiB, .want = 0, .seen = 0 };
+	pthread_t reader;
+	int rounds = 0;
+	double end = now_s() + 2;
+
+	TEST_ASSERT(pthread_create(&reader, NULL, zero_race_reader, &z) == 0, "a reader thread starts");
+	for (unsigned int seed = 1; now_s() < end; rounds++) {
+		size_t page = rounds % 64;
+		unsigned char byte = 1 + rounds % 250;
+		double t;
+
+		TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 32 * MiB + page * PAGE, PAGE) == 0,
+			    "the page is a hole again");
+		z.page = page;
+		z.want = byte;
+		seed = seed * 1103515245 + 12345;
+		for (unsigned int spin = (seed >> 16) % 2000; spin; spin--)
+			__asm__ volatile("" ::: "memory");
+		fill(rw, 32 * MiB + page * PAGE, 1, byte);
+		for (t = now_s(); z.seen != byte && now_s() - t < 1;)
+			;
+		TEST_ASSERT(z.seen == byte, "round %d: a write to a hole shows in the read-only mapping (no stale zero page)",
+			    rounds);
+	}
+	z.stop = 1;
+	pthread_join(reader, NULL);
+	printf("# read_only_holes: %d rounds of a read fault racing the allocating write\n", rounds);
+	munmap(w, 64 * PAGE);
+	munmap((void *)m, size);
+	region_destroy(h);
+	close(p[0]), close(p[1]), close(rw), close(ro), close(h), close(dev);
+}
+
 /* ---- memory attributes --------------------------------------------------- */
 
 static void test_convert_in_place(void)
@@ -2250,6 +2351,7 @@ static const struct {
 	{ "fork_inherits_mapping", test_fork_inherits_mapping },
 	{ "punch_across_views", test_punch_across_views },
 	{ "zero_on_first_use", test_zero_on_first_use },
+	{ "read_only_holes", test_read_only_holes },
 	{ "convert_in_place", test_convert_in_place },
 	{ "convert_zaps_mappings", test_convert_zaps_mappings },
 	{ "convert_pinned_busy", test_convert_pinned_busy },
