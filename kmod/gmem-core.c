@@ -202,7 +202,9 @@ static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
 	gmem_zap(region, (u64)first << PAGE_SHIFT,
 		 (u64)(last - first + 1) << PAGE_SHIFT);
 	xa_for_each_range(&region->pages, index, page, first, last) {
-		if (page_count(page) != 1 || page_mapped(page))
+		struct folio *folio = page_folio(page);
+
+		if (folio_ref_count(folio) != 1 || folio_mapped(folio))
 			return -EBUSY;
 	}
 	return 0;
