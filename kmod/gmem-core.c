@@ -21,7 +21,8 @@
  *
  * What lives where:
  *   storage inode   size, the i_mmap tree of all views' VMAs
- *   region          pages, memory attributes, view list, state, the lock
+ *   region          pages, memory attributes (ranges), conversions in
+ *                   flight, view list, state, the lock
  *   view inode      the view (i_private): window, rights, state
  *   file            nothing of its own: a handle or one open of a view
  *
@@ -56,14 +57,28 @@
  * page and zaps if region->zero_mapped is set, a full barrier after each
  * store. One of the two always sees the other.
  *
- * Access is taken away under region->lock held for writing: the state (or
- * attribute, or page) changes, then unmap_mapping_range() zaps the range.
+ * Access is taken away under region->lock held for writing (revoke, punch,
+ * destroy): the state or page changes, then unmap_mapping_range() zaps the
+ * range; conversion to private has a protocol of its own, below.
  * Faults check the state and install the PTE themselves (vm_insert_page() on
  * a VM_MIXEDMAP VMA) under the lock held for reading, so no fault can
  * install a stale PTE after the zap. read()/write() look pages up under the
  * lock but copy without it (the copy may fault on a mapping of this very
  * region), holding a page reference instead; to shared->private conversion
  * such a reference looks like a pin, and it fails with EBUSY.
+ *
+ * Memory attributes are ranges (region->attrs, a maple tree of private
+ * ranges, merged), so their cost does not grow with the length converted;
+ * lookups take the tree's own spinlock, writers also region->attrs_lock.
+ * Shared->private takes no region->lock for writing, so that faults on
+ * other pages never wait for it. It publishes the range in
+ * region->conversions: from then on faults, reads and writes in that range
+ * wait for region->conversion_wq, and those in flight that looked
+ * before it was published see it after installing their PTE or taking
+ * their page reference, and undo it (gmem_conversion_raced()). Then it
+ * zaps, checks the present pages in batches under the read lock (stopping
+ * on a fatal signal), stores the attribute, or nothing if a page was
+ * pinned, and leaves the list. Private->shared only stores the attribute.
  *
  * This file: helpers, allocation, invalidation, attributes, fallocate, the
  * handle's ioctls, region create/release and the pseudo filesystem. The
@@ -75,10 +90,12 @@
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/falloc.h>
+#include <linux/maple_tree.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mount.h>
+#include <linux/mutex.h>
 #include <linux/overflow.h>
 #include <linux/pagemap.h>
 #include <linux/pseudo_fs.h>
@@ -92,6 +109,8 @@
 
 /* Pages are allocated in batches of this many between lock drops. */
 #define GMEM_ALLOC_BATCH	64
+/* Present pages checked for pins per batch, between lock drops. */
+#define GMEM_CHECK_BATCH	1024
 /* Bound on kernel buffers an ioctl fills before copying out. */
 #define GMEM_MAX_VIEW_INFO	1024
 
@@ -113,9 +132,91 @@ bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end)
 	return offset >= start && last <= end;
 }
 
+/* What region->attrs holds for a private page (NULL for a shared one). */
+#define GMEM_PRIVATE_ENTRY	xa_mk_value(GMEM_ATTR_PRIVATE)
+
 bool gmem_is_private(struct gmem_region *region, pgoff_t index)
 {
-	return xa_load(&region->attrs, index) != NULL;
+	void *entry;
+
+	mtree_lock(&region->attrs);	/* against a store freeing nodes */
+	entry = mtree_load(&region->attrs, index);
+	mtree_unlock(&region->attrs);
+	return entry != NULL;
+}
+
+/*
+ * The attribute entry of @index and, in @ret_first and @ret_last, the range
+ * of indexes stored with it. Under region->lock.
+ */
+static void *gmem_attr_range(struct gmem_region *region, pgoff_t index,
+			     pgoff_t *ret_first, pgoff_t *ret_last)
+{
+	MA_STATE(mas, &region->attrs, index, index);
+	void *entry;
+
+	mtree_lock(&region->attrs);
+	entry = mas_walk(&mas);
+	mtree_unlock(&region->attrs);
+	*ret_first = mas.index;
+	*ret_last = mas.last;
+	return entry;
+}
+
+/*
+ * Whether @index is in a shared -> private conversion in flight, and the
+ * count of conversions ended so far, for gmem_wait_conversion(). Under
+ * region->lock for reading.
+ */
+bool gmem_converting(struct gmem_region *region, pgoff_t index,
+		     unsigned long *ret_seq)
+{
+	struct gmem_conversion *conv;
+	bool found = false;
+
+	spin_lock(&region->conversions_lock);
+	*ret_seq = region->conversion_seq;
+	list_for_each_entry(conv, &region->conversions, node)
+		if (index >= conv->first && index <= conv->last) {
+			found = true;
+			break;
+		}
+	spin_unlock(&region->conversions_lock);
+	return found;
+}
+
+/*
+ * A fault, read or write that found @index shared and not converting, then
+ * installed a PTE or took a page reference: whether a conversion began
+ * meanwhile, so that it must undo that and look again. The conversion
+ * publishes itself, then zaps and counts references; this publishes the PTE
+ * or reference, then looks, a full barrier on both sides: either the
+ * conversion saw it, or this sees the conversion in flight, or (ended) its
+ * private attribute, stored before it left the list.
+ */
+bool gmem_conversion_raced(struct gmem_region *region, pgoff_t index)
+{
+	unsigned long seq;
+
+	smp_mb();
+	return gmem_converting(region, index, &seq) ||
+		gmem_is_private(region, index);
+}
+
+/*
+ * Wait, with region->lock held for reading on entry and on return but not
+ * in between, until a conversion ends after gmem_converting() returned
+ * @seq; -EINTR on a fatal signal.
+ */
+int gmem_wait_conversion(struct gmem_region *region, unsigned long seq)
+{
+	int r;
+
+	up_read(&region->lock);
+	r = wait_event_killable(region->conversion_wq,
+				READ_ONCE(region->conversion_seq) != seq);
+	down_read(&region->lock);
+	return r ? -EINTR : 0;
 }
 
 /* Zap every mapping of [offset, offset + length) in every view. */
@@ -188,26 +289,125 @@ static void gmem_free_pages(struct gmem_region *region, pgoff_t first,
 }
 
 /*
- * Shared -> private: zap, then make sure no page of the range is referenced
- * by anyone but us. Under region->lock for writing, so no fault can map a
- * page again, and any reference that remains after the zap is a pin (GUP,
- * O_DIRECT, vmsplice, or a read/write in flight).
+ * Shared -> private, after the zap: no page of [first, last] may be
+ * referenced by anyone but us. The range is in region->conversions, so no
+ * fault, read or write can take a new reference to it, and any that remains
+ * is a pin (GUP, O_DIRECT, vmsplice, or a read/write in flight). Only the
+ * pages present are looked at, in batches under the lock held for reading,
+ * so unrelated faults and I/O go on; a fatal signal stops it (-EINTR).
  */
 static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
 			       pgoff_t last)
 {
-	unsigned long index;
+	unsigned long index = first;
 	struct page *page;
+	int n, r = 0;
+
+	while (!r && index <= last) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		down_read(&region->lock);
+		for (n = 0; n < GMEM_CHECK_BATCH; n++) {
+			struct folio *folio;
+
+			page = xa_find(&region->pages, &index, last, XA_PRESENT);
+			if (!page) {
+				index = last + 1;
+				break;
+			}
+			folio = page_folio(page);
+			if (folio_ref_count(folio) != 1 || folio_mapped(folio)) {
+				r = -EBUSY;
+				break;
+			}
+			index++;
+		}
+		up_read(&region->lock);
+		cond_resched();
+	}
+	return r;
+}
+
+/*
+ * Mark [first, last] private, merged with the private ranges around it so
+ * that each run of equal pages is one entry. Under region->attrs_lock.
+ */
+static int gmem_attrs_store_private(struct gmem_region *region, pgoff_t first,
+				    pgoff_t last)
+{
+	struct mem_cgroup *old_memcg;
+	pgoff_t f, l;
+	int r;
+
+	if (first > 0 && gmem_attr_range(region, first - 1, &f, &l))
+		first = f;
+	if (gmem_attr_range(region, last + 1, &f, &l))
+		last = l;
+	old_memcg = set_active_memcg(region->memcg);
+	r = mtree_store_range(&region->attrs, first, last, GMEM_PRIVATE_ENTRY,
+			      GFP_KERNEL_ACCOUNT | GMEM_GFP_REPORTED);
+	set_active_memcg(old_memcg);
+	return r;
+}
+
+/* Private -> shared: nothing is mapped, nothing to check. */
+static int gmem_make_shared(struct gmem_region *region, pgoff_t first,
+			    pgoff_t last)
+{
+	struct mem_cgroup *old_memcg;
+	int r = -EIO;
+
+	/* Faults look the tree up under its own lock: no need to stop them. */
+	mutex_lock(&region->attrs_lock);
+	if (!READ_ONCE(region->dead)) {
+		/* Splitting a private range may need a node. */
+		old_memcg = set_active_memcg(region->memcg);
+		r = mtree_store_range(&region->attrs, first, last, NULL,
+				      GFP_KERNEL_ACCOUNT | GMEM_GFP_REPORTED);
+		set_active_memcg(old_memcg);
+	}
+	mutex_unlock(&region->attrs_lock);
+	return r;
+}
+
+/*
+ * Shared -> private: the range joins region->conversions (faults, reads and
+ * writes in it wait from then on, and those in flight that missed it undo
+ * what they did, see gmem_conversion_raced()), is zapped and checked for
+ * pins, becomes private (all or nothing), and leaves the list. No
+ * region->lock is taken for writing: faults elsewhere never wait for it.
+ */
+static int gmem_make_private(struct gmem_region *region, pgoff_t first,
+			     pgoff_t last)
+{
+	struct gmem_conversion conv = { .first = first, .last = last };
+	int r;
+
+	if (READ_ONCE(region->dead))
+		return -EIO;
+	spin_lock(&region->conversions_lock);
+	list_add(&conv.node, &region->conversions);
+	spin_unlock(&region->conversions_lock);
+	smp_mb();	/* published before the zap, see gmem_conversion_raced() */
 
 	gmem_zap(region, (u64)first << PAGE_SHIFT,
 		 (u64)(last - first + 1) << PAGE_SHIFT);
-	xa_for_each_range(&region->pages, index, page, first, last) {
-		struct folio *folio = page_folio(page);
+	r = gmem_check_unpinned(region, first, last);
 
-		if (folio_ref_count(folio) != 1 || folio_mapped(folio))
-			return -EBUSY;
+	if (!r) {
+		mutex_lock(&region->attrs_lock);
+		r = READ_ONCE(region->dead) ? -EIO :
+			gmem_attrs_store_private(region, first, last);
+		mutex_unlock(&region->attrs_lock);
 	}
-	return 0;
+
+	/* The attribute is stored before the range leaves the list. */
+	spin_lock(&region->conversions_lock);
+	list_del(&conv.node);
+	region->conversion_seq++;
+	spin_unlock(&region->conversions_lock);
+	wake_up_all(&region->conversion_wq);
+	return r;
 }
 
 static int gmem_set_attributes(struct gmem_region *region, u64 offset,
@@ -215,54 +415,10 @@ static int gmem_set_attributes(struct gmem_region *region, u64 offset,
 {
 	pgoff_t first = offset >> PAGE_SHIFT;
 	pgoff_t last = first + (length >> PAGE_SHIFT) - 1;
-	struct mem_cgroup *old_memcg;
-	unsigned long index;
-	void *entry;
-	int r = 0;
 
-	down_write(&region->lock);
-	if (region->dead) {
-		r = -EIO;
-		goto out_unlock;
-	}
-
-	if (!(attributes & GMEM_ATTR_PRIVATE)) {
-		/* Private -> shared: nothing is mapped, nothing to check. */
-		xa_for_each_range(&region->attrs, index, entry, first, last) {
-			xa_erase(&region->attrs, index);
-			cond_resched();
-		}
-		goto out_unlock;
-	}
-
-	r = gmem_check_unpinned(region, first, last);
-	if (r)
-		goto out_unlock;
-
-	/* Reserve every slot first, so that the stores below cannot fail. */
-	old_memcg = set_active_memcg(region->memcg);
-	for (index = first; index <= last; index++) {
-		r = xa_err(xa_cmpxchg(&region->attrs, index, NULL,
-				      XA_ZERO_ENTRY,
-				      GFP_KERNEL_ACCOUNT | GMEM_GFP_REPORTED));
-		if (r)
-			break;
-		cond_resched();
-	}
-	set_active_memcg(old_memcg);
-	if (r)
-		goto out_release;
-	for (index = first; index <= last; index++)
-		xa_store(&region->attrs, index,
-			 xa_mk_value(GMEM_ATTR_PRIVATE), GFP_KERNEL);
-	goto out_unlock;
-
-out_release:
-	while (index-- > first)
-		xa_release(&region->attrs, index);
-out_unlock:
-	up_write(&region->lock);
-	return r;
+	if (attributes & GMEM_ATTR_PRIVATE)
+		return gmem_make_private(region, first, last);
+	return gmem_make_shared(region, first, last);
 }
 
 /*
@@ -276,7 +432,7 @@ static int gmem_get_attributes(struct gmem_region *region,
 {
 	pgoff_t first = offset >> PAGE_SHIFT;
 	pgoff_t last = first + (length >> PAGE_SHIFT) - 1;
-	unsigned long index = first;
+	pgoff_t f, l, end;
 	bool private;
 	int r;
 
@@ -286,21 +442,17 @@ static int gmem_get_attributes(struct gmem_region *region,
 		up_read(&region->lock);
 		return r;
 	}
-	private = gmem_is_private(region, first);
-	if (!private) {
-		/* Up to the next private page. */
-		if (!xa_find(&region->attrs, &index, last, XA_PRESENT))
-			index = last + 1;
-	} else {
-		while (index <= last && gmem_is_private(region, index)) {
-			index++;
-			cond_resched();
-		}
+	/* Ranges are merged, but a run may still span a few of them. */
+	private = gmem_attr_range(region, first, &f, &end) != NULL;
+	while (end < last &&
+	       (gmem_attr_range(region, end + 1, &f, &l) != NULL) == private) {
+		end = l;
+		cond_resched();
 	}
 	up_read(&region->lock);
 
 	*ret_attributes = private ? GMEM_ATTR_PRIVATE : 0;
-	*ret_length = (u64)(index - first) << PAGE_SHIFT;
+	*ret_length = (u64)(min(end, last) - first + 1) << PAGE_SHIFT;
 	return 0;
 }
 
@@ -688,7 +840,7 @@ static void gmem_region_release_ref(struct kref *ref)
 	WARN_ON(!list_empty(&region->views));
 	gmem_free_pages(region, 0, ULONG_MAX);
 	xa_destroy(&region->pages);
-	xa_destroy(&region->attrs);
+	mtree_destroy(&region->attrs);
 	iput(region->inode);
 	mem_cgroup_put(region->memcg);
 	kfree(region);
@@ -745,7 +897,11 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 	init_rwsem(&region->lock);
 	/* Index nodes are charged like the pages (set_active_memcg()). */
 	xa_init_flags(&region->pages, XA_FLAGS_ACCOUNT);
-	xa_init_flags(&region->attrs, XA_FLAGS_ACCOUNT);
+	mt_init(&region->attrs);
+	mutex_init(&region->attrs_lock);
+	INIT_LIST_HEAD(&region->conversions);
+	spin_lock_init(&region->conversions_lock);
+	init_waitqueue_head(&region->conversion_wq);
 	INIT_LIST_HEAD(&region->views);
 	return region;
 

@@ -13,8 +13,12 @@
 #include <linux/gfp.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/maple_tree.h>
+#include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 #include <linux/xarray.h>
 
 #include <uapi/linux/gmem.h>
@@ -56,12 +60,23 @@ struct gmem_region {
 	struct rw_semaphore lock;
 	bool dead;			/* destroyed */
 	struct xarray pages;		/* index -> struct page *, one ref each */
-	struct xarray attrs;		/* index -> xa_mk_value(GMEM_ATTR_*) */
+	struct maple_tree attrs;	/* private ranges of indexes */
+	struct mutex attrs_lock;	/* writers of attrs */
+	struct list_head conversions;	/* shared -> private in flight */
+	spinlock_t conversions_lock;	/* conversions, conversion_seq */
+	unsigned long conversion_seq;	/* + 1 when one ends */
+	wait_queue_head_t conversion_wq;
 	atomic_long_t nr_pages;
 	bool zero_mapped;		/* a zero page was ever mapped */
 	struct list_head views;
 	u64 nr_views;
 	u64 next_view_id;
+};
+
+/* A shared -> private conversion of [first, last] in flight. */
+struct gmem_conversion {
+	struct list_head node;		/* region->conversions */
+	pgoff_t first, last;
 };
 
 struct gmem_view {
@@ -98,6 +113,10 @@ extern struct vfsmount *gmem_mnt;
 extern const struct inode_operations gmem_iops;
 bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end);
 bool gmem_is_private(struct gmem_region *region, pgoff_t index);
+bool gmem_converting(struct gmem_region *region, pgoff_t index,
+		     unsigned long *ret_seq);
+bool gmem_conversion_raced(struct gmem_region *region, pgoff_t index);
+int gmem_wait_conversion(struct gmem_region *region, unsigned long seq);
 void gmem_zap(struct gmem_region *region, u64 offset, u64 length);
 int gmem_get_page(struct gmem_region *region, pgoff_t index, gfp_t gfp,
 		  struct page **ret_page);

@@ -60,34 +60,47 @@ static vm_fault_t gmem_fault(struct vm_fault *vmf)
 	struct gmem_view *view = vma->vm_file->private_data;
 	struct gmem_region *region = view->region;
 	pgoff_t index = vmf->pgoff;
-	vm_fault_t ret = VM_FAULT_SIGBUS;
+	unsigned long seq;
 	struct page *page;
+	vm_fault_t ret;
 	int r;
 
 	down_read(&region->lock);
+retry:
+	ret = VM_FAULT_SIGBUS;
 	if (gmem_view_usable(view))
 		goto out_unlock;
 	/* Cannot happen (VM_DONTEXPAND), but the window is the law. */
 	if (index < view->offset >> PAGE_SHIFT ||
 	    index >= (view->offset + view->length) >> PAGE_SHIFT)
 		goto out_unlock;
+	/* Becoming private: wait (killed: SIGBUS, or EFAULT in the kernel). */
+	if (gmem_converting(region, index, &seq)) {
+		if (gmem_wait_conversion(region, seq))
+			goto out_unlock;
+		goto retry;
+	}
 	if (gmem_is_private(region, index))
 		goto out_unlock;
+
 	/* VM_MAYWRITE: no mprotect() can ever make the PTE writable. */
 	if (!(vma->vm_flags & VM_MAYWRITE) &&
 	    !xa_load(&region->pages, index)) {
 		ret = gmem_fault_zero(vmf, region, index);
-		goto out_unlock;
+	} else {
+		/* Like anonymous memory: none left is for the OOM killer. */
+		r = gmem_get_page(region, index, 0, &page);
+		if (r) {
+			ret = vmf_error(r);
+			goto out_unlock;
+		}
+		/* Under the lock: a revoke or punch cannot slip in between. */
+		ret = vmf_insert_page(vma, vmf->address & PAGE_MASK, page);
 	}
-
-	/* Like anonymous memory: a fault that finds none is for the OOM killer. */
-	r = gmem_get_page(region, index, 0, &page);
-	if (r) {
-		ret = vmf_error(r);
-		goto out_unlock;
+	if (ret == VM_FAULT_NOPAGE && gmem_conversion_raced(region, index)) {
+		gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
+		goto retry;
 	}
-	/* Installed under the lock: a revoke or zap cannot slip in between. */
-	ret = vmf_insert_page(vma, vmf->address & PAGE_MASK, page);
 out_unlock:
 	up_read(&region->lock);
 	return ret;
@@ -129,6 +142,23 @@ static int gmem_view_mmap(struct file *file, struct vm_area_struct *vma)
 
 /* ---- read, write -------------------------------------------------------- */
 
+/*
+ * 0 if @view may be used now at @index, once no conversion to private is in
+ * flight there (waited for); under region->lock for reading.
+ */
+static int gmem_view_usable_at(struct gmem_view *view, pgoff_t index)
+{
+	int r = gmem_view_usable(view);
+	unsigned long seq;
+
+	while (!r && gmem_converting(view->region, index, &seq)) {
+		r = gmem_wait_conversion(view->region, seq);
+		if (!r)
+			r = gmem_view_usable(view);
+	}
+	return r;
+}
+
 static ssize_t gmem_view_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct gmem_view *view = iocb->ki_filp->private_data;
@@ -150,12 +180,17 @@ static ssize_t gmem_view_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		size_t copied;
 
 		down_read(&region->lock);
-		r = gmem_view_usable(view);
+		r = gmem_view_usable_at(view, index);
 		if (!r && gmem_is_private(region, index))
 			r = -EACCES;
 		page = r ? NULL : xa_load(&region->pages, index);
 		if (page)
 			get_page(page);
+		if (page && gmem_conversion_raced(region, index)) {
+			put_page(page);
+			up_read(&region->lock);
+			continue;	/* look again: wait, or EACCES */
+		}
 		up_read(&region->lock);
 		if (r)
 			break;
@@ -210,7 +245,7 @@ static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		size_t copied;
 
 		down_read(&region->lock);
-		r = gmem_view_usable(view);
+		r = gmem_view_usable_at(view, index);
 		if (!r && gmem_is_private(region, index))
 			r = -EACCES;
 		if (!r)
@@ -218,6 +253,11 @@ static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
 					  &page);
 		if (!r)
 			get_page(page);
+		if (!r && gmem_conversion_raced(region, index)) {
+			put_page(page);
+			up_read(&region->lock);
+			continue;	/* look again: wait, or EACCES */
+		}
 		up_read(&region->lock);
 		if (r)
 			break;

@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1708,6 +1709,147 @@ static void test_convert_pinned_busy(void)
 	close(p[0]), close(p[1]), close(v), close(h), close(dev);
 }
 
+/*
+ * GMEM_REGION_SET_ATTRIBUTES over 32 GiB of a 1 TiB region (all holes):
+ * a SIGKILL ends the caller within 0.1 s, faults on unrelated pages wait
+ * less than 10 ms meanwhile, and the kernel's slab grows by less than
+ * 1 MiB for it. Each figure is printed before it is judged. A fault
+ * waited if it went to sleep (a voluntary context switch: on a lock of the
+ * region), and then its wait is its wall-clock time. Under TCG on a busy
+ * host the vCPU threads are descheduled for tens of ms now and then, and
+ * kernel threads preempt the test, which says nothing of the region's
+ * locks; the longest wall-clock time of any fault is printed too.
+ */
+#define LARGE_REGION	(1ULL << 40)
+#define LARGE_RANGE	(32ULL << 30)
+#define LARGE_OTHER	(64ULL << 30)	/* the unrelated pages */
+#define LARGE_PAGES	16384
+
+static double large_seconds_since(double t)
+{
+	return now_s() - t;
+}
+
+/* How many times this thread has gone to sleep (voluntary switches). */
+static long thread_sleeps(void)
+{
+	struct rusage ru;
+
+	TEST_ASSERT(getrusage(RUSAGE_THREAD, &ru) == 0, "getrusage works");
+	return ru.ru_nvcsw;
+}
+
+/* Wait up to @limit seconds for @pid; the seconds it took, or -1. */
+static double reap_within(pid_t pid, double limit)
+{
+	double t0 = now_s();
+	int status;
+
+	while (large_seconds_since(t0) < limit) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		TEST_ASSERT(r >= 0, "waitpid works");
+		if (r == pid)
+			return large_seconds_since(t0);
+		usleep(200);
+	}
+	return -1;
+}
+
+static void test_set_attributes_large(void)
+{
+	int dev = dev_open(), h = region_create(dev, LARGE_REGION, NULL);
+	int v = view_new(h, RW, LARGE_OTHER, LARGE_PAGES * PAGE);
+	volatile unsigned char *m = map(v, LARGE_PAGES * PAGE, PROT_READ | PROT_WRITE, LARGE_OTHER);
+	volatile unsigned long *rounds;
+	double t, reap, kill_reap, worst = 0, worst_wall = 0, set_ms;
+	long slab0, slab1;
+	int p[2], faults = 0, slept = 0;
+	char c;
+	pid_t pid;
+
+	alarm(900);	/* each step is bounded below, but may be slow when it fails */
+	rounds = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(rounds != MAP_FAILED, "a shared page for a counter");
+
+	/* 1. SIGKILL in the middle of a conversion. */
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		if (write(p[1], "s", 1) != 1)
+			_exit(2);
+		set_attributes(h, 0, LARGE_RANGE, GMEM_ATTR_PRIVATE);
+		for (;;)
+			pause();
+	}
+	TEST_ASSERT(read(p[0], &c, 1) == 1, "the converter starts");
+	usleep(20000);
+	kill(pid, SIGKILL);
+	kill_reap = reap_within(pid, 300);
+	printf("# set_attributes_large: SIGKILL during a 32 GiB conversion reaped in %.1f ms\n", kill_reap * 1000);
+	TEST_ASSERT(kill_reap >= 0, "the killed converter is reaped at all within 300 s");
+	TEST_ASSERT(set_attributes(h, 0, LARGE_RANGE, 0) == 0, "the range is shared again");
+
+	/* 2. Faults on unrelated pages while conversions run back to back. */
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		pin_to_cpu(1);
+		for (;;) {
+			set_attributes(h, 0, LARGE_RANGE, GMEM_ATTR_PRIVATE);
+			set_attributes(h, 0, LARGE_RANGE, 0);
+			(*rounds)++;
+		}
+	}
+	pin_to_cpu(0);	/* the faults and the conversions each on a CPU of their own */
+	usleep(20000);
+	t = now_s();
+	for (int i = 0; i < LARGE_PAGES && large_seconds_since(t) < 2; i++) {
+		long sleeps = thread_sleeps();
+		double f = now_s();
+
+		m[(size_t)i * PAGE] = 1;
+		f = large_seconds_since(f);
+		worst_wall = f > worst_wall ? f : worst_wall;
+		if (thread_sleeps() != sleeps) {
+			worst = f > worst ? f : worst;
+			slept++;
+		}
+		faults++;
+	}
+	kill(pid, SIGKILL);
+	reap = reap_within(pid, 300);
+	printf("# set_attributes_large: %d faults on unrelated pages during %lu conversion rounds: %d slept, the longest of those took %.2f ms (the longest fault %.2f ms wall-clock)\n",
+	       faults, *rounds, slept, worst * 1000, worst_wall * 1000);
+	TEST_ASSERT(reap >= 0, "the converter is reaped within 300 s");
+	TEST_ASSERT(set_attributes(h, 0, LARGE_RANGE, 0) == 0, "the range is shared again");
+
+	/* 3. Slab for a conversion that completes. */
+	slab0 = meminfo_kb("Slab");
+	t = now_s();
+	TEST_ASSERT(set_attributes(h, 0, LARGE_RANGE, GMEM_ATTR_PRIVATE) == 0, "32 GiB of holes become private");
+	set_ms = large_seconds_since(t) * 1000;
+	slab1 = meminfo_kb("Slab");
+	printf("# set_attributes_large: converting 32 GiB took %.1f ms, slab grew by %ld kB\n", set_ms, slab1 - slab0);
+	uint64_t run;
+	TEST_ASSERT(get_attributes(h, 0, LARGE_REGION, &run) == GMEM_ATTR_PRIVATE && run == LARGE_RANGE,
+		    "the query reports one private run of 32 GiB");
+	TEST_ASSERT(get_attributes(h, LARGE_RANGE, LARGE_REGION - LARGE_RANGE, &run) == 0 &&
+		    run == LARGE_REGION - LARGE_RANGE, "and one shared run after it");
+	TEST_ASSERT(set_attributes(h, 0, LARGE_RANGE, 0) == 0, "the range is shared again");
+
+	region_destroy(h);
+	munmap((void *)m, LARGE_PAGES * PAGE);
+	close(p[0]), close(p[1]), close(v), close(h), close(dev);
+
+	TEST_ASSERT(kill_reap < 0.1, "a SIGKILL ends a large conversion within 0.1 s (%.1f ms)", kill_reap * 1000);
+	TEST_ASSERT(worst < 0.01, "faults on unrelated pages wait less than 10 ms (%.2f ms)", worst * 1000);
+	TEST_ASSERT(slab1 - slab0 < 1024, "a 32 GiB conversion grows the slab by less than 1 MiB (%ld kB)",
+		    slab1 - slab0);
+	TEST_ASSERT(*rounds > 0, "conversions completed while the faults were timed (%lu rounds)", *rounds);
+}
+
 /* ---- lifetime ------------------------------------------------------------ */
 
 static void test_region_survives_close(void)
@@ -2355,6 +2497,7 @@ static const struct {
 	{ "convert_in_place", test_convert_in_place },
 	{ "convert_zaps_mappings", test_convert_zaps_mappings },
 	{ "convert_pinned_busy", test_convert_pinned_busy },
+	{ "set_attributes_large", test_set_attributes_large },
 	{ "region_survives_close", test_region_survives_close },
 	{ "destroy", test_destroy },
 	{ "destroy_frees_memory", test_destroy_frees_memory },
