@@ -80,6 +80,14 @@
  * on a fatal signal), stores the attribute, or nothing if a page was
  * pinned, and leaves the list. Private->shared only stores the attribute.
  *
+ * A page with a hardware memory error (PageHWPoison, which memory_failure()
+ * sets on our pages though it cannot unmap them: they are not on an LRU)
+ * is never copied by read()/write() or mapped again: whoever finds it
+ * replaces it in region->pages with the mark GMEM_POISONED, zaps its
+ * mappings and drops the region's reference. Faults on the mark get
+ * VM_FAULT_HWPOISON (SIGBUS BUS_MCEERR_AR), read/write/fallocate
+ * -EHWPOISON; a punch removes the mark, and the page is a hole again.
+ *
  * This file: helpers, allocation, invalidation, attributes, fallocate, the
  * handle's ioctls, region create/release and the pseudo filesystem. The
  * view's face (fault, mmap, read/write, re-open) is in gmem-view.c, the
@@ -226,6 +234,35 @@ void gmem_zap(struct gmem_region *region, u64 offset, u64 length)
 }
 
 /*
+ * The page at @index, or NULL for a hole; -EHWPOISON if it had a memory
+ * error: such a page is dropped from the region (its memory is never
+ * freed for reuse, see free_pages_prepare()), and every mapping of it
+ * zapped, and the index answers -EHWPOISON until it is punched. Under
+ * region->lock held at least for reading.
+ */
+int gmem_find_page(struct gmem_region *region, pgoff_t index,
+		   struct page **ret_page)
+{
+	struct page *page = xa_load(&region->pages, index);
+
+	*ret_page = NULL;
+	if (xa_is_value(page))
+		return -EHWPOISON;
+	if (page && PageHWPoison(page)) {
+		/* Racing finders: one of them drops it. */
+		if (xa_cmpxchg(&region->pages, index, page, GMEM_POISONED,
+			       GFP_KERNEL) == page) {
+			atomic_long_dec(&region->nr_pages);
+			gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
+			put_page(page);
+		}
+		return -EHWPOISON;
+	}
+	*ret_page = page;
+	return 0;
+}
+
+/*
  * The page at @index, allocated (zeroed, charged to the region's memcg) if
  * there is none, with @gfp added to the allocations (GMEM_GFP_REPORTED or
  * 0). Under region->lock held at least for reading; the page stays while
@@ -236,11 +273,12 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index, gfp_t gfp,
 {
 	struct mem_cgroup *old_memcg;
 	struct page *page, *old;
+	int r;
 
-	page = xa_load(&region->pages, index);
-	if (page) {
+	r = gmem_find_page(region, index, &page);
+	if (r || page) {
 		*ret_page = page;
-		return 0;
+		return r;
 	}
 
 	/* The page and the index nodes that hold it: both the creator's. */
@@ -259,7 +297,8 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index, gfp_t gfp,
 	}
 	if (old) {
 		__free_page(page);
-		page = old;
+		/* Found by a racing reader, or dropped as poisoned since. */
+		return gmem_find_page(region, index, ret_page);
 	} else {
 		atomic_long_inc(&region->nr_pages);
 		/* A read-only mapping may show the zero page here: replace it. */
@@ -273,7 +312,10 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index, gfp_t gfp,
 
 /* ---- invalidation ------------------------------------------------------- */
 
-/* Drop the pages of [first, last]; under region->lock for writing, zapped. */
+/*
+ * Drop the pages (and poison marks) of [first, last]; under region->lock
+ * for writing, zapped.
+ */
 static void gmem_free_pages(struct gmem_region *region, pgoff_t first,
 			    pgoff_t last)
 {
@@ -282,8 +324,10 @@ static void gmem_free_pages(struct gmem_region *region, pgoff_t first,
 
 	xa_for_each_range(&region->pages, index, page, first, last) {
 		xa_erase(&region->pages, index);
-		atomic_long_dec(&region->nr_pages);
-		put_page(page);	/* a pinner keeps its own reference */
+		if (!xa_is_value(page)) {	/* not GMEM_POISONED */
+			atomic_long_dec(&region->nr_pages);
+			put_page(page);	/* a pinner keeps its own reference */
+		}
 		cond_resched();
 	}
 }
@@ -314,6 +358,10 @@ static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
 			if (!page) {
 				index = last + 1;
 				break;
+			}
+			if (xa_is_value(page)) {	/* GMEM_POISONED */
+				index++;
+				continue;
 			}
 			folio = page_folio(page);
 			if (folio_ref_count(folio) != 1 || folio_mapped(folio)) {

@@ -25,6 +25,9 @@
 
 #define GMEM_MAGIC	0x676d656d	/* "gmem" */
 
+/* In region->pages instead of a page that had a memory error. */
+#define GMEM_POISONED	xa_mk_value(1)
+
 /*
  * Added to the allocations of fallocate() and write(), which report a
  * failure to their caller (ENOMEM): no OOM kill in the region's cgroup or
@@ -59,7 +62,8 @@ struct gmem_region {
 	 */
 	struct rw_semaphore lock;
 	bool dead;			/* destroyed */
-	struct xarray pages;		/* index -> struct page *, one ref each */
+	struct xarray pages;		/* index -> struct page *, one ref each,
+					 * or GMEM_POISONED */
 	struct maple_tree attrs;	/* private ranges of indexes */
 	struct mutex attrs_lock;	/* writers of attrs */
 	struct list_head conversions;	/* shared -> private in flight */
@@ -118,6 +122,8 @@ bool gmem_converting(struct gmem_region *region, pgoff_t index,
 bool gmem_conversion_raced(struct gmem_region *region, pgoff_t index);
 int gmem_wait_conversion(struct gmem_region *region, unsigned long seq);
 void gmem_zap(struct gmem_region *region, u64 offset, u64 length);
+int gmem_find_page(struct gmem_region *region, pgoff_t index,
+		   struct page **ret_page);
 int gmem_get_page(struct gmem_region *region, pgoff_t index, gfp_t gfp,
 		  struct page **ret_page);
 long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,

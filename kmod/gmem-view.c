@@ -91,7 +91,7 @@ retry:
 		/* Like anonymous memory: none left is for the OOM killer. */
 		r = gmem_get_page(region, index, 0, &page);
 		if (r) {
-			ret = vmf_error(r);
+			ret = r == -EHWPOISON ? VM_FAULT_HWPOISON : vmf_error(r);
 			goto out_unlock;
 		}
 		/* Under the lock: a revoke or punch cannot slip in between. */
@@ -176,14 +176,17 @@ static ssize_t gmem_view_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		size_t off = offset_in_page(pos);
 		size_t n = min3(PAGE_SIZE - off, iov_iter_count(to),
 				(size_t)(end - pos));
-		struct page *page;
+		struct page *page = NULL;
 		size_t copied;
 
 		down_read(&region->lock);
 		r = gmem_view_usable_at(view, index);
 		if (!r && gmem_is_private(region, index))
 			r = -EACCES;
-		page = r ? NULL : xa_load(&region->pages, index);
+		if (!r)
+			r = gmem_find_page(region, index, &page);
+		if (r)
+			page = NULL;
 		if (page)
 			get_page(page);
 		if (page && gmem_conversion_raced(region, index)) {

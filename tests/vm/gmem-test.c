@@ -1850,6 +1850,80 @@ static void test_set_attributes_large(void)
 	TEST_ASSERT(*rounds > 0, "conversions completed while the faults were timed (%lu rounds)", *rounds);
 }
 
+/* ---- hardware memory errors ---------------------------------------------- */
+
+static volatile sig_atomic_t bus_code;
+
+static void on_sigbus_code(int sig, siginfo_t *si, void *uc)
+{
+	bus_code = si->si_code;
+	if (bus_armed)
+		siglongjmp(bus_env, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * A page with a memory error (MADV_HWPOISON, where the kernel has
+ * CONFIG_MEMORY_FAILURE) is dropped from the region and refused until the
+ * range is punched: read/write/fallocate EHWPOISON, a fault SIGBUS
+ * BUS_MCEERR_AR, in every view; the pages around it are unaffected.
+ */
+static void test_hwpoison(void)
+{
+	int dev = dev_open(), h = region_create(dev, 16 * PAGE, NULL);
+	int v = view_new(h, RWA, 0, 16 * PAGE), ro = view_new(h, RO, 0, 16 * PAGE);
+	unsigned char *m = map(v, 16 * PAGE, PROT_READ | PROT_WRITE, 0);
+	volatile unsigned char *mro = map(ro, 16 * PAGE, PROT_READ, 0);
+	struct sigaction sa = { .sa_sigaction = on_sigbus_code, .sa_flags = SA_SIGINFO };
+	uint64_t allocated;
+	char buf[PAGE];
+
+	memset(m, 0x77, 16 * PAGE);
+	TEST_ASSERT(mro[3 * PAGE] == 0x77, "the page is mapped in the read-only view too");
+	allocated = region_info(h).allocated;
+	if (madvise(m + 3 * PAGE, PAGE, MADV_HWPOISON) && errno != EBUSY) {
+		int e = errno;
+
+		region_destroy(h);	/* so that the module can be unloaded */
+		if (e == EINVAL)
+			skip("MADV_HWPOISON is refused (EINVAL): this kernel has no CONFIG_MEMORY_FAILURE");
+		if (e == EPERM)
+			skip("MADV_HWPOISON needs CAP_SYS_ADMIN");
+		errno = e;
+		TEST_ASSERT(false, "MADV_HWPOISON marks the page");
+	}
+	/* EBUSY: memory_failure() does not know our pages, but marks them. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+
+	TEST_ASSERT_ERRNO(pread(v, buf, PAGE, 3 * PAGE), EHWPOISON, "a poisoned page cannot be read()");
+	TEST_ASSERT(region_info(h).allocated == allocated - PAGE, "the poisoned page is dropped from the region");
+	TEST_ASSERT_ERRNO(pread(ro, buf, 1, 3 * PAGE + 100), EHWPOISON, "nor read through another view");
+	TEST_ASSERT_ERRNO(pwrite(v, buf, 1, 3 * PAGE), EHWPOISON, "nor written");
+	TEST_ASSERT_ERRNO(fallocate(v, FALLOC_FL_KEEP_SIZE, 2 * PAGE, 2 * PAGE), EHWPOISON,
+			  "nor allocated again by fallocate");
+	bus_code = 0;
+	TEST_ASSERT(touch_faults(m + 3 * PAGE, false, 0) && bus_code == BUS_MCEERR_AR,
+		    "the existing mapping of it faults with SIGBUS BUS_MCEERR_AR (si_code %d)", (int)bus_code);
+	bus_code = 0;
+	TEST_ASSERT(touch_faults(mro + 3 * PAGE, false, 0) && bus_code == BUS_MCEERR_AR,
+		    "so does the read-only view's (si_code %d)", (int)bus_code);
+	TEST_ASSERT(mem_is(m, 3 * PAGE, 0x77) && mem_is(m + 4 * PAGE, 12 * PAGE, 0x77) &&
+		    reads_as(ro, 4 * PAGE, PAGE, 0x77), "the other pages keep their data");
+	uint64_t run;
+	TEST_ASSERT(get_attributes(h, 0, 16 * PAGE, &run) == 0 && run == 16 * PAGE, "attributes are not changed");
+
+	TEST_ASSERT(fallocate(v, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 3 * PAGE, PAGE) == 0,
+		    "the poisoned page is punched");
+	TEST_ASSERT(reads_as(v, 3 * PAGE, PAGE, 0), "a punched poisoned page reads as zero");
+	TEST_ASSERT(!touch_faults(m + 3 * PAGE, true, 0x12) && m[3 * PAGE] == 0x12,
+		    "and is a new page, written through the mapping");
+	munmap(m, 16 * PAGE), munmap((void *)mro, 16 * PAGE);
+	region_destroy(h);
+	close(ro), close(v), close(h), close(dev);
+}
+
 /* ---- lifetime ------------------------------------------------------------ */
 
 static void test_region_survives_close(void)
@@ -2498,6 +2572,7 @@ static const struct {
 	{ "convert_zaps_mappings", test_convert_zaps_mappings },
 	{ "convert_pinned_busy", test_convert_pinned_busy },
 	{ "set_attributes_large", test_set_attributes_large },
+	{ "hwpoison", test_hwpoison },
 	{ "region_survives_close", test_region_survives_close },
 	{ "destroy", test_destroy },
 	{ "destroy_frees_memory", test_destroy_frees_memory },
