@@ -1850,6 +1850,84 @@ static void test_set_attributes_large(void)
 	TEST_ASSERT(*rounds > 0, "conversions completed while the faults were timed (%lu rounds)", *rounds);
 }
 
+/*
+ * Conversion against faults and write() in flight: once SET_ATTRIBUTES
+ * has made the pages private, no store through a mapping and no write()
+ * completes on them (each writer may finish the one it had started) until
+ * they are shared again. Conversions take no region lock for writing, so
+ * this is what the publish-then-look protocol on both sides has to hold.
+ */
+#define CONVERT_RACE_PAGES	8
+
+struct convert_race {
+	unsigned char *map;
+	int view;
+	volatile int stop;
+	volatile unsigned long stores, writes;
+};
+
+static void *convert_race_storer(void *arg)
+{
+	struct convert_race *c = arg;
+	unsigned int i = 0;
+
+	for (; !c->stop; i++) {
+		if (!touch_faults(c->map + (i % CONVERT_RACE_PAGES) * PAGE + 64, true, (unsigned char)i))
+			__atomic_add_fetch(&c->stores, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void *convert_race_writer(void *arg)
+{
+	struct convert_race *c = arg;
+	unsigned int i = 0;
+	char b = 1;
+
+	while (!c->stop) {
+		if (pwrite(c->view, &b, 1, (i++ % CONVERT_RACE_PAGES) * PAGE + 128) == 1)
+			__atomic_add_fetch(&c->writes, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void test_convert_race(void)
+{
+	int dev = dev_open(), h = region_create(dev, CONVERT_RACE_PAGES * PAGE, NULL);
+	struct convert_race c = { .view = view_new(h, RW, 0, CONVERT_RACE_PAGES * PAGE) };
+	unsigned long rounds = 0, busy = 0;
+	pthread_t storer, writer;
+	double end;
+
+	c.map = map(c.view, CONVERT_RACE_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+	catch_sigbus();
+	TEST_ASSERT(pthread_create(&storer, NULL, convert_race_storer, &c) == 0 &&
+		    pthread_create(&writer, NULL, convert_race_writer, &c) == 0, "a storer and a writer start");
+	for (end = now_s() + 2; now_s() < end; rounds++) {
+		unsigned long stores, writes;
+
+		while (set_attributes(h, 0, CONVERT_RACE_PAGES * PAGE, GMEM_ATTR_PRIVATE)) {
+			TEST_ASSERT(errno == EBUSY, "a conversion fails only with EBUSY (a write in flight)");
+			busy++;
+		}
+		stores = c.stores, writes = c.writes;
+		usleep(1000);
+		TEST_ASSERT(c.stores - stores <= 1 && c.writes - writes <= 1,
+			    "round %lu: private pages took no new store (%lu) or write() (%lu)",
+			    rounds, c.stores - stores, c.writes - writes);
+		TEST_ASSERT(set_attributes(h, 0, CONVERT_RACE_PAGES * PAGE, 0) == 0, "the pages are shared again");
+		usleep(200);
+	}
+	c.stop = 1;
+	pthread_join(storer, NULL), pthread_join(writer, NULL);
+	printf("# convert_race: %lu conversions (%lu busy), %lu stores and %lu writes completed\n",
+	       rounds, busy, c.stores, c.writes);
+	TEST_ASSERT(c.stores > rounds && c.writes > rounds, "stores and writes went on between conversions");
+	munmap(c.map, CONVERT_RACE_PAGES * PAGE);
+	region_destroy(h);
+	close(c.view), close(h), close(dev);
+}
+
 /* ---- hardware memory errors ---------------------------------------------- */
 
 static volatile sig_atomic_t bus_code;
@@ -2572,6 +2650,7 @@ static const struct {
 	{ "convert_zaps_mappings", test_convert_zaps_mappings },
 	{ "convert_pinned_busy", test_convert_pinned_busy },
 	{ "set_attributes_large", test_set_attributes_large },
+	{ "convert_race", test_convert_race },
 	{ "hwpoison", test_hwpoison },
 	{ "region_survives_close", test_region_survives_close },
 	{ "destroy", test_destroy },
