@@ -23,6 +23,10 @@
  * Where a page is placed follows the same split: a fault allocates by the
  * VMA's memory policy (mbind(), what QEMU's host-nodes= and policy= set),
  * fallocate() and write() by the calling task's (set_mempolicy()).
+ * The index that holds the pages (region->pages) and the attribute ranges
+ * (region->attrs) are charged as kernel memory to whoever inserts into
+ * them; at a limit that fails the same way (SIGBUS, ENOMEM), quietly for
+ * fallocate(), write() and GMEM_REGION_SET_ATTRIBUTES (__GFP_NOWARN).
  *
  * A *view* is one inode (mode, size, i_fop of its own) per window and set of
  * rights; every file of the view, the first one and any re-open through
@@ -38,7 +42,8 @@
  *
  * What lives where:
  *   storage inode   size
- *   region          pages, memory attributes, view list, state, the lock
+ *   region          pages, memory attributes (ranges), conversions in
+ *                   flight, view list, state, the lock
  *   view inode      the view (i_private): window, rights, state, label;
  *                   the i_mmap tree of the view's VMAs
  *   file            nothing of its own: a handle or one open of a view
@@ -49,39 +54,90 @@
  *   registry (until GMEM_REGION_DESTROY) -> region
  *   region -> view inode of a kept view (GMEM_VIEW_KEEP), until it is
  *             revoked or the region destroyed (a cycle those two break)
- *   region -> storage inode, pages (one reference each), module
- *   every file of ours -> module (f_op->owner)
+ *   region -> storage inode, pages (one reference each), anchor
+ *   anchor file, and every file of ours -> module (f_op->owner)
  * So memory outlives every fd until the region is destroyed, and the module
  * cannot be unloaded while a region exists. The region's view list is not a
  * reference: a view leaves it when its inode goes (its last file, or the
  * region letting a kept view go).
  *
- * Access is taken away under region->lock held for writing: the state (or
- * attribute, or page) changes, then unmap_mapping_range() zaps the range in
- * the view concerned, or in every view (the view list changes only under
- * the lock, and a view with a VMA is on it: VMA -> file -> view inode).
+ * The module's last reference must be dropped by code that is not ours:
+ * __fput() drops a file's after its ->release, but then evicts the file's
+ * inode (our evict_inode, our s_op) and puts our mount, and the last region
+ * goes from inside such an eviction or release. So a region does not hold
+ * the module itself but through its *anchor*, an anonymous-inode file whose
+ * f_op owner is this module, fput() as the very last thing of the region's
+ * release: fput() defers to task_work (or to the delayed-fput work, which
+ * does not run concurrently with itself), so the anchor's __fput() and its
+ * module_put() run after every frame of ours on this stack has returned.
+ *
+ * A read fault on a hole of a mapping that can never be written (no
+ * VM_MAYWRITE: a read-only view, or a file opened read-only) maps the shared
+ * zero page instead of allocating, so reading a region through a read-only
+ * view does not fill it. Whoever then allocates that page zaps the index in
+ * every view, and the mapping faults the real page in. Faults and
+ * allocations both hold region->lock only for reading, so they order
+ * themselves: the fault sets region->zero_mapped, installs the zero PTE and
+ * looks at the index again (zapping its own PTE if a page has appeared); the
+ * allocator stores the page and zaps if region->zero_mapped is set, a full
+ * barrier after each store. One of the two always sees the other.
+ *
+ * Access is taken away under region->lock held for writing (revoke, punch,
+ * destroy): the state or page changes, then unmap_mapping_range() zaps the
+ * range in the view concerned, or in every view (the view list changes
+ * only under the lock held for writing, so holding it for reading is
+ * enough to walk it, and a view with a VMA is on it: VMA -> file -> view
+ * inode); conversion to private has a protocol of its own, below.
  * Faults check the state and install the PTE themselves (vm_insert_page() on
  * a VM_MIXEDMAP VMA) under the lock held for reading, so no fault can
  * install a stale PTE after the zap. read()/write() copy under the lock held
  * for reading with page faults disabled, and fault the user buffer in
  * unlocked before they retry (gmem-view.c): no copy outlasts a revoke, and
- * they hold no page reference for a conversion to take for a pin.
+ * no page reference outlasts the lock. During the copy itself they hold
+ * one, which is how a conversion to private that starts meanwhile sees
+ * them (below).
+ *
+ * Memory attributes are ranges (region->attrs, a maple tree of private
+ * ranges, merged), so their cost does not grow with the length converted;
+ * lookups take the tree's own spinlock, writers also region->attrs_lock.
+ * Shared->private takes no region->lock for writing, so that faults on
+ * other pages never wait for it. It publishes the range in
+ * region->conversions: from then on faults, reads and writes in that range
+ * wait for region->conversion_wq, and those in flight that looked
+ * before it was published see it after installing their PTE or taking
+ * their page reference, and undo it (gmem_conversion_raced()). Then it
+ * zaps the range in every view, checks the present pages in batches under
+ * the read lock (stopping on a fatal signal), stores the attribute, or
+ * nothing if a page was pinned (EBUSY: a copy of read()/write() in
+ * progress counts), and leaves the list. Private->shared only stores the
+ * attribute.
+ *
+ * A page with a hardware memory error (PageHWPoison, which memory_failure()
+ * sets on our pages though it cannot unmap them: they are not on an LRU)
+ * is never copied by read()/write() or mapped again: whoever finds it
+ * replaces it in region->pages with the mark GMEM_POISONED, zaps its
+ * mappings in every view and drops the region's reference. Faults on the mark get
+ * VM_FAULT_HWPOISON (SIGBUS BUS_MCEERR_AR), read/write/fallocate
+ * -EHWPOISON; a punch removes the mark, and the page is a hole again.
  *
  * This file: helpers, allocation, invalidation, attributes, fallocate, the
  * handle's ioctls, region create/release and the pseudo filesystem. The
  * view's face (fault, mmap, read/write, re-open) is in gmem-view.c, the
  * device and registry in gmem-registry.c.
  */
+#include <linux/anon_inodes.h>
 #include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/falloc.h>
 #include <linux/highmem.h>
+#include <linux/maple_tree.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mount.h>
+#include <linux/mutex.h>
 #include <linux/overflow.h>
 #include <linux/pagemap.h>
 #include <linux/pseudo_fs.h>
@@ -96,6 +152,8 @@
 
 /* Pages are allocated in batches of this many between lock drops. */
 #define GMEM_ALLOC_BATCH	64
+/* Present pages checked for pins per batch, between lock drops. */
+#define GMEM_CHECK_BATCH	1024
 /* Bound on kernel buffers an ioctl fills before copying out. */
 #define GMEM_MAX_VIEW_INFO	1024
 
@@ -126,16 +184,148 @@ bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end)
 	return offset >= start && last <= end;
 }
 
+/* What region->attrs holds for a private page (NULL for a shared one). */
+#define GMEM_PRIVATE_ENTRY	xa_mk_value(GMEM_ATTR_PRIVATE)
+
 bool gmem_is_private(struct gmem_region *region, pgoff_t index)
 {
-	return xa_load(&region->attrs, index) != NULL;
+	void *entry;
+
+	mtree_lock(&region->attrs);	/* against a store freeing nodes */
+	entry = mtree_load(&region->attrs, index);
+	mtree_unlock(&region->attrs);
+	return entry != NULL;
+}
+
+/*
+ * The attribute entry of @index and, in @ret_first and @ret_last, the range
+ * of indexes stored with it. Under region->lock.
+ */
+static void *gmem_attr_range(struct gmem_region *region, pgoff_t index,
+			     pgoff_t *ret_first, pgoff_t *ret_last)
+{
+	MA_STATE(mas, &region->attrs, index, index);
+	void *entry;
+
+	mtree_lock(&region->attrs);
+	entry = mas_walk(&mas);
+	mtree_unlock(&region->attrs);
+	*ret_first = mas.index;
+	*ret_last = mas.last;
+	return entry;
+}
+
+/*
+ * Whether @index is in a shared -> private conversion in flight, and the
+ * count of conversions ended so far, for gmem_wait_conversion(). Under
+ * region->lock for reading.
+ */
+bool gmem_converting(struct gmem_region *region, pgoff_t index,
+		     unsigned long *ret_seq)
+{
+	struct gmem_conversion *conv;
+	bool found = false;
+
+	spin_lock(&region->conversions_lock);
+	*ret_seq = region->conversion_seq;
+	list_for_each_entry(conv, &region->conversions, node)
+		if (index >= conv->first && index <= conv->last) {
+			found = true;
+			break;
+		}
+	spin_unlock(&region->conversions_lock);
+	return found;
+}
+
+/*
+ * A fault, read or write that found @index shared and not converting, then
+ * installed a PTE or took a page reference: whether a conversion began
+ * meanwhile, so that it must undo that and look again. The conversion
+ * publishes itself, then zaps and counts references; this publishes the PTE
+ * or reference, then looks, a full barrier on both sides: either the
+ * conversion saw it, or this sees the conversion in flight, or (ended) its
+ * private attribute, stored before it left the list.
+ */
+bool gmem_conversion_raced(struct gmem_region *region, pgoff_t index)
+{
+	unsigned long seq;
+
+	smp_mb();
+	return gmem_converting(region, index, &seq) ||
+		gmem_is_private(region, index);
+}
+
+/*
+ * Wait, with region->lock held for reading on entry and on return but not
+ * in between, until a conversion ends after gmem_converting() returned
+ * @seq; -EINTR on a fatal signal.
+ */
+int gmem_wait_conversion(struct gmem_region *region, unsigned long seq)
+{
+	int r;
+
+	up_read(&region->lock);
+	r = wait_event_killable(region->conversion_wq,
+				READ_ONCE(region->conversion_seq) != seq);
+	down_read(&region->lock);
+	return r ? -EINTR : 0;
+}
+
+/* Zap @view's mappings of [offset, offset + length); under region->lock. */
+static void gmem_zap_view(struct gmem_view *view, u64 offset, u64 length)
+{
+	unmap_mapping_range(view->inode->i_mapping, offset, length, 0);
+}
+
+/*
+ * Zap every mapping of [offset, offset + length) in every view; under
+ * region->lock, for reading at least (the view list changes only under it
+ * held for writing).
+ */
+void gmem_zap(struct gmem_region *region, u64 offset, u64 length)
+{
+	struct gmem_view *view;
+
+	lockdep_assert_held(&region->lock);
+	list_for_each_entry(view, &region->views, node)
+		gmem_zap_view(view, offset, length);
+}
+
+/*
+ * The page at @index, or NULL for a hole; -EHWPOISON if it had a memory
+ * error: such a page is dropped from the region (its memory is never
+ * freed for reuse, see free_pages_prepare()), and every mapping of it
+ * zapped, and the index answers -EHWPOISON until it is punched. Under
+ * region->lock held at least for reading.
+ */
+int gmem_find_page(struct gmem_region *region, pgoff_t index,
+		   struct page **ret_page)
+{
+	struct page *page = xa_load(&region->pages, index);
+
+	*ret_page = NULL;
+	if (xa_is_value(page))
+		return -EHWPOISON;
+	if (page && PageHWPoison(page)) {
+		/* Racing finders: one of them drops it. */
+		if (xa_cmpxchg(&region->pages, index, page, GMEM_POISONED,
+			       GFP_KERNEL) == page) {
+			atomic_long_dec(&region->nr_pages);
+			gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
+			put_page(page);
+		}
+		return -EHWPOISON;
+	}
+	*ret_page = page;
+	return 0;
 }
 
 /*
  * A new zeroed page. In a fault (@vmf), charged to the memory cgroup of the
  * faulting address space and placed by the VMA's memory policy (mbind(), or
  * else the faulting task's); outside a fault (fallocate, write), charged to
- * the calling task and placed by its policy.
+ * the calling task and placed by its policy, and failing quietly (the
+ * caller is told, ENOMEM).
  */
 static struct page *gmem_alloc_page(const struct vm_fault *vmf)
 {
@@ -143,7 +333,7 @@ static struct page *gmem_alloc_page(const struct vm_fault *vmf)
 	struct folio *folio;
 
 	if (!vmf)
-		return alloc_page(GMEM_GFP);
+		return alloc_page(GMEM_GFP | GMEM_GFP_REPORTED);
 
 	memcg = get_mem_cgroup_from_mm(vmf->vma->vm_mm);
 	old_memcg = set_active_memcg(memcg);
@@ -155,35 +345,45 @@ static struct page *gmem_alloc_page(const struct vm_fault *vmf)
 
 /*
  * The page at @index, allocated if there is none (see gmem_alloc_page() for
- * who pays); -ENOMEM at a memory cgroup's limit. Under region->lock held at
- * least for reading; the page stays while the lock is held.
+ * who pays; the index nodes that hold it are charged to the inserting
+ * task); -ENOMEM at a memory cgroup's limit, -EHWPOISON (see
+ * gmem_find_page()). Under region->lock held at least for reading; the page
+ * stays while the lock is held.
  */
 int gmem_get_page(struct gmem_region *region, pgoff_t index,
 		  const struct vm_fault *vmf, struct page **ret_page)
 {
 	struct page *page, *old;
+	int r;
 
-	page = xa_load(&region->pages, index);
-	if (page) {
+	r = gmem_find_page(region, index, &page);
+	if (r || page) {
 		*ret_page = page;
-		return 0;
+		return r;
 	}
 
 	page = gmem_alloc_page(vmf);
+	/* Concurrent readers may race to fill the same index. */
+	old = page ? xa_cmpxchg(&region->pages, index, NULL, page,
+				GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL |
+				(vmf ? 0 : __GFP_NOWARN)) : NULL;
 	if (!page)
 		return -ENOMEM;
 
-	/* Concurrent readers may race to fill the same index. */
-	old = xa_cmpxchg(&region->pages, index, NULL, page, GFP_KERNEL);
 	if (xa_is_err(old)) {
 		__free_page(page);
 		return xa_err(old);
 	}
 	if (old) {
 		__free_page(page);
-		page = old;
+		/* Found by a racing reader, or dropped as poisoned since. */
+		return gmem_find_page(region, index, ret_page);
 	} else {
 		atomic_long_inc(&region->nr_pages);
+		/* A read-only mapping may show the zero page here: replace it. */
+		smp_mb();	/* pairs with gmem_fault_zero() */
+		if (READ_ONCE(region->zero_mapped))
+			gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
 	}
 	*ret_page = page;
 	return 0;
@@ -191,23 +391,10 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 
 /* ---- invalidation ------------------------------------------------------- */
 
-/* Zap @view's mappings of [offset, offset + length); under region->lock. */
-static void gmem_zap_view(struct gmem_view *view, u64 offset, u64 length)
-{
-	unmap_mapping_range(view->inode->i_mapping, offset, length, 0);
-}
-
-/* Zap every mapping of [offset, offset + length) in every view. */
-static void gmem_zap(struct gmem_region *region, u64 offset, u64 length)
-{
-	struct gmem_view *view;
-
-	lockdep_assert_held_write(&region->lock);
-	list_for_each_entry(view, &region->views, node)
-		gmem_zap_view(view, offset, length);
-}
-
-/* Drop the pages of [first, last]; under region->lock for writing, zapped. */
+/*
+ * Drop the pages (and poison marks) of [first, last]; under region->lock
+ * for writing, zapped.
+ */
 static void gmem_free_pages(struct gmem_region *region, pgoff_t first,
 			    pgoff_t last)
 {
@@ -216,31 +403,138 @@ static void gmem_free_pages(struct gmem_region *region, pgoff_t first,
 
 	xa_for_each_range(&region->pages, index, page, first, last) {
 		xa_erase(&region->pages, index);
-		atomic_long_dec(&region->nr_pages);
-		put_page(page);	/* a pinner keeps its own reference */
+		if (!xa_is_value(page)) {	/* not GMEM_POISONED */
+			atomic_long_dec(&region->nr_pages);
+			put_page(page);	/* a pinner keeps its own reference */
+		}
 		cond_resched();
 	}
 }
 
 /*
- * Shared -> private: zap, then make sure no page of the range is referenced
- * by anyone but us. Under region->lock for writing, so no fault can map a
- * page again, and any reference that remains after the zap is a pin (GUP,
- * O_DIRECT, vmsplice, an io_uring fixed buffer).
+ * Shared -> private, after the zap: no page of [first, last] may be
+ * referenced by anyone but us. The range is in region->conversions, so no
+ * fault, read or write can take a new reference to it, and any that remains
+ * is a pin (GUP, O_DIRECT, vmsplice, an io_uring fixed buffer, or the copy
+ * of a read/write in progress). Only the pages present are looked at, in
+ * batches under the lock held for reading, so unrelated faults and I/O go
+ * on; a fatal signal stops it (-EINTR).
  */
 static int gmem_check_unpinned(struct gmem_region *region, pgoff_t first,
 			       pgoff_t last)
 {
-	unsigned long index;
+	unsigned long index = first;
 	struct page *page;
+	int n, r = 0;
 
+	while (!r && index <= last) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		down_read(&region->lock);
+		for (n = 0; n < GMEM_CHECK_BATCH; n++) {
+			struct folio *folio;
+
+			page = xa_find(&region->pages, &index, last, XA_PRESENT);
+			if (!page) {
+				index = last + 1;
+				break;
+			}
+			if (xa_is_value(page)) {	/* GMEM_POISONED */
+				index++;
+				continue;
+			}
+			folio = page_folio(page);
+			if (folio_ref_count(folio) != 1 || folio_mapped(folio)) {
+				r = -EBUSY;
+				break;
+			}
+			index++;
+		}
+		up_read(&region->lock);
+		cond_resched();
+	}
+	return r;
+}
+
+/*
+ * Mark [first, last] private, merged with the private ranges around it so
+ * that each run of equal pages is one entry. Under region->attrs_lock.
+ */
+static int gmem_attrs_store_private(struct gmem_region *region, pgoff_t first,
+				    pgoff_t last)
+{
+	pgoff_t f, l;
+
+	if (first > 0 && gmem_attr_range(region, first - 1, &f, &l))
+		first = f;
+	if (gmem_attr_range(region, last + 1, &f, &l))
+		last = l;
+	/* Charged to the caller, who is told if that fails. */
+	return mtree_store_range(&region->attrs, first, last,
+				 GMEM_PRIVATE_ENTRY,
+				 GFP_KERNEL_ACCOUNT | GMEM_GFP_REPORTED);
+}
+
+/* Private -> shared: nothing is mapped, nothing to check. */
+static int gmem_make_shared(struct gmem_region *region, pgoff_t first,
+			    pgoff_t last)
+{
+	int r = -EIO;
+
+	/* Faults look the tree up under its own lock: no need to stop them. */
+	mutex_lock(&region->attrs_lock);
+	if (!READ_ONCE(region->dead)) {
+		/* Splitting a private range may need a node, the caller's. */
+		r = mtree_store_range(&region->attrs, first, last, NULL,
+				      GFP_KERNEL_ACCOUNT | GMEM_GFP_REPORTED);
+	}
+	mutex_unlock(&region->attrs_lock);
+	return r;
+}
+
+/*
+ * Shared -> private: the range joins region->conversions (faults, reads and
+ * writes in it wait from then on, and those in flight that missed it undo
+ * what they did, see gmem_conversion_raced()), is zapped and checked for
+ * pins, becomes private (all or nothing), and leaves the list. No
+ * region->lock is taken for writing: faults elsewhere never wait for it.
+ * A revoke meanwhile (which takes it for writing) is no obstacle: pins it
+ * detaches no longer count.
+ */
+static int gmem_make_private(struct gmem_region *region, pgoff_t first,
+			     pgoff_t last)
+{
+	struct gmem_conversion conv = { .first = first, .last = last };
+	int r;
+
+	if (READ_ONCE(region->dead))
+		return -EIO;
+	spin_lock(&region->conversions_lock);
+	list_add(&conv.node, &region->conversions);
+	spin_unlock(&region->conversions_lock);
+	smp_mb();	/* published before the zap, see gmem_conversion_raced() */
+
+	/* In every view; the lock keeps the view list still. */
+	down_read(&region->lock);
 	gmem_zap(region, (u64)first << PAGE_SHIFT,
 		 (u64)(last - first + 1) << PAGE_SHIFT);
-	xa_for_each_range(&region->pages, index, page, first, last) {
-		if (page_count(page) != 1 || page_mapped(page))
-			return -EBUSY;
+	up_read(&region->lock);
+	r = gmem_check_unpinned(region, first, last);
+
+	if (!r) {
+		mutex_lock(&region->attrs_lock);
+		r = READ_ONCE(region->dead) ? -EIO :
+			gmem_attrs_store_private(region, first, last);
+		mutex_unlock(&region->attrs_lock);
 	}
-	return 0;
+
+	/* The attribute is stored before the range leaves the list. */
+	spin_lock(&region->conversions_lock);
+	list_del(&conv.node);
+	region->conversion_seq++;
+	spin_unlock(&region->conversions_lock);
+	wake_up_all(&region->conversion_wq);
+	return r;
 }
 
 /*
@@ -296,6 +590,13 @@ static int gmem_detach_pins(struct gmem_region *region, pgoff_t first,
 	lockdep_assert_held_write(&region->lock);
 	xa_for_each_range(&region->pages, index, page, first, last) {
 		cond_resched();
+		if (xa_is_value(page))		/* GMEM_POISONED */
+			continue;
+		if (PageHWPoison(page)) {
+			/* Never copied: dropped from the region instead. */
+			gmem_find_page(region, index, &page);
+			continue;
+		}
 		if (page_count(page) == 1 + gmem_page_mapcount(page))
 			continue;
 
@@ -345,78 +646,45 @@ static int gmem_set_attributes(struct gmem_region *region, u64 offset,
 {
 	pgoff_t first = offset >> PAGE_SHIFT;
 	pgoff_t last = first + (length >> PAGE_SHIFT) - 1;
-	unsigned long index;
-	void *entry;
-	int r = 0;
 
-	down_write(&region->lock);
-	if (region->dead) {
-		r = -EIO;
-		goto out_unlock;
-	}
-
-	if (!(attributes & GMEM_ATTR_PRIVATE)) {
-		/* Private -> shared: nothing is mapped, nothing to check. */
-		xa_for_each_range(&region->attrs, index, entry, first, last) {
-			xa_erase(&region->attrs, index);
-			cond_resched();
-		}
-		goto out_unlock;
-	}
-
-	r = gmem_check_unpinned(region, first, last);
-	if (r)
-		goto out_unlock;
-
-	/* Reserve every slot first, so that the stores below cannot fail. */
-	for (index = first; index <= last; index++) {
-		r = xa_err(xa_cmpxchg(&region->attrs, index, NULL,
-				      XA_ZERO_ENTRY, GFP_KERNEL_ACCOUNT));
-		if (r)
-			goto out_release;
-		cond_resched();
-	}
-	for (index = first; index <= last; index++)
-		xa_store(&region->attrs, index,
-			 xa_mk_value(GMEM_ATTR_PRIVATE), GFP_KERNEL);
-	goto out_unlock;
-
-out_release:
-	while (index-- > first)
-		xa_release(&region->attrs, index);
-out_unlock:
-	up_write(&region->lock);
-	return r;
+	if (attributes & GMEM_ATTR_PRIVATE)
+		return gmem_make_private(region, first, last);
+	return gmem_make_shared(region, first, last);
 }
 
 /*
  * The attributes of the page at @offset, and the length of the run of pages
- * from it (at most @length) with the same attributes.
+ * from it (at most @length) with the same attributes; through @view if not
+ * NULL, which must be usable.
  */
-static void gmem_get_attributes(struct gmem_region *region, u64 offset,
-				u64 length, u64 *ret_attributes, u64 *ret_length)
+static int gmem_get_attributes(struct gmem_region *region,
+			       struct gmem_view *view, u64 offset, u64 length,
+			       u64 *ret_attributes, u64 *ret_length)
 {
 	pgoff_t first = offset >> PAGE_SHIFT;
 	pgoff_t last = first + (length >> PAGE_SHIFT) - 1;
-	unsigned long index = first;
+	pgoff_t f, l, end;
 	bool private;
+	int r;
 
 	down_read(&region->lock);
-	private = gmem_is_private(region, first);
-	if (!private) {
-		/* Up to the next private page. */
-		if (!xa_find(&region->attrs, &index, last, XA_PRESENT))
-			index = last + 1;
-	} else {
-		while (index <= last && gmem_is_private(region, index)) {
-			index++;
-			cond_resched();
-		}
+	r = gmem_usable(region, view);
+	if (r) {
+		up_read(&region->lock);
+		return r;
+	}
+	/* Ranges are merged, but a run may still span a few of them. */
+	private = gmem_attr_range(region, first, &f, &end) != NULL;
+	while (end < last &&
+	       (gmem_attr_range(region, end + 1, &f, &l) != NULL) == private) {
+		end = l;
+		cond_resched();
 	}
 	up_read(&region->lock);
 
 	*ret_attributes = private ? GMEM_ATTR_PRIVATE : 0;
-	*ret_length = (u64)(index - first) << PAGE_SHIFT;
+	*ret_length = (u64)(min(end, last) - first + 1) << PAGE_SHIFT;
+	return 0;
 }
 
 /* ---- fallocate ---------------------------------------------------------- */
@@ -427,7 +695,7 @@ static long gmem_punch(struct gmem_region *region, struct gmem_view *view,
 	long r = 0;
 
 	down_write(&region->lock);
-	r = view ? gmem_view_usable(view) : (region->dead ? -EIO : 0);
+	r = gmem_usable(region, view);
 	if (!r) {
 		gmem_zap(region, offset, length);
 		gmem_free_pages(region, offset >> PAGE_SHIFT,
@@ -452,7 +720,7 @@ static long gmem_allocate(struct gmem_region *region, struct gmem_view *view,
 			return -EINTR;
 
 		down_read(&region->lock);
-		r = view ? gmem_view_usable(view) : (region->dead ? -EIO : 0);
+		r = gmem_usable(region, view);
 		for (; !r && index < batch_end; index++)
 			r = gmem_get_page(region, index, NULL, &page);
 		up_read(&region->lock);
@@ -495,10 +763,14 @@ static void gmem_evict_inode(struct inode *inode)
 
 /* ---- attribute queries, inode operations ---------------------------------- */
 
-long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start,
-				      u64 end, void __user *argp)
+/* On a handle (@view NULL): the whole region; on a view: its window. */
+long gmem_ioctl_get_attributes(struct gmem_region *region,
+			       struct gmem_view *view, void __user *argp)
 {
+	u64 start = view ? view->offset : 0;
+	u64 end = view ? view->offset + view->length : region->size;
 	struct gmem_attributes args;
+	int r;
 
 	if (copy_from_user(&args, argp, sizeof(args)))
 		return -EFAULT;
@@ -508,8 +780,10 @@ long gmem_ioctl_get_attributes(struct gmem_region *region, u64 start,
 	if (!gmem_range_ok(args.offset, args.length, start, end))
 		return -EINVAL;
 
-	gmem_get_attributes(region, args.offset, args.length,
-			    &args.attributes, &args.length);
+	r = gmem_get_attributes(region, view, args.offset, args.length,
+				&args.attributes, &args.length);
+	if (r)
+		return r;
 	if (copy_to_user(argp, &args, sizeof(args)))
 		return -EFAULT;
 	return 0;
@@ -879,7 +1153,7 @@ static long gmem_region_ioctl(struct file *file, unsigned int cmd,
 	case GMEM_REGION_SET_ATTRIBUTES:
 		return gmem_ioctl_set_attributes(region, argp);
 	case GMEM_REGION_GET_ATTRIBUTES:
-		return gmem_ioctl_get_attributes(region, 0, region->size, argp);
+		return gmem_ioctl_get_attributes(region, NULL, argp);
 	case GMEM_REGION_INFO:
 		return gmem_ioctl_info(region, argp);
 	case GMEM_REGION_DESTROY:
@@ -922,17 +1196,23 @@ static const struct file_operations gmem_region_fops = {
 
 /* ---- region: create, handle, release ------------------------------------ */
 
+/* A region's hold on the module, see the header comment; nothing else. */
+static const struct file_operations gmem_anchor_fops = {
+	.owner		= THIS_MODULE,
+};
+
 static void gmem_region_release_ref(struct kref *ref)
 {
 	struct gmem_region *region = container_of(ref, struct gmem_region, ref);
+	struct file *anchor = region->anchor;
 
 	WARN_ON(!list_empty(&region->views));
 	gmem_free_pages(region, 0, ULONG_MAX);
 	xa_destroy(&region->pages);
-	xa_destroy(&region->attrs);
+	mtree_destroy(&region->attrs);
 	iput(region->inode);
 	kfree(region);
-	module_put(THIS_MODULE);
+	fput(anchor);	/* last: the module may go once its __fput() runs */
 }
 
 void gmem_region_put(struct gmem_region *region)
@@ -945,16 +1225,26 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 				    const char *name)
 {
 	struct gmem_region *region;
+	struct file *anchor;
 	struct inode *inode;
+	int r;
 
 	region = kzalloc(sizeof(*region), GFP_KERNEL_ACCOUNT);
 	if (!region)
 		return ERR_PTR(-ENOMEM);
 
+	/* Takes the module reference (no unload while a region exists). */
+	anchor = anon_inode_getfile("[gmem-region]", &gmem_anchor_fops, NULL,
+				    O_RDONLY);
+	if (IS_ERR(anchor)) {
+		r = PTR_ERR(anchor);
+		goto err_free_region;
+	}
+
 	inode = alloc_anon_inode(gmem_mnt->mnt_sb);
 	if (IS_ERR(inode)) {
-		kfree(region);
-		return ERR_CAST(inode);
+		r = PTR_ERR(inode);
+		goto err_fput_anchor;
 	}
 	inode->i_mode = S_IFREG | 0600;
 	inode->i_op = &gmem_iops;
@@ -964,6 +1254,7 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 	inode->i_private = region;
 
 	kref_init(&region->ref);
+	region->anchor = anchor;
 	region->creator = current_euid();
 	region->id = id;
 	region->size = size;
@@ -972,11 +1263,21 @@ struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 	INIT_HLIST_NODE(&region->name_node);
 	region->inode = inode;
 	init_rwsem(&region->lock);
-	xa_init(&region->pages);
-	xa_init(&region->attrs);
+	/* Index nodes are charged to whoever inserts (GFP_KERNEL_ACCOUNT). */
+	xa_init_flags(&region->pages, XA_FLAGS_ACCOUNT);
+	mt_init(&region->attrs);
+	mutex_init(&region->attrs_lock);
+	INIT_LIST_HEAD(&region->conversions);
+	spin_lock_init(&region->conversions_lock);
+	init_waitqueue_head(&region->conversion_wq);
 	INIT_LIST_HEAD(&region->views);
-	__module_get(THIS_MODULE);	/* no unload while a region exists */
 	return region;
+
+err_fput_anchor:
+	fput(anchor);
+err_free_region:
+	kfree(region);
+	return ERR_PTR(r);
 }
 
 /* A new handle file of @region (which it pins). */

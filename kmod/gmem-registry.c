@@ -80,7 +80,11 @@ static struct gmem_region *gmem_find_name(const char *name)
 	return NULL;
 }
 
-/* Enter @region into the registry, which takes a reference. */
+/*
+ * Enter @region into the registry, which takes a reference. Its name and id
+ * are taken from here on, but it cannot be opened or listed until
+ * gmem_registry_publish().
+ */
 static int gmem_registry_link(struct gmem_region *region)
 {
 	int r;
@@ -101,6 +105,14 @@ static int gmem_registry_link(struct gmem_region *region)
 out_unlock:
 	mutex_unlock(&gmem_registry_lock);
 	return r;
+}
+
+/* Let GMEM_OPEN_REGION and GMEM_LIST_REGIONS see a linked region. */
+static void gmem_registry_publish(struct gmem_region *region)
+{
+	mutex_lock(&gmem_registry_lock);
+	region->published = true;
+	mutex_unlock(&gmem_registry_lock);
 }
 
 /* Take @region out of the registry and drop the registry's reference. */
@@ -138,9 +150,13 @@ static long gmem_ioctl_features(void __user *argp)
 	return copy_to_user(argp, &f, sizeof(f)) ? -EFAULT : 0;
 }
 
-/* Install a new handle of @region as an fd; 0-or-fd, the fd installed last. */
+/*
+ * Install a new handle of @region as an fd, the fd installed last. With
+ * @ret_id, @region is new: it enters the registry (EEXIST for a taken name),
+ * its id is copied out, and only then can others open or list it.
+ */
 static long gmem_install_handle(struct gmem_region *region,
-				u64 __user *ret_id, bool link)
+				u64 __user *ret_id)
 {
 	struct file *file;
 	int fd, r;
@@ -153,19 +169,21 @@ static long gmem_install_handle(struct gmem_region *region,
 		r = PTR_ERR(file);
 		goto err_put_fd;
 	}
-	if (ret_id && put_user(region->id, ret_id)) {
-		r = -EFAULT;
-		goto err_fput;
-	}
-	if (link) {
-		/* First handle of a new region: it becomes visible now. */
+	if (ret_id) {
 		r = gmem_registry_link(region);
 		if (r)
 			goto err_fput;
+		if (put_user(region->id, ret_id)) {
+			r = -EFAULT;
+			goto err_unlink;
+		}
+		gmem_registry_publish(region);
 	}
 	fd_install(fd, file);
 	return fd;
 
+err_unlink:
+	gmem_registry_unlink(region);	/* nobody could have opened it */
 err_fput:
 	fput(file);
 err_put_fd:
@@ -204,7 +222,7 @@ static long gmem_ioctl_create(struct file *dev, void __user *argp)
 	region = gmem_region_new(id, args.size, args.flags, args.name);
 	if (IS_ERR(region))
 		return PTR_ERR(region);
-	r = gmem_install_handle(region, &uargs->id, true);
+	r = gmem_install_handle(region, &uargs->id);
 	gmem_region_put(region);	/* the handle and registry hold it now */
 	return r;
 }
@@ -233,6 +251,8 @@ static long gmem_ioctl_open(struct file *dev, void __user *argp)
 		region = gmem_find_name(args.name);
 	else
 		region = xa_load(&gmem_regions, args.id);
+	if (region && !region->published)
+		region = NULL;		/* still being created */
 	if (region)
 		kref_get(&region->ref);
 	mutex_unlock(&gmem_registry_lock);
@@ -245,7 +265,7 @@ static long gmem_ioctl_open(struct file *dev, void __user *argp)
 		return -EACCES;
 	}
 
-	r = gmem_install_handle(region, NULL, false);
+	r = gmem_install_handle(region, NULL);
 	gmem_region_put(region);
 	return r;
 }
@@ -274,6 +294,8 @@ static long gmem_ioctl_list(void __user *argp)
 	args.next_id = 0;
 	mutex_lock(&gmem_registry_lock);
 	xa_for_each_start(&gmem_regions, index, region, args.start_id) {
+		if (!region->published)
+			continue;
 		if (n == max) {
 			args.next_id = region->id;
 			break;

@@ -17,6 +17,8 @@
 #include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/pagemap.h>
+#include <linux/pfn_t.h>
+#include <linux/pgtable.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -27,36 +29,87 @@
 
 /* ---- fault, vm_ops, mmap ------------------------------------------------ */
 
+/*
+ * A read fault on a hole of a mapping that cannot be written: the zero page,
+ * as a special PTE (no reference, no rmap). Under region->lock for reading;
+ * see gmem-core.c on how it is replaced when the page is allocated.
+ */
+static vm_fault_t gmem_fault_zero(struct vm_fault *vmf,
+				  struct gmem_region *region, pgoff_t index)
+{
+	unsigned long address = vmf->address & PAGE_MASK;
+	vm_fault_t ret;
+
+	if (!READ_ONCE(region->zero_mapped))
+		WRITE_ONCE(region->zero_mapped, true);
+	smp_mb();	/* zero_mapped before the PTE, pairs with gmem_get_page() */
+	ret = vmf_insert_mixed(vmf->vma, address,
+			       pfn_to_pfn_t(my_zero_pfn(address)));
+	smp_mb();	/* the PTE before looking again */
+	if (xa_load(&region->pages, index)) {
+		/* Allocated meanwhile, maybe without seeing our PTE. */
+		gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
+		return VM_FAULT_NOPAGE;	/* fault again, on the real page */
+	}
+	return ret;
+}
+
 static vm_fault_t gmem_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct gmem_view *view = vma->vm_file->private_data;
 	struct gmem_region *region = view->region;
 	pgoff_t index = vmf->pgoff;
-	vm_fault_t ret = VM_FAULT_SIGBUS;
+	unsigned long seq;
 	struct page *page;
+	vm_fault_t ret;
+	int r;
 
 	down_read(&region->lock);
+retry:
+	ret = VM_FAULT_SIGBUS;
 	if (gmem_view_usable(view))
 		goto out_unlock;
 	/* Cannot happen (VM_DONTEXPAND), but the window is the law. */
 	if (index < view->offset >> PAGE_SHIFT ||
 	    index >= (view->offset + view->length) >> PAGE_SHIFT)
 		goto out_unlock;
+	/* Becoming private: wait (killed: SIGBUS, or EFAULT in the kernel). */
+	if (gmem_converting(region, index, &seq)) {
+		if (gmem_wait_conversion(region, seq))
+			goto out_unlock;
+		goto retry;
+	}
 	if (gmem_is_private(region, index))
 		goto out_unlock;
 
-	/*
-	 * No memory (a memory cgroup's limit) is SIGBUS for the toucher, not
-	 * VM_FAULT_OOM: pagefault_out_of_memory() would retry the fault for
-	 * ever. The same when vmf_insert_page() cannot get a page table.
-	 */
-	if (gmem_get_page(region, index, vmf, &page))
-		goto out_unlock;
-	/* Installed under the lock: a revoke or zap cannot slip in between. */
-	ret = vmf_insert_page(vma, vmf->address & PAGE_MASK, page);
-	if (ret == VM_FAULT_OOM)
-		ret = VM_FAULT_SIGBUS;
+	/* VM_MAYWRITE: no mprotect() can ever make the PTE writable. */
+	if (!(vma->vm_flags & VM_MAYWRITE) &&
+	    !xa_load(&region->pages, index)) {
+		ret = gmem_fault_zero(vmf, region, index);
+	} else {
+		/*
+		 * No memory (a memory cgroup's limit) is SIGBUS for the
+		 * toucher, not VM_FAULT_OOM: pagefault_out_of_memory() would
+		 * retry the fault for ever. The same when vmf_insert_page()
+		 * cannot get a page table. A page with a memory error is
+		 * VM_FAULT_HWPOISON (SIGBUS BUS_MCEERR_AR).
+		 */
+		r = gmem_get_page(region, index, vmf, &page);
+		if (r) {
+			if (r == -EHWPOISON)
+				ret = VM_FAULT_HWPOISON;
+			goto out_unlock;
+		}
+		/* Under the lock: a revoke or punch cannot slip in between. */
+		ret = vmf_insert_page(vma, vmf->address & PAGE_MASK, page);
+		if (ret == VM_FAULT_OOM)
+			ret = VM_FAULT_SIGBUS;
+	}
+	if (ret == VM_FAULT_NOPAGE && gmem_conversion_raced(region, index)) {
+		gmem_zap(region, (u64)index << PAGE_SHIFT, PAGE_SIZE);
+		goto retry;
+	}
 out_unlock:
 	up_read(&region->lock);
 	return ret;
@@ -107,13 +160,53 @@ static int gmem_view_mmap(struct file *file, struct vm_area_struct *vma)
  * mapping of this very region, I/O) and the copy retried under the lock,
  * with the view checked again, as mm/filemap.c's generic_perform_write()
  * does. No page reference is held across the lock.
+ *
+ * A conversion to private does not take the lock for writing, so the copy
+ * also keeps it from the page the way a pin would: before it, in a range
+ * being converted, they wait; then they take a page reference for the
+ * length of the copy and look again (gmem_conversion_raced()): either the
+ * conversion sees the reference (EBUSY), or they see the conversion, drop
+ * the reference without copying, and wait for it (then EACCES).
  */
 
-/* Up to @n bytes of the page at @index into @to; under region->lock. */
-static size_t gmem_copy_to_iter(struct gmem_region *region, pgoff_t index,
-				size_t off, size_t n, struct iov_iter *to)
+/*
+ * 0 if @view may be used now at @index, once no conversion to private is in
+ * flight there (waited for); under region->lock for reading.
+ */
+static int gmem_view_usable_at(struct gmem_view *view, pgoff_t index)
 {
-	struct page *page = xa_load(&region->pages, index);
+	int r = gmem_view_usable(view);
+	unsigned long seq;
+
+	while (!r && gmem_converting(view->region, index, &seq)) {
+		r = gmem_wait_conversion(view->region, seq);
+		if (!r)
+			r = gmem_view_usable(view);
+	}
+	return r;
+}
+
+/*
+ * Take a reference to @page (NULL: a hole) for a copy of @index; false if a
+ * conversion to private began meanwhile, and then none is held. Under
+ * region->lock for reading.
+ */
+static bool gmem_copy_begin(struct gmem_region *region, pgoff_t index,
+			    struct page *page)
+{
+	if (page)
+		get_page(page);
+	if (!gmem_conversion_raced(region, index))
+		return true;
+	if (page)
+		put_page(page);
+	return false;
+}
+
+/* Up to @n bytes of @page (NULL: a hole) into @to; under region->lock. */
+static size_t gmem_copy_to_iter(struct page *page, size_t off, size_t n,
+				struct iov_iter *to)
+{
 	size_t copied;
 
 	pagefault_disable();
@@ -142,14 +235,24 @@ static ssize_t gmem_view_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		size_t off = offset_in_page(pos);
 		size_t n = min3(PAGE_SIZE - off, iov_iter_count(to),
 				(size_t)(end - pos));
+		struct page *page = NULL;
 		size_t copied = 0;
 
 		down_read(&region->lock);
-		r = gmem_view_usable(view);
+		r = gmem_view_usable_at(view, index);
 		if (!r && gmem_is_private(region, index))
 			r = -EACCES;
 		if (!r)
-			copied = gmem_copy_to_iter(region, index, off, n, to);
+			r = gmem_find_page(region, index, &page);
+		if (!r && !gmem_copy_begin(region, index, page)) {
+			up_read(&region->lock);
+			continue;	/* look again: wait, or EACCES */
+		}
+		if (!r) {
+			copied = gmem_copy_to_iter(page, off, n, to);
+			if (page)
+				put_page(page);
+		}
 		up_read(&region->lock);
 		if (r)
 			break;
@@ -199,15 +302,20 @@ static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		size_t copied = 0;
 
 		down_read(&region->lock);
-		r = gmem_view_usable(view);
+		r = gmem_view_usable_at(view, index);
 		if (!r && gmem_is_private(region, index))
 			r = -EACCES;
 		if (!r)
 			r = gmem_get_page(region, index, NULL, &page);
+		if (!r && !gmem_copy_begin(region, index, page)) {
+			up_read(&region->lock);
+			continue;	/* look again: wait, or EACCES */
+		}
 		if (!r) {
 			pagefault_disable();
 			copied = copy_page_from_iter_atomic(page, off, n, from);
 			pagefault_enable();
+			put_page(page);
 		}
 		up_read(&region->lock);
 		if (r)
@@ -264,9 +372,7 @@ static long gmem_view_ioctl(struct file *file, unsigned int cmd,
 		info.label_len = 0;	/* the label is the region owner's */
 		return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
 	case GMEM_REGION_GET_ATTRIBUTES:
-		return gmem_ioctl_get_attributes(region, view->offset,
-						 view->offset + view->length,
-						 argp);
+		return gmem_ioctl_get_attributes(region, view, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -430,9 +536,9 @@ err_iput:
 
 err_put_region:
 	/* Before the inode took the view, nothing else holds it. */
-	gmem_region_put(region);
 	kfree(view->label);
 	kfree(view);
+	gmem_region_put(region);
 	return ERR_PTR(r);
 }
 
@@ -446,9 +552,9 @@ void gmem_view_free(struct gmem_view *view)
 		region->nr_views--;
 	}
 	up_write(&region->lock);
-	gmem_region_put(region);
 	kfree(view->label);
 	kfree(view);
+	gmem_region_put(region);	/* last: it may be the module's last hold */
 }
 
 /*

@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,8 +29,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -307,6 +309,174 @@ static long meminfo_kb(const char *key)
 	return v;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	TEST_ASSERT(sched_setaffinity(0, sizeof(set), &set) == 0, "the task is pinned to CPU %d", cpu);
+}
+
+/* /dev/kmsg, positioned after what the kernel has logged so far. */
+static int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	TEST_ASSERT(fd >= 0, "/dev/kmsg opens");
+	TEST_ASSERT(lseek(fd, 0, SEEK_END) >= 0, "/dev/kmsg seeks to its end");
+	return fd;
+}
+
+/*
+ * The first message logged since kmsg_open() that contains one of @needles
+ * (a NULL-terminated list), copied to @buf; false if none.
+ */
+static bool kmsg_find(int fd, const char *const *needles, char *buf, size_t size)
+{
+	char rec[2048];
+
+	for (;;) {
+		ssize_t n = read(fd, rec, sizeof(rec) - 1);
+
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten records: go on with the next */
+		if (n <= 0)
+			return false;
+		rec[n] = 0;
+		for (const char *const *s = needles; *s; s++)
+			if (strstr(rec, *s)) {
+				const char *text = strchr(rec, ';') ? strchr(rec, ';') + 1 : rec;
+				size_t len = strcspn(text, "\n");
+
+				if (len >= size)
+					len = size - 1;
+				memcpy(buf, text, len);
+				buf[len] = 0;
+				return true;
+			}
+	}
+}
+
+static const char *const kernel_complaints[] = {
+	"BUG:", "WARNING:", "Oops", "general protection", "Call Trace", "invoked oom-killer",
+	"page allocation failure", NULL,
+};
+
+/* Write @value to the cgroup2 file @dir/@file. */
+static bool cg_write(const char *dir, const char *file, const char *value)
+{
+	char path[256];
+	int fd;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+	close(fd);
+	return ok;
+}
+
+/* The number after @key (a line "@key N") in the cgroup2 file @dir/@file, or -1. */
+static long cg_read_key(const char *dir, const char *file, const char *key)
+{
+	char path[256], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ' ')
+			v = strtol(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/*
+ * A child cgroup @cg with the memory controller, or a skip. The caller
+ * removes it (rmdir) when its processes are gone.
+ */
+static void memcg_make(const char *cg)
+{
+	char buf[256] = "";
+	ssize_t n;
+	int fd;
+
+	fd = open("/sys/fs/cgroup/cgroup.controllers", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		skip("no cgroup2 hierarchy at /sys/fs/cgroup");
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	if (!strstr(buf, "memory"))
+		skip("no memory controller in cgroup2");
+	TEST_ASSERT(cg_write("/sys/fs/cgroup", "cgroup.subtree_control", "+memory"),
+		    "the memory controller is enabled");
+	TEST_ASSERT(mkdir(cg, 0755) == 0 || errno == EEXIST, "the cgroup %s is made", cg);
+}
+
+/*
+ * A child that joins @cg, creates a region of @size named @name and then
+ * waits to be killed, holding nothing but the region's memory charge.
+ */
+static pid_t memcg_region_creator(const char *cg, uint64_t size, const char *name)
+{
+	int p[2], status;
+	char c = 0;
+	pid_t pid;
+
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		struct gmem_create_region cr = { .size = size };
+		int dev;
+
+		snprintf(cr.name, sizeof(cr.name), "%s", name);
+		if (!cg_write(cg, "cgroup.procs", "0"))
+			_exit(2);
+		dev = open("/dev/gmem", O_RDWR | O_CLOEXEC);
+		if (dev < 0 || ioctl(dev, GMEM_CREATE_REGION, &cr) < 0)
+			_exit(3);
+		if (write(p[1], "c", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1) {
+		waitpid(pid, &status, 0);
+		TEST_ASSERT(false, "a process in the cgroup creates a region (status %#x)", status);
+	}
+	close(p[0]);
+	return pid;
+}
+
+static int region_open_name(int dev, const char *name)
+{
+	struct gmem_open_region o = { 0 };
+	int h;
+
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	h = ioctl(dev, GMEM_OPEN_REGION, &o);
+	TEST_ASSERT(h >= 0, "the region '%s' is opened by name", name);
+	return h;
+}
+
+
 /* ---- bad inputs ---------------------------------------------------------- */
 
 static void test_features(void)
@@ -391,6 +561,37 @@ static void test_create_bad_input(void)
 			  "creating needs /dev/gmem open for writing");
 	close(ro);
 	close(dev);
+}
+
+/* The id is reported only for a region that was made, and only a region whose id was reported is made. */
+static void test_create_id_on_success(void)
+{
+	struct gmem_create_region c = { .size = PAGE, .name = "id-once" };
+	struct gmem_open_region o = { 0 };
+	struct gmem_create_region *ro_args;
+	int dev = dev_open(), h;
+
+	h = ioctl(dev, GMEM_CREATE_REGION, &c);
+	TEST_ASSERT(h >= 0 && c.id > 0, "a region named id-once is created");
+	c.id = 0x5eed;
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, &c), EEXIST,
+			  "a second region named id-once is refused");
+	TEST_ASSERT(c.id == 0x5eed, "a refused create leaves the id field alone (it now says %" PRIu64 ")",
+		    (uint64_t)c.id);
+
+	/* Arguments the module can read but not write back. */
+	ro_args = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(ro_args != MAP_FAILED, "a page for the arguments");
+	*ro_args = (struct gmem_create_region){ .size = PAGE, .name = "id-efault" };
+	TEST_ASSERT(mprotect(ro_args, PAGE, PROT_READ) == 0, "the arguments are made read-only");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_CREATE_REGION, ro_args), EFAULT,
+			  "a create whose id cannot be written back fails");
+	strcpy(o.name, "id-efault");
+	TEST_ASSERT_ERRNO(ioctl(dev, GMEM_OPEN_REGION, &o), ENOENT,
+			  "a create that could not report its id left no region behind");
+	munmap(ro_args, PAGE);
+	region_destroy(h);
+	close(h), close(dev);
 }
 
 static void test_open_bad_input(void)
@@ -655,6 +856,32 @@ static void test_attributes_bad_input(void)
 	TEST_ASSERT(get_attributes(h, 0, 4 * PAGE, NULL) == 0, "nothing became private");
 	region_destroy(h);
 	close(h), close(dev);
+}
+
+/* GET_ATTRIBUTES is a view operation like the others: refused while pending or once revoked. */
+static void test_attributes_view_state(void)
+{
+	int dev = dev_open(), h = region_create(dev, 4 * PAGE, NULL);
+	int v = view_new(h, RW, 0, 4 * PAGE), p = view_new(h, RW | GMEM_VIEW_PENDING, 0, 4 * PAGE);
+	struct gmem_attributes a = { .length = PAGE };
+
+	TEST_ASSERT_ERRNO(ioctl(p, GMEM_REGION_GET_ATTRIBUTES, &a), EAGAIN,
+			  "a pending view cannot query attributes");
+	TEST_ASSERT(view_op(h, GMEM_REGION_ACTIVATE_VIEW, p) == 0, "the pending view is activated");
+	TEST_ASSERT(get_attributes(p, 0, PAGE, NULL) == 0, "an activated view queries attributes");
+	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, v) == 0, "a view is revoked");
+	a = (struct gmem_attributes){ .length = PAGE };
+	TEST_ASSERT_ERRNO(ioctl(v, GMEM_REGION_GET_ATTRIBUTES, &a), EIO,
+			  "a revoked view cannot query attributes");
+	TEST_ASSERT(view_state(v) == GMEM_VIEW_STATE_REVOKED, "a revoked view still says so in GMEM_VIEW_INFO");
+	region_destroy(h);
+	a = (struct gmem_attributes){ .length = PAGE };
+	TEST_ASSERT_ERRNO(ioctl(p, GMEM_REGION_GET_ATTRIBUTES, &a), EIO,
+			  "a view of a destroyed region cannot query attributes");
+	a = (struct gmem_attributes){ .length = PAGE };
+	TEST_ASSERT_ERRNO(ioctl(h, GMEM_REGION_GET_ATTRIBUTES, &a), EIO,
+			  "the handle of a destroyed region cannot query attributes");
+	close(v), close(p), close(h), close(dev);
 }
 
 static void test_info_destroy_bad_input(void)
@@ -1455,17 +1682,10 @@ static void test_revoke_detaches_pipe(void)
 	close(p[0]), close(p[1]), close(a), close(b), close(h), close(dev);
 }
 
-/* Write @value to the cgroup file @cg/@file. */
-static void cg_write(const char *cg, const char *file, const char *value)
+/* Write @value to the cgroup file @cg/@file, or fail. */
+static void cg_set(const char *cg, const char *file, const char *value)
 {
-	char path[256];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", cg, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	TEST_ASSERT(fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value),
-		    "%s is set to %s", path, value);
-	close(fd);
+	TEST_ASSERT(cg_write(cg, file, value), "%s/%s is set to %s", cg, file, value);
 }
 
 static long cg_read(const char *cg, const char *file)
@@ -1481,24 +1701,6 @@ static long cg_read(const char *cg, const char *file)
 	close(fd);
 	buf[n > 0 ? n : 0] = 0;
 	return atol(buf);
-}
-
-/* A memory cgroup to charge regions to, or a skip; @cg is made. */
-static void memcg_make(const char *cg)
-{
-	char buf[256];
-	int fd = open("/sys/fs/cgroup/cgroup.controllers", O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		skip("no cgroup2 hierarchy at /sys/fs/cgroup");
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	if (!strstr(buf, "memory"))
-		skip("no memory controller in cgroup2");
-	cg_write("/sys/fs/cgroup", "cgroup.subtree_control", "+memory");
-	TEST_ASSERT(mkdir(cg, 0755) == 0 || errno == EEXIST, "the cgroup %s is made", cg);
 }
 
 /* A child process in @cg creates a region of @size named @name; it is left empty. */
@@ -1543,9 +1745,9 @@ static void test_revoke_copy_fails(void)
 
 	/* Pages are charged to whoever faults them: fault them from inside the cgroup. */
 	snprintf(value, sizeof(value), "%d", getpid());
-	cg_write(cg, "cgroup.procs", value);
+	cg_set(cg, "cgroup.procs", value);
 	memset(ma, 0x71, 8 * PAGE);
-	cg_write("/sys/fs/cgroup", "cgroup.procs", value);
+	cg_set("/sys/fs/cgroup", "cgroup.procs", value);
 	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
 	struct iovec iov = { .iov_base = ma, .iov_len = 8 * PAGE };
 	TEST_ASSERT(vmsplice(p[1], &iov, 1, 0) == 8 * PAGE, "the view's pages are spliced into a pipe");
@@ -1554,13 +1756,13 @@ static void test_revoke_copy_fails(void)
 	 * No room in the cgroup. memory.high drains the charges cached per CPU
 	 * first, on other CPUs by a work item: wait for memory.current to settle.
 	 */
-	cg_write(cg, "memory.high", "0");
+	cg_set(cg, "memory.high", "0");
 	for (long now = cg_read(cg, "memory.current"), last = -1; now != last;
 	     last = now, now = cg_read(cg, "memory.current"))
 		usleep(100 * 1000);
 	snprintf(value, sizeof(value), "%ld", cg_read(cg, "memory.current"));
-	cg_write(cg, "memory.max", value);
-	cg_write(cg, "memory.high", "max");
+	cg_set(cg, "memory.max", value);
+	cg_set(cg, "memory.high", "max");
 	TEST_ASSERT_ERRNO(view_op(h, GMEM_REGION_REVOKE_VIEW, a), ENOMEM,
 			  "a revoke that cannot copy the pinned pages says so");
 	TEST_ASSERT(view_state(a) == GMEM_VIEW_STATE_REVOKED, "the view is revoked all the same");
@@ -1568,7 +1770,7 @@ static void test_revoke_copy_fails(void)
 	TEST_ASSERT_ERRNO(set_attributes(h, 0, 8 * PAGE, GMEM_ATTR_PRIVATE), EBUSY,
 			  "the pages not copied are still the pinned ones");
 
-	cg_write(cg, "memory.max", "max");
+	cg_set(cg, "memory.max", "max");
 	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "with room again, a second revoke finishes");
 	TEST_ASSERT(view_op(h, GMEM_REGION_REVOKE_VIEW, a) == 0, "and a third is a no-op");
 	fill(b, 0, 8 * PAGE, 0x72);
@@ -1776,6 +1978,107 @@ static void test_zero_on_first_use(void)
 	close(dev);
 }
 
+/* Spins reading page zr->page of the read-only mapping until it shows zr->want. */
+struct zero_race {
+	volatile unsigned char *map;
+	volatile size_t page;
+	volatile int want, seen, stop;
+};
+
+static void *zero_race_reader(void *arg)
+{
+	struct zero_race *z = arg;
+
+	while (!z->stop) {
+		int want = z->want;
+
+		if (want != z->seen && z->map[z->page * PAGE] == want)
+			z->seen = want;
+	}
+	return NULL;
+}
+
+/*
+ * Reading holes through a read-only mapping allocates nothing: the read
+ * faults map the shared zero page, and a page allocated later (by a write
+ * through another view) replaces it in the read-only mapping at once.
+ */
+static void test_read_only_holes(void)
+{
+	const size_t size = 64 * MiB;
+	int dev = dev_open(), h = region_create(dev, size, NULL);
+	int ro = view_new(h, RO, 0, size), rw = view_new(h, RW, 0, size);
+	volatile unsigned char *m = map(ro, size, PROT_READ, 0);
+	unsigned long sum = 0;
+	long free0, free1;
+
+	free0 = meminfo_kb("MemFree");
+	for (size_t off = 0; off < size; off += PAGE)
+		sum += m[off];
+	free1 = meminfo_kb("MemFree");
+	printf("# read_only_holes: reading 64 MiB of holes: allocated %" PRIu64 " kB, MemFree -%ld kB\n",
+	       (uint64_t)region_info(h).allocated / 1024, free0 - free1);
+	TEST_ASSERT(sum == 0, "holes read as zeros");
+	TEST_ASSERT(region_info(h).allocated == 0,
+		    "reading every page of a region through a read-only view allocates nothing (%" PRIu64 " bytes)",
+		    (uint64_t)region_info(h).allocated);
+	TEST_ASSERT(free0 - free1 < 16 * 1024, "MemFree fell by %ld kB, less than 16 MiB", free0 - free1);
+
+	fill(rw, 5 * PAGE, PAGE, 0xab);
+	TEST_ASSERT(m[5 * PAGE] == 0xab && m[6 * PAGE - 1] == 0xab,
+		    "a page written through another view replaces the zero page in the read-only mapping");
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE, 8 * PAGE, 64 * PAGE) == 0, "64 pages are allocated");
+	unsigned char *w = map(rw, 64 * PAGE, PROT_READ | PROT_WRITE, 8 * PAGE);
+	memset(w, 0xcd, 64 * PAGE);
+	TEST_ASSERT(mem_is(m + 8 * PAGE, 64 * PAGE, 0xcd), "allocated pages replace the zero page too");
+	TEST_ASSERT(region_info(h).allocated == 65 * PAGE, "only the written and allocated pages count");
+	TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 5 * PAGE, PAGE) == 0, "a page is punched");
+	TEST_ASSERT(m[5 * PAGE] == 0 && region_info(h).allocated == 64 * PAGE,
+		    "a punched page reads as zero again and allocates nothing");
+
+	/* The zero page is not the region's: a pin on it does not block conversion. */
+	int p[2];
+	struct iovec iov = { .iov_base = (void *)(m + 20 * MiB), .iov_len = PAGE };
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	TEST_ASSERT(vmsplice(p[1], &iov, 1, 0) == PAGE, "a hole mapped read-only is spliced into a pipe");
+	TEST_ASSERT(set_attributes(h, 20 * MiB, PAGE, GMEM_ATTR_PRIVATE) == 0,
+		    "a hole whose zero page is in a pipe becomes private");
+	TEST_ASSERT(region_info(h).allocated == 64 * PAGE, "and still allocates nothing");
+
+	/* A read fault on a hole racing with the write that allocates it. */
+	struct zero_race z = { .map = m + 32 * MiB, .want = 0, .seen = 0 };
+	pthread_t reader;
+	int rounds = 0;
+	double end = now_s() + 2;
+
+	TEST_ASSERT(pthread_create(&reader, NULL, zero_race_reader, &z) == 0, "a reader thread starts");
+	for (unsigned int seed = 1; now_s() < end; rounds++) {
+		size_t page = rounds % 64;
+		unsigned char byte = 1 + rounds % 250;
+		double t;
+
+		TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 32 * MiB + page * PAGE, PAGE) == 0,
+			    "the page is a hole again");
+		z.page = page;
+		z.want = byte;
+		seed = seed * 1103515245 + 12345;
+		for (unsigned int spin = (seed >> 16) % 2000; spin; spin--)
+			__asm__ volatile("" ::: "memory");
+		fill(rw, 32 * MiB + page * PAGE, 1, byte);
+		for (t = now_s(); z.seen != byte && now_s() - t < 1;)
+			;
+		TEST_ASSERT(z.seen == byte, "round %d: a write to a hole shows in the read-only mapping (no stale zero page)",
+			    rounds);
+	}
+	z.stop = 1;
+	pthread_join(reader, NULL);
+	printf("# read_only_holes: %d rounds of a read fault racing the allocating write\n", rounds);
+	munmap(w, 64 * PAGE);
+	munmap((void *)m, size);
+	region_destroy(h);
+	close(p[0]), close(p[1]), close(rw), close(ro), close(h), close(dev);
+}
+
 /* ---- memory attributes --------------------------------------------------- */
 
 static void test_convert_in_place(void)
@@ -1898,6 +2201,299 @@ static void test_convert_pinned_busy(void)
 	munmap(m, 4 * PAGE);
 	region_destroy(h);
 	close(p[0]), close(p[1]), close(v), close(h), close(dev);
+}
+
+/*
+ * GMEM_REGION_SET_ATTRIBUTES over 32 GiB of a 1 TiB region (all holes):
+ * a SIGKILL ends the caller within 0.1 s, faults on unrelated pages wait
+ * less than 10 ms meanwhile, and the kernel's slab grows by less than
+ * 1 MiB for it. Each figure is printed before it is judged. A fault
+ * waited if it went to sleep (a voluntary context switch: on a lock of the
+ * region), and then its wait is its wall-clock time. Under TCG on a busy
+ * host the vCPU threads are descheduled for tens of ms now and then, and
+ * kernel threads preempt the test, which says nothing of the region's
+ * locks; the longest wall-clock time of any fault is printed too.
+ */
+#define LARGE_REGION	(1ULL << 40)
+#define LARGE_RANGE	(32ULL << 30)
+#define LARGE_OTHER	(64ULL << 30)	/* the unrelated pages */
+#define LARGE_PAGES	16384
+
+static double large_seconds_since(double t)
+{
+	return now_s() - t;
+}
+
+/* How many times this thread has gone to sleep (voluntary switches). */
+static long thread_sleeps(void)
+{
+	struct rusage ru;
+
+	TEST_ASSERT(getrusage(RUSAGE_THREAD, &ru) == 0, "getrusage works");
+	return ru.ru_nvcsw;
+}
+
+/* Wait up to @limit seconds for @pid; the seconds it took, or -1. */
+static double reap_within(pid_t pid, double limit)
+{
+	double t0 = now_s();
+	int status;
+
+	while (large_seconds_since(t0) < limit) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		TEST_ASSERT(r >= 0, "waitpid works");
+		if (r == pid)
+			return large_seconds_since(t0);
+		usleep(200);
+	}
+	return -1;
+}
+
+static void test_set_attributes_large(void)
+{
+	int dev = dev_open(), h = region_create(dev, LARGE_REGION, NULL);
+	int v = view_new(h, RW, LARGE_OTHER, LARGE_PAGES * PAGE);
+	volatile unsigned char *m = map(v, LARGE_PAGES * PAGE, PROT_READ | PROT_WRITE, LARGE_OTHER);
+	volatile unsigned long *rounds;
+	double t, reap, kill_reap, worst = 0, worst_wall = 0, set_ms;
+	long slab0, slab1;
+	int p[2], faults = 0, slept = 0;
+	char c;
+	pid_t pid;
+
+	alarm(900);	/* each step is bounded below, but may be slow when it fails */
+	rounds = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(rounds != MAP_FAILED, "a shared page for a counter");
+
+	/* 1. SIGKILL in the middle of a conversion. */
+	TEST_ASSERT(pipe(p) == 0, "a pipe is made");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		if (write(p[1], "s", 1) != 1)
+			_exit(2);
+		set_attributes(h, 0, LARGE_RANGE, GMEM_ATTR_PRIVATE);
+		for (;;)
+			pause();
+	}
+	TEST_ASSERT(read(p[0], &c, 1) == 1, "the converter starts");
+	usleep(20000);
+	kill(pid, SIGKILL);
+	kill_reap = reap_within(pid, 300);
+	printf("# set_attributes_large: SIGKILL during a 32 GiB conversion reaped in %.1f ms\n", kill_reap * 1000);
+	TEST_ASSERT(kill_reap >= 0, "the killed converter is reaped at all within 300 s");
+	TEST_ASSERT(set_attributes(h, 0, LARGE_RANGE, 0) == 0, "the range is shared again");
+
+	/* 2. Faults on unrelated pages while conversions run back to back. */
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		pin_to_cpu(1);
+		for (;;) {
+			set_attributes(h, 0, LARGE_RANGE, GMEM_ATTR_PRIVATE);
+			set_attributes(h, 0, LARGE_RANGE, 0);
+			(*rounds)++;
+		}
+	}
+	pin_to_cpu(0);	/* the faults and the conversions each on a CPU of their own */
+	usleep(20000);
+	t = now_s();
+	for (int i = 0; i < LARGE_PAGES && large_seconds_since(t) < 2; i++) {
+		long sleeps = thread_sleeps();
+		double f = now_s();
+
+		m[(size_t)i * PAGE] = 1;
+		f = large_seconds_since(f);
+		worst_wall = f > worst_wall ? f : worst_wall;
+		if (thread_sleeps() != sleeps) {
+			worst = f > worst ? f : worst;
+			slept++;
+		}
+		faults++;
+	}
+	kill(pid, SIGKILL);
+	reap = reap_within(pid, 300);
+	printf("# set_attributes_large: %d faults on unrelated pages during %lu conversion rounds: %d slept, the longest of those took %.2f ms (the longest fault %.2f ms wall-clock)\n",
+	       faults, *rounds, slept, worst * 1000, worst_wall * 1000);
+	TEST_ASSERT(reap >= 0, "the converter is reaped within 300 s");
+	TEST_ASSERT(set_attributes(h, 0, LARGE_RANGE, 0) == 0, "the range is shared again");
+
+	/* 3. Slab for a conversion that completes. */
+	slab0 = meminfo_kb("Slab");
+	t = now_s();
+	TEST_ASSERT(set_attributes(h, 0, LARGE_RANGE, GMEM_ATTR_PRIVATE) == 0, "32 GiB of holes become private");
+	set_ms = large_seconds_since(t) * 1000;
+	slab1 = meminfo_kb("Slab");
+	printf("# set_attributes_large: converting 32 GiB took %.1f ms, slab grew by %ld kB\n", set_ms, slab1 - slab0);
+	uint64_t run;
+	TEST_ASSERT(get_attributes(h, 0, LARGE_REGION, &run) == GMEM_ATTR_PRIVATE && run == LARGE_RANGE,
+		    "the query reports one private run of 32 GiB");
+	TEST_ASSERT(get_attributes(h, LARGE_RANGE, LARGE_REGION - LARGE_RANGE, &run) == 0 &&
+		    run == LARGE_REGION - LARGE_RANGE, "and one shared run after it");
+	TEST_ASSERT(set_attributes(h, 0, LARGE_RANGE, 0) == 0, "the range is shared again");
+
+	region_destroy(h);
+	munmap((void *)m, LARGE_PAGES * PAGE);
+	close(p[0]), close(p[1]), close(v), close(h), close(dev);
+
+	TEST_ASSERT(kill_reap < 0.1, "a SIGKILL ends a large conversion within 0.1 s (%.1f ms)", kill_reap * 1000);
+	TEST_ASSERT(worst < 0.01, "faults on unrelated pages wait less than 10 ms (%.2f ms)", worst * 1000);
+	TEST_ASSERT(slab1 - slab0 < 1024, "a 32 GiB conversion grows the slab by less than 1 MiB (%ld kB)",
+		    slab1 - slab0);
+	TEST_ASSERT(*rounds > 0, "conversions completed while the faults were timed (%lu rounds)", *rounds);
+}
+
+/*
+ * Conversion against faults and write() in flight: once SET_ATTRIBUTES
+ * has made the pages private, no store through a mapping and no write()
+ * completes on them (each writer may finish the one it had started) until
+ * they are shared again. Conversions take no region lock for writing, so
+ * this is what the publish-then-look protocol on both sides has to hold.
+ */
+#define CONVERT_RACE_PAGES	8
+
+struct convert_race {
+	unsigned char *map;
+	int view;
+	volatile int stop;
+	volatile unsigned long stores, writes;
+};
+
+static void *convert_race_storer(void *arg)
+{
+	struct convert_race *c = arg;
+	unsigned int i = 0;
+
+	for (; !c->stop; i++) {
+		if (!touch_faults(c->map + (i % CONVERT_RACE_PAGES) * PAGE + 64, true, (unsigned char)i))
+			__atomic_add_fetch(&c->stores, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void *convert_race_writer(void *arg)
+{
+	struct convert_race *c = arg;
+	unsigned int i = 0;
+	char b = 1;
+
+	while (!c->stop) {
+		if (pwrite(c->view, &b, 1, (i++ % CONVERT_RACE_PAGES) * PAGE + 128) == 1)
+			__atomic_add_fetch(&c->writes, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void test_convert_race(void)
+{
+	int dev = dev_open(), h = region_create(dev, CONVERT_RACE_PAGES * PAGE, NULL);
+	struct convert_race c = { .view = view_new(h, RW, 0, CONVERT_RACE_PAGES * PAGE) };
+	unsigned long rounds = 0, busy = 0;
+	pthread_t storer, writer;
+	double end;
+
+	c.map = map(c.view, CONVERT_RACE_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+	catch_sigbus();
+	TEST_ASSERT(pthread_create(&storer, NULL, convert_race_storer, &c) == 0 &&
+		    pthread_create(&writer, NULL, convert_race_writer, &c) == 0, "a storer and a writer start");
+	for (end = now_s() + 2; now_s() < end; rounds++) {
+		unsigned long stores, writes;
+
+		while (set_attributes(h, 0, CONVERT_RACE_PAGES * PAGE, GMEM_ATTR_PRIVATE)) {
+			TEST_ASSERT(errno == EBUSY, "a conversion fails only with EBUSY (a write in flight)");
+			busy++;
+		}
+		stores = c.stores, writes = c.writes;
+		usleep(1000);
+		TEST_ASSERT(c.stores - stores <= 1 && c.writes - writes <= 1,
+			    "round %lu: private pages took no new store (%lu) or write() (%lu)",
+			    rounds, c.stores - stores, c.writes - writes);
+		TEST_ASSERT(set_attributes(h, 0, CONVERT_RACE_PAGES * PAGE, 0) == 0, "the pages are shared again");
+		usleep(200);
+	}
+	c.stop = 1;
+	pthread_join(storer, NULL), pthread_join(writer, NULL);
+	printf("# convert_race: %lu conversions (%lu busy), %lu stores and %lu writes completed\n",
+	       rounds, busy, c.stores, c.writes);
+	TEST_ASSERT(c.stores > rounds && c.writes > rounds, "stores and writes went on between conversions");
+	munmap(c.map, CONVERT_RACE_PAGES * PAGE);
+	region_destroy(h);
+	close(c.view), close(h), close(dev);
+}
+
+/* ---- hardware memory errors ---------------------------------------------- */
+
+static volatile sig_atomic_t bus_code;
+
+static void on_sigbus_code(int sig, siginfo_t *si, void *uc)
+{
+	bus_code = si->si_code;
+	if (bus_armed)
+		siglongjmp(bus_env, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * A page with a memory error (MADV_HWPOISON, where the kernel has
+ * CONFIG_MEMORY_FAILURE) is dropped from the region and refused until the
+ * range is punched: read/write/fallocate EHWPOISON, a fault SIGBUS
+ * BUS_MCEERR_AR, in every view; the pages around it are unaffected.
+ */
+static void test_hwpoison(void)
+{
+	int dev = dev_open(), h = region_create(dev, 16 * PAGE, NULL);
+	int v = view_new(h, RWA, 0, 16 * PAGE), ro = view_new(h, RO, 0, 16 * PAGE);
+	unsigned char *m = map(v, 16 * PAGE, PROT_READ | PROT_WRITE, 0);
+	volatile unsigned char *mro = map(ro, 16 * PAGE, PROT_READ, 0);
+	struct sigaction sa = { .sa_sigaction = on_sigbus_code, .sa_flags = SA_SIGINFO };
+	uint64_t allocated;
+	char buf[PAGE];
+
+	memset(m, 0x77, 16 * PAGE);
+	TEST_ASSERT(mro[3 * PAGE] == 0x77, "the page is mapped in the read-only view too");
+	allocated = region_info(h).allocated;
+	if (madvise(m + 3 * PAGE, PAGE, MADV_HWPOISON) && errno != EBUSY) {
+		int e = errno;
+
+		region_destroy(h);	/* so that the module can be unloaded */
+		if (e == EINVAL)
+			skip("MADV_HWPOISON is refused (EINVAL): this kernel has no CONFIG_MEMORY_FAILURE");
+		if (e == EPERM)
+			skip("MADV_HWPOISON needs CAP_SYS_ADMIN");
+		errno = e;
+		TEST_ASSERT(false, "MADV_HWPOISON marks the page");
+	}
+	/* EBUSY: memory_failure() does not know our pages, but marks them. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+
+	TEST_ASSERT_ERRNO(pread(v, buf, PAGE, 3 * PAGE), EHWPOISON, "a poisoned page cannot be read()");
+	TEST_ASSERT(region_info(h).allocated == allocated - PAGE, "the poisoned page is dropped from the region");
+	TEST_ASSERT_ERRNO(pread(ro, buf, 1, 3 * PAGE + 100), EHWPOISON, "nor read through another view");
+	TEST_ASSERT_ERRNO(pwrite(v, buf, 1, 3 * PAGE), EHWPOISON, "nor written");
+	TEST_ASSERT_ERRNO(fallocate(v, FALLOC_FL_KEEP_SIZE, 2 * PAGE, 2 * PAGE), EHWPOISON,
+			  "nor allocated again by fallocate");
+	bus_code = 0;
+	TEST_ASSERT(touch_faults(m + 3 * PAGE, false, 0) && bus_code == BUS_MCEERR_AR,
+		    "the existing mapping of it faults with SIGBUS BUS_MCEERR_AR (si_code %d)", (int)bus_code);
+	bus_code = 0;
+	TEST_ASSERT(touch_faults(mro + 3 * PAGE, false, 0) && bus_code == BUS_MCEERR_AR,
+		    "so does the read-only view's (si_code %d)", (int)bus_code);
+	TEST_ASSERT(mem_is(m, 3 * PAGE, 0x77) && mem_is(m + 4 * PAGE, 12 * PAGE, 0x77) &&
+		    reads_as(ro, 4 * PAGE, PAGE, 0x77), "the other pages keep their data");
+	uint64_t run;
+	TEST_ASSERT(get_attributes(h, 0, 16 * PAGE, &run) == 0 && run == 16 * PAGE, "attributes are not changed");
+
+	TEST_ASSERT(fallocate(v, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 3 * PAGE, PAGE) == 0,
+		    "the poisoned page is punched");
+	TEST_ASSERT(reads_as(v, 3 * PAGE, PAGE, 0), "a punched poisoned page reads as zero");
+	TEST_ASSERT(!touch_faults(m + 3 * PAGE, true, 0x12) && m[3 * PAGE] == 0x12,
+		    "and is a new page, written through the mapping");
+	munmap(m, 16 * PAGE), munmap((void *)mro, 16 * PAGE);
+	region_destroy(h);
+	close(ro), close(v), close(h), close(dev);
 }
 
 /* ---- lifetime ------------------------------------------------------------ */
@@ -2574,6 +3170,112 @@ static void test_memcg_charge(void)
 	cgroup_remove("gmem-creator");
 }
 
+/*
+ * The region's page index (xarray nodes, in the reclaimable slab, about
+ * 2 KiB per MiB of memory) is charged with the pages to whoever inserts
+ * them: here a caller in another cgroup than the region's creator.
+ */
+static void test_memcg_charge_index(void)
+{
+	const char *cg = "/sys/fs/cgroup/gmem-test-index";
+	const size_t size = 256 * MiB;
+	long slab0, slab1;
+	int dev, h, status;
+	pid_t pid;
+
+	memcg_make(cg);
+	dev = dev_open();
+	h = region_create(dev, size, "memcg-index");
+	sleep(3);	/* the periodic flush of the cgroup's statistics */
+	slab0 = cg_read_key(cg, "memory.stat", "slab");
+	TEST_ASSERT(slab0 >= 0, "memory.stat has slab");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		TEST_ASSERT(cg_write(cg, "cgroup.procs", "0"), "the caller enters the cgroup");
+		TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, size) == 0,
+			    "256 MiB are allocated from inside the cgroup");
+		_exit(0);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "the caller allocated (status %#x)", status);
+	sleep(3);
+	slab1 = cg_read_key(cg, "memory.stat", "slab");
+	printf("# memcg_charge_index: the cgroup's slab grew by %ld kB for 256 MiB of pages\n",
+	       (slab1 - slab0) / 1024);
+	/* 65536 pages: 1024 leaf nodes of 576 bytes and more, about 600 kB. */
+	TEST_ASSERT(slab1 - slab0 >= 256 * 1024,
+		    "the index of the region's pages is charged to the caller's cgroup (+%ld bytes of slab)",
+		    slab1 - slab0);
+	region_destroy(h);
+	close(h), close(dev);
+	rmdir(cg);
+}
+
+/*
+ * An allocation the caller is told about (fallocate, write) fails with
+ * ENOMEM at the caller's cgroup limit (the caller pays, see memcg_charge):
+ * no OOM kill in the cgroup, no allocation failure report, no stack trace
+ * in the kernel log.
+ */
+static void test_allocation_failure_quiet(void)
+{
+	const char *cg = "/sys/fs/cgroup/gmem-test-limit";
+	const size_t size = 128 * MiB;
+	char msg[512];
+	int dev, h, v, kmsg, status, creator_status;
+	pid_t pid, creator;
+	long ooms, kills;
+
+	memcg_make(cg);
+	TEST_ASSERT(cg_write(cg, "memory.max", "32M"), "the cgroup is limited to 32 MiB");
+	creator = memcg_region_creator(cg, size, "memcg-limit");
+	dev = dev_open();
+	h = region_open_name(dev, "memcg-limit");
+	v = view_new(h, RW, 0, size);
+	kmsg = kmsg_open();
+
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		char *buf = malloc(4 * MiB);
+		ssize_t n = 0;
+
+		TEST_ASSERT(buf, "memory for a buffer");
+		memset(buf, 0x11, 4 * MiB);
+		TEST_ASSERT(cg_write(cg, "cgroup.procs", "0"), "the caller enters the 32 MiB cgroup");
+		TEST_ASSERT_ERRNO(fallocate(h, FALLOC_FL_KEEP_SIZE, 0, size), ENOMEM,
+				  "allocating 128 MiB in a cgroup limited to 32 MiB fails with ENOMEM");
+		TEST_ASSERT(fallocate(h, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, size) == 0,
+			    "the range is punched");
+		for (size_t off = 0; off < size; off += 4 * MiB) {
+			n = pwrite(v, buf, 4 * MiB, off);
+			if (n != 4 * MiB)
+				break;
+		}
+		TEST_ASSERT(n >= 0 ? n < (ssize_t)(4 * MiB) : errno == ENOMEM,
+			    "writing 128 MiB stops at the limit, short or with ENOMEM (%zd)", n);
+		free(buf);
+		_exit(0);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "the caller at its limit gets errors and is not killed (status %#x)", status);
+
+	ooms = cg_read_key(cg, "memory.events", "oom");
+	kills = cg_read_key(cg, "memory.events", "oom_kill");
+	printf("# allocation_failure_quiet: memory.events oom %ld, oom_kill %ld\n", ooms, kills);
+	TEST_ASSERT(!kmsg_find(kmsg, kernel_complaints, msg, sizeof(msg)),
+		    "a refused allocation leaves the kernel log quiet, but it says: %s", msg);
+	TEST_ASSERT(ooms == 0 && kills == 0, "the cgroup's OOM killer was not invoked (oom %ld, oom_kill %ld)",
+		    ooms, kills);
+	TEST_ASSERT(waitpid(creator, &creator_status, WNOHANG) == 0, "the region's creator in the cgroup is alive");
+	region_destroy(h);
+	close(v), close(h), close(dev), close(kmsg);
+	kill(creator, SIGKILL);
+	waitpid(creator, &creator_status, 0);
+	rmdir(cg);
+}
+
 static void test_unload_refused(void)
 {
 	int dev = dev_open(), h = region_create(dev, PAGE, "pins-the-module");
@@ -2588,6 +3290,214 @@ static void test_unload_refused(void)
 	TEST_ASSERT(h >= 0, "the region is still there");
 	region_destroy(h);
 	close(h), close(dev);
+}
+
+/*
+ * Switch the kernel's preemption to @mode through debugfs (the Debian
+ * kernels are CONFIG_PREEMPT_DYNAMIC); the mode it had goes to @ret_old.
+ * False if the kernel does not offer it.
+ */
+static bool preempt_mode(const char *mode, char *ret_old, size_t size)
+{
+	const char *path = "/sys/kernel/debug/sched/preempt";
+	char buf[128], *open_paren, *close_paren;
+	ssize_t n;
+	int fd;
+
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	open_paren = strchr(buf, '(');
+	close_paren = open_paren ? strchr(open_paren, ')') : NULL;
+	if (!close_paren)
+		return false;
+	*close_paren = 0;
+	snprintf(ret_old, size, "%s", open_paren + 1);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0 && write(fd, mode, strlen(mode)) == (ssize_t)strlen(mode),
+		    "preemption is switched to %s", mode);
+	close(fd);
+	return true;
+}
+
+/*
+ * The module's last reference must outlive the module's code. Each region
+ * held a reference that its release dropped while module code (the rest of
+ * the release, the eviction of its inodes) was still to run, so a
+ * delete_module() in between freed code that was about to run. That window
+ * is microseconds wide; the test stops the closing process in it on
+ * purpose: full preemption (through debugfs) and a CPU bandwidth limit of
+ * 1 ms per 10 ms on its cgroup, so that it is throttled at a random point of
+ * its loop a hundred times a second, for 9 ms, longer than an unload takes
+ * with expedited RCU grace periods (about 2 ms under TCG). Its loop is:
+ * create, destroy, close /dev/gmem, close the handle (whose release frees
+ * the region); every other round also a view, closed last (whose eviction
+ * frees the region). The other CPU tries to unload the module whenever
+ * /proc/PID/stack shows the closer stopped in __fput() (and every 16th look
+ * anyway), and loads it again after each unload. Module code run after the
+ * unload is an oops (run-vm boots with oops=panic).
+ */
+#define UNLOAD_RACE_SECONDS	10
+
+/* Destroy every region there is (nothing else runs while a test does). */
+static void destroy_all_regions(int dev)
+{
+	struct gmem_region_entry e[16];
+	struct gmem_list_regions l;
+
+	do {
+		l = (struct gmem_list_regions){ .entries = (uintptr_t)e, .nr_entries = ARRAY_SIZE(e) };
+		TEST_ASSERT(ioctl(dev, GMEM_LIST_REGIONS, &l) == 0, "regions are listed");
+		for (uint64_t i = 0; i < l.nr_entries; i++) {
+			struct gmem_open_region o = { .id = e[i].id };
+			int h = ioctl(dev, GMEM_OPEN_REGION, &o);
+
+			TEST_ASSERT(h >= 0, "region %" PRIu64 " is opened", (uint64_t)e[i].id);
+			region_destroy(h);
+			close(h);
+		}
+	} while (l.nr_entries);
+}
+
+/* The kernel stack in @stack_path (/proc/PID/stack) shows @function. */
+static bool task_in(const char *stack_path, const char *function)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	fd = open(stack_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return strstr(buf, function) != NULL;
+}
+
+static void closer(volatile unsigned long *count)
+{
+	for (unsigned long round = 0;; round++) {
+		struct gmem_create_region c = { .size = PAGE };
+		struct gmem_new_view nv = { .flags = RO, .length = PAGE };
+		struct gmem_destroy d = { 0 };
+		int dev, h, v = -1;
+
+		dev = open("/dev/gmem", O_RDWR | O_CLOEXEC);
+		if (dev < 0)
+			continue;	/* unloaded just now */
+		h = ioctl(dev, GMEM_CREATE_REGION, &c);
+		if (h < 0) {
+			close(dev);
+			continue;
+		}
+		if (round & 1)
+			v = ioctl(h, GMEM_REGION_NEW_VIEW, &nv);
+		ioctl(h, GMEM_REGION_DESTROY, &d);
+		close(dev);
+		close(h);
+		if (v >= 0)
+			close(v);
+		(*count)++;
+	}
+}
+
+static void test_unload_race(void)
+{
+	const char *ko = getenv("GMEM_TEST_MODULE") ?: "/gmem.ko";
+	const char *cg = "/sys/fs/cgroup/gmem-unload-race";
+	char preempt[64] = "", msg[512], pid_s[32];
+	unsigned long unloads = 0, tries = 0, fput_tries = 0;
+	char stack_path[64];
+	double end, t, unload_max = 0;
+	volatile unsigned long *rounds;
+	int fd, kmsg, status;
+	pid_t pid;
+
+	if (access(ko, R_OK))
+		skip("no module file %s to load again", ko);
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		skip("needs 2 CPUs");
+	if (!cg_write("/sys/fs/cgroup", "cgroup.subtree_control", "+cpu"))
+		skip("no cgroup2 cpu controller to throttle with");
+	mkdir(cg, 0755);
+	TEST_ASSERT(cg_write(cg, "cpu.max", "1000 10000"), "the closer's cgroup gets 1 ms of CPU per 10 ms");
+	rounds = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(rounds != MAP_FAILED, "a shared page for a counter");
+	/* Unloads wait for grace periods: expedited ones keep them short. */
+	cg_write("/sys/kernel", "rcu_expedited", "1");
+	if (preempt_mode("full", preempt, sizeof(preempt)))
+		printf("# unload_race: preemption full (was %s)\n", preempt);
+	else
+		printf("# unload_race: preemption as the kernel has it (no debugfs switch)\n");
+
+	kmsg = kmsg_open();
+	pin_to_cpu(1);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "a child is forked");
+	if (pid == 0) {
+		pin_to_cpu(0);
+		snprintf(pid_s, sizeof(pid_s), "%d", getpid());
+		if (!cg_write(cg, "cgroup.procs", pid_s))
+			_exit(2);
+		closer(rounds);
+		_exit(0);
+	}
+	snprintf(stack_path, sizeof(stack_path), "/proc/%d/stack", pid);
+	end = now_s() + UNLOAD_RACE_SECONDS;
+	for (unsigned long i = 0; now_s() < end; i++) {
+		/* Aim at a closer stopped in a file's release; now and then anywhere. */
+		if (task_in(stack_path, "__fput"))
+			fput_tries++;
+		else if (i % 16)
+			continue;
+		tries++;
+		t = now_s();
+		if (syscall(SYS_delete_module, "gmem", O_NONBLOCK) == 0) {
+			t = now_s() - t;
+			unload_max = t > unload_max ? t : unload_max;
+			unloads++;
+			fd = open(ko, O_RDONLY | O_CLOEXEC);
+			TEST_ASSERT(fd >= 0 && syscall(SYS_finit_module, fd, "", 0) == 0,
+				    "the module loads again after unload %lu", unloads);
+			close(fd);
+			/* Until the closer is back at work. */
+			for (unsigned long r = *rounds; *rounds == r && now_s() < end;)
+				usleep(1000);
+			continue;
+		}
+		TEST_ASSERT(errno == EWOULDBLOCK || errno == EBUSY,
+			    "delete_module fails only because the module is in use");
+	}
+	kill(pid, SIGKILL);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		    "the closer ran until it was stopped (status %#x)", status);
+	rmdir(cg);
+	/* Leave the module loaded for the tests that follow. */
+	fd = open("/dev/gmem", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fd = open(ko, O_RDONLY | O_CLOEXEC);
+		TEST_ASSERT(fd >= 0 && syscall(SYS_finit_module, fd, "", 0) == 0, "the module is loaded at the end");
+		close(fd);
+	} else {
+		destroy_all_regions(fd);	/* the one the closer was killed with */
+		close(fd);
+	}
+	if (preempt[0])
+		preempt_mode(preempt, msg, sizeof(msg));
+	cg_write("/sys/kernel", "rcu_expedited", "0");
+	printf("# unload_race: %lu unloads (the longest %.1f ms) in %lu tries, %lu of them with the closer in __fput; %lu close rounds\n",
+	       unloads, unload_max * 1000, tries, fput_tries, *rounds);
+	TEST_ASSERT(!kmsg_find(kmsg, kernel_complaints, msg, sizeof(msg)),
+		    "the kernel did not complain during the race: %s", msg);
+	TEST_ASSERT(fput_tries >= 100, "unloads were tried at least 100 times with the closer stopped in __fput (%lu)",
+		    fput_tries);
+	TEST_ASSERT(unloads >= 1, "the module was unloaded and loaded again (%lu times)", unloads);
+	close(kmsg);
 }
 
 /* ---- NUMA ---------------------------------------------------------------- */
@@ -2936,12 +3846,14 @@ static const struct {
 } tests[] = {
 	{ "features", test_features },
 	{ "create_bad_input", test_create_bad_input },
+	{ "create_id_on_success", test_create_id_on_success },
 	{ "open_bad_input", test_open_bad_input },
 	{ "list", test_list },
 	{ "open_owner_only", test_open_owner_only },
 	{ "new_view_bad_input", test_new_view_bad_input },
 	{ "view_op_bad_input", test_view_op_bad_input },
 	{ "attributes_bad_input", test_attributes_bad_input },
+	{ "attributes_view_state", test_attributes_view_state },
 	{ "info_destroy_bad_input", test_info_destroy_bad_input },
 	{ "wrong_fd_type", test_wrong_fd_type },
 	{ "fallocate_bad_input", test_fallocate_bad_input },
@@ -2963,9 +3875,13 @@ static const struct {
 	{ "revoke_copy_fails", test_revoke_copy_fails },
 	{ "punch_across_views", test_punch_across_views },
 	{ "zero_on_first_use", test_zero_on_first_use },
+	{ "read_only_holes", test_read_only_holes },
 	{ "convert_in_place", test_convert_in_place },
 	{ "convert_zaps_mappings", test_convert_zaps_mappings },
 	{ "convert_pinned_busy", test_convert_pinned_busy },
+	{ "set_attributes_large", test_set_attributes_large },
+	{ "convert_race", test_convert_race },
+	{ "hwpoison", test_hwpoison },
 	{ "region_survives_close", test_region_survives_close },
 	{ "destroy", test_destroy },
 	{ "destroy_frees_memory", test_destroy_frees_memory },
@@ -2974,7 +3890,10 @@ static const struct {
 	{ "memcg_charge", test_memcg_charge },
 	{ "memcg_toucher_pays", test_memcg_toucher_pays },
 	{ "memcg_limit_sigbus", test_memcg_limit_sigbus },
+	{ "memcg_charge_index", test_memcg_charge_index },
+	{ "allocation_failure_quiet", test_allocation_failure_quiet },
 	{ "unload_refused", test_unload_refused },
+	{ "unload_race", test_unload_race },
 	{ "numa_policy", test_numa_policy },
 	{ "stress", test_stress },
 	{ "revoke_under_load", test_revoke_under_load },

@@ -255,7 +255,10 @@ struct gmem_region_info {
  * GMEM_REGION_SET_ATTRIBUTES (in): set the attributes of a page range, in
  * place (content is kept both ways). Shared -> private zaps every mapping of
  * the range first; if a page of it is pinned (GUP, O_DIRECT, vmsplice, an
- * io_uring fixed buffer) it fails with EBUSY and changes nothing.
+ * io_uring fixed buffer, a read/write copying that page at that moment) it
+ * fails with EBUSY and changes nothing. While it runs, faults, reads and
+ * writes in the range wait; the rest of the region is not held up. A fatal
+ * signal stops it (EINTR, nothing changed).
  *
  * GMEM_REGION_GET_ATTRIBUTES (in/out), also on a view fd (within its window):
  * returns the attributes of the page at offset, and in length the length of
