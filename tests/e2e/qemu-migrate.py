@@ -318,8 +318,10 @@ def main():
     try:
         src.qmp.execute("cont")
         cont = "accepted"
-    except Exception as e:
+    except qemuvm.QmpError as e:
         cont = f"refused: {e}"
+    except OSError as e:
+        cont = f"not answered ({e})"
     time.sleep(3)
     stopped = False
     if src.proc.poll() is not None:
@@ -335,7 +337,10 @@ def main():
             st = f"QMP: {e}"
     log = [l for l in src.log_text().splitlines() if l.strip()][:6]
     after = obs.word(COUNTER)
-    result(cont == "accepted" and stopped and after >= before,
+    # stopped: internal-error or SIGBUS, which only trying to run the guest gives
+    # (a cont QEMU refused would leave it in postmigrate); under TCG QEMU dies
+    # before it answers the cont.
+    result(stopped and after >= before,
            "the source QEMU, told to cont, cannot run its guest on the revoked view (KVM_RUN fails, "
            "or SIGBUS under TCG), and the counter the target's guest keeps does not go back",
            f"source {st_before}, 'cont' {cont}; 3 s later: {st}; counter {before} -> {after}\n"
