@@ -10,10 +10,11 @@ The QEMU is the one that boots this guest (bookworm's 7.2), run as the
 unprivileged users qemu (source) and qemu2 (target) through
 `gmemctl attach|migrate --exec` on memory-backend-file,share=on,
 mem-path=/proc/self/fd/$GMEM_FD, with the guest's own KVM (-accel kvm), or
-TCG where there is none. Its guest is no operating system but 46 bytes of
-16-bit code given as the BIOS (-bios, no other firmware): it marks its RAM
-"GMEM", counts its boots in RAM, and then forever increments a counter kept
-in EAX and stored at 0x1000, and copies the word at 0x2000 to 0x1008. An
+TCG where there is none. Its guest is no operating system but 42 bytes of
+16-bit code given as the BIOS (-bios, no other firmware; a far jump at the
+reset vector enters it): it marks its RAM "GMEM", counts its boots in RAM,
+and then forever increments a counter kept in EAX and stored at 0x1000, and
+copies the word at 0x2000 to 0x1008 (checked against `as --32` and objdump). An
 observer (root, VM obs) maps a third view of the region.
 
   1. the source runs: the observer sees the mark, one boot, the counter
