@@ -271,7 +271,7 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                 { "interval", required_argument, NULL, ARG_INTERVAL },
                 {}
         };
-        bool needs_view;
+        bool needs_view, interval_set = false;
         uint32_t u;
         Mode mode = _MODE_MAX;
         int c, r;
@@ -340,6 +340,7 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                         if (parse_u32(optarg, &u) < 0 || u == 0 || u > 60000)
                                 return usage_error("--interval= takes milliseconds from 1 to 60000, not '%s'", optarg);
                         arg_interval = u;
+                        interval_set = true;
                         break;
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);
@@ -383,7 +384,7 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                 return usage_error("--print-words is for read");
         if (arg_expect_pattern && mode != MODE_READ && mode != MODE_LOOP)
                 return usage_error("--expect-pattern is for read and loop");
-        if ((arg_write_pattern || arg_interval != DEFAULT_INTERVAL) && mode != MODE_LOOP)
+        if ((arg_write_pattern || interval_set) && mode != MODE_LOOP)
                 return usage_error("--write-pattern and --interval= are for loop");
         if (arg_fd >= 0 && (!needs_view || mode == MODE_WRITE_ATTEMPT || arg_get_fd))
                 return usage_error("--fd= is for write, read, loop and check, without --get-fd");
