@@ -37,6 +37,12 @@ extern const GuestProgram guest_write;          /* EAX = seed, ECX = number of w
 extern const GuestProgram guest_read;           /* ECX = number of words (> 0), ESI = 0 */
 extern const GuestProgram guest_write_attempt;  /* EAX = the word to store at the start of the view */
 extern const GuestProgram guest_probe;          /* nothing but done */
+/*
+ * EAX = seed, EBP = number of words (> 0), EDX = 1 to write the pattern
+ * first (0: not); then forever: the checksum of the words, reported on
+ * PORT_SUM, one exit a round.
+ */
+extern const GuestProgram guest_loop;
 
 /*
  * The pattern: word i (32 bits, little endian) is x_i, where x_0 is the

@@ -352,3 +352,71 @@ int vmm_run(Vmm *v, GuestRun *g, bool allow_write_faults) {
                 return log_error(-EPROTO, "the guest halted without reporting done (rip 0x%" PRIx64 ")", vcpu_rip(v));
         return 0;
 }
+
+int vmm_set_loop_regs(Vmm *v, uint32_t ebp, uint32_t edx) {
+        struct kvm_regs regs;
+        int r;
+
+        r = KVM_IOCTL(v->vcpu_fd, KVM_GET_REGS, &regs);
+        if (r < 0)
+                return r;
+        regs.rbp = ebp;
+        regs.rdx = edx;
+        return KVM_IOCTL(v->vcpu_fd, KVM_SET_REGS, &regs);
+}
+
+int vmm_run_round(Vmm *v, const volatile sig_atomic_t *stop, uint32_t *ret_sum, RunFault *ret_fault) {
+        GuestRun g = {};
+        struct kvm_run *run = v->run;
+        int r;
+
+        for (;;) {
+                if (*stop)
+                        return -EINTR;
+                run->exit_reason = EXIT_REASON_UNSET;
+                if (ioctl(v->vcpu_fd, KVM_RUN, 0) < 0) {
+                        int e = errno;
+
+                        if (e == EINTR || e == EAGAIN)
+                                continue;
+                        *ret_fault = (RunFault) {
+                                .error = -e,
+                                .exit_reason = run->exit_reason,
+                                .rip = vcpu_rip(v),
+                        };
+                        if (run->exit_reason == KVM_EXIT_MEMORY_FAULT) {
+                                /* struct kvm_run's memory_fault (flags, gpa, size), not in older headers. */
+                                const uint64_t *mf = (const uint64_t *) (const void *) &run->mmio;
+
+                                ret_fault->mf_flags = mf[0];
+                                ret_fault->mf_gpa = mf[1];
+                                ret_fault->mf_size = mf[2];
+                        }
+                        return 0;
+                }
+                v->exits++;
+
+                switch (run->exit_reason) {
+                case KVM_EXIT_IO:
+                        r = handle_out(v, &g);
+                        if (r < 0)
+                                return r;
+                        if (g.done)
+                                return log_error(-EPROTO, "the loop program reported done; it never should");
+                        if (g.have_sum) {
+                                *ret_sum = g.sum;
+                                return 1;
+                        }
+                        break;
+                case KVM_EXIT_HLT:
+                        return log_error(-EPROTO, "the loop program halted (rip 0x%" PRIx64 ")", vcpu_rip(v));
+                case KVM_EXIT_MMIO:
+                        return log_error(-EPROTO, "unexpected KVM_EXIT_MMIO: %s of %u bytes at GPA 0x%llx (rip 0x%" PRIx64 ")",
+                                         run->mmio.is_write ? "write" : "read", run->mmio.len,
+                                         (unsigned long long) run->mmio.phys_addr, vcpu_rip(v));
+                default:
+                        return log_error(-EIO, "unexpected exit %u (%s) at rip 0x%" PRIx64, run->exit_reason,
+                                         exit_reason_name(run->exit_reason), vcpu_rip(v));
+                }
+        }
+}

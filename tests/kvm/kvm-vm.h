@@ -8,6 +8,7 @@
 #pragma once
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +85,33 @@ void guest_run_done(GuestRun *g);
  * of both being errors.
  */
 int vmm_run(Vmm *v, GuestRun *g, bool allow_write_faults);
+
+/*
+ * Sets RBP and RDX, which the loop program reads (guest-code.h); after
+ * vmm_setup().
+ */
+int vmm_set_loop_regs(Vmm *v, uint32_t ebp, uint32_t edx);
+
+/* Put in kvm_run.exit_reason before each KVM_RUN of a round: still there afterwards means KVM set none. */
+#define EXIT_REASON_UNSET UINT32_C(0xffffffff)
+
+/* How a failed KVM_RUN left the vCPU. */
+typedef struct RunFault {
+        int error;                      /* negative errno */
+        uint32_t exit_reason;           /* EXIT_REASON_UNSET: KVM wrote none */
+        uint64_t rip;
+        uint64_t mf_flags, mf_gpa, mf_size;     /* with KVM_EXIT_MEMORY_FAULT */
+} RunFault;
+
+/*
+ * One round of the loop program: runs the vCPU until the guest reports a
+ * checksum on PORT_SUM (returns 1, *ret_sum set) or KVM_RUN fails with
+ * anything but EINTR/EAGAIN (returns 0, *ret_fault set: KVM_RUN may be
+ * tried again, the guest is where it was). Returns -EINTR as soon as
+ * *stop is set (a signal handler sets it and kvm_run.immediate_exit), a
+ * negative errno on any other exit or error, printed.
+ */
+int vmm_run_round(Vmm *v, const volatile sig_atomic_t *stop, uint32_t *ret_sum, RunFault *ret_fault);
 
 /* "KVM_EXIT_MMIO" for KVM_EXIT_MMIO; "KVM_EXIT_?" for a reason it has no name for. */
 const char *exit_reason_name(uint32_t reason);

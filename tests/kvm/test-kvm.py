@@ -18,6 +18,8 @@ views through KVM, with gmemd on a private bus (gmemtest's World).
     for KVM_CREATE_GUEST_MEMFD.
   * probe-gmem reports what KVM offers for guest_memfd and exits 0 (it made
     one) or 77 (it cannot, with the reason).
+  * loop: the guest writes the pattern and sums it round after round until
+    --timeout, every sum the pattern's; a read-only VMM's loop finds it too.
   * Bad arguments exit 2; a broker refusal exits 1 with its message.
 
 Skipped (77) with the reason when /dev/kvm is missing or unusable (tiny-vmm
@@ -200,6 +202,26 @@ class KvmOnViews(GmemTestCase):
         else:
             self.assertIn("probe-gmem: result: KVM made a guest_memfd", res.out)
 
+    def test_loop(self):
+        """loop: the guest writes the pattern and sums it round after round, every sum the pattern's,
+        until --timeout; then a read-only VMM's loop finds the same sums."""
+        res = self.vmm("loop", self.writer, self.region, "--write-pattern", f"--seed={SEED:#x}",
+                       f"--length={LENGTH}", "--interval=50", "--timeout=3")
+        want = checksum(pattern(SEED, LENGTH // 4))
+        sums = [int(m, 16) for m in re.findall(r"(?m)^round: \d+ sum=0x([0-9a-f]{8}) ok$", res.out)]
+        self.assertGreaterEqual(len(sums), 2, "the guest did not complete two rounds in 3 s")
+        self.assertEqual(set(sums), {want}, "a round's sum is not the pattern's")
+        self.assertIn("loop-state: running", res.out)
+        self.assertNotIn("loop-state: faulting", res.out)
+        self.assertRegex(res.out, r"(?m)^stopped: by --timeout after \d+ rounds and 0 failed KVM_RUN calls; "
+                                  r"the guest was running$")
+        self.assertEqual(self.region_words(LENGTH // 4), pattern(SEED, LENGTH // 4),
+                         "the region does not hold the pattern the looping guest wrote")
+        res = self.vmm("loop", self.reader, self.region, "--expect-pattern", f"--seed={SEED:#x}",
+                       f"--length={LENGTH}", "--interval=50", "--timeout=2")
+        self.assertIn("access=ro", res.out)
+        self.assertRegex(res.out, rf"(?m)^round: 1 sum=0x{want:08x} ok$")
+
     def test_bad_usage(self):
         """Bad arguments exit 2 with a message; a broker refusal exits 1 with the broker's."""
         for args, text in [
@@ -214,6 +236,16 @@ class KvmOnViews(GmemTestCase):
             (["write", "--check-vm=x", self.writer, self.region], "--check-vm= is for write-attempt"),
             (["probe", "extra"], "probe takes no arguments"),
             (["probe-gmem", "extra"], "probe-gmem takes no arguments"),
+            (["read", "--write-pattern", self.reader, self.region], "--write-pattern and --interval= are for loop"),
+            (["read", "--interval=10", self.reader, self.region], "--write-pattern and --interval= are for loop"),
+            (["loop", "--interval=0", self.reader, self.region], "--interval= takes milliseconds"),
+            (["loop", "--interval=60001", self.reader, self.region], "--interval= takes milliseconds"),
+            (["loop", "--print-words", self.reader, self.region], "--print-words is for read"),
+            (["loop", "--fd=x", self.reader, self.region], "--fd= takes a file descriptor number"),
+            (["loop", "--fd=-1", self.reader, self.region], "--fd= takes a file descriptor number"),
+            (["write-attempt", "--fd=3", self.reader, self.region], "--fd= is for write, read, loop and check"),
+            (["loop", "--fd=3", "--get-fd", self.reader, self.region], "--fd= is for write, read, loop and check"),
+            (["probe", "--fd=3"], "--fd= is for write, read, loop and check"),
             (["--bogus", "probe"], "unknown option '--bogus'"),
         ]:
             res = self.vmm(*args, expect=2)

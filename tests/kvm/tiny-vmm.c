@@ -34,6 +34,14 @@
  *                  is printed; then the VMM checks that the memory did not
  *                  change, through its own mapping and, with --check-vm,
  *                  through another VM's read-write view.
+ *   loop           the guest (after writing the pattern, with
+ *                  --write-pattern) sums the first --length bytes of the view
+ *                  over and over and reports each sum on an I/O port; the VMM
+ *                  runs a round every --interval ms until SIGTERM or
+ *                  --timeout, checks every sum, and when KVM_RUN fails (the
+ *                  view revoked, a page made private) says how (errno,
+ *                  kvm_run.exit_reason, rip) and tries again, so it also sees
+ *                  access come back (loop-mode.c).
  *   check          no KVM: the view's content against the pattern.
  *   probe          no gmemd: runs a guest that only reports done; exit 0 if
  *                  KVM works, 77 with the reason if it is missing or unusable.
@@ -84,6 +92,7 @@
 #include "kvm-probes.h"
 #include "kvm-vm.h"
 #include "libgmem.h"
+#include "loop-mode.h"
 #include "macro.h"
 #include "parse.h"
 #include "tiny-vmm.h"
@@ -92,6 +101,7 @@
 #define DEFAULT_LENGTH (UINT64_C(16) * 1024)
 #define DEFAULT_SEED UINT32_C(0x5eed)
 #define DEFAULT_TIMEOUT 30
+#define DEFAULT_INTERVAL 200
 
 typedef enum Mode {
         MODE_WRITE,
@@ -101,6 +111,7 @@ typedef enum Mode {
         MODE_PROBE,
         MODE_VM_FD_HANDOFF,
         MODE_PROBE_GMEM,
+        MODE_LOOP,
         _MODE_MAX,
 } Mode;
 
@@ -112,6 +123,7 @@ static const char *const mode_names[_MODE_MAX] = {
         [MODE_PROBE] = "probe",
         [MODE_VM_FD_HANDOFF] = "vm-fd-handoff",
         [MODE_PROBE_GMEM] = "probe-gmem",
+        [MODE_LOOP] = "loop",
 };
 
 static const char *arg_bus_address = NULL;
@@ -124,6 +136,9 @@ bool arg_print_words = false;
 bool arg_no_readonly_mem = false;
 const char *arg_check_vm = NULL;
 unsigned arg_timeout = DEFAULT_TIMEOUT;
+unsigned arg_interval = DEFAULT_INTERVAL;
+bool arg_write_pattern = false;
+static int arg_fd = -1;
 
 int log_error(int r, const char *fmt, ...) {
         va_list ap;
@@ -151,7 +166,7 @@ static void gmem_client_unrefp(GmemClient **c) {
 /* ---- command line ----------------------------------------------------------- */
 
 static int help(void) {
-        printf("Usage: tiny-vmm [OPTIONS] write|read|write-attempt|check VM REGION\n"
+        printf("Usage: tiny-vmm [OPTIONS] write|read|write-attempt|loop|check VM REGION\n"
                "       tiny-vmm [OPTIONS] probe|vm-fd-handoff|probe-gmem\n"
                "\n"
                "A minimal KVM hypervisor on a gmemd view: the view is guest RAM at GPA 0x%" PRIx64 ",\n"
@@ -161,6 +176,9 @@ static int help(void) {
                "  read           the guest reports every word and a checksum over I/O ports\n"
                "  write-attempt  the guest writes to a read-only view: what KVM does, and the\n"
                "                 memory must not change\n"
+               "  loop           the guest sums the view over and over (after writing the pattern,\n"
+               "                 with --write-pattern); the VMM says when and how KVM_RUN fails and\n"
+               "                 when it works again, until SIGTERM or --timeout\n"
                "  check          no KVM: does the view hold the pattern of --seed?\n"
                "  probe          no gmemd: exit 0 if KVM runs a guest, 77 if it is missing\n"
                "  vm-fd-handoff  no gmemd: a VM fd in another process (fork, SCM_RIGHTS) gets EIO\n"
@@ -171,12 +189,18 @@ static int help(void) {
                "  -h --help             Show this help\n"
                "     --bus-address=ADDR Connect to gmemd on this bus (default: the system bus,\n"
                "                        or $DBUS_SYSTEM_BUS_ADDRESS)\n"
-               "     --access=ro|rw     Access of the view (default: rw for write, ro otherwise)\n"
+               "     --access=ro|rw     Access of the view (default: rw for write and for loop\n"
+               "                        --write-pattern, ro otherwise)\n"
                "     --get-fd           Take the VM's existing view with GetFd instead of Attach\n"
+               "     --fd=N             The view is this inherited fd (gmemctl --exec: $GMEM_FD);\n"
+               "                        read-write if it is open for writing\n"
                "     --length=BYTES     Bytes the guest works on, a multiple of 4, at most 960K\n"
                "                        and the view's size (default 16K)\n"
                "     --seed=N           Seed of the pattern (default 0x%" PRIx32 ")\n"
-               "     --expect-pattern   read: the guest must report the pattern of --seed\n"
+               "     --expect-pattern   read, loop: the guest must report the pattern of --seed\n"
+               "     --write-pattern    loop: the guest writes the pattern of --seed first\n"
+               "     --interval=MS      loop: a round, or a new try after a fault, every MS ms\n"
+               "                        (default %d)\n"
                "     --print-words      read: print every word the guest reported\n"
                "     --no-readonly-mem  Map a read-only view without KVM_MEM_READONLY\n"
                "     --check-vm=VM      write-attempt: also compare through VM's read-write view\n"
@@ -184,7 +208,7 @@ static int help(void) {
                "\n"
                "Exit status: 0 the checks held, 1 they did not or something failed,\n"
                "2 bad usage, 77 KVM is missing or unusable (probe-gmem: or makes no guest_memfd).\n",
-               DATA_GPA, DEFAULT_SEED, DEFAULT_TIMEOUT);
+               DATA_GPA, DEFAULT_SEED, DEFAULT_INTERVAL, DEFAULT_TIMEOUT);
         return 0;
 }
 
@@ -226,6 +250,9 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                 ARG_NO_READONLY_MEM,
                 ARG_CHECK_VM,
                 ARG_TIMEOUT,
+                ARG_FD,
+                ARG_WRITE_PATTERN,
+                ARG_INTERVAL,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -239,9 +266,12 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                 { "no-readonly-mem", no_argument, NULL, ARG_NO_READONLY_MEM },
                 { "check-vm", required_argument, NULL, ARG_CHECK_VM },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "fd", required_argument, NULL, ARG_FD },
+                { "write-pattern", no_argument, NULL, ARG_WRITE_PATTERN },
+                { "interval", required_argument, NULL, ARG_INTERVAL },
                 {}
         };
-        bool needs_view;
+        bool needs_view, interval_set = false;
         uint32_t u;
         Mode mode = _MODE_MAX;
         int c, r;
@@ -298,6 +328,20 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                                 return usage_error("--timeout= takes seconds from 1 to 3600, not '%s'", optarg);
                         arg_timeout = u;
                         break;
+                case ARG_FD:
+                        if (parse_u32(optarg, &u) < 0 || u > INT32_MAX)
+                                return usage_error("--fd= takes a file descriptor number, not '%s'", optarg);
+                        arg_fd = (int) u;
+                        break;
+                case ARG_WRITE_PATTERN:
+                        arg_write_pattern = true;
+                        break;
+                case ARG_INTERVAL:
+                        if (parse_u32(optarg, &u) < 0 || u == 0 || u > 60000)
+                                return usage_error("--interval= takes milliseconds from 1 to 60000, not '%s'", optarg);
+                        arg_interval = u;
+                        interval_set = true;
+                        break;
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);
                 case '?':
@@ -330,13 +374,20 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                 return usage_error("%s takes no arguments", mode_names[mode]);
 
         if (arg_access < 0)
-                arg_access = mode == MODE_WRITE ? GMEM_ACCESS_RW : GMEM_ACCESS_RO;
+                arg_access = mode == MODE_WRITE || (mode == MODE_LOOP && arg_write_pattern) ? GMEM_ACCESS_RW :
+                                                                                          GMEM_ACCESS_RO;
         if (mode == MODE_WRITE_ATTEMPT && arg_access != GMEM_ACCESS_RO)
                 return usage_error("write-attempt needs a read-only view (--access=ro)");
         if (arg_check_vm && mode != MODE_WRITE_ATTEMPT)
                 return usage_error("--check-vm= is for write-attempt");
-        if ((arg_expect_pattern || arg_print_words) && mode != MODE_READ)
-                return usage_error("--expect-pattern and --print-words are for read");
+        if (arg_print_words && mode != MODE_READ)
+                return usage_error("--print-words is for read");
+        if (arg_expect_pattern && mode != MODE_READ && mode != MODE_LOOP)
+                return usage_error("--expect-pattern is for read and loop");
+        if ((arg_write_pattern || interval_set) && mode != MODE_LOOP)
+                return usage_error("--write-pattern and --interval= are for loop");
+        if (arg_fd >= 0 && (!needs_view || mode == MODE_WRITE_ATTEMPT || arg_get_fd))
+                return usage_error("--fd= is for write, read, loop and check, without --get-fd");
 
         *ret_mode = mode;
         return 1;
@@ -371,14 +422,22 @@ int main(int argc, char **argv) {
         if (mode == MODE_PROBE)
                 return mode_probe(&vmm) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
-        r = arg_bus_address ? gmem_connect_address(arg_bus_address, &client) : gmem_connect(&client);
-        if (r < 0) {
-                log_error(r, "cannot connect to %s: %s", arg_bus_address ?: "the system bus", ERRNO_TEXT(-r));
-                return EXIT_FAILURE;
+        if (arg_fd >= 0) {
+                /* The view came with the process: no gmemd to ask. */
+                r = view_from_fd(arg_fd, vm, region, &view);
+                if (r < 0)
+                        return EXIT_FAILURE;
+        } else {
+                r = arg_bus_address ? gmem_connect_address(arg_bus_address, &client) : gmem_connect(&client);
+                if (r < 0) {
+                        log_error(r, "cannot connect to %s: %s", arg_bus_address ?: "the system bus",
+                                  ERRNO_TEXT(-r));
+                        return EXIT_FAILURE;
+                }
+                r = view_open(client, vm, region, (GmemAccess) arg_access, arg_get_fd, &view);
+                if (r < 0)
+                        return EXIT_FAILURE;
         }
-        r = view_open(client, vm, region, (GmemAccess) arg_access, arg_get_fd, &view);
-        if (r < 0)
-                return EXIT_FAILURE;
         if (arg_length > view.size) {
                 log_error(-ERANGE, "--length=%" PRIu64 " is more than the view's %zu bytes", arg_length, view.size);
                 return EXIT_USAGE;
@@ -393,6 +452,9 @@ int main(int argc, char **argv) {
                 break;
         case MODE_WRITE_ATTEMPT:
                 r = mode_write_attempt(&vmm, client, region, &view);
+                break;
+        case MODE_LOOP:
+                r = mode_loop(&vmm, &view);
                 break;
         case MODE_CHECK:
                 r = check_pattern(&view, "the view");

@@ -24,6 +24,8 @@ extern bool arg_print_words;
 extern bool arg_no_readonly_mem;
 extern const char *arg_check_vm;
 extern unsigned arg_timeout;
+extern unsigned arg_interval;
+extern bool arg_write_pattern;
 
 /* Prints "tiny-vmm: <message>" on stderr, stdout flushed first; returns r. */
 int log_error(int r, const char *fmt, ...) _printf_(2, 3);

@@ -91,6 +91,39 @@ int view_open(GmemClient *c, const char *vm, const char *region, GmemAccess acce
         return 0;
 }
 
+int view_from_fd(int fd, const char *vm, const char *region, View *ret) {
+        struct stat st;
+        bool writable;
+        int flags;
+        void *p;
+
+        if (fstat(fd, &st) < 0)
+                return log_errno("fstat() of fd %d (--fd) failed", fd);
+        if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t) st.st_size > SIZE_MAX || st.st_size % 4096 != 0)
+                return log_error(-EINVAL, "fd %d is not a view: mode 0%o, %jd bytes", fd, (unsigned) st.st_mode,
+                                 (intmax_t) st.st_size);
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return log_errno("fcntl(F_GETFL) of fd %d failed", fd);
+        writable = (flags & O_ACCMODE) == O_RDWR;
+
+        p = mmap(NULL, (size_t) st.st_size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return log_errno("mmap() of fd %d (%jd bytes) failed", fd, (intmax_t) st.st_size);
+        (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+        *ret = (View) {
+                .fd = fd,
+                .map = p,
+                .size = (size_t) st.st_size,
+                .writable = writable,
+                .inode = st.st_ino,
+        };
+        printf("view: vm=%s region=%s access=%s size=%zu inode=%ju call=inherited fd %d\n", vm, region,
+               writable ? "rw" : "ro", ret->size, (uintmax_t) st.st_ino, fd);
+        return 0;
+}
+
 /* ---- the modes -------------------------------------------------------------- */
 
 /* A read-only view goes into a KVM_MEM_READONLY slot when KVM has it, unless --no-readonly-mem. */

@@ -34,6 +34,13 @@ void view_done(View *v);
  */
 int view_open(GmemClient *c, const char *vm, const char *region, GmemAccess access, bool get_fd, View *ret);
 
+/*
+ * The view from an fd this process inherited (gmemctl attach|migrate --exec
+ * names it in $GMEM_FD): checked to be a regular file, mapped shared,
+ * writable when the fd is open for writing. Takes fd only on success.
+ */
+int view_from_fd(int fd, const char *vm, const char *region, View *ret);
+
 /* write: the guest writes the pattern of --seed over --length bytes; the VMM's mapping must hold it. */
 int mode_write(Vmm *v, const View *view);
 

@@ -46,6 +46,12 @@
 #                           for, the dynamic loader where FILE expects it
 #   vm_copy_program ROOT FILE [DIR]
 #                           FILE into ROOT/DIR (default /bin), its libraries
+#   vm_has_kvm_modules REL  true if the vm cache has REL's kvm modules
+#                           (VM_KVM_MODULES: irqbypass, kvm, kvm-amd)
+#   vm_add_kvm ROOT REL     those modules into ROOT/kvm, and ROOT/kvm/load,
+#                           a script for the guest that loads them (kvm-amd
+#                           with $GMEM_KVM_AMD_PARAMS, e.g. npt=0) and says
+#                           why not on stderr when it cannot
 #   vm_add_python ROOT      /usr/bin/python3 with its standard library and
 #                           python3-dbus into ROOT; returns 1 with the reason
 #                           in VM_PYTHON_MISSING when the host has not got
@@ -54,13 +60,17 @@
 # Environment: GMEM_VM_CACHE (kernel images, default /var/cache/gmemd-vm),
 # GMEM_VM_WORKDIR, GMEM_VM_KEEP, GMEM_VM_TIMEOUT (seconds, default 600),
 # GMEM_TEST_REQUIRE_DEPS, GMEM_VM_APPEND (more kernel command line), GMEM_QEMU
-# (the QEMU binary), GMEM_VM_CPU (QEMU's -cpu, default max,-cx16).
+# (the QEMU binary), GMEM_VM_CPU (QEMU's -cpu, default max,-cx16),
+# GMEM_KVM_AMD_PARAMS (kvm-amd.ko's parameters, vm_add_kvm).
 
 # shellcheck disable=SC2034 # VM_CACHE and the VM_* results are the callers'
 VM_CACHE=${GMEM_VM_CACHE:-/var/cache/gmemd-vm}
 VM_TIMEOUT=${GMEM_VM_TIMEOUT:-600}
 VM_CPU=${GMEM_VM_CPU:-max,-cx16}
 VM_QEMU_EXTRA=()
+# kvm-amd.ko needs kvm.ko, which needs irqbypass.ko (modinfo -F depends);
+# Debian's cloud kernels build no SEV, so nothing else.
+VM_KVM_MODULES=(irqbypass kvm kvm-amd)
 
 vm_skip() {
         if [ "${GMEM_TEST_REQUIRE_DEPS:-0}" = 1 ]; then
@@ -298,4 +308,37 @@ print(os.path.realpath(sys.executable), sysconfig.get_paths()["stdlib"], dbus.__
         so=$(ldconfig -p | sed -n 's/^[[:space:]]*libgcc_s\.so\.1 (libc6,x86-64) => //p' | head -n1)
         [ -n "$so" ] && cp -L "$so" "$root/lib/x86_64-linux-gnu/"
         return 0
+}
+
+# The guest's own KVM under TCG: -cpu max has AMD SVM with nested paging,
+# and these modules give the guest kernel /dev/kvm (tests/kvm/README.md,
+# "Nested KVM under QEMU TCG"). tests/vm/install-deps unpacks them beside
+# the kernel image.
+vm_has_kvm_modules() {
+        local m
+        for m in "${VM_KVM_MODULES[@]}"; do
+                [ -f "$VM_CACHE/$1/kvm/$m.ko" ] || return 1
+        done
+}
+
+vm_add_kvm() {
+        local root=$1 rel=$2 m
+        mkdir -p "$root/kvm" || vm_die "cannot create $root/kvm"
+        for m in "${VM_KVM_MODULES[@]}"; do
+                cp "$VM_CACHE/$rel/kvm/$m.ko" "$root/kvm/" || vm_die "cannot copy $m.ko"
+        done
+        echo "${GMEM_KVM_AMD_PARAMS:-}" >"$root/kvm/kvm-amd.params"
+        cat >"$root/kvm/load" <<'EOF'
+#!/bin/sh
+# Loads the kvm modules in /kvm (vm-lib.sh, vm_add_kvm): exit 0 with
+# /dev/kvm there, else 1 and why on stderr.
+for m in irqbypass kvm; do
+        insmod "/kvm/$m.ko" || { echo "insmod $m.ko failed" >&2; exit 1; }
+done
+# shellcheck disable=SC2046 # the parameters, one a word
+insmod /kvm/kvm-amd.ko $(cat /kvm/kvm-amd.params) ||
+        { echo "insmod kvm-amd.ko failed (no AMD SVM in this CPU? dmesg says)" >&2; exit 1; }
+[ -c /dev/kvm ] || { echo "the kvm modules loaded but there is no /dev/kvm" >&2; exit 1; }
+EOF
+        chmod 0755 "$root/kvm/load"
 }
