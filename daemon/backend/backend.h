@@ -87,8 +87,11 @@ typedef struct BackendOps {
         /* Creates the inode; on failure nothing is left behind. */
         int (*create)(const BackendCreateParams *p, BackendRegion *ret, GmemError *e);
         /*
-         * Ends the region's memory where closing its fd would not (the
-         * kernel keeps kmod regions until told). NULL: closing is enough.
+         * Ends the region's memory now, where closing gmemd's fds would not:
+         * the kernel keeps kmod regions until told, and a memfd's pages
+         * while any process still holds a view file. On failure the region
+         * stays as it was. NULL: the backend cannot (secret: its memory
+         * lasts as long as a process holds the file).
          */
         int (*destroy)(const BackendRegion *br, GmemError *e);
         /*
