@@ -124,20 +124,32 @@ static int region_publish(Manager *m, Region *reg, uint64_t id, UsageCharge *cha
         return 0;
 }
 
-/* QuotaExceeded unless the memory cgroup lets gmemd charge bytes more (hugetlb pages are not charged there). */
+/*
+ * QuotaExceeded unless gmemd may charge bytes more: its memory cgroup (and
+ * every ancestor) has room for them, and so has the host (MemAvailable, less
+ * what is kept for the rest of the host). Hugetlb pages come from their own
+ * pool, charged to neither, and the backend checks that pool.
+ */
 static int region_check_memcg(BackendType backend, const char *what, const char *name, uint64_t bytes,
                               GmemError *e) {
         MemcgHeadroom h;
+        HostMemory host;
 
         if (backend == BACKEND_HUGETLB || bytes == 0)
                 return 0;
-        if (memcg_headroom(NULL, NULL, &h) < 0 || h.left == UINT64_MAX)
-                return 0;
-        if (h.left >= MEMCG_MARGIN && bytes <= h.left - MEMCG_MARGIN)
-                return 0;
-        return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot %s region '%s' by %" PRIu64 " bytes: gmemd's "
-                              "memory cgroup %s has %" PRIu64 " bytes left of its limit of %" PRIu64 " (%llu kept for "
-                              "gmemd itself)", what, name, bytes, h.path, h.left, h.limit, MEMCG_MARGIN);
+        if (memcg_headroom(NULL, NULL, &h) >= 0 && h.left != UINT64_MAX &&
+            (h.left < MEMCG_MARGIN || bytes > h.left - MEMCG_MARGIN))
+                return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot %s region '%s' by %" PRIu64 " bytes: "
+                                      "gmemd's memory cgroup %s has %" PRIu64 " bytes left of its limit of %" PRIu64
+                                      " (%llu kept for gmemd itself)", what, name, bytes, h.path, h.left, h.limit,
+                                      MEMCG_MARGIN);
+        if (memcg_host_memory(NULL, &host) >= 0 &&
+            (host.available < MEMCG_HOST_RESERVE || bytes > host.available - MEMCG_HOST_RESERVE))
+                return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot %s region '%s' by %" PRIu64 " bytes: "
+                                      "the host has %" PRIu64 " bytes available (MemAvailable of %" PRIu64 " total, "
+                                      "%llu kept for the host); bound gmemd's memory with MemoryMax= in its unit",
+                                      what, name, bytes, host.available, host.total, MEMCG_HOST_RESERVE);
+        return 0;
 }
 
 static Usage region_usage(uint64_t size) {

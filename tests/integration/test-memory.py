@@ -50,6 +50,19 @@ class Memory(GmemTestCase):
             json.dump(POLICY, f)
         gmemtest.WORLD.start_gmemd(["--policy=" + cls.policy_path])
 
+    def without_quota(self):
+        """The same policy without the byte quota, until the test ends: what
+        the host has is then the only bound."""
+        def write(policy):
+            with open(self.policy_path + ".tmp", "w") as f:
+                json.dump(policy, f)
+            os.rename(self.policy_path + ".tmp", self.policy_path)
+            self.mgr("Reload")
+        unlimited = json.loads(json.dumps(POLICY))
+        del unlimited["classes"][0]["quota"]
+        write(unlimited)
+        self.addCleanup(write, POLICY)
+
     def hold_view(self, vm, region):
         """gmemctl attach VM REGION --exec -- sleep 900: a hypervisor that
         keeps its view's fd and touches nothing. Returns the process and the
@@ -117,6 +130,34 @@ class Memory(GmemTestCase):
                            "four populated regions are in the host's Shmem")
         res = self.gmemctl("create-region", self.uniq("q"), "64M", "--populate", expect=1)
         self.assertIn("Quota 'bytes'", res.err, f"the create past 256 MiB is refused by the byte quota: {res}")
+
+    def test_populate_past_what_the_host_has_is_refused(self):
+        """Without a cgroup limit in the way, a populate larger than the
+        host's MemAvailable is refused up front, naming the figure; nothing
+        is allocated and no region is made."""
+        self.without_quota()
+        avail = meminfo("MemAvailable")
+        size = (avail + 512 * MiB) // MiB * MiB
+        r = self.uniq("r")
+        before = meminfo("Shmem")
+        self.assertGmemError("QuotaExceeded", self.mgr, "CreateRegion", "sta{sv}", r, dbus.UInt64(size),
+                             gmemtest.dbus_options({"populate": True}), contains="MemAvailable")
+        self.assertLess(meminfo("Shmem") - before, SLACK, "the refused populate allocated nothing")
+        self.assertNotIn(r, self.region_names(), "the refused populate made no region")
+
+    def test_allocate_past_what_the_host_has_is_refused(self):
+        """Allocate is held to the same figure: a region larger than the
+        host (not populated, so it costs nothing) takes no Allocate of more
+        than MemAvailable, and does take a small one."""
+        self.without_quota()
+        avail = meminfo("MemAvailable")
+        size = (avail + 512 * MiB) // MiB * MiB
+        r = self.create_region(size)
+        self.assertGmemError("QuotaExceeded", self.mgr, "Allocate", "stt", r, dbus.UInt64(0), dbus.UInt64(size),
+                             contains="MemAvailable")
+        self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), 0, "the refused Allocate allocated nothing")
+        self.mgr("Allocate", "stt", r, dbus.UInt64(0), dbus.UInt64(MiB))
+        self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), MiB, "a small Allocate is let through")
 
 
 if __name__ == "__main__":
