@@ -9,13 +9,15 @@ file a process kept, as the issue that asked for it measured them.
 """
 import json
 import os
+import re
 import subprocess
-import time
 
 import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
 import dbus
-from gmemtest import MiB, GmemTestCase
+from gmemtest import (MiB, PAGE, GmemTestCase, mmap_raw, munmap, madvise, peek, poke, fallocate,
+                      PROT_READ, PROT_WRITE, MAP_SHARED, MADV_REMOVE, FALLOC_FL_KEEP_SIZE,
+                      FALLOC_FL_PUNCH_HOLE)
 
 QUOTA = "org.gmemd.Broker1.Error.QuotaExceeded"
 REGION = 64 * MiB
@@ -39,6 +41,40 @@ def meminfo(key):
             if k == key:
                 return int(v.split()[0]) * 1024
     raise AssertionError(f"no {key} in /proc/meminfo")
+
+
+def man_source(page):
+    with open(os.path.join(os.environ["GMEM_SOURCE_ROOT"], "man", page)) as f:
+        return f.read()
+
+
+def guarantee(row):
+    """The cells of the row of gmemd(8)'s table of guarantees whose first
+    cell contains row: {backend: text}."""
+    text = man_source("gmemd.8.scd")
+    lines = text[text.index("[[ *guarantee*"):].splitlines()
+    header = [re.sub(r"[\[:*| ]", "", h) for h in lines[:5]]
+    cells = None
+    for line in lines[5:]:
+        if not line.strip():
+            break
+        if line.startswith("|"):
+            if cells is not None and row in cells[0]:
+                break
+            cells = [line[1:].strip()]
+        elif line.startswith(":") and cells is not None:
+            cells.append(line[1:].strip())
+    if cells is None or row not in cells[0]:
+        raise AssertionError(f"gmemd(8) has no row of guarantees about {row!r}")
+    return dict(zip(header[1:], cells[1:]))
+
+
+def paragraph(page, start):
+    """The paragraph of a man page source whose first line starts with start."""
+    text = man_source(page)
+    i = text.index("\n" + start) + 1
+    j = text.find("\n\n", i)
+    return " ".join(text[i:j if j >= 0 else None].split())
 
 
 class Memory(GmemTestCase):
@@ -158,6 +194,50 @@ class Memory(GmemTestCase):
         self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), 0, "the refused Allocate allocated nothing")
         self.mgr("Allocate", "stt", r, dbus.UInt64(0), dbus.UInt64(MiB))
         self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), MiB, "a small Allocate is let through")
+
+    def test_allocate_right_is_advisory_on_memfd(self):
+        """On memfd a read-write view without the allocate right punches
+        holes and allocates all the same (fallocate, MADV_REMOVE), and so
+        does a VM that is not the region's owner: the kernel gives every
+        writable file of a shmem inode that right. The pages say so, and
+        this test keeps them honest."""
+        size = 4 * MiB
+        owner = self.register_vm()
+        r = self.create_region(size, owner=owner)
+        a = self.register_vm()
+        fa = self.attach(a, r, "rw")                  # no allocate option, not the owner
+        os.pwrite(fa, b"\xab" * size, 0)
+
+        fallocate(fa, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, MiB)
+        self.assertEqual(os.pread(fa, MiB, 0), b"\0" * MiB,
+                         "a read-write view without allocate punched a hole with fallocate")
+        self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), size - MiB,
+                         "the punched pages are gone from the region")
+        fallocate(fa, 0, 0, MiB)
+        self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), size,
+                         "a read-write view without allocate allocated with fallocate")
+        m = mmap_raw(fa, size, PROT_READ | PROT_WRITE, MAP_SHARED)
+        try:
+            madvise(m + MiB, MiB, MADV_REMOVE)
+            self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), size - MiB,
+                             "a read-write view without allocate punched a hole with MADV_REMOVE")
+            self.assertEqual(peek(m + MiB, PAGE), b"\0" * PAGE, "the hole reads zeros")
+        finally:
+            munmap(m, size)
+
+        cells = guarantee("allocate")
+        for backend in ("memfd", "hugetlb", "secret"):
+            self.assertRegex(cells[backend], r"^(no|advisory)\b",
+                             f"gmemd(8) must not claim that {backend} enforces the allocate right")
+        self.assertRegex(cells["kmod"], r"^(yes|enforced)\b", "gmemd(8) says kmod enforces the allocate right")
+        attach = paragraph("org.gmemd.Broker1.5.scd", "*Attach(s vm, s region")
+        self.assertIn("advisory", attach, "org.gmemd.Broker1(5) Attach says the allocate right is advisory on memfd")
+        create = paragraph("org.gmemd.Broker1.5.scd", "*CreateRegion(s name")
+        self.assertIn("advisory", create, "org.gmemd.Broker1(5) CreateRegion says the owner's right is advisory")
+        opt = paragraph("gmemctl.1.scd", "*--allocate*")
+        self.assertIn("kmod backend only", opt, "gmemctl(1) --allocate says where it is enforced")
+        opt = paragraph("gmemctl.1.scd", "*--owner=*")
+        self.assertIn("kmod backend", opt, "gmemctl(1) --owner says where it is enforced")
 
 
 if __name__ == "__main__":
