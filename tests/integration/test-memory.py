@@ -239,6 +239,58 @@ class Memory(GmemTestCase):
         opt = paragraph("gmemctl.1.scd", "*--owner=*")
         self.assertIn("kmod backend", opt, "gmemctl(1) --owner says where it is enforced")
 
+    def test_ended_views_keep_working_on_memfd(self):
+        """On memfd the kernel cannot take back a file a process holds: after
+        Detach and after UnregisterVm the old file still maps read-write and
+        still shares the region's memory with the live views; after
+        DestroyRegion it still maps, but reads zeros. gmemd(8) says so."""
+        size = 2 * MiB
+        r = self.create_region(size)
+        live = self.register_vm()
+        fl = self.attach(live, r, "rw")
+        ml = mmap_raw(fl, size, PROT_READ | PROT_WRITE, MAP_SHARED)
+        mapped = [ml]
+        self.addCleanup(lambda: [munmap(x, size) for x in mapped])
+
+        for how in ("Detach", "UnregisterVm"):
+            with self.subTest(how=how):
+                vm = self.register_vm()
+                fd = self.attach(vm, r, "rw")
+                poke(ml, f"before {how}".encode())
+                if how == "Detach":
+                    self.mgr("Detach", "ss", vm, r)
+                else:
+                    self.mgr("UnregisterVm", "s", vm)
+                self.assertNotIn(vm, [v for v, _, _ in self.views_of_region(r)], f"{how} ended the view")
+                m = mmap_raw(fd, size, PROT_READ | PROT_WRITE, MAP_SHARED)
+                try:
+                    self.assertEqual(peek(m, len(f"before {how}")), f"before {how}".encode(),
+                                     f"after {how} the old file still maps and reads the region")
+                    poke(m + PAGE, f"after {how}".encode())
+                    self.assertEqual(peek(ml + PAGE, len(f"after {how}")), f"after {how}".encode(),
+                                     f"after {how} the old file still writes into the live view's memory")
+                finally:
+                    munmap(m, size)
+
+        held = self.register_vm()
+        fd = self.attach(held, r, "rw")
+        m = mmap_raw(fd, size, PROT_READ | PROT_WRITE, MAP_SHARED)
+        self.addCleanup(munmap, m, size)
+        poke(m, b"\xcd" * size)
+        self.mgr("Detach", "ss", held, r)
+        munmap(mapped.pop(), size)
+        self.mgr("Detach", "ss", live, r)
+        self.mgr("DestroyRegion", "s", r)
+        self.assertEqual(peek(m, size), b"\0" * size, "after DestroyRegion the mapping a holder kept reads zeros")
+        self.assertEqual(os.pread(fd, size, 0), b"\0" * size, "after DestroyRegion the file a holder kept reads zeros")
+        poke(m, b"mine")
+        self.assertEqual(os.pread(fd, 4, 0), b"mine", "the holder's new page is its own, still writable")
+
+        security = man_source("gmemd.8.scd")
+        security = " ".join(security[security.index("# SECURITY"):security.index("# SIGNALS")].split())
+        for what in ("*Detach*", "*UnregisterVm*", "*DestroyRegion*", "reads zeros"):
+            self.assertIn(what, security, f"gmemd(8) SECURITY says what {what} leaves a holder of a view")
+
 
 if __name__ == "__main__":
     gmemtest.main(start_daemon=False)
