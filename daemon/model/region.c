@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "array.h"
+#include "log.h"
 #include "memcg.h"
 #include "parse.h"
 #include "region.h"
@@ -391,6 +392,17 @@ int region_destroy(Region *reg, GmemError *e) {
                 view_remove(v);
 
         manager_notify_region_removed(m, reg);
+        /*
+         * Its memory goes back to the host before its bytes go back to the quota, and only once no record
+         * of the region is left: a crash in between leaves the region gone, not a region emptied.
+         */
+        if (reg->ops->free_memory) {
+                GmemError fe = GMEM_ERROR_INIT;
+
+                if (reg->ops->free_memory(&reg->br, &fe) < 0)
+                        log_warning("Region '%s' is destroyed, but its memory stays with the processes that hold "
+                                    "its views: %s", reg->name, fe.message);
+        }
         region_free(reg);
         manager_notify_totals_changed(m);
         return 0;
