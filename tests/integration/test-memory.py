@@ -291,6 +291,46 @@ class Memory(GmemTestCase):
         for what in ("*Detach*", "*UnregisterVm*", "*DestroyRegion*", "reads zeros"):
             self.assertIn(what, security, f"gmemd(8) SECURITY says what {what} leaves a holder of a view")
 
+    def test_one_table_of_guarantees(self):
+        """gmemd(8) has one table of guarantees, with every guarantee a view
+        or region has for every backend, each cell enforced or advisory (or
+        n/a); what the tests here and in test-views.py show on memfd is what
+        it says; the README points to it, and no other page has another."""
+        backends = ["memfd", "hugetlb", "secret", "kmod"]
+        text = man_source("gmemd.8.scd")
+        self.assertEqual(text.count("[[ *guarantee*"), 1, "gmemd(8) has one table of guarantees")
+        for page in ("org.gmemd.Broker1.5.scd", "gmemctl.1.scd", "gmemd.policy.5.scd", "libgmem.3.scd"):
+            self.assertNotIn("[[ *guarantee*", man_source(page), f"{page} has no table of its own")
+        rows = {
+            "read-only": {"memfd": "enforced", "hugetlb": "enforced", "secret": "n/a", "kmod": "enforced"},
+            "window": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory", "kmod": "enforced"},
+            "allocate right": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory", "kmod": "enforced"},
+            "revoke on *Detach*": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory",
+                                   "kmod": "enforced"},
+            "revoke on *UnregisterVm*": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory",
+                                         "kmod": "enforced"},
+            "revoke on *DestroyRegion*": {"memfd": "enforced", "hugetlb": "enforced", "secret": "advisory",
+                                          "kmod": "enforced"},
+            "revoke on *CommitMigration*": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory",
+                                            "kmod": "enforced"},
+            "pending": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory", "kmod": "enforced"},
+        }
+        for row, want in rows.items():
+            cells = guarantee(row)
+            self.assertEqual(sorted(cells), sorted(backends), f"the row {row!r} has a cell for every backend")
+            for backend, word in want.items():
+                self.assertTrue(cells[backend].startswith(word),
+                                f"gmemd(8): {row!r} on {backend} is {word}, the table says {cells[backend]!r}")
+        table = text[text.index("[[ *guarantee*"):]
+        table = table[:table.index("\n\n")]
+        for line in table.splitlines()[5:]:
+            if line.startswith(":"):
+                self.assertRegex(line[1:].strip(), r"^(enforced|advisory|n/a|yes|no)\b",
+                                 f"every cell says enforced, advisory or n/a: {line!r}")
+        with open(os.path.join(os.environ["GMEM_SOURCE_ROOT"], "README.md")) as f:
+            readme = f.read()
+        self.assertIn("gmemd(8), BACKENDS", readme, "the README points to the table")
+
 
 if __name__ == "__main__":
     gmemtest.main(start_daemon=False)
