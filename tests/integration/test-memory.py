@@ -15,7 +15,7 @@ import subprocess
 import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
 import dbus
-from gmemtest import (MiB, PAGE, GmemTestCase, mmap_raw, munmap, madvise, peek, poke, fallocate,
+from gmemtest import (MiB, PAGE, WRAPPER, GmemTestCase, hugepages_reserved, memfd_secret_works, mmap_raw, munmap, madvise, peek, poke, fallocate,
                       PROT_READ, PROT_WRITE, MAP_SHARED, MADV_REMOVE, FALLOC_FL_KEEP_SIZE,
                       FALLOC_FL_PUNCH_HOLE)
 
@@ -166,6 +166,53 @@ class Memory(GmemTestCase):
                            "four populated regions are in the host's Shmem")
         res = self.gmemctl("create-region", self.uniq("q"), "64M", "--populate", expect=1)
         self.assertIn("Quota 'bytes'", res.err, f"the create past 256 MiB is refused by the byte quota: {res}")
+
+    def test_destroy_frees_huge_pages_a_holder_still_maps(self):
+        """hugetlb like memfd: DestroyRegion punches the inode, the huge
+        pages go back to the pool while a process still maps a view, and
+        that mapping reads zeros."""
+        if hugepages_reserved() < 2:
+            self.skip_or_fail("fewer than 2 huge pages are reserved (vm.nr_hugepages)", dependency=False)
+        with open("/proc/meminfo") as f:
+            hp = int(next(line for line in f if line.startswith("Hugepagesize:")).split()[1]) * 1024
+
+        def free_huge():
+            with open("/proc/meminfo") as f:
+                return int(next(line for line in f if line.startswith("HugePages_Free:")).split()[1])
+        before = free_huge()
+        r = self.create_region(hp, backend="hugetlb", populate=True)
+        vm = self.register_vm()
+        fd = self.attach(vm, r, "rw")
+        m = mmap_raw(fd, hp, PROT_READ | PROT_WRITE, MAP_SHARED)
+        self.addCleanup(munmap, m, hp)
+        poke(m, b"\xee" * PAGE)
+        self.assertEqual(free_huge(), before - 1, "the populated region took a huge page")
+        self.mgr("Detach", "ss", vm, r)
+        self.mgr("DestroyRegion", "s", r)
+        self.assertEqual(free_huge(), before, "the destroyed region's huge page is back in the pool")
+        self.assertEqual(peek(m, PAGE), b"\0" * PAGE, "the mapping a holder kept reads zeros")
+
+    def test_destroy_leaves_secret_memory_with_its_holder(self):
+        """secret cannot be punched: a process that keeps a view's file (the
+        region's own) keeps the contents after DestroyRegion, as gmemd(8)
+        says."""
+        if not memfd_secret_works():
+            self.skip_or_fail("memfd_secret(2) does not work here", dependency=False)
+        if WRAPPER:
+            self.skip_or_fail(f"gmemd cannot make secret memory under {WRAPPER[0]}", dependency=False)
+        size = MiB
+        r = self.create_region(size, backend="secret")
+        vm = self.register_vm()
+        fd = self.attach(vm, r, "rw")
+        m = mmap_raw(fd, size, PROT_READ | PROT_WRITE, MAP_SHARED)
+        self.addCleanup(munmap, m, size)
+        poke(m, b"kept by its holder")
+        self.mgr("Detach", "ss", vm, r)
+        self.mgr("DestroyRegion", "s", r)
+        self.assertNotIn(r, self.region_names(), "the region is gone")
+        self.assertEqual(peek(m, 18), b"kept by its holder", "on secret the holder keeps the contents")
+        self.assertTrue(guarantee("revoke on *DestroyRegion*")["secret"].startswith("advisory"),
+                        "gmemd(8) says DestroyRegion is advisory on secret")
 
     def test_populate_past_what_the_host_has_is_refused(self):
         """Without a cgroup limit in the way, a populate larger than the
