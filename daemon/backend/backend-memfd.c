@@ -123,6 +123,21 @@ static int memfd_discard(const BackendRegion *br, uint64_t offset, uint64_t leng
         return 0;
 }
 
+/*
+ * A region's end: every page of the inode goes back to the host now, not
+ * when the last process holding a view file closes it. A holder that still
+ * maps a view reads zeros from then on; a page it faults in again is a new
+ * page charged to its own memory cgroup, not the region's.
+ */
+static int memfd_free_memory(const BackendRegion *br, GmemError *e) {
+        if (br->fd < 0 || br->size == 0)
+                return 0;
+        if (fallocate(br->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t) br->size) < 0)
+                return gmem_error_set_errno(e, errno, "Cannot free the %" PRIu64 " bytes of the region's memory",
+                                            br->size);
+        return 0;
+}
+
 static int memfd_allocate(const BackendRegion *br, uint64_t offset, uint64_t length, GmemError *e) {
         if (fallocate(br->fd, FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0) {
                 if (errno == ENOSPC || errno == ENOMEM)
@@ -225,6 +240,7 @@ const BackendOps backend_memfd_ops = {
         .probe = memfd_probe,
         .page_size = backend_page_size_system,
         .create = memfd_create_region,
+        .free_memory = memfd_free_memory,
         .adopt_region = memfd_adopt_region,
         .adopt_view = backend_adopt_view_same_inode,
         .open_view = memfd_open_view,
@@ -292,6 +308,7 @@ const BackendOps backend_hugetlb_ops = {
         .probe = hugetlb_probe,
         .page_size = hugetlb_page_size,
         .create = hugetlb_create_region,
+        .free_memory = memfd_free_memory,
         .adopt_region = memfd_adopt_region,
         .adopt_view = backend_adopt_view_same_inode,
         .open_view = memfd_open_view,

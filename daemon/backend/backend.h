@@ -87,10 +87,21 @@ typedef struct BackendOps {
         /* Creates the inode; on failure nothing is left behind. */
         int (*create)(const BackendCreateParams *p, BackendRegion *ret, GmemError *e);
         /*
-         * Ends the region's memory where closing its fd would not (the
-         * kernel keeps kmod regions until told). NULL: closing is enough.
+         * Ends the region where closing gmemd's fds would not (the kernel
+         * keeps kmod regions until told), before the region is dropped from
+         * the records; on failure the region stays as it was. NULL: closing
+         * is enough.
          */
         int (*destroy)(const BackendRegion *br, GmemError *e);
+        /*
+         * Gives a destroyed region's memory back to the host even while a
+         * process still holds a view file (a memfd keeps its pages until the
+         * last one is closed): called once the region is dropped from the
+         * records, so that a crash in between cannot leave a region that
+         * still exists with its content gone. NULL: the backend cannot
+         * (secret: its memory lasts as long as a process holds the file).
+         */
+        int (*free_memory)(const BackendRegion *br, GmemError *e);
         /*
          * Restoring (from the fd store or the kernel): whether fd is this
          * backend's region called name, as gmemd left it; fills ret (taking

@@ -127,3 +127,29 @@ int memcg_headroom(const char *root, const char *proc_cgroup, MemcgHeadroom *ret
         }
         return 0;
 }
+
+int memcg_host_memory(const char *meminfo, HostMemory *ret) {
+        _cleanup_fclose_ FILE *f = NULL;
+        bool have_available = false, have_total = false;
+        HostMemory h = {};
+        char line[256];
+
+        f = fopen(meminfo ?: "/proc/meminfo", "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                uint64_t kb;
+
+                if (sscanf(line, "MemAvailable: %" SCNu64 " kB", &kb) == 1) {
+                        h.available = kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024;
+                        have_available = true;
+                } else if (sscanf(line, "MemTotal: %" SCNu64 " kB", &kb) == 1) {
+                        h.total = kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024;
+                        have_total = true;
+                }
+        }
+        if (!have_available || !have_total)
+                return -ENOENT;
+        *ret = h;
+        return 0;
+}

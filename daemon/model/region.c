@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "array.h"
+#include "log.h"
 #include "memcg.h"
 #include "parse.h"
 #include "region.h"
@@ -124,20 +125,32 @@ static int region_publish(Manager *m, Region *reg, uint64_t id, UsageCharge *cha
         return 0;
 }
 
-/* QuotaExceeded unless the memory cgroup lets gmemd charge bytes more (hugetlb pages are not charged there). */
+/*
+ * QuotaExceeded unless gmemd may charge bytes more: its memory cgroup (and
+ * every ancestor) has room for them, and so has the host (MemAvailable, less
+ * what is kept for the rest of the host). Hugetlb pages come from their own
+ * pool, charged to neither, and the backend checks that pool.
+ */
 static int region_check_memcg(BackendType backend, const char *what, const char *name, uint64_t bytes,
                               GmemError *e) {
         MemcgHeadroom h;
+        HostMemory host;
 
         if (backend == BACKEND_HUGETLB || bytes == 0)
                 return 0;
-        if (memcg_headroom(NULL, NULL, &h) < 0 || h.left == UINT64_MAX)
-                return 0;
-        if (h.left >= MEMCG_MARGIN && bytes <= h.left - MEMCG_MARGIN)
-                return 0;
-        return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot %s region '%s' by %" PRIu64 " bytes: gmemd's "
-                              "memory cgroup %s has %" PRIu64 " bytes left of its limit of %" PRIu64 " (%llu kept for "
-                              "gmemd itself)", what, name, bytes, h.path, h.left, h.limit, MEMCG_MARGIN);
+        if (memcg_headroom(NULL, NULL, &h) >= 0 && h.left != UINT64_MAX &&
+            (h.left < MEMCG_MARGIN || bytes > h.left - MEMCG_MARGIN))
+                return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot %s region '%s' by %" PRIu64 " bytes: "
+                                      "gmemd's memory cgroup %s has %" PRIu64 " bytes left of its limit of %" PRIu64
+                                      " (%llu kept for gmemd itself)", what, name, bytes, h.path, h.left, h.limit,
+                                      MEMCG_MARGIN);
+        if (memcg_host_memory(NULL, &host) >= 0 &&
+            (host.available < MEMCG_HOST_RESERVE || bytes > host.available - MEMCG_HOST_RESERVE))
+                return gmem_error_set(e, GMEM_ERROR_QUOTA_EXCEEDED, "Cannot %s region '%s' by %" PRIu64 " bytes: "
+                                      "the host has %" PRIu64 " bytes available (MemAvailable of %" PRIu64 " total, "
+                                      "%llu kept for the host); bound gmemd's memory with MemoryMax= in its unit",
+                                      what, name, bytes, host.available, host.total, MEMCG_HOST_RESERVE);
+        return 0;
 }
 
 static Usage region_usage(uint64_t size) {
@@ -379,6 +392,17 @@ int region_destroy(Region *reg, GmemError *e) {
                 view_remove(v);
 
         manager_notify_region_removed(m, reg);
+        /*
+         * Its memory goes back to the host before its bytes go back to the quota, and only once no record
+         * of the region is left: a crash in between leaves the region gone, not a region emptied.
+         */
+        if (reg->ops->free_memory) {
+                GmemError fe = GMEM_ERROR_INIT;
+
+                if (reg->ops->free_memory(&reg->br, &fe) < 0)
+                        log_warning("Region '%s' is destroyed, but its memory stays with the processes that hold "
+                                    "its views: %s", reg->name, fe.message);
+        }
         region_free(reg);
         manager_notify_totals_changed(m);
         return 0;

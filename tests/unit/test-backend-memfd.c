@@ -2,7 +2,8 @@
 /*
  * test-backend-memfd.c — the memfd backend on its own: the inode's lockdown
  * (seals, mode, access lists), views as distinct open files of one inode,
- * discard and allocate, and every route from a read-only view to write
+ * discard and allocate, a destroyed region's memory freed under a view
+ * still held, and every route from a read-only view to write
  * access we know of, each tried and shown closed.
  */
 #include <fcntl.h>
@@ -318,6 +319,35 @@ static void test_discard_allocate(void) {
         close(ro), close(rw);
 }
 
+/* A region's end frees its memory while a view file is still held: the held file reads zeros. */
+static void test_free_memory(void) {
+        GmemError e = GMEM_ERROR_INIT;
+        BackendView held = { .fd = -1 };
+        BackendRegion br;
+        struct stat st;
+        uint8_t *w;
+
+        EXPECT(backend_memfd_ops.create(&(BackendCreateParams) { .name = "f", .size = SIZE, .page_size = 4096,
+                                                                 .populate = true }, &br, &e) == 0,
+               "a populated region can be created: %s", e.message);
+        EXPECT(backend_memfd_ops.open_view(&br, &(BackendViewSpec) { .access = VIEW_ACCESS_RW, .length = SIZE },
+                                           &held, &e) == 0, "a view of it opens: %s", e.message);
+        w = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, held.fd, 0);
+        EXPECT(w != MAP_FAILED, "the view maps");
+        memset(w, 0x5a, SIZE);
+        EXPECT(allocated(&backend_memfd_ops, &br) >= SIZE, "every page is allocated");
+        EXPECT(backend_memfd_ops.free_memory && backend_hugetlb_ops.free_memory,
+               "memfd and hugetlb can free a destroyed region's memory");
+        EXPECT(!backend_secret_ops.free_memory, "secret cannot, and does not pretend to");
+        EXPECT(backend_memfd_ops.free_memory(&br, &e) == 0, "the region's memory is freed: %s", e.message);
+        backend_region_release(&br);
+        EXPECT(fstat(held.fd, &st) == 0 && st.st_blocks == 0,
+               "the view file still held has no page left (%lld blocks)", (long long) st.st_blocks);
+        EXPECT(w[0] == 0 && w[SIZE - 1] == 0, "the mapping still held reads zeros");
+        munmap(w, SIZE);
+        close(held.fd);
+}
+
 static void test_hugetlb_secret(void) {
         GmemError e = GMEM_ERROR_INIT;
         uint64_t ps;
@@ -372,6 +402,7 @@ int main(void) {
         RUN(test_read_only_routes);
         RUN(test_grants);
         RUN(test_discard_allocate);
+        RUN(test_free_memory);
         RUN(test_hugetlb_secret);
         backend_region_release(&region);
         return 0;

@@ -2,7 +2,8 @@
 /*
  * test-limits.c — the two limits gmemd checks before it charges anything:
  * memory cgroup headroom (memcg.c) read from a cgroup tree built here, v2
- * and v1, with limits at different levels; and file-descriptor headroom
+ * and v1, with limits at different levels; what the host has (MemAvailable);
+ * and file-descriptor headroom
  * (fdlimit.c) against a real RLIMIT_NOFILE lowered in this process.
  */
 #include <fcntl.h>
@@ -110,6 +111,27 @@ static void test_memcg_v1(void) {
         EXPECT(memcg_headroom(fs, procfile, &h) == -ENOENT, "'nomemory' is not the memory controller");
 }
 
+static void test_host_memory(void) {
+        char path[512];
+        HostMemory h;
+
+        snprintf(path, sizeof(path), "%s/meminfo", root);
+        put("meminfo", "MemTotal:       24683744 kB\nMemFree:        20000000 kB\n"
+                       "MemAvailable:   23014368 kB\nShmem:             10320 kB\n");
+        EXPECT(memcg_host_memory(path, &h) == 0, "memcg_host_memory() reads %s", path);
+        EXPECT(h.available == 23014368ULL * 1024 && h.total == 24683744ULL * 1024,
+               "MemAvailable and MemTotal in bytes: %llu of %llu", (unsigned long long) h.available,
+               (unsigned long long) h.total);
+
+        put("meminfo", "MemTotal:       24683744 kB\nMemFree:        20000000 kB\n");
+        EXPECT(memcg_host_memory(path, &h) == -ENOENT, "a kernel without MemAvailable says nothing");
+        snprintf(path, sizeof(path), "%s/no-such-meminfo", root);
+        EXPECT(memcg_host_memory(path, &h) == -ENOENT, "a missing file is an error, not a figure");
+        EXPECT(memcg_host_memory(NULL, &h) == 0 && h.available > 0 && h.available <= h.total,
+               "this host's /proc/meminfo reads: %llu of %llu available", (unsigned long long) h.available,
+               (unsigned long long) h.total);
+}
+
 static void test_fdlimit(void) {
         struct rlimit saved, rl;
         int fd, n = 0;
@@ -189,6 +211,7 @@ int main(void) {
         EXPECT(mkdtemp(root), "mkdtemp");
         RUN(test_memcg_v2);
         RUN(test_memcg_v1);
+        RUN(test_host_memory);
         RUN(test_fdlimit);
         cleanup();
         return 0;
