@@ -79,15 +79,31 @@ static inline sd_bus *manager_bus(const Manager *m) {
 
 
 /*
- * Decides whether the sender of msg may do verb (vm: the VM it acts on, for
- * a hypervisor's rights on its own VM), from the credentials the bus
- * captured and the policy in force. Returns 1 if allowed (ret_caller set: its
- * uid, and its class, NULL for a hypervisor acting on its own VM);
- * 0 if the credentials are being fetched: the handler must return 1 at once
- * and msg will be dispatched again; negative with AccessDenied naming the
- * verb if not allowed.
+ * The objects a call acts on, for bus_authorize(): the VM (or a migration's
+ * source), a migration's target VM, the region. Unset members are not
+ * involved.
  */
-int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm, Actor *ret_caller,
+typedef struct BusTarget {
+        const Vm *vm;
+        const Vm *target;
+        const Region *region;
+} BusTarget;
+#define BUS_TARGET(...) (&(const BusTarget) { __VA_ARGS__ })
+
+/*
+ * Decides whether the sender of msg may do verb to the objects in t (NULL:
+ * none), from the credentials the bus captured and the policy in force: its
+ * class must allow the verb and reach every object in t (scope own: objects
+ * its uid created; all: every object). A VM's own hypervisor uid may fetch
+ * that VM's views whatever its class; a uid that is some VM's hypervisor uid
+ * reaches only the views of VMs registered with its uid (get-fd, attach and
+ * migrate hand out views), whatever its class. Returns 1 if allowed
+ * (ret_caller set: its uid and its class, NULL for a hypervisor acting on
+ * its own VM); 0 if the credentials are being fetched: the handler must
+ * return 1 at once and msg will be dispatched again; negative with
+ * AccessDenied naming the verb if not allowed.
+ */
+int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const BusTarget *t, Actor *ret_caller,
                   sd_bus_error *ret_error);
 
 /* For handlers: "r = bus_authorize(...); if (r <= 0) return BUS_AUTH_RETURN(r);" */

@@ -206,7 +206,7 @@ static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = bus_get_region(userdata, name, &reg, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, NULL, &caller, error);
+        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         return reply_path(msg, region_path_of, reg);
@@ -224,7 +224,7 @@ static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = bus_get_vm(userdata, name, &vm, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, vm, &caller, error);
+        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, BUS_TARGET(.vm = vm), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         return reply_path(msg, vm_path_of, vm);
@@ -249,6 +249,8 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
         HASHMAP_FOREACH(reg, m->regions, i) {
                 _cleanup_free_ char *path = NULL;
 
+                if (!policy_class_reaches(caller.class, caller.uid, reg->creator))
+                        continue;
                 r = region_bus_path(reg, &path);
                 if (r < 0)
                         return r;
@@ -324,6 +326,8 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
         HASHMAP_FOREACH(vm, m->vms, i) {
                 _cleanup_free_ char *path = NULL;
 
+                if (!policy_class_reaches(caller.class, caller.uid, vm->creator))
+                        continue;
                 r = vm_bus_path(vm, &path);
                 if (r < 0)
                         return r;
@@ -383,7 +387,7 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         r = bus_get_vm(m, target_name, &target, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, m, POLICY_VERB_MIGRATE, NULL, &caller, error);
+        r = bus_authorize(msg, m, POLICY_VERB_MIGRATE, BUS_TARGET(.vm = source, .target = target), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = migration_reserve(source, &caller, &charge, &e);
@@ -414,6 +418,21 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* Whether the caller's class reaches both VMs of a migration (a VM gone: only scope all does). */
+static bool migration_reached(Manager *m, const Actor *caller, const Migration *mig) {
+        const char *names[] = { mig->source_name, mig->target_name };
+
+        if (caller->class && caller->class->scope == POLICY_SCOPE_ALL)
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                const Vm *vm = manager_get_vm(m, names[i]);
+
+                if (!vm || !policy_class_reaches(caller->class, caller->uid, vm->creator))
+                        return false;
+        }
+        return true;
+}
+
 static int method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Actor caller;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -433,6 +452,8 @@ static int method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_er
         HASHMAP_FOREACH(mig, m->migrations, i) {
                 _cleanup_free_ char *path = NULL;
 
+                if (!migration_reached(m, &caller, mig))
+                        continue;
                 r = migration_bus_path(mig, &path);
                 if (r < 0)
                         return r;

@@ -10,6 +10,7 @@
 #include "bus-util.h"
 #include "migration-dbus.h"
 #include "migration.h"
+#include "vm.h"
 
 static int migration_from_path(Manager *m, const char *path, Migration **ret) {
         const char *prefix = BUS_MIGRATION_PREFIX "/";
@@ -43,6 +44,14 @@ int bus_get_migration(Manager *m, const char *path, Migration **ret, sd_bus_erro
         return 0;
 }
 
+/* The VM a migration names, or a stand-in created by no uid if it is gone. */
+static const Vm *migration_vm(const Migration *mig, const char *name) {
+        static const Vm gone = { .name = (char *) "(unregistered)", .creator = (uid_t) -1 };
+        const Vm *vm = manager_get_vm(mig->manager, name);
+
+        return vm ?: &gone;
+}
+
 typedef int (*MigrationOp)(Migration *mig, GmemError *e);
 
 static int migration_method(sd_bus_message *msg, Migration *mig, MigrationOp op, sd_bus_error *error) {
@@ -50,7 +59,10 @@ static int migration_method(sd_bus_message *msg, Migration *mig, MigrationOp op,
         GmemError e = GMEM_ERROR_INIT;
         int r;
 
-        r = bus_authorize(msg, mig->manager, POLICY_VERB_MIGRATE, NULL, &caller, error);
+        /* The right to migrate on both VMs; one gone, only a class that reaches every VM may finish it. */
+        r = bus_authorize(msg, mig->manager, POLICY_VERB_MIGRATE,
+                          BUS_TARGET(.vm = migration_vm(mig, mig->source_name), .target = migration_vm(mig, mig->target_name)),
+                          &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = op(mig, &e);

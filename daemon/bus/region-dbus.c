@@ -36,7 +36,7 @@ int bus_region_method_destroy(sd_bus_message *msg, Region *reg, sd_bus_error *er
         GmemError e = GMEM_ERROR_INIT;
         int r;
 
-        r = bus_authorize(msg, reg->manager, POLICY_VERB_DESTROY_REGION, NULL, &caller, error);
+        r = bus_authorize(msg, reg->manager, POLICY_VERB_DESTROY_REGION, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = region_destroy(reg, &e);
@@ -57,7 +57,7 @@ static int region_range_method(sd_bus_message *msg, Region *reg, PolicyVerb verb
         r = sd_bus_message_read(msg, "tt", &offset, &length);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, reg->manager, verb, NULL, &caller, error);
+        r = bus_authorize(msg, reg->manager, verb, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = op(reg, offset, length, &e);
@@ -84,7 +84,7 @@ int bus_region_method_set_attributes(sd_bus_message *msg, Region *reg, sd_bus_er
         r = sd_bus_message_read(msg, "tts", &offset, &length, &attribute);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, reg->manager, POLICY_VERB_SET_ATTRIBUTES, NULL, &caller, error);
+        r = bus_authorize(msg, reg->manager, POLICY_VERB_SET_ATTRIBUTES, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = region_set_attributes(reg, offset, length, attribute, &e);
@@ -105,7 +105,7 @@ int bus_region_method_get_attributes(sd_bus_message *msg, Region *reg, sd_bus_er
         r = sd_bus_message_read(msg, "tt", &offset, &length);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, reg->manager, POLICY_VERB_LIST, NULL, &caller, error);
+        r = bus_authorize(msg, reg->manager, POLICY_VERB_LIST, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = region_get_attributes(reg, offset, length, &runs, &n, &e);

@@ -58,7 +58,7 @@ int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
         int r;
 
-        r = bus_authorize(msg, vm->manager, POLICY_VERB_UNREGISTER_VM, vm, &caller, error);
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_UNREGISTER_VM, BUS_TARGET(.vm = vm), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = vm_unregister(vm, &e);
@@ -102,7 +102,7 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = bus_get_region(vm->manager, region, &reg, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, vm->manager, POLICY_VERB_ATTACH, vm, &caller, error);
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_ATTACH, BUS_TARGET(.vm = vm, .region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         /* The quota of a new view: checked by the model in the same step as it charges. */
@@ -145,7 +145,7 @@ int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = bus_get_view(vm, region, &v, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, vm->manager, POLICY_VERB_DETACH, vm, &caller, error);
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_DETACH, BUS_TARGET(.vm = vm), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = view_detach(v, &e);
@@ -167,7 +167,7 @@ int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = bus_get_view(vm, region, &v, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, vm->manager, POLICY_VERB_GET_FD, vm, &caller, error);
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_GET_FD, BUS_TARGET(.vm = vm), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = view_get_fd(v, &fd, &e);

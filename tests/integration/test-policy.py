@@ -27,18 +27,23 @@ ORCH_UID = pwd.getpwnam("daemon").pw_uid      # class "orchestrator" by uid
 GROUP_UID = pwd.getpwnam("bin").pw_uid        # in no class by uid...
 GROUP_GID = grp.getgrnam("users").gr_gid      # ...but "monitor" through this supplementary group
 HYPERVISOR_UID = 65534                        # nobody: in no class at all
+TENANT2_UID = pwd.getpwnam("sys").pw_uid      # another member of "orchestrator": another tenant
+FLEET_UID = pwd.getpwnam("games").pw_uid      # class "fleet": scope all
 QUOTA = "org.gmemd.Broker1.Error.QuotaExceeded"
 
 POLICY = {
     "version": 1,
     "classes": [
-        {"name": "admin", "match": {"uids": [0]}, "verbs": ["all"], "backends": ["all"]},
-        {"name": "orchestrator", "match": {"uids": [ORCH_UID]},
+        {"name": "admin", "match": {"uids": [0]}, "verbs": ["all"], "scope": "all", "backends": ["all"]},
+        {"name": "orchestrator", "match": {"uids": [ORCH_UID, TENANT2_UID]},
          "verbs": ["list", "create-region", "destroy-region", "register-vm", "unregister-vm",
                    "attach", "detach", "get-fd", "migrate", "discard", "reload"],
          "backends": ["memfd"], "max_region_size": "8M",
          "quota": {"bytes": "12M", "regions": 2, "vms": 2, "views": 3}},
-        {"name": "monitor", "match": {"groups": ["users"]}, "verbs": ["list"]},
+        {"name": "monitor", "match": {"groups": ["users"]}, "verbs": ["list"], "scope": "all"},
+        {"name": "fleet", "match": {"uids": [FLEET_UID]}, "scope": "all",
+         "verbs": ["list", "register-vm", "unregister-vm", "attach", "detach", "get-fd", "migrate",
+                   "destroy-region", "discard"]},
     ],
 }
 
@@ -205,6 +210,99 @@ class Policy(GmemTestCase):
         self.assertDenied(self.call_as(HYPERVISOR_UID, "Detach", "ss", own, r), "may not detach")
         self.assertDenied(self.call_as(HYPERVISOR_UID, "Attach", "sssa{sv}", own, r, "ro", {}), "may not attach")
         self.assertDenied(self.call_as(HYPERVISOR_UID, "UnregisterVm", "s", own), "may not unregister-vm")
+
+    def test_scope_own(self):
+        """A class with scope own reaches only what its member's uid created, whatever its verbs."""
+        root_r, root_vm = self.create_region(MiB), self.register_vm()
+        self.attach(root_vm, root_r, "rw")
+        own_r, own_vm, own_vm2 = self.uniq("own"), self.uniq("ownvm"), self.uniq("ownvm")
+        self.cleanup_region(own_r)
+        self.cleanup_vm(own_vm)
+        self.cleanup_vm(own_vm2)
+        self.assertIn("ok", self.call_as(ORCH_UID, "CreateRegion", "sta{sv}", own_r, MiB, {}))
+        self.assertIn("ok", self.call_as(ORCH_UID, "RegisterVm", "sa{sv}", own_vm, {}))
+        self.assertIn("ok", self.call_as(ORCH_UID, "RegisterVm", "sa{sv}", own_vm2, {}))
+        self.assertIn("fd_accmode", self.call_as(ORCH_UID, "Attach", "sssa{sv}", own_vm, own_r, "rw", {}),
+                      "a tenant attaches its own region to its own VM")
+        rows = [
+            ("GetRegion", "s", (root_r,), f"region '{root_r}'"),
+            ("GetVm", "s", (root_vm,), f"VM '{root_vm}'"),
+            ("GetFd", "ss", (root_vm, root_r), f"VM '{root_vm}'"),
+            ("Attach", "sssa{sv}", (root_vm, own_r, "ro", {}), f"VM '{root_vm}'"),
+            ("Attach", "sssa{sv}", (own_vm, root_r, "rw", {}), f"region '{root_r}'"),
+            ("Detach", "ss", (root_vm, root_r), f"VM '{root_vm}'"),
+            ("Discard", "stt", (root_r, 0, PAGE), f"region '{root_r}'"),
+            ("BeginMigration", "ssa{sv}", (own_vm, root_vm, {}), f"VM '{root_vm}'"),
+            ("BeginMigration", "ssa{sv}", (root_vm, own_vm, {}), f"VM '{root_vm}'"),
+            ("UnregisterVm", "s", (root_vm,), f"VM '{root_vm}'"),
+            ("DestroyRegion", "s", (root_r,), f"region '{root_r}'"),
+        ]
+        for uid in (ORCH_UID, TENANT2_UID):
+            for method, sig, args, what in rows:
+                with self.subTest(uid=uid, method=method, args=args):
+                    self.assertDenied(self.call_as(uid, method, sig, *args), "class 'orchestrator'",
+                                      what if uid == ORCH_UID else "another uid created it")
+        for method, sig, args in [("GetFd", "ss", (own_vm, own_r)), ("UnregisterVm", "s", (own_vm,)),
+                                  ("DestroyRegion", "s", (own_r,)), ("BeginMigration", "ssa{sv}", (own_vm, own_vm2, {}))]:
+            with self.subTest(uid=TENANT2_UID, method=method):
+                self.assertDenied(self.call_as(TENANT2_UID, method, sig, *args), "class 'orchestrator'",
+                                  "another uid created it")
+        self.assertIn(root_r, self.region_names(), "root's region survives the tenant")
+        self.assertIn(root_vm, self.vm_names(), "root's VM survives the tenant")
+        self.assertEqual(len(self.views_of_vm(root_vm)), 1, "root's view survives the tenant")
+        self.assertEqual(self.mgr("ListMigrations"), [], "no migration was begun")
+
+        listed = self.call_as(ORCH_UID, "ListRegions")["ok"]
+        self.assertIn(f"'{own_r}'", listed, "a tenant lists its own region")
+        self.assertNotIn(f"'{root_r}'", listed, "a tenant does not list root's region")
+        self.assertNotIn(f"'{own_r}'", self.call_as(TENANT2_UID, "ListRegions")["ok"],
+                         "a tenant does not list another tenant's region, though both are in one class")
+        self.assertNotIn(f"'{root_vm}'", self.call_as(ORCH_UID, "ListVms")["ok"], "nor root's VMs")
+
+        # Migration needs the right on both VMs: between a tenant's own VMs it is allowed.
+        res = self.call_as(ORCH_UID, "BeginMigration", "ssa{sv}", own_vm, own_vm2, {})
+        self.assertNotEqual(res.get("error"), ACCESS_DENIED, f"a tenant migrates between its own VMs: {res}")
+        for path in [m[3] for m in self.mgr("ListMigrations")]:
+            self._quietly_path(path, "AbortMigration")
+        self.assertIn("ok", self.call_as(ORCH_UID, "Detach", "ss", own_vm, own_r), "a tenant detaches its own view")
+        self.assertIn("ok", self.call_as(ORCH_UID, "DestroyRegion", "s", own_r), "and destroys its own region")
+
+    def test_scope_all(self):
+        """A class with scope all reaches every object, whoever created it."""
+        orch_r, orch_vm = self.uniq("o"), self.uniq("ovm")
+        self.cleanup_region(orch_r)
+        self.cleanup_vm(orch_vm)
+        self.assertIn("ok", self.call_as(ORCH_UID, "CreateRegion", "sta{sv}", orch_r, MiB, {}))
+        self.assertIn("ok", self.call_as(ORCH_UID, "RegisterVm", "sa{sv}", orch_vm, {}))
+        self.assertIn("fd_accmode", self.call_as(ORCH_UID, "Attach", "sssa{sv}", orch_vm, orch_r, "rw", {}))
+        self.assertIn(f"'{orch_r}'", self.call_as(FLEET_UID, "ListRegions")["ok"], "scope all lists another uid's region")
+        self.assertIn(f"'{orch_r}'", self.call_as(GROUP_UID, "ListRegions", gids=[GROUP_GID])["ok"],
+                      "the monitor class, scope all, lists every region")
+        self.assertEqual(self.call_as(FLEET_UID, "GetFd", "ss", orch_vm, orch_r).get("fd_accmode"), os.O_RDWR,
+                         "scope all fetches another uid's view")
+        self.assertIn("ok", self.call_as(FLEET_UID, "Detach", "ss", orch_vm, orch_r))
+        self.assertIn("ok", self.call_as(FLEET_UID, "UnregisterVm", "s", orch_vm))
+        self.assertIn("ok", self.call_as(FLEET_UID, "DestroyRegion", "s", orch_r))
+        self.assertNotIn(orch_r, self.region_names())
+
+    def test_hypervisor_in_a_class(self):
+        """A uid that is some VM's hypervisor uid reaches only its own VMs' views, whatever its class."""
+        r = self.create_region(MiB)
+        root_vm, hv_vm = self.register_vm(), self.register_vm(uid=dbus.UInt32(FLEET_UID))
+        self.attach(root_vm, r, "rw")
+        self.attach(hv_vm, r, "ro")
+        self.assertEqual(self.call_as(FLEET_UID, "GetFd", "ss", hv_vm, r).get("fd_accmode"), os.O_RDONLY,
+                         "the hypervisor uid fetches its own VM's view")
+        self.assertDenied(self.call_as(FLEET_UID, "GetFd", "ss", root_vm, r), "hypervisor uid", f"VM '{root_vm}'")
+        self.assertDenied(self.call_as(FLEET_UID, "GetFd", "s", r, path=gmemtest.vm_path(root_vm),
+                                       iface=gmemtest.VM_IFACE), "hypervisor uid")
+        self.assertDenied(self.call_as(FLEET_UID, "Attach", "sssa{sv}", root_vm, r, "rw", {}), "hypervisor uid")
+        self.assertDenied(self.call_as(FLEET_UID, "BeginMigration", "ssa{sv}", root_vm, hv_vm, {}), "hypervisor uid")
+        self.assertDenied(self.call_as(FLEET_UID, "BeginMigration", "ssa{sv}", hv_vm, root_vm, {}), "hypervisor uid")
+        self.assertEqual(self.mgr("ListMigrations"), [], "no migration was begun")
+        self.mgr("UnregisterVm", "s", hv_vm)
+        self.assertEqual(self.call_as(FLEET_UID, "GetFd", "ss", root_vm, r).get("fd_accmode"), os.O_RDWR,
+                         "once it hypervises no VM its class's scope all applies again")
 
     def test_disconnect_before_handled(self):
         """A caller that is gone before gmemd reads its call gets nothing and leaves nothing."""
