@@ -314,16 +314,69 @@ int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const BusTar
         return 1;
 }
 
-int bus_node_list(Hashmap *objects, BusPathFunc path, char ***ret_nodes) {
+bool bus_emitting(const Manager *m) {
+        const BusContext *ctx = m->hooks_userdata;
+        return ctx && ctx->emitting > 0;
+}
+
+bool bus_caller_peek(Manager *m, sd_bus_message *msg, Actor *ret) {
+        BusContext *ctx = m->hooks_userdata;
+        const BusCreds *bc;
+
+        if (!msg)
+                msg = sd_bus_get_current_message(ctx->bus);
+        if (!msg || bus_creds_peek(ctx->creds, msg, &bc) <= 0)
+                return false;
+        *ret = (Actor) {
+                .uid = bc->uid,
+                .class = policy_match(m->policy, &(Caller) { .uid = bc->uid, .gids = bc->gids, .n_gids = bc->n_gids }),
+        };
+        return true;
+}
+
+bool bus_actor_sees(const Actor *a, uid_t creator) {
+        if (!a || !a->class)
+                return false;
+        if (creator == a->uid)
+                return true;
+        return a->class->scope == POLICY_SCOPE_ALL && policy_class_allows(a->class, POLICY_VERB_LIST);
+}
+
+bool bus_actor_sees_vm(const Actor *a, const Vm *vm) {
+        return a && (vm_is_hypervisor(vm, a->uid) || bus_actor_sees(a, vm->creator));
+}
+
+bool bus_actor_sees_migration(const Actor *a, Manager *m, const Migration *mig) {
+        const char *names[] = { mig->source_name, mig->target_name };
+
+        if (a && a->class && a->class->scope == POLICY_SCOPE_ALL && policy_class_allows(a->class, POLICY_VERB_LIST))
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                const Vm *vm = manager_get_vm(m, names[i]);
+
+                if (!vm || !bus_actor_sees_vm(a, vm))
+                        return false;
+        }
+        return true;
+}
+
+int bus_node_list(Manager *m, Hashmap *objects, BusPathFunc path, BusSeenFunc seen, char ***ret_nodes) {
         size_t n = 0;
+        bool known;
+        Actor a;
         void *o;
         char **l;
 
         l = calloc(hashmap_size(objects) + 1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
+        known = bus_caller_peek(m, NULL, &a);
         HASHMAP_FOREACH(o, objects, i) {
-                int r = path(o, &l[n]);
+                int r;
+
+                if (!bus_emitting(m) && (!known || !seen(o, &a, m)))
+                        continue;
+                r = path(o, &l[n]);
                 if (r < 0) {
                         while (n > 0)
                                 free(l[--n]);

@@ -114,7 +114,7 @@ static int with_region(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_me
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = bus_get_region(m, name, &reg, error);
+        r = bus_get_region(m, msg, name, &reg, error);
         if (r < 0)
                 return r;
         return handler(msg, reg, error);
@@ -129,7 +129,7 @@ static int with_vm(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_messag
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = bus_get_vm(m, name, &vm, error);
+        r = bus_get_vm(m, msg, name, &vm, error);
         if (r < 0)
                 return r;
         return handler(msg, vm, error);
@@ -144,7 +144,7 @@ static int with_migration(sd_bus_message *msg, Manager *m,
         r = sd_bus_message_read(msg, "o", &path);
         if (r < 0)
                 return r;
-        r = bus_get_migration(m, path, &mig, error);
+        r = bus_get_migration(m, msg, path, &mig, error);
         if (r < 0)
                 return r;
         return handler(msg, mig, error);
@@ -203,7 +203,7 @@ static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = bus_get_region(userdata, name, &reg, error);
+        r = bus_get_region(userdata, msg, name, &reg, error);
         if (r < 0)
                 return r;
         r = bus_authorize(msg, userdata, POLICY_VERB_LIST, BUS_TARGET(.region = reg), &caller, error);
@@ -221,7 +221,7 @@ static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = bus_get_vm(userdata, name, &vm, error);
+        r = bus_get_vm(userdata, msg, name, &vm, error);
         if (r < 0)
                 return r;
         r = bus_authorize(msg, userdata, POLICY_VERB_LIST, BUS_TARGET(.vm = vm), &caller, error);
@@ -381,10 +381,10 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         r = bus_read_options(msg, NULL, 0, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
-        r = bus_get_vm(m, source_name, &source, error);
+        r = bus_get_vm(m, msg, source_name, &source, error);
         if (r < 0)
                 return r;
-        r = bus_get_vm(m, target_name, &target, error);
+        r = bus_get_vm(m, msg, target_name, &target, error);
         if (r < 0)
                 return r;
         r = bus_authorize(msg, m, POLICY_VERB_MIGRATE, BUS_TARGET(.vm = source, .target = target), &caller, error);
@@ -597,8 +597,27 @@ static const sd_bus_vtable manager_vtable[] = {
 
 /* --- model hooks: changes become signals --- */
 
+/*
+ * sd-bus looks objects up through the same callbacks to emit their signals
+ * as to answer callers; while gmemd emits, the lookups must not hide an
+ * object from whoever's call happens to be dispatched.
+ */
+static BusContext *emitting_begin(Manager *m) {
+        BusContext *ctx = m->hooks_userdata;
+
+        ctx->emitting++;
+        return ctx;
+}
+
+static void emitting_end(BusContext **ctx) {
+        (*ctx)->emitting--;
+}
+
+#define EMITTING(m) _cleanup_(emitting_end) _unused_ BusContext *_emitting_ = emitting_begin(m)
+
 static void emit_object_signal(Manager *m, const char *signal, const char *name, int (*path_of)(const void *, char **),
                                const void *o, bool added) {
+        EMITTING(m);
         _cleanup_free_ char *path = NULL;
         sd_bus *bus = manager_bus(m);
 
@@ -628,6 +647,7 @@ static void hook_vm_removed(Manager *m, Vm *vm) {
 }
 
 static void hook_vm_changed(Manager *m, Vm *vm) {
+        EMITTING(m);
         _cleanup_free_ char *path = NULL;
 
         if (vm_bus_path(vm, &path) >= 0)
@@ -635,6 +655,7 @@ static void hook_vm_changed(Manager *m, Vm *vm) {
 }
 
 static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
+        EMITTING(m);
         _cleanup_free_ char *vm_path = NULL, *region_path = NULL;
         sd_bus *bus = manager_bus(m);
 
@@ -645,11 +666,13 @@ static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
 }
 
 static void hook_view_revoked(Manager *m, View *v) {
+        EMITTING(m);
         (void) sd_bus_emit_signal(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "ViewRevoked", "ss",
                                   v->vm->name, v->region->name);
 }
 
 static void emit_migration(Manager *m, Migration *mig, int added) {
+        EMITTING(m);
         _cleanup_free_ char *path = NULL;
         sd_bus *bus = manager_bus(m);
 
@@ -679,10 +702,12 @@ static void hook_migration_removed(Manager *m, Migration *mig) {
 }
 
 static void hook_totals_changed(Manager *m) {
+        EMITTING(m);
         (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "TotalBytes", NULL);
 }
 
 static void hook_persistence_changed(Manager *m) {
+        EMITTING(m);
         (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "Persistence", NULL);
 }
 

@@ -32,11 +32,14 @@ static int migration_from_path(Manager *m, const char *path, Migration **ret) {
         return *ret ? 0 : -ENOENT;
 }
 
-int bus_get_migration(Manager *m, const char *path, Migration **ret, sd_bus_error *error) {
+int bus_get_migration(Manager *m, sd_bus_message *msg, const char *path, Migration **ret, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
+        Actor a;
         int r;
 
         r = migration_from_path(m, path, ret);
+        if (r >= 0 && !(bus_caller_peek(m, msg, &a) && bus_actor_sees_migration(&a, m, *ret)))
+                r = -ENOENT;
         if (r < 0) {
                 r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_MIGRATION, "No migration '%.200s' known", path);
                 return bus_set_gmem_error(error, &e, r);
@@ -124,8 +127,12 @@ const sd_bus_vtable migration_vtable[] = {
 int migration_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                           sd_bus_error *error) {
         Migration *mig;
+        Actor a;
 
         if (migration_from_path(userdata, path, &mig) < 0)
+                return 0;
+        if (!bus_emitting(userdata) &&
+            !(bus_caller_peek(userdata, NULL, &a) && bus_actor_sees_migration(&a, userdata, mig)))
                 return 0;
         *found = mig;
         return 1;
@@ -135,7 +142,11 @@ static int migration_path_of(const void *o, char **ret) {
         return migration_bus_path(o, ret);
 }
 
+static bool migration_seen(const void *o, const Actor *a, Manager *m) {
+        return bus_actor_sees_migration(a, m, o);
+}
+
 int migration_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        return bus_node_list(m->migrations, migration_path_of, nodes);
+        return bus_node_list(m, m->migrations, migration_path_of, migration_seen, nodes);
 }

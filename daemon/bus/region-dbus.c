@@ -14,15 +14,18 @@
 #include "view.h"
 #include "vm.h"
 
-int bus_get_region(Manager *m, const char *name, Region **ret, sd_bus_error *error) {
+int bus_get_region(Manager *m, sd_bus_message *msg, const char *name, Region **ret, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
         Region *reg;
+        Actor a;
         int r;
 
         r = gmem_validate_name("region", name, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         reg = manager_get_region(m, name);
+        if (reg && !(bus_caller_peek(m, msg, &a) && bus_actor_sees(&a, reg->creator)))
+                reg = NULL;
         if (!reg) {
                 r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_REGION, "No region '%s' known", name);
                 return bus_set_gmem_error(error, &e, r);
@@ -230,6 +233,7 @@ int region_object_find(sd_bus *bus, const char *path, const char *interface, voi
         _cleanup_free_ char *name = NULL;
         Manager *m = userdata;
         Region *reg;
+        Actor a;
         int r;
 
         r = sd_bus_path_decode(path, BUS_REGION_PREFIX, &name);
@@ -237,6 +241,9 @@ int region_object_find(sd_bus *bus, const char *path, const char *interface, voi
                 return 0;
         reg = manager_get_region(m, name);
         if (!reg)
+                return 0;
+        /* Properties, methods and introspection of a region the caller may not see: as if it did not exist. */
+        if (!bus_emitting(m) && !(bus_caller_peek(m, NULL, &a) && bus_actor_sees(&a, reg->creator)))
                 return 0;
         *found = reg;
         return 1;
@@ -246,7 +253,12 @@ static int region_path_of(const void *o, char **ret) {
         return region_bus_path(o, ret);
 }
 
+static bool region_seen(const void *o, const Actor *a, Manager *m) {
+        const Region *reg = o;
+        return bus_actor_sees(a, reg->creator);
+}
+
 int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        return bus_node_list(m->regions, region_path_of, nodes);
+        return bus_node_list(m, m->regions, region_path_of, region_seen, nodes);
 }
