@@ -483,14 +483,46 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/*
+ * The manager's properties describe the host; a caller in no class of the
+ * policy may not read them (a VM's hypervisor uid needs none of them to
+ * fetch its views). While gmemd emits PropertiesChanged they are read for
+ * every listener.
+ */
+static int manager_may_read(Manager *m, sd_bus_error *error) {
+        Actor a;
+
+        if (bus_emitting(m))
+                return 0;
+        if (bus_caller_peek(m, NULL, &a) && a.class)
+                return 0;
+        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                "Access denied: callers in no class of the policy may not read the manager's properties");
+}
+
+static int property_get_total(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r = manager_may_read(m, error);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(reply, "t", m->total_bytes);
+}
+
 static int property_get_policy(sd_bus *bus, const char *path, const char *interface, const char *property,
                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        int gate = manager_may_read(userdata, error);
+        if (gate < 0)
+                return gate;
         Manager *m = userdata;
         return sd_bus_message_append(reply, "s", m->policy ? m->policy->origin : "");
 }
 
 static int property_get_backends(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        int gate = manager_may_read(userdata, error);
+        if (gate < 0)
+                return gate;
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "s");
@@ -508,23 +540,35 @@ static int property_get_backends(sd_bus *bus, const char *path, const char *inte
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        int gate = manager_may_read(userdata, error);
+        if (gate < 0)
+                return gate;
         return sd_bus_message_append(reply, "s", GMEMD_VERSION);
 }
 
 static int property_get_default_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
                                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        int gate = manager_may_read(userdata, error);
+        if (gate < 0)
+                return gate;
         Manager *m = userdata;
         return sd_bus_message_append(reply, "s", backend_type_to_string(m->default_backend));
 }
 
 static int property_get_persistence(sd_bus *bus, const char *path, const char *interface, const char *property,
                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        int gate = manager_may_read(userdata, error);
+        if (gate < 0)
+                return gate;
         Manager *m = userdata;
         return sd_bus_message_append(reply, "s", persistence_state_to_string(m->persistence));
 }
 
 static int property_get_allocated(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        int gate = manager_may_read(userdata, error);
+        if (gate < 0)
+                return gate;
         uint64_t a = 0;
         (void) manager_allocated_bytes(userdata, &a);
         return sd_bus_message_append(reply, "t", a);
@@ -535,7 +579,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Backends", "as", property_get_backends, 0, 0),
         SD_BUS_PROPERTY("DefaultBackend", "s", property_get_default_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("TotalBytes", "t", NULL, offsetof(Manager, total_bytes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("TotalBytes", "t", property_get_total, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("AllocatedBytes", "t", property_get_allocated, 0, 0),
         SD_BUS_PROPERTY("Policy", "s", property_get_policy, 0, 0),
         SD_BUS_PROPERTY("Persistence", "s", property_get_persistence, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -188,13 +188,20 @@ static int property_get_allocated(sd_bus *bus, const char *path, const char *int
 static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Region *reg = userdata;
+        bool all, known;
         View *v;
+        Actor a;
         int r;
 
+        /* Views of VMs the caller may not see are left out, except in PropertiesChanged (for every listener). */
+        all = bus_emitting(reg->manager);
+        known = bus_caller_peek(reg->manager, NULL, &a);
         r = sd_bus_message_open_container(reply, 'a', "(sss)");
         if (r < 0)
                 return r;
         HASHMAP_FOREACH(v, reg->views, i) {
+                if (!all && !(known && bus_actor_sees_vm(&a, v->vm)))
+                        continue;
                 r = sd_bus_message_append(reply, "(sss)", v->vm->name, view_access_to_string(v->access),
                                            view_state_to_string(v->state));
                 if (r < 0)

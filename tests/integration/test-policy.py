@@ -273,6 +273,14 @@ class Policy(GmemTestCase):
         self.assertNotEqual(res.get("error"), ACCESS_DENIED, f"a tenant migrates between its own VMs: {res}")
         for path in [m[3] for m in self.mgr("ListMigrations")]:
             self._quietly_path(path, "AbortMigration")
+        # A view root gave its own VM of the tenant's region does not show the tenant root's VM.
+        self.attach(root_vm, own_r, "ro")
+        res = self.call_as(ORCH_UID, "Get", "ss", gmemtest.REGION_IFACE, "Views",
+                           path=gmemtest.region_path(own_r), iface=gmemtest.PROPS_IFACE)
+        self.assertIn(f"'{own_vm}'", res.get("ok", ""), f"the tenant sees its own VM's view: {res}")
+        self.assertNotIn(f"'{root_vm}'", res["ok"], "but not root's VM in its region's Views")
+        self.assertIn((root_vm, "ro", "active"), self.views_of_region(own_r), "root sees both")
+        self.mgr("Detach", "ss", root_vm, own_r)
         self.assertIn("ok", self.call_as(ORCH_UID, "Detach", "ss", own_vm, own_r), "a tenant detaches its own view")
         self.assertIn("ok", self.call_as(ORCH_UID, "DestroyRegion", "s", own_r), "and destroys its own region")
 
