@@ -271,7 +271,26 @@ class Policy(GmemTestCase):
         # Migration needs the right on both VMs: between a tenant's own VMs it is allowed.
         res = self.call_as(ORCH_UID, "BeginMigration", "ssa{sv}", own_vm, own_vm2, {})
         self.assertNotEqual(res.get("error"), ACCESS_DENIED, f"a tenant migrates between its own VMs: {res}")
-        for path in [m[3] for m in self.mgr("ListMigrations")]:
+        paths = [str(m[3]) for m in self.mgr("ListMigrations")]
+        self.assertEqual(len(paths), 1, "root lists the tenant's migration")
+        self.assertIn(paths[0], self.call_as(ORCH_UID, "ListMigrations")["ok"], "the tenant lists its migration")
+        self.assertNotIn(paths[0], self.call_as(TENANT2_UID, "ListMigrations")["ok"],
+                         "another tenant does not list it")
+        ghost_path = gmemtest.ROOT_PATH + "/migration/999999"
+        for method in ("CommitMigration", "AbortMigration"):
+            res = self.call_as(TENANT2_UID, method, "o", paths[0])
+            ghost = self.call_as(TENANT2_UID, method, "o", ghost_path)
+            self.assertEqual(res.get("error"), "org.gmemd.Broker1.Error.NoSuchMigration",
+                             f"another tenant's {method} of the migration: {res}")
+            self.assertEqual(res["message"], ghost["message"].replace(ghost_path, paths[0]),
+                             f"{method} answers as for a migration that does not exist")
+        res = self.call_as(TENANT2_UID, "Get", "ss", gmemtest.MIGRATION_IFACE, "State", path=paths[0],
+                           iface=gmemtest.PROPS_IFACE)
+        self.assertEqual(res.get("error"), "org.freedesktop.DBus.Error.UnknownObject",
+                         f"another tenant reads the migration's properties: {res}")
+        self.assertIn("ok", self.call_as(ORCH_UID, "Get", "ss", gmemtest.MIGRATION_IFACE, "State", path=paths[0],
+                                         iface=gmemtest.PROPS_IFACE), "the tenant reads them")
+        for path in paths:
             self._quietly_path(path, "AbortMigration")
         # A view root gave its own VM of the tenant's region does not show the tenant root's VM.
         self.attach(root_vm, own_r, "ro")
