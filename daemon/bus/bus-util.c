@@ -323,6 +323,8 @@ bool bus_caller_peek(Manager *m, sd_bus_message *msg, Actor *ret) {
         BusContext *ctx = m->hooks_userdata;
         const BusCreds *bc;
 
+        if (!ctx)
+                return false;
         if (!msg)
                 msg = sd_bus_get_current_message(ctx->bus);
         if (!msg || bus_creds_peek(ctx->creds, msg, &bc) <= 0)

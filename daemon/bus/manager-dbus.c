@@ -503,7 +503,9 @@ static int manager_may_read(Manager *m, sd_bus_error *error) {
 static int property_get_total(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        int r = manager_may_read(m, error);
+        int r;
+
+        r = manager_may_read(m, error);
         if (r < 0)
                 return r;
         return sd_bus_message_append(reply, "t", m->total_bytes);
@@ -511,20 +513,22 @@ static int property_get_total(sd_bus *bus, const char *path, const char *interfa
 
 static int property_get_policy(sd_bus *bus, const char *path, const char *interface, const char *property,
                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        int gate = manager_may_read(userdata, error);
-        if (gate < 0)
-                return gate;
         Manager *m = userdata;
+        int r;
+
+        r = manager_may_read(m, error);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, "s", m->policy ? m->policy->origin : "");
 }
 
 static int property_get_backends(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        int gate = manager_may_read(userdata, error);
-        if (gate < 0)
-                return gate;
         int r;
 
+        r = manager_may_read(userdata, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_open_container(reply, 'a', "s");
         if (r < 0)
                 return r;
@@ -540,36 +544,44 @@ static int property_get_backends(sd_bus *bus, const char *path, const char *inte
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        int gate = manager_may_read(userdata, error);
-        if (gate < 0)
-                return gate;
+        int r;
+
+        r = manager_may_read(userdata, error);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, "s", GMEMD_VERSION);
 }
 
 static int property_get_default_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
                                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        int gate = manager_may_read(userdata, error);
-        if (gate < 0)
-                return gate;
         Manager *m = userdata;
+        int r;
+
+        r = manager_may_read(m, error);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, "s", backend_type_to_string(m->default_backend));
 }
 
 static int property_get_persistence(sd_bus *bus, const char *path, const char *interface, const char *property,
                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        int gate = manager_may_read(userdata, error);
-        if (gate < 0)
-                return gate;
         Manager *m = userdata;
+        int r;
+
+        r = manager_may_read(m, error);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, "s", persistence_state_to_string(m->persistence));
 }
 
 static int property_get_allocated(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        int gate = manager_may_read(userdata, error);
-        if (gate < 0)
-                return gate;
         uint64_t a = 0;
+        int r;
+
+        r = manager_may_read(userdata, error);
+        if (r < 0)
+                return r;
         (void) manager_allocated_bytes(userdata, &a);
         return sd_bus_message_append(reply, "t", a);
 }
