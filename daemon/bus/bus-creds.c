@@ -400,6 +400,23 @@ static int direct_creds(BusCredsCache *c, sd_bus_message *m, const BusCreds **re
         return 1;
 }
 
+int bus_creds_peek(BusCredsCache *c, sd_bus_message *m, const BusCreds **ret) {
+        const char *sender = sd_bus_message_get_sender(m);
+        BusCreds *bc;
+
+        if (!sender && !sd_bus_is_bus_client(sd_bus_message_get_bus(m))) {
+                int r = direct_creds(c, m, ret);
+                return r < 0 ? 0 : 1;
+        }
+        if (!sender)
+                return 0;
+        bc = hashmap_get(c->creds, sender);
+        if (!bc)
+                return 0;
+        *ret = bc;
+        return 1;
+}
+
 int bus_creds_get(BusCredsCache *c, sd_bus_message *m, const BusCreds **ret) {
         const char *sender = sd_bus_message_get_sender(m);
         BusCreds *bc;

@@ -38,3 +38,11 @@ BusCredsCache *bus_creds_cache_free(BusCredsCache *c);
  * negative on error.
  */
 int bus_creds_get(BusCredsCache *c, sd_bus_message *m, const BusCreds **ret);
+/*
+ * 1 with *ret set if the sender's credentials are known, 0 if not; never
+ * asks the bus and never parks m. For property getters, node enumerators
+ * and object lookups, which cannot wait: every method call reaches them only
+ * after the credentials are known (calls are parked until then), so 0 means
+ * a sender the cache has already forgotten.
+ */
+int bus_creds_peek(BusCredsCache *c, sd_bus_message *m, const BusCreds **ret);

@@ -13,6 +13,7 @@
 #include "bus-util.h"
 #include "fdlimit.h"
 #include "migration.h"
+#include "parse.h"
 #include "region.h"
 #include "vm.h"
 
@@ -208,11 +209,64 @@ int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, Gmem
         return 0;
 }
 
-int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm, Actor *ret_caller,
+/* Whether uid is the hypervisor uid of any VM. */
+static bool uid_is_hypervisor(const Manager *m, uid_t uid) {
+        const Vm *vm;
+
+        HASHMAP_FOREACH(vm, m->vms, i)
+                if (vm->has_uid && vm->uid == uid)
+                        return true;
+        return false;
+}
+
+static bool verb_hands_out_views(PolicyVerb verb) {
+        return verb == POLICY_VERB_GET_FD || verb == POLICY_VERB_ATTACH || verb == POLICY_VERB_MIGRATE;
+}
+
+static bool vm_is_hypervisor(const Vm *vm, uid_t uid) {
+        return vm && vm->has_uid && vm->uid == uid;
+}
+
+/* The first object in t the class does not reach, named into buf; false if it reaches them all. */
+static bool target_out_of_reach(const PolicyClass *class, uid_t uid, const BusTarget *t, char *buf, size_t size) {
+        if (!t)
+                return false;
+        if (t->vm && !policy_class_reaches(class, uid, t->vm->creator)) {
+                (void) snprintf(buf, size, "VM '%s'", t->vm->name);
+                return true;
+        }
+        if (t->target && !policy_class_reaches(class, uid, t->target->creator)) {
+                (void) snprintf(buf, size, "VM '%s'", t->target->name);
+                return true;
+        }
+        if (t->region && !policy_class_reaches(class, uid, t->region->creator)) {
+                (void) snprintf(buf, size, "region '%s'", t->region->name);
+                return true;
+        }
+        return false;
+}
+
+/* The VM in t a hypervisor uid may not have views of handed to it, named into buf; false if none. */
+static bool target_not_hypervised(uid_t uid, const BusTarget *t, char *buf, size_t size) {
+        if (!t)
+                return false;
+        if (t->vm && !vm_is_hypervisor(t->vm, uid)) {
+                (void) snprintf(buf, size, "VM '%s'", t->vm->name);
+                return true;
+        }
+        if (t->target && !vm_is_hypervisor(t->target, uid)) {
+                (void) snprintf(buf, size, "VM '%s'", t->target->name);
+                return true;
+        }
+        return false;
+}
+
+int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const BusTarget *t, Actor *ret_caller,
                   sd_bus_error *ret_error) {
         BusContext *ctx = m->hooks_userdata;
         const PolicyClass *class;
         const BusCreds *bc;
+        char what[GMEM_NAME_MAX + 16] = "";
         Caller caller;
         int r;
 
@@ -226,37 +280,105 @@ int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm
 
         caller = (Caller) { .uid = bc->uid, .gids = bc->gids, .n_gids = bc->n_gids };
         class = policy_match(m->policy, &caller);
-        if (policy_class_allows(class, verb)) {
-                *ret_caller = (Actor) { .uid = bc->uid, .class = class };
-                return 1;
-        }
+
         /* A VM's own hypervisor may fetch that VM's views, and nothing else unless its class says so. */
-        if (verb == POLICY_VERB_GET_FD && vm && vm->has_uid && vm->uid == bc->uid) {
+        if (verb == POLICY_VERB_GET_FD && t && vm_is_hypervisor(t->vm, bc->uid)) {
                 *ret_caller = (Actor) { .uid = bc->uid, .class = class };
                 return 1;
         }
 
-        if (class)
+        if (!class)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Access denied: uid %u is in no class of the policy and may not %s%s%s%s",
+                                         (unsigned) bc->uid, policy_verb_to_string(verb), t && t->vm ? " for VM '" : "",
+                                         t && t->vm ? t->vm->name : "", t && t->vm ? "'" : "");
+        if (!policy_class_allows(class, verb))
                 return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "Access denied: uid %u (class '%s') may not %s%s%s%s", (unsigned) bc->uid,
-                                         class->name, policy_verb_to_string(verb), vm ? " for VM '" : "",
-                                         vm ? vm->name : "", vm ? "'" : "");
-        return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
-                                 "Access denied: uid %u is in no class of the policy and may not %s%s%s%s",
-                                 (unsigned) bc->uid, policy_verb_to_string(verb), vm ? " for VM '" : "",
-                                 vm ? vm->name : "", vm ? "'" : "");
+                                         class->name, policy_verb_to_string(verb), t && t->vm ? " for VM '" : "",
+                                         t && t->vm ? t->vm->name : "", t && t->vm ? "'" : "");
+        if (target_out_of_reach(class, bc->uid, t, what, sizeof(what)))
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Access denied: uid %u (class '%s', scope own) may not %s %s: another uid "
+                                         "created it", (unsigned) bc->uid, class->name, policy_verb_to_string(verb),
+                                         what);
+        /* A hypervisor uid reaches only the views of its own VMs, whatever its class. */
+        if (verb_hands_out_views(verb) && uid_is_hypervisor(m, bc->uid) &&
+            target_not_hypervised(bc->uid, t, what, sizeof(what)))
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Access denied: uid %u is the hypervisor uid of a VM and may not %s %s, "
+                                         "which is not registered with that uid", (unsigned) bc->uid,
+                                         policy_verb_to_string(verb), what);
+
+        *ret_caller = (Actor) { .uid = bc->uid, .class = class };
+        return 1;
 }
 
-int bus_node_list(Hashmap *objects, BusPathFunc path, char ***ret_nodes) {
+bool bus_emitting(const Manager *m) {
+        const BusContext *ctx = m->hooks_userdata;
+        return ctx && ctx->emitting > 0;
+}
+
+bool bus_caller_peek(Manager *m, sd_bus_message *msg, Actor *ret) {
+        BusContext *ctx = m->hooks_userdata;
+        const BusCreds *bc;
+
+        if (!ctx)
+                return false;
+        if (!msg)
+                msg = sd_bus_get_current_message(ctx->bus);
+        if (!msg || bus_creds_peek(ctx->creds, msg, &bc) <= 0)
+                return false;
+        *ret = (Actor) {
+                .uid = bc->uid,
+                .class = policy_match(m->policy, &(Caller) { .uid = bc->uid, .gids = bc->gids, .n_gids = bc->n_gids }),
+        };
+        return true;
+}
+
+bool bus_actor_sees(const Actor *a, uid_t creator) {
+        if (!a || !a->class)
+                return false;
+        if (creator == a->uid)
+                return true;
+        return a->class->scope == POLICY_SCOPE_ALL && policy_class_allows(a->class, POLICY_VERB_LIST);
+}
+
+bool bus_actor_sees_vm(const Actor *a, const Vm *vm) {
+        return a && (vm_is_hypervisor(vm, a->uid) || bus_actor_sees(a, vm->creator));
+}
+
+bool bus_actor_sees_migration(const Actor *a, Manager *m, const Migration *mig) {
+        const char *names[] = { mig->source_name, mig->target_name };
+
+        if (a && a->class && a->class->scope == POLICY_SCOPE_ALL && policy_class_allows(a->class, POLICY_VERB_LIST))
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                const Vm *vm = manager_get_vm(m, names[i]);
+
+                if (!vm || !bus_actor_sees_vm(a, vm))
+                        return false;
+        }
+        return true;
+}
+
+int bus_node_list(Manager *m, Hashmap *objects, BusPathFunc path, BusSeenFunc seen, char ***ret_nodes) {
         size_t n = 0;
+        bool known;
+        Actor a;
         void *o;
         char **l;
 
         l = calloc(hashmap_size(objects) + 1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
+        known = bus_caller_peek(m, NULL, &a);
         HASHMAP_FOREACH(o, objects, i) {
-                int r = path(o, &l[n]);
+                int r;
+
+                if (!bus_emitting(m) && (!known || !seen(o, &a, m)))
+                        continue;
+                r = path(o, &l[n]);
                 if (r < 0) {
                         while (n > 0)
                                 free(l[--n]);

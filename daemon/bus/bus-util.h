@@ -71,6 +71,7 @@ typedef struct BusContext {
         sd_bus *bus;
         BusCredsCache *creds;
         FdFlow *fdflow;
+        unsigned emitting;          /* > 0 while gmemd emits signals: object lookups hide nothing */
 } BusContext;
 
 static inline sd_bus *manager_bus(const Manager *m) {
@@ -79,23 +80,60 @@ static inline sd_bus *manager_bus(const Manager *m) {
 
 
 /*
- * Decides whether the sender of msg may do verb (vm: the VM it acts on, for
- * a hypervisor's rights on its own VM), from the credentials the bus
- * captured and the policy in force. Returns 1 if allowed (ret_caller set: its
- * uid, and its class, NULL for a hypervisor acting on its own VM);
- * 0 if the credentials are being fetched: the handler must return 1 at once
- * and msg will be dispatched again; negative with AccessDenied naming the
- * verb if not allowed.
+ * The objects a call acts on, for bus_authorize(): the VM (or a migration's
+ * source), a migration's target VM, the region. Unset members are not
+ * involved.
  */
-int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const Vm *vm, Actor *ret_caller,
+typedef struct BusTarget {
+        const Vm *vm;
+        const Vm *target;
+        const Region *region;
+} BusTarget;
+#define BUS_TARGET(...) (&(const BusTarget) { __VA_ARGS__ })
+
+/*
+ * Decides whether the sender of msg may do verb to the objects in t (NULL:
+ * none), from the credentials the bus captured and the policy in force: its
+ * class must allow the verb and reach every object in t (scope own: objects
+ * its uid created; all: every object). A VM's own hypervisor uid may fetch
+ * that VM's views whatever its class; a uid that is some VM's hypervisor uid
+ * reaches only the views of VMs registered with its uid (get-fd, attach and
+ * migrate hand out views), whatever its class. Returns 1 if allowed
+ * (ret_caller set: its uid and its class, NULL for a hypervisor acting on
+ * its own VM); 0 if the credentials are being fetched: the handler must
+ * return 1 at once and msg will be dispatched again; negative with
+ * AccessDenied naming the verb if not allowed.
+ */
+int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const BusTarget *t, Actor *ret_caller,
                   sd_bus_error *ret_error);
+
+/*
+ * Who may see an object: a caller sees the regions and VMs its own uid
+ * created if it is in a class, every object if its class may list with
+ * scope all, and a VM registered with its uid. A migration is seen with
+ * both its VMs. An object a caller may not see answers as one that does not
+ * exist, in name lookups, object paths, properties, GetManagedObjects and
+ * the node enumerators.
+ *
+ * bus_caller_peek() finds the caller of msg (NULL: the message the bus is
+ * dispatching) from the credentials already cached, without asking the bus;
+ * false if they are not known, and then the caller sees nothing.
+ */
+bool bus_caller_peek(Manager *m, sd_bus_message *msg, Actor *ret);
+/* Whether gmemd is emitting signals: object lookups then hide nothing (signals go to every listener). */
+bool bus_emitting(const Manager *m);
+bool bus_actor_sees(const Actor *a, uid_t creator);
+bool bus_actor_sees_vm(const Actor *a, const Vm *vm);
+bool bus_actor_sees_migration(const Actor *a, Manager *m, const Migration *mig);
 
 /* For handlers: "r = bus_authorize(...); if (r <= 0) return BUS_AUTH_RETURN(r);" */
 #define BUS_AUTH_RETURN(r) ((r) < 0 ? (r) : 1)
 
 /* Builds a node enumerator's NULL-terminated path list from a hashmap of objects. */
 typedef int (*BusPathFunc)(const void *object, char **ret);
-int bus_node_list(Hashmap *objects, BusPathFunc path, char ***ret_nodes);
+typedef bool (*BusSeenFunc)(const void *object, const Actor *a, Manager *m);
+/* Only the objects the caller of the message being dispatched may see (seen). */
+int bus_node_list(Manager *m, Hashmap *objects, BusPathFunc path, BusSeenFunc seen, char ***ret_nodes);
 
 int region_bus_path(const Region *reg, char **ret);
 int vm_bus_path(const Vm *vm, char **ret);

@@ -114,7 +114,7 @@ static int with_region(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_me
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = bus_get_region(m, name, &reg, error);
+        r = bus_get_region(m, msg, name, &reg, error);
         if (r < 0)
                 return r;
         return handler(msg, reg, error);
@@ -129,7 +129,7 @@ static int with_vm(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_messag
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = bus_get_vm(m, name, &vm, error);
+        r = bus_get_vm(m, msg, name, &vm, error);
         if (r < 0)
                 return r;
         return handler(msg, vm, error);
@@ -144,7 +144,7 @@ static int with_migration(sd_bus_message *msg, Manager *m,
         r = sd_bus_message_read(msg, "o", &path);
         if (r < 0)
                 return r;
-        r = bus_get_migration(m, path, &mig, error);
+        r = bus_get_migration(m, msg, path, &mig, error);
         if (r < 0)
                 return r;
         return handler(msg, mig, error);
@@ -203,10 +203,10 @@ static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = bus_get_region(userdata, name, &reg, error);
+        r = bus_get_region(userdata, msg, name, &reg, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, NULL, &caller, error);
+        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         return reply_path(msg, region_path_of, reg);
@@ -221,10 +221,10 @@ static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = bus_get_vm(userdata, name, &vm, error);
+        r = bus_get_vm(userdata, msg, name, &vm, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, vm, &caller, error);
+        r = bus_authorize(msg, userdata, POLICY_VERB_LIST, BUS_TARGET(.vm = vm), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         return reply_path(msg, vm_path_of, vm);
@@ -249,6 +249,8 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
         HASHMAP_FOREACH(reg, m->regions, i) {
                 _cleanup_free_ char *path = NULL;
 
+                if (!policy_class_reaches(caller.class, caller.uid, reg->creator))
+                        continue;
                 r = region_bus_path(reg, &path);
                 if (r < 0)
                         return r;
@@ -324,6 +326,8 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
         HASHMAP_FOREACH(vm, m->vms, i) {
                 _cleanup_free_ char *path = NULL;
 
+                if (!policy_class_reaches(caller.class, caller.uid, vm->creator))
+                        continue;
                 r = vm_bus_path(vm, &path);
                 if (r < 0)
                         return r;
@@ -377,13 +381,13 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         r = bus_read_options(msg, NULL, 0, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
-        r = bus_get_vm(m, source_name, &source, error);
+        r = bus_get_vm(m, msg, source_name, &source, error);
         if (r < 0)
                 return r;
-        r = bus_get_vm(m, target_name, &target, error);
+        r = bus_get_vm(m, msg, target_name, &target, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, m, POLICY_VERB_MIGRATE, NULL, &caller, error);
+        r = bus_authorize(msg, m, POLICY_VERB_MIGRATE, BUS_TARGET(.vm = source, .target = target), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = migration_reserve(source, &caller, &charge, &e);
@@ -414,6 +418,21 @@ static int method_begin_migration(sd_bus_message *msg, void *userdata, sd_bus_er
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* Whether the caller's class reaches both VMs of a migration (a VM gone: only scope all does). */
+static bool migration_reached(Manager *m, const Actor *caller, const Migration *mig) {
+        const char *names[] = { mig->source_name, mig->target_name };
+
+        if (caller->class && caller->class->scope == POLICY_SCOPE_ALL)
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                const Vm *vm = manager_get_vm(m, names[i]);
+
+                if (!vm || !policy_class_reaches(caller->class, caller->uid, vm->creator))
+                        return false;
+        }
+        return true;
+}
+
 static int method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Actor caller;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -433,6 +452,8 @@ static int method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_er
         HASHMAP_FOREACH(mig, m->migrations, i) {
                 _cleanup_free_ char *path = NULL;
 
+                if (!migration_reached(m, &caller, mig))
+                        continue;
                 r = migration_bus_path(mig, &path);
                 if (r < 0)
                         return r;
@@ -462,9 +483,42 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/*
+ * The manager's properties describe the host; a caller in no class of the
+ * policy may not read them (a VM's hypervisor uid needs none of them to
+ * fetch its views). While gmemd emits PropertiesChanged they are read for
+ * every listener.
+ */
+static int manager_may_read(Manager *m, sd_bus_error *error) {
+        Actor a;
+
+        if (bus_emitting(m))
+                return 0;
+        if (bus_caller_peek(m, NULL, &a) && a.class)
+                return 0;
+        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                "Access denied: callers in no class of the policy may not read the manager's properties");
+}
+
+static int property_get_total(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = manager_may_read(m, error);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(reply, "t", m->total_bytes);
+}
+
 static int property_get_policy(sd_bus *bus, const char *path, const char *interface, const char *property,
                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
+        int r;
+
+        r = manager_may_read(m, error);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, "s", m->policy ? m->policy->origin : "");
 }
 
@@ -472,6 +526,9 @@ static int property_get_backends(sd_bus *bus, const char *path, const char *inte
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         int r;
 
+        r = manager_may_read(userdata, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_open_container(reply, 'a', "s");
         if (r < 0)
                 return r;
@@ -487,24 +544,44 @@ static int property_get_backends(sd_bus *bus, const char *path, const char *inte
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        int r;
+
+        r = manager_may_read(userdata, error);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, "s", GMEMD_VERSION);
 }
 
 static int property_get_default_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
                                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
+        int r;
+
+        r = manager_may_read(m, error);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, "s", backend_type_to_string(m->default_backend));
 }
 
 static int property_get_persistence(sd_bus *bus, const char *path, const char *interface, const char *property,
                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
+        int r;
+
+        r = manager_may_read(m, error);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, "s", persistence_state_to_string(m->persistence));
 }
 
 static int property_get_allocated(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         uint64_t a = 0;
+        int r;
+
+        r = manager_may_read(userdata, error);
+        if (r < 0)
+                return r;
         (void) manager_allocated_bytes(userdata, &a);
         return sd_bus_message_append(reply, "t", a);
 }
@@ -514,7 +591,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Backends", "as", property_get_backends, 0, 0),
         SD_BUS_PROPERTY("DefaultBackend", "s", property_get_default_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("TotalBytes", "t", NULL, offsetof(Manager, total_bytes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("TotalBytes", "t", property_get_total, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("AllocatedBytes", "t", property_get_allocated, 0, 0),
         SD_BUS_PROPERTY("Policy", "s", property_get_policy, 0, 0),
         SD_BUS_PROPERTY("Persistence", "s", property_get_persistence, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -576,8 +653,27 @@ static const sd_bus_vtable manager_vtable[] = {
 
 /* --- model hooks: changes become signals --- */
 
+/*
+ * sd-bus looks objects up through the same callbacks to emit their signals
+ * as to answer callers; while gmemd emits, the lookups must not hide an
+ * object from whoever's call happens to be dispatched.
+ */
+static BusContext *emitting_begin(Manager *m) {
+        BusContext *ctx = m->hooks_userdata;
+
+        ctx->emitting++;
+        return ctx;
+}
+
+static void emitting_end(BusContext **ctx) {
+        (*ctx)->emitting--;
+}
+
+#define EMITTING(m) _cleanup_(emitting_end) _unused_ BusContext *_emitting_ = emitting_begin(m)
+
 static void emit_object_signal(Manager *m, const char *signal, const char *name, int (*path_of)(const void *, char **),
                                const void *o, bool added) {
+        EMITTING(m);
         _cleanup_free_ char *path = NULL;
         sd_bus *bus = manager_bus(m);
 
@@ -607,6 +703,7 @@ static void hook_vm_removed(Manager *m, Vm *vm) {
 }
 
 static void hook_vm_changed(Manager *m, Vm *vm) {
+        EMITTING(m);
         _cleanup_free_ char *path = NULL;
 
         if (vm_bus_path(vm, &path) >= 0)
@@ -614,6 +711,7 @@ static void hook_vm_changed(Manager *m, Vm *vm) {
 }
 
 static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
+        EMITTING(m);
         _cleanup_free_ char *vm_path = NULL, *region_path = NULL;
         sd_bus *bus = manager_bus(m);
 
@@ -624,11 +722,13 @@ static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
 }
 
 static void hook_view_revoked(Manager *m, View *v) {
+        EMITTING(m);
         (void) sd_bus_emit_signal(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "ViewRevoked", "ss",
                                   v->vm->name, v->region->name);
 }
 
 static void emit_migration(Manager *m, Migration *mig, int added) {
+        EMITTING(m);
         _cleanup_free_ char *path = NULL;
         sd_bus *bus = manager_bus(m);
 
@@ -658,10 +758,12 @@ static void hook_migration_removed(Manager *m, Migration *mig) {
 }
 
 static void hook_totals_changed(Manager *m) {
+        EMITTING(m);
         (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "TotalBytes", NULL);
 }
 
 static void hook_persistence_changed(Manager *m) {
+        EMITTING(m);
         (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "Persistence", NULL);
 }
 

@@ -10,6 +10,7 @@
 #include "bus-util.h"
 #include "migration-dbus.h"
 #include "migration.h"
+#include "vm.h"
 
 static int migration_from_path(Manager *m, const char *path, Migration **ret) {
         const char *prefix = BUS_MIGRATION_PREFIX "/";
@@ -31,16 +32,27 @@ static int migration_from_path(Manager *m, const char *path, Migration **ret) {
         return *ret ? 0 : -ENOENT;
 }
 
-int bus_get_migration(Manager *m, const char *path, Migration **ret, sd_bus_error *error) {
+int bus_get_migration(Manager *m, sd_bus_message *msg, const char *path, Migration **ret, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
+        Actor a;
         int r;
 
         r = migration_from_path(m, path, ret);
+        if (r >= 0 && !(bus_caller_peek(m, msg, &a) && bus_actor_sees_migration(&a, m, *ret)))
+                r = -ENOENT;
         if (r < 0) {
                 r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_MIGRATION, "No migration '%.200s' known", path);
                 return bus_set_gmem_error(error, &e, r);
         }
         return 0;
+}
+
+/* The VM a migration names, or a stand-in created by no uid if it is gone. */
+static const Vm *migration_vm(const Migration *mig, const char *name) {
+        static const Vm gone = { .name = (char *) "(unregistered)", .creator = (uid_t) -1 };
+        const Vm *vm = manager_get_vm(mig->manager, name);
+
+        return vm ?: &gone;
 }
 
 typedef int (*MigrationOp)(Migration *mig, GmemError *e);
@@ -50,7 +62,10 @@ static int migration_method(sd_bus_message *msg, Migration *mig, MigrationOp op,
         GmemError e = GMEM_ERROR_INIT;
         int r;
 
-        r = bus_authorize(msg, mig->manager, POLICY_VERB_MIGRATE, NULL, &caller, error);
+        /* The right to migrate on both VMs; one gone, only a class that reaches every VM may finish it. */
+        r = bus_authorize(msg, mig->manager, POLICY_VERB_MIGRATE,
+                          BUS_TARGET(.vm = migration_vm(mig, mig->source_name), .target = migration_vm(mig, mig->target_name)),
+                          &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = op(mig, &e);
@@ -112,8 +127,12 @@ const sd_bus_vtable migration_vtable[] = {
 int migration_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                           sd_bus_error *error) {
         Migration *mig;
+        Actor a;
 
         if (migration_from_path(userdata, path, &mig) < 0)
+                return 0;
+        if (!bus_emitting(userdata) &&
+            !(bus_caller_peek(userdata, NULL, &a) && bus_actor_sees_migration(&a, userdata, mig)))
                 return 0;
         *found = mig;
         return 1;
@@ -123,7 +142,11 @@ static int migration_path_of(const void *o, char **ret) {
         return migration_bus_path(o, ret);
 }
 
+static bool migration_seen(const void *o, const Actor *a, Manager *m) {
+        return bus_actor_sees_migration(a, m, o);
+}
+
 int migration_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        return bus_node_list(m->migrations, migration_path_of, nodes);
+        return bus_node_list(m, m->migrations, migration_path_of, migration_seen, nodes);
 }

@@ -16,7 +16,7 @@ int migration_object_find(sd_bus *bus, const char *path, const char *interface, 
 int migration_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
 
 /* Resolves a migration object path, setting NoSuchMigration. */
-int bus_get_migration(Manager *m, const char *path, Migration **ret, sd_bus_error *error);
+int bus_get_migration(Manager *m, sd_bus_message *msg, const char *path, Migration **ret, sd_bus_error *error);
 
 int bus_migration_method_commit(sd_bus_message *msg, Migration *mig, sd_bus_error *error);
 int bus_migration_method_abort(sd_bus_message *msg, Migration *mig, sd_bus_error *error);

@@ -14,15 +14,18 @@
 #include "view.h"
 #include "vm.h"
 
-int bus_get_region(Manager *m, const char *name, Region **ret, sd_bus_error *error) {
+int bus_get_region(Manager *m, sd_bus_message *msg, const char *name, Region **ret, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
         Region *reg;
+        Actor a;
         int r;
 
         r = gmem_validate_name("region", name, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         reg = manager_get_region(m, name);
+        if (reg && !(bus_caller_peek(m, msg, &a) && bus_actor_sees(&a, reg->creator)))
+                reg = NULL;
         if (!reg) {
                 r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_REGION, "No region '%s' known", name);
                 return bus_set_gmem_error(error, &e, r);
@@ -36,7 +39,7 @@ int bus_region_method_destroy(sd_bus_message *msg, Region *reg, sd_bus_error *er
         GmemError e = GMEM_ERROR_INIT;
         int r;
 
-        r = bus_authorize(msg, reg->manager, POLICY_VERB_DESTROY_REGION, NULL, &caller, error);
+        r = bus_authorize(msg, reg->manager, POLICY_VERB_DESTROY_REGION, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = region_destroy(reg, &e);
@@ -57,7 +60,7 @@ static int region_range_method(sd_bus_message *msg, Region *reg, PolicyVerb verb
         r = sd_bus_message_read(msg, "tt", &offset, &length);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, reg->manager, verb, NULL, &caller, error);
+        r = bus_authorize(msg, reg->manager, verb, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = op(reg, offset, length, &e);
@@ -84,7 +87,7 @@ int bus_region_method_set_attributes(sd_bus_message *msg, Region *reg, sd_bus_er
         r = sd_bus_message_read(msg, "tts", &offset, &length, &attribute);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, reg->manager, POLICY_VERB_SET_ATTRIBUTES, NULL, &caller, error);
+        r = bus_authorize(msg, reg->manager, POLICY_VERB_SET_ATTRIBUTES, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = region_set_attributes(reg, offset, length, attribute, &e);
@@ -105,7 +108,7 @@ int bus_region_method_get_attributes(sd_bus_message *msg, Region *reg, sd_bus_er
         r = sd_bus_message_read(msg, "tt", &offset, &length);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, reg->manager, POLICY_VERB_LIST, NULL, &caller, error);
+        r = bus_authorize(msg, reg->manager, POLICY_VERB_LIST, BUS_TARGET(.region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = region_get_attributes(reg, offset, length, &runs, &n, &e);
@@ -185,13 +188,20 @@ static int property_get_allocated(sd_bus *bus, const char *path, const char *int
 static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Region *reg = userdata;
+        bool all, known;
         View *v;
+        Actor a;
         int r;
 
+        /* Views of VMs the caller may not see are left out, except in PropertiesChanged (for every listener). */
+        all = bus_emitting(reg->manager);
+        known = bus_caller_peek(reg->manager, NULL, &a);
         r = sd_bus_message_open_container(reply, 'a', "(sss)");
         if (r < 0)
                 return r;
         HASHMAP_FOREACH(v, reg->views, i) {
+                if (!all && !(known && bus_actor_sees_vm(&a, v->vm)))
+                        continue;
                 r = sd_bus_message_append(reply, "(sss)", v->vm->name, view_access_to_string(v->access),
                                            view_state_to_string(v->state));
                 if (r < 0)
@@ -230,6 +240,7 @@ int region_object_find(sd_bus *bus, const char *path, const char *interface, voi
         _cleanup_free_ char *name = NULL;
         Manager *m = userdata;
         Region *reg;
+        Actor a;
         int r;
 
         r = sd_bus_path_decode(path, BUS_REGION_PREFIX, &name);
@@ -237,6 +248,9 @@ int region_object_find(sd_bus *bus, const char *path, const char *interface, voi
                 return 0;
         reg = manager_get_region(m, name);
         if (!reg)
+                return 0;
+        /* Properties, methods and introspection of a region the caller may not see: as if it did not exist. */
+        if (!bus_emitting(m) && !(bus_caller_peek(m, NULL, &a) && bus_actor_sees(&a, reg->creator)))
                 return 0;
         *found = reg;
         return 1;
@@ -246,7 +260,12 @@ static int region_path_of(const void *o, char **ret) {
         return region_bus_path(o, ret);
 }
 
+static bool region_seen(const void *o, const Actor *a, Manager *m) {
+        const Region *reg = o;
+        return bus_actor_sees(a, reg->creator);
+}
+
 int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        return bus_node_list(m->regions, region_path_of, nodes);
+        return bus_node_list(m, m->regions, region_path_of, region_seen, nodes);
 }

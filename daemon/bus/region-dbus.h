@@ -16,7 +16,8 @@ int region_object_find(sd_bus *bus, const char *path, const char *interface, voi
 int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
 
 /* Looks up a region by name, setting NoSuchRegion. */
-int bus_get_region(Manager *m, const char *name, Region **ret, sd_bus_error *error);
+/* The region of that name the caller of msg may see, or NoSuchRegion, the same whether it exists or not. */
+int bus_get_region(Manager *m, sd_bus_message *msg, const char *name, Region **ret, sd_bus_error *error);
 
 /* Handlers whose remaining arguments start after the region was determined. */
 int bus_region_method_destroy(sd_bus_message *msg, Region *reg, sd_bus_error *error);

@@ -17,15 +17,18 @@
 #include "vm-dbus.h"
 #include "vm.h"
 
-int bus_get_vm(Manager *m, const char *name, Vm **ret, sd_bus_error *error) {
+int bus_get_vm(Manager *m, sd_bus_message *msg, const char *name, Vm **ret, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
         Vm *vm;
+        Actor a;
         int r;
 
         r = gmem_validate_name("VM", name, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         vm = manager_get_vm(m, name);
+        if (vm && !(bus_caller_peek(m, msg, &a) && bus_actor_sees_vm(&a, vm)))
+                vm = NULL;
         if (!vm) {
                 r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_VM, "No VM '%s' known", name);
                 return bus_set_gmem_error(error, &e, r);
@@ -34,14 +37,23 @@ int bus_get_vm(Manager *m, const char *name, Vm **ret, sd_bus_error *error) {
         return 0;
 }
 
-/* The view of (vm, region name), setting NoSuchRegion or NoSuchView. */
-static int bus_get_view(Vm *vm, const char *region, View **ret, sd_bus_error *error) {
+/*
+ * The view of (vm, region name), setting NoSuchRegion or NoSuchView. A VM's
+ * views are found through the VM: who may see the VM may see which regions
+ * it has views of, even where it may not see those regions otherwise.
+ */
+static int bus_get_view(sd_bus_message *msg, Vm *vm, const char *region, View **ret, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
         Region *reg;
         View *v;
         int r;
 
-        r = bus_get_region(vm->manager, region, &reg, error);
+        v = gmem_name_is_valid(region) ? hashmap_get(vm->views, region) : NULL;
+        if (v) {
+                *ret = v;
+                return 0;
+        }
+        r = bus_get_region(vm->manager, msg, region, &reg, error);
         if (r < 0)
                 return r;
         v = view_lookup(vm, reg);
@@ -58,7 +70,7 @@ int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         GmemError e = GMEM_ERROR_INIT;
         int r;
 
-        r = bus_authorize(msg, vm->manager, POLICY_VERB_UNREGISTER_VM, vm, &caller, error);
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_UNREGISTER_VM, BUS_TARGET(.vm = vm), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = vm_unregister(vm, &e);
@@ -99,10 +111,16 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
                                     access);
                 return bus_set_gmem_error(error, &e, r);
         }
-        r = bus_get_region(vm->manager, region, &reg, error);
-        if (r < 0)
-                return r;
-        r = bus_authorize(msg, vm->manager, POLICY_VERB_ATTACH, vm, &caller, error);
+        /* A region the VM has a view of is found through the VM, as Detach and GetFd find it. */
+        v = gmem_name_is_valid(region) ? hashmap_get(vm->views, region) : NULL;
+        if (v)
+                reg = v->region;
+        else {
+                r = bus_get_region(vm->manager, msg, region, &reg, error);
+                if (r < 0)
+                        return r;
+        }
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_ATTACH, BUS_TARGET(.vm = vm, .region = reg), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         /* The quota of a new view: checked by the model in the same step as it charges. */
@@ -142,10 +160,10 @@ int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = sd_bus_message_read(msg, "s", &region);
         if (r < 0)
                 return r;
-        r = bus_get_view(vm, region, &v, error);
+        r = bus_get_view(msg, vm, region, &v, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, vm->manager, POLICY_VERB_DETACH, vm, &caller, error);
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_DETACH, BUS_TARGET(.vm = vm), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = view_detach(v, &e);
@@ -164,10 +182,10 @@ int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = sd_bus_message_read(msg, "s", &region);
         if (r < 0)
                 return r;
-        r = bus_get_view(vm, region, &v, error);
+        r = bus_get_view(msg, vm, region, &v, error);
         if (r < 0)
                 return r;
-        r = bus_authorize(msg, vm->manager, POLICY_VERB_GET_FD, vm, &caller, error);
+        r = bus_authorize(msg, vm->manager, POLICY_VERB_GET_FD, BUS_TARGET(.vm = vm), &caller, error);
         if (r <= 0)
                 return BUS_AUTH_RETURN(r);
         r = view_get_fd(v, &fd, &e);
@@ -251,11 +269,15 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
         _cleanup_free_ char *name = NULL;
         Manager *m = userdata;
         Vm *vm;
+        Actor a;
 
         if (sd_bus_path_decode(path, BUS_VM_PREFIX, &name) <= 0)
                 return 0;
         vm = manager_get_vm(m, name);
         if (!vm)
+                return 0;
+        /* Properties, methods and introspection of a VM the caller may not see: as if it did not exist. */
+        if (!bus_emitting(m) && !(bus_caller_peek(m, NULL, &a) && bus_actor_sees_vm(&a, vm)))
                 return 0;
         *found = vm;
         return 1;
@@ -265,7 +287,11 @@ static int vm_path_of(const void *o, char **ret) {
         return vm_bus_path(o, ret);
 }
 
+static bool vm_seen(const void *o, const Actor *a, Manager *m) {
+        return bus_actor_sees_vm(a, o);
+}
+
 int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        return bus_node_list(m->vms, vm_path_of, nodes);
+        return bus_node_list(m, m->vms, vm_path_of, vm_seen, nodes);
 }

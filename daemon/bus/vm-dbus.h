@@ -16,7 +16,8 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
 int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
 
 /* Looks up a VM by name, setting NoSuchVm. */
-int bus_get_vm(Manager *m, const char *name, Vm **ret, sd_bus_error *error);
+/* The VM of that name the caller of msg may see, or NoSuchVm, the same whether it exists or not. */
+int bus_get_vm(Manager *m, sd_bus_message *msg, const char *name, Vm **ret, sd_bus_error *error);
 
 int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error);
 int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error);

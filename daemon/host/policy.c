@@ -43,6 +43,12 @@ static const char *const policy_verb_table[_POLICY_VERB_MAX] = {
 };
 DEFINE_STRING_TABLE_LOOKUP(policy_verb, PolicyVerb);
 
+static const char *const policy_scope_table[_POLICY_SCOPE_MAX] = {
+        [POLICY_SCOPE_OWN] = "own",
+        [POLICY_SCOPE_ALL] = "all",
+};
+DEFINE_STRING_TABLE_LOOKUP(policy_scope, PolicyScope);
+
 static const char *const quota_kind_table[_QUOTA_KIND_MAX] = {
         [QUOTA_BYTES]   = "bytes",
         [QUOTA_REGIONS] = "regions",
@@ -402,7 +408,7 @@ static int parse_quota(Parser *p, const char *path, json_object *o, PolicyClass 
 }
 
 static int parse_class(Parser *p, const char *path, json_object *o, PolicyClass *c) {
-        static const char *const keys[] = { "name", "match", "verbs", "backends", "max_region_size", "quota" };
+        static const char *const keys[] = { "name", "match", "verbs", "scope", "backends", "max_region_size", "quota" };
         char kpath[KEY_PATH_MAX];
         json_object *v;
         int r;
@@ -446,6 +452,17 @@ static int parse_class(Parser *p, const char *path, json_object *o, PolicyClass 
         r = parse_name_set(p, kpath, v, &verb_set, &c->verbs);
         if (r < 0)
                 return r;
+
+        c->scope = POLICY_SCOPE_OWN;
+        if (json_object_object_get_ex(o, "scope", &v)) {
+                key_path(kpath, "%s.scope", path);
+                if (expect_type(p, kpath, v, json_type_string, "\"own\" or \"all\"") < 0)
+                        return -EINVAL;
+                c->scope = policy_scope_from_string(json_object_get_string(v));
+                if (c->scope < 0)
+                        return fail(p, kpath, "unknown scope \"%.64s\"; expected own or all",
+                                    json_object_get_string(v));
+        }
 
         if (json_object_object_get_ex(o, "backends", &v)) {
                 key_path(kpath, "%s.backends", path);

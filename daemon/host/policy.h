@@ -55,6 +55,20 @@ typedef enum QuotaKind {
 const char *quota_kind_to_string(QuotaKind k) _pure_;
 QuotaKind quota_kind_from_string(const char *s) _pure_;
 
+/*
+ * Which objects a class's verbs reach: own, the regions, VMs and views its
+ * member's uid created (the object's creator); all, every object on the host.
+ */
+typedef enum PolicyScope {
+        POLICY_SCOPE_OWN,
+        POLICY_SCOPE_ALL,
+        _POLICY_SCOPE_MAX,
+        _POLICY_SCOPE_INVALID = -EINVAL,
+} PolicyScope;
+
+const char *policy_scope_to_string(PolicyScope s) _pure_;
+PolicyScope policy_scope_from_string(const char *s) _pure_;
+
 typedef struct PolicyClass {
         char *name;
         uid_t *uids;                    /* from "uids" and resolved "users" */
@@ -62,6 +76,7 @@ typedef struct PolicyClass {
         gid_t *gids;                    /* resolved "groups" */
         size_t n_gids;
         uint32_t verbs;                 /* bit per PolicyVerb */
+        PolicyScope scope;              /* POLICY_SCOPE_OWN if unset */
         uint32_t backends;              /* bit per BackendType */
         uint64_t max_region_size;       /* POLICY_UNLIMITED if unset */
         uint64_t quota[_QUOTA_KIND_MAX];
@@ -99,6 +114,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Policy *, policy_free);
 const PolicyClass *policy_match(const Policy *p, const Caller *c);
 static inline bool policy_class_allows(const PolicyClass *c, PolicyVerb v) {
         return c && v >= 0 && v < _POLICY_VERB_MAX && (c->verbs & (UINT32_C(1) << v));
+}
+/* Whether the class's verbs reach an object the given uid created, for a member with uid. */
+static inline bool policy_class_reaches(const PolicyClass *c, uid_t uid, uid_t creator) {
+        return c && (c->scope == POLICY_SCOPE_ALL || creator == uid);
 }
 static inline bool policy_class_allows_backend(const PolicyClass *c, BackendType t) {
         return c && t >= 0 && t < _BACKEND_MAX && (c->backends & (UINT32_C(1) << t));

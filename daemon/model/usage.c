@@ -14,6 +14,7 @@
 const PolicyClass usage_unlimited = {
         .name = (char *) "unlimited",
         .verbs = UINT32_MAX,
+        .scope = POLICY_SCOPE_ALL,
         .backends = UINT32_MAX,
         .max_region_size = POLICY_UNLIMITED,
         .quota = {

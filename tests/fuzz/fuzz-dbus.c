@@ -66,20 +66,21 @@
 static const char *const policies[] = {
         /* The built-in one: root may do everything. */
         "{\"version\":1,\"classes\":[{\"name\":\"admin\",\"match\":{\"uids\":[0],\"groups\":[\"gmem-admin\"]},"
-        "\"verbs\":[\"all\"],\"backends\":[\"all\"]}]}",
+        "\"verbs\":[\"all\"],\"scope\":\"all\",\"backends\":[\"all\"]}]}",
         /* Quotas and a size limit. */
-        "{\"version\":1,\"classes\":[{\"name\":\"tight\",\"match\":{\"uids\":[0]},\"verbs\":[\"all\"],"
+        "{\"version\":1,\"classes\":[{\"name\":\"tight\",\"match\":{\"uids\":[0]},\"verbs\":[\"all\"],\"scope\":\"all\","
         "\"backends\":[\"memfd\",\"secret\"],\"max_region_size\":\"16M\","
         "\"quota\":{\"bytes\":\"24M\",\"regions\":3,\"vms\":2,\"views\":3}}]}",
         /* Some verbs only. */
         "{\"version\":1,\"classes\":[{\"name\":\"some\",\"match\":{\"gids\":[4242],\"uids\":[0]},"
-        "\"verbs\":[\"list\",\"create-region\",\"register-vm\",\"attach\",\"discard\"],\"backends\":[\"memfd\"]}]}",
-        /* Root is in no class: everything is denied, except GetFd by a VM's own uid. */
+        "\"verbs\":[\"list\",\"create-region\",\"register-vm\",\"attach\",\"discard\"],\"scope\":\"all\",\"backends\":[\"memfd\"]}]}",
+        /* Root is in no class: everything is denied, except GetFd by a VM's own uid. Scope own: uid 4242
+         * alone creates, so its lists still list everything. */
         "{\"version\":1,\"classes\":[{\"name\":\"other\",\"match\":{\"uids\":[4242]},\"verbs\":[\"all\"]}]}",
         /* An operator without get-fd and migrate: GetFd works for VMs registered with uid 0. */
         "{\"version\":1,\"classes\":[{\"name\":\"operator\",\"match\":{\"uids\":[0]},\"verbs\":[\"list\","
         "\"create-region\",\"destroy-region\",\"register-vm\",\"unregister-vm\",\"attach\",\"detach\","
-        "\"discard\",\"set-attributes\",\"reload\"],\"backends\":[\"all\"],\"quota\":{\"views\":4}}]}",
+        "\"discard\",\"set-attributes\",\"reload\"],\"scope\":\"all\",\"backends\":[\"all\"],\"quota\":{\"views\":4}}]}",
 };
 
 /* --- the method table --- */

@@ -106,7 +106,8 @@ static bool ref_words(json_object *o, const char *const *words) {
 }
 
 static bool ref_class(json_object *o, const char **names, size_t n_names) {
-        static const char *const class_keys[] = { "name", "match", "verbs", "backends", "max_region_size", "quota", NULL };
+        static const char *const class_keys[] = { "name", "match", "verbs", "scope", "backends", "max_region_size", "quota",
+                                                    NULL };
         static const char *const match_keys[] = { "uids", "users", "gids", "groups", NULL };
         static const char *const quota_keys[] = { "bytes", "regions", "vms", "views", NULL };
         static const char *const verbs[] = { "all", "list", "create-region", "destroy-region", "register-vm",
@@ -114,7 +115,7 @@ static bool ref_class(json_object *o, const char **names, size_t n_names) {
                                              "set-attributes", "reload", NULL };
         static const char *const backends[] = { "all", "memfd", "hugetlb", "secret", "kmod", NULL };
         json_object *v, *match;
-        const char *name;
+        const char *name, *scope;
 
         if (!json_object_is_type(o, json_type_object) || !ref_keys(o, class_keys))
                 return false;
@@ -142,6 +143,9 @@ static bool ref_class(json_object *o, const char **names, size_t n_names) {
                 return false;
 
         if (!json_object_object_get_ex(o, "verbs", &v) || !ref_words(v, verbs))
+                return false;
+        if (json_object_object_get_ex(o, "scope", &v) &&
+            (!ref_string(v, &scope) || !(streq(scope, "own") || streq(scope, "all"))))
                 return false;
         if (json_object_object_get_ex(o, "backends", &v) && !ref_words(v, backends))
                 return false;
@@ -231,6 +235,7 @@ static char *policy_to_json(const Policy *p) {
                         if (policy_class_allows(c, v))
                                 json_object_array_add(verbs, json_object_new_string(policy_verb_to_string(v)));
                 json_object_object_add(o, "verbs", verbs);
+                json_object_object_add(o, "scope", json_object_new_string(policy_scope_to_string(c->scope)));
                 for (BackendType t = 0; t < _BACKEND_MAX; t++)
                         if (policy_class_allows_backend(c, t))
                                 json_object_array_add(backends, json_object_new_string(backend_type_to_string(t)));
@@ -260,6 +265,7 @@ static void check_same(const Policy *a, const Policy *b) {
                            "class '%s' keeps its gids", x->name);
                 FUZZ_CHECK(x->verbs == y->verbs, "class '%s' keeps its verbs", x->name);
                 FUZZ_CHECK(x->backends == y->backends, "class '%s' keeps its backends", x->name);
+                FUZZ_CHECK(x->scope == y->scope, "class '%s' keeps its scope", x->name);
                 FUZZ_CHECK(x->max_region_size == y->max_region_size, "class '%s' keeps max_region_size", x->name);
                 FUZZ_CHECK(memcmp(x->quota, y->quota, sizeof(x->quota)) == 0, "class '%s' keeps its quotas", x->name);
         }
@@ -276,6 +282,7 @@ static void check_well_formed(const Policy *p) {
                         FUZZ_CHECK(!streq(c->name, p->classes[j].name), "class names are unique ('%s')", c->name);
                 FUZZ_CHECK(c->verbs < (UINT32_C(1) << _POLICY_VERB_MAX), "class '%s' has known verbs only", c->name);
                 FUZZ_CHECK(c->backends < (UINT32_C(1) << _BACKEND_MAX), "class '%s' has known backends only", c->name);
+                FUZZ_CHECK(c->scope >= 0 && c->scope < _POLICY_SCOPE_MAX, "class '%s' has a known scope", c->name);
                 FUZZ_CHECK(c->n_uids <= 2 * POLICY_LIST_MAX && c->n_gids <= 2 * POLICY_LIST_MAX,
                            "class '%s' has bounded id lists", c->name);
                 for (size_t j = 0; j < c->n_uids; j++)

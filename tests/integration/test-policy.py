@@ -27,18 +27,23 @@ ORCH_UID = pwd.getpwnam("daemon").pw_uid      # class "orchestrator" by uid
 GROUP_UID = pwd.getpwnam("bin").pw_uid        # in no class by uid...
 GROUP_GID = grp.getgrnam("users").gr_gid      # ...but "monitor" through this supplementary group
 HYPERVISOR_UID = 65534                        # nobody: in no class at all
+TENANT2_UID = pwd.getpwnam("sys").pw_uid      # another member of "orchestrator": another tenant
+FLEET_UID = pwd.getpwnam("games").pw_uid      # class "fleet": scope all
 QUOTA = "org.gmemd.Broker1.Error.QuotaExceeded"
 
 POLICY = {
     "version": 1,
     "classes": [
-        {"name": "admin", "match": {"uids": [0]}, "verbs": ["all"], "backends": ["all"]},
-        {"name": "orchestrator", "match": {"uids": [ORCH_UID]},
+        {"name": "admin", "match": {"uids": [0]}, "verbs": ["all"], "scope": "all", "backends": ["all"]},
+        {"name": "orchestrator", "match": {"uids": [ORCH_UID, TENANT2_UID]},
          "verbs": ["list", "create-region", "destroy-region", "register-vm", "unregister-vm",
                    "attach", "detach", "get-fd", "migrate", "discard", "reload"],
          "backends": ["memfd"], "max_region_size": "8M",
          "quota": {"bytes": "12M", "regions": 2, "vms": 2, "views": 3}},
-        {"name": "monitor", "match": {"groups": ["users"]}, "verbs": ["list"]},
+        {"name": "monitor", "match": {"groups": ["users"]}, "verbs": ["list"], "scope": "all"},
+        {"name": "fleet", "match": {"uids": [FLEET_UID]}, "scope": "all",
+         "verbs": ["list", "register-vm", "unregister-vm", "attach", "detach", "get-fd", "migrate",
+                   "destroy-region", "discard"]},
     ],
 }
 
@@ -109,6 +114,15 @@ class Policy(GmemTestCase):
         self.assertEqual(res.get("error"), ACCESS_DENIED, f"expected AccessDenied, got {res}")
         for w in words:
             self.assertIn(w, res["message"], f"AccessDenied should mention {w!r}")
+
+    def assertHidden(self, uid, method, sig, args, hidden, **kw):
+        """uid's call naming objects it may not see (hidden) answers exactly as with names that do not exist."""
+        res = self.call_as(uid, method, sig, *args, **kw)
+        ghost = self.call_as(uid, method, sig, *[("ghost-" + a if isinstance(a, str) and a in hidden else a) for a in args], **kw)
+        self.assertTrue(res.get("error", "").startswith("org.gmemd.Broker1.Error.NoSuch"),
+                        f"uid {uid} calling {method} on objects it may not see: {res}")
+        self.assertEqual(res, {k: v.replace("ghost-", "") for k, v in ghost.items()},
+                         f"{method} answers as for objects that do not exist")
 
     def cleanup_region(self, name):
         self.addCleanup(self._quietly, "DestroyRegion", "s", name)
@@ -201,10 +215,130 @@ class Policy(GmemTestCase):
         self.assertEqual(res.get("fd_accmode"), os.O_RDWR, f"a VM's hypervisor uid fetches its view: {res}")
         res = self.call_as(HYPERVISOR_UID, "GetFd", "s", r, path=gmemtest.vm_path(own), iface=gmemtest.VM_IFACE)
         self.assertEqual(res.get("fd_accmode"), os.O_RDWR, "also through the Vm object")
-        self.assertDenied(self.call_as(HYPERVISOR_UID, "GetFd", "ss", other, r), "may not get-fd", f"VM '{other}'")
+        self.assertHidden(HYPERVISOR_UID, "GetFd", "ss", (other, r), {other})
         self.assertDenied(self.call_as(HYPERVISOR_UID, "Detach", "ss", own, r), "may not detach")
         self.assertDenied(self.call_as(HYPERVISOR_UID, "Attach", "sssa{sv}", own, r, "ro", {}), "may not attach")
         self.assertDenied(self.call_as(HYPERVISOR_UID, "UnregisterVm", "s", own), "may not unregister-vm")
+
+    def test_scope_own(self):
+        """A class with scope own reaches only what its member's uid created, whatever its verbs."""
+        root_r, root_vm = self.create_region(MiB), self.register_vm()
+        self.attach(root_vm, root_r, "rw")
+        own_r, own_vm, own_vm2 = self.uniq("own"), self.uniq("ownvm"), self.uniq("ownvm")
+        self.cleanup_region(own_r)
+        self.cleanup_vm(own_vm)
+        self.cleanup_vm(own_vm2)
+        self.assertIn("ok", self.call_as(ORCH_UID, "CreateRegion", "sta{sv}", own_r, MiB, {}))
+        self.assertIn("ok", self.call_as(ORCH_UID, "RegisterVm", "sa{sv}", own_vm, {}))
+        self.assertIn("ok", self.call_as(ORCH_UID, "RegisterVm", "sa{sv}", own_vm2, {}))
+        self.assertIn("fd_accmode", self.call_as(ORCH_UID, "Attach", "sssa{sv}", own_vm, own_r, "rw", {}),
+                      "a tenant attaches its own region to its own VM")
+        rows = [
+            ("GetRegion", "s", (root_r,)),
+            ("GetVm", "s", (root_vm,)),
+            ("GetFd", "ss", (root_vm, root_r)),
+            ("Attach", "sssa{sv}", (root_vm, own_r, "ro", {})),
+            ("Attach", "sssa{sv}", (own_vm, root_r, "rw", {})),
+            ("Detach", "ss", (root_vm, root_r)),
+            ("Discard", "stt", (root_r, 0, PAGE)),
+            ("BeginMigration", "ssa{sv}", (own_vm, root_vm, {})),
+            ("BeginMigration", "ssa{sv}", (root_vm, own_vm, {})),
+            ("UnregisterVm", "s", (root_vm,)),
+            ("DestroyRegion", "s", (root_r,)),
+        ]
+        # Another tenant's objects, and root's, are denied as if they did not exist.
+        hidden = {ORCH_UID: {root_r, root_vm}, TENANT2_UID: {root_r, root_vm, own_r, own_vm}}
+        for uid in (ORCH_UID, TENANT2_UID):
+            for method, sig, args in rows:
+                with self.subTest(uid=uid, method=method, args=args):
+                    self.assertHidden(uid, method, sig, args, hidden[uid])
+        for method, sig, args in [("GetFd", "ss", (own_vm, own_r)), ("UnregisterVm", "s", (own_vm,)),
+                                  ("DestroyRegion", "s", (own_r,)), ("BeginMigration", "ssa{sv}", (own_vm, own_vm2, {}))]:
+            with self.subTest(uid=TENANT2_UID, method=method):
+                self.assertHidden(TENANT2_UID, method, sig, args, hidden[TENANT2_UID])
+        self.assertIn(root_r, self.region_names(), "root's region survives the tenant")
+        self.assertIn(root_vm, self.vm_names(), "root's VM survives the tenant")
+        self.assertEqual(len(self.views_of_vm(root_vm)), 1, "root's view survives the tenant")
+        self.assertEqual(self.mgr("ListMigrations"), [], "no migration was begun")
+
+        listed = self.call_as(ORCH_UID, "ListRegions")["ok"]
+        self.assertIn(f"'{own_r}'", listed, "a tenant lists its own region")
+        self.assertNotIn(f"'{root_r}'", listed, "a tenant does not list root's region")
+        self.assertNotIn(f"'{own_r}'", self.call_as(TENANT2_UID, "ListRegions")["ok"],
+                         "a tenant does not list another tenant's region, though both are in one class")
+        self.assertNotIn(f"'{root_vm}'", self.call_as(ORCH_UID, "ListVms")["ok"], "nor root's VMs")
+
+        # Migration needs the right on both VMs: between a tenant's own VMs it is allowed.
+        res = self.call_as(ORCH_UID, "BeginMigration", "ssa{sv}", own_vm, own_vm2, {})
+        self.assertNotEqual(res.get("error"), ACCESS_DENIED, f"a tenant migrates between its own VMs: {res}")
+        paths = [str(m[3]) for m in self.mgr("ListMigrations")]
+        self.assertEqual(len(paths), 1, "root lists the tenant's migration")
+        self.assertIn(paths[0], self.call_as(ORCH_UID, "ListMigrations")["ok"], "the tenant lists its migration")
+        self.assertNotIn(paths[0], self.call_as(TENANT2_UID, "ListMigrations")["ok"],
+                         "another tenant does not list it")
+        ghost_path = gmemtest.ROOT_PATH + "/migration/999999"
+        for method in ("CommitMigration", "AbortMigration"):
+            res = self.call_as(TENANT2_UID, method, "o", paths[0])
+            ghost = self.call_as(TENANT2_UID, method, "o", ghost_path)
+            self.assertEqual(res.get("error"), "org.gmemd.Broker1.Error.NoSuchMigration",
+                             f"another tenant's {method} of the migration: {res}")
+            self.assertEqual(res["message"], ghost["message"].replace(ghost_path, paths[0]),
+                             f"{method} answers as for a migration that does not exist")
+        res = self.call_as(TENANT2_UID, "Get", "ss", gmemtest.MIGRATION_IFACE, "State", path=paths[0],
+                           iface=gmemtest.PROPS_IFACE)
+        self.assertEqual(res.get("error"), "org.freedesktop.DBus.Error.UnknownObject",
+                         f"another tenant reads the migration's properties: {res}")
+        self.assertIn("ok", self.call_as(ORCH_UID, "Get", "ss", gmemtest.MIGRATION_IFACE, "State", path=paths[0],
+                                         iface=gmemtest.PROPS_IFACE), "the tenant reads them")
+        for path in paths:
+            self._quietly_path(path, "AbortMigration")
+        # A view root gave its own VM of the tenant's region does not show the tenant root's VM.
+        self.attach(root_vm, own_r, "ro")
+        res = self.call_as(ORCH_UID, "Get", "ss", gmemtest.REGION_IFACE, "Views",
+                           path=gmemtest.region_path(own_r), iface=gmemtest.PROPS_IFACE)
+        self.assertIn(f"'{own_vm}'", res.get("ok", ""), f"the tenant sees its own VM's view: {res}")
+        self.assertNotIn(f"'{root_vm}'", res["ok"], "but not root's VM in its region's Views")
+        self.assertIn((root_vm, "ro", "active"), self.views_of_region(own_r), "root sees both")
+        self.mgr("Detach", "ss", root_vm, own_r)
+        self.assertIn("ok", self.call_as(ORCH_UID, "Detach", "ss", own_vm, own_r), "a tenant detaches its own view")
+        self.assertIn("ok", self.call_as(ORCH_UID, "DestroyRegion", "s", own_r), "and destroys its own region")
+
+    def test_scope_all(self):
+        """A class with scope all reaches every object, whoever created it."""
+        orch_r, orch_vm = self.uniq("o"), self.uniq("ovm")
+        self.cleanup_region(orch_r)
+        self.cleanup_vm(orch_vm)
+        self.assertIn("ok", self.call_as(ORCH_UID, "CreateRegion", "sta{sv}", orch_r, MiB, {}))
+        self.assertIn("ok", self.call_as(ORCH_UID, "RegisterVm", "sa{sv}", orch_vm, {}))
+        self.assertIn("fd_accmode", self.call_as(ORCH_UID, "Attach", "sssa{sv}", orch_vm, orch_r, "rw", {}))
+        self.assertIn(f"'{orch_r}'", self.call_as(FLEET_UID, "ListRegions")["ok"], "scope all lists another uid's region")
+        self.assertIn(f"'{orch_r}'", self.call_as(GROUP_UID, "ListRegions", gids=[GROUP_GID])["ok"],
+                      "the monitor class, scope all, lists every region")
+        self.assertEqual(self.call_as(FLEET_UID, "GetFd", "ss", orch_vm, orch_r).get("fd_accmode"), os.O_RDWR,
+                         "scope all fetches another uid's view")
+        self.assertIn("ok", self.call_as(FLEET_UID, "Detach", "ss", orch_vm, orch_r))
+        self.assertIn("ok", self.call_as(FLEET_UID, "UnregisterVm", "s", orch_vm))
+        self.assertIn("ok", self.call_as(FLEET_UID, "DestroyRegion", "s", orch_r))
+        self.assertNotIn(orch_r, self.region_names())
+
+    def test_hypervisor_in_a_class(self):
+        """A uid that is some VM's hypervisor uid reaches only its own VMs' views, whatever its class."""
+        r = self.create_region(MiB)
+        root_vm, hv_vm = self.register_vm(), self.register_vm(uid=dbus.UInt32(FLEET_UID))
+        self.attach(root_vm, r, "rw")
+        self.attach(hv_vm, r, "ro")
+        self.assertEqual(self.call_as(FLEET_UID, "GetFd", "ss", hv_vm, r).get("fd_accmode"), os.O_RDONLY,
+                         "the hypervisor uid fetches its own VM's view")
+        self.assertDenied(self.call_as(FLEET_UID, "GetFd", "ss", root_vm, r), "hypervisor uid", f"VM '{root_vm}'")
+        self.assertDenied(self.call_as(FLEET_UID, "GetFd", "s", r, path=gmemtest.vm_path(root_vm),
+                                       iface=gmemtest.VM_IFACE), "hypervisor uid")
+        self.assertDenied(self.call_as(FLEET_UID, "Attach", "sssa{sv}", root_vm, r, "rw", {}), "hypervisor uid")
+        self.assertDenied(self.call_as(FLEET_UID, "BeginMigration", "ssa{sv}", root_vm, hv_vm, {}), "hypervisor uid")
+        self.assertDenied(self.call_as(FLEET_UID, "BeginMigration", "ssa{sv}", hv_vm, root_vm, {}), "hypervisor uid")
+        self.assertEqual(self.mgr("ListMigrations"), [], "no migration was begun")
+        self.mgr("UnregisterVm", "s", hv_vm)
+        self.assertEqual(self.call_as(FLEET_UID, "GetFd", "ss", root_vm, r).get("fd_accmode"), os.O_RDWR,
+                         "once it hypervises no VM its class's scope all applies again")
 
     def test_disconnect_before_handled(self):
         """A caller that is gone before gmemd reads its call gets nothing and leaves nothing."""

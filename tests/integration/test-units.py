@@ -9,6 +9,7 @@ view (which gmemd then decides), and keeps everyone else out.
 """
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -183,6 +184,68 @@ print(json.dumps(out))
         self.assertIn("Rejected send message", res["list"][1], "the bus itself refuses them, not gmemd")
         self.assertEqual(res["getfd"][0], "org.gmemd.Broker1.Error.NoSuchVm",
                          "GetFd reaches gmemd, which decides (here: no such VM)")
+
+    def test_system_bus_policy_hides_objects(self):
+        """Under units/org.gmemd.Broker1.conf, what the bus lets through shows each uid only what it may see."""
+        address = self.start_system_bus()
+        env = dict(self.world.env, DBUS_SYSTEM_BUS_ADDRESS=address)
+        daemon = subprocess.Popen([self.world.gmemd] + (["--no-sandbox"] if gmemtest.WRAPPER else []),
+                                  env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (daemon.terminate(), daemon.wait()))
+        conn = dbus.bus.BusConnection(address)
+        for _ in range(200 * SLOW):
+            if conn.name_has_owner("org.gmemd.Broker1"):
+                break
+            time.sleep(0.05)
+
+        def mgr(method, sig, *args):
+            return conn.call_blocking("org.gmemd.Broker1", gmemtest.ROOT_PATH, gmemtest.MANAGER_IFACE, method,
+                                      sig, list(args))
+        mgr("CreateRegion", "sta{sv}", "ram", dbus.UInt64(MiB), dbus.Dictionary({}, signature="sv"))
+        mgr("RegisterVm", "sa{sv}", "mine", dbus.Dictionary({"uid": dbus.UInt32(NOBODY)}, signature="sv"))
+        mgr("RegisterVm", "sa{sv}", "theirs", dbus.Dictionary({}, signature="sv"))
+        for vm in ("mine", "theirs"):
+            os.close(mgr("Attach", "sssa{sv}", vm, "ram", "rw", dbus.Dictionary({}, signature="sv")).take())
+
+        client = r"""
+import dbus, dbus.bus, json, sys
+conn = dbus.bus.BusConnection(sys.argv[1])
+out = {}
+for name, path, iface, method, sig, args in [
+        ("regions", "/org/gmemd/Broker1/region", "org.freedesktop.DBus.Introspectable", "Introspect", "", []),
+        ("vms", "/org/gmemd/Broker1/vm", "org.freedesktop.DBus.Introspectable", "Introspect", "", []),
+        ("objects", "/org/gmemd/Broker1", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", "", []),
+        ("theirs", "/org/gmemd/Broker1", "org.gmemd.Broker1.Manager", "GetFd", "ss", ["theirs", "ram"]),
+        ("ghost", "/org/gmemd/Broker1", "org.gmemd.Broker1.Manager", "GetFd", "ss", ["ghost", "ram"]),
+        ("mine", "/org/gmemd/Broker1", "org.gmemd.Broker1.Manager", "GetFd", "ss", ["mine", "ram"])]:
+    try:
+        r = conn.call_blocking("org.gmemd.Broker1", path, iface, method, sig, args)
+        out[name] = ["ok", str(r) if not isinstance(r, dbus.types.UnixFd) else "fd"]
+    except dbus.exceptions.DBusException as e:
+        out[name] = [e.get_dbus_name(), e.get_dbus_message()]
+print(json.dumps(out))
+"""
+        stranger = pwd.getpwnam("daemon").pw_uid
+        for uid in (NOBODY, stranger):
+            with self.subTest(uid=uid):
+                p = subprocess.run([sys.executable, "-c", client, address], user=uid, group=uid, extra_groups=[],
+                                   env=env, capture_output=True, text=True, timeout=30 * SLOW, cwd="/")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                res = json.loads(p.stdout)
+                self.assertEqual(res["regions"][0], "ok", "everyone may introspect")
+                self.assertNotIn('"ram"', res["regions"][1], f"introspection shows uid {uid} root's region")
+                self.assertNotIn('"theirs"', res["vms"][1], f"introspection shows uid {uid} a VM not its own")
+                self.assertEqual(res["objects"][0], ACCESS_DENIED, "the bus keeps others from GetManagedObjects")
+                self.assertEqual(res["theirs"][0], res["ghost"][0],
+                                 "GetFd of a VM one may not see answers as for one that does not exist")
+                self.assertEqual(res["theirs"][1], res["ghost"][1].replace("ghost", "theirs"))
+                if uid == NOBODY:
+                    self.assertIn('"mine"', res["vms"][1], "the hypervisor uid finds its own VM")
+                    self.assertEqual(res["mine"], ["ok", "fd"], "and fetches its view")
+                else:
+                    self.assertNotIn('"mine"', res["vms"][1], "nobody else finds it")
+                    self.assertEqual(res["mine"][1], res["ghost"][1].replace("ghost", "mine"))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ POLICY = {
                    "attach", "detach", "get-fd", "migrate"],
          "backends": ["memfd"], "max_region_size": "1M",
          "quota": {"bytes": "24M", "regions": 64, "vms": 3 * CLIENTS, "views": 40}},
-        {"name": "admin", "match": {"uids": [0]}, "verbs": ["all"], "backends": ["all"]},
+        {"name": "admin", "match": {"uids": [0]}, "verbs": ["all"], "scope": "all", "backends": ["all"]},
     ],
 }
 

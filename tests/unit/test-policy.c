@@ -53,11 +53,14 @@ static void test_shipped(void) {
                 EXPECT(streq(builtin->classes[i].name, file->classes[i].name), "class %zu has the same name", i);
                 EXPECT(builtin->classes[i].verbs == file->classes[i].verbs, "class %zu has the same verbs", i);
                 EXPECT(builtin->classes[i].backends == file->classes[i].backends, "class %zu has the same backends", i);
+                EXPECT(builtin->classes[i].scope == file->classes[i].scope, "class %zu has the same scope", i);
         }
         EXPECT(policy_match(builtin, &(Caller) { .uid = 0 }) == &builtin->classes[0], "root is admin by default");
         EXPECT(policy_match(builtin, &(Caller) { .uid = 1000 }) == NULL, "nobody else is anything by default");
         EXPECT(policy_class_allows(&builtin->classes[0], POLICY_VERB_RELOAD) &&
                policy_class_allows_backend(&builtin->classes[0], BACKEND_SECRET), "admin may do everything");
+        EXPECT(builtin->classes[0].scope == POLICY_SCOPE_ALL && policy_class_reaches(&builtin->classes[0], 0, 1000),
+               "admin reaches every object, whoever created it");
         policy_free(builtin);
         policy_free(file);
 }
@@ -144,7 +147,8 @@ static void test_match(void) {
                 " \"users\":[\"root\",\"no-such-user-xyz\"]},"
                 " \"verbs\":[\"attach\",\"get-fd\"],\"backends\":[\"memfd\",\"hugetlb\"],"
                 " \"max_region_size\":\"8G\",\"quota\":{\"bytes\":\"16G\",\"regions\":\"unlimited\",\"vms\":3,\"views\":0}},"
-                "{\"name\":\"also1000\",\"match\":{\"uids\":[1000]},\"verbs\":[\"all\"]}"
+                "{\"name\":\"also1000\",\"match\":{\"uids\":[1000]},\"verbs\":[\"all\"]},"
+                "{\"name\":\"wide\",\"match\":{\"uids\":[2000]},\"verbs\":[\"list\"],\"scope\":\"all\"}"
                 "]}";
         GmemError e = GMEM_ERROR_INIT;
         Policy *p = NULL;
@@ -161,6 +165,11 @@ static void test_match(void) {
                "a class allows its verbs and no others");
         EXPECT(policy_class_allows_backend(c, BACKEND_MEMFD) && !policy_class_allows_backend(c, BACKEND_HUGETLB),
                "a class without backends may use memfd only");
+        EXPECT(c->scope == POLICY_SCOPE_OWN && policy_class_reaches(c, 1000, 1000) && !policy_class_reaches(c, 1000, 0),
+               "a class without a scope reaches only what its member's uid created");
+        c = policy_match(p, &(Caller) { .uid = 2000 });
+        EXPECT(c && c->scope == POLICY_SCOPE_ALL && policy_class_reaches(c, 2000, 0),
+               "a class with scope all reaches every object");
 
         c = policy_match(p, &(Caller) { .uid = 5000, .gids = g27, .n_gids = 2 });
         EXPECT(c && streq(c->name, "grp"), "a supplementary group matches");
@@ -177,6 +186,9 @@ static void test_enums(void) {
                 EXPECT(policy_verb_from_string(policy_verb_to_string(v)) == v, "verb %d round-trips", v);
         for (QuotaKind k = 0; k < _QUOTA_KIND_MAX; k++)
                 EXPECT(quota_kind_from_string(quota_kind_to_string(k)) == k, "quota kind %d round-trips", k);
+        for (PolicyScope s = 0; s < _POLICY_SCOPE_MAX; s++)
+                EXPECT(policy_scope_from_string(policy_scope_to_string(s)) == s, "scope %d round-trips", s);
+        EXPECT(policy_scope_from_string("class") < 0, "there is no scope 'class'");
         EXPECT(policy_verb_from_string("all") < 0, "'all' is a policy keyword, not a verb");
         EXPECT(policy_verb_to_string(_POLICY_VERB_MAX) == NULL && quota_kind_to_string(-1) == NULL,
                "out-of-range enums have no name");
