@@ -111,7 +111,7 @@ class Sandbox(GmemTestCase):
         return self.world.gmemd_pid()
 
     def assertNoPrivileges(self, st):
-        for cap in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        for cap in ("CapBnd", "CapInh", "CapPrm", "CapEff", "CapAmb"):
             self.assertEqual(int(st[cap], 16), 0, f"{cap} is empty ({st[cap]})")
         self.assertEqual(st["NoNewPrivs"], "1", "no-new-privileges is set")
 
@@ -133,6 +133,15 @@ class Sandbox(GmemTestCase):
         st = proc_status(self.start(f"--user={DAEMON_USER}"))
         self.assertEqual(st["Uid"].split(), [str(pw.pw_uid)] * 4, "real, effective, saved and fs uid are the user's")
         self.assertEqual(st["Gid"].split()[0], str(pw.pw_gid), "and the gid its group")
+        self.assertNoPrivileges(st)
+        self.serve_something()
+
+    def test_user_switch_by_uid(self):
+        # The same user given as a number: the same uid, gid and empty capability sets.
+        pw = pwd.getpwnam(DAEMON_USER)
+        st = proc_status(self.start(f"--user={pw.pw_uid}"))
+        self.assertEqual(st["Uid"].split(), [str(pw.pw_uid)] * 4, "real, effective, saved and fs uid are the user's")
+        self.assertEqual(st["Gid"].split(), [str(pw.pw_gid)] * 4, "and every gid its passwd group")
         self.assertNoPrivileges(st)
         self.serve_something()
 
