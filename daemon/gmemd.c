@@ -51,7 +51,8 @@ static void help(void) {
                "     --bus-name=NAME     Own NAME instead of %s\n"
                "     --policy=PATH       Policy file (default " POLICY_DEFAULT_PATH ",\n"
                "                         or the built-in policy if it does not exist)\n"
-               "     --user=USER         Run as USER (needs root); its groups give device access\n"
+               "     --user=USER         Run as USER, a name or uid (needs root); its groups\n"
+               "                         give device access\n"
                "     --no-sandbox        Do not install the system call filter (debugging)\n"
                "     --sandbox-kill      Kill the daemon on a forbidden system call instead of EPERM\n"
                "     --sandbox-self-test Try forbidden calls once the filter is in and log the result\n"
@@ -236,11 +237,14 @@ static int drop_privileges(void) {
                 }
                 if (r < 0)
                         return log_error_errno(r, "Cannot switch to user '%s'", arg_user);
+                if (r > 0)
+                        log_notice("No passwd entry for uid %s: running as gid %s with no supplementary groups "
+                                   "(dbus-daemon refuses connections from such a uid)", arg_user, arg_user);
         }
         r = sandbox_drop_privileges();
         if (r < 0)
                 return log_error_errno(r, "Refusing to run: cannot give up every capability and set no-new-privileges");
-        log_debug("Running as uid %u with no capabilities", (unsigned) geteuid());
+        log_debug("Running as uid %u, gid %u with no capabilities", (unsigned) geteuid(), (unsigned) getegid());
         return 0;
 }
 

@@ -109,7 +109,10 @@ static int sandbox_drop_bounds(void) {
         return r;
 }
 
-/* The user to become: a passwd entry by name, or by uid. */
+/*
+ * The user to become: a passwd entry by name, or by uid; a number without
+ * one is taken as the uid and the gid, with no supplementary groups.
+ */
 static int resolve_user(const char *user, char *buf, size_t size, struct passwd *pw, bool *ret_has_entry) {
         struct passwd *res = NULL;
         unsigned long id;
@@ -127,7 +130,11 @@ static int resolve_user(const char *user, char *buf, size_t size, struct passwd 
                 *ret_has_entry = true;
                 return 0;
         }
-        return -ESRCH;
+        if (!numeric)
+                return -ESRCH;
+        *pw = (struct passwd) { .pw_uid = (uid_t) id, .pw_gid = (gid_t) id };
+        *ret_has_entry = false;
+        return 0;
 }
 
 int sandbox_drop_user(const char *user) {
@@ -155,7 +162,7 @@ int sandbox_drop_user(const char *user) {
         /* No way back. */
         if (setuid(0) == 0)
                 return -EPERM;
-        return 0;
+        return has_entry ? 0 : 1;
 }
 
 /* 1 if any of the effective, permitted or inheritable sets is not empty, 0 if all are, -errno. */

@@ -14,7 +14,9 @@
 /*
  * Switches to user (name or uid) with its groups; needs root. Resolves the
  * name before anything else, then empties the bounding, ambient and
- * inheritable sets, which the switch would leave as they are.
+ * inheritable sets, which the switch would leave as they are. A uid with
+ * no passwd entry becomes uid and gid, with no supplementary groups, and
+ * returns 1; 0 otherwise; -ESRCH for an unknown name.
  */
 int sandbox_drop_user(const char *user);
 /*

@@ -81,6 +81,14 @@ def seccomp_filters(pid="self"):
     return int(st.get("Seccomp_filters", "0"))
 
 
+def _has_passwd_entry(uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
+
+
 def proc_status(pid):
     fields = {}
     with open(f"/proc/{pid}/status") as f:
@@ -144,6 +152,22 @@ class Sandbox(GmemTestCase):
         self.assertEqual(st["Gid"].split(), [str(pw.pw_gid)] * 4, "and every gid its passwd group")
         self.assertNoPrivileges(st)
         self.serve_something()
+
+    def test_user_switch_to_uid_without_passwd_entry(self):
+        # A uid no passwd entry names: that uid, gid the same number, no
+        # supplementary groups. dbus-daemon refuses such a uid's connection
+        # (it cannot look up its groups), so gmemd switches, says so, and
+        # then fails to connect to this bus; dbus-broker would let it serve.
+        uid = next(u for u in range(2000, 60000) if not _has_passwd_entry(u))
+        with self.assertRaises(RuntimeError) as cm:
+            self.start(f"--user={uid}", "--log-level=debug")
+        log = str(cm.exception)
+        self.world.stop_gmemd(signal.SIGTERM)   # reap the exited process
+        self.world.gmemd_proc = None
+        self.assertNotIn("No user", log, "a number is a uid even without a passwd entry")
+        self.assertIn(f"No passwd entry for uid {uid}: running as gid {uid} with no supplementary groups", log)
+        self.assertIn(f"Running as uid {uid}, gid {uid} with no capabilities", log,
+                      "gmemd switched to the uid and its gid and kept no capabilities")
 
     def test_unknown_user_refused(self):
         with self.assertRaises(RuntimeError) as cm:
