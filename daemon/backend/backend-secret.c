@@ -118,10 +118,14 @@ static int secret_adopt_region(const char *name, int fd, uint64_t page_size, Bac
         return 0;
 }
 
+static int secret_page_size(uint64_t requested, uint64_t *ret, GmemError *e) {
+        return backend_page_size_system("secret", requested, ret, e);
+}
+
 const BackendOps backend_secret_ops = {
         .type = BACKEND_SECRET,
         .probe = secret_probe,
-        .page_size = backend_page_size_system,
+        .page_size = secret_page_size,
         .create = secret_create,
         .adopt_region = secret_adopt_region,
         .adopt_view = backend_adopt_view_same_inode,
