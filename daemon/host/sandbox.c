@@ -250,8 +250,8 @@ static const int allowed_syscalls[] = {
         /* region inodes: create, size, seal, lock down, grant, punch and allocate */
         SCMP_SYS(memfd_create), SCMP_SYS(memfd_secret), SCMP_SYS(ftruncate), SCMP_SYS(fallocate),
         SCMP_SYS(fchmod), SCMP_SYS(fsetxattr), SCMP_SYS(fremovexattr), SCMP_SYS(fgetxattr),
-        /* memory: malloc, and temporary mappings to fault in secret memory */
-        SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap), SCMP_SYS(madvise),
+        /* memory: malloc, and temporary mappings to fault in and count secret memory */
+        SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(mincore),
         SCMP_SYS(brk), SCMP_SYS(getrandom),
         /* identity and process bookkeeping; exit */
         SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid),
