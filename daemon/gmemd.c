@@ -202,11 +202,12 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-static void log_policy(const Manager *m) {
+/* Every policy put in force, at start and on each reload (SIGHUP or the Reload method), is logged. */
+static void log_policy(Manager *m, bool reloaded) {
         for (size_t i = 0; i < m->policy->n_warnings; i++)
                 log_warning("%s", m->policy->warnings[i]);
-        log_info("Policy %s: %zu class%s", m->policy->origin, m->policy->n_classes,
-                 m->policy->n_classes == 1 ? "" : "es");
+        log_info("Policy %s%s: %zu class%s", reloaded ? "reloaded from " : "", m->policy->origin,
+                 m->policy->n_classes, m->policy->n_classes == 1 ? "" : "es");
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -216,8 +217,6 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading the policy");
         if (manager_load_policy(m, &e) < 0)
                 log_error("Policy not reloaded, the old one stays in force: %s", e.message);
-        else
-                log_policy(m);
         (void) sd_notify(false, "READY=1\nSTATUS=Serving");
         return 0;
 }
@@ -327,13 +326,13 @@ static int run(int argc, char *argv[]) {
                 if (!m->policy_path)
                         return log_error_errno(ENOMEM, "Cannot allocate");
         }
+        m->policy_loaded = log_policy;
         GmemError e = GMEM_ERROR_INIT;
         r = manager_load_policy(m, &e);
         if (r < 0) {
                 log_error("Bad policy, not starting: %s", e.message);
                 return r;
         }
-        log_policy(m);
 
         r = drop_privileges();
         if (r < 0)
