@@ -288,6 +288,8 @@ static int run(int argc, char *argv[]) {
         int r;
 
         r = parse_argv(argc, argv);
+        if (r < 0)
+                log_error("Try 'gmemd --help' for the options");
         if (r <= 0)
                 return r;
 

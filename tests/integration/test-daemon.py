@@ -36,6 +36,11 @@ class Daemon(GmemTestCase):
         res = self.run_cmd([self.world.gmemd, "--no-such-option"], expect=None)
         self.assertNotEqual(res.rc, 0, "an unknown option was accepted")
         self.assertTrue(res.err.strip(), "no message for an unknown option")
+        for args in (["--no-such-option"], ["--log-level"], ["stray-argument"], ["--log-level=loud"]):
+            with self.subTest(args=args):
+                res = self.run_cmd([self.world.gmemd] + args, expect=None)
+                self.assertEqual(res.rc, 1, f"gmemd {args} fails")
+                self.assertIn("Try 'gmemd --help'", res.err, "and points at --help")
 
     def lifecycle(self, sig):
         w = self.world
