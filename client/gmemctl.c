@@ -406,9 +406,14 @@ static int dispatch_verb(int argc, char **argv) {
                 r = gmem_connect_address(arg_bus_address, &c);
         else
                 r = gmem_connect(&c);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s: %s",
-                                       arg_bus_address ? "bus" : "system bus", strerror(-r));
+        if (r < 0) {
+                /* sd_bus_open_system()'s choice: $DBUS_SYSTEM_BUS_ADDRESS, else the well-known socket. */
+                const char *address = arg_bus_address ?: getenv("DBUS_SYSTEM_BUS_ADDRESS");
+
+                return log_error_errno(r, "Failed to connect to the %s at %s: %s",
+                                       arg_bus_address ? "bus" : "system bus",
+                                       !isempty(address) ? address : GMEM_SYSTEM_BUS_ADDRESS_DEFAULT, strerror(-r));
+        }
 
         return verb->dispatch(c, argc, argv);
 }

@@ -49,6 +49,9 @@ static inline bool streq_ptr(const char *a, const char *b) {
         return a && b && streq(a, b);
 }
 
+/* Where sd-bus finds the system bus when $DBUS_SYSTEM_BUS_ADDRESS is not set. */
+#define GMEM_SYSTEM_BUS_ADDRESS_DEFAULT "unix:path=/run/dbus/system_bus_socket"
+
 /* A usage error: exit status 2 instead of 1. Not an errno. */
 #define EUSAGE 4096
 

@@ -87,9 +87,19 @@ class Gmemctl(GmemTestCase):
 
     def test_no_broker(self):
         env = dict(self.world.env)
-        env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + os.path.join(self.world.tmp, "nothing")
+        nothing = "unix:path=" + os.path.join(self.world.tmp, "nothing")
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = nothing
         res = self.gmemctl("list-regions", expect=1, env=env)
         self.assertTrue(res.err.startswith("gmemctl: "), str(res))
+        self.assertIn(f"Failed to connect to the system bus at {nothing}: ", res.err,
+                      "the error names the address it tried")
+        res = self.gmemctl(f"--bus-address={nothing}", "list-regions", expect=1)
+        self.assertIn(f"Failed to connect to the bus at {nothing}: ", res.err, "and so with --bus-address=")
+        del env["DBUS_SYSTEM_BUS_ADDRESS"]
+        if not os.path.exists("/run/dbus/system_bus_socket"):
+            res = self.gmemctl("list-regions", expect=1, env=env)
+            self.assertIn("Failed to connect to the system bus at unix:path=/run/dbus/system_bus_socket: ",
+                          res.err, "and so without $DBUS_SYSTEM_BUS_ADDRESS")
 
     def test_bus_address_option(self):
         env = dict(self.world.env)
