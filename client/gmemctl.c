@@ -105,7 +105,8 @@ static int help(void) {
                "Broker:\n"
                "  status                      Show the broker's version, backends and totals\n"
                "  monitor                     Print the broker's signals as they come\n"
-               "  reload                      Make gmemd re-read its policy file\n\n"
+               "  reload                      Make gmemd re-read its policy file\n"
+               "  help                        Show this help\n\n"
                "Regions:\n"
                "  list-regions                List regions\n"
                "  create-region NAME SIZE     Create a region\n"
@@ -384,6 +385,13 @@ static int dispatch_verb(int argc, char **argv) {
         if (argc <= 0) {
                 argv = default_verb;
                 argc = 1;
+        }
+
+        /* "help" is --help: no bus needed. */
+        if (streq(argv[0], "help")) {
+                if (argc > 1)
+                        return log_usage("help: too many arguments; see --help");
+                return help();
         }
 
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)

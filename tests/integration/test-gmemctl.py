@@ -85,6 +85,12 @@ class Gmemctl(GmemTestCase):
         self.assertTrue(res.err.startswith("gmemctl: "), str(res))
         self.assertNotIn("bad/name", self.region_names())
 
+    def test_help_verb(self):
+        # "gmemctl help" is --help: the same text, exit 0, and no bus needed.
+        env = dict(self.world.env)
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + os.path.join(self.world.tmp, "nothing")
+        self.assertEqual(self.gmemctl("help", env=env).out, self.gmemctl("--help").out)
+
     def test_no_broker(self):
         env = dict(self.world.env)
         nothing = "unix:path=" + os.path.join(self.world.tmp, "nothing")
