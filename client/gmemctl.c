@@ -66,6 +66,17 @@ int log_usage(const char *fmt, ...) {
         return -EUSAGE;
 }
 
+/*
+ * Whether the bus itself refused the call under its policy, rather than gmemd
+ * under its own (both answer AccessDenied): dbus-daemon and dbus-broker say so
+ * in words of their own.
+ */
+static bool bus_refused(const char *name, const char *message) {
+        return streq_ptr(name, "org.freedesktop.DBus.Error.AccessDenied") && message &&
+               (strncmp(message, "Rejected send message", 21) == 0 ||                    /* dbus-daemon */
+                strncmp(message, "Sender is not authorized to send message", 40) == 0);  /* dbus-broker */
+}
+
 int log_client_error(GmemClient *c, int r, const char *fallback, ...) {
         const char *message = gmem_client_last_error_message(c);
         va_list ap;
@@ -76,6 +87,9 @@ int log_client_error(GmemClient *c, int r, const char *fallback, ...) {
                 if (streq_ptr(name, "org.freedesktop.DBus.Error.ServiceUnknown") ||
                     streq_ptr(name, "org.freedesktop.DBus.Error.NameHasNoOwner"))
                         return log_error_errno(r, "gmemd is not running on this bus: %s", message);
+                if (bus_refused(name, message))
+                        return log_error_errno(r, "%s (the bus lets only root and members of group gmem or "
+                                               "gmem-admin call gmemd: org.gmemd.Broker1.conf)", message);
                 return log_error_errno(r, "%s", message);
         }
 
