@@ -9,9 +9,12 @@ instances on the private bus, one after the other.
 import os
 import signal
 import subprocess
+import tempfile
 
 import gmemtest
 from gmemtest import GmemTestCase, BUS_NAME, WRAPPER, SLOW
+
+SOURCE = os.environ.get("GMEM_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 class Daemon(GmemTestCase):
@@ -41,6 +44,24 @@ class Daemon(GmemTestCase):
                 res = self.run_cmd([self.world.gmemd] + args, expect=None)
                 self.assertEqual(res.rc, 1, f"gmemd {args} fails")
                 self.assertIn("Try 'gmemd --help'", res.err, "and points at --help")
+
+    def test_man_page_example(self):
+        # gmemd(8)'s EXAMPLE, as printed, in a directory of its own: it brings up its bus and gmemd, makes a
+        # region, lists it, and stops both.
+        if WRAPPER:
+            self.skipTest("the example starts gmemd itself, not under the wrapper")
+        with open(os.path.join(SOURCE, "man", "gmemd.8.scd")) as f:
+            page = f.read()
+        section = page[page.index("# EXAMPLE"):page.index("# SEE ALSO")]
+        script = section.split("```")[1]
+        d = tempfile.mkdtemp(prefix="gmemd-example.", dir=self.world.tmp)
+        env = {k: v for k, v in self.world.env.items() if k != "DBUS_SYSTEM_BUS_ADDRESS"}
+        env["PATH"] = ":".join([os.path.dirname(self.world.gmemd), os.path.dirname(self.world.gmemctl),
+                                env.get("PATH", "/usr/bin:/bin")])
+        p = subprocess.run(["timeout", str(60 * SLOW), "bash", "-e", "-c", script.replace("/tmp/gmemd", d)],
+                           env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, f"the example runs as printed:\n{p.stdout}{p.stderr}")
+        self.assertRegex(p.stdout, r"(?m)^ram\s", f"and lists the region it made:\n{p.stdout}")
 
     def lifecycle(self, sig):
         w = self.world
