@@ -85,6 +85,41 @@ class Gmemctl(GmemTestCase):
         self.assertTrue(res.err.startswith("gmemctl: "), str(res))
         self.assertNotIn("bad/name", self.region_names())
 
+    def show(self, *args, **kw):
+        """gmemctl show's objects: a list of {Name: value} dicts."""
+        out = self.gmemctl("show", *args, **kw).out
+        return [dict(line.split("=", 1) for line in block.splitlines()) for block in out.strip().split("\n\n")]
+
+    def test_show(self):
+        r = self.create_region(2 * MiB)
+        vm = self.register_vm()
+        vm2 = self.register_vm()
+        self.gmemctl("attach", vm, r)
+        (region,) = self.show(r)
+        props = self.get_all(gmemtest.region_path(r), gmemtest.REGION_IFACE)
+        self.assertEqual(set(region), set(map(str, props)), "show prints every property of the region")
+        self.assertEqual((region["Name"], region["Size"], region["Backend"], region["Persistent"]),
+                         (r, str(2 * MiB), "memfd", "no"), "as Name=value, numbers in decimal, yes/no")
+        self.assertEqual(region["Views"], f"{vm}:rw:active", "a structure's fields joined with ':'")
+        (v,) = self.show(vm)
+        self.assertEqual((v["Name"], v["Views"]), (vm, f"{r}:rw:active"))
+        out = self.gmemctl("--no-commit", "migrate", vm, vm2).out
+        mig = next(m for m in self.mgr("ListMigrations") if str(m[0]) == vm)
+        mig_id = str(mig[3]).rsplit("/", 1)[1]
+        for name in (mig_id, str(mig[3])):
+            with self.subTest(migration=name):
+                (m,) = self.show(name)
+                self.assertEqual((m["Source"], m["Target"], m["State"]), (vm, vm2, "prepared"), out)
+        (mgr,) = self.show()
+        self.assertIn("Version", mgr, "without a name, the broker's own properties")
+        self.assertEqual(self.show("-p", "Name,Size", r), [{"Name": r, "Size": str(2 * MiB)}])
+        self.assertEqual(self.show(r, "--property=Backend", "-p", "Name"), [{"Name": r, "Backend": "memfd"}],
+                         "in the broker's order, whatever the order asked")
+        self.assertEqual(len(self.show(r, vm)), 2, "one block per object")
+        res = self.gmemctl("show", "no-such-thing", expect=1)
+        self.assertIn("No region, VM or migration 'no-such-thing' known", res.err)
+        self.gmemctl("abort-migration", mig_id)
+
     def test_help_verb(self):
         # "gmemctl help" is --help: the same text, exit 0, and no bus needed.
         env = dict(self.world.env)
