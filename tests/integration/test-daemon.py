@@ -7,6 +7,7 @@ the name released when it is gone. These tests start their own gmemd
 instances on the private bus, one after the other.
 """
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -26,6 +27,20 @@ class Daemon(GmemTestCase):
         res = self.run_cmd([self.world.gmemd, "--help"])
         self.assertIn("gmemd", res.out)
         self.assertIn("--version", res.out)
+
+    def test_help_names_the_pages_policy_path(self):
+        # The policy file --help names is the one the installed gmemd(8) and gmemd.policy(5) name.
+        res = self.run_cmd([self.world.gmemd, "--help"])
+        m = re.search(r"--policy=PATH\s+Policy file \(default (\S+),", res.out)
+        self.assertTrue(m, f"--help names the default policy file:\n{res.out}")
+        built = os.path.join(os.environ.get("GMEM_BUILD_ROOT", ""), "man")
+        if not os.path.exists(os.path.join(built, "gmemd.8")):
+            self.skipTest("the manual pages were not built (no scdoc)")
+        for page in ("gmemd.8", "gmemd.policy.5"):
+            with open(os.path.join(built, page)) as f:
+                text = f.read().replace("\\&", "").replace("\\-", "-")
+            with self.subTest(page=page):
+                self.assertTrue(m.group(1) in text, f"the built {page} names {m.group(1)}, the file --help names")
 
     def test_version(self):
         res = self.run_cmd([self.world.gmemd, "--version"])
