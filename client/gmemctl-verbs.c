@@ -482,3 +482,80 @@ int verb_monitor(GmemClient *c, int argc, char **argv) {
                         return 0;
         }
 }
+
+/* Whether a "Name=value" line is one --property= asked for (all of them without the option). */
+static bool property_wanted(const char *line) {
+        size_t len = strcspn(line, "=");
+
+        if (!arg_property)
+                return true;
+        for (char **p = arg_property; *p; p++)
+                if (strlen(*p) == len && strncmp(*p, line, len) == 0)
+                        return true;
+        return false;
+}
+
+static int show_object(GmemClient *c, const char *path, bool *first) {
+        char **lines = NULL;
+        int r;
+
+        r = gmem_get_properties_text(c, path, &lines);
+        if (r < 0)
+                return log_client_error(c, r, "Failed to read the properties of %s", path);
+        if (!*first)
+                putchar('\n');
+        *first = false;
+        for (char **l = lines; *l; l++)
+                if (property_wanted(*l))
+                        puts(*l);
+        gmem_properties_text_free(lines);
+        return 0;
+}
+
+/*
+ * show [NAME...]: the broker's properties, or those of every region, VM and
+ * migration (by id or path) each NAME names; a blank line between objects.
+ */
+int verb_show(GmemClient *c, int argc, char **argv) {
+        bool first = true;
+        int ret = 0, r;
+
+        if (argc <= 1)
+                return show_object(c, GMEM_MANAGER_PATH, &first);
+
+        for (int i = 1; i < argc; i++) {
+                char *path = NULL;
+                bool found = false;
+
+                if (gmem_get_region_path(c, argv[i], &path) >= 0) {
+                        found = true;
+                        r = show_object(c, path, &first);
+                        free(path);
+                        if (r < 0)
+                                ret = r;
+                }
+                if (gmem_get_vm_path(c, argv[i], &path) >= 0) {
+                        found = true;
+                        r = show_object(c, path, &first);
+                        free(path);
+                        if (r < 0)
+                                ret = r;
+                }
+                if (gmem_migration_path(argv[i], &path) >= 0) {
+                        char **lines = NULL;
+
+                        /* A migration is known if its object answers. */
+                        if (gmem_get_properties_text(c, path, &lines) >= 0) {
+                                gmem_properties_text_free(lines);
+                                found = true;
+                                r = show_object(c, path, &first);
+                                if (r < 0)
+                                        ret = r;
+                        }
+                        free(path);
+                }
+                if (!found)
+                        ret = log_error_errno(-ENOENT, "No region, VM or migration '%s' known", argv[i]);
+        }
+        return ret;
+}

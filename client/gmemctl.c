@@ -40,6 +40,31 @@ bool arg_allocate = false;
 bool arg_exec = false;
 char **arg_exec_argv = NULL;
 bool arg_no_commit = false;
+char **arg_property = NULL;
+static size_t n_arg_property = 0;
+
+/* --property=A,B and -p A -p B add up. */
+static int add_properties(const char *list) {
+        for (const char *p = list; *p;) {
+                size_t len = strcspn(p, ",");
+                char **grown;
+
+                if (len > 0) {
+                        grown = realloc(arg_property, (n_arg_property + 2) * sizeof(char *));
+                        if (!grown)
+                                return log_error_errno(-ENOMEM, "Out of memory");
+                        arg_property = grown;
+                        arg_property[n_arg_property] = strndup(p, len);
+                        if (!arg_property[n_arg_property])
+                                return log_error_errno(-ENOMEM, "Out of memory");
+                        arg_property[++n_arg_property] = NULL;
+                }
+                p += len;
+                if (*p == ',')
+                        p++;
+        }
+        return 0;
+}
 
 _printf_(1, 0) static void log_message(const char *fmt, va_list ap) {
         fflush(stdout);
@@ -66,6 +91,17 @@ int log_usage(const char *fmt, ...) {
         return -EUSAGE;
 }
 
+/*
+ * Whether the bus itself refused the call under its policy, rather than gmemd
+ * under its own (both answer AccessDenied): dbus-daemon and dbus-broker say so
+ * in words of their own.
+ */
+static bool bus_refused(const char *name, const char *message) {
+        return streq_ptr(name, "org.freedesktop.DBus.Error.AccessDenied") && message &&
+               (strncmp(message, "Rejected send message", 21) == 0 ||                    /* dbus-daemon */
+                strncmp(message, "Sender is not authorized to send message", 40) == 0);  /* dbus-broker */
+}
+
 int log_client_error(GmemClient *c, int r, const char *fallback, ...) {
         const char *message = gmem_client_last_error_message(c);
         va_list ap;
@@ -76,6 +112,9 @@ int log_client_error(GmemClient *c, int r, const char *fallback, ...) {
                 if (streq_ptr(name, "org.freedesktop.DBus.Error.ServiceUnknown") ||
                     streq_ptr(name, "org.freedesktop.DBus.Error.NameHasNoOwner"))
                         return log_error_errno(r, "gmemd is not running on this bus: %s", message);
+                if (bus_refused(name, message))
+                        return log_error_errno(r, "%s (the bus lets only root and members of group gmem or "
+                                               "gmem-admin call gmemd: org.gmemd.Broker1.conf)", message);
                 return log_error_errno(r, "%s", message);
         }
 
@@ -104,8 +143,11 @@ static int help(void) {
                "Control gmemd, the guest-memory broker.\n\n"
                "Broker:\n"
                "  status                      Show the broker's version, backends and totals\n"
+               "  show [NAME...]              Show the properties of the broker, or of regions,\n"
+               "                              VMs and migrations (by id) as Name=value lines\n"
                "  monitor                     Print the broker's signals as they come\n"
-               "  reload                      Make gmemd re-read its policy file\n\n"
+               "  reload                      Make gmemd re-read its policy file\n"
+               "  help                        Show this help\n\n"
                "Regions:\n"
                "  list-regions                List regions\n"
                "  create-region NAME SIZE     Create a region\n"
@@ -150,7 +192,9 @@ static int help(void) {
                "     --allocate               attach: the view may punch holes and allocate\n"
                "     --exec                   attach, get-fd, migrate: run the command after\n"
                "                              \"--\" with the views' fds in $GMEM_FD, $GMEM_FDS\n"
-               "     --no-commit              migrate: prepare only, print the migration\n\n"
+               "     --no-commit              migrate: prepare only, print the migration\n"
+               "  -p --property=NAME[,NAME...]\n"
+               "                              show: only these properties\n\n"
                "Sizes take K, M, G and T suffixes (powers of 1024).\n"
                "See the gmemctl(1) man page for details.\n",
                program_invocation_short_name);
@@ -219,6 +263,7 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 { "allocate",      no_argument,       NULL, ARG_ALLOCATE      },
                 { "exec",          no_argument,       NULL, ARG_EXEC          },
                 { "no-commit",     no_argument,       NULL, ARG_NO_COMMIT     },
+                { "property",      required_argument, NULL, 'p'               },
                 {}
         };
         int dashdash = argc, c, r;
@@ -234,7 +279,7 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 }
 
         opterr = 0;
-        while ((c = getopt_long(dashdash, argv, ":h", options, NULL)) >= 0)
+        while ((c = getopt_long(dashdash, argv, ":hp:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         return help();
@@ -320,6 +365,11 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 case ARG_NO_COMMIT:
                         arg_no_commit = true;
                         break;
+                case 'p':
+                        r = add_properties(optarg);
+                        if (r < 0)
+                                return r;
+                        break;
                 case ':':
                         return log_usage("Option '%s' needs an argument", argv[optind - 1]);
                 case '?':
@@ -354,6 +404,7 @@ typedef struct Verb {
 
 static const Verb verbs[] = {
         { "status",           1,  1, false, verb_status           },
+        { "show",             1, -1, false, verb_show             },
         { "list-regions",     1,  1, false, verb_list_regions     },
         { "create-region",    3,  3, false, verb_create_region    },
         { "destroy-region",   2, -1, false, verb_destroy_region   },
@@ -386,6 +437,13 @@ static int dispatch_verb(int argc, char **argv) {
                 argc = 1;
         }
 
+        /* "help" is --help: no bus needed. */
+        if (streq(argv[0], "help")) {
+                if (argc > 1)
+                        return log_usage("help: too many arguments; see --help");
+                return help();
+        }
+
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 if (streq(verbs[i].name, argv[0])) {
                         verb = &verbs[i];
@@ -406,9 +464,14 @@ static int dispatch_verb(int argc, char **argv) {
                 r = gmem_connect_address(arg_bus_address, &c);
         else
                 r = gmem_connect(&c);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s: %s",
-                                       arg_bus_address ? "bus" : "system bus", strerror(-r));
+        if (r < 0) {
+                /* sd_bus_open_system()'s choice: $DBUS_SYSTEM_BUS_ADDRESS, else the well-known socket. */
+                const char *address = arg_bus_address ?: getenv("DBUS_SYSTEM_BUS_ADDRESS");
+
+                return log_error_errno(r, "Failed to connect to the %s at %s: %s",
+                                       arg_bus_address ? "bus" : "system bus",
+                                       !isempty(address) ? address : GMEM_SYSTEM_BUS_ADDRESS_DEFAULT, strerror(-r));
+        }
 
         return verb->dispatch(c, argc, argv);
 }
@@ -423,6 +486,9 @@ int main(int argc, char *argv[]) {
         r = dispatch_verb(n_args - optind, argv + optind);
 
 finish:
+        for (size_t i = 0; i < n_arg_property; i++)
+                free(arg_property[i]);
+        free(arg_property);
         if (fflush(stdout) != 0 && r >= 0)
                 r = log_error_errno(-EIO, "Failed to write to standard output");
         if (r == -EUSAGE)

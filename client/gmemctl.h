@@ -40,6 +40,7 @@ extern bool arg_allocate;
 extern bool arg_exec;
 extern char **arg_exec_argv;   /* what follows "--" when --exec is given */
 extern bool arg_no_commit;
+extern char **arg_property;    /* show: the properties to print, NULL-terminated; NULL: all */
 
 static inline const char *strempty(const char *s) {
         return s ? s : "";
@@ -48,6 +49,9 @@ static inline const char *strempty(const char *s) {
 static inline bool streq_ptr(const char *a, const char *b) {
         return a && b && streq(a, b);
 }
+
+/* Where sd-bus finds the system bus when $DBUS_SYSTEM_BUS_ADDRESS is not set. */
+#define GMEM_SYSTEM_BUS_ADDRESS_DEFAULT "unix:path=/run/dbus/system_bus_socket"
 
 /* A usage error: exit status 2 instead of 1. Not an errno. */
 #define EUSAGE 4096
@@ -87,6 +91,7 @@ int verb_get_fd(GmemClient *c, int argc, char **argv);
 int verb_migrate(GmemClient *c, int argc, char **argv);
 int verb_list_migrations(GmemClient *c, int argc, char **argv);
 int verb_commit_migration(GmemClient *c, int argc, char **argv);
+int verb_show(GmemClient *c, int argc, char **argv);
 
 /*
  * Starts arg_exec_argv in place of gmemctl with fds inherited: $GMEM_FD is

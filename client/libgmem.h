@@ -238,6 +238,15 @@ typedef struct GmemManagerProperties {
 int gmem_get_manager_properties(GmemClient *c, GmemManagerProperties **ret);
 GmemManagerProperties *gmem_manager_properties_free(GmemManagerProperties *p);
 
+/*
+ * Every property of the broker's object at path (the manager, a region, a VM
+ * or a migration), as NULL-terminated "Name=value" lines in the broker's
+ * order: numbers in decimal, booleans yes/no, arrays space-separated, the
+ * fields of a structure joined with ':'. Free with gmem_properties_text_free().
+ */
+int gmem_get_properties_text(GmemClient *c, const char *path, char ***ret);
+char **gmem_properties_text_free(char **lines);
+
 /* Events: the broker's signals */
 
 typedef enum GmemEventType {

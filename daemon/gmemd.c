@@ -51,7 +51,8 @@ static void help(void) {
                "     --bus-name=NAME     Own NAME instead of %s\n"
                "     --policy=PATH       Policy file (default " POLICY_DEFAULT_PATH ",\n"
                "                         or the built-in policy if it does not exist)\n"
-               "     --user=USER         Run as USER (needs root); its groups give device access\n"
+               "     --user=USER         Run as USER, a name or uid (needs root); its groups\n"
+               "                         give device access\n"
                "     --no-sandbox        Do not install the system call filter (debugging)\n"
                "     --sandbox-kill      Kill the daemon on a forbidden system call instead of EPERM\n"
                "     --sandbox-self-test Try forbidden calls once the filter is in and log the result\n"
@@ -201,11 +202,12 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-static void log_policy(const Manager *m) {
+/* Every policy put in force, at start and on each reload (SIGHUP or the Reload method), is logged. */
+static void log_policy(Manager *m, bool reloaded) {
         for (size_t i = 0; i < m->policy->n_warnings; i++)
                 log_warning("%s", m->policy->warnings[i]);
-        log_info("Policy %s: %zu class%s", m->policy->origin, m->policy->n_classes,
-                 m->policy->n_classes == 1 ? "" : "es");
+        log_info("Policy %s%s: %zu class%s", reloaded ? "reloaded from " : "", m->policy->origin,
+                 m->policy->n_classes, m->policy->n_classes == 1 ? "" : "es");
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -215,8 +217,6 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading the policy");
         if (manager_load_policy(m, &e) < 0)
                 log_error("Policy not reloaded, the old one stays in force: %s", e.message);
-        else
-                log_policy(m);
         (void) sd_notify(false, "READY=1\nSTATUS=Serving");
         return 0;
 }
@@ -236,11 +236,14 @@ static int drop_privileges(void) {
                 }
                 if (r < 0)
                         return log_error_errno(r, "Cannot switch to user '%s'", arg_user);
+                if (r > 0)
+                        log_notice("No passwd entry for uid %s: running as gid %s with no supplementary groups "
+                                   "(dbus-daemon refuses connections from such a uid)", arg_user, arg_user);
         }
         r = sandbox_drop_privileges();
         if (r < 0)
                 return log_error_errno(r, "Refusing to run: cannot give up every capability and set no-new-privileges");
-        log_debug("Running as uid %u with no capabilities", (unsigned) geteuid());
+        log_debug("Running as uid %u, gid %u with no capabilities", (unsigned) geteuid(), (unsigned) getegid());
         return 0;
 }
 
@@ -285,6 +288,8 @@ static int run(int argc, char *argv[]) {
         int r;
 
         r = parse_argv(argc, argv);
+        if (r < 0)
+                log_error("Try 'gmemd --help' for the options");
         if (r <= 0)
                 return r;
 
@@ -323,13 +328,13 @@ static int run(int argc, char *argv[]) {
                 if (!m->policy_path)
                         return log_error_errno(ENOMEM, "Cannot allocate");
         }
+        m->policy_loaded = log_policy;
         GmemError e = GMEM_ERROR_INIT;
         r = manager_load_policy(m, &e);
         if (r < 0) {
                 log_error("Bad policy, not starting: %s", e.message);
                 return r;
         }
-        log_policy(m);
 
         r = drop_privileges();
         if (r < 0)

@@ -235,10 +235,14 @@ static int memfd_create_region(const BackendCreateParams *p, BackendRegion *ret,
         return memfd_family_create(p, 0, ret, e);
 }
 
+static int memfd_page_size(uint64_t requested, uint64_t *ret, GmemError *e) {
+        return backend_page_size_system("memfd", requested, ret, e);
+}
+
 const BackendOps backend_memfd_ops = {
         .type = BACKEND_MEMFD,
         .probe = memfd_probe,
-        .page_size = backend_page_size_system,
+        .page_size = memfd_page_size,
         .create = memfd_create_region,
         .free_memory = memfd_free_memory,
         .adopt_region = memfd_adopt_region,

@@ -12,6 +12,7 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -118,10 +119,51 @@ static int secret_adopt_region(const char *name, int fd, uint64_t page_size, Bac
         return 0;
 }
 
+/*
+ * Pages in use. secretmem keeps no block count (st_blocks stays 0), so the
+ * pages are counted in the file's page cache with mincore(2) on temporary
+ * mappings, a window at a time: each mapping counts against RLIMIT_MEMLOCK,
+ * and mapping it faults nothing in.
+ */
+#define SECRET_INFO_WINDOW (16ULL << 20)
+
+static int secret_info(const BackendRegion *br, BackendRegionInfo *ret) {
+        uint64_t window = SECRET_INFO_WINDOW, pages = 0;
+        _cleanup_free_ unsigned char *vec = NULL;
+
+        if (br->page_size == 0 || window % br->page_size != 0)
+                return -EINVAL;
+        vec = malloc(window / br->page_size);
+        if (!vec)
+                return -ENOMEM;
+        for (uint64_t off = 0; off < br->size; off += window) {
+                uint64_t len = br->size - off < window ? br->size - off : window;
+                void *m;
+                int r = 0;
+
+                m = mmap(NULL, len, PROT_READ, MAP_SHARED, br->fd, (off_t) off);
+                if (m == MAP_FAILED)
+                        return negative_errno();
+                if (mincore(m, len, vec) < 0)
+                        r = negative_errno();
+                (void) munmap(m, len);
+                if (r < 0)
+                        return r;
+                for (uint64_t i = 0; i < len / br->page_size; i++)
+                        pages += vec[i] & 1;
+        }
+        *ret = (BackendRegionInfo) { .allocated = pages * br->page_size };
+        return 0;
+}
+
+static int secret_page_size(uint64_t requested, uint64_t *ret, GmemError *e) {
+        return backend_page_size_system("secret", requested, ret, e);
+}
+
 const BackendOps backend_secret_ops = {
         .type = BACKEND_SECRET,
         .probe = secret_probe,
-        .page_size = backend_page_size_system,
+        .page_size = secret_page_size,
         .create = secret_create,
         .adopt_region = secret_adopt_region,
         .adopt_view = backend_adopt_view_same_inode,
@@ -129,7 +171,7 @@ const BackendOps backend_secret_ops = {
         .discard = NULL,
         .allocate = secret_allocate,
         .get_attributes = backend_get_attributes_shared,
-        .info = backend_info_from_blocks,
+        .info = secret_info,
         .read_only_views = false,
         .views_share_master = true,
         /* Out of the kernel's direct map, but a view is the region's own file: nothing per view is enforced. */

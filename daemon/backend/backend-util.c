@@ -18,12 +18,13 @@ uint64_t backend_system_page_size(void) {
         return ps > 0 ? (uint64_t) ps : 4096;
 }
 
-int backend_page_size_system(uint64_t requested, uint64_t *ret, GmemError *e) {
+int backend_page_size_system(const char *backend, uint64_t requested, uint64_t *ret, GmemError *e) {
         uint64_t ps = backend_system_page_size();
 
-        if (requested != 0 && requested != ps)
+        /* Even the system page size: a page size asked of a backend that has no choice is a mistake. */
+        if (requested != 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option hugepage_size=%" PRIu64
-                                      " applies to the hugetlb backend only", requested);
+                                      " applies to the hugetlb backend only, not to '%s'", requested, backend);
         *ret = ps;
         return 0;
 }

@@ -10,8 +10,8 @@
 #include "backend.h"
 
 uint64_t backend_system_page_size(void);
-/* BackendOps.page_size of backends that use the system page size only. */
-int backend_page_size_system(uint64_t requested, uint64_t *ret, GmemError *e);
+/* BackendOps.page_size of backends that use the system page size only: any requested size is refused. */
+int backend_page_size_system(const char *backend, uint64_t requested, uint64_t *ret, GmemError *e);
 /* The kernel's default huge page size (Hugepagesize in /proc/meminfo), bytes. */
 int backend_hugepage_default_size(uint64_t *ret);
 /* nr_hugepages and free_hugepages minus resv_hugepages of a pool; -ENOENT if no such pool. */

@@ -7,6 +7,9 @@
  * processes through pidfd_open(), which needs no privilege. Device access
  * (/dev/kvm, /dev/gmem) comes from group membership of its user. So every
  * capability set is cleared, and the result is checked rather than assumed.
+ * The sets a change of user leaves alone (bounding, ambient, inheritable)
+ * are emptied before the switch: after it, nothing may shrink the bounding
+ * set any more.
  *
  * The seccomp filter allows exactly the calls seen when the whole
  * integration suite runs the daemon under strace, grouped below by what
@@ -32,33 +35,134 @@
 #include "macro.h"
 #include "sandbox.h"
 
-int sandbox_drop_user(const char *user) {
-        struct passwd pw, *res = NULL;
-        char buf[16384];
-        char *end;
+/*
+ * Whether the bounding set must be empty: set once gmemd was seen holding
+ * CAP_SETPCAP, the capability that shrinks it. A process started without it
+ * (an unprivileged user) cannot change its bounding set; no-new-privileges
+ * then keeps anything from being gained through it.
+ */
+static bool bounding_set_droppable = false;
+
+static int has_effective(cap_value_t c) {
+        cap_flag_value_t v = CAP_CLEAR;
+        cap_t caps = cap_get_proc();
+        int r;
+
+        if (!caps)
+                return negative_errno();
+        r = cap_get_flag(caps, c, CAP_EFFECTIVE, &v) < 0 ? negative_errno() : v == CAP_SET;
+        cap_free(caps);
+        return r;
+}
+
+/*
+ * Whether the bounding set holds no capability. The running kernel may know
+ * more capabilities than the headers gmemd was built with: they are read
+ * until the kernel says EINVAL, not up to CAP_LAST_CAP.
+ */
+static bool bounding_set_empty(void) {
+        int b;
+
+        for (int c = 0; (b = prctl(PR_CAPBSET_READ, c, 0, 0, 0)) >= 0; c++)
+                if (b > 0)
+                        return false;
+        return true;
+}
+
+/*
+ * Empties the sets that survive a change of user: the bounding set (while
+ * CAP_SETPCAP is still held), the ambient and the inheritable set. The
+ * effective and permitted sets stay, so that setresuid() and setgroups()
+ * still work; switching away from uid 0 clears them.
+ */
+static int sandbox_drop_bounds(void) {
+        cap_flag_value_t v;
+        bool inheritable = false;
+        cap_t caps;
+        int r;
+
+        r = has_effective(CAP_SETPCAP);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                bounding_set_droppable = true;
+                int b;
+
+                for (int c = 0; (b = prctl(PR_CAPBSET_READ, c, 0, 0, 0)) >= 0; c++)
+                        if (b > 0 && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+                                return negative_errno();
+        }
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                return negative_errno();
+
+        /* capset() may be filtered under systemd (@privileged): only call it if there is something to clear. */
+        caps = cap_get_proc();
+        if (!caps)
+                return negative_errno();
+        for (int c = 0; c <= CAP_LAST_CAP; c++)
+                if (cap_get_flag(caps, c, CAP_INHERITABLE, &v) == 0 && v == CAP_SET)
+                        inheritable = true;
+        r = 0;
+        if (inheritable && (cap_clear_flag(caps, CAP_INHERITABLE) < 0 || cap_set_proc(caps) < 0))
+                r = negative_errno();
+        cap_free(caps);
+        return r;
+}
+
+/*
+ * The user to become: a passwd entry by name, or by uid; a number without
+ * one is taken as the uid and the gid, with no supplementary groups.
+ */
+static int resolve_user(const char *user, char *buf, size_t size, struct passwd *pw, bool *ret_has_entry) {
+        struct passwd *res = NULL;
         unsigned long id;
+        bool numeric;
+        char *end;
 
         errno = 0;
         id = strtoul(user, &end, 10);
-        if (*user && !*end && errno == 0 && id < UINT32_MAX)
-                (void) getpwuid_r((uid_t) id, &pw, buf, sizeof(buf), &res);
+        numeric = *user >= '0' && *user <= '9' && !*end && errno == 0 && id < UINT32_MAX;
+        if (numeric)
+                (void) getpwuid_r((uid_t) id, pw, buf, size, &res);
         else
-                (void) getpwnam_r(user, &pw, buf, sizeof(buf), &res);
-        if (!res)
+                (void) getpwnam_r(user, pw, buf, size, &res);
+        if (res) {
+                *ret_has_entry = true;
+                return 0;
+        }
+        if (!numeric)
                 return -ESRCH;
-        if (res->pw_uid == 0)
+        *pw = (struct passwd) { .pw_uid = (uid_t) id, .pw_gid = (gid_t) id };
+        *ret_has_entry = false;
+        return 0;
+}
+
+int sandbox_drop_user(const char *user) {
+        struct passwd pw;
+        bool has_entry;
+        char buf[16384];
+        int r;
+
+        r = resolve_user(user, buf, sizeof(buf), &pw, &has_entry);
+        if (r < 0)
+                return r;
+        /* Before the switch, while gmemd may still shrink the bounding set. */
+        r = sandbox_drop_bounds();
+        if (r < 0)
+                return r;
+        if (pw.pw_uid == 0)
                 return 0;   /* staying root: nothing to switch */
 
-        if (initgroups(res->pw_name, res->pw_gid) < 0)
+        if (has_entry ? initgroups(pw.pw_name, pw.pw_gid) < 0 : setgroups(0, NULL) < 0)
                 return negative_errno();
-        if (setresgid(res->pw_gid, res->pw_gid, res->pw_gid) < 0)
+        if (setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) < 0)
                 return negative_errno();
-        if (setresuid(res->pw_uid, res->pw_uid, res->pw_uid) < 0)
+        if (setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) < 0)
                 return negative_errno();
         /* No way back. */
         if (setuid(0) == 0)
                 return -EPERM;
-        return 0;
+        return has_entry ? 0 : 1;
 }
 
 /* 1 if any of the effective, permitted or inheritable sets is not empty, 0 if all are, -errno. */
@@ -83,12 +187,11 @@ static int sandbox_has_capabilities(void) {
 int sandbox_check_privileges(void) {
         if (sandbox_has_capabilities() != 0)
                 return -EPERM;
-
-        for (int c = 0; c <= CAP_LAST_CAP; c++) {
-                int a = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0);
-                if (a > 0)
+        for (int c = 0; c <= CAP_LAST_CAP; c++)
+                if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0) > 0)
                         return -EPERM;
-        }
+        if (bounding_set_droppable && !bounding_set_empty())
+                return -EPERM;
         if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
                 return -EPERM;
         return 0;
@@ -96,14 +199,11 @@ int sandbox_check_privileges(void) {
 
 int sandbox_drop_privileges(void) {
         cap_t empty;
+        int r;
 
-        /* The bounding set can only shrink with CAP_SETPCAP; without it there is nothing to keep anyway. */
-        if (CAP_IS_SUPPORTED(CAP_SETPCAP)) {
-                for (int c = 0; c <= CAP_LAST_CAP; c++)
-                        if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) > 0)
-                                (void) prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
-        }
-        (void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        r = sandbox_drop_bounds();
+        if (r < 0)
+                return r;
 
         /*
          * Under systemd with CapabilityBoundingSet= the sets are empty already,
@@ -114,7 +214,7 @@ int sandbox_drop_privileges(void) {
                 if (!empty)
                         return negative_errno();
                 if (cap_set_proc(empty) < 0) {
-                        int r = negative_errno();
+                        r = negative_errno();
                         cap_free(empty);
                         return r;
                 }
@@ -150,8 +250,8 @@ static const int allowed_syscalls[] = {
         /* region inodes: create, size, seal, lock down, grant, punch and allocate */
         SCMP_SYS(memfd_create), SCMP_SYS(memfd_secret), SCMP_SYS(ftruncate), SCMP_SYS(fallocate),
         SCMP_SYS(fchmod), SCMP_SYS(fsetxattr), SCMP_SYS(fremovexattr), SCMP_SYS(fgetxattr),
-        /* memory: malloc, and temporary mappings to fault in secret memory */
-        SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap), SCMP_SYS(madvise),
+        /* memory: malloc, and temporary mappings to fault in and count secret memory */
+        SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(mincore),
         SCMP_SYS(brk), SCMP_SYS(getrandom),
         /* identity and process bookkeeping; exit */
         SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid),

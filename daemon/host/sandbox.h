@@ -11,15 +11,22 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Switches to user (name or uid) with its groups; needs root. Resolves the name before anything else. */
+/*
+ * Switches to user (name or uid) with its groups; needs root. Resolves the
+ * name before anything else, then empties the bounding, ambient and
+ * inheritable sets, which the switch would leave as they are. A uid with
+ * no passwd entry becomes uid and gid, with no supplementary groups, and
+ * returns 1; 0 otherwise; -ESRCH for an unknown name.
+ */
 int sandbox_drop_user(const char *user);
 /*
  * Clears every capability set (effective, permitted, inheritable, ambient,
- * and the bounding set where allowed), sets no-new-privileges and
- * non-dumpable, then checks that this holds: refuses (-EPERM) otherwise.
+ * and the bounding set unless gmemd never held CAP_SETPCAP), sets
+ * no-new-privileges and non-dumpable, then checks that this holds: refuses
+ * (-EPERM) otherwise.
  */
 int sandbox_drop_privileges(void);
-/* Reports whether the process holds no capabilities and has no-new-privileges set. */
+/* 0 if every capability set is empty (see above for the bounding set) and no-new-privileges is set, else -EPERM. */
 int sandbox_check_privileges(void);
 /* Installs the seccomp allow-list; disallowed calls fail with EPERM (or kill, if kill is true). */
 int sandbox_install_seccomp(bool kill);

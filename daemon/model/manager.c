@@ -78,6 +78,7 @@ Manager *manager_free(Manager *m) {
 int manager_load_policy(Manager *m, GmemError *e) {
         const char *path = m->policy_path ?: POLICY_DEFAULT_PATH;
         Policy *p = NULL;
+        bool reloaded;
         int r;
 
         r = policy_load_file(path, &p, e);
@@ -88,8 +89,11 @@ int manager_load_policy(Manager *m, GmemError *e) {
         if (r < 0)
                 return r;
 
+        reloaded = m->policy != NULL;
         policy_free(m->policy);
         m->policy = p;
+        if (m->policy_loaded)
+                m->policy_loaded(m, reloaded);
         return 0;
 }
 

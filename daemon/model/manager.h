@@ -70,6 +70,8 @@ struct Manager {
         void *hooks_userdata;
         const ManagerHooks *store_hooks;    /* persistence: called before the bus hooks */
         void *store_userdata;
+        /* The main program's: a policy was put in force (reloaded is false at start). */
+        void (*policy_loaded)(Manager *m, bool reloaded);
 };
 
 int manager_new(sd_event *event, Manager **ret);

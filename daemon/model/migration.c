@@ -81,19 +81,6 @@ static void migration_prune(Manager *m) {
         }
 }
 
-void migration_forget_vm(Manager *m, const char *vm_name) {
-        Migration *mig;
-
-        HASHMAP_FOREACH(mig, m->migrations, i) {
-                if (mig->state == MIGRATION_PREPARED)
-                        continue;
-                if (!streq(mig->source_name, vm_name) && !streq(mig->target_name, vm_name))
-                        continue;
-                manager_notify_migration_removed(m, mig);
-                migration_free(mig);
-        }
-}
-
 /* The source's active views: what a migration gives the target. */
 static size_t migration_count_views(Vm *source) {
         size_t n = 0;

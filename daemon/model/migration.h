@@ -60,8 +60,6 @@ int migration_abort(Migration *mig, GmemError *e);
  */
 void migration_discard(Migration *mig);
 Migration *migration_free(Migration *mig);
-/* Drops finished migrations that name this VM. */
-void migration_forget_vm(Manager *m, const char *vm_name);
 
 static inline uint64_t migration_id(const Migration *mig) {
         return mig ? mig->id : 0;

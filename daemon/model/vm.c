@@ -229,8 +229,8 @@ int vm_unregister(Vm *vm, GmemError *e) {
         if (vm->migration)
                 return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "VM '%s' is in migration %" PRIu64
                                       "; commit or abort it first", vm->name, migration_id(vm->migration));
+        /* Finished migrations that name it stay in the history: they hold its name, not the VM. */
         vm_release_views(vm);
-        migration_forget_vm(m, vm->name);
         manager_notify_vm_removed(m, vm);
         vm_free(vm);
         return 0;

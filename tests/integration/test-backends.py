@@ -98,6 +98,19 @@ class Backends(GmemTestCase):
         self.assertMgrError("NotSupported", "SetMemoryAttributes", "stts", r, dbus.UInt64(0),
                             dbus.UInt64(PAGE), "private")
 
+    def test_secret_allocated_bytes(self):
+        # Secret memory has no block count (st_blocks stays 0): AllocatedBytes counts its pages all the same.
+        if host_memfd_secret() is not None or "secret" not in self.backends():
+            self.skipTest("memfd_secret does not work here (test_secret says why)")
+        r = self.create_region(MiB, backend="secret")
+        self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), 0, "a fresh secret region has no pages")
+        p = self.create_region(MiB, backend="secret", populate=True)
+        self.assertEqual(int(self.region_prop(p, "AllocatedBytes")), MiB,
+                         "a secret region created with populate has every page allocated")
+        self.mgr("Allocate", "stt", r, dbus.UInt64(PAGE), dbus.UInt64(2 * PAGE))
+        self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), 2 * PAGE,
+                         "Allocate on a secret region counts the pages it faulted in")
+
 
 if __name__ == "__main__":
     gmemtest.main()

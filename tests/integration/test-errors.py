@@ -172,6 +172,19 @@ class BadInput(GmemTestCase):
                             dbus_options({"colour": dbus.String("blue")}), contains="colour")
         self.assertEqual(self.views_of_vm(vm2), [], "a refused BeginMigration left views")
 
+    def test_hugepage_size_outside_hugetlb(self):
+        # Only hugetlb has page sizes to choose; elsewhere the option is refused, even at the system page size.
+        backends = ["memfd"] + (["secret"] if gmemtest.memfd_secret_works() else [])
+        for backend in backends:
+            for size in (4096, 2 * MiB):
+                with self.subTest(backend=backend, hugepage_size=size):
+                    self.assertMgrError("InvalidArgument", "CreateRegion", "sta{sv}", self.uniq("r"),
+                                        dbus.UInt64(MiB),
+                                        dbus_options({"backend": backend, "hugepage_size": dbus.UInt64(size)}),
+                                        contains=f"hugepage_size={size} applies to the hugetlb backend only, "
+                                                 f"not to '{backend}'")
+        self.assertNoPartialState()
+
     def test_wrong_variant_types(self):
         rows = [
             ("CreateRegion", "backend", dbus.UInt32(1)),

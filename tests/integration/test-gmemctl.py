@@ -85,11 +85,62 @@ class Gmemctl(GmemTestCase):
         self.assertTrue(res.err.startswith("gmemctl: "), str(res))
         self.assertNotIn("bad/name", self.region_names())
 
-    def test_no_broker(self):
+    def show(self, *args, **kw):
+        """gmemctl show's objects: a list of {Name: value} dicts."""
+        out = self.gmemctl("show", *args, **kw).out
+        return [dict(line.split("=", 1) for line in block.splitlines()) for block in out.strip().split("\n\n")]
+
+    def test_show(self):
+        r = self.create_region(2 * MiB)
+        vm = self.register_vm()
+        vm2 = self.register_vm()
+        self.gmemctl("attach", vm, r)
+        (region,) = self.show(r)
+        props = self.get_all(gmemtest.region_path(r), gmemtest.REGION_IFACE)
+        self.assertEqual(set(region), set(map(str, props)), "show prints every property of the region")
+        self.assertEqual((region["Name"], region["Size"], region["Backend"], region["Persistent"]),
+                         (r, str(2 * MiB), "memfd", "no"), "as Name=value, numbers in decimal, yes/no")
+        self.assertEqual(region["Views"], f"{vm}:rw:active", "a structure's fields joined with ':'")
+        (v,) = self.show(vm)
+        self.assertEqual((v["Name"], v["Views"]), (vm, f"{r}:rw:active"))
+        out = self.gmemctl("--no-commit", "migrate", vm, vm2).out
+        mig = next(m for m in self.mgr("ListMigrations") if str(m[0]) == vm)
+        mig_id = str(mig[3]).rsplit("/", 1)[1]
+        for name in (mig_id, str(mig[3])):
+            with self.subTest(migration=name):
+                (m,) = self.show(name)
+                self.assertEqual((m["Source"], m["Target"], m["State"]), (vm, vm2, "prepared"), out)
+        (mgr,) = self.show()
+        self.assertIn("Version", mgr, "without a name, the broker's own properties")
+        self.assertEqual(self.show("-p", "Name,Size", r), [{"Name": r, "Size": str(2 * MiB)}])
+        self.assertEqual(self.show(r, "--property=Backend", "-p", "Name"), [{"Name": r, "Backend": "memfd"}],
+                         "in the broker's order, whatever the order asked")
+        self.assertEqual(len(self.show(r, vm)), 2, "one block per object")
+        res = self.gmemctl("show", "no-such-thing", expect=1)
+        self.assertIn("No region, VM or migration 'no-such-thing' known", res.err)
+        self.gmemctl("abort-migration", mig_id)
+
+    def test_help_verb(self):
+        # "gmemctl help" is --help: the same text, exit 0, and no bus needed.
         env = dict(self.world.env)
         env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + os.path.join(self.world.tmp, "nothing")
+        self.assertEqual(self.gmemctl("help", env=env).out, self.gmemctl("--help").out)
+
+    def test_no_broker(self):
+        env = dict(self.world.env)
+        nothing = "unix:path=" + os.path.join(self.world.tmp, "nothing")
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = nothing
         res = self.gmemctl("list-regions", expect=1, env=env)
         self.assertTrue(res.err.startswith("gmemctl: "), str(res))
+        self.assertIn(f"Failed to connect to the system bus at {nothing}: ", res.err,
+                      "the error names the address it tried")
+        res = self.gmemctl(f"--bus-address={nothing}", "list-regions", expect=1)
+        self.assertIn(f"Failed to connect to the bus at {nothing}: ", res.err, "and so with --bus-address=")
+        del env["DBUS_SYSTEM_BUS_ADDRESS"]
+        if not os.path.exists("/run/dbus/system_bus_socket"):
+            res = self.gmemctl("list-regions", expect=1, env=env)
+            self.assertIn("Failed to connect to the system bus at unix:path=/run/dbus/system_bus_socket: ",
+                          res.err, "and so without $DBUS_SYSTEM_BUS_ADDRESS")
 
     def test_bus_address_option(self):
         env = dict(self.world.env)

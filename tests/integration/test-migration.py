@@ -108,6 +108,17 @@ class Migration(GmemTestCase):
         self.mgr("UnregisterVm", "s", src)
         self.assertNotIn(src, self.vm_names())
         self.assertEqual(os.pread(self.get_fd(dst, ram), PAGE, SIZE - PAGE), data)
+        # The finished migration stays in the history after its VMs go, object and all.
+        self.mgr("UnregisterVm", "s", dst)
+        rows = {str(m[3]): tuple(map(str, m[:3])) for m in self.mgr("ListMigrations")}
+        self.assertEqual(rows.get(path), (src, dst, "committed"),
+                         "ListMigrations keeps a finished migration whose VMs were unregistered")
+        props = self.migration_props(path)
+        self.assertEqual((str(props["Source"]), str(props["Target"]), str(props["State"])),
+                         (src, dst, "committed"), "and its object answers")
+        out = self.gmemctl("--no-legend", "list-migrations").out
+        self.assertRegex(out, rf"(?m)^\s*\d+\s+{src}\s+{dst}\s+committed\s+{path}$",
+                         "gmemctl list-migrations shows it")
 
     def test_migrate_back_replaces_revoked_view(self):
         ram, rom, src, dst, f_ram, f_rom, data = self.two_regions()

@@ -382,7 +382,14 @@ class Policy(GmemTestCase):
         narrow = json.loads(json.dumps(POLICY))
         narrow["classes"][1]["verbs"] = ["list", "reload"]
         self.write_policy(narrow)
+        line = f"Policy reloaded from {self.policy_path}: {len(narrow['classes'])} classes"
+        before = self.world.gmemd_log_text().count(line)
         self.assertIn("ok", self.call_as(ORCH_UID, "Reload"), "the orchestrator may reload")
+        self.wait_until(lambda: self.world.gmemd_log_text().count(line) == before + 1,
+                        "gmemd to log the policy the Reload method put in force")
+        os.kill(self.world.gmemd_pid(), signal.SIGHUP)
+        self.wait_until(lambda: self.world.gmemd_log_text().count(line) == before + 2,
+                        "gmemd to log the policy SIGHUP put in force")
         self.assertDenied(self.call_as(ORCH_UID, "DestroyRegion", "s", name), "may not destroy-region")
         self.assertEqual(self.mgr_prop("Policy"), self.policy_path, "the Policy property names the file in force")
 

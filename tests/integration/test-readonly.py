@@ -23,6 +23,7 @@ from gmemtest import (MiB, PAGE, GmemTestCase, mmap_raw, munmap, mprotect, madvi
                       F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE)
 
 NOBODY = 65534
+SOURCE = os.environ.get("GMEM_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 SIZE = 1 * MiB
 PATTERN = b"gmemd-ro-canary!" * (PAGE // 16)
 
@@ -348,6 +349,21 @@ class HypervisorUids(GmemTestCase):
         self.assertEqual(by_tag.get(0x04, 0), 0, "the owning group has access")
         self.assertEqual(by_tag.get(0x20, 0), 0, "others have access")
         self.assertEqual(by_tag.get(0x01), 6, "the owner (the daemon) should have rw")
+
+    def test_mode_shows_the_access_list_mask(self):
+        # With an access list, the mode's group bits are its mask: the highest
+        # right granted to a uid. The owning group's own entry stays empty.
+        def mode():
+            return os.fstat(self.ro).st_mode & 0o7777
+        self.assertEqual(mode(), 0o660, "a:rw and b:r granted: the mask, and so the group bits, are rw")
+        self.mgr("Detach", "ss", self.vm_a, self.region)
+        self.assertEqual(mode(), 0o640, "only b:r granted: the mask is r")
+        self.mgr("Detach", "ss", self.vm_b, self.region)
+        self.assertEqual(mode(), 0o600, "nothing granted: no access list, mode 0600")
+        with open(os.path.join(SOURCE, "man", "gmemd.8.scd")) as f:
+            page = " ".join(f.read().split())
+        for m in ("0600", "0640", "0660"):
+            self.assertTrue(m in page, f"gmemd(8) names the mode {m} that fstat(2) shows")
 
     def test_ro_vm_uid_reopens_readonly_only(self):
         self.assertReopen(self.UID_B, self.ro, os.O_RDONLY, True,

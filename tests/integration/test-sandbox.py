@@ -81,6 +81,14 @@ def seccomp_filters(pid="self"):
     return int(st.get("Seccomp_filters", "0"))
 
 
+def _has_passwd_entry(uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
+
+
 def proc_status(pid):
     fields = {}
     with open(f"/proc/{pid}/status") as f:
@@ -111,7 +119,7 @@ class Sandbox(GmemTestCase):
         return self.world.gmemd_pid()
 
     def assertNoPrivileges(self, st):
-        for cap in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        for cap in ("CapBnd", "CapInh", "CapPrm", "CapEff", "CapAmb"):
             self.assertEqual(int(st[cap], 16), 0, f"{cap} is empty ({st[cap]})")
         self.assertEqual(st["NoNewPrivs"], "1", "no-new-privileges is set")
 
@@ -135,6 +143,31 @@ class Sandbox(GmemTestCase):
         self.assertEqual(st["Gid"].split()[0], str(pw.pw_gid), "and the gid its group")
         self.assertNoPrivileges(st)
         self.serve_something()
+
+    def test_user_switch_by_uid(self):
+        # The same user given as a number: the same uid, gid and empty capability sets.
+        pw = pwd.getpwnam(DAEMON_USER)
+        st = proc_status(self.start(f"--user={pw.pw_uid}"))
+        self.assertEqual(st["Uid"].split(), [str(pw.pw_uid)] * 4, "real, effective, saved and fs uid are the user's")
+        self.assertEqual(st["Gid"].split(), [str(pw.pw_gid)] * 4, "and every gid its passwd group")
+        self.assertNoPrivileges(st)
+        self.serve_something()
+
+    def test_user_switch_to_uid_without_passwd_entry(self):
+        # A uid no passwd entry names: that uid, gid the same number, no
+        # supplementary groups. dbus-daemon refuses such a uid's connection
+        # (it cannot look up its groups), so gmemd switches, says so, and
+        # then fails to connect to this bus; dbus-broker would let it serve.
+        uid = next(u for u in range(2000, 60000) if not _has_passwd_entry(u))
+        with self.assertRaises(RuntimeError) as cm:
+            self.start(f"--user={uid}", "--log-level=debug")
+        log = str(cm.exception)
+        self.world.stop_gmemd(signal.SIGTERM)   # reap the exited process
+        self.world.gmemd_proc = None
+        self.assertNotIn("No user", log, "a number is a uid even without a passwd entry")
+        self.assertIn(f"No passwd entry for uid {uid}: running as gid {uid} with no supplementary groups", log)
+        self.assertIn(f"Running as uid {uid}, gid {uid} with no capabilities", log,
+                      "gmemd switched to the uid and its gid and kept no capabilities")
 
     def test_unknown_user_refused(self):
         with self.assertRaises(RuntimeError) as cm:

@@ -185,6 +185,20 @@ print(json.dumps(out))
         self.assertEqual(res["getfd"][0], "org.gmemd.Broker1.Error.NoSuchVm",
                          "GetFd reaches gmemd, which decides (here: no such VM)")
 
+        # gmemctl says who the bus lets through when the bus refuses the call ...
+        hint = "the bus lets only root and members of group gmem or gmem-admin call gmemd"
+        p = subprocess.run([self.world.gmemctl, "list-regions"], user=NOBODY, group=NOBODY, extra_groups=[],
+                           env=env, capture_output=True, text=True, timeout=30 * SLOW, cwd="/")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("Rejected send message", p.stderr, "gmemctl prints the bus's refusal")
+        self.assertIn(hint, p.stderr, "and says which groups the bus lets through")
+        # ... and not when gmemd itself refuses (its policy, here: no such VM's uid).
+        p = subprocess.run([self.world.gmemctl, "create-region", "x", "1M"], user=NOBODY, group=NOBODY,
+                           extra_groups=[], env=self.world.env, capture_output=True, text=True,
+                           timeout=30 * SLOW, cwd="/")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertNotIn(hint, p.stderr, f"gmemd's own refusal gets no hint about the bus: {p.stderr}")
+
     def test_system_bus_policy_hides_objects(self):
         """Under units/org.gmemd.Broker1.conf, what the bus lets through shows each uid only what it may see."""
         address = self.start_system_bus()
