@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What gmem-core.c (regions: storage, invalidation, handles), gmem-view.c
- * (views: faults, mmap, read/write, re-open) and gmem-registry.c (/dev/gmem,
- * the table of live regions, module init) share. See gmem-core.c for the
+ * What gmem-core.c (regions: storage, invalidation, attributes, revocation),
+ * gmem-handle.c (the region handle's ioctls), gmem-view.c (views: faults,
+ * mmap, read/write, re-open) and gmem-registry.c (/dev/gmem, the table of
+ * live regions, module init) share. See gmem-core.c for the
  * object model.
  */
 #ifndef GMEM_INTERNAL_H
@@ -121,6 +122,10 @@ static inline int gmem_usable(struct gmem_region *region,
 }
 
 /* gmem-core.c */
+void gmem_free_pages(struct gmem_region *region, pgoff_t first, pgoff_t last);
+int gmem_revoke(struct gmem_region *region, struct gmem_view *view);
+int gmem_set_attributes(struct gmem_region *region, u64 offset, u64 length,
+			u64 attributes);
 extern struct vfsmount *gmem_mnt;
 extern const struct inode_operations gmem_iops;
 bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end);
@@ -155,6 +160,9 @@ struct file *gmem_view_open_file(struct gmem_view *view);
 void gmem_view_let_go(struct gmem_view *view);
 void gmem_view_free(struct gmem_view *view);
 void gmem_view_info_fill(struct gmem_view *view, struct gmem_view_info *info);
+
+/* gmem-handle.c */
+extern const struct file_operations gmem_region_fops;
 
 /* gmem-registry.c */
 void gmem_registry_unlink(struct gmem_region *region);
