@@ -18,6 +18,19 @@
 #include "gmemctl.h"
 #include "parse.h"
 
+/* What each Persistence value means for a crash or restart of gmemd, as gmemd(8) says it. */
+static const char *persistence_meaning(const char *p) {
+        if (streq_ptr(p, "fd-store"))
+                return " (the service manager keeps every region, VM, view and migration across a restart)";
+        if (streq_ptr(p, "kernel"))
+                return " (gmem.ko keeps kmod regions with their VMs, views and migrations; a restart forgets the rest)";
+        if (streq_ptr(p, "degraded"))
+                return " (something could not be stored: a restart may forget objects)";
+        if (streq_ptr(p, "none"))
+                return " (a restart forgets every region, VM, view and migration)";
+        return "";
+}
+
 int verb_status(GmemClient *c, int argc, char **argv) {
         GmemManagerProperties *p = NULL;
         GmemRegionInfo *regions = NULL;
@@ -73,7 +86,7 @@ int verb_status(GmemClient *c, int argc, char **argv) {
                gmem_format_size(total, sizeof(total), p->total_bytes), p->total_bytes);
         printf("AllocatedBytes: %s (%" PRIu64 ")\n",
                gmem_format_size(allocated, sizeof(allocated), p->allocated_bytes), p->allocated_bytes);
-        printf("   Persistence: %s\n", p->persistence ?: "-");
+        printf("   Persistence: %s%s\n", p->persistence ?: "-", persistence_meaning(p->persistence));
         printf("       Regions: %zu\n", n_regions);
         printf("           VMs: %zu\n", n_vms);
         printf("    Migrations: %zu\n", n_migrations);
@@ -184,7 +197,6 @@ int verb_create_region(GmemClient *c, int argc, char **argv) {
                 .hugepage_size = arg_hugepage_size,
                 .owner = arg_owner,
                 .populate = arg_populate,
-                .persistent = arg_persistent,
         };
         uint64_t size;
         int r;

@@ -29,7 +29,6 @@ JsonMode arg_json = JSON_OFF;
 const char *arg_backend = NULL;
 uint64_t arg_hugepage_size = 0;
 bool arg_populate = false;
-bool arg_persistent = false;
 const char *arg_owner = NULL;
 pid_t arg_leader_pid = 0;
 uid_t arg_uid = GMEM_UID_INVALID;
@@ -182,7 +181,6 @@ static int help(void) {
                "     --backend=NAME           create-region: memfd, hugetlb, secret or kmod\n"
                "     --hugepage-size=SIZE     create-region: huge page size of hugetlb\n"
                "     --populate               create-region: pre-fault the whole region\n"
-               "     --persistent             create-region: keep it across broker restarts\n"
                "     --owner=VM               create-region: the VM that may allocate\n"
                "     --leader-pid=PID         register-vm: release the views when PID exits\n"
                "     --uid=UID                register-vm: the hypervisor's user\n"
@@ -232,7 +230,6 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 ARG_BACKEND,
                 ARG_HUGEPAGE_SIZE,
                 ARG_POPULATE,
-                ARG_PERSISTENT,
                 ARG_OWNER,
                 ARG_LEADER_PID,
                 ARG_UID,
@@ -253,7 +250,6 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 { "backend",       required_argument, NULL, ARG_BACKEND       },
                 { "hugepage-size", required_argument, NULL, ARG_HUGEPAGE_SIZE },
                 { "populate",      no_argument,       NULL, ARG_POPULATE      },
-                { "persistent",    no_argument,       NULL, ARG_PERSISTENT    },
                 { "owner",         required_argument, NULL, ARG_OWNER         },
                 { "leader-pid",    required_argument, NULL, ARG_LEADER_PID    },
                 { "uid",           required_argument, NULL, ARG_UID           },
@@ -318,9 +314,6 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                         break;
                 case ARG_POPULATE:
                         arg_populate = true;
-                        break;
-                case ARG_PERSISTENT:
-                        arg_persistent = true;
                         break;
                 case ARG_OWNER:
                         arg_owner = optarg;

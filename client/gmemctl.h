@@ -29,7 +29,6 @@ extern JsonMode arg_json;
 extern const char *arg_backend;
 extern uint64_t arg_hugepage_size;
 extern bool arg_populate;
-extern bool arg_persistent;
 extern const char *arg_owner;
 extern pid_t arg_leader_pid;
 extern uid_t arg_uid;

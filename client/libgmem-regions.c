@@ -62,10 +62,6 @@ int gmem_create_region(GmemClient *c, const char *name, uint64_t size,
                         r = gmem_append_option(m, "populate", "b", 1);
                         BUS_CHECK(c, r);
                 }
-                if (options->persistent) {
-                        r = gmem_append_option(m, "persistent", "b", 1);
-                        BUS_CHECK(c, r);
-                }
         }
         r = sd_bus_message_close_container(m);
         BUS_CHECK(c, r);
@@ -213,7 +209,6 @@ static const GmemProperty region_properties[] = {
         { "Size",           't', offsetof(GmemRegionProperties, size)            },
         { "Backend",        's', offsetof(GmemRegionProperties, backend)         },
         { "Owner",          's', offsetof(GmemRegionProperties, owner)           },
-        { "Persistent",     'b', offsetof(GmemRegionProperties, persistent)      },
         { "AllocatedBytes", 't', offsetof(GmemRegionProperties, allocated_bytes) },
         {}
 };

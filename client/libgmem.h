@@ -61,7 +61,6 @@ typedef struct GmemRegionOptions {
         uint64_t hugepage_size;    /* hugetlb only; 0: the broker's default */
         const char *owner;         /* a registered VM name that may allocate; NULL: none */
         bool populate;             /* pre-fault the whole region at creation */
-        bool persistent;           /* keep the region across broker restarts */
 } GmemRegionOptions;
 
 /* options may be NULL (all defaults). ret_path (the region's object path) may be NULL. */
@@ -95,7 +94,6 @@ typedef struct GmemRegionProperties {
         uint64_t size;
         char *backend;
         char *owner;
-        bool persistent;
         uint64_t allocated_bytes;
         GmemViewInfo *views;       /* region is filled in with the region's own name */
         size_t n_views;

@@ -355,10 +355,14 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate the fd store");
         if (!store_enabled(store))
-                log_notice("No service manager to keep file descriptors ($NOTIFY_SOCKET is unset): "
-                           "if gmemd crashes, memfd regions that no VM holds open are lost%s",
-                           store_has_ledger(store) ? "; gmem.ko keeps kmod regions, their views, VMs and "
-                           "migrations" : "");
+                log_warning("No service manager keeps gmemd's file descriptors ($NOTIFY_SOCKET is unset): "
+                            "if gmemd crashes or restarts, it forgets every %s. Memory a VM still maps stays with "
+                            "that VM, but outside every quota, and no detach, revocation or migration reaches it "
+                            "again; regions nothing holds open are freed",
+                            store_has_ledger(store) ?
+                            "memfd, hugetlb and secret region and the views and migrations on them "
+                            "(gmem.ko keeps kmod regions, their views, VMs and migrations)" :
+                            "region, VM, view and migration");
         if (store_enabled(store) || store_has_ledger(store)) {
                 unsigned removed = 0;
 

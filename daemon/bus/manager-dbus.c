@@ -69,7 +69,6 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
                 { "backend",       BUS_OPTION_STRING,  &backend,         NULL },
                 { "hugepage_size", BUS_OPTION_UINT64,  &p.hugepage_size, NULL },
                 { "populate",      BUS_OPTION_BOOLEAN, &p.populate,      NULL },
-                { "persistent",    BUS_OPTION_BOOLEAN, &p.persistent,    NULL },
                 { "owner",         BUS_OPTION_STRING,  &p.owner,         NULL },
         };
         r = bus_read_options(msg, options, ELEMENTSOF(options), &e);

@@ -172,12 +172,6 @@ static int property_get_owner(sd_bus *bus, const char *path, const char *interfa
         return sd_bus_message_append(reply, "s", reg->owner ?: "");
 }
 
-static int property_get_persistent(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Region *reg = userdata;
-        return sd_bus_message_append(reply, "b", (int) reg->persistent);
-}
-
 static int property_get_allocated(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         uint64_t a = 0;
@@ -217,8 +211,6 @@ const sd_bus_vtable region_vtable[] = {
         SD_BUS_PROPERTY("Size", "t", NULL, offsetof(Region, br.size), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Owner", "s", property_get_owner, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Persistent", "b", property_get_persistent, 0,
-                        SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("AllocatedBytes", "t", property_get_allocated, 0, 0),
         SD_BUS_PROPERTY("PrivateBytes", "t", property_get_private, 0, 0),
         SD_BUS_PROPERTY("Views", "a(sss)", property_get_views, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -90,7 +90,6 @@ static int region_new(Manager *m, const RegionParams *p, const BackendOps *ops, 
         reg->manager = m;
         reg->backend = p->backend;
         reg->ops = ops;
-        reg->persistent = p->persistent;
         reg->creator = creator;
         reg->name = strdup(p->name);
         reg->owner = isempty(p->owner) ? NULL : strdup(p->owner);

@@ -25,7 +25,6 @@ struct Region {
         const BackendOps *ops;
         BackendRegion br;           /* master fd, size, page size */
         char *owner;                /* VM name that may allocate, NULL if none */
-        bool persistent;
         Hashmap *views;             /* VM name -> View */
         bool has_grants;            /* the inode carries an access list now */
         bool grants_stale;          /* its views changed: queued in manager->grants_queue */
@@ -40,7 +39,6 @@ typedef struct RegionParams {
         BackendType backend;
         uint64_t hugepage_size;     /* 0: backend default */
         bool populate;
-        bool persistent;
         const char *owner;          /* NULL or "" for none */
 } RegionParams;
 

@@ -207,7 +207,6 @@ static void restore_region(Restore *rs, Entry *e) {
         if (region_adopt(s->manager, &(RegionParams) {
                                  .name = n->region.name,
                                  .backend = n->region.backend,
-                                 .persistent = n->region.persistent,
                                  .owner = n->region.owner,
                          }, &ACTOR_UNLIMITED(n->region.creator), n->region.id, n->region.page_size, TAKE_FD(e->fd),
                          &reg, &err) < 0)

@@ -78,16 +78,17 @@ static int parse_string(const char *s, char *buf, size_t size) {
         return 0;
 }
 
-/* --- region/ID/BACKEND/PAGE_SIZE/CREATOR/PERSISTENT/NAME/OWNER --- */
+/* --- region/ID/BACKEND/PAGE_SIZE/CREATOR/0/NAME/OWNER --- */
 
 static int parse_region(char *const *f, StoreName *n) {
         BackendType t = backend_type_from_string(f[2]);
+        bool unused;
 
         if (t < 0)
                 return -EINVAL;
         n->region.backend = t;
         if (parse_number(f[1], &n->region.id) < 0 || parse_number(f[3], &n->region.page_size) < 0 ||
-            parse_uid(f[4], UINT32_MAX, &n->region.creator) < 0 || parse_flag(f[5], &n->region.persistent) < 0 ||
+            parse_uid(f[4], UINT32_MAX, &n->region.creator) < 0 || parse_flag(f[5], &unused) < 0 ||
             parse_string(f[6], n->region.name, sizeof(n->region.name)) < 0 ||
             parse_string(f[7], n->region.owner, sizeof(n->region.owner)) < 0)
                 return -EINVAL;
@@ -109,14 +110,14 @@ static int check_region(const StoreName *n) {
 static bool equal_region(const StoreName *a, const StoreName *b) {
         return a->region.id == b->region.id && a->region.backend == b->region.backend &&
                a->region.page_size == b->region.page_size && a->region.creator == b->region.creator &&
-               a->region.persistent == b->region.persistent && streq(a->region.name, b->region.name) &&
+               streq(a->region.name, b->region.name) &&
                streq(a->region.owner, b->region.owner);
 }
 
 static int format_region(const StoreName *n, char *buf, size_t size) {
-        return snprintf(buf, size, "region/%" PRIu64 "/%s/%" PRIu64 "/%u/%d/%s/%s", n->region.id,
+        return snprintf(buf, size, "region/%" PRIu64 "/%s/%" PRIu64 "/%u/0/%s/%s", n->region.id,
                         backend_type_to_string(n->region.backend), n->region.page_size, (unsigned) n->region.creator,
-                        n->region.persistent, n->region.name, n->region.owner);
+                        n->region.name, n->region.owner);
 }
 
 /* --- vm/ID/UID|-/CREATOR/L|N/NAME --- */

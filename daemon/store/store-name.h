@@ -4,7 +4,7 @@
  * store. Each entry's FDNAME carries the (immutable) description of one
  * object, fields separated by '/', which names cannot contain:
  *
- *   region/ID/BACKEND/PAGE_SIZE/CREATOR/PERSISTENT/NAME/OWNER   master memfd
+ *   region/ID/BACKEND/PAGE_SIZE/CREATOR/0/NAME/OWNER   master memfd
  *   vm/ID/UID|-/CREATOR/L|N/NAME                   leader pidfd (L) or a record memfd (N)
  *   view/ID/REGION_ID/VM_ID/ro|rw/OFFSET/LENGTH/ALLOCATE/CREATOR   custody file (a record
  *                                                  where views are the master file, secret)
@@ -16,8 +16,9 @@
  * 2^64 - 1. Every ID is an object's id and never 0. BACKEND is a backend's
  * wire name (memfd, hugetlb, secret); PAGE_SIZE a power of two; CREATOR a
  * uid up to 4294967295, UID one up to 4294967294 ((uid_t) -1 is no user) or
- * '-' for none; PERSISTENT and ALLOCATE are 0 or 1 (any other number reads
- * as 1); L marks a VM whose leader is watched, and is written L.PID.START
+ * '-' for none; ALLOCATE is 0 or 1 (any other number reads as 1); a region's
+ * sixth field is written 0 and any number is read and ignored (it held a
+ * "persistent" flag that never had an effect, and was removed); L marks a VM whose leader is watched, and is written L.PID.START
  * when the leader's pid and start time (clock ticks after boot, as
  * /proc/PID/stat has it, both > 0) are known, so that a restore without its
  * pidfd (the kernel's ledger) finds the same process again and no other. NAME is a region or VM name
@@ -70,7 +71,6 @@ typedef struct StoreName {
                         BackendType backend;
                         uint64_t page_size;
                         uid_t creator;
-                        bool persistent;
                         char name[GMEM_NAME_MAX + 1];
                         char owner[GMEM_NAME_MAX + 1];  /* "" for none */
                 } region;

@@ -291,7 +291,6 @@ static void store_describe_region(const Region *reg, StoreName *ret) {
                 .region.backend = reg->backend,
                 .region.page_size = reg->br.page_size,
                 .region.creator = reg->creator,
-                .region.persistent = reg->persistent,
         };
         store_copy_string(ret->region.name, sizeof(ret->region.name), reg->name);
         store_copy_string(ret->region.owner, sizeof(ret->region.owner), reg->owner);

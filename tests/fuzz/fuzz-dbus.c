@@ -147,7 +147,7 @@ static const char *const interfaces[] = {
 };
 static const char *const properties[] = {
         "Version", "Backends", "DefaultBackend", "TotalBytes", "AllocatedBytes", "Policy", "Name", "Id", "Size",
-        "Backend", "Owner", "Persistent", "Views", "LeaderPID", "Uid", "Source", "Target", "State", "Regions",
+        "Backend", "Owner", "Views", "LeaderPID", "Uid", "Source", "Target", "State", "Regions",
         "Nope", "",
 };
 static const char *const paths_special[] = {
@@ -171,7 +171,7 @@ typedef struct OptionKey {
 } OptionKey;
 
 static const OptionKey create_keys[] = {
-        { "backend", 's' }, { "hugepage_size", 't' }, { "populate", 'b' }, { "persistent", 'b' }, { "owner", 's' },
+        { "backend", 's' }, { "hugepage_size", 't' }, { "populate", 'b' }, { "owner", 's' },
 };
 static const OptionKey vm_keys[] = { { "leader_pid", 'u' }, { "uid", 'u' } };
 static const OptionKey attach_keys[] = { { "offset", 't' }, { "length", 't' }, { "allocate", 'b' } };

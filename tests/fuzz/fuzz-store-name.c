@@ -185,7 +185,6 @@ static void fuzz_description(FuzzInput *in, StoreName *ret) {
                 n.region.backend = (BackendType) ((int) (e % (_BACKEND_MAX + 2)) - 1);
                 n.region.page_size = fuzz_number(in);
                 n.region.creator = (uid_t) fuzz_number(in);
-                n.region.persistent = flags & 1;
                 fuzz_string(in, n.region.name, sizeof(n.region.name));
                 fuzz_string(in, n.region.owner, sizeof(n.region.owner));
                 break;

@@ -440,7 +440,9 @@ class World:
         self.conn = dbus.bus.BusConnection(self.address)
 
     # daemon
-    def start_gmemd(self, extra_args=()):
+    def start_gmemd(self, extra_args=(), notify=True):
+        """Starts gmemd and waits until it owns the bus name. notify=False:
+        without $NOTIFY_SOCKET, as when no service manager runs it."""
         self.notify_path = os.path.join(self.tmp, "notify")
         if self.notify_sock:
             self.notify_sock.close()
@@ -452,7 +454,10 @@ class World:
         self.notify_sock.setblocking(False)
         threading.Thread(target=self._notify_pump, args=(self.notify_sock,), daemon=True).start()
         env = dict(self.env)
-        env["NOTIFY_SOCKET"] = self.notify_path
+        if notify:
+            env["NOTIFY_SOCKET"] = self.notify_path
+        else:
+            env.pop("NOTIFY_SOCKET", None)
         self.gmemd_log_path = os.path.join(self.tmp, "gmemd.log")
         self.gmemd_log = open(self.gmemd_log_path, "w")
         # valgrind makes system calls of its own that the daemon's filter does not allow.

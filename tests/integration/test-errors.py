@@ -190,7 +190,6 @@ class BadInput(GmemTestCase):
         rows = [
             ("CreateRegion", "backend", dbus.UInt32(1)),
             ("CreateRegion", "populate", dbus.String("yes")),
-            ("CreateRegion", "persistent", dbus.UInt32(1)),
             ("CreateRegion", "hugepage_size", dbus.UInt32(2 * MiB)),
             ("CreateRegion", "owner", dbus.Boolean(True)),
             ("RegisterVm", "leader_pid", dbus.Int32(1)),

@@ -11,8 +11,11 @@ one entry kept free for replacing an entry. The stand-in service manager
 (fdstore.py) enforces the same limit as systemd, so that any entry gmemd
 sent past it shows up as refused; after kill -9 everything a client was
 told about is back. When an entry cannot be stored at all (the service
-manager went away), the Manager's Persistence says "degraded".
+manager went away), the Manager's Persistence says "degraded". Without a
+service manager, Persistence says "none", and the start-up warning says
+what a crash forgets, which kill -9 then shows to be so.
 """
+import mmap
 import os
 import signal
 
@@ -107,6 +110,55 @@ class FdStoreLimits(StoreDaemon, GmemTestCase):
                          "but the broker says a crash may now lose what it made")
         self.assertIn("Persistence: degraded", self.gmemctl("status").out)
         self.assertIn("fd store is degraded", self.world.gmemd_log_text())
+
+
+class WithoutServiceManager(GmemTestCase):
+    """gmemd started with no $NOTIFY_SOCKET, as by hand or by a supervisor
+    that keeps no fds."""
+
+    def setUp(self):
+        gmemtest.WORLD.start_gmemd(notify=False)
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        gmemtest.WORLD.stop_gmemd(signal.SIGTERM)
+
+    def test_a_crash_forgets_what_the_warning_says(self):
+        persistence = self.mgr_prop("Persistence")
+        if persistence == "kernel":
+            self.skip_or_fail("gmem.ko keeps a ledger on this host: kmod regions would survive", dependency=False)
+        self.assertEqual(persistence, "none")
+        self.assertIn("Persistence: none (a restart forgets every region, VM, view and migration)",
+                      self.gmemctl("status").out)
+        log = self.world.gmemd_log_text()
+        self.assertIn("if gmemd crashes or restarts, it forgets every region, VM, view and migration", log)
+        self.assertIn("Memory a VM still maps stays with that VM, but outside every quota", log)
+
+        # A VM that maps its region when gmemd is killed.
+        r = self.create_region(MiB, cleanup=False)
+        vm = self.register_vm(cleanup=False)
+        fd = self.attach(vm, r, "rw")
+        with mmap.mmap(fd, MiB) as m:
+            m[:8] = b"kept-ram"
+        self.world.stop_gmemd(signal.SIGKILL)
+        self.world.start_gmemd(notify=False)
+        self.assertEqual(list(self.mgr("ListRegions")), [], "every region is forgotten")
+        self.assertEqual(list(self.mgr("ListVms")), [], "every VM and its views are forgotten")
+        self.assertEqual(self.mgr_prop("TotalBytes"), 0, "the memory the VM keeps is outside every quota")
+        self.assertEqual(os.pread(fd, 8, 0), b"kept-ram", "the memory stays with the VM that maps it")
+        self.assertEqual(self.mgr_prop("Persistence"), "none")
+
+    def test_persistent_is_gone(self):
+        # It was recorded and had no effect; whether state survives is the broker's Persistence, for every region.
+        with self.assertRaises(dbus.exceptions.DBusException) as cm:
+            self.mgr("CreateRegion", "sta{sv}", self.uniq("r"), dbus.UInt64(MiB),
+                     gmemtest.dbus_options({"persistent": True}))
+        self.assertEqual(cm.exception.get_dbus_name(), gmemtest.ERROR_PREFIX + "InvalidArgument")
+        self.assertIn("Unknown option 'persistent'", cm.exception.get_dbus_message())
+        res = self.gmemctl("create-region", "--persistent", self.uniq("r"), "1M", expect=2)
+        self.assertIn("persistent", res.err)
+        self.assertEqual(list(self.mgr("ListRegions")), [], "nothing was made")
 
 
 if __name__ == "__main__":

@@ -98,8 +98,8 @@ class Gmemctl(GmemTestCase):
         (region,) = self.show(r)
         props = self.get_all(gmemtest.region_path(r), gmemtest.REGION_IFACE)
         self.assertEqual(set(region), set(map(str, props)), "show prints every property of the region")
-        self.assertEqual((region["Name"], region["Size"], region["Backend"], region["Persistent"]),
-                         (r, str(2 * MiB), "memfd", "no"), "as Name=value, numbers in decimal, yes/no")
+        self.assertEqual((region["Name"], region["Size"], region["Backend"]),
+                         (r, str(2 * MiB), "memfd"), "as Name=value, numbers in decimal")
         self.assertEqual(region["Views"], f"{vm}:rw:active", "a structure's fields joined with ':'")
         (v,) = self.show(vm)
         self.assertEqual((v["Name"], v["Views"]), (vm, f"{r}:rw:active"))

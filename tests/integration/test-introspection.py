@@ -55,7 +55,7 @@ REGION_METHODS = {
     "SetMemoryAttributes": ([("offset", "t"), ("length", "t"), ("attribute", "s")], []),
 }
 REGION_PROPS = {"Name": "s", "Id": "t", "Size": "t", "Backend": "s", "Owner": "s",
-                "Persistent": "b", "AllocatedBytes": "t", "Views": "a(sss)"}
+                "AllocatedBytes": "t", "Views": "a(sss)"}
 
 VM_METHODS = {
     "Unregister": ([], []),

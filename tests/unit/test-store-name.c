@@ -19,14 +19,13 @@ static const struct {
         StoreName n;
         const char *s;
 } good[] = {
-        /* region/ID/BACKEND/PAGE_SIZE/CREATOR/PERSISTENT/NAME/OWNER */
+        /* region/ID/BACKEND/PAGE_SIZE/CREATOR/0/NAME/OWNER */
         { { .kind = STORE_NAME_REGION, .region = { .id = 1, .backend = BACKEND_MEMFD, .page_size = 4096,
                                                    .creator = 1000, .name = "vm1-ram" } },
           "region/1/memfd/4096/1000/0/vm1-ram/" },
         { { .kind = STORE_NAME_REGION, .region = { .id = 7, .backend = BACKEND_HUGETLB, .page_size = 2097152,
-                                                   .creator = 0, .persistent = true, .name = "A-Z_a.z-09",
-                                                   .owner = "vm1" } },
-          "region/7/hugetlb/2097152/0/1/A-Z_a.z-09/vm1" },
+                                                   .creator = 0, .name = "A-Z_a.z-09", .owner = "vm1" } },
+          "region/7/hugetlb/2097152/0/0/A-Z_a.z-09/vm1" },
         { { .kind = STORE_NAME_REGION, .region = { .id = UINT64_MAX, .backend = BACKEND_SECRET, .page_size = 1,
                                                    .creator = 4294967295u, .name = NAME64, .owner = NAME64 } },
           "region/18446744073709551615/secret/1/4294967295/0/" NAME64 "/" NAME64 },
@@ -188,7 +187,8 @@ static void test_parse_refuses_overlong_names(void) {
         EXPECT(store_name_parse(s, &n) == -EINVAL, "a %zu-character name is refused", strlen(s));
 }
 
-/* Leading zeros and flags other than 0 and 1 were always read; they are written canonically. */
+/* Leading zeros and flags other than 0 and 1 were always read; they are written canonically. A region's
+ * sixth field (once a flag without effect) is read whatever number it holds and written 0. */
 static void test_parse_reads_numbers_as_restore_always_did(void) {
         static const struct {
                 const char *s;
@@ -196,8 +196,9 @@ static void test_parse_reads_numbers_as_restore_always_did(void) {
         } cases[] = {
                 { "pending/007", "pending/7" },
                 { "pending/00000000000000000000018446744073709551615", "pending/18446744073709551615" },
-                { "region/01/memfd/04096/01000/2/r/", "region/1/memfd/4096/1000/1/r/" },
-                { "region/1/memfd/4096/0/18446744073709551615/r/", "region/1/memfd/4096/0/1/r/" },
+                { "region/01/memfd/04096/01000/2/r/", "region/1/memfd/4096/1000/0/r/" },
+                { "region/1/memfd/4096/0/18446744073709551615/r/", "region/1/memfd/4096/0/0/r/" },
+                { "region/7/hugetlb/2097152/0/1/A-Z_a.z-09/vm1", "region/7/hugetlb/2097152/0/0/A-Z_a.z-09/vm1" },
                 { "vm/1/065534/00/L/x", "vm/1/65534/0/L/x" },
                 { "vm/1/-/0/L.007.0042/x", "vm/1/-/0/L.7.42/x" },
                 { "view/1/1/1/rw/00/04096/7/0", "view/1/1/1/rw/0/4096/1/0" },
@@ -274,7 +275,7 @@ static void test_format_needs_room_for_the_whole_name(void) {
 static void test_longest_name_fits_systemd(void) {
         StoreName n = { .kind = STORE_NAME_REGION, .region = { .id = UINT64_MAX, .backend = BACKEND_HUGETLB,
                                                                 .page_size = UINT64_C(1) << 63,
-                                                                .creator = 4294967295u, .persistent = true,
+                                                                .creator = 4294967295u,
                                                                 .name = NAME64, .owner = NAME64 } };
         char buf[STORE_NAME_MAX];
 
