@@ -5,7 +5,9 @@ The files that integrate gmemd with the system: the installed introspection
 XML matches what the live daemon says; systemd-analyze verifies the unit and
 rates its exposure; the D-Bus system policy, loaded into a real dbus-daemon,
 lets root call the broker, lets everyone introspect it and ask for a VM's
-view (which gmemd then decides), and keeps everyone else out.
+view (which gmemd then decides), and keeps everyone else out; every caller
+a shipped policy file puts in a class can get through it, or the page says
+it must join group gmem.
 """
 import json
 import os
@@ -80,6 +82,46 @@ class Units(GmemTestCase):
         with open(dst, "w") as f:
             f.write(text)
         return dst
+
+    def test_bus_policy_lets_every_class_through(self):
+        """Every caller a shipped policy file (the built-in default and the
+        examples) puts in a class can reach gmemd through the shipped bus
+        policy, or gmemd.policy(5) says it must also be in group gmem."""
+        conf = ET.parse(os.path.join(UNITS, "org.gmemd.Broker1.conf")).getroot()
+        let = {"user": set(), "group": set()}
+        for pol in conf.findall("policy"):
+            for allow in pol.findall("allow"):
+                if allow.get("send_destination") == "org.gmemd.Broker1" and len(allow.attrib) == 1:
+                    for kind in let:
+                        if pol.get(kind):
+                            let[kind].add(pol.get(kind))
+        self.assertEqual(let, {"user": {"root", "gmemd"}, "group": {"gmem", "gmem-admin"}},
+                         "the bus policy lets these call every method")
+        with open(os.path.join(SOURCE, "man", "gmemd.policy.5.scd")) as f:
+            page = " ".join(f.read().split())
+        m = re.search(r"So (.*?) must also be members of group \*gmem\*", page)
+        self.assertTrue(m, "gmemd.policy(5) says which callers of its example must join group gmem")
+        told = set(re.findall(r"\*([a-z0-9-]+)\*", m.group(1)))
+        files = [os.path.join(SOURCE, "policy", "default.json")] + sorted(
+            os.path.join(SOURCE, "policy", "examples", n) for n in os.listdir(os.path.join(SOURCE, "policy", "examples")))
+        for path in files:
+            with open(path) as f:
+                policy = json.load(f)
+            for cls in policy["classes"]:
+                match = cls.get("match", {})
+                for who in ([("uid", u) for u in match.get("uids", [])] + [("user", u) for u in match.get("users", [])] +
+                            [("group", g) for g in match.get("groups", [])]):
+                    with self.subTest(policy=os.path.basename(path), cls=cls["name"], who=who):
+                        kind, name = who
+                        if (kind == "uid" and name == 0) or name in let.get(kind, ()):
+                            continue
+                        self.assertNotIn("default.json", path, f"the built-in policy names {kind} {name}, "
+                                         "whom the shipped bus policy keeps from calling gmemd")
+                        if kind == "uid":
+                            self.assertIn(f"uid {name} (who must be in group *gmem*", page,
+                                          f"gmemd.policy(5) tells uid {name} of {path} to join group gmem")
+                        else:
+                            self.assertIn(name, told, f"gmemd.policy(5) tells {kind} {name} to join group gmem")
 
     def test_systemd_analyze_verify(self):
         tool = shutil.which("systemd-analyze")
