@@ -333,7 +333,7 @@ static struct page *gmem_alloc_page(const struct vm_fault *vmf)
 
 	memcg = get_mem_cgroup_from_mm(vmf->vma->vm_mm);
 	old_memcg = set_active_memcg(memcg);
-	folio = vma_alloc_folio(GMEM_GFP, 0, vmf->vma, vmf->address, false);
+	folio = gmem_vma_alloc_folio(GMEM_GFP, vmf->vma, vmf->address);
 	set_active_memcg(old_memcg);
 	mem_cgroup_put(memcg);
 	return folio ? &folio->page : NULL;

@@ -17,7 +17,6 @@
 #include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/pagemap.h>
-#include <linux/pfn_t.h>
 #include <linux/pgtable.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -43,8 +42,7 @@ static vm_fault_t gmem_fault_zero(struct vm_fault *vmf,
 	if (!READ_ONCE(region->zero_mapped))
 		WRITE_ONCE(region->zero_mapped, true);
 	smp_mb();	/* zero_mapped before the PTE, pairs with gmem_get_page() */
-	ret = vmf_insert_mixed(vmf->vma, address,
-			       pfn_to_pfn_t(my_zero_pfn(address)));
+	ret = gmem_vmf_insert_mixed(vmf->vma, address, page_to_pfn(ZERO_PAGE(address)));
 	smp_mb();	/* the PTE before looking again */
 	if (xa_load(&region->pages, index)) {
 		/* Allocated meanwhile, maybe without seeing our PTE. */
@@ -313,7 +311,7 @@ static ssize_t gmem_view_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		}
 		if (!r) {
 			pagefault_disable();
-			copied = copy_page_from_iter_atomic(page, off, n, from);
+			copied = gmem_copy_page_from_iter_atomic(page, off, n, from);
 			pagefault_enable();
 			put_page(page);
 		}

@@ -36,11 +36,13 @@
 #                           BUG:, WARNING:, Oops, a panic, a general
 #                           protection fault or a Call Trace
 #   vm_find_kernel SERIES   REL, KDIR, KERNEL: the newest release of SERIES
-#                           with headers in /usr/src and an image in the
-#                           cache; skips when there is none
+#                           with headers in /usr/src or in the trixie build
+#                           root (buildroot.sh) and an image in the cache;
+#                           skips when there is none
 #   vm_build_module SRC KDIR DIR
 #                           gmem.ko from a copy of SRC (kmod/) in DIR, built
-#                           against KDIR with W=1; a warning fails (vm_die)
+#                           against KDIR with W=1 (in the build root when
+#                           KDIR is there); a warning fails (vm_die)
 #   vm_copy_libs ROOT FILE  every shared library FILE loads into
 #                           ROOT/lib/x86_64-linux-gnu under the name it asks
 #                           for, the dynamic loader where FILE expects it
@@ -65,6 +67,8 @@
 
 # shellcheck disable=SC2034 # VM_CACHE and the VM_* results are the callers'
 VM_CACHE=${GMEM_VM_CACHE:-/var/cache/gmemd-vm}
+# shellcheck source=tests/vm/buildroot.sh
+. "$(dirname "${BASH_SOURCE[0]}")/buildroot.sh"
 VM_TIMEOUT=${GMEM_VM_TIMEOUT:-600}
 VM_CPU=${GMEM_VM_CPU:-max,-cx16}
 VM_QEMU_EXTRA=()
@@ -214,27 +218,50 @@ vm_tap_skips() {
 vm_find_kernel() {
         local series=$1 h r
         REL=
-        for h in $(ls -d /usr/src/linux-headers-"$series".*-cloud-amd64 2>/dev/null | sort -V -r); do
-                r=${h#/usr/src/linux-headers-}
+        KDIR=
+        for h in $(ls -d /usr/src/linux-headers-"$series".*-cloud-amd64 \
+                        "$(buildroot_dir)"/usr/src/linux-headers-"$series".*-cloud-amd64 2>/dev/null | sort -V -r); do
+                r=${h##*/linux-headers-}
                 if [ -f "$h/Makefile" ] && [ -f "$VM_CACHE/$r/vmlinuz" ]; then
                         REL=$r
+                        KDIR=$h
                         break
                 fi
         done
-        [ -n "$REL" ] || vm_skip "no linux-headers-$series.*-cloud-amd64 with a kernel image in $VM_CACHE (run tests/vm/install-deps)"
-        KDIR=/usr/src/linux-headers-$REL
+        [ -n "$REL" ] || vm_skip "no linux-headers-$series.*-cloud-amd64 (in /usr/src or the trixie build root) with a kernel image in $VM_CACHE (run tests/vm/install-deps)"
         KERNEL=$VM_CACHE/$REL/vmlinuz
         [ -r "$KERNEL" ] || vm_skip "cannot read $KERNEL (run as root, or make it readable)"
 }
 
-# Built out of tree in a copy, so that both series can build at once.
+# Built out of tree in a copy, so that several series can build at once;
+# headers in the trixie build root are built there, in a copy under its /tmp.
 vm_build_module() {
-        local src=$1 kdir=$2 dir=$3
+        local src=$1 kdir=$2 dir=$3 root inroot rc
         command -v make >/dev/null || vm_skip "make not found (run tests/vm/install-deps)"
         mkdir -p "$dir" || vm_die "cannot create $dir"
         cp -r "$src"/Kbuild "$src"/Makefile "$src"/*.c "$src"/*.h "$src"/include "$dir/" ||
                 vm_die "cannot copy $src"
-        if ! make -C "$dir" KDIR="$kdir" W=1 >"$dir/build.log" 2>&1; then
+        root=$(buildroot_dir)
+        case $kdir in
+        "$root"/*)
+                buildroot_ready || vm_skip "the trixie build root $root is incomplete (run tests/vm/install-deps)"
+                [ "$(id -u)" -eq 0 ] || vm_skip "building in the trixie build root needs root (chroot)"
+                inroot=$(mktemp -d "$root/tmp/gmem-kmod.XXXXXX") || vm_die "cannot create a directory in $root/tmp"
+                cp -r "$dir"/. "$inroot/" || vm_die "cannot copy the module source into $inroot"
+                buildroot_run make -C "/tmp/${inroot##*/}" KDIR="${kdir#"$root"}" W=1 >"$dir/build.log" 2>&1
+                rc=$?
+                [ $rc -ne 0 ] || cp "$inroot/gmem.ko" "$dir/gmem.ko" || rc=1
+                rm -rf "$inroot"
+                if [ $rc -ne 0 ]; then
+                        cat "$dir/build.log" >&2
+                        vm_die "module build against ${kdir##*/linux-headers-} in the build root failed"
+                fi
+                ;;
+        *)
+                make -C "$dir" KDIR="$kdir" W=1 >"$dir/build.log" 2>&1 || rc=$?
+                ;;
+        esac
+        if [ "${rc:-0}" -ne 0 ]; then
                 cat "$dir/build.log" >&2
                 vm_die "module build against ${kdir##*/linux-headers-} failed"
         fi
