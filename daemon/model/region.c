@@ -272,6 +272,11 @@ int region_take(Manager *m, RegionParams *p, const Actor *a, int fd, Region **re
         }
         if (fd < 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "No file passed for region '%s'", p->name);
+        /* The class may use the backend at all: before the file is looked at (its size is checked below). */
+        p->size = 0;
+        r = region_check_rules(p, a, e);
+        if (r < 0)
+                return r;
         r = ops->probe(e);
         if (r < 0)
                 return r;
