@@ -103,6 +103,11 @@ class Adopt(GmemTestCase):
                             contains=["AdoptRegion", "cannot create one for a VM it does not run"])
         self.assertNotIn(name, self.region_names())
 
+    def test_default_backend_cannot_be_guest_memfd(self):
+        res = self.run_cmd([self.world.gmemd, "--default-backend=guest_memfd"], expect=1)
+        self.assertIn("Invalid --default-backend=guest_memfd: guest_memfd regions are adopted with AdoptRegion",
+                      res.err)
+
     # --- files that are not a guest_memfd ---
 
     def test_memfd(self):
