@@ -8,6 +8,7 @@
  * any failed, printing each failure as it happens.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -208,6 +209,31 @@ int verb_create_region(GmemClient *c, int argc, char **argv) {
         r = gmem_create_region(c, argv[1], size, &options, NULL);
         if (r < 0)
                 return log_client_error(c, r, "Failed to create region '%s'", argv[1]);
+        return 0;
+}
+
+int verb_adopt_region(GmemClient *c, int argc, char **argv) {
+        GmemRegionOptions options = {
+                .backend = arg_backend,
+                .owner = arg_owner,
+        };
+        const char *message;
+        int r;
+
+        if (arg_fd < 0)
+                return log_usage("adopt-region needs --fd=N, the guest_memfd gmemctl inherited as fd N");
+        if (arg_hugepage_size > 0 || arg_populate)
+                return log_usage("--hugepage-size and --populate do not apply to adopt-region");
+        if (fcntl(arg_fd, F_GETFD) < 0)
+                return log_error_errno(-errno, "fd %d is not open in gmemctl: %s", arg_fd, strerror(errno));
+
+        r = gmem_adopt_region(c, argv[1], arg_fd, &options, NULL);
+        if (r < 0) {
+                message = gmem_client_last_error_message(c);
+                if (isempty(message))
+                        return log_client_error(c, r, "Failed to adopt fd %d as region '%s'", arg_fd, argv[1]);
+                return log_error_errno(r, "Cannot adopt fd %d as region '%s': %s", arg_fd, argv[1], message);
+        }
         return 0;
 }
 

@@ -30,6 +30,7 @@ const char *arg_backend = NULL;
 uint64_t arg_hugepage_size = 0;
 bool arg_populate = false;
 const char *arg_owner = NULL;
+int arg_fd = -EBADF;
 pid_t arg_leader_pid = 0;
 uid_t arg_uid = GMEM_UID_INVALID;
 GmemAccess arg_access = GMEM_ACCESS_RW;
@@ -150,6 +151,7 @@ static int help(void) {
                "Regions:\n"
                "  list-regions                List regions\n"
                "  create-region NAME SIZE     Create a region\n"
+               "  adopt-region NAME --fd=N    Hand gmemd a guest_memfd to keep as a region\n"
                "  destroy-region NAME...      Destroy regions\n"
                "  discard REGION OFFSET LENGTH\n"
                "                              Punch a hole: every view reads zeros there\n"
@@ -181,7 +183,8 @@ static int help(void) {
                "     --backend=NAME           create-region: memfd, hugetlb, secret or kmod\n"
                "     --hugepage-size=SIZE     create-region: huge page size of hugetlb\n"
                "     --populate               create-region: pre-fault the whole region\n"
-               "     --owner=VM               create-region: the VM that may allocate\n"
+               "     --owner=VM               create-region, adopt-region: the VM that may allocate\n"
+               "     --fd=N                   adopt-region: the guest_memfd, an fd gmemctl inherited\n"
                "     --leader-pid=PID         register-vm: release the views when PID exits\n"
                "     --uid=UID                register-vm: the hypervisor's user\n"
                "     --ro                     attach: read-only views (default: read-write)\n"
@@ -239,6 +242,7 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 ARG_ALLOCATE,
                 ARG_EXEC,
                 ARG_NO_COMMIT,
+                ARG_FD,
         };
         static const struct option options[] = {
                 { "help",          no_argument,       NULL, 'h'               },
@@ -259,6 +263,7 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 { "allocate",      no_argument,       NULL, ARG_ALLOCATE      },
                 { "exec",          no_argument,       NULL, ARG_EXEC          },
                 { "no-commit",     no_argument,       NULL, ARG_NO_COMMIT     },
+                { "fd",            required_argument, NULL, ARG_FD            },
                 { "property",      required_argument, NULL, 'p'               },
                 {}
         };
@@ -327,6 +332,17 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                         if (errno != 0 || *end || end == optarg || v <= 0 || v > INT32_MAX)
                                 return log_usage("Invalid leader PID '%s'", optarg);
                         arg_leader_pid = (pid_t) v;
+                        break;
+                }
+                case ARG_FD: {
+                        char *end;
+                        long v;
+
+                        errno = 0;
+                        v = strtol(optarg, &end, 10);
+                        if (errno != 0 || *end || end == optarg || v < 0 || v > INT32_MAX)
+                                return log_usage("Invalid --fd='%s': expected a file descriptor number", optarg);
+                        arg_fd = (int) v;
                         break;
                 }
                 case ARG_UID:
@@ -400,6 +416,7 @@ static const Verb verbs[] = {
         { "show",             1, -1, false, verb_show             },
         { "list-regions",     1,  1, false, verb_list_regions     },
         { "create-region",    3,  3, false, verb_create_region    },
+        { "adopt-region",     2,  2, false, verb_adopt_region     },
         { "destroy-region",   2, -1, false, verb_destroy_region   },
         { "list-vms",         1,  1, false, verb_list_vms         },
         { "register-vm",      2,  2, false, verb_register_vm      },

@@ -30,6 +30,7 @@ extern const char *arg_backend;
 extern uint64_t arg_hugepage_size;
 extern bool arg_populate;
 extern const char *arg_owner;
+extern int arg_fd;               /* adopt-region: -EBADF if not given */
 extern pid_t arg_leader_pid;
 extern uid_t arg_uid;
 extern GmemAccess arg_access;
@@ -75,6 +76,7 @@ int print_json(struct json_object *j);
 int verb_status(GmemClient *c, int argc, char **argv);
 int verb_list_regions(GmemClient *c, int argc, char **argv);
 int verb_create_region(GmemClient *c, int argc, char **argv);
+int verb_adopt_region(GmemClient *c, int argc, char **argv);
 int verb_destroy_region(GmemClient *c, int argc, char **argv);
 int verb_list_vms(GmemClient *c, int argc, char **argv);
 int verb_register_vm(GmemClient *c, int argc, char **argv);

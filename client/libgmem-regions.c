@@ -81,6 +81,62 @@ int gmem_create_region(GmemClient *c, const char *name, uint64_t size,
         return 0;
 }
 
+int gmem_adopt_region(GmemClient *c, const char *name, int fd, const GmemRegionOptions *options, char **ret_path) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *path;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        r = gmem_client_check_name(c, "region", name);
+        if (r < 0)
+                return r;
+        if (fd < 0)
+                return gmem_client_invalid_argument(c, "No file descriptor to adopt");
+        if (options && options->owner && options->owner[0]) {
+                r = gmem_client_check_name(c, "VM", options->owner);
+                if (r < 0)
+                        return r;
+        }
+        /* A guest_memfd's size and pages are the hypervisor's: nothing to choose when adopting it. */
+        if (options && (options->hugepage_size > 0 || options->populate))
+                return gmem_client_invalid_argument(c, "Options hugepage_size and populate do not apply to an "
+                                                    "adopted region");
+
+        r = gmem_new_manager_call(c, "AdoptRegion", &m);
+        if (r < 0)
+                return r;
+        /* sd-bus sends a duplicate: the caller keeps fd, and closes it when it likes. */
+        r = sd_bus_message_append(m, "sh", name, fd);
+        BUS_CHECK(c, r);
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        BUS_CHECK(c, r);
+        if (options && options->backend) {
+                r = gmem_append_option(m, "backend", "s", options->backend);
+                BUS_CHECK(c, r);
+        }
+        if (options && options->owner) {
+                r = gmem_append_option(m, "owner", "s", options->owner);
+                BUS_CHECK(c, r);
+        }
+        r = sd_bus_message_close_container(m);
+        BUS_CHECK(c, r);
+
+        r = gmem_call(c, m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return gmem_client_set_error(c, -r, NULL, "Failed to parse the reply to AdoptRegion");
+        if (ret_path) {
+                *ret_path = strdup(path);
+                if (!*ret_path)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int gmem_destroy_region(GmemClient *c, const char *name) {
         int r;
 

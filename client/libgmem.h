@@ -57,7 +57,8 @@ const char *gmem_client_last_error_message(const GmemClient *c);
 /* Regions */
 
 typedef struct GmemRegionOptions {
-        const char *backend;       /* "memfd" (default), "hugetlb", "secret"; NULL: the broker's default */
+        const char *backend;       /* "memfd" (default), "hugetlb", "secret", "kmod"; "guest_memfd" (adopted only);
+                                      NULL: the broker's default */
         uint64_t hugepage_size;    /* hugetlb only; 0: the broker's default */
         const char *owner;         /* a registered VM name that may allocate; NULL: none */
         bool populate;             /* pre-fault the whole region at creation */
@@ -66,6 +67,16 @@ typedef struct GmemRegionOptions {
 /* options may be NULL (all defaults). ret_path (the region's object path) may be NULL. */
 int gmem_create_region(GmemClient *c, const char *name, uint64_t size,
                        const GmemRegionOptions *options, char **ret_path);
+/*
+ * Hands a guest_memfd the caller made (KVM_CREATE_GUEST_MEMFD with
+ * GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED) to the broker, which
+ * keeps it as region name: its memory then outlives the caller and its VM.
+ * The broker checks what fd is and takes its size from it. fd stays the
+ * caller's (a duplicate is sent). options may be NULL; only backend
+ * ("guest_memfd", the default) and owner apply, hugepage_size and populate
+ * are -EINVAL. ret_path may be NULL.
+ */
+int gmem_adopt_region(GmemClient *c, const char *name, int fd, const GmemRegionOptions *options, char **ret_path);
 int gmem_destroy_region(GmemClient *c, const char *name);
 int gmem_get_region_path(GmemClient *c, const char *name, char **ret_path);
 

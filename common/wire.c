@@ -6,10 +6,11 @@
 #include "wire.h"
 
 static const char *const backend_type_table[_BACKEND_MAX] = {
-        [BACKEND_MEMFD]   = "memfd",
-        [BACKEND_HUGETLB] = "hugetlb",
-        [BACKEND_SECRET]  = "secret",
-        [BACKEND_KMOD]    = "kmod",
+        [BACKEND_MEMFD]       = "memfd",
+        [BACKEND_HUGETLB]     = "hugetlb",
+        [BACKEND_SECRET]      = "secret",
+        [BACKEND_KMOD]        = "kmod",
+        [BACKEND_GUEST_MEMFD] = "guest_memfd",
 };
 DEFINE_STRING_TABLE_LOOKUP(backend_type, BackendType);
 

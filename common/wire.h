@@ -17,6 +17,7 @@ typedef enum BackendType {
         BACKEND_HUGETLB,
         BACKEND_SECRET,
         BACKEND_KMOD,
+        BACKEND_GUEST_MEMFD,
         _BACKEND_MAX,
         _BACKEND_INVALID = -EINVAL,
 } BackendType;

@@ -173,6 +173,11 @@ static int parse_argv(int argc, char *argv[]) {
                                 log_error("Invalid --default-backend=%s: memfd, hugetlb, secret or kmod", optarg);
                                 return -EINVAL;
                         }
+                        if (!backend_get(arg_default_backend)->create) {
+                                log_error("Invalid --default-backend=%s: %s", optarg,
+                                          backend_get(arg_default_backend)->why.create ?: "it creates no regions");
+                                return -EINVAL;
+                        }
                         break;
                 case ARG_GMEM_DEVICE:
                         if (optarg[0] != '/') {

@@ -119,41 +119,9 @@ static int secret_adopt_region(const char *name, int fd, uint64_t page_size, Bac
         return 0;
 }
 
-/*
- * Pages in use. secretmem keeps no block count (st_blocks stays 0), so the
- * pages are counted in the file's page cache with mincore(2) on temporary
- * mappings, a window at a time: each mapping counts against RLIMIT_MEMLOCK,
- * and mapping it faults nothing in.
- */
-#define SECRET_INFO_WINDOW (16ULL << 20)
-
+/* secretmem keeps no block count (st_blocks stays 0): its pages are counted in the page cache. */
 static int secret_info(const BackendRegion *br, BackendRegionInfo *ret) {
-        uint64_t window = SECRET_INFO_WINDOW, pages = 0;
-        _cleanup_free_ unsigned char *vec = NULL;
-
-        if (br->page_size == 0 || window % br->page_size != 0)
-                return -EINVAL;
-        vec = malloc(window / br->page_size);
-        if (!vec)
-                return -ENOMEM;
-        for (uint64_t off = 0; off < br->size; off += window) {
-                uint64_t len = br->size - off < window ? br->size - off : window;
-                void *m;
-                int r = 0;
-
-                m = mmap(NULL, len, PROT_READ, MAP_SHARED, br->fd, (off_t) off);
-                if (m == MAP_FAILED)
-                        return negative_errno();
-                if (mincore(m, len, vec) < 0)
-                        r = negative_errno();
-                (void) munmap(m, len);
-                if (r < 0)
-                        return r;
-                for (uint64_t i = 0; i < len / br->page_size; i++)
-                        pages += vec[i] & 1;
-        }
-        *ret = (BackendRegionInfo) { .allocated = pages * br->page_size };
-        return 0;
+        return backend_info_from_mincore(br, ret);
 }
 
 static int secret_page_size(uint64_t requested, uint64_t *ret, GmemError *e) {

@@ -28,6 +28,11 @@ int backend_adopt_view_same_inode(const BackendRegion *br, int fd, const Backend
 int backend_check_same_inode(int a, int b);
 /* BackendOps.info of backends whose inode counts its blocks and has no private memory. */
 int backend_info_from_blocks(const BackendRegion *br, BackendRegionInfo *ret);
+/*
+ * BackendOps.info of backends whose inode keeps no block count (secret,
+ * guest_memfd) but can be mapped: the pages in the file's page cache.
+ */
+int backend_info_from_mincore(const BackendRegion *br, BackendRegionInfo *ret);
 /* BackendOps.get_attributes of backends without private memory: every page is shared. */
 int backend_get_attributes_shared(const BackendRegion *br, uint64_t offset, uint64_t length, MemoryAttribute *ret,
                                   uint64_t *ret_length, GmemError *e);

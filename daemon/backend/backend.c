@@ -8,10 +8,11 @@
 #include "backend.h"
 
 static const BackendOps *const backends[_BACKEND_MAX] = {
-        [BACKEND_MEMFD]   = &backend_memfd_ops,
-        [BACKEND_HUGETLB] = &backend_hugetlb_ops,
-        [BACKEND_SECRET]  = &backend_secret_ops,
-        [BACKEND_KMOD]    = &backend_kmod_ops,
+        [BACKEND_MEMFD]       = &backend_memfd_ops,
+        [BACKEND_HUGETLB]     = &backend_hugetlb_ops,
+        [BACKEND_SECRET]      = &backend_secret_ops,
+        [BACKEND_KMOD]        = &backend_kmod_ops,
+        [BACKEND_GUEST_MEMFD] = &backend_guest_memfd_ops,
 };
 
 const BackendOps *backend_get(BackendType t) {

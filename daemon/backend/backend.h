@@ -78,13 +78,24 @@ typedef struct BackendCreateParams {
         bool populate;
 } BackendCreateParams;
 
+/* Why a backend cannot do what a NULL operation or a false flag says; NULL: the generic message. */
+typedef struct BackendWhy {
+        const char *create;             /* create is NULL */
+        const char *read_only;          /* read_only_views is false */
+        const char *second_view;        /* one_view is true */
+        const char *attributes;         /* set_attributes is NULL */
+} BackendWhy;
+
 typedef struct BackendOps {
         BackendType type;
         /* 0 if usable here; otherwise -errno with the reason in e (BackendUnavailable). */
         int (*probe)(GmemError *e);
         /* The granule a size must be a multiple of, given the requested page size (0: default). */
         int (*page_size)(uint64_t requested, uint64_t *ret, GmemError *e);
-        /* Creates the inode; on failure nothing is left behind. */
+        /*
+         * Creates the inode; on failure nothing is left behind. NULL: the
+         * backend's regions are adopted from a client (custody), never made.
+         */
         int (*create)(const BackendCreateParams *p, BackendRegion *ret, GmemError *e);
         /*
          * Ends the region where closing gmemd's fds would not (the kernel
@@ -103,9 +114,10 @@ typedef struct BackendOps {
          */
         int (*free_memory)(const BackendRegion *br, GmemError *e);
         /*
-         * Restoring (from the fd store or the kernel): whether fd is this
-         * backend's region called name, as gmemd left it; fills ret (taking
-         * no ownership of fd: the caller puts it in ret->fd on success).
+         * Restoring (from the fd store or the kernel), or taking custody of
+         * a client's file (custody): whether fd is this backend's region
+         * called name; fills ret (taking no ownership of fd: the caller puts
+         * it, or a duplicate, in ret->fd on success).
          */
         int (*adopt_region)(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e);
         /*
@@ -140,6 +152,11 @@ typedef struct BackendOps {
         bool read_only_views;
         /* Views are the master file itself (secret): not a file of their own to keep or compare. */
         bool views_share_master;
+        /* At most one VM has a live view of a region (the view is the master file, and no other exists). */
+        bool one_view;
+        /* Regions come from clients' files with AdoptRegion (adopt_region checks them). */
+        bool custody;
+        BackendWhy why;
         /* BackendGuarantee bits. */
         unsigned guarantees;
 } BackendOps;
@@ -152,6 +169,7 @@ extern const BackendOps backend_memfd_ops;
 extern const BackendOps backend_hugetlb_ops;
 extern const BackendOps backend_secret_ops;
 extern const BackendOps backend_kmod_ops;
+extern const BackendOps backend_guest_memfd_ops;
 
 const BackendOps *backend_get(BackendType t);
 /* Closes the master fd; accepts a zeroed or already released region. */

@@ -103,6 +103,52 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         return reply_path(msg, region_path_of, reg);
 }
 
+/*
+ * AdoptRegion: custody of a file a hypervisor made (a guest_memfd). The fd
+ * belongs to the message and is closed with it; gmemd keeps a duplicate
+ * only once the region exists.
+ */
+static int method_adopt_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        GmemError e = GMEM_ERROR_INIT;
+        RegionParams p = { .backend = BACKEND_GUEST_MEMFD };
+        const char *backend = NULL;
+        Region *reg;
+        Actor caller;
+        int r, fd;
+
+        r = sd_bus_message_read(msg, "sh", &p.name, &fd);
+        if (r < 0)
+                return r;
+        const BusOption options[] = {
+                { "backend", BUS_OPTION_STRING, &backend, NULL },
+                { "owner",   BUS_OPTION_STRING, &p.owner, NULL },
+        };
+        r = bus_read_options(msg, options, ELEMENTSOF(options), &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        if (backend) {
+                p.backend = backend_type_from_string(backend);
+                if (p.backend < 0 || !backend_get(p.backend)->custody) {
+                        r = gmem_error_set(&e, GMEM_ERROR_INVALID_ARGUMENT, "Backend '%.64s' does not adopt files; "
+                                           "AdoptRegion takes backend guest_memfd", backend);
+                        return bus_set_gmem_error(error, &e, r);
+                }
+        }
+
+        r = bus_authorize(msg, m, POLICY_VERB_CREATE_REGION, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = bus_check_fds(msg, m, 1, 0, error, "Cannot adopt region '%s'", p.name);
+        if (r < 0)
+                return r;
+        /* What the file is, its size against the class's rules and quotas, and the charge: one step in the model. */
+        r = region_take(m, &p, &caller, fd, &reg, &e);
+        if (r < 0)
+                return bus_set_gmem_error(error, &e, r);
+        return reply_path(msg, region_path_of, reg);
+}
+
 /* Reads the leading region name and hands over to a per-region handler. */
 static int with_region(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_message *, Region *, sd_bus_error *),
                        sd_bus_error *error) {
@@ -597,6 +643,8 @@ static const sd_bus_vtable manager_vtable[] = {
 
         SD_BUS_METHOD_WITH_NAMES("CreateRegion", "sta{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(size) SD_BUS_PARAM(options),
                                  "o", SD_BUS_PARAM(region), method_create_region, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AdoptRegion", "sha{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(fd) SD_BUS_PARAM(options),
+                                 "o", SD_BUS_PARAM(region), method_adopt_region, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("DestroyRegion", "s", SD_BUS_PARAM(name), NULL,, method_destroy_region,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetRegion", "s", SD_BUS_PARAM(name), "o", SD_BUS_PARAM(region), method_get_region,

@@ -227,7 +227,7 @@ static const NameSet verb_set = {
 };
 
 static const NameSet backend_set = {
-        "backend", backend_lookup, _BACKEND_MAX, "all, memfd, hugetlb, secret or kmod",
+        "backend", backend_lookup, _BACKEND_MAX, "all, memfd, hugetlb, secret, kmod or guest_memfd",
 };
 
 static int parse_name_set(Parser *p, const char *path, json_object *o, const NameSet *set, uint32_t *ret) {

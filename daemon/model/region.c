@@ -11,6 +11,7 @@
  * views syncs them once at its end, as systemd queues units for garbage
  * collection. A region that is freed while queued just leaves the queue.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,9 @@ static int region_validate(Manager *m, const RegionParams *p, const BackendOps *
         r = ops->probe(e);
         if (r < 0)
                 return r;
+        if (!ops->create)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Cannot create region '%s': %s", p->name,
+                                      ops->why.create ?: "the backend cannot make regions");
         r = ops->page_size(p->hugepage_size, &page_size, e);
         if (r < 0)
                 return r;
@@ -237,6 +241,71 @@ int region_adopt(Manager *m, const RegionParams *p, const Actor *a, uint64_t id,
         reg->has_grants = true;
         region_grants_stale(reg);
         return region_publish(m, reg, id, &charge, ret, e);
+}
+
+int region_take(Manager *m, RegionParams *p, const Actor *a, int fd, Region **ret, GmemError *e) {
+        _cleanup_(usage_charge_release) UsageCharge charge = {};
+        _cleanup_close_ int copy = -EBADF;
+        const BackendOps *ops = backend_get(p->backend);
+        BackendRegion br = { .fd = -EBADF };
+        uint64_t page_size = 0;
+        Region *reg;
+        int r;
+
+        if (!ops)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Unknown backend");
+        if (!ops->custody || !ops->adopt_region)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' does not adopt files: its regions "
+                                      "are made with CreateRegion", backend_type_to_string(p->backend));
+        r = gmem_validate_name("region", p->name, e);
+        if (r < 0)
+                return r;
+        if (manager_get_region(m, p->name))
+                return gmem_error_set(e, GMEM_ERROR_REGION_EXISTS, "Region '%s' exists already", p->name);
+        if (!isempty(p->owner)) {
+                r = gmem_validate_name("owner VM", p->owner, e);
+                if (r < 0)
+                        return r;
+                if (!manager_get_vm(m, p->owner))
+                        return gmem_error_set(e, GMEM_ERROR_NO_SUCH_VM, "No VM '%s' known to own region '%s'",
+                                              p->owner, p->name);
+        }
+        if (fd < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "No file passed for region '%s'", p->name);
+        /* The class may use the backend at all: before the file is looked at (its size is checked below). */
+        p->size = 0;
+        r = region_check_rules(p, a, e);
+        if (r < 0)
+                return r;
+        r = ops->probe(e);
+        if (r < 0)
+                return r;
+        r = ops->page_size(0, &page_size, e);
+        if (r < 0)
+                return r;
+
+        /* What the file is and how large, before anything is charged for it. */
+        r = ops->adopt_region(p->name, fd, page_size, &br, e);
+        if (r < 0)
+                return r;
+        r = gmem_validate_size(br.size, page_size, REGION_SIZE_MAX, e);
+        if (r < 0)
+                return r;
+        p->size = br.size;
+        r = region_reserve(m, p, a, &charge, e);
+        if (r < 0)
+                return r;
+
+        /* gmemd's own open file description: the same file, whatever the caller does with its fd. */
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return gmem_error_set_errno(e, errno, "Cannot keep the file passed for region '%s'", p->name);
+        r = region_new(m, p, ops, charge.uid, &reg, e);
+        if (r < 0)
+                return r;
+        br.fd = TAKE_FD(copy);
+        reg->br = br;
+        return region_publish(m, reg, m->next_region_id, &charge, ret, e);
 }
 
 /* --- the grants queue --- */
@@ -456,6 +525,9 @@ int region_set_attributes(Region *reg, uint64_t offset, uint64_t length, const c
         r = region_check_range(reg, offset, length, e);
         if (r < 0)
                 return r;
+        if (!reg->ops->set_attributes && reg->ops->why.attributes)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Cannot set memory attributes of region '%s': %s",
+                                      reg->name, reg->ops->why.attributes);
         if (!reg->ops->set_attributes)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' has no private memory; "
                                       "memory attributes need the kmod backend",

@@ -62,6 +62,14 @@ int region_create(Manager *m, const RegionParams *p, UsageCharge *reserved, Regi
  */
 int region_adopt(Manager *m, const RegionParams *p, const Actor *a, uint64_t id, uint64_t page_size, int fd,
                  Region **ret, GmemError *e);
+/*
+ * Takes custody of a client's file as a new region (a backend with
+ * custody: guest_memfd): the backend checks what fd is and says its size,
+ * which is set in p->size, checked against the actor's rules and quotas and
+ * charged; then the region keeps a duplicate of fd (the caller keeps fd,
+ * and closes it). Nothing is kept or charged on failure.
+ */
+int region_take(Manager *m, RegionParams *p, const Actor *a, int fd, Region **ret, GmemError *e);
 /* Busy if a view is active or pending; revoked views go with the region. */
 int region_destroy(Region *reg, GmemError *e);
 /* Frees unconditionally (teardown); drops the region's views. */

@@ -193,6 +193,21 @@ static int view_create(Vm *vm, Region *reg, const View *proto, UsageCharge *char
         return 0;
 }
 
+/* A backend whose regions have one view: NotSupported if another VM has a live one. */
+static int view_check_one_view(Vm *vm, Region *reg, GmemError *e) {
+        View *v;
+
+        if (!reg->ops->one_view)
+                return 0;
+        HASHMAP_FOREACH(v, reg->views, i)
+                if (v->vm != vm && v->state != VIEW_STATE_REVOKED)
+                        return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Region '%s' (backend '%s') has a view for "
+                                              "VM '%s' already, and can have no other: %s", reg->name,
+                                              backend_type_to_string(reg->backend), v->vm->name,
+                                              reg->ops->why.second_view ?: "the backend has one view per region");
+        return 0;
+}
+
 /* The window and allocate right an attach asks for, checked against the region and the VM. */
 static int view_check_params(Vm *vm, Region *reg, const ViewParams *p, View *ret_proto, GmemError *e) {
         uint64_t offset = p->has_offset ? p->offset : 0;
@@ -202,9 +217,16 @@ static int view_check_params(Vm *vm, Region *reg, const ViewParams *p, View *ret
 
         if (p->access < 0 || p->access >= _VIEW_ACCESS_MAX)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid access: expected 'ro' or 'rw'");
+        if (p->access == VIEW_ACCESS_RO && !reg->ops->read_only_views && reg->ops->why.read_only)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Region '%s' (backend '%s') cannot give a "
+                                      "read-only view: %s", reg->name, backend_type_to_string(reg->backend),
+                                      reg->ops->why.read_only);
         if (p->access == VIEW_ACCESS_RO && !reg->ops->read_only_views)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot give read-only "
                                       "views", backend_type_to_string(reg->backend), reg->name);
+        r = view_check_one_view(vm, reg, e);
+        if (r < 0)
+                return r;
         if (p->allocate && p->access != VIEW_ACCESS_RW)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Option allocate needs a read-write view");
         if (offset > reg->br.size)
@@ -307,6 +329,9 @@ int view_new_pending(Vm *vm, const View *source, UsageCharge *charge, View **ret
         if (old && old->state != VIEW_STATE_REVOKED)
                 return gmem_error_set(e, GMEM_ERROR_BUSY, "VM '%s' has a view of region '%s' already",
                                       vm->name, source->region->name);
+        r = view_check_one_view(vm, source->region, e);
+        if (r < 0)
+                return r;
         view_free(old);
         usage_charge_split(charge, QUOTA_VIEWS, 1, &one);
         r = view_create(vm, source->region, &proto, &one, ret, e);

@@ -14,7 +14,7 @@
  *
  * Numbers are plain decimal: digits only, no sign, no suffix, at most
  * 2^64 - 1. Every ID is an object's id and never 0. BACKEND is a backend's
- * wire name (memfd, hugetlb, secret); PAGE_SIZE a power of two; CREATOR a
+ * wire name (memfd, hugetlb, secret, kmod, guest_memfd); PAGE_SIZE a power of two; CREATOR a
  * uid up to 4294967295, UID one up to 4294967294 ((uid_t) -1 is no user) or
  * '-' for none; ALLOCATE is 0 or 1 (any other number reads as 1); a region's
  * sixth field is written 0 and any number is read and ignored (it held a
@@ -41,7 +41,7 @@
 #include "wire.h"
 
 /*
- * Bytes for any name this codec writes, with its NUL: the longest is 198
+ * Bytes for any name this codec writes, with its NUL: the longest is 202
  * characters (a region's), within the 255 systemd allows an FDNAME.
  */
 #define STORE_NAME_MAX 256

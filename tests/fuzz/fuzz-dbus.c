@@ -126,6 +126,8 @@ static const Method methods[] = {
         { "Introspect",          PATH_ANY,       "org.freedesktop.DBus.Introspectable", NOARGS, REPLY_NONE, -1, -1 },
         { "GetManagedObjects",   PATH_ANY,       "org.freedesktop.DBus.ObjectManager", NOARGS, REPLY_NONE, -1, -1 },
         { "Ping",                PATH_ANY,       "org.freedesktop.DBus.Peer", NOARGS, REPLY_NONE, -1, -1 },
+        /* Last, so that the committed corpus still picks the methods it did. */
+        { "AdoptRegion",         PATH_MANAGER,   MGR, A(ARG_NAME, ARG_FD, ARG_ADOPT_OPTS), REPLY_REGION_PATH, -1, 0 },
 };
 
 /* --- value tables --- */
@@ -173,6 +175,7 @@ typedef struct OptionKey {
 static const OptionKey create_keys[] = {
         { "backend", 's' }, { "hugepage_size", 't' }, { "populate", 'b' }, { "owner", 's' },
 };
+static const OptionKey adopt_keys[] = { { "backend", 's' }, { "owner", 's' } };
 static const OptionKey vm_keys[] = { { "leader_pid", 'u' }, { "uid", 'u' } };
 static const OptionKey attach_keys[] = { { "offset", 't' }, { "length", 't' }, { "allocate", 'b' } };
 static const OptionKey other_keys[] = {
@@ -463,6 +466,7 @@ static int append_options(Harness *h, sd_bus_message *msg, ArgKind kind, CallSta
 
         switch (kind) {
         case ARG_CREATE_OPTS: own = create_keys; n_own = ELEMENTSOF(create_keys); break;
+        case ARG_ADOPT_OPTS:  own = adopt_keys;  n_own = ELEMENTSOF(adopt_keys);  break;
         case ARG_VM_OPTS:     own = vm_keys;     n_own = ELEMENTSOF(vm_keys);     break;
         case ARG_ATTACH_OPTS: own = attach_keys; n_own = ELEMENTSOF(attach_keys); break;
         default: break;
@@ -559,8 +563,11 @@ static int append_arg(Harness *h, sd_bus_message *msg, ArgKind kind, size_t pos,
                 _cleanup_free_ char *p = gen_path(h, PATH_MIGRATION);
                 return sd_bus_message_append(msg, "o", p);
         }
-        case ARG_CREATE_OPTS: case ARG_VM_OPTS: case ARG_ATTACH_OPTS: case ARG_NO_OPTS:
+        case ARG_CREATE_OPTS: case ARG_VM_OPTS: case ARG_ATTACH_OPTS: case ARG_NO_OPTS: case ARG_ADOPT_OPTS:
                 return append_options(h, msg, kind, c);
+        case ARG_FD:
+                /* A memfd: AdoptRegion must refuse it and keep nothing, which the fd count after each input checks. */
+                return sd_bus_message_append(msg, "h", h->spare_fd);
         case ARG_VALUE:
                 return append_typed(h, msg, "v");
         default:

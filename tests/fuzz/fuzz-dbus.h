@@ -31,6 +31,8 @@ typedef enum ArgKind {
         ARG_INTERFACE,      /* s */
         ARG_PROPERTY,       /* s */
         ARG_VALUE,          /* v */
+        ARG_FD,             /* h: a file that is not a guest_memfd (AdoptRegion) */
+        ARG_ADOPT_OPTS,     /* a{sv} */
         _ARG_KIND_MAX,
 } ArgKind;
 

@@ -42,11 +42,16 @@ class Completion(GmemTestCase):
         self.assertEqual(self.complete("gmemctl list-"), ["list-migrations", "list-regions", "list-vms"])
         self.assertEqual(self.complete("gmemctl sh"), ["show"])
         self.assertIn("create-region", self.complete("gmemctl "))
+        self.assertEqual(self.complete("gmemctl ad"), ["adopt-region"])
 
     def test_options_and_values(self):
         self.assertEqual(self.complete("gmemctl --no-"), ["--no-commit", "--no-legend", "--no-pager"])
         self.assertEqual(self.complete("gmemctl create-region x 1G --backend="),
                          ["hugetlb", "kmod", "memfd", "secret"])
+        self.assertEqual(self.complete("gmemctl adopt-region x --backend="), ["guest_memfd"],
+                         "guest_memfd regions are adopted, never created")
+        self.assertIn("--fd=", self.complete("gmemctl adopt-region x --f"))
+        self.assertIn("0", self.complete("gmemctl adopt-region x --fd="), "--fd= offers open fds")
         self.assertEqual(self.complete("gmemctl list-regions --json "), ["off", "pretty", "short"])
         self.assertEqual(self.complete("gmemctl show -p Si"), ["Size"])
         self.assertEqual(self.complete("gmemctl set-attributes r 0 4096 p"), ["private"])

@@ -15,6 +15,7 @@ from gmemtest import (MiB, GmemTestCase, ROOT_PATH, MANAGER_IFACE, REGION_IFACE,
 # name -> (in args, out args); an arg is (name or None, type).
 MANAGER_METHODS = {
     "CreateRegion": ([("name", "s"), ("size", "t"), ("options", "a{sv}")], [("region", "o")]),
+    "AdoptRegion": ([("name", "s"), ("fd", "h"), ("options", "a{sv}")], [("region", "o")]),
     "DestroyRegion": ([("name", "s")], []),
     "GetRegion": ([("name", "s")], [("region", "o")]),
     "ListRegions": ([], [("regions", "a(stsso)")]),

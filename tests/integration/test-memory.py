@@ -53,9 +53,10 @@ def guarantee(row):
     cell contains row: {backend: text}."""
     text = man_source("gmemd.8.scd")
     lines = text[text.index("[[ *guarantee*"):].splitlines()
-    header = [re.sub(r"[\[:*| ]", "", h) for h in lines[:5]]
+    n = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    header = [re.sub(r"[\[:*| ]", "", h) for h in lines[:n]]
     cells = None
-    for line in lines[5:]:
+    for line in lines[n:]:
         if not line.strip():
             break
         if line.startswith("|"):
@@ -365,24 +366,32 @@ class Memory(GmemTestCase):
         or region has for every backend, each cell enforced or advisory (or
         n/a); what the tests here and in test-views.py show on memfd is what
         it says; the README points to it, and no other page has another."""
-        backends = ["memfd", "hugetlb", "secret", "kmod"]
+        backends = ["memfd", "hugetlb", "secret", "kmod", "guest_memfd"]
         text = man_source("gmemd.8.scd")
         self.assertEqual(text.count("[[ *guarantee*"), 1, "gmemd(8) has one table of guarantees")
         for page in ("org.gmemd.Broker1.5.scd", "gmemctl.1.scd", "gmemd.policy.5.scd", "libgmem.3.scd"):
             self.assertNotIn("[[ *guarantee*", man_source(page), f"{page} has no table of its own")
         rows = {
-            "read-only": {"memfd": "enforced", "hugetlb": "enforced", "secret": "n/a", "kmod": "enforced"},
-            "window": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory", "kmod": "enforced"},
-            "allocate right": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory", "kmod": "enforced"},
+            "read-only": {"memfd": "enforced", "hugetlb": "enforced", "secret": "n/a", "kmod": "enforced",
+                          "guest_memfd": "n/a"},
+            "window": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory", "kmod": "enforced",
+                       "guest_memfd": "advisory"},
+            "allocate right": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory", "kmod": "enforced",
+                               "guest_memfd": "advisory"},
             "revoke on *Detach*": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory",
-                                   "kmod": "enforced"},
+                                   "kmod": "enforced", "guest_memfd": "advisory"},
             "revoke on *UnregisterVm*": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory",
-                                         "kmod": "enforced"},
+                                         "kmod": "enforced", "guest_memfd": "advisory"},
             "revoke on *DestroyRegion*": {"memfd": "enforced", "hugetlb": "enforced", "secret": "advisory",
-                                          "kmod": "enforced"},
+                                          "kmod": "enforced", "guest_memfd": "enforced"},
             "revoke on *CommitMigration*": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory",
-                                            "kmod": "enforced"},
-            "pending": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory", "kmod": "enforced"},
+                                            "kmod": "enforced", "guest_memfd": "n/a"},
+            "pending": {"memfd": "advisory", "hugetlb": "advisory", "secret": "advisory", "kmod": "enforced",
+                        "guest_memfd": "n/a"},
+            "memory outlives the hypervisor": {"memfd": "yes", "hugetlb": "yes", "secret": "yes", "kmod": "yes",
+                                               "guest_memfd": "yes"},
+            "a second VM or a migration target": {"memfd": "yes", "hugetlb": "yes", "secret": "no", "kmod": "yes",
+                                                  "guest_memfd": "no"},
         }
         for row, want in rows.items():
             cells = guarantee(row)
@@ -392,7 +401,7 @@ class Memory(GmemTestCase):
                                 f"gmemd(8): {row!r} on {backend} is {word}, the table says {cells[backend]!r}")
         table = text[text.index("[[ *guarantee*"):]
         table = table[:table.index("\n\n")]
-        for line in table.splitlines()[5:]:
+        for line in table.splitlines()[len(backends) + 1:]:
             if line.startswith(":"):
                 self.assertRegex(line[1:].strip(), r"^(enforced|advisory|n/a|yes|no)\b",
                                  f"every cell says enforced, advisory or n/a: {line!r}")

@@ -7,7 +7,7 @@
  * are of use only to the process that created the VM: a child after fork(),
  * and a process that received the fds over a UNIX socket, get EIO
  * (virt/kvm/kvm_main.c: kvm->mm != current->mm). The guest_memfd ABI, which
- * older <linux/kvm.h> lacks, is defined here.
+ * older <linux/kvm.h> lacks, is in gmem-abi.h.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,63 +25,12 @@
 
 #include <linux/kvm.h>
 
+#include "gmem-abi.h"
 #include "guest-code.h"
 #include "kvm-probes.h"
 #include "kvm-vm.h"
 #include "macro.h"
 #include "tiny-vmm.h"
-
-/*
- * guest_memfd, for probe-gmem and vm-fd-handoff. The <linux/kvm.h> of Linux
- * 6.1 has none of it. The numbers are those of include/uapi/linux/kvm.h and
- * arch/x86/include/uapi/asm/kvm.h of Linux 6.12 (as installed by
- * linux-headers-6.12.95+deb12-common), except KVM_CAP_GUEST_MEMFD_FLAGS and
- * its flags, which came later: they are those of Linux 6.18's
- * include/uapi/linux/kvm.h (commit d2042d8f96dd "KVM: Rework
- * KVM_CAP_GUEST_MEMFD_MMAP into KVM_CAP_GUEST_MEMFD_FLAGS"), and
- * KVM_X86_TDX_VM (Linux 6.16). All are ABI; where a header has them, they
- * must agree (checked below).
- */
-#define GMEM_CAP_USER_MEMORY2 231
-#define GMEM_CAP_MEMORY_ATTRIBUTES 233
-#define GMEM_CAP_GUEST_MEMFD 234
-#define GMEM_CAP_VM_TYPES 235
-#define GMEM_CAP_GUEST_MEMFD_FLAGS 244
-
-#define GMEM_X86_DEFAULT_VM 0
-#define GMEM_X86_SW_PROTECTED_VM 1
-
-#ifdef KVM_CAP_USER_MEMORY2
-_Static_assert(KVM_CAP_USER_MEMORY2 == GMEM_CAP_USER_MEMORY2, "KVM_CAP_USER_MEMORY2");
-#endif
-#ifdef KVM_CAP_MEMORY_ATTRIBUTES
-_Static_assert(KVM_CAP_MEMORY_ATTRIBUTES == GMEM_CAP_MEMORY_ATTRIBUTES, "KVM_CAP_MEMORY_ATTRIBUTES");
-#endif
-#ifdef KVM_CAP_GUEST_MEMFD
-_Static_assert(KVM_CAP_GUEST_MEMFD == GMEM_CAP_GUEST_MEMFD, "KVM_CAP_GUEST_MEMFD");
-#endif
-#ifdef KVM_CAP_VM_TYPES
-_Static_assert(KVM_CAP_VM_TYPES == GMEM_CAP_VM_TYPES, "KVM_CAP_VM_TYPES");
-#endif
-#ifdef KVM_CAP_GUEST_MEMFD_FLAGS
-_Static_assert(KVM_CAP_GUEST_MEMFD_FLAGS == GMEM_CAP_GUEST_MEMFD_FLAGS, "KVM_CAP_GUEST_MEMFD_FLAGS");
-#endif
-#ifdef KVM_X86_SW_PROTECTED_VM
-_Static_assert(KVM_X86_SW_PROTECTED_VM == GMEM_X86_SW_PROTECTED_VM, "KVM_X86_SW_PROTECTED_VM");
-#endif
-
-/* struct kvm_create_guest_memfd, the argument of KVM_CREATE_GUEST_MEMFD (a VM ioctl). */
-typedef struct GmemCreate {
-        uint64_t size;
-        uint64_t flags;
-        uint64_t reserved[6];
-} GmemCreate;
-_Static_assert(sizeof(GmemCreate) == 64, "struct kvm_create_guest_memfd is 64 bytes");
-
-#define GMEM_KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, GmemCreate)
-#ifdef KVM_CREATE_GUEST_MEMFD
-_Static_assert(KVM_CREATE_GUEST_MEMFD == GMEM_KVM_CREATE_GUEST_MEMFD, "KVM_CREATE_GUEST_MEMFD");
-#endif
 
 int mode_probe(Vmm *v) {
         _cleanup_(guest_run_done) GuestRun g = {};

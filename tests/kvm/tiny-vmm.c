@@ -60,6 +60,17 @@
  *                  type KVM_CAP_VM_TYPES lists (the default type only, without
  *                  it). Exit 0 if a guest_memfd was made, 77 with the reason if
  *                  none could be (or there is no KVM), 1 on anything else.
+ *   custody-put    a hypervisor that ends: a VM and a guest_memfd (MMAP |
+ *                  INIT_SHARED) bound to the data slot, guest code writes the
+ *                  pattern, the guest_memfd goes to gmemd with AdoptRegion
+ *                  as REGION, and the process exits (custody-modes.c).
+ *   custody-get    the next hypervisor: the same file from gmemd, the
+ *                  pattern through its mapping and through guest code of a
+ *                  new VM (an ordinary slot on the mapping), KVM's answer to
+ *                  binding the file to the new VM ("bind-outcome: EINVAL"),
+ *                  and Discard through gmemd zeroing it.
+ *   probe-custody  exit 0 if KVM makes guest_memfds with MMAP|INIT_SHARED and
+ *                  has KVM_SET_USER_MEMORY_REGION2, 77 with the reason if not.
  *
  * The pattern: word i (32 bits, little endian) is x_i, where x_0 is the
  * seed and x_(i+1) = x_i * 1664525 + 1013904223 mod 2^32. The checksum:
@@ -88,6 +99,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "custody-modes.h"
 #include "guest-code.h"
 #include "kvm-probes.h"
 #include "kvm-vm.h"
@@ -112,6 +124,9 @@ typedef enum Mode {
         MODE_VM_FD_HANDOFF,
         MODE_PROBE_GMEM,
         MODE_LOOP,
+        MODE_CUSTODY_PUT,
+        MODE_CUSTODY_GET,
+        MODE_PROBE_CUSTODY,
         _MODE_MAX,
 } Mode;
 
@@ -124,6 +139,9 @@ static const char *const mode_names[_MODE_MAX] = {
         [MODE_VM_FD_HANDOFF] = "vm-fd-handoff",
         [MODE_PROBE_GMEM] = "probe-gmem",
         [MODE_LOOP] = "loop",
+        [MODE_CUSTODY_PUT] = "custody-put",
+        [MODE_CUSTODY_GET] = "custody-get",
+        [MODE_PROBE_CUSTODY] = "probe-custody",
 };
 
 static const char *arg_bus_address = NULL;
@@ -166,8 +184,9 @@ static void gmem_client_unrefp(GmemClient **c) {
 /* ---- command line ----------------------------------------------------------- */
 
 static int help(void) {
-        printf("Usage: tiny-vmm [OPTIONS] write|read|write-attempt|loop|check VM REGION\n"
-               "       tiny-vmm [OPTIONS] probe|vm-fd-handoff|probe-gmem\n"
+        printf("Usage: tiny-vmm [OPTIONS] write|read|write-attempt|loop|check|custody-get VM REGION\n"
+               "       tiny-vmm [OPTIONS] custody-put REGION\n"
+               "       tiny-vmm [OPTIONS] probe|vm-fd-handoff|probe-gmem|probe-custody\n"
                "\n"
                "A minimal KVM hypervisor on a gmemd view: the view is guest RAM at GPA 0x%" PRIx64 ",\n"
                "a real-mode guest program in a slot of its own works on its first bytes.\n"
@@ -184,6 +203,12 @@ static int help(void) {
                "  vm-fd-handoff  no gmemd: a VM fd in another process (fork, SCM_RIGHTS) gets EIO\n"
                "  probe-gmem     no gmemd: KVM's guest_memfd capabilities; exit 0 if KVM makes a\n"
                "                 guest_memfd, 77 if it cannot (or there is no KVM)\n"
+               "  custody-put    a VM writes the pattern into a guest_memfd (MMAP|INIT_SHARED), which\n"
+               "                 goes to gmemd with AdoptRegion as REGION; then the VMM exits\n"
+               "  custody-get    the same guest_memfd back from gmemd: the pattern through a mapping\n"
+               "                 and through a new VM's ordinary slot, KVM's answer to binding it\n"
+               "                 to the new VM (bind-outcome:), Discard zeroes it\n"
+               "  probe-custody  exit 0 if KVM makes guest_memfds with MMAP|INIT_SHARED, 77 if not\n"
                "\n"
                "Options:\n"
                "  -h --help             Show this help\n"
@@ -361,8 +386,15 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                 return usage_error("unknown mode '%s'", argv[optind]);
         optind++;
 
-        needs_view = mode != MODE_PROBE && mode != MODE_VM_FD_HANDOFF && mode != MODE_PROBE_GMEM;
-        if (needs_view) {
+        needs_view = mode != MODE_PROBE && mode != MODE_VM_FD_HANDOFF && mode != MODE_PROBE_GMEM &&
+                     mode != MODE_CUSTODY_PUT && mode != MODE_PROBE_CUSTODY;
+        if (mode == MODE_CUSTODY_PUT) {
+                if (argc - optind != 1)
+                        return usage_error("custody-put takes a region");
+                if (!gmem_name_is_valid(argv[optind]))
+                        return usage_error("invalid region name: '%s' (1-64 of A-Z a-z 0-9 _ . -)", argv[optind]);
+                *ret_region = argv[optind];
+        } else if (needs_view) {
                 if (argc - optind != 2)
                         return usage_error("%s takes a VM and a region", mode_names[mode]);
                 if (!gmem_name_is_valid(argv[optind]) || !gmem_name_is_valid(argv[optind + 1]))
@@ -386,8 +418,11 @@ static int parse_argv(int argc, char **argv, Mode *ret_mode, const char **ret_vm
                 return usage_error("--expect-pattern is for read and loop");
         if ((arg_write_pattern || interval_set) && mode != MODE_LOOP)
                 return usage_error("--write-pattern and --interval= are for loop");
-        if (arg_fd >= 0 && (!needs_view || mode == MODE_WRITE_ATTEMPT || arg_get_fd))
+        if (arg_fd >= 0 && (!needs_view || mode == MODE_WRITE_ATTEMPT || mode == MODE_CUSTODY_GET || arg_get_fd))
                 return usage_error("--fd= is for write, read, loop and check, without --get-fd");
+        if (arg_get_fd && mode != MODE_WRITE && mode != MODE_READ && mode != MODE_WRITE_ATTEMPT &&
+            mode != MODE_LOOP && mode != MODE_CHECK && mode != MODE_CUSTODY_GET)
+                return usage_error("--get-fd is for the modes on a view");
 
         *ret_mode = mode;
         return 1;
@@ -415,12 +450,26 @@ int main(int argc, char **argv) {
         }
         if (mode == MODE_PROBE_GMEM)
                 return mode_probe_gmem(&vmm);
+        if (mode == MODE_PROBE_CUSTODY)
+                return mode_probe_custody(&vmm);
 
         /* KVM first: without it there is nothing to ask gmemd for. */
         if (mode != MODE_CHECK && vmm_open(&vmm) < 0)
                 return EXIT_SKIP;
         if (mode == MODE_PROBE)
                 return mode_probe(&vmm) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        if (mode == MODE_CUSTODY_PUT || mode == MODE_CUSTODY_GET) {
+                r = arg_bus_address ? gmem_connect_address(arg_bus_address, &client) : gmem_connect(&client);
+                if (r < 0) {
+                        log_error(r, "cannot connect to %s: %s", arg_bus_address ?: "the system bus",
+                                  ERRNO_TEXT(-r));
+                        return EXIT_FAILURE;
+                }
+                if (mode == MODE_CUSTODY_PUT)
+                        return mode_custody_put(&vmm, client, region);
+                return mode_custody_get(&vmm, client, vm, region, arg_get_fd) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
 
         if (arg_fd >= 0) {
                 /* The view came with the process: no gmemd to ask. */

@@ -51,7 +51,7 @@ static void test_string_table_macro(void) {
 
 /* What clients see: these strings are API (org.gmemd.Broker1(5)). */
 static void test_wire_names(void) {
-        const char *const want_backends[] = { "memfd", "hugetlb", "secret", "kmod" };
+        const char *const want_backends[] = { "memfd", "hugetlb", "secret", "kmod", "guest_memfd" };
         const char *const want_access[] = { "ro", "rw" };
         const char *const want_attributes[] = { "shared", "private" };
         const char *const want_view_states[] = { "active", "pending", "revoked" };

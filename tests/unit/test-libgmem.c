@@ -233,6 +233,7 @@ static void test_null_client(void) {
         check(gmem_client_last_error_name(NULL) == NULL, "last_error_name(NULL)");
         check(gmem_client_last_error_message(NULL) == NULL, "last_error_message(NULL)");
         check(gmem_create_region(NULL, "r", 4096, NULL, NULL) == -EINVAL, "create_region(NULL)");
+        check(gmem_adopt_region(NULL, "r", 0, NULL, NULL) == -EINVAL, "adopt_region(NULL)");
         check(gmem_destroy_region(NULL, "r") == -EINVAL, "destroy_region(NULL)");
         check(gmem_get_region_path(NULL, "r", NULL) == -EINVAL, "get_region_path(NULL)");
         check(gmem_list_regions(NULL, NULL, NULL) == -EINVAL, "list_regions(NULL)");
@@ -339,6 +340,16 @@ static void test_argument_checks(GmemClient *c) {
                 int r;
         } table[] = {
                 { "create_region(NULL name)",      gmem_create_region(c, NULL, 4096, NULL, NULL) },
+                { "adopt_region(NULL name)",       gmem_adopt_region(c, NULL, 0, NULL, NULL) },
+                { "adopt_region(\"a/b\")",         gmem_adopt_region(c, "a/b", 0, NULL, NULL) },
+                { "adopt_region(fd -1)",           gmem_adopt_region(c, "r", -1, NULL, NULL) },
+                { "adopt_region(bad owner)",       gmem_adopt_region(c, "r", 0,
+                                                                     &(GmemRegionOptions) { .owner = "x y" }, NULL) },
+                { "adopt_region(populate)",        gmem_adopt_region(c, "r", 0,
+                                                                     &(GmemRegionOptions) { .populate = true }, NULL) },
+                { "adopt_region(hugepage_size)",   gmem_adopt_region(c, "r", 0,
+                                                                     &(GmemRegionOptions) { .hugepage_size = 4096 },
+                                                                     NULL) },
                 { "create_region(\"\")",           gmem_create_region(c, "", 4096, NULL, NULL) },
                 { "create_region(65 chars)",       gmem_create_region(c, long_name, 4096, NULL, NULL) },
                 { "create_region(\"a/b\")",        gmem_create_region(c, "a/b", 4096, NULL, NULL) },

@@ -33,6 +33,9 @@ static const struct {
                                                    .page_size = UINT64_C(1) << 63, .creator = 4294967294u,
                                                    .name = "r", .owner = "o" } },
           "region/2/memfd/9223372036854775808/4294967294/0/r/o" },
+        { { .kind = STORE_NAME_REGION, .region = { .id = 9, .backend = BACKEND_GUEST_MEMFD, .page_size = 4096,
+                                                   .creator = 107, .name = "vm1-gmem", .owner = "vm1" } },
+          "region/9/guest_memfd/4096/107/0/vm1-gmem/vm1" },
 
         /* vm/ID/UID|-/CREATOR/L|N/NAME */
         { { .kind = STORE_NAME_VM, .vm = { .id = 1, .creator = 1000, .name = "vm1" } },
@@ -273,14 +276,14 @@ static void test_format_needs_room_for_the_whole_name(void) {
 
 /* The longest description of all: a region with the longest numbers, backend and names. */
 static void test_longest_name_fits_systemd(void) {
-        StoreName n = { .kind = STORE_NAME_REGION, .region = { .id = UINT64_MAX, .backend = BACKEND_HUGETLB,
+        StoreName n = { .kind = STORE_NAME_REGION, .region = { .id = UINT64_MAX, .backend = BACKEND_GUEST_MEMFD,
                                                                 .page_size = UINT64_C(1) << 63,
                                                                 .creator = 4294967295u,
                                                                 .name = NAME64, .owner = NAME64 } };
         char buf[STORE_NAME_MAX];
 
         EXPECT(store_name_format(&n, buf, sizeof(buf)) == 0, "the longest region name formats");
-        EXPECT(strlen(buf) == 198, "the longest name is 198 characters, as store-name.h says (got %zu)", strlen(buf));
+        EXPECT(strlen(buf) == 202, "the longest name is 202 characters, as store-name.h says (got %zu)", strlen(buf));
         EXPECT(strlen(buf) <= 255, "systemd takes FDNAMEs of up to 255 characters");
 }
 
