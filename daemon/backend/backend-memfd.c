@@ -210,19 +210,29 @@ static int memfd_set_grants(const BackendRegion *br, const BackendGrant *grants,
         return 0;
 }
 
-/* This daemon's memfd of that name, locked down as it left it. */
-static int memfd_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+/*
+ * This daemon's memfd of that name, locked down as it left it: owned by
+ * gmemd or, where the inode is given to a hypervisor uid (hugetlb), by
+ * anyone with no group or other access.
+ */
+static int memfd_family_adopt(const char *name, int fd, uint64_t page_size, bool given, BackendRegion *ret,
+                              GmemError *e) {
         char link[256], want[GMEM_NAME_MAX + 32];
         struct stat st;
 
         (void) snprintf(want, sizeof(want), "/memfd:gmem:%s (deleted)", name);
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+            (st.st_uid != geteuid() && !(given && (st.st_mode & 0077) == 0)) ||
             backend_fd_link(fd, link, sizeof(link)) < 0 || !streq(link, want) ||
             (fcntl(fd, F_GET_SEALS) & REGION_SEALS) != REGION_SEALS || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not this daemon's sealed memfd of region '%s'",
                                       name);
         *ret = (BackendRegion) { .fd = -EBADF, .size = (uint64_t) st.st_size, .page_size = page_size };
         return 0;
+}
+
+static int memfd_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+        return memfd_family_adopt(name, fd, page_size, false, ret, e);
 }
 
 /* --- memfd --- */
@@ -307,20 +317,67 @@ static int hugetlb_create_region(const BackendCreateParams *p, BackendRegion *re
         return memfd_family_create(p, MFD_HUGETLB | (shift << MFD_HUGE_SHIFT), ret, e);
 }
 
+/*
+ * hugetlbfs takes no access list: the inode's owner is the one uid that may
+ * re-open it, with mode 0600 for a read-write grant and 0400 for a read-only
+ * one, and gmemd itself when nobody is granted. Changing the owner takes
+ * CAP_CHOWN, which only gmemd's owner helper holds; without the helper
+ * nothing is granted and views are used only through the fds handed out.
+ */
+static int hugetlb_set_grants(const BackendRegion *br, const BackendGrant *grants, size_t n, GmemError *e) {
+        uint32_t uid = n == 0 ? (uint32_t) geteuid() : grants[0].uid;
+        unsigned mode = n == 0 || grants[0].access == VIEW_ACCESS_RW ? 0600 : 0400;
+        int r;
+
+        if (n > 1)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "A hugetlb inode has one owner, not %zu "
+                                      "(hugetlbfs takes no access list)", n);
+        r = backend_give_inode(br->fd, uid, mode);
+        if (r == -EOPNOTSUPP)
+                return 0;
+        if (r < 0)
+                return gmem_error_set_errno(e, r, "Cannot give the region's hugetlb inode to uid %u with mode %04o",
+                                            (unsigned) uid, mode);
+        return 0;
+}
+
+/* gmemd re-opens the inode itself: first it takes it back if a hypervisor uid owns it (set_grants follows). */
+static int hugetlb_open_view(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e) {
+        struct stat st;
+        int r;
+
+        if (fstat(br->fd, &st) < 0)
+                return gmem_error_set_errno(e, errno, "Cannot inspect the region's hugetlb inode");
+        if (st.st_uid != geteuid()) {
+                r = backend_give_inode(br->fd, (uint32_t) geteuid(), 0600);
+                if (r < 0)
+                        return gmem_error_set_errno(e, r, "Cannot take the region's hugetlb inode back from "
+                                                    "uid %u to open a view", (unsigned) st.st_uid);
+        }
+        return memfd_open_view(br, spec, ret, e);
+}
+
+static int hugetlb_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+        return memfd_family_adopt(name, fd, page_size, true, ret, e);
+}
+
 const BackendOps backend_hugetlb_ops = {
         .type = BACKEND_HUGETLB,
         .probe = hugetlb_probe,
         .page_size = hugetlb_page_size,
         .create = hugetlb_create_region,
         .free_memory = memfd_free_memory,
-        .adopt_region = memfd_adopt_region,
+        .adopt_region = hugetlb_adopt_region,
         .adopt_view = backend_adopt_view_same_inode,
-        .open_view = memfd_open_view,
+        .open_view = hugetlb_open_view,
         .discard = memfd_discard,
         .allocate = memfd_allocate,
         .get_attributes = backend_get_attributes_shared,
         .info = backend_info_from_blocks,
+        .set_grants = hugetlb_set_grants,
+        .grant_uids_max = 1,
+        .grant_uids_why = "hugetlbfs takes no access list, so only the inode's owner, one uid, may re-open a view",
         .read_only_views = true,
-        /* Only through the fd handed out: hugetlbfs takes no access list, so no uid re-opens a view. */
+        /* The seals and the inode's owner and mode (0400 for a uid with read-only views) keep ro read-only. */
         .guarantees = BACKEND_ENFORCES_ACCESS,
 };

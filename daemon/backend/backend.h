@@ -136,6 +136,12 @@ typedef struct BackendOps {
          * used through the fd handed out, not re-opened by an unprivileged uid.
          */
         int (*set_grants)(const BackendRegion *br, const BackendGrant *grants, size_t n, GmemError *e);
+        /*
+         * How many uids set_grants can grant at once (0: no limit), and why
+         * not more, for the message that refuses a view of one uid more.
+         */
+        size_t grant_uids_max;
+        const char *grant_uids_why;
         /* Whether a view may be read-only. */
         bool read_only_views;
         /* Views are the master file itself (secret): not a file of their own to keep or compare. */
@@ -154,5 +160,12 @@ extern const BackendOps backend_secret_ops;
 extern const BackendOps backend_kmod_ops;
 
 const BackendOps *backend_get(BackendType t);
+/*
+ * Who gives an inode to another uid (the owner helper of gmemd, which holds
+ * no CAP_CHOWN itself): returns 0 or -errno, -EOPNOTSUPP when nobody can.
+ */
+typedef int (*BackendOwnerHook)(int fd, uint32_t uid, unsigned mode);
+void backend_set_owner_hook(BackendOwnerHook hook);
+int backend_give_inode(int fd, uint32_t uid, unsigned mode);
 /* Closes the master fd; accepts a zeroed or already released region. */
 void backend_region_release(BackendRegion *br);

@@ -137,7 +137,23 @@ static int resolve_user(const char *user, char *buf, size_t size, struct passwd 
         return 0;
 }
 
-int sandbox_drop_user(const char *user) {
+/* Permitted and effective sets: exactly CAP_CHOWN (the owner helper), or nothing. */
+static int keep_chown_only(void) {
+        cap_value_t keep[] = { CAP_CHOWN };
+        cap_t caps;
+        int r = 0;
+
+        caps = cap_init();
+        if (!caps)
+                return negative_errno();
+        if (cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0 ||
+            cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+                r = negative_errno();
+        cap_free(caps);
+        return r;
+}
+
+static int drop_user(const char *user, bool keep_chown) {
         struct passwd pw;
         bool has_entry;
         char buf[16384];
@@ -157,12 +173,24 @@ int sandbox_drop_user(const char *user) {
                 return negative_errno();
         if (setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) < 0)
                 return negative_errno();
+        if (keep_chown && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                return negative_errno();
         if (setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) < 0)
                 return negative_errno();
+        if (keep_chown && (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || keep_chown_only() < 0))
+                return -EPERM;
         /* No way back. */
         if (setuid(0) == 0)
                 return -EPERM;
         return has_entry ? 0 : 1;
+}
+
+int sandbox_drop_user(const char *user) {
+        return drop_user(user, false);
+}
+
+int sandbox_drop_user_keeping_chown(const char *user) {
+        return drop_user(user, true);
 }
 
 /* 1 if any of the effective, permitted or inheritable sets is not empty, 0 if all are, -errno. */

@@ -13,13 +13,15 @@ hugetlb region surviving kill -9.)
 """
 import errno
 import os
+import pwd
+import stat
 
 import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
 import dbus
 from gmemtest import (PAGE, GmemTestCase, MAP_SHARED, PROT_READ, PROT_WRITE, access_mode,
                       dbus_options, hugepage_meminfo, hugepages_available, mmap_raw, mprotect, munmap,
-                      peek, poke)
+                      peek, poke, run_as)
 
 
 def hugepage_size():
@@ -155,6 +157,133 @@ class Hugetlb(GmemTestCase):
         moved = self.get_fd(dst, r)
         self.assertEqual(peek(self.map(moved, self.hp, PROT_READ) + PAGE, PAGE), data,
                          "the migrated view has the content")
+
+
+HYPERVISOR = 65534                      # nobody
+OTHER = pwd.getpwnam("daemon").pw_uid   # another unprivileged uid
+
+
+def reopen(fd, flags):
+    """In a child under another uid: re-open fd through /proc/self/fd, as QEMU's mem-path= does."""
+    def child():
+        os.close(os.open(f"/proc/self/fd/{fd}", flags))
+        return True
+    return child
+
+
+class UnprivilegedHypervisor(GmemTestCase):
+    """hugetlbfs takes no access list: gmemd gives the inode to the one
+    hypervisor uid of its views (mode 0600, 0400 with read-only views only),
+    takes it back when they go, and refuses views of a second uid."""
+
+    def setUp(self):
+        super().setUp()
+        self.hp = hugepage_size()
+        if self.hp == 0:
+            self.skip_or_fail("the kernel reports no huge page size", dependency=False)
+        if os.geteuid() != 0:
+            self.skip_or_fail("gives inodes to other uids: needs root to run gmemd with CAP_CHOWN",
+                              dependency=False)
+        self.reserve_hugepages(1)
+        self.region = self.create_region(self.hp, backend="hugetlb", populate=True)
+
+    def can_open(self, uid, fd, flags):
+        res = run_as(uid, uid, reopen(fd, flags))
+        self.assertTrue(res["ok"] or res["errno"] == errno.EACCES, f"unexpected failure under uid {uid}: {res}")
+        return res["ok"]
+
+    def owner(self, fd):
+        st = os.fstat(fd)
+        return st.st_uid, stat.S_IMODE(st.st_mode)
+
+    def test_today_without_a_grant(self):
+        """A view of a VM without a hypervisor uid grants nothing: the inode
+        stays gmemd's, mode 0600, and no other uid re-opens it."""
+        fd = self.attach(self.register_vm(), self.region, "rw")
+        self.assertEqual(self.owner(fd), (self.gmemd_uid(), 0o600))
+        self.assertFalse(self.can_open(HYPERVISOR, fd, os.O_RDONLY), "uid 65534 re-opened an inode not given to it")
+
+    def gmemd_uid(self):
+        with open(f"/proc/{self.world.gmemd_pid()}/status") as f:
+            return int(next(line for line in f if line.startswith("Uid:")).split()[2])
+
+    def test_hypervisor_reopens_read_write(self):
+        vm = self.register_vm(uid=HYPERVISOR)
+        fd = self.attach(vm, self.region, "rw")
+        self.assertEqual(self.owner(fd), (HYPERVISOR, 0o600), "the inode is the hypervisor's, read-write")
+        self.assertTrue(self.can_open(HYPERVISOR, fd, os.O_RDWR), "the hypervisor uid cannot re-open its rw view")
+
+        def write_through_reopen():
+            g = os.open(f"/proc/self/fd/{fd}", os.O_RDWR)
+            m = mmap_raw(g, self.hp, PROT_READ | PROT_WRITE, MAP_SHARED)
+            poke(m, b"qemu")
+            munmap(m, self.hp)
+            os.close(g)
+            return True
+        self.assertTrue(run_as(HYPERVISOR, HYPERVISOR, write_through_reopen)["ok"])
+        self.assertEqual(os.pread(fd, 4, 0), b"qemu", "what the hypervisor wrote through its re-open is there")
+        for flags in (os.O_RDONLY, os.O_RDWR):
+            self.assertFalse(self.can_open(OTHER, fd, flags), f"uid {OTHER} re-opened the hypervisor's inode")
+
+        self.mgr("Detach", "ss", vm, self.region)
+        self.assertEqual(self.owner(fd), (self.gmemd_uid(), 0o600), "the inode is gmemd's again once the view goes")
+        self.assertFalse(self.can_open(HYPERVISOR, fd, os.O_RDONLY), "the detached hypervisor still re-opens")
+
+    def test_read_only_hypervisor(self):
+        vm = self.register_vm(uid=HYPERVISOR)
+        fd = self.attach(vm, self.region, "ro")
+        self.assertEqual(self.owner(fd), (HYPERVISOR, 0o400), "read-only views only: mode 0400")
+        self.assertTrue(self.can_open(HYPERVISOR, fd, os.O_RDONLY), "the hypervisor cannot re-open its ro view")
+        self.assertFalse(self.can_open(HYPERVISOR, fd, os.O_RDWR), "an ro-only hypervisor re-opened for writing")
+        # A read-write view of another VM of the same uid makes it 0600, and its going makes it 0400 again.
+        other_vm = self.register_vm(uid=HYPERVISOR)
+        self.attach(other_vm, self.region, "rw")
+        self.assertEqual(self.owner(fd), (HYPERVISOR, 0o600))
+        self.mgr("Detach", "ss", other_vm, self.region)
+        self.assertEqual(self.owner(fd), (HYPERVISOR, 0o400))
+
+    def test_second_uid_refused(self):
+        vm = self.register_vm(uid=HYPERVISOR)
+        fd = self.attach(vm, self.region, "rw")
+        intruder = self.register_vm(uid=OTHER)
+        msg = self.assertMgrError("NotSupported", "Attach", "sssa{sv}", intruder, self.region, "ro",
+                                  dbus_options({}),
+                                  contains=[self.region, "hugetlb", str(HYPERVISOR), str(OTHER), "access list"])
+        self.assertEqual(self.views_of_vm(intruder), [], f"the refused view is there: {msg}")
+        self.assertEqual(self.owner(fd), (HYPERVISOR, 0o600), "the refusal leaves the inode as it was")
+        self.assertTrue(self.can_open(HYPERVISOR, fd, os.O_RDWR), "the first hypervisor still re-opens")
+        # VMs without a uid grant nothing and may share the region.
+        self.attach(self.register_vm(), self.region, "ro")
+        self.assertEqual(self.owner(fd), (HYPERVISOR, 0o600))
+
+    def test_owner_helper_keeps_only_cap_chown(self):
+        """The one process that changes owners holds CAP_CHOWN and nothing
+        else, no fd of gmemd's, and cannot gain privileges; gmemd holds none."""
+        pid = self.world.gmemd_pid()
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            helpers = [int(c) for c in f.read().split()]
+        self.assertEqual(len(helpers), 1, f"gmemd has one child, its owner helper: {helpers}")
+
+        def status(p):
+            with open(f"/proc/{p}/status") as f:
+                return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        helper, daemon = status(helpers[0]), status(pid)
+        self.assertEqual(int(helper["CapEff"], 16), 1, "the helper's effective set is CAP_CHOWN alone")
+        self.assertEqual(int(helper["CapPrm"], 16), 1, "so is its permitted set")
+        self.assertEqual(int(helper["CapAmb"], 16), 0)
+        self.assertEqual(helper["NoNewPrivs"].strip(), "1")
+        self.assertEqual(int(daemon["CapEff"], 16), 0, "gmemd itself holds no capability")
+        self.assertEqual(sorted(int(fd) for fd in os.listdir(f"/proc/{helpers[0]}/fd")), [0, 1, 2, 3],
+                         "the helper keeps stdio and its socket, nothing of gmemd's")
+
+    def test_migration_within_one_uid(self):
+        """A migration to a VM of the same uid keeps the inode with that uid."""
+        src, dst = self.register_vm(uid=HYPERVISOR), self.register_vm(uid=HYPERVISOR)
+        self.attach(src, self.region, "rw")
+        path, fds = self.begin_migration(src, dst)
+        self.mgr("CommitMigration", "o", dbus.ObjectPath(path))
+        self.assertEqual(self.owner(fds[self.region]), (HYPERVISOR, 0o600))
+        self.assertTrue(self.can_open(HYPERVISOR, fds[self.region], os.O_RDWR))
 
 
 if __name__ == "__main__":
