@@ -17,6 +17,10 @@
  *     ("mem-path=/proc/self/fd/N") but a uid holding only read-only views
  *     cannot re-open one for writing. Rights on re-open are per uid: VMs
  *     with different rights must run under different uids.
+ *   - hugetlbfs takes no access list: there the one hypervisor uid of a
+ *     region's views owns the inode instead (0600, or 0400 with read-only
+ *     views only), given to it by gmemd's owner helper, which alone holds
+ *     CAP_CHOWN; the model refuses views of a second uid (grant_uids_max).
  * A view is a re-open of the inode through /proc/self/fd of the master fd:
  * a new open file description with exactly the access asked for. The new
  * fd is checked to be the same inode before it is trusted.

@@ -7,6 +7,8 @@
  * processes through pidfd_open(), which needs no privilege. Device access
  * (/dev/kvm, /dev/gmem) comes from group membership of its user. So every
  * capability set is cleared, and the result is checked rather than assumed.
+ * (Giving a hugetlb inode to a hypervisor uid takes CAP_CHOWN: the owner
+ * helper, owner-helper.c, keeps that one, in a process of its own.)
  * The sets a change of user leaves alone (bounding, ambient, inheritable)
  * are emptied before the switch: after it, nothing may shrink the bounding
  * set any more.

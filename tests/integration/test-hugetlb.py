@@ -276,6 +276,19 @@ class UnprivilegedHypervisor(GmemTestCase):
         self.assertEqual(sorted(int(fd) for fd in os.listdir(f"/proc/{helpers[0]}/fd")), [0, 1, 2, 3],
                          "the helper keeps stdio and its socket, nothing of gmemd's")
 
+    def test_migration_to_another_uid_refused(self):
+        """The target's pending view would be a second uid's: BeginMigration
+        is refused, the source keeps its view and the inode."""
+        src, dst = self.register_vm(uid=HYPERVISOR), self.register_vm(uid=OTHER)
+        fd = self.attach(src, self.region, "rw")
+        self.assertGmemError("NotSupported", self.mgr, "BeginMigration", "ssa{sv}", src, dst, dbus_options({}),
+                             contains=[str(HYPERVISOR), str(OTHER)])
+        self.assertEqual(self.views_of_vm(dst), [])
+        self.assertEqual(self.views_of_vm(src), [(self.region, "rw", "active")])
+        self.assertEqual(self.owner(fd), (HYPERVISOR, 0o600))
+        self.assertEqual([m for m in self.mgr("ListMigrations") if str(m[0]) == src], [],
+                         "no migration is left behind")
+
     def test_migration_within_one_uid(self):
         """A migration to a VM of the same uid keeps the inode with that uid."""
         src, dst = self.register_vm(uid=HYPERVISOR), self.register_vm(uid=HYPERVISOR)
