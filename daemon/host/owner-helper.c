@@ -66,29 +66,6 @@ static int has_cap_chown(void) {
         return r;
 }
 
-/* CAP_CHOWN in the effective and permitted sets, nothing else anywhere. */
-static int keep_only_cap_chown(void) {
-        cap_value_t keep[] = { CAP_CHOWN };
-        cap_t caps;
-        int r = 0;
-
-        caps = cap_init();
-        if (!caps)
-                return negative_errno();
-        if (cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0 ||
-            cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
-                r = negative_errno();
-        cap_free(caps);
-        if (r < 0)
-                return r;
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-                return negative_errno();
-        if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-            prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-                return negative_errno();
-        return 0;
-}
-
 static const int helper_syscalls[] = {
         SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(sendto), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
         SCMP_SYS(statx), SCMP_SYS(fstatfs), SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(fchown), SCMP_SYS(fchmod), SCMP_SYS(close),
@@ -225,7 +202,7 @@ static _Noreturn void helper_main(int sock, const char *user, bool filter) {
                 if (r < 0)
                         _exit(1);
         }
-        if (keep_only_cap_chown() < 0 || helper_install_seccomp(filter) < 0)
+        if (sandbox_keep_only_chown() < 0 || helper_install_seccomp(filter) < 0)
                 _exit(1);
         helper_serve(sock);
 }

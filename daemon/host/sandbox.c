@@ -191,6 +191,20 @@ int sandbox_drop_user(const char *user) {
         return drop_user(user, false);
 }
 
+int sandbox_keep_only_chown(void) {
+        int r;
+
+        r = keep_chown_only();
+        if (r < 0)
+                return r;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                return negative_errno();
+        if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return negative_errno();
+        return 0;
+}
+
 int sandbox_drop_user_keeping_chown(const char *user) {
         return drop_user(user, true);
 }
