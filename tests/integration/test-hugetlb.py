@@ -19,7 +19,7 @@ import stat
 import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
 import dbus
-from gmemtest import (PAGE, GmemTestCase, MAP_SHARED, PROT_READ, PROT_WRITE, access_mode,
+from gmemtest import (PAGE, WRAPPER, GmemTestCase, MAP_SHARED, PROT_READ, PROT_WRITE, access_mode,
                       dbus_options, hugepage_meminfo, hugepages_available, mmap_raw, mprotect, munmap,
                       peek, poke, run_as)
 
@@ -273,8 +273,11 @@ class UnprivilegedHypervisor(GmemTestCase):
         self.assertEqual(int(helper["CapAmb"], 16), 0)
         self.assertEqual(helper["NoNewPrivs"].strip(), "1")
         self.assertEqual(int(daemon["CapEff"], 16), 0, "gmemd itself holds no capability")
-        self.assertEqual(sorted(int(fd) for fd in os.listdir(f"/proc/{helpers[0]}/fd")), [0, 1, 2, 3],
-                         "the helper keeps stdio and its socket, nothing of gmemd's")
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{helpers[0]}/fd"))
+        if WRAPPER:
+            # valgrind keeps fds of its own at the top of the range, out of the program's reach.
+            fds = [fd for fd in fds if fd < 1024]
+        self.assertEqual(fds, [0, 1, 2, 3], "the helper keeps stdio and its socket, nothing of gmemd's")
 
     def test_migration_to_another_uid_refused(self):
         """The target's pending view would be a second uid's: BeginMigration
