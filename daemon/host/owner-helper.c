@@ -67,9 +67,13 @@ static int has_cap_chown(void) {
 }
 
 static const int helper_syscalls[] = {
-        SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(sendto), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
-        SCMP_SYS(statx), SCMP_SYS(fstatfs), SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(fchown), SCMP_SYS(fchmod), SCMP_SYS(close),
-        SCMP_SYS(geteuid), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn), SCMP_SYS(write),
+        /* the socket pair */
+        SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(sendto), SCMP_SYS(close),
+        /* checking the inode it is given, and changing its owner and mode */
+        SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(fstatfs), SCMP_SYS(readlink),
+        SCMP_SYS(readlinkat), SCMP_SYS(geteuid), SCMP_SYS(fchown), SCMP_SYS(fchmod),
+        /* the end */
+        SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn), SCMP_SYS(write),
 };
 
 static int helper_install_seccomp(bool filter) {

@@ -11,8 +11,9 @@
 /*
  * Forks the helper, which becomes user (NULL: stays who gmemd is), keeps
  * CAP_CHOWN alone, with filter a seccomp allow-list of the calls it makes,
- * and serves on the other end of *ret_fd until gmemd closes it. Call it before dropping privileges. -EPERM (nothing started) when
- * this process does not hold CAP_CHOWN.
+ * and serves on the other end of *ret_fd until gmemd closes it. Call it
+ * before dropping privileges. -EPERM (nothing started) when this process
+ * does not hold CAP_CHOWN.
  */
 int owner_helper_start(const char *user, bool filter, int *ret_fd);
 /*

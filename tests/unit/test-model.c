@@ -504,7 +504,8 @@ static void test_one_grant_uid(void) {
         EXPECT(owner_grants.n == 1 && owner_grants.grant.uid == HV_UID && owner_grants.grant.access == VIEW_ACCESS_RO,
                "read-only views only grant their uid read access");
         attach(hv, r, VIEW_ACCESS_RW);
-        EXPECT(owner_grants.n == 1 && owner_grants.grant.access == VIEW_ACCESS_RW, "a read-write view of it makes it rw");
+        EXPECT(owner_grants.n == 1 && owner_grants.grant.access == VIEW_ACCESS_RW,
+               "a read-write view of the same uid makes it read-write");
         attach(plain, r, VIEW_ACCESS_RO);
         EXPECT(owner_grants.n == 1 && owner_grants.grant.uid == HV_UID, "a VM without a uid does not count");
 
