@@ -240,7 +240,7 @@ static void start_owner_helper(void) {
                 return;
         }
         backend_set_owner_hook(give_inode);
-        log_debug("Owner helper started: hugetlb inodes are given to the one hypervisor uid of their views");
+        log_debug("Owner helper started: hugetlb inodes are given to the one hypervisor uid with read-write views");
 }
 
 static int drop_privileges(void) {

@@ -17,10 +17,12 @@
  *     ("mem-path=/proc/self/fd/N") but a uid holding only read-only views
  *     cannot re-open one for writing. Rights on re-open are per uid: VMs
  *     with different rights must run under different uids.
- *   - hugetlbfs takes no access list: there the one hypervisor uid of a
- *     region's views owns the inode instead (0600, or 0400 with read-only
- *     views only), given to it by gmemd's owner helper, which alone holds
- *     CAP_CHOWN; the model refuses views of a second uid (grant_uids_max).
+ *   - hugetlbfs takes no access list: there the one hypervisor uid with
+ *     read-write views of a region owns the inode instead (0600), given to
+ *     it by gmemd's owner helper, which alone holds CAP_CHOWN; read-write
+ *     views of a second uid are refused. A uid with read-only views only is
+ *     never the owner: an owner may change the mode and re-open for
+ *     writing. It uses the fd handed out.
  * A view is a re-open of the inode through /proc/self/fd of the master fd:
  * a new open file description with exactly the access asked for. The new
  * fd is checked to be the same inode before it is trusted.
@@ -217,7 +219,8 @@ static int memfd_set_grants(const BackendRegion *br, const BackendGrant *grants,
 /*
  * This daemon's memfd of that name, locked down as it left it: owned by
  * gmemd or, where the inode is given to a hypervisor uid (hugetlb), by
- * anyone with no group or other access.
+ * anyone with any mode (the owner may have changed it; the grants restored
+ * with the region give the inode its owner and mode again).
  */
 static int memfd_family_adopt(const char *name, int fd, uint64_t page_size, bool given, BackendRegion *ret,
                               GmemError *e) {
@@ -226,7 +229,7 @@ static int memfd_family_adopt(const char *name, int fd, uint64_t page_size, bool
 
         (void) snprintf(want, sizeof(want), "/memfd:gmem:%s (deleted)", name);
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-            (st.st_uid != geteuid() && !(given && (st.st_mode & 0077) == 0)) ||
+            (st.st_uid != geteuid() && !given) ||
             backend_fd_link(fd, link, sizeof(link)) < 0 || !streq(link, want) ||
             (fcntl(fd, F_GET_SEALS) & REGION_SEALS) != REGION_SEALS || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not this daemon's sealed memfd of region '%s'",
@@ -323,25 +326,35 @@ static int hugetlb_create_region(const BackendCreateParams *p, BackendRegion *re
 
 /*
  * hugetlbfs takes no access list: the inode's owner is the one uid that may
- * re-open it, with mode 0600 for a read-write grant and 0400 for a read-only
- * one, and gmemd itself when nobody is granted. Changing the owner takes
- * CAP_CHOWN, which only gmemd's owner helper holds; without the helper
- * nothing is granted and views are used only through the fds handed out.
+ * re-open it, mode 0600: the hypervisor uid with read-write views, or gmemd
+ * itself when there is none. A uid with read-only views only is not made
+ * the owner, because an owner may chmod the inode and re-open it for
+ * writing. Changing the owner takes CAP_CHOWN, which only gmemd's owner
+ * helper holds; without the helper nothing is granted or refused, and views
+ * are used only through the fds handed out.
  */
 static int hugetlb_set_grants(const BackendRegion *br, const BackendGrant *grants, size_t n, GmemError *e) {
-        uint32_t uid = n == 0 ? (uint32_t) geteuid() : grants[0].uid;
-        unsigned mode = n == 0 || grants[0].access == VIEW_ACCESS_RW ? 0600 : 0400;
+        const BackendGrant *rw = NULL;
+        uint32_t uid;
         int r;
 
-        if (n > 1)
-                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "A hugetlb inode has one owner, not %zu "
-                                      "(hugetlbfs takes no access list)", n);
-        r = backend_give_inode(br->fd, uid, mode);
-        if (r == -EOPNOTSUPP)
+        if (!backend_can_give_inode())
                 return 0;
+        for (size_t i = 0; i < n; i++) {
+                if (grants[i].access != VIEW_ACCESS_RW)
+                        continue;
+                if (rw)
+                        return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED,
+                                              "A hugetlb region cannot have read-write views of hypervisor uids %u "
+                                              "and %u: hugetlbfs takes no access list, so only the inode's owner, "
+                                              "one uid, may re-open a view; run these VMs under one uid",
+                                              (unsigned) rw->uid, (unsigned) grants[i].uid);
+                rw = &grants[i];
+        }
+        uid = rw ? rw->uid : (uint32_t) geteuid();
+        r = backend_give_inode(br->fd, uid, 0600);
         if (r < 0)
-                return gmem_error_set_errno(e, r, "Cannot give the region's hugetlb inode to uid %u with mode %04o",
-                                            (unsigned) uid, mode);
+                return gmem_error_set_errno(e, r, "Cannot give the region's hugetlb inode to uid %u", (unsigned) uid);
         return 0;
 }
 
@@ -379,9 +392,7 @@ const BackendOps backend_hugetlb_ops = {
         .get_attributes = backend_get_attributes_shared,
         .info = backend_info_from_blocks,
         .set_grants = hugetlb_set_grants,
-        .grant_uids_max = 1,
-        .grant_uids_why = "hugetlbfs takes no access list, so only the inode's owner, one uid, may re-open a view",
         .read_only_views = true,
-        /* The seals and the inode's owner and mode (0400 for a uid with read-only views) keep ro read-only. */
+        /* The seals, and no read-only uid ever owning the inode, keep ro read-only. */
         .guarantees = BACKEND_ENFORCES_ACCESS,
 };

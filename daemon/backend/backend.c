@@ -25,6 +25,10 @@ void backend_set_owner_hook(BackendOwnerHook hook) {
         owner_hook = hook;
 }
 
+bool backend_can_give_inode(void) {
+        return owner_hook != NULL;
+}
+
 int backend_give_inode(int fd, uint32_t uid, unsigned mode) {
         return owner_hook ? owner_hook(fd, uid, mode) : -EOPNOTSUPP;
 }

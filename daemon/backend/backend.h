@@ -136,12 +136,6 @@ typedef struct BackendOps {
          * used through the fd handed out, not re-opened by an unprivileged uid.
          */
         int (*set_grants)(const BackendRegion *br, const BackendGrant *grants, size_t n, GmemError *e);
-        /*
-         * How many uids set_grants can grant at once (0: no limit), and why
-         * not more, for the message that refuses a view of one uid more.
-         */
-        size_t grant_uids_max;
-        const char *grant_uids_why;
         /* Whether a view may be read-only. */
         bool read_only_views;
         /* Views are the master file itself (secret): not a file of their own to keep or compare. */
@@ -167,5 +161,6 @@ const BackendOps *backend_get(BackendType t);
 typedef int (*BackendOwnerHook)(int fd, uint32_t uid, unsigned mode);
 void backend_set_owner_hook(BackendOwnerHook hook);
 int backend_give_inode(int fd, uint32_t uid, unsigned mode);
+bool backend_can_give_inode(void);
 /* Closes the master fd; accepts a zeroed or already released region. */
 void backend_region_release(BackendRegion *br);

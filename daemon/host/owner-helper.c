@@ -5,15 +5,15 @@
  *
  * hugetlbfs takes no POSIX access list, so the only way to let a hypervisor
  * running as another uid re-open its view through /proc/self/fd/N (as QEMU
- * does with mem-path=) is to make that uid the inode's owner, mode 0600 or
- * 0400. Changing an owner needs CAP_CHOWN, and gmemd itself holds no
+ * does with mem-path=) is to make that uid the inode's owner, mode 0600
+ * (only a uid with write access: an owner may change the mode). Changing an owner needs CAP_CHOWN, and gmemd itself holds no
  * capability: a gmemd holding CAP_CHOWN could take any file it can open.
  * So, in the manner of OpenBSD's privilege-separated daemons, gmemd forks
  * this helper before it drops its privileges. The helper becomes gmemd's
  * user too, keeps CAP_CHOWN and nothing else, closes every other fd, and
  * answers one request on a socket pair: an fd (SCM_RIGHTS), a uid and a
  * mode. It acts only on a hugetlbfs memfd that gmemd labelled
- * ("/memfd:gmem:..."), only with mode 0600 or 0400: it takes the inode
+ * ("/memfd:gmem:..."), only with mode 0600: it takes the inode
  * back to its own uid, sets the mode, and gives it to the uid. A gmemd
  * that is taken over can so give its own regions to anyone, which it could
  * do anyway by handing out their fds, and nothing else.
@@ -121,7 +121,7 @@ static int helper_give(int fd, const OwnerRequest *req) {
         struct stat st;
         int r;
 
-        if (req->mode != 0600 && req->mode != 0400)
+        if (req->mode != 0600)
                 return -EINVAL;
         r = helper_check_inode(fd, &st);
         if (r < 0)

@@ -18,7 +18,7 @@
 int owner_helper_start(const char *user, bool filter, int *ret_fd);
 /*
  * Asks the helper on channel to make the hugetlb memfd fd owned by uid with
- * mode (0600 or 0400). 0, the helper's -errno (EBADF: not a gmemd hugetlb
+ * mode (0600, the only one it gives). 0, the helper's -errno (EBADF: not a gmemd hugetlb
  * memfd), -EOPNOTSUPP when there is no helper (channel < 0), -EPIPE or
  * -ECONNRESET when it died.
  */

@@ -318,11 +318,6 @@ int region_sync_grants(Region *reg, GmemError *e) {
         /* Most VMs have no uid: nothing to grant and nothing granted, so nothing to tell the kernel. */
         if (n == 0 && !reg->has_grants)
                 return 0;
-        if (reg->ops->grant_uids_max > 0 && n > reg->ops->grant_uids_max)
-                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Region '%s' of backend '%s' cannot have views "
-                                      "of hypervisor uids %u and %u: %s; run these VMs under one uid",
-                                      reg->name, backend_type_to_string(reg->backend), (unsigned) grants[0].uid,
-                                      (unsigned) grants[1].uid, reg->ops->grant_uids_why);
         r = reg->ops->set_grants(&reg->br, grants, n, e);
         if (r < 0)
                 return r;

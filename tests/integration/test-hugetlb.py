@@ -172,9 +172,11 @@ def reopen(fd, flags):
 
 
 class UnprivilegedHypervisor(GmemTestCase):
-    """hugetlbfs takes no access list: gmemd gives the inode to the one
-    hypervisor uid of its views (mode 0600, 0400 with read-only views only),
-    takes it back when they go, and refuses views of a second uid."""
+    """hugetlbfs takes no access list: gmemd gives the inode (mode 0600) to
+    the one hypervisor uid with read-write views, takes it back when they
+    go, and refuses read-write views of a second uid. A uid with read-only
+    views only never owns it: an owner could chmod it and re-open it for
+    writing."""
 
     def setUp(self):
         super().setUp()
@@ -232,27 +234,40 @@ class UnprivilegedHypervisor(GmemTestCase):
     def test_read_only_hypervisor(self):
         vm = self.register_vm(uid=HYPERVISOR)
         fd = self.attach(vm, self.region, "ro")
-        self.assertEqual(self.owner(fd), (HYPERVISOR, 0o400), "read-only views only: mode 0400")
-        self.assertTrue(self.can_open(HYPERVISOR, fd, os.O_RDONLY), "the hypervisor cannot re-open its ro view")
-        self.assertFalse(self.can_open(HYPERVISOR, fd, os.O_RDWR), "an ro-only hypervisor re-opened for writing")
-        # A read-write view of another VM of the same uid makes it 0600, and its going makes it 0400 again.
+        self.assertEqual(self.owner(fd), (self.gmemd_uid(), 0o600), "read-only views only: the inode stays gmemd's")
+        for flags in (os.O_RDONLY, os.O_RDWR):
+            self.assertFalse(self.can_open(HYPERVISOR, fd, flags), "an ro-only hypervisor re-opened its view")
+
+        # As the owner it could have made the inode writable and re-opened it: it is not, so it cannot.
+        def chmod_and_reopen():
+            os.fchmod(fd, 0o666)
+            os.close(os.open(f"/proc/self/fd/{fd}", os.O_RDWR))
+            return True
+        res = run_as(HYPERVISOR, HYPERVISOR, chmod_and_reopen)
+        self.assertFalse(res["ok"], f"a read-only hypervisor made its view writable: {res}")
+        self.assertEqual(res["errno"], errno.EPERM, f"fchmod is refused to a uid that does not own the inode: {res}")
+        self.assertEqual(self.owner(fd), (self.gmemd_uid(), 0o600))
+
+        # A read-write view of another VM of the same uid gives it the inode, and its going takes it back.
         other_vm = self.register_vm(uid=HYPERVISOR)
         self.attach(other_vm, self.region, "rw")
         self.assertEqual(self.owner(fd), (HYPERVISOR, 0o600))
         self.mgr("Detach", "ss", other_vm, self.region)
-        self.assertEqual(self.owner(fd), (HYPERVISOR, 0o400))
+        self.assertEqual(self.owner(fd), (self.gmemd_uid(), 0o600))
 
     def test_second_uid_refused(self):
         vm = self.register_vm(uid=HYPERVISOR)
         fd = self.attach(vm, self.region, "rw")
         intruder = self.register_vm(uid=OTHER)
-        msg = self.assertMgrError("NotSupported", "Attach", "sssa{sv}", intruder, self.region, "ro",
+        msg = self.assertMgrError("NotSupported", "Attach", "sssa{sv}", intruder, self.region, "rw",
                                   dbus_options({}),
-                                  contains=[self.region, "hugetlb", str(HYPERVISOR), str(OTHER), "access list"])
+                                  contains=["hugetlb", str(HYPERVISOR), str(OTHER), "access list"])
         self.assertEqual(self.views_of_vm(intruder), [], f"the refused view is there: {msg}")
         self.assertEqual(self.owner(fd), (HYPERVISOR, 0o600), "the refusal leaves the inode as it was")
         self.assertTrue(self.can_open(HYPERVISOR, fd, os.O_RDWR), "the first hypervisor still re-opens")
-        # VMs without a uid grant nothing and may share the region.
+        # A read-only view of the second uid is given (through its fd only), and VMs without a uid grant nothing.
+        ro = self.attach(intruder, self.region, "ro")
+        self.assertFalse(self.can_open(OTHER, ro, os.O_RDONLY), "the read-only second uid re-opened the inode")
         self.attach(self.register_vm(), self.region, "ro")
         self.assertEqual(self.owner(fd), (HYPERVISOR, 0o600))
 
