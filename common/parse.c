@@ -120,16 +120,19 @@ int gmem_validate_size(uint64_t size, uint64_t align, uint64_t max, GmemError *e
 
 int gmem_validate_range(const char *what, uint64_t offset, uint64_t length, uint64_t size, uint64_t align,
                         GmemError *e) {
+        char buf[GMEM_FORMAT_SIZE_MAX];
         uint64_t end;
 
         if (length == 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_RANGE, "Invalid range of %s: length is 0", what);
         if (align && (offset & (align - 1)))
                 return gmem_error_set(e, GMEM_ERROR_INVALID_RANGE, "Invalid range of %s: offset %" PRIu64
-                                      " is not a multiple of %" PRIu64 " bytes", what, offset, align);
+                                      " is not a multiple of its page size, %" PRIu64 " bytes (%s)", what, offset,
+                                      align, gmem_format_size(buf, sizeof(buf), align));
         if (align && (length & (align - 1)))
                 return gmem_error_set(e, GMEM_ERROR_INVALID_RANGE, "Invalid range of %s: length %" PRIu64
-                                      " is not a multiple of %" PRIu64 " bytes", what, length, align);
+                                      " is not a multiple of its page size, %" PRIu64 " bytes (%s)", what, length,
+                                      align, gmem_format_size(buf, sizeof(buf), align));
         if (ADD_OVERFLOW(offset, length, &end))
                 return gmem_error_set(e, GMEM_ERROR_INVALID_RANGE, "Invalid range of %s: offset %" PRIu64
                                       " + length %" PRIu64 " overflows 64 bits", what, offset, length);

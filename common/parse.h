@@ -34,9 +34,10 @@ const char *gmem_format_size(char *buf, size_t n, uint64_t bytes);
 int gmem_validate_size(uint64_t size, uint64_t align, uint64_t max, GmemError *e);
 
 /*
- * offset and length multiples of align, length > 0, offset + length without
- * wrapping 2^64, and offset + length <= size. what names the object in the
- * message ("region 'vm1-ram'").
+ * offset and length multiples of align (the object's page size, which the
+ * message calls so), length > 0, offset + length without wrapping 2^64, and
+ * offset + length <= size. what names the object in the message
+ * ("region 'vm1-ram'").
  */
 int gmem_validate_range(const char *what, uint64_t offset, uint64_t length,
                         uint64_t size, uint64_t align, GmemError *e);

@@ -25,6 +25,7 @@
 #include "fdlimit.h"
 #include "log.h"
 #include "manager.h"
+#include "owner-helper.h"
 #include "parse.h"
 #include "policy.h"
 #include "sandbox.h"
@@ -226,6 +227,27 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* The owner helper's end of the socket pair, for the hugetlb backend's grants. */
+static int owner_channel = -EBADF;
+
+static int give_inode(int fd, uint32_t uid, unsigned mode) {
+        return owner_helper_give(owner_channel, fd, uid, mode);
+}
+
+/* Before the privileges go: the one process that keeps CAP_CHOWN, if gmemd has it to give. */
+static void start_owner_helper(void) {
+        int r;
+
+        r = owner_helper_start(arg_user, arg_sandbox, &owner_channel);
+        if (r < 0) {
+                log_info("Hypervisor uids cannot re-open hugetlb views, only use the fds handed out: %s",
+                         r == -EPERM ? "gmemd was started without CAP_CHOWN for its owner helper" : strerror(-r));
+                return;
+        }
+        backend_set_owner_hook(give_inode);
+        log_debug("Owner helper started: hugetlb inodes are given to the one hypervisor uid with read-write views");
+}
+
 static int drop_privileges(void) {
         int r;
 
@@ -341,6 +363,7 @@ static int run(int argc, char *argv[]) {
                 return r;
         }
 
+        start_owner_helper();
         r = drop_privileges();
         if (r < 0)
                 return r;

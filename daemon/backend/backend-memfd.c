@@ -17,6 +17,12 @@
  *     ("mem-path=/proc/self/fd/N") but a uid holding only read-only views
  *     cannot re-open one for writing. Rights on re-open are per uid: VMs
  *     with different rights must run under different uids.
+ *   - hugetlbfs takes no access list: there the one hypervisor uid with
+ *     read-write views of a region owns the inode instead (0600), given to
+ *     it by gmemd's owner helper, which alone holds CAP_CHOWN; read-write
+ *     views of a second uid are refused. A uid with read-only views only is
+ *     never the owner: an owner may change the mode and re-open for
+ *     writing. It uses the fd handed out.
  * A view is a re-open of the inode through /proc/self/fd of the master fd:
  * a new open file description with exactly the access asked for. The new
  * fd is checked to be the same inode before it is trusted.
@@ -210,19 +216,30 @@ static int memfd_set_grants(const BackendRegion *br, const BackendGrant *grants,
         return 0;
 }
 
-/* This daemon's memfd of that name, locked down as it left it. */
-static int memfd_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+/*
+ * This daemon's memfd of that name, locked down as it left it: owned by
+ * gmemd or, where the inode is given to a hypervisor uid (hugetlb), by
+ * anyone with any mode (the owner may have changed it; the grants restored
+ * with the region give the inode its owner and mode again).
+ */
+static int memfd_family_adopt(const char *name, int fd, uint64_t page_size, bool given, BackendRegion *ret,
+                              GmemError *e) {
         char link[256], want[GMEM_NAME_MAX + 32];
         struct stat st;
 
         (void) snprintf(want, sizeof(want), "/memfd:gmem:%s (deleted)", name);
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+            (st.st_uid != geteuid() && !given) ||
             backend_fd_link(fd, link, sizeof(link)) < 0 || !streq(link, want) ||
             (fcntl(fd, F_GET_SEALS) & REGION_SEALS) != REGION_SEALS || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Not this daemon's sealed memfd of region '%s'",
                                       name);
         *ret = (BackendRegion) { .fd = -EBADF, .size = (uint64_t) st.st_size, .page_size = page_size };
         return 0;
+}
+
+static int memfd_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+        return memfd_family_adopt(name, fd, page_size, false, ret, e);
 }
 
 /* --- memfd --- */
@@ -307,20 +324,75 @@ static int hugetlb_create_region(const BackendCreateParams *p, BackendRegion *re
         return memfd_family_create(p, MFD_HUGETLB | (shift << MFD_HUGE_SHIFT), ret, e);
 }
 
+/*
+ * hugetlbfs takes no access list: the inode's owner is the one uid that may
+ * re-open it, mode 0600: the hypervisor uid with read-write views, or gmemd
+ * itself when there is none. A uid with read-only views only is not made
+ * the owner, because an owner may chmod the inode and re-open it for
+ * writing. Changing the owner takes CAP_CHOWN, which only gmemd's owner
+ * helper holds; without the helper nothing is granted or refused, and views
+ * are used only through the fds handed out.
+ */
+static int hugetlb_set_grants(const BackendRegion *br, const BackendGrant *grants, size_t n, GmemError *e) {
+        const BackendGrant *rw = NULL;
+        uint32_t uid;
+        int r;
+
+        if (!backend_can_give_inode())
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                if (grants[i].access != VIEW_ACCESS_RW)
+                        continue;
+                if (rw)
+                        return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED,
+                                              "A hugetlb region cannot have read-write views of hypervisor uids %u "
+                                              "and %u: hugetlbfs takes no access list, so only the inode's owner, "
+                                              "one uid, may re-open a view; run these VMs under one uid",
+                                              (unsigned) rw->uid, (unsigned) grants[i].uid);
+                rw = &grants[i];
+        }
+        uid = rw ? rw->uid : (uint32_t) geteuid();
+        r = backend_give_inode(br->fd, uid, 0600);
+        if (r < 0)
+                return gmem_error_set_errno(e, r, "Cannot give the region's hugetlb inode to uid %u", (unsigned) uid);
+        return 0;
+}
+
+/* gmemd re-opens the inode itself: first it takes it back if a hypervisor uid owns it (set_grants follows). */
+static int hugetlb_open_view(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e) {
+        struct stat st;
+        int r;
+
+        if (fstat(br->fd, &st) < 0)
+                return gmem_error_set_errno(e, errno, "Cannot inspect the region's hugetlb inode");
+        if (st.st_uid != geteuid()) {
+                r = backend_give_inode(br->fd, (uint32_t) geteuid(), 0600);
+                if (r < 0)
+                        return gmem_error_set_errno(e, r, "Cannot take the region's hugetlb inode back from "
+                                                    "uid %u to open a view", (unsigned) st.st_uid);
+        }
+        return memfd_open_view(br, spec, ret, e);
+}
+
+static int hugetlb_adopt_region(const char *name, int fd, uint64_t page_size, BackendRegion *ret, GmemError *e) {
+        return memfd_family_adopt(name, fd, page_size, true, ret, e);
+}
+
 const BackendOps backend_hugetlb_ops = {
         .type = BACKEND_HUGETLB,
         .probe = hugetlb_probe,
         .page_size = hugetlb_page_size,
         .create = hugetlb_create_region,
         .free_memory = memfd_free_memory,
-        .adopt_region = memfd_adopt_region,
+        .adopt_region = hugetlb_adopt_region,
         .adopt_view = backend_adopt_view_same_inode,
-        .open_view = memfd_open_view,
+        .open_view = hugetlb_open_view,
         .discard = memfd_discard,
         .allocate = memfd_allocate,
         .get_attributes = backend_get_attributes_shared,
         .info = backend_info_from_blocks,
+        .set_grants = hugetlb_set_grants,
         .read_only_views = true,
-        /* Only through the fd handed out: hugetlbfs takes no access list, so no uid re-opens a view. */
+        /* The seals, and no read-only uid ever owning the inode, keep ro read-only. */
         .guarantees = BACKEND_ENFORCES_ACCESS,
 };

@@ -172,5 +172,13 @@ extern const BackendOps backend_kmod_ops;
 extern const BackendOps backend_guest_memfd_ops;
 
 const BackendOps *backend_get(BackendType t);
+/*
+ * Who gives an inode to another uid (the owner helper of gmemd, which holds
+ * no CAP_CHOWN itself): returns 0 or -errno, -EOPNOTSUPP when nobody can.
+ */
+typedef int (*BackendOwnerHook)(int fd, uint32_t uid, unsigned mode);
+void backend_set_owner_hook(BackendOwnerHook hook);
+int backend_give_inode(int fd, uint32_t uid, unsigned mode);
+bool backend_can_give_inode(void);
 /* Closes the master fd; accepts a zeroed or already released region. */
 void backend_region_release(BackendRegion *br);

@@ -7,6 +7,8 @@
  * processes through pidfd_open(), which needs no privilege. Device access
  * (/dev/kvm, /dev/gmem) comes from group membership of its user. So every
  * capability set is cleared, and the result is checked rather than assumed.
+ * (Giving a hugetlb inode to a hypervisor uid takes CAP_CHOWN: the owner
+ * helper, owner-helper.c, keeps that one, in a process of its own.)
  * The sets a change of user leaves alone (bounding, ambient, inheritable)
  * are emptied before the switch: after it, nothing may shrink the bounding
  * set any more.
@@ -137,7 +139,23 @@ static int resolve_user(const char *user, char *buf, size_t size, struct passwd 
         return 0;
 }
 
-int sandbox_drop_user(const char *user) {
+/* Permitted and effective sets: exactly CAP_CHOWN (the owner helper), or nothing. */
+static int keep_chown_only(void) {
+        cap_value_t keep[] = { CAP_CHOWN };
+        cap_t caps;
+        int r = 0;
+
+        caps = cap_init();
+        if (!caps)
+                return negative_errno();
+        if (cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0 ||
+            cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+                r = negative_errno();
+        cap_free(caps);
+        return r;
+}
+
+static int drop_user(const char *user, bool keep_chown) {
         struct passwd pw;
         bool has_entry;
         char buf[16384];
@@ -157,12 +175,38 @@ int sandbox_drop_user(const char *user) {
                 return negative_errno();
         if (setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) < 0)
                 return negative_errno();
+        if (keep_chown && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                return negative_errno();
         if (setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) < 0)
                 return negative_errno();
+        if (keep_chown && (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || keep_chown_only() < 0))
+                return -EPERM;
         /* No way back. */
         if (setuid(0) == 0)
                 return -EPERM;
         return has_entry ? 0 : 1;
+}
+
+int sandbox_drop_user(const char *user) {
+        return drop_user(user, false);
+}
+
+int sandbox_keep_only_chown(void) {
+        int r;
+
+        r = keep_chown_only();
+        if (r < 0)
+                return r;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                return negative_errno();
+        if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int sandbox_drop_user_keeping_chown(const char *user) {
+        return drop_user(user, true);
 }
 
 /* 1 if any of the effective, permitted or inheritable sets is not empty, 0 if all are, -errno. */

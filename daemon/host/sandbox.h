@@ -20,6 +20,18 @@
  */
 int sandbox_drop_user(const char *user);
 /*
+ * The same for the owner helper (owner-helper.h): CAP_CHOWN survives the
+ * switch, in the permitted and effective sets only, and every other
+ * capability goes (so there is no way back to uid 0 either).
+ */
+int sandbox_drop_user_keeping_chown(const char *user);
+/*
+ * The owner helper's sets after that: CAP_CHOWN alone in the effective and
+ * permitted sets, no ambient or inheritable ones, no-new-privileges, not
+ * dumpable.
+ */
+int sandbox_keep_only_chown(void);
+/*
  * Clears every capability set (effective, permitted, inheritable, ambient,
  * and the bounding set unless gmemd never held CAP_SETPCAP), sets
  * no-new-privileges and non-dumpable, then checks that this holds: refuses

@@ -178,6 +178,9 @@ static int view_create(Vm *vm, Region *reg, const View *proto, UsageCharge *char
                 /* The kernel's view goes with the file where nothing else holds it; revoke it all the same. */
                 if (reg->ops->revoke_view)
                         (void) reg->ops->revoke_view(&reg->br, &bv, NULL);
+                /* Opening may have changed what the inode grants (hugetlb takes it back): put that right. */
+                region_grants_stale(reg);
+                (void) region_sync_grants(reg, NULL);
                 return r;
         }
         v->backend_id = bv.id;

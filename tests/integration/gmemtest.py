@@ -302,6 +302,31 @@ def hugepages_reserved():
     return 0
 
 
+def hugepage_meminfo(key):
+    """A HugePages_* count, or Hugepagesize in bytes, from /proc/meminfo (0 if absent)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                k, v = line.split(":", 1)
+                if k == key:
+                    v = v.split()
+                    return int(v[0]) * (1024 if v[1:] == ["kB"] else 1)
+    except OSError:
+        pass
+    return 0
+
+
+def hugepages_available():
+    """Huge pages of the default size that a new region can still take:
+    free and not promised to a mapping already."""
+    return hugepage_meminfo("HugePages_Free") - hugepage_meminfo("HugePages_Rsvd")
+
+
+NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
+# Test files run in parallel and each puts nr_hugepages back: one at a time.
+HUGEPAGES_LOCK = "/tmp/gmemtest-hugepages.lock"
+
+
 def access_mode(fd):
     import fcntl
     return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
@@ -696,6 +721,49 @@ class GmemTestCase(unittest.TestCase):
         if dependency and REQUIRE_DEPS:
             self.fail(required_text(reason))
         self.skipTest(reason)
+
+    def lock_hugepages(self, exclusive=True):
+        """Until the test ends, no other test file changes vm.nr_hugepages
+        (exclusive=False: for a test that only reads it)."""
+        import fcntl
+        if getattr(self, "_hugepages_lock", None):
+            fcntl.flock(self._hugepages_lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            return
+        self._hugepages_lock = open(HUGEPAGES_LOCK, "a")
+        fcntl.flock(self._hugepages_lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+
+        def unlock():
+            self._hugepages_lock.close()
+            self._hugepages_lock = None
+        self.addCleanup(unlock)
+
+    def reserve_hugepages(self, n):
+        """At least n huge pages of the default size free for this test. It
+        holds a lock that other test files wait for, and as root raises
+        vm.nr_hugepages by what is missing, putting the old value back when
+        the test ends. Skips with the reason when the kernel refuses (not
+        root, or not enough memory for them)."""
+        self.lock_hugepages()
+        have = hugepages_available()
+        if have >= n:
+            return
+        try:
+            with open(NR_HUGEPAGES) as f:
+                old = int(f.read())
+            with open(NR_HUGEPAGES, "w") as f:
+                f.write(str(old + n - have))
+        except OSError as e:
+            self.skip_or_fail(f"fewer than {n} huge pages are free ({have}) and {NR_HUGEPAGES} cannot be "
+                              f"raised: {e}", dependency=False)
+
+        def put_back():
+            with open(NR_HUGEPAGES, "w") as f:
+                f.write(str(old))
+        # Cleanups run last in, first out: the old value is back before the lock goes.
+        self.addCleanup(put_back)
+        if hugepages_available() < n:
+            self.skip_or_fail(f"the kernel found only {hugepages_available()} of {n} free huge pages for "
+                              f"{NR_HUGEPAGES}", dependency=False)
 
     def check_daemon_alive(self):
         p = WORLD.gmemd_proc

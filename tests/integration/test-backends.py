@@ -46,6 +46,7 @@ class Backends(GmemTestCase):
         self.assertIn("memfd", self.backends())
 
     def test_hugetlb(self):
+        self.lock_hugepages(exclusive=False)
         if hugepages_reserved() == 0:
             self.assertNotIn("hugetlb", self.backends(),
                              "Backends lists hugetlb although no huge pages are reserved")

@@ -125,29 +125,6 @@ class Memory(GmemTestCase):
             env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
         return p, f"/proc/{p.pid}/fd/{int(env[b'GMEM_FD'])}"
 
-    def reserve_hugepages(self, n):
-        """At least n huge pages reserved, for this test: as root it raises
-        vm.nr_hugepages and puts it back afterwards."""
-        have = hugepages_reserved()
-        if have >= n:
-            return
-        path = "/proc/sys/vm/nr_hugepages"
-        try:
-            with open(path) as f:
-                old = int(f.read())
-            with open(path, "w") as f:
-                f.write(str(old + n - have))
-        except OSError as e:
-            self.skip_or_fail(f"fewer than {n} huge pages are reserved and {path} cannot be raised: {e}",
-                              dependency=False)
-
-        def put_back():
-            with open(path, "w") as f:
-                f.write(str(old))
-        self.addCleanup(put_back)
-        if hugepages_reserved() < n:
-            self.skip_or_fail(f"the kernel found fewer than {n} free huge pages for {path}", dependency=False)
-
     def test_destroy_frees_memory_a_holder_still_maps(self):
         """Six rounds of: create 64 MiB --populate, attach to a VM whose
         process keeps the fd, detach, destroy. The host's Shmem comes back to

@@ -427,6 +427,36 @@ class Recovery(StoreDaemon, GmemTestCase):
         with mmap.mmap(fd, 4 * PAGE) as m:
             self.assertEqual(m[PAGE:2 * PAGE], b"s" * PAGE, "and what was written into it")
 
+    def test_hugetlb_region_survives(self):
+        """A hugetlb region comes back from the fd store after kill -9 with
+        its inode, its views (read-write and read-only) and what was written
+        into its huge page, the test holding no file of it meanwhile. Its
+        inode, given to the hypervisor uid of its views, is taken back as
+        such and stays that uid's."""
+        self.reserve_hugepages(1)
+        hp = gmemtest.hugepage_meminfo("Hugepagesize")
+        r = self.create_region(hp, backend="hugetlb", populate=True)
+        a, b = self.register_vm(uid=65534), self.register_vm()
+        fd = self.attach(a, r, "rw")
+        self.close_fd(self.attach(b, r, "ro"))
+        ino = os.fstat(fd).st_ino
+        with mmap.mmap(fd, hp) as m:
+            m[hp - PAGE:] = b"h" * PAGE
+        self.close_fd(fd)
+        before = self.snapshot()
+        self.crash_and_restart()
+        self.assertEqual(self.snapshot(), before, "the hugetlb region and its views are back")
+        self.assertEqual(str(self.region_prop(r, "Backend")), "hugetlb")
+        fd = self.get_fd(a, r)
+        self.assertEqual(os.fstat(fd).st_ino, ino, "GetFd gives the hugetlb region's inode")
+        self.assertEqual(gmemtest.access_mode(fd), os.O_RDWR)
+        self.assertEqual(gmemtest.access_mode(self.get_fd(b, r)), os.O_RDONLY, "the ro view stays read-only")
+        with mmap.mmap(fd, hp) as m:
+            self.assertEqual(m[hp - PAGE:], b"h" * PAGE, "and what was written into it")
+        self.assertEqual(os.fstat(fd).st_uid, 65534, "the inode is still the hypervisor's")
+        self.mgr("Detach", "ss", a, r)
+        self.assertEqual(os.fstat(fd).st_uid, os.geteuid(), "and gmemd's again once its view goes")
+
     def test_unknown_and_forged_entries_removed(self):
         r = self.create_region(MiB, cleanup=False)
         self.store.drain(0.1)

@@ -144,6 +144,54 @@ class Sandbox(GmemTestCase):
         self.assertNoPrivileges(st)
         self.serve_something()
 
+    def test_owner_helper_under_user(self):
+        """Under --user= the owner helper is that user too, with CAP_CHOWN
+        alone and an empty bounding set, and gives a hugetlb inode of
+        gmemd's user to a hypervisor uid and back."""
+        pw = pwd.getpwnam(DAEMON_USER)
+        pid = self.start(f"--user={DAEMON_USER}")
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            helpers = [int(c) for c in f.read().split()]
+        self.assertEqual(len(helpers), 1, f"gmemd has one child, its owner helper: {helpers}")
+        st = proc_status(helpers[0])
+        self.assertEqual(st["Uid"].split(), [str(pw.pw_uid)] * 4, "the helper is gmemd's user")
+        self.assertEqual(int(st["CapEff"], 16), 1, "and holds CAP_CHOWN")
+        self.assertEqual(int(st["CapPrm"], 16), 1, "and nothing else")
+        for cap in ("CapBnd", "CapInh", "CapAmb"):
+            self.assertEqual(int(st[cap], 16), 0, f"the helper's {cap} is empty ({st[cap]})")
+        self.assertEqual(st["NoNewPrivs"], "1")
+        self.assertNoPrivileges(proc_status(pid))
+
+        self.reserve_hugepages(1)
+        hp = gmemtest.hugepage_meminfo("Hugepagesize")
+        r = self.create_region(hp, backend="hugetlb")
+        vm = self.register_vm(uid=65534)
+        fd = self.attach(vm, r, "rw")
+        self.assertEqual(os.fstat(fd).st_uid, 65534, "the hugetlb inode is the hypervisor's")
+        self.mgr("Detach", "ss", vm, r)
+        self.assertEqual(os.fstat(fd).st_uid, pw.pw_uid, "and gmemd's user's again once its view goes")
+
+    def test_no_owner_helper_without_cap_chown(self):
+        """A gmemd started without CAP_CHOWN starts no helper and says what
+        that means; hugetlb views of a hypervisor uid are handed out all the
+        same, the inode staying gmemd's."""
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            self.skip_or_fail("setpriv is not installed (apt-get install util-linux)", dependency=True)
+        saved = gmemtest.WRAPPER
+        gmemtest.WRAPPER = [setpriv, "--bounding-set=-chown", "--"]
+        try:
+            pid = self.start()
+        finally:
+            gmemtest.WRAPPER = saved
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            self.assertEqual(f.read().split(), [], "no owner helper without CAP_CHOWN")
+        self.assertIn("started without CAP_CHOWN", self.world.gmemd_log_text())
+        self.reserve_hugepages(1)
+        r = self.create_region(gmemtest.hugepage_meminfo("Hugepagesize"), backend="hugetlb")
+        fd = self.attach(self.register_vm(uid=65534), r, "rw")
+        self.assertEqual(os.fstat(fd).st_uid, 0, "the inode stays gmemd's")
+
     def test_user_switch_by_uid(self):
         # The same user given as a number: the same uid, gid and empty capability sets.
         pw = pwd.getpwnam(DAEMON_USER)

@@ -461,6 +461,70 @@ static void test_grants_before_announcing(void) {
         sd_event_unref(event);
 }
 
+/* What a one-owner backend (hugetlb) was last told to grant. */
+static struct {
+        unsigned calls;
+        size_t n, n_rw;
+} owner_grants;
+
+/* Like hugetlb's: one uid with read-write views at most, refused otherwise. */
+static int rec_set_owner(const BackendRegion *br, const BackendGrant *grants, size_t n, GmemError *e) {
+        size_t n_rw = 0;
+
+        for (size_t i = 0; i < n; i++)
+                n_rw += grants[i].access == VIEW_ACCESS_RW;
+        if (n_rw > 1)
+                return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "one read-write owner");
+        owner_grants.calls++;
+        owner_grants.n = n;
+        owner_grants.n_rw = n_rw;
+        return 0;
+}
+
+static BackendOps one_owner;
+
+/* A backend that refuses what it is asked to grant: the view that asked is not made, and the grants stay. */
+static void test_backend_refuses_grant(void) {
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        Vm *hv = NULL, *hv_ro = NULL, *other = NULL, *third = NULL, *plain;
+        View *v = NULL;
+
+        EXPECT(manager_new(NULL, &m) == 0, "a manager can be made");
+        Region *r = mkregion(m, "huge", 1 << 20);
+        one_owner = backend_memfd_ops;
+        one_owner.set_grants = rec_set_owner;
+        r->ops = &one_owner;
+        EXPECT(register_vm(m, &(VmParams) { .name = "hv", .has_uid = true, .uid = HV_UID }, ROOT, &hv, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "hv-ro", .has_uid = true, .uid = HV_UID }, ROOT, &hv_ro, &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "other", .has_uid = true, .uid = HV_UID + 1 }, ROOT, &other,
+                           &e) == 0 &&
+               register_vm(m, &(VmParams) { .name = "third", .has_uid = true, .uid = HV_UID + 2 }, ROOT, &third,
+                           &e) == 0, "VMs of three hypervisor uids register: %s", e.message);
+        plain = mkvm(m, "plain");
+        memset(&owner_grants, 0, sizeof(owner_grants));
+
+        attach(hv_ro, r, VIEW_ACCESS_RO);
+        attach(hv, r, VIEW_ACCESS_RW);
+        attach(plain, r, VIEW_ACCESS_RO);
+        attach(other, r, VIEW_ACCESS_RO);
+        EXPECT(owner_grants.n == 2 && owner_grants.n_rw == 1, "one read-write uid and one read-only uid granted");
+
+        unsigned calls = owner_grants.calls;
+        int ret = attach_view(third, r, &(ViewParams) { .access = VIEW_ACCESS_RW }, ROOT, &v, NULL, &e);
+        EXPECT(ret < 0 && e.code == GMEM_ERROR_NOT_SUPPORTED && strstr(e.message, "one read-write owner"),
+               "the backend's refusal is the caller's error (%d): %s", ret, e.message);
+        EXPECT(view_lookup(third, r) == NULL && owner_grants.n == 2 && owner_grants.n_rw == 1 &&
+               owner_grants.calls >= calls, "the refused view is not there and the grants are as before");
+
+        EXPECT(view_detach(view_lookup(hv, r), &e) == 0 && owner_grants.n_rw == 0,
+               "when the rw view goes, nobody has read-write");
+        e = (GmemError) GMEM_ERROR_INIT;
+        attach(third, r, VIEW_ACCESS_RW);
+        EXPECT(owner_grants.n_rw == 1, "then another uid may have it");
+        manager_free(m);
+}
+
 /* A restored inode's access list is recomputed from the views restored with it, not trusted. */
 static void test_restore_recomputes_grants(void) {
         Manager *m = NULL;
@@ -606,6 +670,7 @@ static void test_backend_sees_every_state_change(void) {
 int main(void) {
         RUN(test_backend_sees_every_state_change);
         RUN(test_grants_before_announcing);
+        RUN(test_backend_refuses_grant);
         RUN(test_restore_recomputes_grants);
         RUN(test_usage);
         RUN(test_region_errors);
