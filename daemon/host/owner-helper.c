@@ -194,10 +194,14 @@ static int helper_close_others(int keep) {
         return 3;
 }
 
-static _Noreturn void helper_main(int sock, const char *user, bool filter) {
+static _Noreturn void helper_main(int sock, const char *user, bool filter, pid_t parent) {
         int r;
 
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != parent)
+                _exit(1);       /* gmemd died before the line above */
+        /* Named apart from gmemd in ps and /proc/PID/comm (argv[0] stays gmemd's). */
+        (void) prctl(PR_SET_NAME, "gmemd-owner", 0, 0, 0);
         sock = helper_close_others(sock);
         if (sock < 0)
                 _exit(1);
@@ -213,7 +217,7 @@ static _Noreturn void helper_main(int sock, const char *user, bool filter) {
 
 int owner_helper_start(const char *user, bool filter, int *ret_fd) {
         int pair[2], r;
-        pid_t pid;
+        pid_t pid, parent = getpid();
 
         r = has_cap_chown();
         if (r < 0)
@@ -231,7 +235,7 @@ int owner_helper_start(const char *user, bool filter, int *ret_fd) {
         }
         if (pid == 0) {
                 (void) close(pair[0]);
-                helper_main(pair[1], user, filter);
+                helper_main(pair[1], user, filter, parent);
         }
         (void) close(pair[1]);
         *ret_fd = pair[0];

@@ -88,12 +88,18 @@ refused_with() {
 }
 
 BACKEND=${GMEM_E2E_BACKEND:?run me under tests/vm/run-e2e}
-PID=$(pidof gmemd)
+# gmemd itself, the bus name's owner (pidof also finds its owner helper, gmemd-owner).
+PID=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+        GetConnectionUnixProcessID s org.gmemd.Broker1 | cut -d' ' -f2)
 
 # --- the daemon as a host runs it ---------------------------------------------
 says "gmemd runs as user gmemd" "Uid:	990	990	990	990" grep '^Uid:' "/proc/$PID/status"
 says "gmemd runs under its seccomp filter" "Seccomp:	2" grep '^Seccomp:' "/proc/$PID/status"
 says "gmemd has no capabilities" "CapPrm:	0000000000000000" grep '^CapPrm:' "/proc/$PID/status"
+HELPER=$(pidof gmemd-owner)
+says "its owner helper gmemd-owner runs as user gmemd" "Uid:	990	990	990	990" grep '^Uid:' "/proc/$HELPER/status"
+says "and holds CAP_CHOWN alone" "CapEff:	0000000000000001" grep '^CapEff:' "/proc/$HELPER/status"
+says "and an empty bounding set" "CapBnd:	0000000000000000" grep '^CapBnd:' "/proc/$HELPER/status"
 says "DefaultBackend is $BACKEND" "DefaultBackend: $BACKEND" gmemctl status
 says "/dev/gmem is root:gmem 0660" "crw-rw----" ls -l /dev/gmem
 

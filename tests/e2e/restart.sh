@@ -89,6 +89,12 @@ wait_for() {
         done
 }
 
+# gmemd itself, the bus name's owner (pidof also finds its owner helper, gmemd-owner).
+gmemd_pid() {
+        busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+                GetConnectionUnixProcessID s org.gmemd.Broker1 2>/dev/null | cut -d' ' -f2
+}
+
 BACKEND=${GMEM_E2E_BACKEND:?run me under tests/vm/run-e2e}
 : "${GMEMD_RESTART:?run me under tests/vm/run-e2e}"
 NOTICE="No service manager keeps gmemd's file descriptors"
@@ -128,11 +134,11 @@ MIG=$(gmemctl --no-legend list-migrations | awk '$2 == "m1" { print $1 }')
 echo "the migration's id: '$MIG'" >>"$OUT"
 [ -n "$MIG" ]
 result $? "a migration from m1 to m2 is prepared and not committed"
-OLD=$(pidof gmemd)
+OLD=$(gmemd_pid)
 
 # --- the restart --------------------------------------------------------------
 step "\$GMEMD_RESTART kills gmemd with SIGKILL and starts it again" "$GMEMD_RESTART"
-NEW=$(pidof gmemd)
+NEW=$(gmemd_pid)
 echo "gmemd was pid $OLD, is pid ${NEW:-none}" >"$OUT"
 [ -n "$NEW" ] && [ "$NEW" != "$OLD" ] && [ ! -d "/proc/$OLD" ]
 result $? "a new gmemd process answers, the old one is gone"
@@ -213,7 +219,7 @@ if [ "$BACKEND" = kmod ]; then
         VMS="gmemctl --no-legend list-vms | tr -s ' '"
         says "kmod: l1 is back with its leader and its view" "l1 $L1 - led:rw" sh -c "$VMS"
         says "kmod: l2 is back without its view: its leader exited" "l2 - - -" sh -c "$VMS"
-        NEW=$(pidof gmemd)
+        NEW=$(gmemd_pid)
         says "kmod: gmemd said why" "The leader $L2 of VM 'l2' exited while gmemd was down" \
                 sh -c "sed -n '/^==== gmemd [0-9]* (pid $NEW)/,\$p' \"\$GMEM_E2E_GMEMD_LOG\""
         kill "$L1"
@@ -231,7 +237,7 @@ if [ "$BACKEND" = kmod ]; then
         step "kmod: region gmemd.orphan made on the device as user gmemd" \
                 as-user gmemd python3 "$GMEM_E2E_DIR/kregion.py" create gmemd.orphan 4096
         step "kmod: gmemd starts again" "$GMEMD_RESTART"
-        NEW=$(pidof gmemd)
+        NEW=$(gmemd_pid)
         says "kmod: gmemd reports the region it has no record of" "holds region 'gmemd.orphan' of 4096 bytes" \
                 sh -c "sed -n '/^==== gmemd [0-9]* (pid $NEW)/,\$p' \"\$GMEM_E2E_GMEMD_LOG\""
         says "kmod: and does not list it" "No regions." gmemctl list-regions
