@@ -76,6 +76,21 @@ def mapped_inodes(pid):
     return out
 
 
+def mapped_page_sizes(pid, ino):
+    """The page sizes (KernelPageSize, in bytes) of a process's mappings of inode ino."""
+    out = set()
+    mine = False
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if parts and not parts[0].endswith(":"):
+                # A mapping's first line: range, perms, offset, dev, inode[, path].
+                mine = len(parts) >= 5 and parts[4] == str(ino)
+            elif mine and parts[0] == "KernelPageSize:":
+                out.add(int(parts[1]) * 1024)
+    return out
+
+
 class QemuMigration(GmemTestCase):
 
     @classmethod
@@ -128,12 +143,13 @@ class QemuMigration(GmemTestCase):
         return nonzero / samples
 
     def migrate_guest(self, mode, backend=None, guest_ram=GUEST_RAM, min_fill=(3, 4),
-                      check_whole_buffer=False):
+                      page_size=None, check_whole_buffer=False):
         """The whole flow with mode "x-ignore-shared" or "cpr-transfer", on a
         region of backend (the broker's default without one). check_whole_buffer: wait until the guest, in the
         target, has checked every word of its buffer once more. min_fill: the
         part of its RAM (a fraction, as a pair) that the guest must fill and
-        the inspector must find non-zero."""
+        the inspector must find non-zero. page_size: the page size both QEMUs
+        must map the region with."""
         cpr = mode == "cpr-transfer"
         tag = f"{mode}-{backend}" if backend else mode
         region, src, dst = f"ram-{tag}", f"guest-{tag}", f"guest-{tag}-new"
@@ -166,6 +182,9 @@ class QemuMigration(GmemTestCase):
         region_ino = os.fstat(self.get_fd(src, region)).st_ino
         self.assertIn(region_ino, mapped_inodes(source.proc.pid),
                       "the source QEMU should map the region's inode")
+        if page_size:
+            self.assertEqual(mapped_page_sizes(source.proc.pid, region_ino), {page_size},
+                             f"the source QEMU should map the region with {page_size // 1024} KiB pages")
 
         # 2. The target QEMU on a pending view of the same memory. With
         # cpr-transfer its monitor only starts once the source has sent the
@@ -208,6 +227,9 @@ class QemuMigration(GmemTestCase):
                          "the source QEMU should be stopped after the migration")
         self.assertIn(region_ino, mapped_inodes(target.proc.pid),
                       "the target QEMU should map the same inode as the source")
+        if page_size:
+            self.assertEqual(mapped_page_sizes(target.proc.pid, region_ino), {page_size},
+                             f"the target QEMU should map the region with {page_size // 1024} KiB pages")
 
         # 4. The guest runs on in the target, memory intact.
         target.wait_beats(5, 30)
@@ -277,7 +299,7 @@ class QemuMigration(GmemTestCase):
         # The kernel keeps a larger part of a smaller guest: 256 MiB fill about
         # 2/3 (170 MiB), still 60 times what the stream may carry.
         self.migrate_guest("x-ignore-shared", backend="hugetlb", guest_ram=HUGETLB_GUEST_RAM,
-                           min_fill=(1, 2), check_whole_buffer=True)
+                           min_fill=(1, 2), page_size=hp, check_whole_buffer=True)
 
     def test_cpr_transfer(self):
         if QEMU[2] < (10, 0, 0):
