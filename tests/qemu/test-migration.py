@@ -20,6 +20,13 @@ of the whole buffer do not change), the stream carries less than 1% of the
 guest's RAM, both QEMUs map the broker's inode, and after the commit the
 source's view is revoked (GetFd: NoSuchView) while the target's is active.
 
+The same flow runs on a hugetlb region (256 MiB, on huge pages the test
+reserves through vm.nr_hugepages as root and gives back; skipped with the
+reason when the kernel refuses): QEMU's memory-backend-file needs no
+option for it, it finds the huge page size from the file, and both QEMUs
+must map the region with 2 MiB pages; the stream stays under 1%, and the
+guest reads its whole buffer back in the target without a bad word.
+
 The same flow runs with QEMU 10's cpr-transfer mode instead of
 x-ignore-shared when the QEMU under test has it (skipped with the reason
 on 7.2, a failure with GMEM_QEMU_BACKPORTS=1): the new QEMU re-opens its RAM from the mem-path it was given, so
