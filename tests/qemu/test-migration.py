@@ -152,8 +152,9 @@ class QemuMigration(GmemTestCase):
     def migrate_guest(self, mode, backend=None, guest_ram=GUEST_RAM, min_fill=(3, 4),
                       page_size=None, check_whole_buffer=False):
         """The whole flow with mode "x-ignore-shared" or "cpr-transfer", on a
-        region of backend (the broker's default without one). check_whole_buffer: wait until the guest, in the
-        target, has checked every word of its buffer once more. min_fill: the
+        region of backend (the broker's default without one).
+        check_whole_buffer: wait until the guest, in the target, has checked
+        every word of its buffer once more. min_fill: the
         part of its RAM (a fraction, as a pair) that the guest must fill and
         the inspector must find non-zero. page_size: the page size both QEMUs
         must map the region with."""
