@@ -16,9 +16,11 @@
 #                     gmemd's run-time libraries and linux-image-cloud-amd64,
 #                     whose kernel and initramfs boot it; for trixie also kmod
 #   SYSTEMD_APT       what the suite's recipe then installs with apt-get
-#                     (--no-install-recommends): for trixie dkms and
-#                     linux-headers-cloud-amd64 (6.12, with gcc and make),
-#                     for the systemd-dkms test; nothing for bookworm
+#                     (--no-install-recommends): for trixie, for the
+#                     systemd-dkms test, dkms and linux-headers-cloud-amd64
+#                     (6.12; they bring make and gcc-14), gcc and openssl,
+#                     which dkms only recommends (without openssl it signs
+#                     nothing); nothing for bookworm
 #   SYSTEMD_BASE      $SYSTEMD_CACHE/rootfs-KEY, KEY a hash of the suite, the
 #                     mirror, the package lists and the recipes below, so
 #                     changing any of them builds a new one (bookworm's key
@@ -93,7 +95,7 @@ systemd_rootfs() {
                         sha256sum | cut -c1-16) ;;
         trixie)
                 SYSTEMD_PACKAGES=$SYSTEMD_PACKAGES,kmod
-                SYSTEMD_APT="dkms linux-headers-cloud-amd64"
+                SYSTEMD_APT="dkms linux-headers-cloud-amd64 gcc openssl"
                 SYSTEMD_KEY=$( { echo "trixie $SYSTEMD_MIRROR $SYSTEMD_PACKAGES $SYSTEMD_APT"
                                  declare -f base_recipe trixie_recipe; } | sha256sum | cut -c1-16) ;;
         *)
