@@ -1,25 +1,36 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
 #
-# rootfs.sh — the systemd guest's root file system, shared by install-deps
-# (which builds it) and run-systemd (which boots a copy of it). Sourced;
-# sets:
+# rootfs.sh — the systemd guests' root file systems, shared by install-deps
+# (which builds them) and run-systemd (which boots a copy of one). Sourced;
+# SYSTEMD_SUITE chooses the root (bookworm when unset, or trixie; also
+# `systemd_rootfs SUITE` afterwards), and it sets:
 #
+#   SYSTEMD_SUITES    the suites there are roots for: bookworm trixie
 #   SYSTEMD_CACHE     $GMEM_SYSTEMD_CACHE, default /var/cache/gmemd-systemd
 #   SYSTEMD_MIRROR    $GMEM_SYSTEMD_MIRROR, else the bookworm URI in
 #                     /etc/apt/sources.list.d/*.sources, else
-#                     http://deb.debian.org/debian
+#                     http://deb.debian.org/debian (for both suites)
 #   SYSTEMD_PACKAGES  what debootstrap --variant=minbase adds: systemd, dbus,
 #                     udev, procps (/bin/kill, gmemd.service's ExecReload=),
 #                     gmemd's run-time libraries and linux-image-cloud-amd64,
-#                     whose kernel and initramfs boot it
+#                     whose kernel and initramfs boot it; for trixie also kmod
+#   SYSTEMD_APT       what the suite's recipe then installs with apt-get
+#                     (--no-install-recommends): for trixie, for the
+#                     systemd-dkms test, dkms and linux-headers-cloud-amd64
+#                     (6.12; they bring make and gcc-14), gcc and openssl,
+#                     which dkms only recommends (without openssl it signs
+#                     nothing); nothing for bookworm
 #   SYSTEMD_BASE      $SYSTEMD_CACHE/rootfs-KEY, KEY a hash of the suite, the
-#                     mirror, the package list and base_recipe below, so
-#                     changing any of them builds a new one
+#                     mirror, the package lists and the recipes below, so
+#                     changing any of them builds a new one (bookworm's key
+#                     is the one it had before there were two suites)
 #
-# and defines base_recipe DIR (what every root gets on top of debootstrap)
-# and systemd_rootfs_ready (true when SYSTEMD_BASE is complete).
+# and defines base_recipe DIR (what every root gets on top of debootstrap),
+# suite_recipe DIR (what SYSTEMD_SUITE's root gets before that) and
+# systemd_rootfs_ready (true when SYSTEMD_BASE is complete).
 
+SYSTEMD_SUITES="bookworm trixie"
 SYSTEMD_CACHE=${GMEM_SYSTEMD_CACHE:-/var/cache/gmemd-systemd}
 
 # The Debian mirror apt uses for bookworm itself (not -security).
@@ -38,7 +49,6 @@ systemd_mirror() {
 }
 SYSTEMD_MIRROR=${GMEM_SYSTEMD_MIRROR:-$(systemd_mirror)}
 SYSTEMD_MIRROR=${SYSTEMD_MIRROR:-http://deb.debian.org/debian}
-SYSTEMD_PACKAGES=systemd,systemd-sysv,dbus,udev,procps,libjson-c5,libseccomp2,libcap2,linux-image-cloud-amd64
 
 # base_recipe DIR: what every image gets on top of debootstrap. Part of the
 # cache key: editing it builds a new root file system.
@@ -54,8 +64,47 @@ base_recipe() {
         rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
 }
 
-SYSTEMD_KEY=$( { echo "bookworm $SYSTEMD_MIRROR $SYSTEMD_PACKAGES"; declare -f base_recipe; } | sha256sum | cut -c1-16)
-SYSTEMD_BASE=$SYSTEMD_CACHE/rootfs-$SYSTEMD_KEY
+# trixie_recipe DIR: trixie's root gets DKMS and the headers of its kernel
+# (the same linux-*-cloud-amd64 version as the image) from the archive, as a
+# host would: apt-get, with /proc mounted for the packages' scripts.
+trixie_recipe() {
+        local root=$1
+        unshare --mount --fork chroot "$root" /bin/sh -ec '
+                mount -t proc proc /proc
+                export DEBIAN_FRONTEND=noninteractive
+                apt-get update -q
+                apt-get install -y -q --no-install-recommends '"$SYSTEMD_APT"'
+                dpkg-query -W "linux-image-*-cloud-amd64" "linux-headers-*-cloud-amd64" dkms'
+}
+
+# suite_recipe DIR: SYSTEMD_SUITE's own steps, before base_recipe.
+suite_recipe() {
+        case $SYSTEMD_SUITE in
+        trixie) trixie_recipe "$1" ;;
+        esac
+}
+
+# systemd_rootfs SUITE: sets the variables above for SUITE.
+systemd_rootfs() {
+        SYSTEMD_SUITE=$1
+        SYSTEMD_PACKAGES=systemd,systemd-sysv,dbus,udev,procps,libjson-c5,libseccomp2,libcap2,linux-image-cloud-amd64
+        SYSTEMD_APT=
+        case $SYSTEMD_SUITE in
+        bookworm)
+                SYSTEMD_KEY=$( { echo "bookworm $SYSTEMD_MIRROR $SYSTEMD_PACKAGES"; declare -f base_recipe; } |
+                        sha256sum | cut -c1-16) ;;
+        trixie)
+                SYSTEMD_PACKAGES=$SYSTEMD_PACKAGES,kmod
+                SYSTEMD_APT="dkms linux-headers-cloud-amd64 gcc openssl"
+                SYSTEMD_KEY=$( { echo "trixie $SYSTEMD_MIRROR $SYSTEMD_PACKAGES $SYSTEMD_APT"
+                                 declare -f base_recipe trixie_recipe; } | sha256sum | cut -c1-16) ;;
+        *)
+                echo "rootfs.sh: no root file system for suite $SYSTEMD_SUITE (one of: $SYSTEMD_SUITES)" >&2
+                return 1 ;;
+        esac
+        SYSTEMD_BASE=$SYSTEMD_CACHE/rootfs-$SYSTEMD_KEY
+}
+systemd_rootfs "${SYSTEMD_SUITE:-bookworm}"
 
 systemd_rootfs_ready() {
         [ -f "$SYSTEMD_BASE/.complete" ] &&
