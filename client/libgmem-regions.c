@@ -20,23 +20,49 @@
 #define BUS_CHECK(c, r) \
         do { if ((r) < 0) return gmem_client_set_error((c), (r), NULL, "Failed to build a D-Bus message"); } while (0)
 
+/* The region's name and its owner VM's, if any, are names the broker takes. */
+static int check_region_names(GmemClient *c, const char *name, const GmemRegionOptions *options) {
+        int r;
+
+        r = gmem_client_check_name(c, "region", name);
+        if (r < 0)
+                return r;
+        if (options && options->owner && options->owner[0])
+                return gmem_client_check_name(c, "VM", options->owner);
+        return 0;
+}
+
+/* Sends m, a call of method that answers with a region's object path, and returns that path if asked. */
+static int call_for_region_path(GmemClient *c, sd_bus_message *m, const char *method, char **ret_path) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        int r;
+
+        r = gmem_call(c, m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return gmem_client_set_error(c, r, NULL, method);
+        if (ret_path) {
+                *ret_path = strdup(path);
+                if (!*ret_path)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int gmem_create_region(GmemClient *c, const char *name, uint64_t size,
                        const GmemRegionOptions *options, char **ret_path) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        const char *path;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
         if (!c)
                 return -EINVAL;
         gmem_client_clear_error(c);
-        r = gmem_client_check_name(c, "region", name);
+        r = check_region_names(c, name, options);
         if (r < 0)
                 return r;
-        if (options && options->owner && options->owner[0]) {
-                r = gmem_client_check_name(c, "VM", options->owner);
-                if (r < 0)
-                        return r;
-        }
 
         r = gmem_new_manager_call(c, "CreateRegion", &m);
         if (r < 0)
@@ -65,40 +91,21 @@ int gmem_create_region(GmemClient *c, const char *name, uint64_t size,
         }
         r = sd_bus_message_close_container(m);
         BUS_CHECK(c, r);
-
-        r = gmem_call(c, m, &reply);
-        if (r < 0)
-                return r;
-
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r < 0)
-                return gmem_client_set_error(c, r, NULL, "Failed to parse the reply to CreateRegion");
-        if (ret_path) {
-                *ret_path = strdup(path);
-                if (!*ret_path)
-                        return -ENOMEM;
-        }
-        return 0;
+        return call_for_region_path(c, m, "Failed to parse the reply to CreateRegion", ret_path);
 }
 
 int gmem_adopt_region(GmemClient *c, const char *name, int fd, const GmemRegionOptions *options, char **ret_path) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        const char *path;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
         if (!c)
                 return -EINVAL;
         gmem_client_clear_error(c);
-        r = gmem_client_check_name(c, "region", name);
+        r = check_region_names(c, name, options);
         if (r < 0)
                 return r;
         if (fd < 0)
                 return gmem_client_invalid_argument(c, "No file descriptor to adopt");
-        if (options && options->owner && options->owner[0]) {
-                r = gmem_client_check_name(c, "VM", options->owner);
-                if (r < 0)
-                        return r;
-        }
         /* A guest_memfd's size and pages are the hypervisor's: nothing to choose when adopting it. */
         if (options && (options->hugepage_size > 0 || options->populate))
                 return gmem_client_invalid_argument(c, "Options hugepage_size and populate do not apply to an "
@@ -122,19 +129,7 @@ int gmem_adopt_region(GmemClient *c, const char *name, int fd, const GmemRegionO
         }
         r = sd_bus_message_close_container(m);
         BUS_CHECK(c, r);
-
-        r = gmem_call(c, m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r < 0)
-                return gmem_client_set_error(c, -r, NULL, "Failed to parse the reply to AdoptRegion");
-        if (ret_path) {
-                *ret_path = strdup(path);
-                if (!*ret_path)
-                        return -ENOMEM;
-        }
-        return 0;
+        return call_for_region_path(c, m, "Failed to parse the reply to AdoptRegion", ret_path);
 }
 
 int gmem_destroy_region(GmemClient *c, const char *name) {

@@ -42,10 +42,8 @@ static int region_check_rules(const RegionParams *p, const Actor *a, GmemError *
         return 0;
 }
 
-static int region_validate(Manager *m, const RegionParams *p, const BackendOps **ret_ops, uint64_t *ret_page_size,
-                           GmemError *e) {
-        const BackendOps *ops;
-        uint64_t page_size;
+/* A new region's name is valid and free, and its owner VM, if any, is registered. */
+static int region_validate_names(Manager *m, const RegionParams *p, GmemError *e) {
         int r;
 
         r = gmem_validate_name("region", p->name, e);
@@ -61,6 +59,18 @@ static int region_validate(Manager *m, const RegionParams *p, const BackendOps *
                         return gmem_error_set(e, GMEM_ERROR_NO_SUCH_VM, "No VM '%s' known to own region '%s'",
                                               p->owner, p->name);
         }
+        return 0;
+}
+
+static int region_validate(Manager *m, const RegionParams *p, const BackendOps **ret_ops, uint64_t *ret_page_size,
+                           GmemError *e) {
+        const BackendOps *ops;
+        uint64_t page_size;
+        int r;
+
+        r = region_validate_names(m, p, e);
+        if (r < 0)
+                return r;
 
         ops = backend_get(p->backend);
         if (!ops)
@@ -257,19 +267,9 @@ int region_take(Manager *m, RegionParams *p, const Actor *a, int fd, Region **re
         if (!ops->custody || !ops->adopt_region)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' does not adopt files: its regions "
                                       "are made with CreateRegion", backend_type_to_string(p->backend));
-        r = gmem_validate_name("region", p->name, e);
+        r = region_validate_names(m, p, e);
         if (r < 0)
                 return r;
-        if (manager_get_region(m, p->name))
-                return gmem_error_set(e, GMEM_ERROR_REGION_EXISTS, "Region '%s' exists already", p->name);
-        if (!isempty(p->owner)) {
-                r = gmem_validate_name("owner VM", p->owner, e);
-                if (r < 0)
-                        return r;
-                if (!manager_get_vm(m, p->owner))
-                        return gmem_error_set(e, GMEM_ERROR_NO_SUCH_VM, "No VM '%s' known to own region '%s'",
-                                              p->owner, p->name);
-        }
         if (fd < 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "No file passed for region '%s'", p->name);
         /* The class may use the backend at all: before the file is looked at (its size is checked below). */

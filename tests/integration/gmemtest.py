@@ -502,6 +502,15 @@ class World:
         raise RuntimeError(f"gmemd did not take {BUS_NAME} within {20 * SLOW}s:\n"
                            f"{self.gmemd_log_text()}")
 
+    def start_gmemd_with_policy(self, policy):
+        """Writes policy (a dict) to TMP/policy.json, starts gmemd with it and
+        returns the file's path (a test may rewrite it and reload)."""
+        path = os.path.join(self.tmp, "policy.json")
+        with open(path, "w") as f:
+            json.dump(policy, f)
+        self.start_gmemd(["--policy=" + path])
+        return path
+
     def drain_notify(self):
         """Reads what gmemd told the service manager so far. Fds it hands to the
         fd store (FDSTORE=1) are closed: this world keeps no store."""

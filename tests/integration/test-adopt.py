@@ -60,10 +60,7 @@ class Adopt(GmemTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.policy_path = os.path.join(gmemtest.WORLD.tmp, "policy.json")
-        with open(cls.policy_path, "w") as f:
-            json.dump(POLICY, f)
-        gmemtest.WORLD.start_gmemd(["--policy=" + cls.policy_path])
+        cls.policy_path = gmemtest.WORLD.start_gmemd_with_policy(POLICY)
 
     def gmemd_fds(self):
         return len(os.listdir(f"/proc/{self.world.gmemd_pid()}/fd"))

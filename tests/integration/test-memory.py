@@ -82,10 +82,7 @@ class Memory(GmemTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.policy_path = os.path.join(gmemtest.WORLD.tmp, "policy.json")
-        with open(cls.policy_path, "w") as f:
-            json.dump(POLICY, f)
-        gmemtest.WORLD.start_gmemd(["--policy=" + cls.policy_path])
+        cls.policy_path = gmemtest.WORLD.start_gmemd_with_policy(POLICY)
 
     def without_quota(self):
         """The same policy without the byte quota, until the test ends: what
