@@ -11,7 +11,9 @@
  * ("GMEM"), and the link shows the dentry "/[kvm-gmem] (deleted)". The magic
  * decides where there is one; the anon inode's name only where the
  * filesystem is the shared anon inode one. A memfd (tmpfs or hugetlbfs) is
- * recognised by its "/memfd:" name, secret memory by its filesystem.
+ * recognised by its "/memfd:" name, secret memory by its filesystem. A
+ * pidfd lives on pidfs from Linux 6.9 on (its magic decides) and is the anon
+ * inode "[pidfd]" before; its link reads "anon_inode:[pidfd]" on both.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@ static const char *const fd_kind_table[_FD_KIND_MAX] = {
         [FD_KIND_GUEST_MEMFD]  = "a guest_memfd",
         [FD_KIND_MEMFD]        = "a memfd",
         [FD_KIND_SECRETMEM]    = "secret memory",
+        [FD_KIND_PIDFD]        = "a pidfd",
         [FD_KIND_ANON_INODE]   = "an anonymous inode",
         [FD_KIND_PIPE]         = "a pipe",
         [FD_KIND_SOCKET]       = "a socket",
@@ -47,8 +50,13 @@ FdKind fd_kind_classify(uint64_t fs_magic, mode_t mode, const char *link) {
 
         if (fs_magic == FD_KIND_GUEST_MEMFD_MAGIC)
                 return FD_KIND_GUEST_MEMFD;
-        if (fs_magic == FD_KIND_ANON_INODE_FS_MAGIC)
-                return streq(l, "anon_inode:" FD_KIND_GUEST_MEMFD_NAME) ? FD_KIND_GUEST_MEMFD : FD_KIND_ANON_INODE;
+        if (fs_magic == FD_KIND_PIDFS_MAGIC)
+                return FD_KIND_PIDFD;
+        if (fs_magic == FD_KIND_ANON_INODE_FS_MAGIC) {
+                if (streq(l, "anon_inode:" FD_KIND_GUEST_MEMFD_NAME))
+                        return FD_KIND_GUEST_MEMFD;
+                return streq(l, FD_KIND_PIDFD_LINK) ? FD_KIND_PIDFD : FD_KIND_ANON_INODE;
+        }
         if (fs_magic == FD_KIND_SECRETMEM_MAGIC)
                 return FD_KIND_SECRETMEM;
         if (S_ISFIFO(mode))

@@ -18,6 +18,10 @@
 #define FD_KIND_ANON_INODE_FS_MAGIC UINT64_C(0x09041934)
 #define FD_KIND_GUEST_MEMFD_MAGIC   UINT64_C(0x474d454d)       /* "GMEM", Linux 6.19 and later */
 #define FD_KIND_SECRETMEM_MAGIC     UINT64_C(0x5345434d)       /* "SECM" */
+#define FD_KIND_PIDFS_MAGIC         UINT64_C(0x50494446)       /* "PIDF", Linux 6.9 and later */
+
+/* The name /proc/self/fd shows for a pidfd, on pidfs too (pidfs_dname keeps the anon inode's). */
+#define FD_KIND_PIDFD_LINK "anon_inode:[pidfd]"
 
 /* The name of a guest_memfd's file: its anon inode's up to Linux 6.18, its dentry's from 6.19 on. */
 #define FD_KIND_GUEST_MEMFD_NAME "[kvm-gmem]"
@@ -26,6 +30,7 @@ typedef enum FdKind {
         FD_KIND_GUEST_MEMFD,
         FD_KIND_MEMFD,
         FD_KIND_SECRETMEM,
+        FD_KIND_PIDFD,
         FD_KIND_ANON_INODE,     /* of something else: eventfd, a KVM VM, ... */
         FD_KIND_PIPE,
         FD_KIND_SOCKET,
@@ -42,7 +47,9 @@ typedef enum FdKind {
  * Classifies a file from its filesystem's magic, its st_mode and its
  * /proc/self/fd link. A guest_memfd is either a file of KVM's own pseudo
  * filesystem (GUEST_MEMFD_MAGIC, Linux 6.19 and later) or, on 6.8 to 6.18,
- * an anon inode named "[kvm-gmem]"; nothing else is one.
+ * an anon inode named "[kvm-gmem]"; nothing else is one. A pidfd is a file
+ * of pidfs (PIDFS_MAGIC, Linux 6.9 and later) or, before, an anon inode
+ * named "[pidfd]".
  */
 FdKind fd_kind_classify(uint64_t fs_magic, mode_t mode, const char *link) _pure_;
 

@@ -74,6 +74,7 @@ static const char bus_option_signature[_BUS_OPTION_TYPE_MAX] = {
         [BUS_OPTION_BOOLEAN] = 'b',
         [BUS_OPTION_UINT32]  = 'u',
         [BUS_OPTION_UINT64]  = 't',
+        [BUS_OPTION_FD]      = 'h',
 };
 
 /*
@@ -109,6 +110,9 @@ static int bus_read_option_value(sd_bus_message *m, const BusOption *o, GmemErro
                 break;
         case BUS_OPTION_UINT64:
                 r = sd_bus_message_read(m, "v", "t", (uint64_t *) o->value);
+                break;
+        case BUS_OPTION_FD:
+                r = sd_bus_message_read(m, "v", "h", (int *) o->value);
                 break;
         default:
                 r = -EINVAL;

@@ -38,20 +38,22 @@ typedef enum BusOptionType {
         BUS_OPTION_BOOLEAN,
         BUS_OPTION_UINT32,
         BUS_OPTION_UINT64,
+        BUS_OPTION_FD,
         _BUS_OPTION_TYPE_MAX,
 } BusOptionType;
 
 typedef struct BusOption {
         const char *key;
         BusOptionType type;
-        void *value;        /* const char **, bool *, uint32_t *, uint64_t * */
+        void *value;        /* const char **, bool *, uint32_t *, uint64_t *, int * (an fd the message owns) */
         bool *seen;         /* may be NULL */
 } BusOption;
 
 /*
  * Reads an a{sv} against a table. Unknown keys, repeated keys and values of
- * the wrong type are InvalidArgument naming the key. Strings point into the
- * message and live as long as it does.
+ * the wrong type are InvalidArgument naming the key. Strings and fds belong
+ * to the message and live as long as it does: an fd kept longer is
+ * duplicated.
  */
 int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, GmemError *e);
 

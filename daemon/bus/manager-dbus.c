@@ -315,7 +315,7 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
         Actor caller;
         Manager *m = userdata;
         GmemError e = GMEM_ERROR_INIT;
-        VmParams p = {};
+        VmParams p = { .leader_fd = -EBADF };
         Vm *vm;
         int r;
 
@@ -323,6 +323,7 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (r < 0)
                 return r;
         const BusOption options[] = {
+                { "leader",     BUS_OPTION_FD,     &p.leader_fd,  &p.has_leader_fd },
                 { "leader_pid", BUS_OPTION_UINT32, &p.leader_pid, &p.has_leader_pid },
                 { "uid",        BUS_OPTION_UINT32, &p.uid,        &p.has_uid },
         };
@@ -340,7 +341,7 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = vm_reserve(m, &caller, &charge, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
-        if (p.has_leader_pid) {
+        if (p.has_leader_pid || p.has_leader_fd) {
                 r = bus_check_fds(msg, m, 1, 0, error, "Cannot watch the leader of VM '%s'", p.name);
                 if (r < 0)
                         return r;

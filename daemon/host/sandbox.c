@@ -338,6 +338,11 @@ int sandbox_install_seccomp(bool kill) {
                              (struct scmp_arg_cmp) { .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0 });
         if (r < 0)
                 goto finish;
+        /* pidfd_send_signal with signal 0 only: whether a leader a client passes is alive; no process is signalled. */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(pidfd_send_signal), 1,
+                             (struct scmp_arg_cmp) { .arg = 1, .op = SCMP_CMP_EQ, .datum_a = 0, .datum_b = 0 });
+        if (r < 0 && r != -EDOM)
+                goto finish;
         /* Native architecture only: no 32-bit or x32 entry points. */
         r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
         if (r < 0)

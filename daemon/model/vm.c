@@ -2,7 +2,10 @@
 /*
  * vm.c — VM registration and leader tracking. The leader is watched with a
  * pidfd from pidfd_open(): it becomes readable when the process exits, and
- * unlike a pid it cannot start naming another process. When the leader exits
+ * unlike a pid it cannot start naming another process. gmemd opens it from
+ * the pid a client names, or takes a duplicate of one the client opened
+ * itself: a pid can be reused between the client looking it up and gmemd
+ * opening it, a pidfd the client holds cannot. When the leader exits
  * the VM's views are released (the memory stays in its regions) and the VM
  * stays registered, so a restarted hypervisor can attach again.
  */
@@ -11,10 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "backend-util.h"
+#include "fd-kind.h"
 #include "migration.h"
 #include "parse.h"
 #include "region.h"
@@ -25,26 +33,104 @@
 #ifndef __NR_pidfd_open
 #define __NR_pidfd_open 434
 #endif
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+/* A pidfd of a thread rather than a process (pidfd_open(2), Linux 6.9 and later). */
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
 
 static int on_leader_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         vm_leader_exited(userdata);
         return 0;
 }
 
-/* The pid a pidfd refers to, from /proc/self/fdinfo; 0 if it has exited or is not a pidfd. */
-static pid_t pidfd_get_pid(int pidfd) {
+/*
+ * The "Pid:" line of a pidfd's /proc/self/fdinfo in *ret: the pid in gmemd's pid namespace, 0 if the
+ * process is in none gmemd sees, -1 once it has exited and been reaped. -ENOMSG if there is no such line.
+ */
+static int pidfd_fdinfo_pid(int pidfd, long *ret) {
         char path[64], line[128];
         _cleanup_fclose_ FILE *f = NULL;
-        long pid = 0;
+        long pid;
 
         (void) snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
         f = fopen(path, "re");
         if (!f)
-                return 0;
+                return negative_errno();
         while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "Pid: %ld", &pid) == 1)
-                        break;
+                if (sscanf(line, "Pid: %ld", &pid) == 1) {
+                        *ret = pid;
+                        return 0;
+                }
+        return -ENOMSG;
+}
+
+/* The pid a pidfd refers to; 0 if it has exited or is not a pidfd. */
+static pid_t pidfd_get_pid(int pidfd) {
+        long pid = 0;
+
+        if (pidfd_fdinfo_pid(pidfd, &pid) < 0)
+                return 0;
         return pid > 0 ? (pid_t) pid : 0;
+}
+
+/* Whether a pidfd's process has exited: its pidfd is readable, or signal 0 finds no process. */
+static bool pidfd_exited(int pidfd) {
+        struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+        if (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN))
+                return true;
+        /* EPERM: the process is there, and another user's. */
+        return syscall(__NR_pidfd_send_signal, pidfd, 0, NULL, 0) < 0 && errno == ESRCH;
+}
+
+/*
+ * Checks that fd, passed by a client as the leader of VM name, is a pidfd of a live process in gmemd's pid
+ * namespace (and of the process leader_pid names, if has_leader_pid), and returns its pid.
+ */
+static int vm_check_leader_fd(const VmParams *p, pid_t *ret_pid, GmemError *e) {
+        char link[256] = "", desc[300];
+        struct statfs sfs;
+        struct stat st;
+        long pid = 0;
+        FdKind kind;
+        int flags, r;
+
+        if (p->leader_fd < 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader of VM '%s': no file descriptor",
+                                      p->name);
+        if (fstat(p->leader_fd, &st) < 0 || fstatfs(p->leader_fd, &sfs) < 0)
+                return gmem_error_set_errno(e, errno, "Cannot inspect the leader of VM '%s'", p->name);
+        (void) backend_fd_link(p->leader_fd, link, sizeof(link));
+        kind = fd_kind_classify((uint64_t) sfs.f_type, st.st_mode, link);
+        if (kind != FD_KIND_PIDFD) {
+                fd_kind_describe(kind, link, desc, sizeof(desc));
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader of VM '%s': %s is not a pidfd",
+                                      p->name, desc);
+        }
+        flags = fcntl(p->leader_fd, F_GETFL);
+        if (flags < 0)
+                return gmem_error_set_errno(e, errno, "Cannot inspect the leader of VM '%s'", p->name);
+        if (flags & PIDFD_THREAD)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader of VM '%s': a pidfd of a thread "
+                                      "(PIDFD_THREAD), not of a process", p->name);
+        r = pidfd_fdinfo_pid(p->leader_fd, &pid);
+        if (r < 0)
+                return gmem_error_set_errno(e, -r, "Cannot read the pid of the leader of VM '%s'", p->name);
+        if (pid < 0 || pidfd_exited(p->leader_fd))
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader of VM '%s': the pidfd's process "
+                                      "has exited", p->name);
+        if (pid == 0)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader of VM '%s': the pidfd's process "
+                                      "is in a pid namespace gmemd does not see", p->name);
+        if (p->has_leader_pid && (long) p->leader_pid != pid)
+                return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %" PRIu32 " of VM '%s': the "
+                                      "leader pidfd is of process %ld; give the same process, or leader alone",
+                                      p->leader_pid, p->name, pid);
+        *ret_pid = (pid_t) pid;
+        return 0;
 }
 
 /* When process pid started, in clock ticks after boot (/proc/PID/stat, field 22); 0 if it cannot be read. */
@@ -75,11 +161,12 @@ static int vm_watch_leader(Vm *vm, pid_t pid, int given_pidfd, uint64_t expect_s
         uint64_t start = 0;
         int r;
 
-        if (pidfd >= 0)
+        if (pidfd >= 0) {
                 /* 0 if the leader exited while the daemon was down: the pidfd is readable then, and
                  * the event loop releases the VM's views as for any exit. */
-                pid = pidfd_get_pid(pidfd);
-        else if (pid <= 0)
+                if (pid <= 0)
+                        pid = pidfd_get_pid(pidfd);
+        } else if (pid <= 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: must be positive", (int) pid);
         else
                 pidfd = (int) syscall(__NR_pidfd_open, pid, 0);
@@ -158,10 +245,26 @@ static int vm_new(Manager *m, const VmParams *p, uid_t creator, Vm **ret, GmemEr
         return 0;
 }
 
-/* Watches the leader the parameters name: a pidfd restored from the store, or a pid. */
+/* Watches a duplicate of the pidfd a client passed, once it is checked: the message keeps the client's. */
+static int vm_watch_client_pidfd(Vm *vm, const VmParams *p, GmemError *e) {
+        int fd, r;
+        pid_t pid;
+
+        r = vm_check_leader_fd(p, &pid, e);
+        if (r < 0)
+                return r;
+        fd = fcntl(p->leader_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return gmem_error_set_errno(e, errno, "Cannot keep the leader pidfd of VM '%s'", p->name);
+        return vm_watch_leader(vm, pid, fd, 0, e);
+}
+
+/* Watches the leader the parameters name: a pidfd restored from the store or passed by a client, or a pid. */
 static int vm_watch_params_leader(Vm *vm, const VmParams *p, int *given_pidfd, GmemError *e) {
         if (p->has_leader_pidfd)
                 return vm_watch_leader(vm, 0, TAKE_FD(*given_pidfd), 0, e);
+        if (p->has_leader_fd)
+                return vm_watch_client_pidfd(vm, p, e);
         if (!p->has_leader_pid)
                 return 0;
         if (p->leader_pid > INT32_MAX)

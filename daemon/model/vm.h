@@ -40,6 +40,12 @@ typedef struct VmParams {
         uint64_t id;                /* 0: the next free one */
         bool has_leader_pidfd;      /* watch leader_pidfd (restored; taken over) instead of leader_pid */
         int leader_pidfd;
+        /*
+         * Watch the process of leader_fd, a pidfd the client opened itself (borrowed: checked, then
+         * duplicated). With has_leader_pid too, both must name the same process.
+         */
+        bool has_leader_fd;
+        int leader_fd;
         uint64_t leader_start;      /* with has_leader_pid: the process must have started then (restoring by pid) */
 } VmParams;
 

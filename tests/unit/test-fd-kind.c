@@ -4,9 +4,11 @@
  * fed what fstatfs, fstat and /proc/self/fd report for each kind of file on
  * the kernels gmemd meets: a guest_memfd of Linux 6.19 and later (KVM's own
  * filesystem), one of 6.8 to 6.18 (an anon inode named [kvm-gmem]), and
- * every look-alike a client could pass instead. Then real files of this
- * host, which has no guest_memfd: none of them may pass for one.
+ * every look-alike a client could pass instead; a pidfd, before and on
+ * pidfs. Then real files of this host, which has no guest_memfd: none of
+ * them may pass for one, and a pidfd is a pidfd.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/eventfd.h>
@@ -14,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "backend-util.h"
@@ -35,6 +38,12 @@ static const struct {
         /* 6.8 to 6.18: an anon inode of its own, named [kvm-gmem]. */
         { FD_KIND_ANON_INODE_FS_MAGIC, S_IFREG | 0600, "anon_inode:[kvm-gmem]", FD_KIND_GUEST_MEMFD,
           "a guest_memfd ('anon_inode:[kvm-gmem]')" },
+        /* A pidfd: of pidfs from 6.9 on (its magic decides), an anon inode named [pidfd] before. */
+        { FD_KIND_PIDFS_MAGIC, S_IFREG | 0400, "anon_inode:[pidfd]", FD_KIND_PIDFD,
+          "a pidfd ('anon_inode:[pidfd]')" },
+        { FD_KIND_ANON_INODE_FS_MAGIC, 0600, "anon_inode:[pidfd]", FD_KIND_PIDFD, "a pidfd ('anon_inode:[pidfd]')" },
+        { TMPFS_MAGIC, S_IFREG | 0600, "anon_inode:[pidfd]", FD_KIND_REGULAR,
+          "a regular file ('anon_inode:[pidfd]')" },
         /* Look-alikes. */
         { FD_KIND_ANON_INODE_FS_MAGIC, 0600, "anon_inode:kvm-vm", FD_KIND_ANON_INODE,
           "an anonymous inode ('anon_inode:kvm-vm')" },
@@ -118,6 +127,14 @@ static void test_real_files(void) {
         EXPECT(fd >= 0, "eventfd works");
         EXPECT(classify_fd(fd) == FD_KIND_ANON_INODE, "an eventfd is an anonymous inode, not a guest_memfd");
         close(fd);
+
+        /* Under valgrind pidfd_open is ENOSYS: nothing to classify then. */
+        fd = (int) syscall(SYS_pidfd_open, getpid(), 0);
+        EXPECT(fd >= 0 || errno == ENOSYS, "pidfd_open works");
+        if (fd >= 0)
+                EXPECT(classify_fd(fd) == FD_KIND_PIDFD, "a pidfd is a pidfd");
+        if (fd >= 0)
+                close(fd);
 
         fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
         EXPECT(fd >= 0, "the test's own executable opens");
