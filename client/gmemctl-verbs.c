@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "gmemctl.h"
 #include "parse.h"
@@ -304,10 +306,32 @@ finish:
         return r;
 }
 
+/*
+ * --leader-pid: the broker gets a pidfd opened here, so the pid cannot come to name another process on the
+ * way; a broker that does not know the leader option, or a system without pidfd_open, gets the pid.
+ */
 int verb_register_vm(GmemClient *c, int argc, char **argv) {
+        _cleanup_close_ int pidfd = -EBADF;
         int r;
 
+        if (arg_leader_pid > 0) {
+                pidfd = (int) syscall(__NR_pidfd_open, arg_leader_pid, 0);
+                if (pidfd < 0 && errno == ESRCH)
+                        return log_error_errno(-ESRCH, "Failed to register VM '%s': no process %d", argv[1],
+                                               (int) arg_leader_pid);
+                if (pidfd < 0 && errno != ENOSYS) {
+                        r = -errno;
+                        return log_error_errno(r, "Failed to open a pidfd of process %d: %s", (int) arg_leader_pid,
+                                               strerror(-r));
+                }
+        }
+        if (pidfd >= 0) {
+                r = gmem_register_vm_with_leader_fd(c, argv[1], pidfd, arg_uid, NULL);
+                if (r != -EOPNOTSUPP)
+                        goto finish;
+        }
         r = gmem_register_vm(c, argv[1], arg_leader_pid, arg_uid, NULL);
+finish:
         if (r < 0)
                 return log_client_error(c, r, "Failed to register VM '%s'", argv[1]);
         return 0;

@@ -3,7 +3,8 @@
  * libgmem-vms.c — VMs and their views.
  *
  * A VM is a name the broker hands views to, optionally tied to a leader
- * process whose exit releases its views. A view is one VM's open file of one
+ * process whose exit releases its views: named by its pid, or by a pidfd
+ * the caller opened, which cannot come to name another process. A view is one VM's open file of one
  * region, with its own access and window; the broker keeps it in custody, so
  * gmem_get_fd() can hand the same file out again. Every fd that arrives in a
  * reply belongs to the reply message, so it is duplicated (O_CLOEXEC) before
@@ -11,15 +12,70 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "array.h"
+#include "gmem-errors.h"
 #include "libgmem-internal.h"
 
-int gmem_register_vm(GmemClient *c, const char *name, pid_t leader_pid, uid_t uid, char **ret_path) {
+/*
+ * Whether a failed RegisterVm was refused because the broker does not know the option key: a broker older
+ * than the option answers InvalidArgument "Unknown option 'KEY'; known options: ...".
+ */
+static bool broker_lacks_option(const GmemClient *c, const char *key) {
+        char prefix[64];
+
+        if (!c->error_name || !c->error_message || !streq(c->error_name, GMEM_ERROR_PREFIX "InvalidArgument"))
+                return false;
+        (void) snprintf(prefix, sizeof(prefix), "Unknown option '%s'", key);
+        return strncmp(c->error_message, prefix, strlen(prefix)) == 0;
+}
+
+/* RegisterVm with a leader pid (> 0), a leader pidfd (>= 0), or neither. */
+static int register_vm(GmemClient *c, const char *name, pid_t leader_pid, int leader_pidfd, uid_t uid,
+                       char **ret_path) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         const char *path;
+        int r;
+
+        r = gmem_new_manager_call(c, "RegisterVm", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", name);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        /* sd-bus sends a duplicate: the caller keeps leader_pidfd. */
+        if (r >= 0 && leader_pidfd >= 0)
+                r = gmem_append_option(m, "leader", "h", leader_pidfd);
+        if (r >= 0 && leader_pid > 0)
+                r = gmem_append_option(m, "leader_pid", "u", (uint32_t) leader_pid);
+        if (r >= 0 && uid != GMEM_UID_INVALID)
+                r = gmem_append_option(m, "uid", "u", (uint32_t) uid);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return gmem_client_set_error(c, -r, NULL, "Failed to build a D-Bus message");
+
+        r = gmem_call(c, m, &reply);
+        if (r == -EINVAL && leader_pidfd >= 0 && broker_lacks_option(c, "leader"))
+                return -EOPNOTSUPP;     /* the broker's error stays */
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return gmem_client_set_error(c, -r, NULL, "Failed to parse the reply to RegisterVm");
+        if (ret_path) {
+                *ret_path = strdup(path);
+                if (!*ret_path)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int gmem_register_vm(GmemClient *c, const char *name, pid_t leader_pid, uid_t uid, char **ret_path) {
         int r;
 
         if (!c)
@@ -30,34 +86,21 @@ int gmem_register_vm(GmemClient *c, const char *name, pid_t leader_pid, uid_t ui
                 return r;
         if (leader_pid < 0)
                 return gmem_client_invalid_argument(c, "Invalid leader PID: must be positive, or 0 for none");
+        return register_vm(c, name, leader_pid, -EBADF, uid, ret_path);
+}
 
-        r = gmem_new_manager_call(c, "RegisterVm", &m);
+int gmem_register_vm_with_leader_fd(GmemClient *c, const char *name, int leader_pidfd, uid_t uid, char **ret_path) {
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        gmem_client_clear_error(c);
+        r = gmem_client_check_name(c, "VM", name);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "s", name);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && leader_pid > 0)
-                r = gmem_append_option(m, "leader_pid", "u", (uint32_t) leader_pid);
-        if (r >= 0 && uid != GMEM_UID_INVALID)
-                r = gmem_append_option(m, "uid", "u", (uint32_t) uid);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return gmem_client_set_error(c, r, NULL, "Failed to build a D-Bus message");
-
-        r = gmem_call(c, m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r < 0)
-                return gmem_client_set_error(c, r, NULL, "Failed to parse the reply to RegisterVm");
-        if (ret_path) {
-                *ret_path = strdup(path);
-                if (!*ret_path)
-                        return -ENOMEM;
-        }
-        return 0;
+        if (leader_pidfd < 0)
+                return gmem_client_invalid_argument(c, "Invalid leader pidfd: no file descriptor");
+        return register_vm(c, name, 0, leader_pidfd, uid, ret_path);
 }
 
 int gmem_unregister_vm(GmemClient *c, const char *name) {

@@ -153,6 +153,15 @@ int gmem_get_memory_attributes(GmemClient *c, const char *region, uint64_t offse
 
 /* leader_pid 0: no leader tracked. uid GMEM_UID_INVALID: none. ret_path may be NULL. */
 int gmem_register_vm(GmemClient *c, const char *name, pid_t leader_pid, uid_t uid, char **ret_path);
+/*
+ * Registers a VM whose leader is the process of leader_pidfd, a pidfd the
+ * caller opened (pidfd_open(2)) and keeps: unlike a pid, it cannot come to
+ * name another process before the broker watches it. -EINVAL if it is not a
+ * pidfd of a live process; -EOPNOTSUPP if the broker does not know the
+ * option (the broker's error is kept): fall back to gmem_register_vm() with
+ * the pid. uid GMEM_UID_INVALID: none. Since LIBGMEM_0.5.
+ */
+int gmem_register_vm_with_leader_fd(GmemClient *c, const char *name, int leader_pidfd, uid_t uid, char **ret_path);
 int gmem_unregister_vm(GmemClient *c, const char *name);
 int gmem_get_vm_path(GmemClient *c, const char *name, char **ret_path);
 

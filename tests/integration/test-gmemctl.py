@@ -10,12 +10,13 @@ by the daemon or the bus, 2 bad usage) with errors printed as
 import json
 import os
 import re
+import signal
 import sys
 
 import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
 import dbus
-from gmemtest import MiB, GmemTestCase, find_in_json, MIGRATION_IFACE
+from gmemtest import MiB, GmemTestCase, WRAPPER, find_in_json, MIGRATION_IFACE
 
 ENV_DUMP = r"""
 import fcntl, json, os, re
@@ -202,6 +203,23 @@ class Gmemctl(GmemTestCase):
         self.assertTrue(find_in_json(data, vm), data)
         self.gmemctl("unregister-vm", vm)
         self.assertNotIn(vm, self.vm_names())
+
+    def test_register_vm_sends_a_pidfd(self):
+        """--leader-pid goes to the broker as a pidfd gmemctl opened: a zombie
+        leader, whose pid still names it, is refused as exited (as leader_pid
+        it would be watched, and released at once)."""
+        if WRAPPER:
+            self.skipTest("under a wrapper pidfd_open may be ENOSYS, and gmemctl then sends leader_pid")
+        p = self.spawn_leader()
+        os.kill(p.pid, signal.SIGKILL)
+        self.wait_until(lambda: open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z",
+                        f"process {p.pid} to become a zombie")
+        vm = self.uniq("vm")
+        res = self.gmemctl("register-vm", vm, f"--leader-pid={p.pid}", expect=1)
+        self.assertIn("has exited", res.err, str(res))
+        self.assertNotIn(vm, self.vm_names())
+        p.wait()
+        self.assertDaemonError("register-vm", vm, f"--leader-pid={p.pid}", contains=str(p.pid))
 
     def test_attach_exec_env(self):
         r1, r2 = self.create_region(MiB), self.create_region(2 * MiB)

@@ -54,6 +54,22 @@ static int reply_memfd(sd_bus_message *m, int flags) {
         return sd_bus_reply_method_return(m, "h", view);
 }
 
+/* Whether the a{sv} at m's read position has key; reads it to the end. */
+static bool has_option(sd_bus_message *m, const char *key) {
+        const char *k;
+        bool found = false;
+
+        if (sd_bus_message_enter_container(m, 'a', "{sv}") <= 0)
+                return false;
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                if (sd_bus_message_read(m, "s", &k) > 0 && streq(k, key))
+                        found = true;
+                if (sd_bus_message_skip(m, "v") < 0 || sd_bus_message_exit_container(m) < 0)
+                        break;
+        }
+        return found;
+}
+
 static int fake_method(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         const char *member = sd_bus_message_get_member(m), *first = NULL;
         char name[128];
@@ -70,6 +86,19 @@ static int fake_method(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                         return r;
                 if (strncmp(vm, "err-", 4) != 0)
                         return reply_memfd(m, streq(access, "ro") ? O_RDONLY : O_RDWR);
+                first = vm;
+        } else if (streq(member, "RegisterVm")) {
+                const char *vm;
+
+                r = sd_bus_message_read(m, "s", &vm);
+                if (r < 0)
+                        return r;
+                /* "old-*": a broker from before the leader option, which refuses keys it does not know. */
+                if (strncmp(vm, "old-", 4) == 0 && has_option(m, "leader"))
+                        return sd_bus_reply_method_errorf(m, GMEM_ERROR_PREFIX "InvalidArgument",
+                                                          "Unknown option 'leader'; known options: leader_pid, uid");
+                if (strncmp(vm, "new-", 4) == 0)
+                        return sd_bus_reply_method_return(m, "o", "/org/gmemd/Broker1/vm/_6e_65_77");
                 first = vm;
         } else if (streq(member, "ListRegions"))
                 return sd_bus_reply_method_return(m, "a(stsso)", 2,
@@ -242,6 +271,8 @@ static void test_null_client(void) {
         check(gmem_allocate(NULL, "r", 0, 4096) == -EINVAL, "allocate(NULL)");
         check(gmem_set_memory_attributes(NULL, "r", 0, 4096, GMEM_MEMORY_SHARED) == -EINVAL, "set_memory_attributes(NULL)");
         check(gmem_register_vm(NULL, "v", 0, GMEM_UID_INVALID, NULL) == -EINVAL, "register_vm(NULL)");
+        check(gmem_register_vm_with_leader_fd(NULL, "v", 0, GMEM_UID_INVALID, NULL) == -EINVAL,
+              "register_vm_with_leader_fd(NULL)");
         check(gmem_unregister_vm(NULL, "v") == -EINVAL, "unregister_vm(NULL)");
         check(gmem_get_vm_path(NULL, "v", NULL) == -EINVAL, "get_vm_path(NULL)");
         check(gmem_list_vms(NULL, NULL, NULL) == -EINVAL, "list_vms(NULL)");
@@ -368,6 +399,8 @@ static void test_argument_checks(GmemClient *c) {
                 { "set_memory_attributes(\"\")",   gmem_set_memory_attributes(c, "", 0, 4096, GMEM_MEMORY_PRIVATE) },
                 { "register_vm(\"\")",             gmem_register_vm(c, "", 0, GMEM_UID_INVALID, NULL) },
                 { "register_vm(pid -5)",           gmem_register_vm(c, "v", -5, GMEM_UID_INVALID, NULL) },
+                { "register_vm_with_leader_fd(\"\")", gmem_register_vm_with_leader_fd(c, "", 0, GMEM_UID_INVALID, NULL) },
+                { "register_vm_with_leader_fd(-1)", gmem_register_vm_with_leader_fd(c, "v", -1, GMEM_UID_INVALID, NULL) },
                 { "unregister_vm(NULL)",           gmem_unregister_vm(c, NULL) },
                 { "get_vm_path(\"x\\n\")",         gmem_get_vm_path(c, "x\n", &path) },
                 { "list_vms(NULL)",                gmem_list_vms(c, NULL, NULL) },
@@ -437,6 +470,30 @@ static void test_broker_errors(GmemClient *c) {
               "AccessDenied maps to EACCES");
 }
 
+/* A broker that does not know the leader option is told apart from one that refuses the pidfd itself. */
+static void test_register_vm_with_leader_fd(GmemClient *c) {
+        const char *name;
+        char *path = NULL;
+        int p[2], r;
+
+        check(pipe2(p, O_CLOEXEC) == 0, "pipe2 works");
+        r = gmem_register_vm_with_leader_fd(c, "old-vm", p[0], GMEM_UID_INVALID, NULL);
+        name = gmem_client_last_error_name(c);
+        check(r == -EOPNOTSUPP, "a broker without the leader option gives EOPNOTSUPP, not %s", strerror(-r));
+        check(name && streq(name, GMEM_ERROR_PREFIX "InvalidArgument"), "and its error is kept, got %s",
+              name ?: "(null)");
+        r = gmem_register_vm_with_leader_fd(c, "err-InvalidArgument", p[0], GMEM_UID_INVALID, NULL);
+        check(r == -EINVAL, "any other InvalidArgument (a fd that is not a pidfd) stays EINVAL, not %s", strerror(-r));
+        r = gmem_register_vm(c, "old-vm", 1, GMEM_UID_INVALID, NULL);
+        check(r == -EBUSY, "leader_pid is not the leader option: the old broker takes it (%s)", strerror(-r));
+        r = gmem_register_vm_with_leader_fd(c, "new-vm", p[0], 7, &path);
+        check(r == 0 && path && streq(path, "/org/gmemd/Broker1/vm/_6e_65_77"),
+              "a broker that knows the option registers the VM (%s, %s)", strerror(-r), path ?: "(null)");
+        free(path);
+        close(p[0]);
+        close(p[1]);
+}
+
 static void test_broker_replies(GmemClient *c) {
         GmemRegionInfo *regions = NULL;
         GmemMigrationFd *fds = NULL;
@@ -498,6 +555,7 @@ int main(void) {
                 test_argument_checks(c);
                 test_broker_errors(c);
                 test_broker_replies(c);
+                test_register_vm_with_leader_fd(c);
 
                 gmem_client_unref(c);
                 if (waitpid(pid, &status, 0) == pid)
