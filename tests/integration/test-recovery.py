@@ -427,6 +427,54 @@ class Recovery(StoreDaemon, GmemTestCase):
         with mmap.mmap(fd, 4 * PAGE) as m:
             self.assertEqual(m[PAGE:2 * PAGE], b"s" * PAGE, "and what was written into it")
 
+    def stored_leader(self, vm):
+        """The fd store's entry of VM vm: its name's leader field (L, L.PID.START
+        or N) and, for a leader, the pid of its stored pidfd."""
+        self.store.drain(0.1)
+        with self.store.lock:
+            found = [(n, fd) for n, fd in self.store.entries if n.startswith("vm/") and n.split("/")[5] == vm]
+            self.assertEqual(len(found), 1, f"VM '{vm}' has one store entry: {self.store.names()}")
+            name, fd = found[0]
+            pid = None
+            if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[pidfd]":
+                with open(f"/proc/self/fdinfo/{fd}") as f:
+                    pid = next(int(l.split()[1]) for l in f if l.startswith("Pid:"))
+        return name.split("/")[4], pid
+
+    def test_leader_pidfd_survives(self):
+        """A leader passed as a pidfd (leader) is stored as one opened from a
+        pid (leader_pid) is: the entry L.PID.START holding gmemd's pidfd. After
+        a crash it is watched again, and its exit releases the views."""
+        by_fd, by_pid = self.spawn_leader(), self.spawn_leader()
+        b = self.register_leader_vm(by_pid.pid, cleanup=False)      # first: it skips where gmemd has no pidfd_open
+        pidfd = os.pidfd_open(by_fd.pid)
+        try:
+            a = self.register_vm(cleanup=False, leader=dbus.types.UnixFd(pidfd))
+        finally:
+            os.close(pidfd)
+        r = self.create_region(MiB, cleanup=False)
+        self.attach(a, r, "rw")
+        self.attach(b, r, "ro")
+        for vm, p in ((a, by_fd), (b, by_pid)):
+            field, pid = self.stored_leader(vm)
+            self.assertTrue(field.startswith(f"L.{p.pid}."), f"VM '{vm}' is stored with its leader: {field}")
+            self.assertEqual(pid, p.pid, f"VM '{vm}' is stored with a pidfd of its leader")
+
+        before = self.snapshot()
+        self.crash_and_restart()
+        self.assertEqual(self.snapshot(), before, "both VMs and their views are back")
+        for vm, p in ((a, by_fd), (b, by_pid)):
+            self.assertEqual(int(self.vm_prop(vm, "LeaderPID")), p.pid, f"VM '{vm}' is back with its leader")
+        by_fd.kill()
+        by_fd.wait()
+        self.wait_until(lambda: self.views_of_vm(a) == [] or all(v[2] != "active" for v in self.views_of_vm(a)),
+                        f"the views of VM '{a}' to be released after its leader exited")
+        self.assertEqual(self.views_of_vm(b), [(r, "ro", "active")], "the other VM keeps its view")
+        self.assertEqual(self.stored_leader(a), ("N", None), "an exited leader's VM is stored as a record")
+        for vm in (a, b):
+            self.mgr("UnregisterVm", "s", vm)
+        self.mgr("DestroyRegion", "s", r)
+
     def test_hugetlb_region_survives(self):
         """A hugetlb region comes back from the fd store after kill -9 with
         its inode, its views (read-write and read-only) and what was written
