@@ -284,6 +284,24 @@ class Sandbox(GmemTestCase):
                          f"the kernel killed gmemd with SIGSYS at the self-test's first call:\n{log}")
         self.assertNotIn("Sandbox self-test:", log, "gmemd did not live to report")
 
+    def test_seccomp_lets_leader_checks_through(self):
+        # A leader passed as a pidfd is probed with pidfd_send_signal(fd, 0): under the killing filter, as
+        # its own user (the leader is root's: the probe answers EPERM, the process is there), gmemd lives
+        # through it, takes a live leader, refuses an exited one and watches the leader's exit.
+        pid = self.start("--sandbox-kill", f"--user={DAEMON_USER}")
+        leader = self.spawn_leader()
+        pidfd = os.pidfd_open(leader.pid)
+        self.addCleanup(os.close, pidfd)
+        vm = self.register_vm(leader=dbus.types.UnixFd(pidfd))
+        self.assertEqual(int(self.vm_prop(vm, "LeaderPID")), leader.pid, "the leader is watched")
+        leader.kill()
+        leader.wait()
+        self.assertMgrError("InvalidArgument", "RegisterVm", "sa{sv}", self.uniq("vm"),
+                            gmemtest.dbus_options({"leader": dbus.types.UnixFd(pidfd)}), contains="has exited")
+        self.wait_until(lambda: int(self.vm_prop(vm, "LeaderPID")) == 0, "gmemd to see the leader exit")
+        self.assertIsNone(self.world.gmemd_proc.poll(), f"gmemd lives:\n{self.world.gmemd_log_text()}")
+        self.assertEqual(self.world.gmemd_pid(), pid)
+
     def test_seccomp_seen_by_strace(self):
         # From outside: strace sees each probe's call come back -1 EPERM.
         strace = shutil.which("strace")

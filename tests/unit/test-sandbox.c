@@ -6,9 +6,12 @@
  * something other than EPERM (else the probe could not tell the filter
  * from the host), then under the filter, where each must fail with EPERM,
  * and under the killing filter, where the first one must kill the child
- * with SIGSYS.
+ * with SIGSYS. And the one call the filter allows with some arguments only:
+ * pidfd_send_signal, with signal 0 (is a leader alive) and no other.
  */
+#include <errno.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,11 +123,43 @@ static void test_kill_mode(void) {
                "the probes ran without the filter and nothing was reported once it was in: '%s'", out);
 }
 
+/* In the child, under the filter: 0 if signal 0 goes through a pidfd and SIGCONT is EPERM; 2: no pidfd_open. */
+static int child_pidfd_signals(void) {
+        int fd, r;
+
+        if (sandbox_drop_privileges() < 0 || sandbox_install_seccomp(false) < 0)
+                return 1;
+        fd = (int) syscall(SYS_pidfd_open, getpid(), 0);
+        if (fd < 0)
+                return errno == ENOSYS ? 2 : 1;
+        if (syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) != 0)
+                return 3;
+        r = (int) syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0);
+        return r < 0 && errno == EPERM ? 0 : 4;
+}
+
+static void test_pidfd_signal_zero_only(void) {
+        int status;
+        pid_t pid;
+
+        pid = fork();
+        EXPECT(pid >= 0, "fork");
+        if (pid == 0)
+                _exit(child_pidfd_signals());
+        EXPECT(waitpid(pid, &status, 0) == pid, "the child is reaped");
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+                return;         /* no pidfd_open here (valgrind): nothing to probe */
+        EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "under the filter pidfd_send_signal passes with signal 0 and is EPERM with SIGCONT (status %#x: "
+               "1 setup, 3 signal 0 refused, 4 SIGCONT not refused)", status);
+}
+
 int main(void) {
         if (GMEMD_SANITIZED)
                 TEST_SKIP("sanitizer build: the sanitizers' own system calls are not in gmemd's allow-list, "
                           "and gmemd does not install the filter in such a build either");
         RUN(test_probes_tell_the_filter);
         RUN(test_kill_mode);
+        RUN(test_pidfd_signal_zero_only);
         return 0;
 }
