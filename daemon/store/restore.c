@@ -20,10 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "backend-kmod.h"
+#include "fd-kind.h"
 #include "log.h"
 #include "migration.h"
 #include "region.h"
@@ -67,9 +69,16 @@ static bool is_record(int fd) {
                fstat(fd, &st) >= 0 && S_ISREG(st.st_mode) && st.st_size == 0;
 }
 
+/* As a leader a client passes is told (vm.c): pidfs' magic, or the anon inode [pidfd] before Linux 6.9. */
 static bool is_pidfd(int fd) {
-        char link[256];
-        return fd_link(fd, link, sizeof(link)) >= 0 && streq(link, "anon_inode:[pidfd]");
+        char link[256] = "";
+        struct statfs sfs;
+        struct stat st;
+
+        if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
+                return false;
+        (void) fd_link(fd, link, sizeof(link));
+        return fd_kind_classify((uint64_t) sfs.f_type, st.st_mode, link) == FD_KIND_PIDFD;
 }
 
 /* --- an entry's fate --- */
