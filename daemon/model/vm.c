@@ -11,10 +11,10 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -87,8 +87,8 @@ static bool pidfd_exited(int pidfd) {
 }
 
 /*
- * Checks that fd, passed by a client as the leader of VM name, is a pidfd of a live process in gmemd's pid
- * namespace (and of the process leader_pid names, if has_leader_pid), and returns its pid.
+ * Checks that p->leader_fd, passed by a client as the leader of VM p->name, is a pidfd of a live process in
+ * gmemd's pid namespace (and of the process p->leader_pid names, if given), and returns its pid.
  */
 static int vm_check_leader_fd(const VmParams *p, pid_t *ret_pid, GmemError *e) {
         char link[256] = "", desc[300];

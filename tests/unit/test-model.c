@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -299,6 +300,74 @@ static void test_leader_exit(void) {
         EXPECT(hashmap_size(vm->views) == 0, "the leader's exit releases the VM's views");
         EXPECT(vm->leader_pid == 0 && manager_get_vm(m, "vm") == vm, "the VM stays registered without a leader");
         EXPECT(manager_get_region(m, "ram") == r, "the region stays");
+        manager_free(m);
+        sd_event_unref(event);
+}
+
+static pid_t fork_paused(void) {
+        pid_t child = fork();
+
+        EXPECT(child >= 0, "fork works");
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        return child;
+}
+
+/* A leader passed as a pidfd (the caller's, borrowed): checked, duplicated, watched like one opened from a pid. */
+static void test_leader_fd(void) {
+        sd_event *event = NULL;
+        Manager *m = NULL;
+        GmemError e = GMEM_ERROR_INIT;
+        Vm *vm = NULL;
+        pid_t child, other;
+        int pidfd, memfd;
+
+        EXPECT(sd_event_new(&event) >= 0, "an event loop can be made");
+        EXPECT(manager_new(event, &m) == 0, "a manager can be made");
+        Region *r = mkregion(m, "ram", 1 << 20);
+
+        memfd = memfd_create("not-a-leader", MFD_CLOEXEC);
+        EXPECT(memfd >= 0, "memfd_create works");
+        EXPECT(register_vm(m, &(VmParams) { .name = "x", .has_leader_fd = true, .leader_fd = memfd }, ROOT, NULL, &e) < 0 &&
+               e.code == GMEM_ERROR_INVALID_ARGUMENT && strstr(e.message, "a memfd ('memfd:not-a-leader') is not a pidfd"),
+               "a memfd is refused as a leader, named: %s", e.message);
+        EXPECT(manager_get_vm(m, "x") == NULL && fcntl(memfd, F_GETFD) >= 0,
+               "nothing is left, and the caller's fd is the caller's");
+        close(memfd);
+
+        child = fork_paused();
+        other = fork_paused();
+        pidfd = (int) syscall(SYS_pidfd_open, child, 0);
+        EXPECT(pidfd >= 0, "pidfd_open works");
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(register_vm(m, &(VmParams) { .name = "x", .has_leader_fd = true, .leader_fd = pidfd,
+                                             .has_leader_pid = true, .leader_pid = (uint32_t) other }, ROOT, NULL, &e) < 0 &&
+               e.code == GMEM_ERROR_INVALID_ARGUMENT, "leader and leader_pid of two processes are refused");
+        EXPECT(register_vm(m, &(VmParams) { .name = "vm", .has_leader_fd = true, .leader_fd = pidfd,
+                                             .has_leader_pid = true, .leader_pid = (uint32_t) child }, ROOT, &vm, &e) == 0,
+               "a VM with a live leader's pidfd registers: %s", e.message);
+        EXPECT(vm->pidfd >= 0 && vm->pidfd != pidfd && vm->leader_pid == child, "gmemd watches its own duplicate");
+        close(pidfd);
+        attach(vm, r, VIEW_ACCESS_RW);
+        EXPECT(sd_event_run(event, 0) >= 0 && hashmap_size(vm->views) == 1, "views stay while the leader lives");
+
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        for (int i = 0; i < 50 && hashmap_size(vm->views) > 0; i++)
+                EXPECT(sd_event_run(event, 100 * 1000) >= 0, "the loop runs");
+        EXPECT(hashmap_size(vm->views) == 0 && vm->leader_pid == 0, "the leader's exit releases the VM's views");
+
+        pidfd = (int) syscall(SYS_pidfd_open, other, 0);
+        EXPECT(pidfd >= 0, "pidfd_open works");
+        kill(other, SIGKILL);
+        waitpid(other, NULL, 0);
+        e = (GmemError) GMEM_ERROR_INIT;
+        EXPECT(register_vm(m, &(VmParams) { .name = "y", .has_leader_fd = true, .leader_fd = pidfd }, ROOT, NULL, &e) < 0 &&
+               e.code == GMEM_ERROR_INVALID_ARGUMENT && strstr(e.message, "has exited"),
+               "a pidfd of an exited process is refused: %s", e.message);
+        close(pidfd);
         manager_free(m);
         sd_event_unref(event);
 }
@@ -678,5 +747,6 @@ int main(void) {
         RUN(test_migration);
         RUN(test_migration_history_bounded);
         RUN(test_leader_exit);
+        RUN(test_leader_fd);
         return 0;
 }
