@@ -103,24 +103,31 @@ class LeaderPidfd(GmemTestCase):
         except OSError:
             pass
 
+    def fd_count(self):
+        """gmemd's open fds once it is done with the calls before: a message's
+        fds are closed after its reply is sent, and gmemd has done so by the
+        time it answers the next call."""
+        self.mgr("ListVms")
+        return self.gmemd_fd_count()
+
     def assertRefusedWithNothingKept(self, fd, contains, **opts):
         """RegisterVm with leader fd must fail with InvalidArgument naming
         contains; no VM is left, and gmemd holds no more fds than before."""
         name = self.uniq("vm")
-        before = self.gmemd_fd_count()
+        before = self.fd_count()
         msg = self.assertMgrError("InvalidArgument", "RegisterVm", "sa{sv}", name,
                                   dbus_options({"leader": unix_fd(fd), **opts}), contains=contains)
         self.assertNotIn(name, self.vm_names(), f"a refused VM was registered ({msg})")
-        self.assertEqual(self.gmemd_fd_count(), before, f"gmemd kept an fd of a refused leader ({msg})")
+        self.assertEqual(self.fd_count(), before, f"gmemd kept an fd of a refused leader ({msg})")
         return msg
 
     def test_leader_pidfd_works_like_leader_pid(self):
         r = self.create_region(MiB)
         leader = self.spawn_leader()
         pidfd = self.pidfd_of(leader.pid)
-        before = self.gmemd_fd_count()
+        before = self.fd_count()
         vm = self.register_vm(leader=unix_fd(pidfd))
-        self.assertEqual(self.gmemd_fd_count(), before + 1, "gmemd keeps exactly one fd, its own pidfd, per leader")
+        self.assertEqual(self.fd_count(), before + 1, "gmemd keeps exactly one fd, its own pidfd, per leader")
         # gmemd keeps its own duplicate: the caller closing its pidfd changes nothing.
         os.close(pidfd)
         self.assertEqual(int(self.vm_prop(vm, "LeaderPID")), leader.pid, "LeaderPID reports the pidfd's pid")
@@ -135,7 +142,7 @@ class LeaderPidfd(GmemTestCase):
                         f"the views of VM '{vm}' to be released after its leader exited")
         self.assertMgrError("NoSuchView", "GetFd", "ss", vm, r)
         self.assertEqual(int(self.vm_prop(vm, "LeaderPID")), 0, "LeaderPID is 0 once the leader exited")
-        self.assertEqual(self.gmemd_fd_count(), before + 1 - 1, "gmemd closed the leader's pidfd")
+        self.assertEqual(self.fd_count(), before, "gmemd closed the leader's pidfd")
         self.assertIn(vm, self.vm_names(), "the VM stays registered after its leader exited")
 
     def test_leader_and_leader_pid_of_the_same_process(self):
