@@ -319,6 +319,10 @@ int verb_register_vm(GmemClient *c, int argc, char **argv) {
                 if (pidfd < 0 && errno == ESRCH)
                         return log_error_errno(-ESRCH, "Failed to register VM '%s': no process %d", argv[1],
                                                (int) arg_leader_pid);
+                /* A thread's id: EINVAL before Linux 6.9, ENOENT since (pidfd_open(2)). */
+                if (pidfd < 0 && (errno == EINVAL || errno == ENOENT))
+                        return log_error_errno(-EINVAL, "Failed to register VM '%s': %d is not a process "
+                                               "(thread-group leader) id", argv[1], (int) arg_leader_pid);
                 if (pidfd < 0 && errno != ENOSYS) {
                         r = -errno;
                         return log_error_errno(r, "Failed to open a pidfd of process %d: %s", (int) arg_leader_pid,

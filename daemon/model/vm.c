@@ -174,7 +174,8 @@ static int vm_watch_leader(Vm *vm, pid_t pid, int given_pidfd, uint64_t expect_s
                 if (errno == ESRCH)
                         return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: no such process",
                                               (int) pid);
-                if (errno == EINVAL)
+                /* A thread's id: EINVAL before Linux 6.9, ENOENT since. */
+                if (errno == EINVAL || errno == ENOENT)
                         return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Invalid leader_pid %d: not a process "
                                               "(thread-group leader) id", (int) pid);
                 return gmem_error_set_errno(e, errno, "Cannot watch leader process %d", (int) pid);

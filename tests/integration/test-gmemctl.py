@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import threading
 
 import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
@@ -220,6 +221,15 @@ class Gmemctl(GmemTestCase):
         self.assertNotIn(vm, self.vm_names())
         p.wait()
         self.assertDaemonError("register-vm", vm, f"--leader-pid={p.pid}", contains=str(p.pid))
+        # A thread's id is no process id: gmemctl says so before it calls the broker.
+        done = threading.Event()
+        tid = []
+        t = threading.Thread(target=lambda: (tid.append(threading.get_native_id()), done.wait(30)))
+        t.start()
+        self.addCleanup(t.join)
+        self.addCleanup(done.set)
+        self.wait_until(lambda: tid, "the thread to start")
+        self.assertDaemonError("register-vm", vm, f"--leader-pid={tid[0]}", contains="not a process")
 
     def test_attach_exec_env(self):
         r1, r2 = self.create_region(MiB), self.create_region(2 * MiB)

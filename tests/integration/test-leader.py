@@ -87,6 +87,24 @@ class Leader(GmemTestCase):
             return
         self.fail(f"RegisterVm accepted leader_pid {p.pid} of an exited process")
 
+    def test_leader_pid_of_a_thread(self):
+        # pidfd_open() of a thread's id fails with EINVAL before Linux 6.9 and ENOENT since: both are named.
+        done = threading.Event()
+        tid = []
+        t = threading.Thread(target=lambda: (tid.append(threading.get_native_id()), done.wait(30)))
+        t.start()
+        self.addCleanup(t.join)
+        self.addCleanup(done.set)
+        self.wait_until(lambda: tid, "the thread to start")
+        try:
+            self.mgr("RegisterVm", "sa{sv}", self.uniq("vm"), dbus_options({"leader_pid": tid[0]}))
+        except dbus.exceptions.DBusException as e:
+            self.skip_if_no_pidfd(f"{e.get_dbus_name()}: {e.get_dbus_message()}")
+            self.assertEqual(e.get_dbus_name(), gmemtest.ERROR_PREFIX + "InvalidArgument", e.get_dbus_message())
+            self.assertIn("not a process", e.get_dbus_message())
+            return
+        self.fail(f"RegisterVm accepted leader_pid {tid[0]}, a thread's id")
+
 
 class LeaderPidfd(GmemTestCase):
     """The leader option: a pidfd the caller opened."""
