@@ -2,10 +2,12 @@
 """
 gmemtest — the harness every integration test file shares.
 
-Each test file runs against its own world: a private dbus-daemon started
-from a configuration written into a temporary directory (type "system",
-EXTERNAL auth, allow rules), and the real gmemd connected to it through
-DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus. The
+Each test file runs against its own world: a private bus started from a
+configuration written into a temporary directory (type "system", EXTERNAL
+auth, allow rules), and the real gmemd connected to it through
+DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus. The bus
+is dbus-daemon, or dbus-broker with GMEM_TEST_BUS=dbus-broker (see
+World.start_broker() for how it runs without systemd). The
 clients are the real ones: gmemctl, busctl and gdbus run as subprocesses
 with the same environment, and python3-dbus is used where returned file
 descriptors must be examined.
@@ -19,9 +21,11 @@ Paths come from the environment (meson sets them):
   GMEM_SOURCE_ROOT the source tree (for tools/gmem-mmap)
   GMEM_VERSION     the project version, for --version and Version
   GMEMTEST_KEEP    keep the temporary directory and print its path
+  GMEM_TEST_BUS    dbus-daemon (the default) or dbus-broker
 
-A file exits 77 (skipped) with the reason when dbus-daemon or python3-dbus
-is missing; a missing gmemd or gmemctl is a failure, not a skip.
+A file exits 77 (skipped) with the reason when the bus (dbus-daemon, or
+dbus-broker-launch and unshare) or python3-dbus is missing, or when
+dbus-broker is asked for and the test does not run as root; a missing gmemd or gmemctl is a failure, not a skip.
 
 Every skip says so where the caller collects it: a skipped file, and every
 skipped test method however it skipped, prints one line
@@ -391,6 +395,18 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 """
 
 
+# Which bus the world starts: the tests pass on both; where the two differ,
+# the test says what each does and asks bus_is_broker().
+BUS_KIND = os.environ.get("GMEM_TEST_BUS", "dbus-daemon")
+if BUS_KIND not in ("dbus-daemon", "dbus-broker"):
+    print(f"FAIL: GMEM_TEST_BUS={BUS_KIND}: dbus-daemon or dbus-broker", file=sys.stderr)
+    sys.exit(1)
+
+
+def bus_is_broker():
+    return BUS_KIND == "dbus-broker"
+
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -424,7 +440,14 @@ class World:
     """A private bus and one gmemd on it."""
 
     def __init__(self):
-        self.dbus_daemon = need_program("dbus-daemon", "dbus-daemon")
+        if bus_is_broker():
+            self.broker_launch = need_program("dbus-broker-launch", "dbus-broker")
+            self.unshare = need_program("unshare", "util-linux")
+            if os.geteuid() != 0:
+                skip_file("dbus-broker runs here in a private mount namespace (see "
+                          "World.start_broker()), which needs root")
+        else:
+            self.dbus_daemon = need_program("dbus-daemon", "dbus-daemon")
         self.gmemd = need_binary("GMEMD")
         self.gmemctl = need_binary("GMEMCTL")
         self.tmp = tempfile.mkdtemp(prefix="gmemtest.")
@@ -436,6 +459,7 @@ class World:
         self.notify_lock = threading.Lock()
         self.notify_messages = []
         self.conn = None
+        self.journal_sock = None
 
     # bus
     def start_bus(self):
@@ -443,6 +467,21 @@ class World:
         conf = os.path.join(self.tmp, "bus.conf")
         with open(conf, "w") as f:
             f.write(BUS_CONFIG.format(socket=sock))
+        if bus_is_broker():
+            self.start_broker(sock, conf)
+        else:
+            self.start_dbus_daemon(conf)
+        self.env = dict(os.environ)
+        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
+        # Keep clients from wandering off to a session bus or a pager.
+        self.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        self.env["SYSTEMD_PAGER"] = "cat"
+        self.env["PAGER"] = "cat"
+        self.env["SYSTEMD_COLORS"] = "0"
+        self.env["SYSTEMD_LOG_COLOR"] = "0"
+        self.conn = dbus.bus.BusConnection(self.address)
+
+    def start_dbus_daemon(self, conf):
         self.bus_log = open(os.path.join(self.tmp, "dbus-daemon.log"), "w")
         self.bus_proc = subprocess.Popen(
             [self.dbus_daemon, f"--config-file={conf}", "--nofork", "--print-address=1"],
@@ -454,15 +493,92 @@ class World:
             raise RuntimeError("dbus-daemon did not print its address:\n" +
                                open(self.bus_log.name).read())
         self.address = line
-        self.env = dict(os.environ)
-        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
-        # Keep clients from wandering off to a session bus or a pager.
-        self.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
-        self.env["SYSTEMD_PAGER"] = "cat"
-        self.env["PAGER"] = "cat"
-        self.env["SYSTEMD_COLORS"] = "0"
-        self.env["SYSTEMD_LOG_COLOR"] = "0"
-        self.conn = dbus.bus.BusConnection(self.address)
+
+    def start_broker(self, sock, conf):
+        """dbus-broker-launch without systemd. It takes its listening socket
+        from socket activation (LISTEN_FDS, LISTEN_PID), so the world binds
+        it and passes it as fd 3. It logs only to the journal, and gives up
+        when /run/systemd/journal/socket cannot be connected to: it runs in
+        a private mount namespace (hence root) whose /run is an empty tmpfs
+        with that name pointing to a datagram socket of the world's, which
+        copies each entry's MESSAGE to dbus-broker.log. Its connection to
+        "the system bus" (DBUS_SYSTEM_BUS_ADDRESS, for activation through
+        systemd) goes to the bus itself: there is no systemd, so nothing is
+        activatable, as on dbus-daemon with no service files. Ready when it
+        logs "Ready", after it has handed the socket to the broker."""
+        self.bus_log = open(os.path.join(self.tmp, "dbus-broker.log"), "w")
+        journal = os.path.join(self.tmp, "journal")
+        self.journal_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.journal_sock.bind(journal)
+        self.broker_ready = threading.Event()
+        threading.Thread(target=self._journal_pump, args=(self.journal_sock,), daemon=True).start()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(sock)
+        listener.listen(256)
+        self.address = f"unix:path={sock}"
+
+        def place_listener():
+            os.dup2(listener.fileno(), 3)
+            die_with_parent()
+
+        script = ('mount -t tmpfs -o mode=0755 gmemtest-run /run && '
+                  'mkdir -p /run/systemd/journal && ln -s "$0" /run/systemd/journal/socket && '
+                  'LISTEN_PID=$$ exec "$@"')
+        env = dict(os.environ, LISTEN_FDS="1", LISTEN_FDNAMES="dbus.socket",
+                   DBUS_SYSTEM_BUS_ADDRESS=self.address)
+        env.pop("NOTIFY_SOCKET", None)
+        self.bus_proc = subprocess.Popen(
+            [self.unshare, "--mount", "--propagation", "private", "/bin/sh", "-c", script, journal,
+             self.broker_launch, "--scope", "system", f"--config-file={conf}"],
+            env=env, stdin=subprocess.DEVNULL, stdout=self.bus_log, stderr=self.bus_log,
+            close_fds=False, preexec_fn=place_listener)
+        listener.close()
+        deadline = time.monotonic() + 20 * SLOW
+        while not self.broker_ready.wait(0.05):
+            if self.bus_proc.poll() is not None or time.monotonic() > deadline:
+                self.bus_log.flush()
+                raise RuntimeError(f"dbus-broker-launch did not get ready (status {self.bus_proc.poll()}):\n" +
+                                   open(self.bus_log.name).read())
+
+    def _journal_pump(self, sock):
+        """Copies the MESSAGE of every journal entry dbus-broker sends to the
+        bus log (the native protocol: KEY=VALUE lines, or KEY, a 64-bit
+        little-endian length and the value; entries too big for a datagram
+        come as a memfd, which is read the same way)."""
+        while True:
+            try:
+                data, anc, _flags, _addr = sock.recvmsg(1 << 17, socket.CMSG_SPACE(4 * 4))
+            except OSError:
+                return
+            for level, kind, fds in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    for fd in memoryview(fds).cast("i"):
+                        with os.fdopen(fd, "rb") as f:
+                            f.seek(0)
+                            data += f.read()
+            fields = {}
+            while data:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    break
+                line = data[:nl]
+                if b"=" in line:
+                    key, value = line.split(b"=", 1)
+                    data = data[nl + 1:]
+                else:
+                    key = line
+                    size = int.from_bytes(data[nl + 1:nl + 9], "little")
+                    value = data[nl + 9:nl + 9 + size]
+                    data = data[nl + 10 + size:]
+                fields[key.decode(errors="replace")] = value.decode(errors="replace")
+            message = fields.get("MESSAGE", "")
+            try:
+                self.bus_log.write(message.rstrip("\n") + "\n")
+                self.bus_log.flush()
+            except ValueError:
+                return
+            if message.strip() == "Ready":
+                self.broker_ready.set()
 
     # daemon
     def start_gmemd(self, extra_args=(), notify=True):
@@ -593,6 +709,9 @@ class World:
                 self.bus_proc.kill()
                 self.bus_proc.wait()
             self.bus_proc = None
+        if self.journal_sock:
+            self.journal_sock.close()
+            self.journal_sock = None
         if self.notify_sock:
             self.notify_sock.close()
             self.notify_sock = None
@@ -989,7 +1108,7 @@ def main(start_daemon=True):
         WORLD.start_bus()
         if start_daemon:
             WORLD.start_gmemd()
-        print(f"private bus {WORLD.address}; gmemd {WORLD.gmemd}"
+        print(f"private {BUS_KIND} {WORLD.address}; gmemd {WORLD.gmemd}"
               + (f" under {' '.join(WRAPPER)}" if WRAPPER else ""), file=sys.stderr)
         runner = unittest.TextTestRunner(verbosity=2, resultclass=GmemTestResult)
         prog = unittest.main(module=__main__, argv=[sys.argv[0]] + sys.argv[1:],
