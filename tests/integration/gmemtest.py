@@ -514,6 +514,9 @@ class World:
         threading.Thread(target=self._journal_pump, args=(self.journal_sock,), daemon=True).start()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(sock)
+        # Every uid connects, as to dbus-daemon's socket (which it makes
+        # 0777) and to systemd's dbus.socket (SocketMode=0666).
+        os.chmod(sock, 0o666)
         listener.listen(256)
         self.address = f"unix:path={sock}"
 
