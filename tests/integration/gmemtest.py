@@ -543,6 +543,18 @@ class World:
                 raise RuntimeError(f"dbus-broker-launch did not get ready (status {self.bus_proc.poll()}):\n" +
                                    open(self.bus_log.name).read())
 
+    def bus_pid(self):
+        """The process that holds the bus's connections: dbus-daemon, or the
+        dbus-broker that dbus-broker-launch runs as its only child."""
+        pid = self.bus_proc.pid
+        if not bus_is_broker():
+            return pid
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = f.read().split()
+        if len(children) != 1:
+            raise RuntimeError(f"dbus-broker-launch ({pid}) has children {children}, not one dbus-broker")
+        return int(children[0])
+
     def _journal_pump(self, sock):
         """Copies the MESSAGE of every journal entry dbus-broker sends to the
         bus log (the native protocol: KEY=VALUE lines, or KEY, a 64-bit
