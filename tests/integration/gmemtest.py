@@ -7,7 +7,7 @@ configuration written into a temporary directory (type "system", EXTERNAL
 auth, allow rules), and the real gmemd connected to it through
 DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus. The bus
 is dbus-daemon, or dbus-broker with GMEM_TEST_BUS=dbus-broker (see
-World.start_broker() for how it runs without systemd). The
+Bus.start_broker() for how it runs without systemd). The
 clients are the real ones: gmemctl, busctl and gdbus run as subprocesses
 with the same environment, and python3-dbus is used where returned file
 descriptors must be examined.
@@ -407,6 +407,11 @@ def bus_is_broker():
     return BUS_KIND == "dbus-broker"
 
 
+# How each bus words an AccessDenied of its own send policy (gmemctl tells
+# these apart from gmemd's AccessDenied by the same words).
+BUS_SEND_REFUSED = "Sender is not authorized to send message" if bus_is_broker() else "Rejected send message"
+
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -436,65 +441,73 @@ def need_binary(var):
     return os.path.abspath(path)
 
 
-class World:
-    """A private bus and one gmemd on it."""
+class Bus:
+    """One private bus of the kind GMEM_TEST_BUS names, started from conf, a
+    configuration file whose <listen> is unix:path=sock, logging to
+    TMP/dbus-daemon.log or TMP/dbus-broker.log."""
 
-    def __init__(self):
+    @staticmethod
+    def need_programs():
+        """Skips the file (77) when this kind of bus cannot run here."""
         if bus_is_broker():
-            self.broker_launch = need_program("dbus-broker-launch", "dbus-broker")
-            self.unshare = need_program("unshare", "util-linux")
+            need_program("dbus-broker-launch", "dbus-broker")
+            need_program("unshare", "util-linux")
             if os.geteuid() != 0:
                 skip_file("dbus-broker runs here in a private mount namespace (see "
-                          "World.start_broker()), which needs root")
+                          "Bus.start_broker()), which needs root")
         else:
-            self.dbus_daemon = need_program("dbus-daemon", "dbus-daemon")
-        self.gmemd = need_binary("GMEMD")
-        self.gmemctl = need_binary("GMEMCTL")
-        self.tmp = tempfile.mkdtemp(prefix="gmemtest.")
-        os.chmod(self.tmp, 0o755)   # tests connect as other uids too
-        self.bus_proc = None
-        self.gmemd_proc = None
-        self.gmemd_status = None
-        self.notify_sock = None
-        self.notify_lock = threading.Lock()
-        self.notify_messages = []
-        self.conn = None
+            need_program("dbus-daemon", "dbus-daemon")
+
+    def __init__(self, tmp, conf, sock):
+        self.proc = None
         self.journal_sock = None
-
-    # bus
-    def start_bus(self):
-        sock = os.path.join(self.tmp, "system_bus_socket")
-        conf = os.path.join(self.tmp, "bus.conf")
-        with open(conf, "w") as f:
-            f.write(BUS_CONFIG.format(socket=sock))
         if bus_is_broker():
-            self.start_broker(sock, conf)
+            self.start_broker(tmp, conf, sock)
         else:
-            self.start_dbus_daemon(conf)
-        self.env = dict(os.environ)
-        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
-        # Keep clients from wandering off to a session bus or a pager.
-        self.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
-        self.env["SYSTEMD_PAGER"] = "cat"
-        self.env["PAGER"] = "cat"
-        self.env["SYSTEMD_COLORS"] = "0"
-        self.env["SYSTEMD_LOG_COLOR"] = "0"
-        self.conn = dbus.bus.BusConnection(self.address)
+            self.start_dbus_daemon(tmp, conf)
 
-    def start_dbus_daemon(self, conf):
-        self.bus_log = open(os.path.join(self.tmp, "dbus-daemon.log"), "w")
-        self.bus_proc = subprocess.Popen(
-            [self.dbus_daemon, f"--config-file={conf}", "--nofork", "--print-address=1"],
-            stdout=subprocess.PIPE, stderr=self.bus_log, stdin=subprocess.DEVNULL,
+    def log_text(self):
+        self.log.flush()
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def pid(self):
+        """The process that holds the bus's connections: dbus-daemon, or the
+        dbus-broker that dbus-broker-launch runs as its only child."""
+        pid = self.proc.pid
+        if not bus_is_broker():
+            return pid
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = f.read().split()
+        if len(children) != 1:
+            raise RuntimeError(f"dbus-broker-launch ({pid}) has children {children}, not one dbus-broker")
+        return int(children[0])
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self.journal_sock:
+            self.journal_sock.close()
+            self.journal_sock = None
+
+    def start_dbus_daemon(self, tmp, conf):
+        self.log = open(os.path.join(tmp, "dbus-daemon.log"), "w")
+        self.proc = subprocess.Popen(
+            [shutil.which("dbus-daemon"), f"--config-file={conf}", "--nofork", "--print-address=1"],
+            stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent)
-        line = self.bus_proc.stdout.readline().decode().strip()
+        line = self.proc.stdout.readline().decode().strip()
         if not line:
-            self.bus_log.flush()
-            raise RuntimeError("dbus-daemon did not print its address:\n" +
-                               open(self.bus_log.name).read())
+            raise RuntimeError("dbus-daemon did not print its address:\n" + self.log_text())
         self.address = line
 
-    def start_broker(self, sock, conf):
+    def start_broker(self, tmp, conf, sock):
         """dbus-broker-launch without systemd. It takes its listening socket
         from socket activation (LISTEN_FDS, LISTEN_PID), so the world binds
         it and passes it as fd 3. It logs only to the journal, and gives up
@@ -506,8 +519,8 @@ class World:
         systemd) goes to the bus itself: there is no systemd, so nothing is
         activatable, as on dbus-daemon with no service files. Ready when it
         logs "Ready", after it has handed the socket to the broker."""
-        self.bus_log = open(os.path.join(self.tmp, "dbus-broker.log"), "w")
-        journal = os.path.join(self.tmp, "journal")
+        self.log = open(os.path.join(tmp, "dbus-broker.log"), "w")
+        journal = os.path.join(tmp, "journal")
         self.journal_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.journal_sock.bind(journal)
         self.broker_ready = threading.Event()
@@ -530,30 +543,17 @@ class World:
         env = dict(os.environ, LISTEN_FDS="1", LISTEN_FDNAMES="dbus.socket",
                    DBUS_SYSTEM_BUS_ADDRESS=self.address)
         env.pop("NOTIFY_SOCKET", None)
-        self.bus_proc = subprocess.Popen(
-            [self.unshare, "--mount", "--propagation", "private", "/bin/sh", "-c", script, journal,
-             self.broker_launch, "--scope", "system", f"--config-file={conf}"],
-            env=env, stdin=subprocess.DEVNULL, stdout=self.bus_log, stderr=self.bus_log,
+        self.proc = subprocess.Popen(
+            [shutil.which("unshare"), "--mount", "--propagation", "private", "/bin/sh", "-c", script, journal,
+             shutil.which("dbus-broker-launch"), "--scope", "system", f"--config-file={conf}"],
+            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             close_fds=False, preexec_fn=place_listener)
         listener.close()
         deadline = time.monotonic() + 20 * SLOW
         while not self.broker_ready.wait(0.05):
-            if self.bus_proc.poll() is not None or time.monotonic() > deadline:
-                self.bus_log.flush()
-                raise RuntimeError(f"dbus-broker-launch did not get ready (status {self.bus_proc.poll()}):\n" +
-                                   open(self.bus_log.name).read())
-
-    def bus_pid(self):
-        """The process that holds the bus's connections: dbus-daemon, or the
-        dbus-broker that dbus-broker-launch runs as its only child."""
-        pid = self.bus_proc.pid
-        if not bus_is_broker():
-            return pid
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = f.read().split()
-        if len(children) != 1:
-            raise RuntimeError(f"dbus-broker-launch ({pid}) has children {children}, not one dbus-broker")
-        return int(children[0])
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dbus-broker-launch did not get ready (status {self.proc.poll()}):\n" +
+                                   self.log_text())
 
     def _journal_pump(self, sock):
         """Copies the MESSAGE of every journal entry dbus-broker sends to the
@@ -588,12 +588,54 @@ class World:
                 fields[key.decode(errors="replace")] = value.decode(errors="replace")
             message = fields.get("MESSAGE", "")
             try:
-                self.bus_log.write(message.rstrip("\n") + "\n")
-                self.bus_log.flush()
+                self.log.write(message.rstrip("\n") + "\n")
+                self.log.flush()
             except ValueError:
                 return
             if message.strip() == "Ready":
                 self.broker_ready.set()
+
+
+class World:
+    """A private bus and one gmemd on it."""
+
+    def __init__(self):
+        Bus.need_programs()
+        self.gmemd = need_binary("GMEMD")
+        self.gmemctl = need_binary("GMEMCTL")
+        self.tmp = tempfile.mkdtemp(prefix="gmemtest.")
+        os.chmod(self.tmp, 0o755)   # tests connect as other uids too
+        self.bus = None
+        self.bus_proc = None
+        self.gmemd_proc = None
+        self.gmemd_status = None
+        self.notify_sock = None
+        self.notify_lock = threading.Lock()
+        self.notify_messages = []
+        self.conn = None
+
+    # bus
+    def start_bus(self):
+        sock = os.path.join(self.tmp, "system_bus_socket")
+        conf = os.path.join(self.tmp, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(BUS_CONFIG.format(socket=sock))
+        self.bus = Bus(self.tmp, conf, sock)
+        self.bus_proc = self.bus.proc
+        self.address = self.bus.address
+        self.env = dict(os.environ)
+        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
+        # Keep clients from wandering off to a session bus or a pager.
+        self.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        self.env["SYSTEMD_PAGER"] = "cat"
+        self.env["PAGER"] = "cat"
+        self.env["SYSTEMD_COLORS"] = "0"
+        self.env["SYSTEMD_LOG_COLOR"] = "0"
+        self.conn = dbus.bus.BusConnection(self.address)
+
+    def bus_pid(self):
+        """The process that holds the bus's connections."""
+        return self.bus.pid()
 
     # daemon
     def start_gmemd(self, extra_args=(), notify=True):
@@ -716,17 +758,10 @@ class World:
             except Exception:
                 pass
             self.conn = None
-        if self.bus_proc is not None:
-            self.bus_proc.terminate()
-            try:
-                self.bus_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.bus_proc.kill()
-                self.bus_proc.wait()
+        if self.bus is not None:
+            self.bus.stop()
+            self.bus = None
             self.bus_proc = None
-        if self.journal_sock:
-            self.journal_sock.close()
-            self.journal_sock = None
         if self.notify_sock:
             self.notify_sock.close()
             self.notify_sock = None
