@@ -12,7 +12,8 @@
  * gmemd counts the fds it has sent to each client. When a client would
  * pass FDFLOW_CLIENT_MAX, or all clients together FDFLOW_TOTAL_MAX, it asks
  * the bus how many are still unread, and refuses (the caller answers
- * LimitsExceeded) while a client has too many unread. dbus-daemon answers
+ * LimitsExceeded) while a client has too many unread; a refusal the bus
+ * confirmed stands for FDFLOW_REFUSAL_USEC without asking again. dbus-daemon answers
  * org.freedesktop.DBus.Debug.Stats GetConnectionStats (OutgoingFDs) for one
  * client; dbus-broker has no GetConnectionStats but lists every peer's
  * OutgoingFds in GetStats (org.bus1.DBus.Debug.Stats.PeerAccounting), so
