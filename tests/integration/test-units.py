@@ -170,8 +170,9 @@ class Units(GmemTestCase):
     <allow send_destination="org.freedesktop.DBus"/>
     <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Debug.Stats"/>
     <allow receive_type="method_call"/>
-    <!-- With send_type, as Debian's system.conf: dbus-broker ignores
-         send_requested_reply, and a bare one would allow every send. -->
+    <!-- With send_type, as Debian's system.conf: on both buses a bare
+         send_requested_reply="true" allow after the denies allows every
+         send, Debug.Stats too. -->
     <allow send_requested_reply="true" send_type="method_return"/>
     <allow send_requested_reply="true" send_type="error"/>
     <allow receive_requested_reply="true" receive_type="method_return"/>

@@ -489,7 +489,9 @@ class Hostile(GmemTestCase):
         8 MiB and as long as the bus lets a message be (dbus-daemon's
         max_message_size, 32 MiB by default) in two of them: each refused
         with a named error whose message does not repeat the string; then
-        one over the limit, which the bus refuses before gmemd sees it.
+        one over the limit, which dbus-daemon refuses before gmemd sees it
+        (it hangs up) and dbus-broker passes on (its limit is the
+        specification's 128 MiB): gmemd refuses the name.
         gmemd's memory may keep the high-water mark of one such message
         (glibc raises its mmap threshold after freeing a large block), but
         must not grow when they are sent again."""
