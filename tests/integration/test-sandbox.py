@@ -204,10 +204,10 @@ class Sandbox(GmemTestCase):
     def test_user_switch_to_uid_without_passwd_entry(self):
         # A uid no passwd entry names: that uid, gid the same number, no
         # supplementary groups. gmemd switches and says so. Then the buses
-        # differ: dbus-daemon refuses such a uid's connection (it looks the
-        # uid's groups up in the user database and fails), so gmemd fails to
-        # connect; dbus-broker takes the groups from the socket
-        # (SO_PEERGROUPS) and lets it serve.
+        # differ: dbus-daemon refuses such a uid's connection (it cannot
+        # find the uid in the user database), so gmemd fails to connect;
+        # dbus-broker lets it connect and serve. (Both take a connection's
+        # groups from the socket: that is not the difference.)
         uid = next(u for u in range(2000, 60000) if not _has_passwd_entry(u))
         if gmemtest.bus_is_broker():
             self.start(f"--user={uid}", "--log-level=debug")
