@@ -359,6 +359,43 @@ class Hostile(GmemTestCase):
         self.assertEqual(res["unanswered"], 0, "another client's calls went unanswered while a client "
                          "did not read replies that carry fds")
 
+    def test_never_reading_client_refused_on_its_own_count(self):
+        """200 GetFd calls from a client that reads nothing for 2 s, then
+        reads: every reply is an fd or LimitsExceeded. On dbus-broker the
+        first 16 (FDFLOW_CLIENT_MAX) are fds and the rest LimitsExceeded: it
+        holds them until the client reads and says so in GetStats (its peer
+        accounting, which gmemd reads as it has no GetConnectionStats). On
+        dbus-daemon the fds it has written into the client's socket no
+        longer count as queued (OutgoingFDs), so fds and refusals alternate
+        as it writes; what matters there is that gmemd's connection is not
+        stalled (test_never_reading_client_fds_others_unaffected)."""
+        vm = self.register_vm()
+        region = self.create_region(size=1 << 20)
+        self.close_fd(self.attach(vm, region))
+        c = loadutil.raw()
+        serials = []
+        for _ in range(200):
+            serial = c.next_serial()
+            c.send_raw(c.encode_call(*MANAGER, "GetFd", "ss", [vm, region], serial=serial), [])
+            serials.append(serial)
+        time.sleep(2 * SLOW)
+        kinds = []
+        for serial in serials:
+            r = c.wait_reply(serial)
+            for fd in r.fds:
+                os.close(fd)
+            kinds.append("fd" if r.type == W.METHOD_RETURN and r.fds else r.error_name)
+        c.close()
+        fds = kinds.count("fd")
+        figure(f"hostile: 200 GetFd unread for 2 s, then read: {fds} fds, "
+               f"{kinds.count('org.freedesktop.DBus.Error.LimitsExceeded')} LimitsExceeded")
+        self.assertLessEqual(set(kinds), {"fd", "org.freedesktop.DBus.Error.LimitsExceeded"},
+                             f"every reply is an fd or LimitsExceeded: {kinds}")
+        if gmemtest.bus_is_broker():
+            self.assertEqual(kinds, ["fd"] * 16 + ["org.freedesktop.DBus.Error.LimitsExceeded"] * 184,
+                             "on dbus-broker gmemd refuses once 16 are unread")
+        self.assertServing("a client that read its fd replies late")
+
     # --- unexpected fds -------------------------------------------------------
 
     def test_unexpected_fds(self):
