@@ -509,11 +509,11 @@ class Bus:
 
     def start_broker(self, tmp, conf, sock):
         """dbus-broker-launch without systemd. It takes its listening socket
-        from socket activation (LISTEN_FDS, LISTEN_PID), so the world binds
-        it and passes it as fd 3. It logs only to the journal, and gives up
+        from socket activation (LISTEN_FDS, LISTEN_PID), so the Bus binds it
+        and passes it as fd 3. It logs only to the journal, and gives up
         when /run/systemd/journal/socket cannot be connected to: it runs in
         a private mount namespace (hence root) whose /run is an empty tmpfs
-        with that name pointing to a datagram socket of the world's, which
+        with that name pointing to a datagram socket of the Bus's, which
         copies each entry's MESSAGE to dbus-broker.log. Its connection to
         "the system bus" (DBUS_SYSTEM_BUS_ADDRESS, for activation through
         systemd) goes to the bus itself: there is no systemd, so nothing is
@@ -552,7 +552,9 @@ class Bus:
         deadline = time.monotonic() + 20 * SLOW
         while not self.broker_ready.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dbus-broker-launch did not get ready (status {self.proc.poll()}):\n" +
+                status = self.proc.poll()
+                self.stop()
+                raise RuntimeError(f"dbus-broker-launch did not get ready (status {status}):\n" +
                                    self.log_text())
 
     def _journal_pump(self, sock):
