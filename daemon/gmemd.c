@@ -265,7 +265,7 @@ static int drop_privileges(void) {
                         return log_error_errno(r, "Cannot switch to user '%s'", arg_user);
                 if (r > 0)
                         log_notice("No passwd entry for uid %s: running as gid %s with no supplementary groups "
-                                   "(dbus-daemon refuses connections from such a uid)", arg_user, arg_user);
+                                   "(dbus-daemon refuses connections from such a uid; dbus-broker does not)", arg_user, arg_user);
         }
         r = sandbox_drop_privileges();
         if (r < 0)

@@ -14,6 +14,9 @@ GMEM_BUILD_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev l
                      libjson-c-dev libseccomp-dev scdoc)
 # Packages to run the daemon on a private bus and talk to it.
 GMEM_RUN_PACKAGES=(dbus-daemon python3 python3-dbus systemd libglib2.0-bin util-linux procps)
+# The second bus the integration and load suites run on (suite
+# integration-broker, load-broker-hostile); only tools/test installs it.
+GMEM_TEST_PACKAGES=(dbus-broker)
 
 GMEM_PYTHON=/usr/bin/python3
 
@@ -55,6 +58,14 @@ gmem_install_packages() {
         fi
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
                 "${missing[@]}" </dev/null || gmem_die "apt-get install ${missing[*]} failed"
+        # Debian's dbus-broker makes itself dbus.service, the system and user
+        # bus from the next boot on. The tests start it only as a private bus:
+        # a machine that had dbus-daemon as its bus keeps it.
+        if printf '%s\n' "${missing[@]}" | grep -qx dbus-broker; then
+                systemctl disable dbus-broker.service >/dev/null 2>&1
+                systemctl --global disable dbus-broker.service >/dev/null 2>&1
+                gmem_say "dbus-broker installed for the tests only: its dbus.service aliases removed"
+        fi
 }
 
 # gmem_meson_setup DIR [MESON OPTIONS...]: configures DIR, or reconfigures it

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus-fdflow.h"
 #include "hashmap.h"
@@ -13,9 +14,23 @@
 /* How long gmemd waits for the bus to say how many fds a client has not read. */
 #define FDFLOW_STATS_TIMEOUT_USEC (2 * 1000 * 1000ULL)
 
+/*
+ * How long a refusal the bus confirmed stands without asking again. A
+ * client that keeps calling without reading would otherwise cost gmemd one
+ * question to the bus per call, and every other client waits behind them
+ * (on dbus-broker, whose GetStats lists every peer, the slowest call of
+ * another client went from under 0.1 s to 2.4 s in load-broker-hostile).
+ */
+#define FDFLOW_REFUSAL_USEC (100 * 1000ULL)
+
+/* dbus-broker's GetStats entry with one row per peer. */
+#define PEER_ACCOUNTING_KEY "org.bus1.DBus.Debug.Stats.PeerAccounting"
+
 typedef struct FdFlowClient {
         char *sender;
         unsigned fds;               /* sent and possibly unread */
+        uint64_t refused_usec;      /* CLOCK_MONOTONIC of the last confirmed refusal, or 0 */
+        bool listed;                /* in the last peer accounting */
 } FdFlowClient;
 
 struct FdFlow {
@@ -23,6 +38,7 @@ struct FdFlow {
         Hashmap *clients;           /* unique name -> FdFlowClient */
         unsigned total;             /* sum of every client's fds */
         sd_bus_slot *match;
+        bool peer_accounting;       /* the bus answers GetStats, not GetConnectionStats */
         bool unverifiable;          /* the bus would not say; said so once */
 };
 
@@ -99,22 +115,25 @@ static bool mark_unverifiable(FdFlow *f) {
 }
 
 /*
- * Asks the bus for sender's connection statistics (GetConnectionStats of
- * org.freedesktop.DBus.Debug.Stats), waiting at most
- * FDFLOW_STATS_TIMEOUT_USEC. The bus's error, if it answers with one, is
- * left in error.
+ * Asks the bus for its statistics (member of org.freedesktop.DBus.Debug.Stats:
+ * GetConnectionStats of sender, or GetStats with sender NULL), waiting at
+ * most FDFLOW_STATS_TIMEOUT_USEC. The bus's error, if it answers with one,
+ * is left in error.
  */
-static int stats_call(sd_bus *bus, const char *sender, sd_bus_error *error, sd_bus_message **ret_reply) {
+static int stats_call(sd_bus *bus, const char *member, const char *sender, sd_bus_error *error,
+                      sd_bus_message **ret_reply) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         int r;
 
         r = sd_bus_message_new_method_call(bus, &call, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                           "org.freedesktop.DBus.Debug.Stats", "GetConnectionStats");
+                                           "org.freedesktop.DBus.Debug.Stats", member);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(call, "s", sender);
-        if (r < 0)
-                return r;
+        if (sender) {
+                r = sd_bus_message_append(call, "s", sender);
+                if (r < 0)
+                        return r;
+        }
         return sd_bus_call(bus, call, FDFLOW_STATS_TIMEOUT_USEC, error, ret_reply);
 }
 
@@ -155,6 +174,113 @@ static int stats_outgoing_fds(sd_bus_message *reply, unsigned *ret_fds) {
         return 0;
 }
 
+/* Sets c's count to unread, keeping the total in step. */
+static void client_set(FdFlow *f, FdFlowClient *c, unsigned unread) {
+        f->total = f->total - c->fds + unread;
+        c->fds = unread;
+}
+
+/*
+ * Reads one row of dbus-broker's peer accounting, (sa{sv}a{su}): the
+ * peer's unique name, its credentials (skipped) and its counters, of which
+ * OutgoingFds is what the broker holds for the peer and the peer has not
+ * read. 0 at the end of the array, 1 with a row read, -EBADMSG if it is
+ * malformed or has no OutgoingFds.
+ */
+static int accounting_row(sd_bus_message *reply, const char **ret_name, unsigned *ret_fds) {
+        const char *name, *key;
+        bool found = false;
+        uint32_t v, fds = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'r', "sa{sv}a{su}");
+        if (r == 0)
+                return 0;
+        if (r < 0)
+                return -EBADMSG;
+        if (sd_bus_message_read(reply, "s", &name) < 0 ||
+            sd_bus_message_skip(reply, "a{sv}") < 0 ||
+            sd_bus_message_enter_container(reply, 'a', "{su}") < 0)
+                return -EBADMSG;
+        while ((r = sd_bus_message_read(reply, "{su}", &key, &v)) > 0)
+                if (streq(key, "OutgoingFds")) {
+                        fds = v;
+                        found = true;
+                }
+        if (r < 0 || !found)
+                return -EBADMSG;
+        if (sd_bus_message_exit_container(reply) < 0 || sd_bus_message_exit_container(reply) < 0)
+                return -EBADMSG;
+        *ret_name = name;
+        *ret_fds = fds;
+        return 1;
+}
+
+/*
+ * Moves reply, a GetStats a{sv}, to the a(sa{sv}a{su}) of its peer
+ * accounting entry. -EBADMSG if there is none (dbus-daemon's GetStats has
+ * only totals) or the reply is malformed.
+ */
+static int accounting_enter(sd_bus_message *reply) {
+        const char *key;
+        int r;
+
+        if (sd_bus_message_enter_container(reply, 'a', "{sv}") < 0)
+                return -EBADMSG;
+        for (;;) {
+                r = sd_bus_message_enter_container(reply, 'e', "sv");
+                if (r <= 0)
+                        return -EBADMSG;
+                if (sd_bus_message_read(reply, "s", &key) < 0)
+                        return -EBADMSG;
+                if (streq(key, PEER_ACCOUNTING_KEY))
+                        break;
+                if (sd_bus_message_skip(reply, "v") < 0 || sd_bus_message_exit_container(reply) < 0)
+                        return -EBADMSG;
+        }
+        if (sd_bus_message_enter_container(reply, 'v', "a(sa{sv}a{su})") < 0 ||
+            sd_bus_message_enter_container(reply, 'a', "(sa{sv}a{su})") < 0)
+                return -EBADMSG;
+        return 0;
+}
+
+/*
+ * Replaces every client's count with what dbus-broker's peer accounting
+ * (GetStats of org.freedesktop.DBus.Debug.Stats) says: one question for
+ * all clients. A client it does not list is gone and has nothing unread.
+ * The bus's error, if it answers with one, is left in error; -EBADMSG if
+ * the reply has no peer accounting.
+ */
+static int accounting_refresh(FdFlow *f, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        FdFlowClient *c;
+        const char *name;
+        unsigned fds;
+        int r;
+
+        r = stats_call(f->bus, "GetStats", NULL, error, &reply);
+        if (r < 0)
+                return r;
+        r = accounting_enter(reply);
+        if (r < 0)
+                return r;
+        HASHMAP_FOREACH(c, f->clients, i)
+                c->listed = false;
+        while ((r = accounting_row(reply, &name, &fds)) > 0) {
+                c = hashmap_get(f->clients, name);
+                if (!c)
+                        continue;
+                client_set(f, c, fds);
+                c->listed = true;
+        }
+        if (r < 0)
+                return r;
+        HASHMAP_FOREACH(c, f->clients, i)
+                if (!c->listed)
+                        client_set(f, c, 0);
+        return 0;
+}
+
 /*
  * How many fds the bus still holds for sender: 0 if sender is gone, as
  * nothing of ours waits for it then. Negative if the bus will not say, and
@@ -165,12 +291,25 @@ static int bus_unread_fds(FdFlow *f, const char *sender, unsigned *ret_unread) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = stats_call(f->bus, sender, &error, &reply);
+        r = stats_call(f->bus, "GetConnectionStats", sender, &error, &reply);
         if (r < 0 && sd_bus_error_has_name(&error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
                 *ret_unread = 0;
                 return 0;
         }
         if (r < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error accounting_error = SD_BUS_ERROR_NULL;
+
+                /* dbus-broker answers Failed ("Unimplemented functionality")
+                 * and has per-peer counters in GetStats instead. */
+                if (accounting_refresh(f, &accounting_error) >= 0) {
+                        FdFlowClient *c = hashmap_get(f->clients, sender);
+
+                        f->peer_accounting = true;
+                        log_debug("The bus has no GetConnectionStats (%s); counting unread file descriptors "
+                                  "from its peer accounting (GetStats)", error.message ?: strerror(-r));
+                        *ret_unread = c ? c->fds : 0;
+                        return 0;
+                }
                 if (mark_unverifiable(f))
                         log_warning("Cannot ask the bus how many file descriptors clients have not read (%s); a "
                                     "client that never reads its replies can stall gmemd's bus connection",
@@ -188,14 +327,27 @@ static int bus_unread_fds(FdFlow *f, const char *sender, unsigned *ret_unread) {
         return 0;
 }
 
-/* Replaces the count of c with what the bus says; false if it would not say. */
+/*
+ * Replaces the count of c with what the bus says (and, on dbus-broker,
+ * every other client's too); false if it would not say.
+ */
 static bool refresh(FdFlow *f, FdFlowClient *c) {
         unsigned unread;
 
+        if (f->peer_accounting) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                int r;
+
+                r = accounting_refresh(f, &error);
+                if (r < 0 && mark_unverifiable(f))
+                        log_warning("Cannot ask the bus how many file descriptors clients have not read (%s); "
+                                    "a client that never reads its replies is left to the bus's own limits",
+                                    error.message ?: strerror(-r));
+                return r >= 0;
+        }
         if (bus_unread_fds(f, c->sender, &unread) < 0)
                 return false;
-        f->total = f->total - c->fds + unread;
-        c->fds = unread;
+        client_set(f, c, unread);
         return true;
 }
 
@@ -269,15 +421,32 @@ static bool within_limits(const FdFlow *f, const FdFlowClient *c, unsigned n) {
  * unread by the bus's own count. Counts the bus will not confirm let the
  * reply through.
  */
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+                return 0;
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
 static int check_unread(FdFlow *f, FdFlowClient *c, unsigned n, FdFlowRefusal *ret_refusal) {
+        uint64_t now;
+
         if (f->unverifiable || within_limits(f, c, n))
                 return 0;
+        now = now_usec();
+        if (c->refused_usec != 0 && now - c->refused_usec < FDFLOW_REFUSAL_USEC) {
+                *ret_refusal = (FdFlowRefusal) { .unread = c->fds, .max = FDFLOW_CLIENT_MAX };
+                return -EBUSY;
+        }
+        c->refused_usec = 0;
         if (!refresh(f, c))
                 return 0;
 
-        if (f->total + n > FDFLOW_TOTAL_MAX)
+        if (f->total + n > FDFLOW_TOTAL_MAX && !f->peer_accounting)
                 refresh_others(f, c);
         if (c->fds + n > FDFLOW_CLIENT_MAX) {
+                c->refused_usec = now;
                 *ret_refusal = (FdFlowRefusal) { .unread = c->fds, .max = FDFLOW_CLIENT_MAX };
                 return -EBUSY;
         }

@@ -4,14 +4,22 @@
  * charges every fd gmemd sends to gmemd until its recipient has read it,
  * and stops reading gmemd's connection once max_incoming_unix_fds (64 by
  * default) are outstanding: one client that asks for fds and never reads
- * its replies would stall gmemd for everyone.
+ * its replies would stall gmemd for everyone. dbus-broker charges them to
+ * the recipient's uid instead, and disconnects a recipient whose uid has
+ * no quota left for a reply it asked for: there one client that never
+ * reads can use up what every connection of its uid may hold.
  *
  * gmemd counts the fds it has sent to each client. When a client would
  * pass FDFLOW_CLIENT_MAX, or all clients together FDFLOW_TOTAL_MAX, it asks
- * the bus how many are still unread (org.freedesktop.DBus.Debug.Stats
- * GetConnectionStats, OutgoingFDs), and refuses (the caller answers
- * LimitsExceeded) while a client has too many unread. A bus that does not answer that question
- * (built without stats, or a policy that forbids it) leaves the counts
+ * the bus how many are still unread, and refuses (the caller answers
+ * LimitsExceeded) while a client has too many unread; a refusal the bus
+ * confirmed stands for FDFLOW_REFUSAL_USEC without asking again. dbus-daemon answers
+ * org.freedesktop.DBus.Debug.Stats GetConnectionStats (OutgoingFDs) for one
+ * client; dbus-broker has no GetConnectionStats but lists every peer's
+ * OutgoingFds in GetStats (org.bus1.DBus.Debug.Stats.PeerAccounting), so
+ * once GetConnectionStats fails and GetStats has that list, every count is
+ * refreshed from GetStats with one call. A bus that answers neither (built
+ * without stats, or a policy that forbids it) leaves the counts
  * unverifiable: gmemd says so once and lets replies through.
  */
 #pragma once

@@ -2,10 +2,12 @@
 """
 gmemtest — the harness every integration test file shares.
 
-Each test file runs against its own world: a private dbus-daemon started
-from a configuration written into a temporary directory (type "system",
-EXTERNAL auth, allow rules), and the real gmemd connected to it through
-DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus. The
+Each test file runs against its own world: a private bus started from a
+configuration written into a temporary directory (type "system", EXTERNAL
+auth, allow rules), and the real gmemd connected to it through
+DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus. The bus
+is dbus-daemon, or dbus-broker with GMEM_TEST_BUS=dbus-broker (see
+Bus.start_broker() for how it runs without systemd). The
 clients are the real ones: gmemctl, busctl and gdbus run as subprocesses
 with the same environment, and python3-dbus is used where returned file
 descriptors must be examined.
@@ -19,9 +21,11 @@ Paths come from the environment (meson sets them):
   GMEM_SOURCE_ROOT the source tree (for tools/gmem-mmap)
   GMEM_VERSION     the project version, for --version and Version
   GMEMTEST_KEEP    keep the temporary directory and print its path
+  GMEM_TEST_BUS    dbus-daemon (the default) or dbus-broker
 
-A file exits 77 (skipped) with the reason when dbus-daemon or python3-dbus
-is missing; a missing gmemd or gmemctl is a failure, not a skip.
+A file exits 77 (skipped) with the reason when the bus (dbus-daemon, or
+dbus-broker-launch and unshare) or python3-dbus is missing, or when
+dbus-broker is asked for and the test does not run as root; a missing gmemd or gmemctl is a failure, not a skip.
 
 Every skip says so where the caller collects it: a skipped file, and every
 skipped test method however it skipped, prints one line
@@ -391,6 +395,23 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 """
 
 
+# Which bus the world starts: the tests pass on both; where the two differ,
+# the test says what each does and asks bus_is_broker().
+BUS_KIND = os.environ.get("GMEM_TEST_BUS", "dbus-daemon")
+if BUS_KIND not in ("dbus-daemon", "dbus-broker"):
+    print(f"FAIL: GMEM_TEST_BUS={BUS_KIND}: dbus-daemon or dbus-broker", file=sys.stderr)
+    sys.exit(1)
+
+
+def bus_is_broker():
+    return BUS_KIND == "dbus-broker"
+
+
+# How each bus words an AccessDenied of its own send policy (gmemctl tells
+# these apart from gmemd's AccessDenied by the same words).
+BUS_SEND_REFUSED = "Sender is not authorized to send message" if bus_is_broker() else "Rejected send message"
+
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -420,15 +441,173 @@ def need_binary(var):
     return os.path.abspath(path)
 
 
+class Bus:
+    """One private bus of the kind GMEM_TEST_BUS names, started from conf, a
+    configuration file whose <listen> is unix:path=sock, logging to
+    TMP/dbus-daemon.log or TMP/dbus-broker.log."""
+
+    @staticmethod
+    def need_programs():
+        """Skips the file (77) when this kind of bus cannot run here."""
+        if bus_is_broker():
+            need_program("dbus-broker-launch", "dbus-broker")
+            need_program("unshare", "util-linux")
+            if os.geteuid() != 0:
+                skip_file("dbus-broker runs here in a private mount namespace (see "
+                          "Bus.start_broker()), which needs root")
+        else:
+            need_program("dbus-daemon", "dbus-daemon")
+
+    def __init__(self, tmp, conf, sock):
+        self.proc = None
+        self.journal_sock = None
+        if bus_is_broker():
+            self.start_broker(tmp, conf, sock)
+        else:
+            self.start_dbus_daemon(tmp, conf)
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def pid(self):
+        """The process that holds the bus's connections: dbus-daemon, or the
+        dbus-broker that dbus-broker-launch runs as its only child."""
+        pid = self.proc.pid
+        if not bus_is_broker():
+            return pid
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = f.read().split()
+        if len(children) != 1:
+            raise RuntimeError(f"dbus-broker-launch ({pid}) has children {children}, not one dbus-broker")
+        return int(children[0])
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self.journal_sock:
+            self.journal_sock.close()
+            self.journal_sock = None
+
+    def start_dbus_daemon(self, tmp, conf):
+        self.log = open(os.path.join(tmp, "dbus-daemon.log"), "w")
+        self.proc = subprocess.Popen(
+            [shutil.which("dbus-daemon"), f"--config-file={conf}", "--nofork", "--print-address=1"],
+            stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent)
+        line = self.proc.stdout.readline().decode().strip()
+        if not line:
+            raise RuntimeError("dbus-daemon did not print its address:\n" + self.log_text())
+        self.address = line
+
+    def start_broker(self, tmp, conf, sock):
+        """dbus-broker-launch without systemd. It takes its listening socket
+        from socket activation (LISTEN_FDS, LISTEN_PID), so the Bus binds it
+        and passes it as fd 3. It logs only to the journal, and gives up
+        when /run/systemd/journal/socket cannot be connected to: it runs in
+        a private mount namespace (hence root) whose /run is an empty tmpfs
+        with that name pointing to a datagram socket of the Bus's, which
+        copies each entry's MESSAGE to dbus-broker.log. Its connection to
+        "the system bus" (DBUS_SYSTEM_BUS_ADDRESS, for activation through
+        systemd) goes to the bus itself: there is no systemd, so nothing is
+        activatable, as on dbus-daemon with no service files. Ready when it
+        logs "Ready", after it has handed the socket to the broker."""
+        self.log = open(os.path.join(tmp, "dbus-broker.log"), "w")
+        journal = os.path.join(tmp, "journal")
+        self.journal_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.journal_sock.bind(journal)
+        self.broker_ready = threading.Event()
+        threading.Thread(target=self._journal_pump, args=(self.journal_sock,), daemon=True).start()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(sock)
+        # Every uid connects, as to dbus-daemon's socket (which it makes
+        # 0777) and to systemd's dbus.socket (SocketMode=0666).
+        os.chmod(sock, 0o666)
+        listener.listen(256)
+        self.address = f"unix:path={sock}"
+
+        def place_listener():
+            os.dup2(listener.fileno(), 3)
+            die_with_parent()
+
+        script = ('mount -t tmpfs -o mode=0755 gmemtest-run /run && '
+                  'mkdir -p /run/systemd/journal && ln -s "$0" /run/systemd/journal/socket && '
+                  'LISTEN_PID=$$ exec "$@"')
+        env = dict(os.environ, LISTEN_FDS="1", LISTEN_FDNAMES="dbus.socket",
+                   DBUS_SYSTEM_BUS_ADDRESS=self.address)
+        env.pop("NOTIFY_SOCKET", None)
+        self.proc = subprocess.Popen(
+            [shutil.which("unshare"), "--mount", "--propagation", "private", "/bin/sh", "-c", script, journal,
+             shutil.which("dbus-broker-launch"), "--scope", "system", f"--config-file={conf}"],
+            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            close_fds=False, preexec_fn=place_listener)
+        listener.close()
+        deadline = time.monotonic() + 20 * SLOW
+        while not self.broker_ready.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                status = self.proc.poll()
+                self.stop()
+                raise RuntimeError(f"dbus-broker-launch did not get ready (status {status}):\n" +
+                                   self.log_text())
+
+    def _journal_pump(self, sock):
+        """Copies the MESSAGE of every journal entry dbus-broker sends to the
+        bus log (the native protocol: KEY=VALUE lines, or KEY, a 64-bit
+        little-endian length and the value; entries too big for a datagram
+        come as a memfd, which is read the same way)."""
+        while True:
+            try:
+                data, anc, _flags, _addr = sock.recvmsg(1 << 17, socket.CMSG_SPACE(4 * 4))
+            except OSError:
+                return
+            for level, kind, fds in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    for fd in memoryview(fds).cast("i"):
+                        with os.fdopen(fd, "rb") as f:
+                            f.seek(0)
+                            data += f.read()
+            fields = {}
+            while data:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    break
+                line = data[:nl]
+                if b"=" in line:
+                    key, value = line.split(b"=", 1)
+                    data = data[nl + 1:]
+                else:
+                    key = line
+                    size = int.from_bytes(data[nl + 1:nl + 9], "little")
+                    value = data[nl + 9:nl + 9 + size]
+                    data = data[nl + 10 + size:]
+                fields[key.decode(errors="replace")] = value.decode(errors="replace")
+            message = fields.get("MESSAGE", "")
+            try:
+                self.log.write(message.rstrip("\n") + "\n")
+                self.log.flush()
+            except ValueError:
+                return
+            if message.strip() == "Ready":
+                self.broker_ready.set()
+
+
 class World:
     """A private bus and one gmemd on it."""
 
     def __init__(self):
-        self.dbus_daemon = need_program("dbus-daemon", "dbus-daemon")
+        Bus.need_programs()
         self.gmemd = need_binary("GMEMD")
         self.gmemctl = need_binary("GMEMCTL")
         self.tmp = tempfile.mkdtemp(prefix="gmemtest.")
         os.chmod(self.tmp, 0o755)   # tests connect as other uids too
+        self.bus = None
         self.bus_proc = None
         self.gmemd_proc = None
         self.gmemd_status = None
@@ -443,17 +622,9 @@ class World:
         conf = os.path.join(self.tmp, "bus.conf")
         with open(conf, "w") as f:
             f.write(BUS_CONFIG.format(socket=sock))
-        self.bus_log = open(os.path.join(self.tmp, "dbus-daemon.log"), "w")
-        self.bus_proc = subprocess.Popen(
-            [self.dbus_daemon, f"--config-file={conf}", "--nofork", "--print-address=1"],
-            stdout=subprocess.PIPE, stderr=self.bus_log, stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent)
-        line = self.bus_proc.stdout.readline().decode().strip()
-        if not line:
-            self.bus_log.flush()
-            raise RuntimeError("dbus-daemon did not print its address:\n" +
-                               open(self.bus_log.name).read())
-        self.address = line
+        self.bus = Bus(self.tmp, conf, sock)
+        self.bus_proc = self.bus.proc
+        self.address = self.bus.address
         self.env = dict(os.environ)
         self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
         # Keep clients from wandering off to a session bus or a pager.
@@ -463,6 +634,10 @@ class World:
         self.env["SYSTEMD_COLORS"] = "0"
         self.env["SYSTEMD_LOG_COLOR"] = "0"
         self.conn = dbus.bus.BusConnection(self.address)
+
+    def bus_pid(self):
+        """The process that holds the bus's connections."""
+        return self.bus.pid()
 
     # daemon
     def start_gmemd(self, extra_args=(), notify=True):
@@ -585,13 +760,9 @@ class World:
             except Exception:
                 pass
             self.conn = None
-        if self.bus_proc is not None:
-            self.bus_proc.terminate()
-            try:
-                self.bus_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.bus_proc.kill()
-                self.bus_proc.wait()
+        if self.bus is not None:
+            self.bus.stop()
+            self.bus = None
             self.bus_proc = None
         if self.notify_sock:
             self.notify_sock.close()
@@ -989,7 +1160,7 @@ def main(start_daemon=True):
         WORLD.start_bus()
         if start_daemon:
             WORLD.start_gmemd()
-        print(f"private bus {WORLD.address}; gmemd {WORLD.gmemd}"
+        print(f"private {BUS_KIND} {WORLD.address}; gmemd {WORLD.gmemd}"
               + (f" under {' '.join(WRAPPER)}" if WRAPPER else ""), file=sys.stderr)
         runner = unittest.TextTestRunner(verbosity=2, resultclass=GmemTestResult)
         prog = unittest.main(module=__main__, argv=[sys.argv[0]] + sys.argv[1:],

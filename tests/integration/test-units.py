@@ -144,10 +144,10 @@ class Units(GmemTestCase):
         self.assertIn(m.group(2), ("SAFE", "OK"), f"exposure {m.group(1)} {m.group(2)} is OK or better")
 
     def start_system_bus(self, gmemd_user="gmemd"):
-        """A dbus-daemon with the system defaults (as Debian's system.conf:
-        the Stats interface is denied by default) plus
-        units/org.gmemd.Broker1.conf, its rules for user gmemd given to
-        gmemd_user; returns its address."""
+        """A bus of the kind under test (gmemtest.Bus) with the system
+        defaults (as Debian's system.conf: the Stats interface is denied by
+        default) plus units/org.gmemd.Broker1.conf, its rules for user gmemd
+        given to gmemd_user; returns its address."""
         tmp = tempfile.mkdtemp(prefix="gmembus.")
         os.chmod(tmp, 0o755)
         self.addCleanup(shutil.rmtree, tmp, True)
@@ -170,21 +170,26 @@ class Units(GmemTestCase):
     <allow send_destination="org.freedesktop.DBus"/>
     <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Debug.Stats"/>
     <allow receive_type="method_call"/>
-    <allow send_requested_reply="true"/>
-    <allow receive_requested_reply="true"/>
+    <!-- With send_type, as Debian's system.conf: on both buses a bare
+         send_requested_reply="true" allow after the denies allows every
+         send, Debug.Stats too. -->
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_requested_reply="true" receive_type="method_return"/>
+    <allow receive_requested_reply="true" receive_type="error"/>
   </policy>
   <include>{tmp}/gmemd.conf</include>
 </busconfig>
 """)
-        bus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address=1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        self.addCleanup(lambda: (bus.kill(), bus.wait()))
-        address = bus.stdout.readline().decode().strip()
-        self.assertTrue(address, f"dbus-daemon starts with the policy included: {bus.stderr.read1().decode()}")
-        return address
+        try:
+            bus = gmemtest.Bus(tmp, conf, sock)
+        except RuntimeError as e:
+            self.fail(f"{gmemtest.BUS_KIND} starts with the policy included: {e}")
+        self.addCleanup(bus.stop)
+        return bus.address
 
     def test_system_bus_policy(self):
-        """A dbus-daemon with the system defaults plus units/org.gmemd.Broker1.conf."""
+        """The bus under test with the system defaults plus units/org.gmemd.Broker1.conf."""
         address = self.start_system_bus()
         env = dict(self.world.env, DBUS_SYSTEM_BUS_ADDRESS=address)
         daemon = subprocess.Popen([self.world.gmemd] + (["--no-sandbox"] if gmemtest.WRAPPER else []),
@@ -223,7 +228,7 @@ print(json.dumps(out))
         res = json.loads(p.stdout)
         self.assertEqual(res["introspect"][0], "ok", "everyone may introspect the broker")
         self.assertEqual(res["list"][0], ACCESS_DENIED, "others may not call the manager")
-        self.assertIn("Rejected send message", res["list"][1], "the bus itself refuses them, not gmemd")
+        self.assertIn(gmemtest.BUS_SEND_REFUSED, res["list"][1], "the bus itself refuses them, not gmemd")
         self.assertEqual(res["getfd"][0], "org.gmemd.Broker1.Error.NoSuchVm",
                          "GetFd reaches gmemd, which decides (here: no such VM)")
 
@@ -232,7 +237,7 @@ print(json.dumps(out))
         p = subprocess.run([self.world.gmemctl, "list-regions"], user=NOBODY, group=NOBODY, extra_groups=[],
                            env=env, capture_output=True, text=True, timeout=30 * SLOW, cwd="/")
         self.assertEqual(p.returncode, 1, p.stderr)
-        self.assertIn("Rejected send message", p.stderr, "gmemctl prints the bus's refusal")
+        self.assertIn(gmemtest.BUS_SEND_REFUSED, p.stderr, "gmemctl prints the bus's refusal")
         self.assertIn(hint, p.stderr, "and says which groups the bus lets through")
         # ... and not when gmemd itself refuses (its policy, here: no such VM's uid).
         p = subprocess.run([self.world.gmemctl, "create-region", "x", "1M"], user=NOBODY, group=NOBODY,
@@ -240,6 +245,42 @@ print(json.dumps(out))
                            timeout=30 * SLOW, cwd="/")
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertNotIn(hint, p.stderr, f"gmemd's own refusal gets no hint about the bus: {p.stderr}")
+
+    def test_system_bus_policy_lets_gmemd_ask_for_unread_fds(self):
+        """User gmemd may ask the bus how many fds a client has not read
+        (bus-fdflow.c): GetConnectionStats on dbus-daemon, GetStats on
+        dbus-broker; both buses apply the system default's deny of
+        Debug.Stats to everyone else."""
+        gmemd_uid = pwd.getpwnam("daemon").pw_uid
+        address = self.start_system_bus(gmemd_user="daemon")
+        client = r"""
+import dbus, dbus.bus, json, sys
+conn = dbus.bus.BusConnection(sys.argv[1])
+out = {}
+for method, sig, args in [("GetConnectionStats", "s", [conn.get_unique_name()]), ("GetStats", "", [])]:
+    try:
+        conn.call_blocking("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.Debug.Stats",
+                           method, sig, args)
+        out[method] = ["ok", ""]
+    except dbus.exceptions.DBusException as e:
+        out[method] = [e.get_dbus_name(), e.get_dbus_message()]
+print(json.dumps(out))
+"""
+        res = {}
+        for uid in (gmemd_uid, NOBODY):
+            p = subprocess.run([sys.executable, "-c", client, address], user=uid, group=uid, extra_groups=[],
+                               env=self.world.env, capture_output=True, text=True, timeout=30 * SLOW, cwd="/")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            res[uid] = json.loads(p.stdout)
+        if gmemtest.bus_is_broker():
+            self.assertEqual(res[gmemd_uid]["GetStats"][0], "ok", f"user gmemd may ask dbus-broker: {res}")
+            self.assertEqual(res[gmemd_uid]["GetConnectionStats"],
+                             ["org.freedesktop.DBus.Error.Failed", "Unimplemented functionality"],
+                             "dbus-broker 33 has no GetConnectionStats")
+        else:
+            self.assertEqual(res[gmemd_uid]["GetConnectionStats"][0], "ok", f"user gmemd may ask dbus-daemon: {res}")
+        for method in ("GetStats", "GetConnectionStats"):
+            self.assertEqual(res[NOBODY][method][0], ACCESS_DENIED, f"others may not ask for {method}: {res}")
 
     def test_system_bus_policy_hides_objects(self):
         """Under units/org.gmemd.Broker1.conf, what the bus lets through shows each uid only what it may see."""

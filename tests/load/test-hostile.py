@@ -258,7 +258,7 @@ class Hostile(GmemTestCase):
         its own calls' latency. Then the hog hangs up; returns the figures."""
         st = self.stats()
         base = st.settled()
-        bus = DaemonStats(self.world.bus_proc.pid)
+        bus = DaemonStats(self.world.bus_pid())
         bus_base = bus.fds()
         good = loadutil.raw(timeout=PROBE_TIMEOUT)
         hog = loadutil.raw()
@@ -311,7 +311,7 @@ class Hostile(GmemTestCase):
                f"another client: {res['probes']} calls answered (slowest "
                f"{(res['max_latency'] or 0) * 1000:.0f} ms), {res['unanswered']} unanswered within {PROBE_TIMEOUT} s; "
                f"gmemd fds {res['base']['fds']} -> {res['peak']['fds']} -> {res['after']['fds']}, rss "
-               f"{res['base']['rss']} -> {res['peak']['rss']} -> {res['after']['rss']} KiB; dbus-daemon fds "
+               f"{res['base']['rss']} -> {res['peak']['rss']} -> {res['after']['rss']} KiB; {gmemtest.BUS_KIND} fds "
                f"{res['bus_fds'][0]} -> {res['bus_fds'][1]}; serving again {res['recovery']:.1f}s after the "
                f"hog hung up")
 
@@ -358,6 +358,43 @@ class Hostile(GmemTestCase):
         res = self.fd_hog()
         self.assertEqual(res["unanswered"], 0, "another client's calls went unanswered while a client "
                          "did not read replies that carry fds")
+
+    def test_never_reading_client_refused_on_its_own_count(self):
+        """200 GetFd calls from a client that reads nothing for 2 s, then
+        reads: every reply is an fd or LimitsExceeded. On dbus-broker the
+        first 16 (FDFLOW_CLIENT_MAX) are fds and the rest LimitsExceeded: it
+        holds them until the client reads and says so in GetStats (its peer
+        accounting, which gmemd reads as it has no GetConnectionStats). On
+        dbus-daemon the fds it has written into the client's socket no
+        longer count as queued (OutgoingFDs), so fds and refusals alternate
+        as it writes; what matters there is that gmemd's connection is not
+        stalled (test_never_reading_client_fds_others_unaffected)."""
+        vm = self.register_vm()
+        region = self.create_region(size=1 << 20)
+        self.close_fd(self.attach(vm, region))
+        c = loadutil.raw()
+        serials = []
+        for _ in range(200):
+            serial = c.next_serial()
+            c.send_raw(c.encode_call(*MANAGER, "GetFd", "ss", [vm, region], serial=serial), [])
+            serials.append(serial)
+        time.sleep(2 * SLOW)
+        kinds = []
+        for serial in serials:
+            r = c.wait_reply(serial)
+            for fd in r.fds:
+                os.close(fd)
+            kinds.append("fd" if r.type == W.METHOD_RETURN and r.fds else r.error_name)
+        c.close()
+        fds = kinds.count("fd")
+        figure(f"hostile: 200 GetFd unread for 2 s, then read: {fds} fds, "
+               f"{kinds.count('org.freedesktop.DBus.Error.LimitsExceeded')} LimitsExceeded")
+        self.assertLessEqual(set(kinds), {"fd", "org.freedesktop.DBus.Error.LimitsExceeded"},
+                             f"every reply is an fd or LimitsExceeded: {kinds}")
+        if gmemtest.bus_is_broker():
+            self.assertEqual(kinds, ["fd"] * 16 + ["org.freedesktop.DBus.Error.LimitsExceeded"] * 184,
+                             "on dbus-broker gmemd refuses once 16 are unread")
+        self.assertServing("a client that read its fd replies late")
 
     # --- unexpected fds -------------------------------------------------------
 
@@ -489,7 +526,9 @@ class Hostile(GmemTestCase):
         8 MiB and as long as the bus lets a message be (dbus-daemon's
         max_message_size, 32 MiB by default) in two of them: each refused
         with a named error whose message does not repeat the string; then
-        one over the limit, which the bus refuses before gmemd sees it.
+        one over the limit, which dbus-daemon refuses before gmemd sees it
+        (it hangs up) and dbus-broker passes on (its limit is the
+        specification's 128 MiB): gmemd refuses the name.
         gmemd's memory may keep the high-water mark of one such message
         (glibc raises its mmap threshold after freeing a large block), but
         must not grow when they are sent again."""
@@ -577,7 +616,11 @@ class Hostile(GmemTestCase):
     def test_nested_variants(self):
         """An a{sv} holds 2 levels of the 64 the bus allows: variants nested
         62 deep reach gmemd and are refused by type; 63 are refused by the
-        bus itself."""
+        bus itself. dbus-broker counts one level more (the body's own
+        struct, as its message reader sees it): there 61 reach gmemd and 62
+        get the sender disconnected ("sent a message with an invalid
+        body")."""
+        deepest = 61 if gmemtest.bus_is_broker() else 62
         V = W.Variant
         deep_array = V("a" * 30 + "b", [])
         deep_struct = V("(" * 30 + "b" + ")" * 30, None)
@@ -588,7 +631,7 @@ class Hostile(GmemTestCase):
                 v = (v,)
             return v
         deep_struct.value = nest_struct(30)
-        for depth in (2, 16, 32, 62):
+        for depth in (2, 16, 32, deepest):
             c = loadutil.raw()
             r = mgr_call(c, "CreateRegion", "sta{sv}", ["nv", 4096, {"populate": W.nested_variant(depth, "b", True)}])
             self.assertEqual(r.error_name, E + "InvalidArgument", f"depth {depth}: {r}")
@@ -612,8 +655,9 @@ class Hostile(GmemTestCase):
         c.close()
         c = loadutil.raw()
         try:
-            mgr_call(c, "CreateRegion", "sta{sv}", ["nv", 4096, {"populate": W.nested_variant(63, "b", True)}])
-            self.fail("the bus passed a message nested 65 deep")
+            mgr_call(c, "CreateRegion", "sta{sv}", ["nv", 4096,
+                                                    {"populate": W.nested_variant(deepest + 1, "b", True)}])
+            self.fail(f"the bus passed variants nested {deepest + 1} deep in an a{{sv}}")
         except (ConnectionError, OSError):
             pass
         c.close()
