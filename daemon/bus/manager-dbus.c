@@ -2,7 +2,8 @@
 /*
  * manager-dbus.c — org.gmemd.Broker1.Manager at /org/gmemd/Broker1: the
  * by-name entry points to every operation, the lists, the manager's
- * properties and signals, and the registration of all object trees. Methods
+ * properties, and the registration of all object trees (the signals that
+ * announce model changes are bus-signals.c's). Methods
  * that name a region or VM resolve it and hand over to the per-object
  * handlers in region-dbus.c, vm-dbus.c and migration-dbus.c, so each
  * operation is implemented once.
@@ -13,6 +14,7 @@
 
 #include "config.h"
 
+#include "bus-signals.h"
 #include "bus-util.h"
 #include "manager-dbus.h"
 #include "migration-dbus.h"
@@ -699,161 +701,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-/* --- model hooks: changes become signals --- */
-
-/*
- * sd-bus looks objects up through the same callbacks to emit their signals
- * as to answer callers; while gmemd emits, the lookups must not hide an
- * object from whoever's call happens to be dispatched.
- */
-static BusContext *emitting_begin(Manager *m) {
-        BusContext *ctx = m->hooks_userdata;
-
-        ctx->emitting++;
-        return ctx;
-}
-
-static void emitting_end(BusContext **ctx) {
-        (*ctx)->emitting--;
-}
-
-#define EMITTING(m) _cleanup_(emitting_end) _unused_ BusContext *_emitting_ = emitting_begin(m)
-
-static void emit_object_signal(Manager *m, const char *signal, const char *name, int (*path_of)(const void *, char **),
-                               const void *o, bool added) {
-        EMITTING(m);
-        _cleanup_free_ char *path = NULL;
-        sd_bus *bus = manager_bus(m);
-
-        if (path_of(o, &path) < 0)
-                return;
-        (void) sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE_MANAGER, signal, "so", name, path);
-        if (added)
-                (void) sd_bus_emit_object_added(bus, path);
-        else
-                (void) sd_bus_emit_object_removed(bus, path);
-}
-
-static void hook_region_new(Manager *m, Region *reg) {
-        emit_object_signal(m, "RegionNew", reg->name, region_path_of, reg, true);
-}
-
-static void hook_region_removed(Manager *m, Region *reg) {
-        emit_object_signal(m, "RegionRemoved", reg->name, region_path_of, reg, false);
-}
-
-static void hook_vm_new(Manager *m, Vm *vm) {
-        emit_object_signal(m, "VmNew", vm->name, vm_path_of, vm, true);
-}
-
-static void hook_vm_removed(Manager *m, Vm *vm) {
-        emit_object_signal(m, "VmRemoved", vm->name, vm_path_of, vm, false);
-}
-
-static void hook_vm_changed(Manager *m, Vm *vm) {
-        EMITTING(m);
-        _cleanup_free_ char *path = NULL;
-
-        if (vm_bus_path(vm, &path) >= 0)
-                (void) sd_bus_emit_properties_changed(manager_bus(m), path, BUS_IFACE_VM, "LeaderPID", NULL);
-}
-
-static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
-        EMITTING(m);
-        _cleanup_free_ char *vm_path = NULL, *region_path = NULL;
-        sd_bus *bus = manager_bus(m);
-
-        if (vm && vm_bus_path(vm, &vm_path) >= 0)
-                (void) sd_bus_emit_properties_changed(bus, vm_path, BUS_IFACE_VM, "Views", NULL);
-        if (reg && region_bus_path(reg, &region_path) >= 0)
-                (void) sd_bus_emit_properties_changed(bus, region_path, BUS_IFACE_REGION, "Views", NULL);
-}
-
-static void hook_view_revoked(Manager *m, View *v) {
-        EMITTING(m);
-        (void) sd_bus_emit_signal(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "ViewRevoked", "ss",
-                                  v->vm->name, v->region->name);
-}
-
-static void emit_migration(Manager *m, Migration *mig, int added) {
-        EMITTING(m);
-        _cleanup_free_ char *path = NULL;
-        sd_bus *bus = manager_bus(m);
-
-        if (migration_bus_path(mig, &path) < 0)
-                return;
-        if (added > 0)
-                (void) sd_bus_emit_object_added(bus, path);
-        else if (added < 0) {
-                (void) sd_bus_emit_object_removed(bus, path);
-                return;
-        } else
-                (void) sd_bus_emit_properties_changed(bus, path, BUS_IFACE_MIGRATION, "State", NULL);
-        (void) sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE_MANAGER, "MigrationChanged", "os", path,
-                                  migration_state_to_string(mig->state));
-}
-
-static void hook_migration_new(Manager *m, Migration *mig) {
-        emit_migration(m, mig, 1);
-}
-
-static void hook_migration_changed(Manager *m, Migration *mig) {
-        emit_migration(m, mig, 0);
-}
-
-static void hook_migration_removed(Manager *m, Migration *mig) {
-        emit_migration(m, mig, -1);
-}
-
-static void hook_totals_changed(Manager *m) {
-        EMITTING(m);
-        (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "TotalBytes", NULL);
-}
-
-static void hook_persistence_changed(Manager *m) {
-        EMITTING(m);
-        (void) sd_bus_emit_properties_changed(manager_bus(m), BUS_PATH, BUS_IFACE_MANAGER, "Persistence", NULL);
-}
-
-static void bus_context_free(void *userdata);
-
-static void hook_detach(Manager *m) {
-        bus_context_free(m->hooks_userdata);
-        m->hooks_userdata = NULL;
-}
-
-static const ManagerHooks bus_hooks = {
-        .detach = hook_detach,
-        .region_new = hook_region_new,
-        .region_removed = hook_region_removed,
-        .vm_new = hook_vm_new,
-        .vm_changed = hook_vm_changed,
-        .vm_removed = hook_vm_removed,
-        .views_changed = hook_views_changed,
-        .view_revoked = hook_view_revoked,
-        .migration_new = hook_migration_new,
-        .migration_changed = hook_migration_changed,
-        .migration_removed = hook_migration_removed,
-        .totals_changed = hook_totals_changed,
-        .persistence_changed = hook_persistence_changed,
-};
-
-static void bus_context_free(void *userdata) {
-        BusContext *ctx = userdata;
-
-        if (!ctx)
-                return;
-        /* Frees the slots the cache holds, which hold references to the bus. */
-        bus_creds_cache_free(ctx->creds);
-        fdflow_free(ctx->fdflow);
-        free(ctx);
-}
-
 void manager_bus_unregister(Manager *m) {
-        if (m->hooks != &bus_hooks)
-                return;
-        hook_detach(m);
-        m->hooks = NULL;
+        bus_signals_detach(m);
 }
 
 int manager_bus_register(Manager *m, sd_bus *bus) {
@@ -878,9 +727,7 @@ int manager_bus_register(Manager *m, sd_bus *bus) {
                 bus_context_free(ctx);
                 return r;
         }
-        /* The context lives until manager_free() calls hook_detach(), which must come before the bus goes. */
-        m->hooks_userdata = ctx;
-        m->hooks = &bus_hooks;
+        bus_signals_attach(m, ctx);
 
         r = sd_bus_add_object_manager(bus, NULL, BUS_PATH);
         if (r < 0)
