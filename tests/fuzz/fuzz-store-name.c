@@ -68,10 +68,11 @@ static bool all_digits(const char *s, size_t n) {
         return true;
 }
 
-/* a and b have the same fields but for numbers spelled differently ("007" and "7", or a flag "2" and "1"). */
+/* a and b have the same fields but for numbers spelled differently ("007" and "7", or a flag "2" and "1").
+ * Fields are split at '/' and at '.', since a VM's leader field holds two numbers ("L.PID.START"). */
 static bool same_but_numbers(const char *a, const char *b) {
         for (;;) {
-                size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+                size_t la = strcspn(a, "/."), lb = strcspn(b, "/.");
 
                 if ((la != lb || memcmp(a, b, la) != 0) && !(all_digits(a, la) && all_digits(b, lb)))
                         return false;
