@@ -15,7 +15,7 @@ GMEM_BUILD_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev l
 # Packages to run the daemon on a private bus and talk to it.
 GMEM_RUN_PACKAGES=(dbus-daemon python3 python3-dbus systemd libglib2.0-bin util-linux procps)
 # The second bus the integration and load suites run on (suite
-# integration-broker, load-broker-hostile); only tools/test installs it.
+# integration-broker, load-broker-*); only tools/test installs it.
 GMEM_TEST_PACKAGES=(dbus-broker)
 
 GMEM_PYTHON=/usr/bin/python3
