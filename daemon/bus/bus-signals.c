@@ -95,9 +95,11 @@ static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
         sd_bus *bus = manager_bus(m);
 
         if (vm && vm_bus_path(vm, &vm_path) >= 0)
-                (void) sd_bus_emit_properties_changed(bus, vm_path, BUS_IFACE_VM, "Views", NULL);
+                (void) bus_emit_property_changed(bus, vm_path, BUS_IFACE_VM, "Views", "a(sss)", vm_bus_append_views,
+                                                 vm);
         if (reg && region_bus_path(reg, &region_path) >= 0)
-                (void) sd_bus_emit_properties_changed(bus, region_path, BUS_IFACE_REGION, "Views", NULL);
+                (void) bus_emit_property_changed(bus, region_path, BUS_IFACE_REGION, "Views", "a(sss)",
+                                                 region_bus_append_all_views, reg);
 }
 
 static void hook_view_revoked(Manager *m, View *v) {

@@ -395,6 +395,49 @@ int bus_node_list(Manager *m, Hashmap *objects, BusPathFunc path, BusSeenFunc se
         return 1;
 }
 
+int bus_emit_property_changed(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              const char *signature, BusAppendFunc append, const void *object) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
+        int r;
+
+        if (!bus)
+                return -ENOTCONN;
+        r = sd_bus_message_new_signal(bus, &s, path, "org.freedesktop.DBus.Properties", "PropertiesChanged");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(s, "s", interface);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(s, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(s, 'e', "sv");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(s, "s", property);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(s, 'v', signature);
+        if (r < 0)
+                return r;
+        r = append(s, object);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(s);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(s);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(s);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(s, "as", 0);
+        if (r < 0)
+                return r;
+        return sd_bus_send(bus, s, NULL);
+}
+
 int region_bus_path(const Region *reg, char **ret) {
         return sd_bus_path_encode(BUS_REGION_PREFIX, reg->name, ret);
 }

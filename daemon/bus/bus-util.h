@@ -137,6 +137,17 @@ typedef bool (*BusSeenFunc)(const void *object, const Actor *a, Manager *m);
 /* Only the objects the caller of the message being dispatched may see (seen). */
 int bus_node_list(Manager *m, Hashmap *objects, BusPathFunc path, BusSeenFunc seen, char ***ret_nodes);
 
+/* Appends one value of an object to a message (a property's, for bus_emit_property_changed()). */
+typedef int (*BusAppendFunc)(sd_bus_message *m, const void *object);
+/*
+ * Emits PropertiesChanged(interface, {property: value}, []) from path, the
+ * value of the given signature appended by append from object: what
+ * sd_bus_emit_properties_changed() sends for one property, without looking
+ * the object up again through the object tree (most of an Attach's cost).
+ */
+int bus_emit_property_changed(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              const char *signature, BusAppendFunc append, const void *object);
+
 int region_bus_path(const Region *reg, char **ret);
 int vm_bus_path(const Vm *vm, char **ret);
 int migration_bus_path(const Migration *mig, char **ret);

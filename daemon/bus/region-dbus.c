@@ -179,29 +179,38 @@ static int property_get_allocated(sd_bus *bus, const char *path, const char *int
         return sd_bus_message_append(reply, "t", a);
 }
 
-static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
-                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Region *reg = userdata;
-        bool all, known;
+/* The Views value of reg: every view if all, else those of VMs a may see (none if a is NULL). */
+static int append_views(sd_bus_message *m, const Region *reg, bool all, const Actor *a) {
         View *v;
-        Actor a;
         int r;
 
-        /* Views of VMs the caller may not see are left out, except in PropertiesChanged (for every listener). */
-        all = bus_emitting(reg->manager);
-        known = bus_caller_peek(reg->manager, NULL, &a);
-        r = sd_bus_message_open_container(reply, 'a', "(sss)");
+        r = sd_bus_message_open_container(m, 'a', "(sss)");
         if (r < 0)
                 return r;
         HASHMAP_FOREACH(v, reg->views, i) {
-                if (!all && !(known && bus_actor_sees_vm(&a, v->vm)))
+                if (!all && !(a && bus_actor_sees_vm(a, v->vm)))
                         continue;
-                r = sd_bus_message_append(reply, "(sss)", v->vm->name, view_access_to_string(v->access),
-                                           view_state_to_string(v->state));
+                r = sd_bus_message_append(m, "(sss)", v->vm->name, view_access_to_string(v->access),
+                                          view_state_to_string(v->state));
                 if (r < 0)
                         return r;
         }
-        return sd_bus_message_close_container(reply);
+        return sd_bus_message_close_container(m);
+}
+
+int region_bus_append_all_views(sd_bus_message *m, const void *object) {
+        return append_views(m, object, true, NULL);
+}
+
+static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Region *reg = userdata;
+        Actor a;
+
+        /* Views of VMs the caller may not see are left out, except in PropertiesChanged (for every listener). */
+        if (bus_emitting(reg->manager))
+                return append_views(reply, reg, true, NULL);
+        return append_views(reply, reg, false, bus_caller_peek(reg->manager, NULL, &a) ? &a : NULL);
 }
 
 const sd_bus_vtable region_vtable[] = {

@@ -13,6 +13,12 @@ extern const sd_bus_vtable region_vtable[];
 
 int region_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                        sd_bus_error *error);
+/*
+ * Appends the Views property's value, a(sss), of a region (a const Region *)
+ * with every view, as PropertiesChanged carries it to every listener: a
+ * BusAppendFunc.
+ */
+int region_bus_append_all_views(sd_bus_message *m, const void *object);
 int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
 
 /* Looks up a region by name, setting NoSuchRegion. */

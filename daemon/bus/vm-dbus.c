@@ -230,22 +230,26 @@ static int property_get_uid(sd_bus *bus, const char *path, const char *interface
         return sd_bus_message_append(reply, "u", vm->has_uid ? (uint32_t) vm->uid : UINT32_MAX);
 }
 
-static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
-                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Vm *vm = userdata;
+int vm_bus_append_views(sd_bus_message *m, const void *object) {
+        const Vm *vm = object;
         View *v;
         int r;
 
-        r = sd_bus_message_open_container(reply, 'a', "(sss)");
+        r = sd_bus_message_open_container(m, 'a', "(sss)");
         if (r < 0)
                 return r;
         HASHMAP_FOREACH(v, vm->views, i) {
-                r = sd_bus_message_append(reply, "(sss)", v->region->name, view_access_to_string(v->access),
+                r = sd_bus_message_append(m, "(sss)", v->region->name, view_access_to_string(v->access),
                                           view_state_to_string(v->state));
                 if (r < 0)
                         return r;
         }
-        return sd_bus_message_close_container(reply);
+        return sd_bus_message_close_container(m);
+}
+
+static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return vm_bus_append_views(reply, userdata);
 }
 
 const sd_bus_vtable vm_vtable[] = {

@@ -13,6 +13,8 @@ extern const sd_bus_vtable vm_vtable[];
 
 int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                    sd_bus_error *error);
+/* Appends the Views property's value, a(sss), of a VM (a const Vm *): a BusAppendFunc. */
+int vm_bus_append_views(sd_bus_message *m, const void *object);
 int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
 
 /* Looks up a VM by name, setting NoSuchVm. */
