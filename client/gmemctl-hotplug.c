@@ -24,7 +24,8 @@
  * has to release the memory (ACPI eject) before QEMU reports DEVICE_DELETED
  * (awaited up to --timeout), then object-del, remove-fd of any fdset a
  * crashed hotplug left behind (found by its opaque tag), and the view is
- * detached.
+ * detached. What is not there any more (the DIMM, the backend) is skipped,
+ * so an unplug that was cut short can be run again.
  *
  * ID defaults to "VM.REGION" (names are [A-Za-z0-9_.-], which QOM ids allow
  * after a letter, and "mem-"/"dimm-" supply one).
@@ -92,6 +93,10 @@ static int connect_qmp(const Plug *p, Qmp **ret) {
         if (r == -EPROTO)
                 return log_error_errno(r, "%s does not speak QMP (no greeting, or capabilities refused)",
                                        p->qmp_path);
+        if (r == -ETIMEDOUT)
+                return log_error_errno(r, "QEMU's QMP socket %s sent no greeting within %" PRIu64 " s (QEMU "
+                                       "serves one client at a time: does another one hold it?)",
+                                       p->qmp_path, arg_timeout_usec / 1000000U);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to QEMU's QMP socket %s: %s", p->qmp_path,
                                        strerror(-r));
@@ -147,6 +152,26 @@ static int remove_fd(Qmp *q, int64_t fdset) {
                 return log_qmp_error(q, r, "remove-fd", what);
         }
         return 0;
+}
+
+/* Whether QEMU has an object mem-ID: 1 yes, 0 no. */
+static int object_exists(Qmp *q, const Plug *p) {
+        struct json_object *list = NULL;
+        int r;
+
+        r = qmp_execute(q, "qom-list", json_args("path", json_object_new_string("/objects")), -EBADF, &list);
+        if (r < 0)
+                return log_qmp_error(q, r, "qom-list", "/objects");
+        r = 0;
+        for (size_t i = 0; json_object_is_type(list, json_type_array) && i < json_object_array_length(list); i++) {
+                struct json_object *name;
+
+                if (json_object_object_get_ex(json_object_array_get_idx(list, i), "name", &name) &&
+                    json_object_is_type(name, json_type_string) && streq(json_object_get_string(name), p->memdev))
+                        r = 1;
+        }
+        json_object_put(list);
+        return r;
 }
 
 static int object_del(Qmp *q, const Plug *p) {
@@ -406,7 +431,9 @@ int verb_unplug(GmemClient *c, int argc, char **argv) {
                                                "failed: %s", p.dimm, strerror(-r));
         }
 
-        r = object_del(q, &p);
+        r = object_exists(q, &p);
+        if (r > 0)
+                r = object_del(q, &p);
         if (r < 0)
                 return r;
         r = remove_tagged_fdsets(q, &p);
