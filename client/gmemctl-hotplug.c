@@ -34,6 +34,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gmemctl.h"
 #include "parse.h"
@@ -305,6 +306,20 @@ static int get_view(GmemClient *c, const Plug *p, const GmemRegionProperties *rp
         return 0;
 }
 
+static int view_size(const Plug *p, int fd, uint64_t *ret) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to inspect the view of region '%s': %s", p->region,
+                                       strerror(errno));
+        if (!S_ISREG(st.st_mode) || st.st_size <= 0)
+                return log_error_errno(-EBADF, "The view of region '%s' is not a regular file with a size "
+                                       "(mode 0%o, size %" PRIi64 ")", p->region, (unsigned) st.st_mode,
+                                       (int64_t) st.st_size);
+        *ret = (uint64_t) st.st_size;
+        return 0;
+}
+
 static int check_backend(const Plug *p, const GmemRegionProperties *rp) {
         for (size_t i = 0; i < ELEMENTSOF(reopenable_backends); i++)
                 if (streq_ptr(rp->backend, reopenable_backends[i]))
@@ -320,7 +335,7 @@ int verb_hotplug(GmemClient *c, int argc, char **argv) {
         _cleanup_close_ int fd = -EBADF;
         int64_t fdset = -1, qemu_fd = -1;
         bool attached = false;
-        uint64_t size;
+        uint64_t size = 0;
         Plug p;
         int r;
 
@@ -331,13 +346,17 @@ int verb_hotplug(GmemClient *c, int argc, char **argv) {
         r = gmem_get_region_properties(c, p.region, &rp);
         if (r < 0)
                 return log_client_error(c, r, "Failed to read the properties of region '%s'", p.region);
-        size = rp->size;
         r = check_backend(&p, rp);
         if (r >= 0)
                 r = get_view(c, &p, rp, &fd, &attached);
         gmem_region_properties_free(rp);
         if (r < 0)
                 return r;
+
+        /* The DIMM is as large as the file the view opens, whatever the broker's figure. */
+        r = view_size(&p, fd, &size);
+        if (r < 0)
+                goto undo_view;
 
         r = connect_qmp(&p, &q);
         if (r < 0)
