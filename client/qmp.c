@@ -75,7 +75,7 @@ const char *qmp_error_desc(const Qmp *q) {
 static int fill_line(Qmp *q, uint64_t deadline) {
         for (;;) {
                 struct pollfd p = { .fd = q->fd, .events = POLLIN };
-                uint64_t now;
+                uint64_t now, wait_ms;
                 ssize_t n;
                 int k;
 
@@ -87,8 +87,8 @@ static int fill_line(Qmp *q, uint64_t deadline) {
                 now = now_usec();
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                k = poll(&p, 1, (int) ((deadline - now + 999) / 1000 > INT32_MAX ? INT32_MAX
-                                                                                 : (deadline - now + 999) / 1000));
+                wait_ms = (deadline - now + 999) / 1000;
+                k = poll(&p, 1, wait_ms > INT32_MAX ? INT32_MAX : (int) wait_ms);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;

@@ -188,7 +188,14 @@ class QemuHotplug(GmemTestCase):
         print(f"gmemctl unplug took {time.monotonic() - t2:.2f} s", file=sys.stderr)
         m = g.wait_console(r"^gmem-hotplug: removed blocks=(\d+)", 60)
         self.assertEqual(int(m.group(1)), blocks_before, "the guest should be back to its memory blocks")
+        print("the guest said:\n  " + "\n  ".join(l for l in g.console_text().split("\n")
+                                                 if l.startswith("gmem-hotplug:")), file=sys.stderr)
         self.assert_nothing_left(g, vm, objects_before, fds_before)
+
+        # Again: QEMU has nothing to take out any more; only the detach fails.
+        res = self.gmemctl("unplug", vm, region, f"--qmp={g.qmp_path}", expect=1)
+        self.assertNotIn("QMP command", res.err, "a DIMM and backend that are gone are skipped")
+        self.assertIn(region, res.err, "the broker's refusal to detach names the region")
 
     def test_no_slots(self):
         """device_add fails in a QEMU without slots and maxmem: the error
