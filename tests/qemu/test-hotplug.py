@@ -21,8 +21,12 @@ gmemd and no extra fd in gmemd.
 
 The failure path: a QEMU started without slots and maxmem refuses
 device_add; gmemctl's error names device_add and QEMU's error class, and
-nothing stays (no backend object, no fdset, no view). A region on a backend
-whose views QEMU cannot re-open (secret) is refused before QEMU is asked.
+nothing stays (no backend object, no fdset, no view). A QEMU whose guest
+does not answer ACPI (firmware only) keeps the DIMM: unplug gives up after
+--timeout= and leaves the DIMM, its backend and the view; there a hugetlb
+region is plugged too, and QEMU maps it with huge pages. A region on a
+backend whose views QEMU cannot re-open (secret) is refused before QEMU is
+asked.
 
 Skipped (77) with the reason when QEMU, the kernel image
 (tests/vm/install-deps), a static libc, dbus-daemon or python3-dbus is
@@ -63,6 +67,19 @@ def check_host():
 
 
 QEMU, KERNEL = check_host()
+
+
+def mapped_page_sizes(pid, ino):
+    """The page sizes (KernelPageSize, bytes) of a process's mappings of inode ino."""
+    out, mine = set(), False
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if parts and not parts[0].endswith(":"):
+                mine = len(parts) >= 5 and parts[4] == str(ino)
+            elif mine and parts[0] == "KernelPageSize:":
+                out.add(int(parts[1]) * 1024)
+    return out
 
 
 def splitmix64(x):
@@ -230,6 +247,54 @@ class QemuHotplug(GmemTestCase):
                          "a view the VM had before the hotplug should stay")
         self.assertEqual(g.qmp.execute("query-fdsets"), [])
         self.assertEqual(self.objects(g), objects_before)
+
+    def firmware_only_qemu(self, name):
+        """A running QEMU with room for DIMMs but no guest OS: nothing in it
+        answers ACPI, so no DIMM ever leaves."""
+        path, extra, _ = QEMU
+        qmp = os.path.join(self.work, f"{name}.qmp")
+        g = self.start_qemu(name, [path] + extra + [
+            "-accel", "tcg", "-machine", "q35", "-m", "128M,slots=2,maxmem=1G", "-nodefaults",
+            "-display", "none", "-qmp", f"unix:{qmp},server=on,wait=off"])
+        return g, qmp
+
+    def test_unplug_timeout(self):
+        """When the guest does not let the DIMM go, unplug says so after
+        --timeout= and leaves the DIMM, its backend and the view; a hugetlb
+        region is plugged as a memfd one is, and QEMU maps it with huge pages."""
+        g, qmp = self.firmware_only_qemu("nofw")
+        hp = gmemtest.hugepage_meminfo("Hugepagesize")
+        regions = [("to-ram", "memfd", 64 * MiB)]
+        if hp == 2 * MiB:
+            self.reserve_hugepages(1)
+            regions.append(("to-huge", "hugetlb", hp))
+        else:
+            print(f"the default huge page size is {hp} bytes: the hugetlb DIMM is left out", file=sys.stderr)
+        vm = "to-vm"
+        self.gmemctl("register-vm", vm)
+        self.addCleanup(self._quietly, "UnregisterVm", "s", vm)
+        for region, backend, size in regions:
+            self.gmemctl(f"--backend={backend}", "create-region", region, str(size))
+            self.addCleanup(self._quietly, "DestroyRegion", "s", region)
+            row, = json.loads(self.gmemctl("--json=short", "hotplug", vm, region, f"--qmp={qmp}").out)
+            self.assertEqual(row["size"], size, f"the {backend} DIMM is as large as the region")
+            if backend == "hugetlb":
+                ino = os.fstat(self.keep_fd(self.get_fd(vm, region))).st_ino
+                self.assertEqual(mapped_page_sizes(g.proc.pid, ino), {hp},
+                                 "QEMU should map a hugetlb DIMM with huge pages")
+        self.assertEqual(len(g.qmp.execute("query-memory-devices")), len(regions))
+        self.assertEqual(g.qmp.execute("query-fdsets"), [])
+
+        t0 = time.monotonic()
+        res = self.gmemctl("unplug", vm, "to-ram", f"--qmp={qmp}", "--timeout=2", expect=1)
+        waited = time.monotonic() - t0
+        print(f"gmemctl said after {waited:.1f} s: {res.err.strip()}", file=sys.stderr)
+        self.assertIn("no DEVICE_DELETED within 2 s", res.err, "unplug should say what it waited for")
+        self.assertGreaterEqual(waited, 2, "unplug should wait the whole --timeout=")
+        self.assertIn("mem-to-vm.to-ram", self.objects(g), "the backend should stay")
+        self.assertIn(("to-ram", "rw", "active"), self.views_of_vm(vm), "the view should stay")
+        # QEMU goes before the huge page it maps is given back to the pool.
+        g.stop()
 
     def test_refused(self):
         """What gmemctl refuses before it talks to QEMU."""
