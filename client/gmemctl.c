@@ -41,6 +41,9 @@ bool arg_exec = false;
 char **arg_exec_argv = NULL;
 bool arg_no_commit = false;
 char **arg_property = NULL;
+const char *arg_qmp = NULL;
+const char *arg_id = NULL;
+uint64_t arg_timeout_usec = 30 * 1000000ULL;
 static size_t n_arg_property = 0;
 
 /* --property=A,B and -p A -p B add up. */
@@ -167,7 +170,12 @@ static int help(void) {
                "  unregister-vm NAME...       Unregister VMs, dropping their views\n"
                "  attach VM REGION...         Give a VM a view of regions\n"
                "  detach VM REGION...         Drop a VM's views of regions\n"
-               "  get-fd VM REGION...         Hand out a VM's views again\n\n"
+               "  get-fd VM REGION...         Hand out a VM's views again\n"
+               "  hotplug VM REGION --qmp=SOCKET\n"
+               "                              Plug the VM's view of a region into a running\n"
+               "                              QEMU as a DIMM\n"
+               "  unplug VM REGION --qmp=SOCKET\n"
+               "                              Take the DIMM out again and detach the view\n\n"
                "Migrations:\n"
                "  migrate SRC DST             Move SRC's views to DST, without copying\n"
                "  list-migrations             List migrations\n"
@@ -194,6 +202,11 @@ static int help(void) {
                "     --exec                   attach, get-fd, migrate: run the command after\n"
                "                              \"--\" with the views' fds in $GMEM_FD, $GMEM_FDS\n"
                "     --no-commit              migrate: prepare only, print the migration\n"
+               "     --qmp=SOCKET             hotplug, unplug: the QEMU's QMP socket\n"
+               "     --id=ID                  hotplug, unplug: name the DIMM dimm-ID and its\n"
+               "                              backend mem-ID (default: VM.REGION)\n"
+               "     --timeout=SECONDS        hotplug, unplug: wait this long for QEMU and for\n"
+               "                              the guest to release a DIMM (default: 30)\n"
                "  -p --property=NAME[,NAME...]\n"
                "                              show: only these properties\n\n"
                "Sizes take K, M, G and T suffixes (powers of 1024).\n"
@@ -243,6 +256,9 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 ARG_EXEC,
                 ARG_NO_COMMIT,
                 ARG_FD,
+                ARG_QMP,
+                ARG_ID,
+                ARG_TIMEOUT,
         };
         static const struct option options[] = {
                 { "help",          no_argument,       NULL, 'h'               },
@@ -264,6 +280,9 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 { "exec",          no_argument,       NULL, ARG_EXEC          },
                 { "no-commit",     no_argument,       NULL, ARG_NO_COMMIT     },
                 { "fd",            required_argument, NULL, ARG_FD            },
+                { "qmp",           required_argument, NULL, ARG_QMP           },
+                { "id",            required_argument, NULL, ARG_ID            },
+                { "timeout",       required_argument, NULL, ARG_TIMEOUT       },
                 { "property",      required_argument, NULL, 'p'               },
                 {}
         };
@@ -345,6 +364,25 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                         arg_fd = (int) v;
                         break;
                 }
+                case ARG_QMP:
+                        if (isempty(optarg))
+                                return log_usage("--qmp= needs the path of a QMP socket");
+                        arg_qmp = optarg;
+                        break;
+                case ARG_ID:
+                        arg_id = optarg;
+                        break;
+                case ARG_TIMEOUT: {
+                        char *end;
+                        unsigned long v;
+
+                        errno = 0;
+                        v = strtoul(optarg, &end, 10);
+                        if (errno != 0 || *end || end == optarg || optarg[0] == '-' || v == 0 || v > 3600)
+                                return log_usage("Invalid --timeout='%s': expected 1 to 3600 seconds", optarg);
+                        arg_timeout_usec = (uint64_t) v * 1000000U;
+                        break;
+                }
                 case ARG_UID:
                         r = parse_uid_arg(optarg, &arg_uid);
                         if (r < 0)
@@ -424,6 +462,8 @@ static const Verb verbs[] = {
         { "attach",           3, -1, true,  verb_attach           },
         { "detach",           3, -1, false, verb_detach           },
         { "get-fd",           3, -1, true,  verb_get_fd           },
+        { "hotplug",          3,  3, false, verb_hotplug          },
+        { "unplug",           3,  3, false, verb_unplug           },
         { "migrate",          3,  3, true,  verb_migrate          },
         { "list-migrations",  1,  1, false, verb_list_migrations  },
         { "commit-migration", 2,  2, false, verb_commit_migration },

@@ -40,6 +40,9 @@ extern bool arg_allocate;
 extern bool arg_exec;
 extern char **arg_exec_argv;   /* what follows "--" when --exec is given */
 extern bool arg_no_commit;
+extern const char *arg_qmp;     /* hotplug, unplug: the QMP socket's path */
+extern const char *arg_id;      /* hotplug, unplug: the DIMM's id; NULL: VM.REGION */
+extern uint64_t arg_timeout_usec;
 extern char **arg_property;    /* show: the properties to print, NULL-terminated; NULL: all */
 
 static inline const char *strempty(const char *s) {
@@ -93,6 +96,8 @@ int verb_migrate(GmemClient *c, int argc, char **argv);
 int verb_list_migrations(GmemClient *c, int argc, char **argv);
 int verb_commit_migration(GmemClient *c, int argc, char **argv);
 int verb_show(GmemClient *c, int argc, char **argv);
+int verb_hotplug(GmemClient *c, int argc, char **argv);
+int verb_unplug(GmemClient *c, int argc, char **argv);
 
 /*
  * Starts arg_exec_argv in place of gmemctl with fds inherited: $GMEM_FD is

@@ -43,6 +43,8 @@ class Completion(GmemTestCase):
         self.assertEqual(self.complete("gmemctl sh"), ["show"])
         self.assertIn("create-region", self.complete("gmemctl "))
         self.assertEqual(self.complete("gmemctl ad"), ["adopt-region"])
+        self.assertEqual(self.complete("gmemctl hot"), ["hotplug"])
+        self.assertEqual(self.complete("gmemctl unp"), ["unplug"])
 
     def test_options_and_values(self):
         self.assertEqual(self.complete("gmemctl --no-"), ["--no-commit", "--no-legend", "--no-pager"])
@@ -55,6 +57,13 @@ class Completion(GmemTestCase):
         self.assertEqual(self.complete("gmemctl list-regions --json "), ["off", "pretty", "short"])
         self.assertEqual(self.complete("gmemctl show -p Si"), ["Size"])
         self.assertEqual(self.complete("gmemctl set-attributes r 0 4096 p"), ["private"])
+        self.assertEqual(self.complete("gmemctl hotplug vm r --q"), ["--qmp="])
+        self.assertEqual(self.complete("gmemctl hotplug vm r --ti"), ["--timeout="])
+        self.assertEqual(self.complete("gmemctl hotplug vm r --timeout "), [], "--timeout takes a number")
+        qmp = os.path.join(self.world.tmp, "completion-vm.qmp")
+        open(qmp, "w").close()
+        self.assertEqual(self.complete(f"gmemctl hotplug vm r --qmp={qmp[:-4]}"), [qmp],
+                         "--qmp= offers paths")
 
     def test_names_from_the_daemon(self):
         r1, r2 = self.create_region(MiB), self.create_region(MiB)
@@ -73,6 +82,9 @@ class Completion(GmemTestCase):
         self.assertEqual(self.complete("gmemctl attach "), vms, "attach: a VM first")
         self.assertEqual(self.complete(f"gmemctl attach {vm1} "), regions, "then regions")
         self.assertEqual(self.complete(f"gmemctl migrate {vm1} "), vms)
+        self.assertEqual(self.complete("gmemctl hotplug "), vms, "hotplug: a VM first")
+        self.assertEqual(self.complete(f"gmemctl unplug {vm1} "), regions, "then a region")
+        self.assertEqual(self.complete(f"gmemctl hotplug {vm1} {r1} "), [], "and nothing more")
         self.assertEqual(self.complete("gmemctl commit-migration "),
                          sorted(str(m[3]).rsplit("/", 1)[1] for m in self.mgr("ListMigrations")))
         self.assertIn(mig, self.complete("gmemctl abort-migration "))

@@ -10,6 +10,7 @@ by the daemon or the bus, 2 bad usage) with errors printed as
 import json
 import os
 import re
+import socket
 import signal
 import sys
 import threading
@@ -58,7 +59,7 @@ class Gmemctl(GmemTestCase):
         for verb in ["status", "list-regions", "create-region", "destroy-region", "list-vms",
                      "register-vm", "unregister-vm", "attach", "detach", "get-fd", "migrate",
                      "list-migrations", "commit-migration", "abort-migration", "discard",
-                     "allocate", "monitor"]:
+                     "allocate", "monitor", "hotplug", "unplug"]:
             self.assertIn(verb, res.out, f"--help does not mention {verb}")
         res = self.gmemctl("--version")
         if os.environ.get("GMEM_VERSION"):
@@ -74,6 +75,16 @@ class Gmemctl(GmemTestCase):
         self.assertUsageError("--no-such-option", "status")
         self.assertUsageError("register-vm", "x", "--leader-pid=abc")
         self.assertUsageError("attach", "x")
+        self.assertIn("--qmp=SOCKET", self.assertUsageError("hotplug", "vm", "r").err)
+        self.assertUsageError("unplug", "vm", "r")
+        self.assertUsageError("hotplug", "vm", "r", "extra", "--qmp=/x")
+        self.assertIn("Invalid --timeout='0'", self.assertUsageError("hotplug", "vm", "r", "--qmp=/x",
+                                                                     "--timeout=0").err)
+        self.assertUsageError("unplug", "vm", "r", "--qmp=/x", "--timeout=-5")
+        self.assertIn("Invalid --id='a b'", self.assertUsageError("hotplug", "vm", "r", "--qmp=/x",
+                                                                  "--id=a b").err)
+        self.assertUsageError("hotplug", "vm", "r", "--qmp=/x", "--id=" + "a" * 130)
+        self.assertUsageError("hotplug", "vm", "r", "--qmp=")
 
     def test_daemon_errors(self):
         self.assertDaemonError("destroy-region", "no-such-region", contains="no-such-region")
@@ -86,6 +97,30 @@ class Gmemctl(GmemTestCase):
         self.assertIn(res.rc, (1, 2), f"bad name:\n{res}")
         self.assertTrue(res.err.startswith("gmemctl: "), str(res))
         self.assertNotIn("bad/name", self.region_names())
+
+    def test_hotplug_without_qemu(self):
+        """hotplug attaches, finds no QEMU, and takes the view back; the
+        QEMU side is tested in the qemu suite (qemu-hotplug)."""
+        r, vm = self.create_region(2 * MiB), self.register_vm()
+        fds = self.gmemd_fd_count()
+        nowhere = os.path.join(self.world.tmp, "no-such.qmp")
+        res = self.gmemctl("hotplug", vm, r, f"--qmp={nowhere}", expect=1)
+        self.assertIn(f"Failed to connect to QEMU's QMP socket {nowhere}", res.err)
+        self.assertEqual(self.views_of_vm(vm), [], "the view hotplug attached is detached again")
+        self.assertEqual(self.gmemd_fd_count(), fds, "gmemd holds no extra fd")
+        # A socket that never greets: QEMU's QMP socket while another client holds it.
+        path = os.path.join(self.world.tmp, "silent.qmp")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+            srv.bind(path)
+            srv.listen(1)
+            res = self.gmemctl("hotplug", vm, r, f"--qmp={path}", "--timeout=1", expect=1)
+        self.assertIn("sent no greeting within 1 s", res.err)
+        self.assertEqual(self.views_of_vm(vm), [])
+        # A view the VM had stays.
+        self.gmemctl("attach", vm, r)
+        self.gmemctl("hotplug", vm, r, f"--qmp={nowhere}", expect=1)
+        self.assertEqual(self.views_of_vm(vm), [(r, "rw", "active")], "a view the VM had before stays")
+        self.assertDaemonError("hotplug", vm, "no-such-region", f"--qmp={nowhere}", contains="no-such-region")
 
     def show(self, *args, **kw):
         """gmemctl show's objects: a list of {Name: value} dicts."""

@@ -28,6 +28,26 @@
  * init as environment: gmemseed=<hex>, gmemreserve=<MiB of MemAvailable
  * left unfilled, default 24>. It is linked statically: the initramfs holds
  * nothing else.
+ *
+ * With gmemhotplug=<MiB> on the command line it does something else: it
+ * waits for a DIMM of that size to be hot-plugged (the qemu-hotplug test,
+ * gmemctl hotplug), onlines its memory blocks (movable, so that they can be
+ * taken out again), finds pages of the DIMM among anonymous memory it
+ * touches (/proc/self/pagemap gives their frame numbers), writes a pattern
+ * into them that the host reads back through another view of the region,
+ * and gives them back when the host writes a line to the second serial port
+ * (ttyS1). Its lines:
+ *
+ *   gmem-hotplug: ready blocks=<n> block_size=<hex>
+ *   gmem-hotplug: online blocks=<n> base=<hex> size=<hex>
+ *   gmem-hotplug: page offset=<hex> pfn=<hex>        (the first few pages written)
+ *   gmem-hotplug: wrote pages=<n> of <n touched> sum=<hex>
+ *   gmem-hotplug: released
+ *   gmem-hotplug: removed blocks=<n>
+ *
+ * Each page written holds, as 64-bit words: HOTPLUG_MAGIC, its offset in
+ * the DIMM, the seed, then expected-style words splitmix64(seed ^ offset ^
+ * i) | 1 for i = 3..511. sum is the sum of the offsets written.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +63,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -171,6 +192,177 @@ static _Noreturn void halt(const char *why) {
                 pause();
 }
 
+#define PAGE 4096UL
+#define HOTPLUG_MAGIC 0x676d656d686f7470ULL   /* "gmemhotp" */
+#define BLOCKS_MAX 4096
+
+/* Which memory blocks exist (memoryN in sysfs); returns their number. */
+static int scan_blocks(bool *present) {
+        char path[64];
+        int n = 0;
+
+        for (int i = 0; i < BLOCKS_MAX; i++) {
+                struct stat st;
+
+                (void) snprintf(path, sizeof(path), "/sys/devices/system/memory/memory%d", i);
+                present[i] = stat(path, &st) == 0;
+                n += present[i];
+        }
+        return n;
+}
+
+static int read_text(const char *path, char *buf, size_t size) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, size - 1);
+        close(fd);
+        if (n < 0)
+                return -1;
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return 0;
+}
+
+static void write_text(const char *path, const char *text) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        (void) write(fd, text, strlen(text));
+        close(fd);
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        nanosleep(&ts, NULL);
+}
+
+/* Waits for a line from the host on ttyS1. */
+static void wait_host_line(void) {
+        struct termios t;
+        char c;
+        int fd;
+
+        for (;;) {
+                fd = open("/dev/ttyS1", O_RDWR | O_NOCTTY | O_CLOEXEC);
+                if (fd >= 0)
+                        break;
+                sleep_ms(200);
+        }
+        if (tcgetattr(fd, &t) == 0) {
+                cfmakeraw(&t);
+                (void) tcsetattr(fd, TCSANOW, &t);
+        }
+        while (read(fd, &c, 1) != 1 || c != '\n')
+                ;
+        close(fd);
+}
+
+static _Noreturn void hotplug_main(uint64_t dimm_bytes) {
+        static bool before[BLOCKS_MAX], now[BLOCKS_MAX];
+        uint64_t block_size, base = 0, sum = 0, touched, written = 0;
+        int n_before, n_new, first = -1, last = -1;
+        char text[64], path[96];
+        uint8_t *mem;
+        int pagemap;
+
+        (void) mkdir("/sys", 0755);
+        (void) mount("sysfs", "/sys", "sysfs", 0, NULL);
+        if (read_text("/sys/devices/system/memory/block_size_bytes", text, sizeof(text)) < 0)
+                halt("no /sys/devices/system/memory (a kernel without CONFIG_MEMORY_HOTPLUG?)");
+        block_size = strtoull(text, NULL, 16);
+        if (block_size == 0 || dimm_bytes % block_size)
+                halt("the DIMM is not a whole number of memory blocks");
+        n_before = scan_blocks(before);
+        printf("gmem-hotplug: ready blocks=%d block_size=%#" PRIx64 "\n", n_before, block_size);
+
+        /* The DIMM's blocks, all of them, each online (movable). */
+        for (;;) {
+                bool all_online = true;
+
+                (void) scan_blocks(now);
+                n_new = 0;
+                first = last = -1;
+                for (int i = 0; i < BLOCKS_MAX; i++) {
+                        if (!now[i] || before[i])
+                                continue;
+                        n_new++;
+                        if (first < 0)
+                                first = i;
+                        last = i;
+                        (void) snprintf(path, sizeof(path), "/sys/devices/system/memory/memory%d/state", i);
+                        if (read_text(path, text, sizeof(text)) < 0 || strcmp(text, "online") != 0) {
+                                all_online = false;
+                                write_text(path, "online_movable");
+                        }
+                }
+                if ((uint64_t) n_new * block_size >= dimm_bytes && all_online)
+                        break;
+                sleep_ms(100);
+        }
+        base = (uint64_t) first * block_size;
+        printf("gmem-hotplug: online blocks=%d base=%#" PRIx64 " size=%#" PRIx64 "\n", n_new, base,
+               (uint64_t) (last - first + 1) * block_size);
+
+        /* Anonymous pages come from the movable zone, the DIMM, first. */
+        touched = dimm_bytes / 2;
+        mem = mmap(NULL, touched, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED)
+                halt("mmap");
+        for (uint64_t o = 0; o < touched; o += PAGE)
+                mem[o] = 1;
+        pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        if (pagemap < 0)
+                halt("open /proc/self/pagemap");
+        for (uint64_t o = 0; o < touched; o += PAGE) {
+                uint64_t e, pfn, phys, off;
+                uint64_t *w = (uint64_t *) (mem + o);
+
+                if (pread(pagemap, &e, sizeof(e), (off_t) (((uintptr_t) mem + o) / PAGE * sizeof(e))) != sizeof(e))
+                        halt("read /proc/self/pagemap");
+                if (!(e >> 63))
+                        continue;
+                pfn = e & ((1ULL << 55) - 1);
+                phys = pfn * PAGE;
+                if (pfn == 0 || phys < base || phys >= base + dimm_bytes)
+                        continue;
+                off = phys - base;
+                w[0] = HOTPLUG_MAGIC;
+                w[1] = off;
+                w[2] = seed;
+                for (size_t i = 3; i < PAGE / sizeof(uint64_t); i++)
+                        w[i] = splitmix64(seed ^ off ^ (uint64_t) i) | 1;
+                if (written < 8)
+                        printf("gmem-hotplug: page offset=%#" PRIx64 " pfn=%#" PRIx64 "\n", off, pfn);
+                written++;
+                sum += off;
+        }
+        close(pagemap);
+        printf("gmem-hotplug: wrote pages=%" PRIu64 " of %" PRIu64 " sum=%#" PRIx64 "\n", written,
+               touched / PAGE, sum);
+
+        /* Keep the pages until the host has read them, then let the DIMM go. */
+        wait_host_line();
+        munmap(mem, touched);
+        printf("gmem-hotplug: released\n");
+
+        for (;;) {
+                int n = scan_blocks(now);
+
+                if (n <= n_before) {
+                        printf("gmem-hotplug: removed blocks=%d\n", n);
+                        break;
+                }
+                sleep_ms(200);
+        }
+        for (;;)
+                pause();
+}
+
 int main(void) {
         struct sysinfo si;
         uint64_t reserve, fill_bytes, t0, sum, bad = 0, checked = 0;
@@ -179,6 +371,8 @@ int main(void) {
 
         console();
         seed = env_u64("gmemseed", 0x5eed, 16);
+        if (env_u64("gmemhotplug", 0, 10) > 0)
+                hotplug_main(env_u64("gmemhotplug", 0, 10) * MiB);
         reserve = env_u64("gmemreserve", 24, 10) * MiB;
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
         if (cpus < 1)

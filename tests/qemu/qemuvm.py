@@ -313,21 +313,26 @@ class Guest:
 
 
 def qemu_argv(qemu, kernel, initrd, mem, workdir, name, mem_fd_expr=None, incoming=None,
-              smp=1, seed=0x5eed, aux_ram_share=False, cpr_incoming=None, extra=()):
+              smp=1, seed=0x5eed, aux_ram_share=False, cpr_incoming=None, extra=(),
+              maxmem=None, slots=0, append=""):
     """QEMU's command line. mem_fd_expr: the text after /proc/self/fd/ for a
     file-backed, shared RAM (a number, or "$GMEM_FD" for a shell to expand),
     else RAM is QEMU's default anonymous memory. incoming: "defer" or a URI.
     aux_ram_share: QEMU 10's -machine aux-ram-share=on (ROMs in memfds that
     cpr-transfer hands over); cpr_incoming: the UNIX socket of cpr-transfer's
-    cpr channel."""
+    cpr channel. maxmem and slots: room for memory hot-plug (-m SIZE,slots=N,
+    maxmem=MAX). append: more of the kernel command line."""
     path, qemu_extra, _ = qemu
+    m = f"{mem // MiB}M"
+    if maxmem:
+        m += f",slots={slots},maxmem={maxmem // MiB}M"
     argv = [path] + qemu_extra + [
-        "-accel", "tcg", "-cpu", "max,-cx16", "-smp", str(smp), "-m", f"{mem // MiB}M",
+        "-accel", "tcg", "-cpu", "max,-cx16", "-smp", str(smp), "-m", m,
         "-nodefaults", "-display", "none", "-no-reboot",
         "-serial", f"file:{os.path.join(workdir, name + '.console')}",
         "-qmp", f"unix:{os.path.join(workdir, name + '.qmp')},server=on,wait=off",
         "-kernel", kernel, "-initrd", initrd,
-        "-append", f"console=ttyS0 panic=-1 quiet gmemseed={seed:x}",
+        "-append", f"console=ttyS0 panic=-1 quiet gmemseed={seed:x}" + (" " + append if append else ""),
     ]
     machine = "q35"
     if mem_fd_expr is not None:
