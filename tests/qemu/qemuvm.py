@@ -5,9 +5,10 @@ qemuvm — QEMU guests whose RAM gmemd holds, and their migration.
 Shared by the qemu suite (test-migration.py) and the migration benchmark
 (tests/bench/bench-migration). It knows how to
 
-  * find a QEMU (the system's, or one unpacked from bookworm-backports by
-    install-qemu-backports: see find_qemu) and Debian's 6.1 cloud kernel
-    that tests/vm/install-deps unpacks into /var/cache/gmemd-vm;
+  * find a QEMU (the system's, or the ones install-qemu-backports provides
+    from bookworm-backports and trixie-backports: see find_qemu) and
+    Debian's 6.1 cloud kernel that tests/vm/install-deps unpacks into
+    /var/cache/gmemd-vm;
   * build the guest: guest-init.c, linked statically, is the whole initramfs
     (written here as a newc cpio with /dev/console, so no root and no cpio
     tool are needed). It fills most of RAM with non-zero pseudo-random data,
@@ -20,7 +21,7 @@ Shared by the qemu suite (test-migration.py) and the migration benchmark
     counting every byte of the stream through a relay.
 
 QEMU 7.2 (bookworm) needs -cpu max,-cx16 (its TCG cmpxchg16b corrupts
-guests under load, see tests/vm/run-vm); it is harmless on 10.0.
+guests under load, see tests/vm/run-vm); it is harmless on 10.0 and 11.1.
 """
 
 import ctypes
@@ -55,7 +56,11 @@ def find_qemu():
     """(path, extra arguments, (major, minor, micro)) of the QEMU to use:
     the one unpacked under GMEM_QEMU_ROOT (with its own firmware), or with
     GMEM_QEMU_BACKPORTS=1 the one tests/qemu/install-qemu-backports unpacks
-    into the vm cache, or GMEM_QEMU, or qemu-system-x86_64 on PATH."""
+    from bookworm-backports into the vm cache (10.0), or with
+    GMEM_QEMU_TRIXIE_BACKPORTS=1 the one it installs from trixie-backports
+    in the trixie build root (11.1), run through the wrapper it writes
+    (which passes the root's loader, libraries, firmware and modules), or
+    GMEM_QEMU, or qemu-system-x86_64 on PATH."""
     root = os.environ.get("GMEM_QEMU_ROOT")
     if not root and os.environ.get("GMEM_QEMU_BACKPORTS") == "1":
         root = os.path.join(vm_cache(), "qemu-backports")
@@ -68,6 +73,11 @@ def find_qemu():
         # Its own firmware first; the system's /usr/share/qemu is searched after.
         for d in ("usr/share/qemu", "usr/share/seabios"):
             extra += ["-L", os.path.join(root, d)]
+    elif os.environ.get("GMEM_QEMU_TRIXIE_BACKPORTS") == "1":
+        path = os.path.join(vm_cache(), "qemu-trixie-backports", "qemu-system-x86_64")
+        if not os.access(path, os.X_OK):
+            raise Unavailable(f"no {path} (tests/qemu/install-qemu-backports installs "
+                              f"trixie-backports' QEMU in the trixie build root and writes it)")
     else:
         path = os.environ.get("GMEM_QEMU") or shutil.which("qemu-system-x86_64")
         if not path or not os.access(path, os.X_OK):

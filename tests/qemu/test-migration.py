@@ -29,15 +29,18 @@ guest reads its whole buffer back in the target without a bad word.
 
 The same flow runs with QEMU 10's cpr-transfer mode instead of
 x-ignore-shared when the QEMU under test has it (skipped with the reason
-on 7.2, a failure with GMEM_QEMU_BACKPORTS=1): the new QEMU re-opens its RAM from the mem-path it was given, so
-it needs the broker's fd just the same, and QEMU's own memfds (ROMs) go
-over the cpr channel by SCM_RIGHTS instead of the stream.
+on 7.2, a failure with GMEM_QEMU_BACKPORTS=1 or GMEM_QEMU_TRIXIE_BACKPORTS=1):
+the new QEMU re-opens its RAM from the mem-path it was given, so it needs
+the broker's fd just the same, and QEMU's own memfds (ROMs) go over the cpr
+channel by SCM_RIGHTS instead of the stream.
 
 Skipped (77) with the reason when QEMU, the kernel image (tests/vm/install-deps),
 a static libc, dbus-daemon or python3-dbus is missing; a failure instead
 with GMEM_TEST_REQUIRE_DEPS=1, since tools/test installs all of them. The QEMU is the
-system's unless GMEM_QEMU (a binary), GMEM_QEMU_ROOT (an unpacked tree) or
-GMEM_QEMU_BACKPORTS=1 (what tests/qemu/install-qemu-backports unpacked)
+system's unless GMEM_QEMU (a binary), GMEM_QEMU_ROOT (an unpacked tree),
+GMEM_QEMU_BACKPORTS=1 (bookworm-backports' QEMU 10.0, which
+tests/qemu/install-qemu-backports unpacked) or GMEM_QEMU_TRIXIE_BACKPORTS=1
+(trixie-backports' QEMU 11.1, which it installed in the trixie build root)
 say otherwise.
 """
 
@@ -311,12 +314,13 @@ class QemuMigration(GmemTestCase):
 
     def test_cpr_transfer(self):
         if QEMU[2] < (10, 0, 0):
-            # Not there before QEMU 10: qemu-migration-10 runs it. Asked for
-            # the backported QEMU, an older one is a missing dependency.
+            # Not there before QEMU 10: qemu-migration-10 and -11 run it.
+            # Asked for a backported QEMU, an older one is a missing dependency.
             self.skip_or_fail(f"cpr-transfer needs QEMU 10.0, this is "
-                              f"{'.'.join(map(str, QEMU[2]))} (qemu-migration-10 runs it with the QEMU "
-                              f"that tests/qemu/install-qemu-backports unpacks)",
-                              dependency=os.environ.get("GMEM_QEMU_BACKPORTS") == "1")
+                              f"{'.'.join(map(str, QEMU[2]))} (qemu-migration-10 and -11 run it with "
+                              f"the QEMUs that tests/qemu/install-qemu-backports provides)",
+                              dependency=any(os.environ.get(v) == "1" for v in
+                                             ("GMEM_QEMU_BACKPORTS", "GMEM_QEMU_TRIXIE_BACKPORTS")))
         self.migrate_guest("cpr-transfer")
 
 
