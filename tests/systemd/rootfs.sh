@@ -69,10 +69,12 @@ base_recipe() {
 # trixie_recipe DIR: trixie's root gets DKMS and the headers of its kernel
 # (the same linux-*-cloud-amd64 version as the image) from the archive, as a
 # host would: apt-get, with /proc mounted for the packages' scripts. And
-# dbus-broker as the system bus, as Debian says to switch to it: its unit
-# has Alias=dbus.service, so enabling it links /etc/systemd/system/dbus.service
-# to it, which hides dbus-daemon's dbus.service (still installed, unused;
-# dbus.socket stays the bus socket both use).
+# dbus-broker as the system bus: its unit has Alias=dbus.service, so
+# enabling it links /etc/systemd/system/dbus.service to it, which hides
+# dbus-daemon's dbus.service (still installed, unused; dbus.socket stays the
+# bus socket both use). trixie's dbus-broker (37-2) enables itself when it
+# is installed (for the user bus as well); the recipe enables it all the
+# same, and checks the link, rather than rely on that.
 trixie_recipe() {
         local root=$1
         unshare --mount --fork chroot "$root" /bin/sh -ec '
