@@ -427,8 +427,12 @@ static int run(int argc, char *argv[]) {
                 return -ENOTCONN;       /* the bus could not be reached again; said so already */
 
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
-        log_info("Shutting down: %u regions, %u VMs released", (unsigned) hashmap_size(m->regions),
-                 (unsigned) hashmap_size(m->vms));
+        /* Nothing is removed from the store on the way out: whether a stop keeps it is the service manager's
+         * (FileDescriptorStorePreserve=), and gmem.ko keeps kmod regions either way. */
+        log_info("Shutting down: %u regions, %u VMs %s", (unsigned) hashmap_size(m->regions),
+                 (unsigned) hashmap_size(m->vms),
+                 store_enabled(store) ? "left in the fd store, for the service manager to keep or empty" :
+                 store_has_ledger(store) ? "released (gmem.ko keeps the kmod ones)" : "released");
         return 0;
 }
 

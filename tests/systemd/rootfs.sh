@@ -17,10 +17,12 @@
 #                     whose kernel and initramfs boot it; for trixie also kmod
 #   SYSTEMD_APT       what the suite's recipe then installs with apt-get
 #                     (--no-install-recommends): for trixie, for the
-#                     systemd-dkms test, dkms and linux-headers-cloud-amd64
-#                     (6.12; they bring make and gcc-14), gcc and openssl,
-#                     which dkms only recommends (without openssl it signs
-#                     nothing); nothing for bookworm
+#                     systemd-dkms and systemd-trixie tests, dkms and
+#                     linux-headers-cloud-amd64 (6.12; they bring make and
+#                     gcc-14), gcc and openssl, which dkms only recommends
+#                     (without openssl it signs nothing), and dbus-broker,
+#                     which the recipe makes the system bus; nothing for
+#                     bookworm (dbus-daemon is its system bus)
 #   SYSTEMD_BASE      $SYSTEMD_CACHE/rootfs-KEY, KEY a hash of the suite, the
 #                     mirror, the package lists and the recipes below, so
 #                     changing any of them builds a new one (bookworm's key
@@ -66,7 +68,13 @@ base_recipe() {
 
 # trixie_recipe DIR: trixie's root gets DKMS and the headers of its kernel
 # (the same linux-*-cloud-amd64 version as the image) from the archive, as a
-# host would: apt-get, with /proc mounted for the packages' scripts.
+# host would: apt-get, with /proc mounted for the packages' scripts. And
+# dbus-broker as the system bus: its unit has Alias=dbus.service, so
+# enabling it links /etc/systemd/system/dbus.service to it, which hides
+# dbus-daemon's dbus.service (still installed, unused; dbus.socket stays the
+# bus socket both use). trixie's dbus-broker (37-2) enables itself when it
+# is installed (for the user bus as well); the recipe enables it all the
+# same, and checks the link, rather than rely on that.
 trixie_recipe() {
         local root=$1
         unshare --mount --fork chroot "$root" /bin/sh -ec '
@@ -74,7 +82,9 @@ trixie_recipe() {
                 export DEBIAN_FRONTEND=noninteractive
                 apt-get update -q
                 apt-get install -y -q --no-install-recommends '"$SYSTEMD_APT"'
-                dpkg-query -W "linux-image-*-cloud-amd64" "linux-headers-*-cloud-amd64" dkms'
+                systemctl enable dbus-broker.service
+                test "$(readlink -f /etc/systemd/system/dbus.service)" = "$(readlink -f /usr/lib/systemd/system/dbus-broker.service)"
+                dpkg-query -W "linux-image-*-cloud-amd64" "linux-headers-*-cloud-amd64" dkms dbus-broker'
 }
 
 # suite_recipe DIR: SYSTEMD_SUITE's own steps, before base_recipe.
@@ -95,7 +105,7 @@ systemd_rootfs() {
                         sha256sum | cut -c1-16) ;;
         trixie)
                 SYSTEMD_PACKAGES=$SYSTEMD_PACKAGES,kmod
-                SYSTEMD_APT="dkms linux-headers-cloud-amd64 gcc openssl"
+                SYSTEMD_APT="dkms linux-headers-cloud-amd64 gcc openssl dbus-broker"
                 SYSTEMD_KEY=$( { echo "trixie $SYSTEMD_MIRROR $SYSTEMD_PACKAGES $SYSTEMD_APT"
                                  declare -f base_recipe trixie_recipe; } | sha256sum | cut -c1-16) ;;
         *)
