@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -128,7 +129,7 @@ static char *format_views(const GmemViewInfo *views, size_t n, bool name_vm) {
 }
 
 static struct json_object *json_views(const GmemViewInfo *views, size_t n, bool name_vm) {
-        struct json_object *a = json_object_new_array();
+        struct json_object *a = json_object_new_array_ext(n > 0 && n < INT_MAX ? (int) n : 1);
 
         for (size_t i = 0; i < n; i++) {
                 struct json_object *o = json_object_new_object();
@@ -163,7 +164,7 @@ int verb_list_regions(GmemClient *c, int argc, char **argv) {
 
         for (size_t i = 0; i < n; i++) {
                 const GmemRegionProperties *p = &regions[i];
-                _cleanup_free_ char *views = format_views(p->views, p->n_views, true);
+                _cleanup_free_ char *views = table_wants_json(t) ? NULL : format_views(p->views, p->n_views, true);
 
                 r = table_add_string(t, p->name);
                 if (r >= 0)
@@ -175,7 +176,8 @@ int verb_list_regions(GmemClient *c, int argc, char **argv) {
                 if (r >= 0)
                         r = table_add_string(t, p->owner);
                 if (r >= 0)
-                        r = table_add_cell(t, views ? views : "-", json_views(p->views, p->n_views, true), false);
+                        r = table_add_cell(t, views ? views : "-",
+                                           table_wants_json(t) ? json_views(p->views, p->n_views, true) : NULL, false);
                 if (r < 0) {
                         log_error_errno(r, "Out of memory");
                         goto finish;
@@ -269,7 +271,7 @@ int verb_list_vms(GmemClient *c, int argc, char **argv) {
 
         for (size_t i = 0; i < n; i++) {
                 const GmemVmProperties *p = &vms[i];
-                _cleanup_free_ char *views = format_views(p->views, p->n_views, false);
+                _cleanup_free_ char *views = table_wants_json(t) ? NULL : format_views(p->views, p->n_views, false);
 
                 r = table_add_string(t, p->name);
                 if (r >= 0)
@@ -279,11 +281,12 @@ int verb_list_vms(GmemClient *c, int argc, char **argv) {
                         char buf[16];
 
                         (void) snprintf(buf, sizeof(buf), "%" PRIu32, (uint32_t) p->uid);
-                        r = table_add_cell(t, buf, json_object_new_uint64(p->uid), true);
+                        r = table_add_cell(t, buf, table_wants_json(t) ? json_object_new_uint64(p->uid) : NULL, true);
                 } else if (r >= 0)
                         r = table_add_cell(t, "-", NULL, true);
                 if (r >= 0)
-                        r = table_add_cell(t, views ? views : "-", json_views(p->views, p->n_views, false), false);
+                        r = table_add_cell(t, views ? views : "-",
+                                           table_wants_json(t) ? json_views(p->views, p->n_views, false) : NULL, false);
                 if (r < 0) {
                         log_error_errno(r, "Out of memory");
                         goto finish;
