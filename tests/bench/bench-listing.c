@@ -54,6 +54,8 @@ static Command commands[] = {
         { "busctl call ... ListVms",               BUSCTL("ListVms"),                       3 },
         { "gmemctl list-vms",                      { NULL, "list-vms", NULL },              3 },
         { "gmemctl --json=short list-vms",         { NULL, "--json=short", "list-vms", NULL }, 3 },
+        { "busctl call ... ListRegionsFull",       BUSCTL("ListRegionsFull"),               0 },
+        { "busctl call ... ListVmsFull",           BUSCTL("ListVmsFull"),                   3 },
         { "busctl call ... GetManagedObjects",
           { "busctl", "call", GMEMD_BUS_NAME, GMEMD_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
             NULL }, 0 },
