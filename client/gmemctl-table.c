@@ -55,6 +55,14 @@ bool table_wants_json(const Table *t) {
         return t->json;
 }
 
+int table_reserve(Table *t, size_t rows) {
+        size_t need;
+
+        if (MUL_OVERFLOW(rows, t->n_columns, &need))
+                return -ENOMEM;
+        return GROW_ARRAY(t->cells, t->allocated, need);
+}
+
 Table *table_free(Table *t) {
         if (!t)
                 return NULL;
@@ -140,8 +148,41 @@ int print_json(struct json_object *j) {
         return s ? 0 : -ENOMEM;
 }
 
+/*
+ * --json=short, written row by row: the same bytes json-c prints for the
+ * array of objects (no blanks: [{"k":v,...},...]), without building an
+ * object with its hash table per row and the whole text in one buffer.
+ */
+static int table_print_json_short(Table *t) {
+        fputc('[', stdout);
+        for (size_t row = 0; row < table_rows(t); row++) {
+                fputs(row > 0 ? ",{" : "{", stdout);
+                for (size_t col = 0; col < t->n_columns; col++) {
+                        Cell *cell = &t->cells[row * t->n_columns + col];
+                        const char *v = "null";
+
+                        if (cell->json) {
+                                v = json_object_to_json_string_ext(cell->json, JSON_C_TO_STRING_PLAIN |
+                                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
+                                if (!v)
+                                        return -ENOMEM;
+                        }
+                        /* The keys are the verbs' constant identifiers: nothing in them to escape. */
+                        printf("%s\"%s\":%s", col > 0 ? "," : "", t->json_keys[col], v);
+                }
+                fputc('}', stdout);
+        }
+        fputs("]\n", stdout);
+        return 0;
+}
+
 static int table_print_json(Table *t) {
-        struct json_object *array = json_object_new_array();
+        struct json_object *array;
+
+        if (arg_json == JSON_SHORT)
+                return table_print_json_short(t);
+
+        array = json_object_new_array();
 
         if (!array)
                 return -ENOMEM;

@@ -157,7 +157,7 @@ int verb_list_regions(GmemClient *c, int argc, char **argv) {
                 return log_client_error(c, r, "Failed to list regions");
 
         t = table_new(ELEMENTSOF(headers), headers, keys);
-        if (!t) {
+        if (!t || table_reserve(t, n) < 0) {
                 r = log_error_errno(-ENOMEM, "Out of memory");
                 goto finish;
         }
@@ -264,7 +264,7 @@ int verb_list_vms(GmemClient *c, int argc, char **argv) {
                 return log_client_error(c, r, "Failed to list VMs");
 
         t = table_new(ELEMENTSOF(headers), headers, keys);
-        if (!t) {
+        if (!t || table_reserve(t, n) < 0) {
                 r = log_error_errno(-ENOMEM, "Out of memory");
                 goto finish;
         }
