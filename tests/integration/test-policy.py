@@ -322,6 +322,7 @@ class Policy(GmemTestCase):
         self.assertIn("ok", self.call_as(ORCH_UID, "RegisterVm", "sa{sv}", own_vm, {}))
         self.assertIn("fd_accmode", self.call_as(ORCH_UID, "Attach", "sssa{sv}", own_vm, own_r, "rw", {}))
         self.attach(root_vm, own_r, "ro")
+        self.addCleanup(self._quietly, "Detach", "ss", root_vm, own_r)   # else own_r stays, in the tenant's quota
         self.attach(root_vm, root_r, "rw")
 
         regions = {r["name"]: r for r in json.loads(self.gmemctl_as(ORCH_UID, "--json=short", "list-regions").stdout)}
