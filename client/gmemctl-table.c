@@ -7,7 +7,9 @@
  * program. The table has a header and a footer ("2 regions listed.") unless
  * --no-legend is given; an empty table says so ("No regions.") and prints
  * nothing with --no-legend; with --json it is an array of objects whose keys
- * are the columns' JSON names.
+ * are the columns' JSON names. A table keeps only the form it will print
+ * (the mode is known when it is made), so a list of 20,000 regions does not
+ * build 120,000 JSON values for a table, nor copy as many strings for JSON.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,6 +33,7 @@ struct Table {
         Cell *cells;
         size_t n_cells;
         size_t allocated;
+        bool json;              /* --json: cells keep their JSON value, else their text */
 };
 
 Table *table_new(size_t n_columns, const char *const *headers, const char *const *json_keys) {
@@ -44,7 +47,20 @@ Table *table_new(size_t n_columns, const char *const *headers, const char *const
         t->n_columns = n_columns;
         t->headers = headers;
         t->json_keys = json_keys;
+        t->json = arg_json != JSON_OFF;
         return t;
+}
+
+bool table_wants_json(const Table *t) {
+        return t->json;
+}
+
+int table_reserve(Table *t, size_t rows) {
+        size_t need;
+
+        if (MUL_OVERFLOW(rows, t->n_columns, &need))
+                return -ENOMEM;
+        return GROW_ARRAY(t->cells, t->allocated, need);
 }
 
 Table *table_free(Table *t) {
@@ -64,18 +80,22 @@ size_t table_rows(const Table *t) {
 }
 
 int table_add_cell(Table *t, const char *text, struct json_object *j, bool right_align) {
-        char *copy;
+        char *copy = NULL;
         int r;
 
+        if (!t->json) {
+                json_object_put(j);
+                j = NULL;
+        }
         r = GROW_ARRAY(t->cells, t->allocated, t->n_cells + 1);
         if (r < 0) {
                 json_object_put(j);
                 return r;
         }
-        copy = strdup(text ? text : "-");
-        if (!copy) {
-                json_object_put(j);
-                return -ENOMEM;
+        if (!t->json) {
+                copy = strdup(text ? text : "-");
+                if (!copy)
+                        return -ENOMEM;
         }
         t->cells[t->n_cells++] = (Cell) { .text = copy, .json = j, .right_align = right_align };
         return 0;
@@ -84,20 +104,22 @@ int table_add_cell(Table *t, const char *text, struct json_object *j, bool right
 int table_add_string(Table *t, const char *s) {
         if (isempty(s))
                 return table_add_cell(t, "-", NULL, false);
-        return table_add_cell(t, s, json_object_new_string(s), false);
+        return table_add_cell(t, s, t->json ? json_object_new_string(s) : NULL, false);
 }
 
 int table_add_uint64(Table *t, uint64_t v) {
         char buf[32];
 
         (void) snprintf(buf, sizeof(buf), "%" PRIu64, v);
-        return table_add_cell(t, buf, json_object_new_uint64(v), true);
+        return table_add_cell(t, buf, t->json ? json_object_new_uint64(v) : NULL, true);
 }
 
 int table_add_size(Table *t, uint64_t bytes) {
         char buf[GMEM_FORMAT_SIZE_MAX];
 
-        return table_add_cell(t, gmem_format_size(buf, sizeof(buf), bytes), json_object_new_uint64(bytes), true);
+        if (t->json)
+                return table_add_cell(t, NULL, json_object_new_uint64(bytes), true);
+        return table_add_cell(t, gmem_format_size(buf, sizeof(buf), bytes), NULL, true);
 }
 
 int table_add_id(Table *t, uint32_t v) {
@@ -106,11 +128,11 @@ int table_add_id(Table *t, uint32_t v) {
         if (v == 0 || v == UINT32_MAX)
                 return table_add_cell(t, "-", NULL, true);
         (void) snprintf(buf, sizeof(buf), "%" PRIu32, v);
-        return table_add_cell(t, buf, json_object_new_uint64(v), true);
+        return table_add_cell(t, buf, t->json ? json_object_new_uint64(v) : NULL, true);
 }
 
 int table_add_bool(Table *t, bool b) {
-        return table_add_cell(t, b ? "yes" : "no", json_object_new_boolean(b), false);
+        return table_add_cell(t, b ? "yes" : "no", t->json ? json_object_new_boolean(b) : NULL, false);
 }
 
 int print_json(struct json_object *j) {
@@ -126,8 +148,41 @@ int print_json(struct json_object *j) {
         return s ? 0 : -ENOMEM;
 }
 
+/*
+ * --json=short, written row by row: the same bytes json-c prints for the
+ * array of objects (no blanks: [{"k":v,...},...]), without building an
+ * object with its hash table per row and the whole text in one buffer.
+ */
+static int table_print_json_short(Table *t) {
+        fputc('[', stdout);
+        for (size_t row = 0; row < table_rows(t); row++) {
+                fputs(row > 0 ? ",{" : "{", stdout);
+                for (size_t col = 0; col < t->n_columns; col++) {
+                        Cell *cell = &t->cells[row * t->n_columns + col];
+                        const char *v = "null";
+
+                        if (cell->json) {
+                                v = json_object_to_json_string_ext(cell->json, JSON_C_TO_STRING_PLAIN |
+                                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
+                                if (!v)
+                                        return -ENOMEM;
+                        }
+                        /* The keys are the verbs' constant identifiers: nothing in them to escape. */
+                        printf("%s\"%s\":%s", col > 0 ? "," : "", t->json_keys[col], v);
+                }
+                fputc('}', stdout);
+        }
+        fputs("]\n", stdout);
+        return 0;
+}
+
 static int table_print_json(Table *t) {
-        struct json_object *array = json_object_new_array();
+        struct json_object *array;
+
+        if (arg_json == JSON_SHORT)
+                return table_print_json_short(t);
+
+        array = json_object_new_array();
 
         if (!array)
                 return -ENOMEM;
@@ -164,7 +219,7 @@ int table_print(Table *t, const char *empty_message, const char *singular, const
         size_t rows = table_rows(t);
         _cleanup_free_ size_t *width = NULL;
 
-        if (arg_json != JSON_OFF)
+        if (t->json)
                 return table_print_json(t);
 
         if (rows == 0) {

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -128,7 +129,7 @@ static char *format_views(const GmemViewInfo *views, size_t n, bool name_vm) {
 }
 
 static struct json_object *json_views(const GmemViewInfo *views, size_t n, bool name_vm) {
-        struct json_object *a = json_object_new_array();
+        struct json_object *a = json_object_new_array_ext(n > 0 && n < INT_MAX ? (int) n : 1);
 
         for (size_t i = 0; i < n; i++) {
                 struct json_object *o = json_object_new_object();
@@ -146,41 +147,37 @@ int verb_list_regions(GmemClient *c, int argc, char **argv) {
         static const char *const headers[] = { "NAME", "SIZE", "ALLOCATED", "BACKEND", "OWNER", "VIEWS" };
         static const char *const keys[] = { "name", "size", "allocated_bytes", "backend", "owner", "views" };
         _cleanup_table_ Table *t = NULL;
-        GmemRegionInfo *regions = NULL;
+        GmemRegionProperties *regions = NULL;
         size_t n = 0;
         int r;
 
-        r = gmem_list_regions(c, &regions, &n);
+        /* One call for every column, however many regions there are. */
+        r = gmem_list_regions_full(c, &regions, &n);
         if (r < 0)
                 return log_client_error(c, r, "Failed to list regions");
 
         t = table_new(ELEMENTSOF(headers), headers, keys);
-        if (!t) {
+        if (!t || table_reserve(t, n) < 0) {
                 r = log_error_errno(-ENOMEM, "Out of memory");
                 goto finish;
         }
 
         for (size_t i = 0; i < n; i++) {
-                GmemRegionProperties *p = NULL;
-                _cleanup_free_ char *views = NULL;
+                const GmemRegionProperties *p = &regions[i];
+                _cleanup_free_ char *views = table_wants_json(t) ? NULL : format_views(p->views, p->n_views, true);
 
-                /* The list has no allocation or views; ask each region. It may be gone by now. */
-                if (gmem_get_region_properties(c, regions[i].name, &p) >= 0)
-                        views = format_views(p->views, p->n_views, true);
-
-                r = table_add_string(t, regions[i].name);
+                r = table_add_string(t, p->name);
                 if (r >= 0)
-                        r = table_add_size(t, regions[i].size);
+                        r = table_add_size(t, p->size);
                 if (r >= 0)
-                        r = p ? table_add_size(t, p->allocated_bytes) : table_add_cell(t, "-", NULL, true);
+                        r = table_add_size(t, p->allocated_bytes);
                 if (r >= 0)
-                        r = table_add_string(t, regions[i].backend);
+                        r = table_add_string(t, p->backend);
                 if (r >= 0)
-                        r = table_add_string(t, regions[i].owner);
+                        r = table_add_string(t, p->owner);
                 if (r >= 0)
                         r = table_add_cell(t, views ? views : "-",
-                                           p ? json_views(p->views, p->n_views, true) : NULL, false);
-                gmem_region_properties_free(p);
+                                           table_wants_json(t) ? json_views(p->views, p->n_views, true) : NULL, false);
                 if (r < 0) {
                         log_error_errno(r, "Out of memory");
                         goto finish;
@@ -190,7 +187,7 @@ int verb_list_regions(GmemClient *c, int argc, char **argv) {
         r = table_print(t, "No regions.", "region", "regions", "listed");
 
 finish:
-        gmem_region_info_array_free(regions, n);
+        gmem_region_properties_array_free(regions, n);
         return r;
 }
 
@@ -257,42 +254,39 @@ int verb_list_vms(GmemClient *c, int argc, char **argv) {
         static const char *const headers[] = { "NAME", "LEADER", "UID", "VIEWS" };
         static const char *const keys[] = { "name", "leader_pid", "uid", "views" };
         _cleanup_table_ Table *t = NULL;
-        GmemVmInfo *vms = NULL;
+        GmemVmProperties *vms = NULL;
         size_t n = 0;
         int r;
 
-        r = gmem_list_vms(c, &vms, &n);
+        /* One call for every column, however many VMs there are. */
+        r = gmem_list_vms_full(c, &vms, &n);
         if (r < 0)
                 return log_client_error(c, r, "Failed to list VMs");
 
         t = table_new(ELEMENTSOF(headers), headers, keys);
-        if (!t) {
+        if (!t || table_reserve(t, n) < 0) {
                 r = log_error_errno(-ENOMEM, "Out of memory");
                 goto finish;
         }
 
         for (size_t i = 0; i < n; i++) {
-                GmemVmProperties *p = NULL;
-                _cleanup_free_ char *views = NULL;
+                const GmemVmProperties *p = &vms[i];
+                _cleanup_free_ char *views = table_wants_json(t) ? NULL : format_views(p->views, p->n_views, false);
 
-                if (gmem_get_vm_properties(c, vms[i].name, &p) >= 0)
-                        views = format_views(p->views, p->n_views, false);
-
-                r = table_add_string(t, vms[i].name);
+                r = table_add_string(t, p->name);
                 if (r >= 0)
-                        r = table_add_id(t, (uint32_t) vms[i].leader_pid);
-                if (r >= 0 && p && p->uid != GMEM_UID_INVALID) {
+                        r = table_add_id(t, (uint32_t) p->leader_pid);
+                if (r >= 0 && p->uid != GMEM_UID_INVALID) {
                         /* UID 0 is a real user, unlike PID 0. */
                         char buf[16];
 
                         (void) snprintf(buf, sizeof(buf), "%" PRIu32, (uint32_t) p->uid);
-                        r = table_add_cell(t, buf, json_object_new_uint64(p->uid), true);
+                        r = table_add_cell(t, buf, table_wants_json(t) ? json_object_new_uint64(p->uid) : NULL, true);
                 } else if (r >= 0)
                         r = table_add_cell(t, "-", NULL, true);
                 if (r >= 0)
                         r = table_add_cell(t, views ? views : "-",
-                                           p ? json_views(p->views, p->n_views, false) : NULL, false);
-                gmem_vm_properties_free(p);
+                                           table_wants_json(t) ? json_views(p->views, p->n_views, false) : NULL, false);
                 if (r < 0) {
                         log_error_errno(r, "Out of memory");
                         goto finish;
@@ -302,7 +296,7 @@ int verb_list_vms(GmemClient *c, int argc, char **argv) {
         r = table_print(t, "No VMs.", "VM", "VMs", "listed");
 
 finish:
-        gmem_vm_info_array_free(vms, n);
+        gmem_vm_properties_array_free(vms, n);
         return r;
 }
 

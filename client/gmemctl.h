@@ -123,6 +123,10 @@ int table_add_id(Table *t, uint32_t v);                /* 0 or (uint32_t) -1: "-
 int table_add_bool(Table *t, bool b);
 /* text in the table, j in JSON (taken, may be NULL for null). */
 int table_add_cell(Table *t, const char *text, struct json_object *j, bool right_align);
+/* Whether t prints JSON (--json): a cell's JSON value need not be built otherwise. */
+bool table_wants_json(const Table *t);
+/* Makes room for rows rows, so that a long list is not copied as it grows. */
+int table_reserve(Table *t, size_t rows);
 size_t table_rows(const Table *t);
 /*
  * Prints the table, or JSON when --json is given. An empty table prints

@@ -114,6 +114,17 @@ typedef struct GmemRegionProperties {
 int gmem_get_region_properties(GmemClient *c, const char *name, GmemRegionProperties **ret);
 GmemRegionProperties *gmem_region_properties_free(GmemRegionProperties *p);
 
+/*
+ * Every region the caller may list with its properties, as
+ * gmem_get_region_properties() gives them (views only of VMs the caller may
+ * see), in one call to the broker, in the order of gmem_list_regions(). A
+ * broker without ListRegionsFull is asked region by region instead. A reply
+ * that cannot be parsed is -EBADMSG. Free with
+ * gmem_region_properties_array_free(). Since LIBGMEM_0.6.
+ */
+int gmem_list_regions_full(GmemClient *c, GmemRegionProperties **ret_regions, size_t *ret_n);
+void gmem_region_properties_array_free(GmemRegionProperties *regions, size_t n);
+
 /* Punches a hole: every view reads zeros in the range afterwards. */
 int gmem_discard(GmemClient *c, const char *region, uint64_t offset, uint64_t length);
 /* Makes gmemd re-read its policy file; on failure the old policy stays in force. */
@@ -185,6 +196,15 @@ typedef struct GmemVmProperties {
 
 int gmem_get_vm_properties(GmemClient *c, const char *name, GmemVmProperties **ret);
 GmemVmProperties *gmem_vm_properties_free(GmemVmProperties *p);
+
+/*
+ * Every VM the caller may list with its properties, as
+ * gmem_get_vm_properties() gives them, in one call to the broker, in the
+ * order of gmem_list_vms(). As gmem_list_regions_full() otherwise. Free with
+ * gmem_vm_properties_array_free(). Since LIBGMEM_0.6.
+ */
+int gmem_list_vms_full(GmemClient *c, GmemVmProperties **ret_vms, size_t *ret_n);
+void gmem_vm_properties_array_free(GmemVmProperties *vms, size_t n);
 
 /* Views */
 

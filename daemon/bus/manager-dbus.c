@@ -312,6 +312,41 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/*
+ * ListRegionsFull: what ListRegions says and what each region's properties
+ * add (id, allocation, views), in one reply, so that a listing is one round
+ * trip. The same regions as ListRegions; a region's views only of VMs the
+ * caller may see, as its Views property.
+ */
+static int method_list_regions_full(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        Actor caller;
+        Region *reg;
+        int r;
+
+        r = bus_authorize(msg, m, POLICY_VERB_LIST, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', REGION_BUS_ROW);
+        if (r < 0)
+                return r;
+        HASHMAP_FOREACH(reg, m->regions, i) {
+                if (!policy_class_reaches(caller.class, caller.uid, reg->creator))
+                        continue;
+                r = region_bus_append_row(reply, reg, &caller);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(usage_charge_release) UsageCharge charge = {};
         Actor caller;
@@ -380,6 +415,36 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 if (r < 0)
                         return r;
                 r = sd_bus_message_append(reply, "(suo)", vm->name, (uint32_t) vm->leader_pid, path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* ListVmsFull: ListVms with each VM's uid and views (its properties), in one reply; the same VMs as ListVms. */
+static int method_list_vms_full(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        Actor caller;
+        Vm *vm;
+        int r;
+
+        r = bus_authorize(msg, m, POLICY_VERB_LIST, NULL, &caller, error);
+        if (r <= 0)
+                return BUS_AUTH_RETURN(r);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', VM_BUS_ROW);
+        if (r < 0)
+                return r;
+        HASHMAP_FOREACH(vm, m->vms, i) {
+                if (!policy_class_reaches(caller.class, caller.uid, vm->creator))
+                        continue;
+                r = vm_bus_append_row(reply, vm);
                 if (r < 0)
                         return r;
         }
@@ -654,6 +719,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListRegions", NULL,, "a(stsso)", SD_BUS_PARAM(regions), method_list_regions,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListRegionsFull", NULL,, "a" REGION_BUS_ROW, SD_BUS_PARAM(regions),
+                                 method_list_regions_full, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("RegisterVm", "sa{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(options), "o",
                                  SD_BUS_PARAM(vm), method_register_vm, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("UnregisterVm", "s", SD_BUS_PARAM(name), NULL,, method_unregister_vm,
@@ -661,6 +728,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("GetVm", "s", SD_BUS_PARAM(name), "o", SD_BUS_PARAM(vm), method_get_vm,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListVms", NULL,, "a(suo)", SD_BUS_PARAM(vms), method_list_vms,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListVmsFull", NULL,, "a" VM_BUS_ROW, SD_BUS_PARAM(vms), method_list_vms_full,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Attach", "sssa{sv}",
                                  SD_BUS_PARAM(vm) SD_BUS_PARAM(region) SD_BUS_PARAM(access) SD_BUS_PARAM(options),

@@ -202,6 +202,31 @@ int region_bus_append_all_views(sd_bus_message *m, const void *object) {
         return append_views(m, object, true, NULL);
 }
 
+int region_bus_append_row(sd_bus_message *m, Region *reg, const Actor *caller) {
+        _cleanup_free_ char *path = NULL;
+        uint64_t allocated = 0;
+        int r;
+
+        r = region_bus_path(reg, &path);
+        if (r < 0)
+                return r;
+        (void) region_allocated_bytes(reg, &allocated);   /* as the AllocatedBytes property: 0 if unknown */
+        r = sd_bus_message_open_container(m, 'r', REGION_BUS_ROW_CONTENTS);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "sttsst", reg->name, reg->id, reg->br.size, backend_type_to_string(reg->backend),
+                                  reg->owner ?: "", allocated);
+        if (r < 0)
+                return r;
+        r = append_views(m, reg, false, caller);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "o", path);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
 static int property_get_views(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Region *reg = userdata;

@@ -19,6 +19,14 @@ int region_object_find(sd_bus *bus, const char *path, const char *interface, voi
  * BusAppendFunc.
  */
 int region_bus_append_all_views(sd_bus_message *m, const void *object);
+
+/*
+ * One entry of ListRegionsFull: name, id, size, backend, owner ("" if none),
+ * allocated bytes, the views of VMs caller may see (vm, access, state), path.
+ */
+#define REGION_BUS_ROW_CONTENTS "sttssta(sss)o"
+#define REGION_BUS_ROW "(" REGION_BUS_ROW_CONTENTS ")"
+int region_bus_append_row(sd_bus_message *m, Region *reg, const Actor *caller);
 int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
 
 /* Looks up a region by name, setting NoSuchRegion. */

@@ -252,6 +252,30 @@ static int property_get_views(sd_bus *bus, const char *path, const char *interfa
         return vm_bus_append_views(reply, userdata);
 }
 
+int vm_bus_append_row(sd_bus_message *m, const Vm *vm) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = vm_bus_path(vm, &path);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'r', VM_BUS_ROW_CONTENTS);
+        if (r < 0)
+                return r;
+        /* The same values as the LeaderPID and Uid properties. */
+        r = sd_bus_message_append(m, "suu", vm->name, (uint32_t) vm->leader_pid,
+                                  vm->has_uid ? (uint32_t) vm->uid : UINT32_MAX);
+        if (r < 0)
+                return r;
+        r = vm_bus_append_views(m, vm);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "o", path);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
 const sd_bus_vtable vm_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Vm, name), SD_BUS_VTABLE_PROPERTY_CONST),

@@ -15,6 +15,14 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
                    sd_bus_error *error);
 /* Appends the Views property's value, a(sss), of a VM (a const Vm *): a BusAppendFunc. */
 int vm_bus_append_views(sd_bus_message *m, const void *object);
+
+/*
+ * One entry of ListVmsFull: name, leader pid (0 if none), uid (UINT32_MAX if
+ * none), the VM's views (region, access, state), path.
+ */
+#define VM_BUS_ROW_CONTENTS "suua(sss)o"
+#define VM_BUS_ROW "(" VM_BUS_ROW_CONTENTS ")"
+int vm_bus_append_row(sd_bus_message *m, const Vm *vm);
 int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
 
 /* Looks up a VM by name, setting NoSuchVm. */

@@ -210,6 +210,65 @@ class Gmemctl(GmemTestCase):
             self.gmemctl("destroy-region", name)
         self.assertFalse(set(names) & set(self.region_names()))
 
+    def test_list_columns_are_the_properties(self):
+        """list-regions and list-vms show each object's properties, as GetAll reads them one object at a
+        time: ALLOCATED, VIEWS and UID in the table and in --json, for several objects with views."""
+        regions = [self.create_region(2 * MiB), self.create_region(MiB), self.create_region(64 * 1024)]
+        vms = [self.register_vm(uid=dbus.UInt32(4242)), self.register_vm(), self.register_vm()]
+        self.mgr("Allocate", "stt", regions[0], dbus.UInt64(0), dbus.UInt64(MiB))
+        for vm, region, access in [(vms[0], regions[0], "rw"), (vms[1], regions[0], "ro"),
+                                   (vms[0], regions[1], "rw")]:
+            self.close_fd(self.attach(vm, region, access))
+
+        def size(n):
+            for i, unit in enumerate("KMGTPE"):
+                if n < 1024 << (10 * (i + 1)) or unit == "E":
+                    return f"{n}B" if n < 1024 else (f"{n >> (10 * (i + 1))}{unit}" if n % (1 << (10 * (i + 1))) == 0
+                                                      else f"{n / (1 << (10 * (i + 1))):.1f}{unit}")
+
+        def views(props, other):
+            return [{other: str(v[0]), "access": str(v[1]), "state": str(v[2])} for v in props["Views"]]
+
+        def cell(vs, other):
+            return ",".join(f"{v[other]}:{v['access']}" + ("" if v["state"] == "active" else f":{v['state']}")
+                            for v in vs) or "-"
+
+        want_json, want_rows = {}, {}
+        for name in regions:
+            p = self.get_all(gmemtest.region_path(name), gmemtest.REGION_IFACE)
+            vs = views(p, "vm")
+            want_json[name] = {"name": name, "size": int(p["Size"]), "allocated_bytes": int(p["AllocatedBytes"]),
+                               "backend": str(p["Backend"]), "owner": str(p["Owner"]) or None, "views": vs}
+            want_rows[name] = [name, size(int(p["Size"])), size(int(p["AllocatedBytes"])), str(p["Backend"]),
+                               str(p["Owner"]) or "-", cell(vs, "vm")]
+        self.assertGreaterEqual(want_json[regions[0]]["allocated_bytes"], MiB, "Allocate allocated")
+        self.assertEqual(len(want_json[regions[0]]["views"]), 2, "two VMs have views of the first region")
+        for mode in ["--json=short", "--json=pretty"]:
+            got = {r["name"]: r for r in json.loads(self.gmemctl(mode, "list-regions").out)}
+            for name in regions:
+                self.assertEqual(got.get(name), want_json[name], f"{mode} list-regions: {name}")
+        got = {l.split()[0]: l.split() for l in self.gmemctl("--no-legend", "list-regions").out.splitlines()}
+        for name in regions:
+            self.assertEqual(got.get(name), want_rows[name], f"list-regions row of {name}")
+
+        want_json, want_rows = {}, {}
+        for name in vms:
+            p = self.get_all(gmemtest.vm_path(name), gmemtest.VM_IFACE)
+            vs = views(p, "region")
+            uid = None if int(p["Uid"]) == 0xffffffff else int(p["Uid"])
+            want_json[name] = {"name": name, "leader_pid": int(p["LeaderPID"]) or None, "uid": uid, "views": vs}
+            want_rows[name] = [name, str(int(p["LeaderPID"]) or "-"), "-" if uid is None else str(uid),
+                               cell(vs, "region")]
+        self.assertEqual(want_json[vms[0]]["uid"], 4242, "the first VM has a uid")
+        self.assertEqual(len(want_json[vms[0]]["views"]), 2, "the first VM has two views")
+        for mode in ["--json=short", "--json=pretty"]:
+            got = {r["name"]: r for r in json.loads(self.gmemctl(mode, "list-vms").out)}
+            for name in vms:
+                self.assertEqual(got.get(name), want_json[name], f"{mode} list-vms: {name}")
+        got = {l.split()[0]: l.split() for l in self.gmemctl("--no-legend", "list-vms").out.splitlines()}
+        for name in vms:
+            self.assertEqual(got.get(name), want_rows[name], f"list-vms row of {name}")
+
     def test_create_region_options(self):
         owner = self.register_vm()
         name = self.uniq("r")

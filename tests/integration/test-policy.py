@@ -303,6 +303,55 @@ class Policy(GmemTestCase):
         self.assertIn("ok", self.call_as(ORCH_UID, "Detach", "ss", own_vm, own_r), "a tenant detaches its own view")
         self.assertIn("ok", self.call_as(ORCH_UID, "DestroyRegion", "s", own_r), "and destroys its own region")
 
+    def gmemctl_as(self, uid, *args, expect=0):
+        p = subprocess.run([gmemtest.WORLD.gmemctl] + list(args), user=uid, group=pwd.getpwuid(uid).pw_gid,
+                           env=self.world.env, capture_output=True, text=True, timeout=30 * SLOW,
+                           stdin=subprocess.DEVNULL, cwd="/")
+        self.assertEqual(p.returncode, expect, f"gmemctl {' '.join(args)} under uid {uid}:\n{p.stderr}")
+        return p
+
+    def test_list_full_scope(self):
+        """ListRegionsFull and ListVmsFull, and gmemctl's lists made of them, show a uid only the objects
+        its class reaches, and in a region's views only VMs it may see; a uid without the verb list is
+        refused, as with ListRegions."""
+        root_r, root_vm = self.create_region(MiB), self.register_vm()
+        own_r, own_vm = self.uniq("own"), self.uniq("ownvm")
+        self.cleanup_region(own_r)
+        self.cleanup_vm(own_vm)
+        self.assertIn("ok", self.call_as(ORCH_UID, "CreateRegion", "sta{sv}", own_r, MiB, {}))
+        self.assertIn("ok", self.call_as(ORCH_UID, "RegisterVm", "sa{sv}", own_vm, {}))
+        self.assertIn("fd_accmode", self.call_as(ORCH_UID, "Attach", "sssa{sv}", own_vm, own_r, "rw", {}))
+        self.attach(root_vm, own_r, "ro")
+        self.addCleanup(self._quietly, "Detach", "ss", root_vm, own_r)   # else own_r stays, in the tenant's quota
+        self.attach(root_vm, root_r, "rw")
+
+        regions = {r["name"]: r for r in json.loads(self.gmemctl_as(ORCH_UID, "--json=short", "list-regions").stdout)}
+        self.assertEqual(set(regions), {own_r}, "a tenant lists its own region only")
+        self.assertEqual(regions[own_r]["views"], [{"vm": own_vm, "access": "rw", "state": "active"}],
+                         "with its own VM's view and not root's VM's")
+        vms = {v["name"]: v for v in json.loads(self.gmemctl_as(ORCH_UID, "--json=short", "list-vms").stdout)}
+        self.assertEqual(set(vms), {own_vm}, "a tenant lists its own VM only")
+        table = self.gmemctl_as(ORCH_UID, "--no-legend", "list-regions").stdout
+        self.assertEqual([l.split()[0] for l in table.splitlines()], [own_r], f"the table too: {table}")
+        listed = self.call_as(ORCH_UID, "ListRegionsFull")["ok"]
+        self.assertIn(f"'{own_r}'", listed, "ListRegionsFull has the tenant's region")
+        self.assertNotIn(f"'{root_r}'", listed, "but not root's")
+        self.assertNotIn(f"'{root_vm}'", listed, "nor root's VM among its views")
+        self.assertNotIn(f"'{root_vm}'", self.call_as(ORCH_UID, "ListVmsFull")["ok"], "ListVmsFull: not root's VM")
+
+        self.assertEqual(json.loads(self.gmemctl_as(TENANT2_UID, "--json=short", "list-regions").stdout), [],
+                         "another tenant of the class lists none of them")
+        self.assertEqual(json.loads(self.gmemctl_as(TENANT2_UID, "--json=short", "list-vms").stdout), [])
+
+        regions = {r["name"]: r for r in json.loads(self.gmemctl_as(FLEET_UID, "--json=short", "list-regions").stdout)}
+        self.assertLessEqual({own_r, root_r}, set(regions), "scope all lists every uid's regions")
+        self.assertEqual(sorted(v["vm"] for v in regions[own_r]["views"]), sorted([own_vm, root_vm]),
+                         "with every VM's view")
+        for method in ("ListRegionsFull", "ListVmsFull"):
+            self.assertDenied(self.call_as(HYPERVISOR_UID, method), "list")
+        res = self.gmemctl_as(HYPERVISOR_UID, "list-regions", expect=1)
+        self.assertIn("list", res.stderr, f"gmemctl says what was refused: {res.stderr}")
+
     def test_scope_all(self):
         """A class with scope all reaches every object, whoever created it."""
         orch_r, orch_vm = self.uniq("o"), self.uniq("ovm")

@@ -70,6 +70,28 @@ static bool has_option(sd_bus_message *m, const char *key) {
         return found;
 }
 
+/*
+ * ListRegionsFull answers, call by call: two regions, one with a view; a
+ * reply of the wrong type; UnknownMethod, as a broker from before it.
+ */
+static int reply_list_regions_full(sd_bus_message *m) {
+        static unsigned calls;
+
+        switch (calls++) {
+        case 0:
+                return sd_bus_reply_method_return(m, "a(sttssta(sss)o)", 2,
+                                                  "ram", (uint64_t) 3, (uint64_t) 1 << 30, "memfd", "", (uint64_t) 8192,
+                                                  1, "vm1", "rw", "active", "/org/gmemd/Broker1/region/ram",
+                                                  "rom", (uint64_t) 4, (uint64_t) 4096, "secret", "vm1", (uint64_t) 0,
+                                                  0, "/org/gmemd/Broker1/region/rom");
+        case 1:
+                return sd_bus_reply_method_return(m, "a(stsso)", 1, "ram", (uint64_t) 4096, "memfd", "",
+                                                  "/org/gmemd/Broker1/region/ram");
+        default:
+                return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_METHOD, "Unknown method ListRegionsFull");
+        }
+}
+
 static int fake_method(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         const char *member = sd_bus_message_get_member(m), *first = NULL;
         char name[128];
@@ -104,6 +126,13 @@ static int fake_method(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                 return sd_bus_reply_method_return(m, "a(stsso)", 2,
                                                   "ram", (uint64_t) 1 << 30, "memfd", "", "/org/gmemd/Broker1/region/ram",
                                                   "rom", (uint64_t) 4096, "secret", "vm1", "/org/gmemd/Broker1/region/rom");
+        else if (streq(member, "ListRegionsFull"))
+                return reply_list_regions_full(m);
+        else if (streq(member, "ListVmsFull"))
+                return sd_bus_reply_method_return(m, "a(suua(sss)o)", 2,
+                                                  "vm1", (uint32_t) 42, (uint32_t) 1000, 2, "ram", "rw", "active",
+                                                  "rom", "ro", "pending", "/org/gmemd/Broker1/vm/vm1",
+                                                  "vm2", (uint32_t) 0, UINT32_MAX, 0, "/org/gmemd/Broker1/vm/vm2");
         else if (streq(member, "BeginMigration")) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
                 _cleanup_close_ int fd = memfd_create("test-migration", MFD_CLOEXEC);
@@ -470,6 +499,65 @@ static void test_broker_errors(GmemClient *c) {
               "AccessDenied maps to EACCES");
 }
 
+/* The one-call lists: every field read, a bad reply a clear error, an old broker asked object by object. */
+static void test_list_full(GmemClient *c) {
+        GmemRegionProperties *regions = NULL;
+        GmemVmProperties *vms = NULL;
+        const char *message;
+        size_t n = 0;
+        int r;
+
+        check(gmem_list_regions_full(NULL, &regions, &n) == -EINVAL, "list_regions_full(NULL client) is -EINVAL");
+        check(gmem_list_regions_full(c, NULL, &n) == -EINVAL, "list_regions_full(NULL) is -EINVAL");
+        check(gmem_list_vms_full(c, &vms, NULL) == -EINVAL, "list_vms_full(no count) is -EINVAL");
+        check(!regions && !vms, "a refused list writes no output");
+        gmem_region_properties_array_free(NULL, 0);
+        gmem_vm_properties_array_free(NULL, 0);
+
+        r = gmem_list_regions_full(c, &regions, &n);
+        check(r == 0 && n == 2, "ListRegionsFull should give two regions, got r=%d n=%zu", r, n);
+        if (r == 0 && n == 2) {
+                check(streq(regions[0].name, "ram") && regions[0].id == 3 && regions[0].size == (uint64_t) 1 << 30 &&
+                      streq(regions[0].backend, "memfd") && streq(regions[0].owner, "") &&
+                      regions[0].allocated_bytes == 8192 && streq(regions[0].path, "/org/gmemd/Broker1/region/ram"),
+                      "the first region is read field by field");
+                check(regions[0].n_views == 1 && streq(regions[0].views[0].vm, "vm1") &&
+                      streq(regions[0].views[0].region, "ram") && streq(regions[0].views[0].access, "rw") &&
+                      streq(regions[0].views[0].state, "active"), "its view names the VM and the region itself");
+                check(streq(regions[1].name, "rom") && regions[1].id == 4 && streq(regions[1].owner, "vm1") &&
+                      regions[1].n_views == 0 && regions[1].allocated_bytes == 0, "the second region has no view");
+        }
+        gmem_region_properties_array_free(regions, n);
+        regions = NULL;
+
+        r = gmem_list_regions_full(c, &regions, &n);
+        message = gmem_client_last_error_message(c);
+        check(r == -EBADMSG, "a reply of the wrong type is -EBADMSG, got %s", strerror(-r));
+        check(message && streq(message, "Failed to parse the reply to ListRegionsFull"),
+              "and says which reply, got %s", message ?: "(null)");
+        check(!regions, "no output on a bad reply");
+
+        /* UnknownMethod: ListRegions then GetRegion for "ram", which this broker answers with Busy. */
+        r = gmem_list_regions_full(c, &regions, &n);
+        message = gmem_client_last_error_message(c);
+        check(r == -EBUSY && message && strstr(message, "GetRegion"),
+              "a broker without ListRegionsFull is asked region by region (%s, %s)", strerror(-r), message ?: "(null)");
+        check(!regions, "no output when the old way fails");
+
+        r = gmem_list_vms_full(c, &vms, &n);
+        check(r == 0 && n == 2, "ListVmsFull should give two VMs, got r=%d n=%zu", r, n);
+        if (r == 0 && n == 2) {
+                check(streq(vms[0].name, "vm1") && vms[0].leader_pid == 42 && vms[0].uid == 1000 &&
+                      streq(vms[0].path, "/org/gmemd/Broker1/vm/vm1"), "the first VM is read field by field");
+                check(vms[0].n_views == 2 && streq(vms[0].views[1].vm, "vm1") && streq(vms[0].views[1].region, "rom") &&
+                      streq(vms[0].views[1].access, "ro") && streq(vms[0].views[1].state, "pending"),
+                      "its views name the VM itself and each region");
+                check(vms[1].leader_pid == 0 && vms[1].uid == GMEM_UID_INVALID && vms[1].n_views == 0,
+                      "a VM without leader, uid or views");
+        }
+        gmem_vm_properties_array_free(vms, n);
+}
+
 /* A broker that does not know the leader option is told apart from one that refuses the pidfd itself. */
 static void test_register_vm_with_leader_fd(GmemClient *c) {
         const char *name;
@@ -556,6 +644,7 @@ int main(void) {
                 test_broker_errors(c);
                 test_broker_replies(c);
                 test_register_vm_with_leader_fd(c);
+                test_list_full(c);
 
                 gmem_client_unref(c);
                 if (waitpid(pid, &status, 0) == pid)
