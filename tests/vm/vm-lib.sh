@@ -22,7 +22,14 @@
 #                           boots to poweroff (or $GMEM_VM_TIMEOUT seconds),
 #                           the console (ttyS0) in LOG, QEMU options of the
 #                           array VM_QEMU_EXTRA added (e.g. more -serial
-#                           ports); sets VM_QEMU_RC and VM_SECS
+#                           ports); sets VM_QEMU_RC and VM_SECS. A guest
+#                           that shows no sign of life on the console
+#                           $GMEM_VM_BOOT_GRACE seconds (default 90) after
+#                           the firmware (hung before its init ran, nothing
+#                           of the test started) is stopped and booted once
+#                           more in what is left of the timeout, saying so
+#                           on stderr (the first console in LOG.hung);
+#                           VM_BOOT_HUNG=1 if the second one hangs too
 #   vm_judge_console LOG    prints the TAP lines of the console, sets
 #                           VM_PASSED, VM_FAILED, VM_SKIPPED and a
 #                           "GMEM-SKIP VM_TAG/NAME: REASON" line for each
@@ -61,6 +68,7 @@
 #
 # Environment: GMEM_VM_CACHE (kernel images, default /var/cache/gmemd-vm),
 # GMEM_VM_WORKDIR, GMEM_VM_KEEP, GMEM_VM_TIMEOUT (seconds, default 600),
+# GMEM_VM_BOOT_GRACE (seconds, default 90, vm_boot),
 # GMEM_TEST_REQUIRE_DEPS, GMEM_VM_APPEND (more kernel command line), GMEM_QEMU
 # (the QEMU binary), GMEM_VM_CPU (QEMU's -cpu, default max,-cx16),
 # GMEM_KVM_AMD_PARAMS (kvm-amd.ko's parameters, vm_add_kvm).
@@ -70,6 +78,7 @@ VM_CACHE=${GMEM_VM_CACHE:-/var/cache/gmemd-vm}
 # shellcheck source=tests/vm/buildroot.sh
 . "$(dirname "${BASH_SOURCE[0]}")/buildroot.sh"
 VM_TIMEOUT=${GMEM_VM_TIMEOUT:-600}
+VM_BOOT_GRACE=${GMEM_VM_BOOT_GRACE:-90}
 VM_CPU=${GMEM_VM_CPU:-max,-cx16}
 VM_QEMU_EXTRA=()
 # kvm-amd.ko needs kvm.ko, which needs irqbypass.ko (modinfo -F depends);
@@ -143,15 +152,56 @@ vm_pack_initramfs() {
 # and no gmem at all. Without cx16 the kernel takes SLUB's locked path.
 # -cpu max includes AMD SVM with nested paging, which tests/kvm uses.
 # GMEM_VM_CPU replaces it.
+# vm_alive LOG: the console has something past the firmware's lines. At
+# loglevel 4 the kernel itself is silent on a good boot, so this is
+# normally the init's first line.
+vm_alive() {
+        tr -d '\r' <"$1" 2>/dev/null | grep -avE 'SeaBIOS|Booting from|iPXE|^Machine UUID' | grep -qaE '[A-Za-z]{3}'
+}
+
+# vm_watch_boot PID LOG: 0 once QEMU (PID) has exited or the guest is alive;
+# 1, with QEMU stopped, if VM_BOOT_GRACE seconds pass without either.
+vm_watch_boot() {
+        local pid=$1 log=$2 waited=0
+        while kill -0 "$pid" 2>/dev/null; do
+                vm_alive "$log" && return 0
+                if [ "$waited" -ge "$VM_BOOT_GRACE" ]; then
+                        kill -TERM "$pid" 2>/dev/null
+                        return 1
+                fi
+                sleep 1
+                waited=$((waited + 1))
+        done
+        return 0
+}
+
 vm_boot() {
-        local kernel=$1 initrd=$2 log=$3 smp=$4 mem=$5 append=${6:-} start
+        local kernel=$1 initrd=$2 log=$3 smp=$4 mem=$5 append=${6:-} start left pid attempt
         start=$(date +%s)
-        timeout --foreground -k 10 "$VM_TIMEOUT" "$QEMU" -accel tcg -machine q35 -cpu "$VM_CPU" \
-                -smp "$smp" -m "$mem" -nographic -no-reboot -nic none -monitor none -serial "file:$log" \
-                -kernel "$kernel" -initrd "$initrd" "${VM_QEMU_EXTRA[@]}" \
-                -append "console=ttyS0 panic=-1 oops=panic loglevel=4 quiet $append ${GMEM_VM_APPEND:-}" \
-                </dev/null >"$log.qemu" 2>&1
-        VM_QEMU_RC=$?
+        VM_BOOT_HUNG=0
+        for attempt in 1 2; do
+                left=$(( VM_TIMEOUT - ($(date +%s) - start) ))
+                timeout --foreground -k 10 "$left" "$QEMU" -accel tcg -machine q35 -cpu "$VM_CPU" \
+                        -smp "$smp" -m "$mem" -nographic -no-reboot -nic none -monitor none -serial "file:$log" \
+                        -kernel "$kernel" -initrd "$initrd" "${VM_QEMU_EXTRA[@]}" \
+                        -append "console=ttyS0 panic=-1 oops=panic loglevel=4 quiet $append ${GMEM_VM_APPEND:-}" \
+                        </dev/null >"$log.qemu" 2>&1 &
+                pid=$!
+                if vm_watch_boot "$pid" "$log"; then
+                        wait "$pid"
+                        VM_QEMU_RC=$?
+                        VM_BOOT_HUNG=0
+                        break
+                fi
+                wait "$pid" 2>/dev/null
+                VM_QEMU_RC=124
+                VM_BOOT_HUNG=1
+                [ "$attempt" -eq 2 ] && break
+                echo "$VM_TAG: nothing on the console ${VM_BOOT_GRACE}s after the firmware: the guest hung" \
+                        "before its init ran, so nothing of the test started; booting it once more" \
+                        "(its console is in $log.hung)" >&2
+                mv -f "$log" "$log.hung" 2>/dev/null
+        done
         # shellcheck disable=SC2034
         VM_SECS=$(( $(date +%s) - start ))
 }
@@ -159,7 +209,11 @@ vm_boot() {
 vm_judge_boot() {
         local log=$1
         { tr -d '\r' <"$log" >"$log.txt"; } 2>/dev/null || : >"$log.txt"
-        if [ "$VM_QEMU_RC" -eq 124 ] || [ "$VM_QEMU_RC" -eq 137 ]; then
+        if [ "${VM_BOOT_HUNG:-0}" = 1 ]; then
+                echo "$VM_TAG: the guest hung before its init ran, twice (nothing on the console" \
+                        "${VM_BOOT_GRACE}s after the firmware)" >&2
+                return 1
+        elif [ "$VM_QEMU_RC" -eq 124 ] || [ "$VM_QEMU_RC" -eq 137 ]; then
                 echo "$VM_TAG: timed out after ${VM_TIMEOUT}s" >&2
                 return 1
         elif [ "$VM_QEMU_RC" -ne 0 ]; then
