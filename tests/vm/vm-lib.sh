@@ -28,7 +28,9 @@
 #                           the firmware (hung before its init ran, nothing
 #                           of the test started) is stopped and booted once
 #                           more in what is left of the timeout, saying so
-#                           on stderr (the first console in LOG.hung);
+#                           on stderr in a "GMEM-RETRY VM_TAG: ..." line,
+#                           which tools/test lists (the first console in
+#                           LOG.hung);
 #                           VM_BOOT_HUNG=1 if the second one hangs too
 #   vm_judge_console LOG    prints the TAP lines of the console, sets
 #                           VM_PASSED, VM_FAILED, VM_SKIPPED and a
@@ -197,9 +199,9 @@ vm_boot() {
                 VM_QEMU_RC=124
                 VM_BOOT_HUNG=1
                 [ "$attempt" -eq 2 ] && break
-                echo "$VM_TAG: nothing on the console ${VM_BOOT_GRACE}s after the firmware: the guest hung" \
-                        "before its init ran, so nothing of the test started; booting it once more" \
-                        "(its console is in $log.hung)" >&2
+                echo "GMEM-RETRY $VM_TAG: nothing on the console ${VM_BOOT_GRACE}s after the firmware: the" \
+                        "guest hung before its init ran, so nothing of the test started; booting it once" \
+                        "more (its console is in $log.hung)" >&2
                 mv -f "$log" "$log.hung" 2>/dev/null
         done
         # shellcheck disable=SC2034
