@@ -142,12 +142,15 @@ class LeaderPidfd(GmemTestCase):
     def test_leader_pidfd_works_like_leader_pid(self):
         r = self.create_region(MiB)
         leader = self.spawn_leader()
-        pidfd = self.pidfd_of(leader.pid)
-        before = self.fd_count()
-        vm = self.register_vm(leader=unix_fd(pidfd))
-        self.assertEqual(self.fd_count(), before + 1, "gmemd keeps exactly one fd, its own pidfd, per leader")
-        # gmemd keeps its own duplicate: the caller closing its pidfd changes nothing.
-        os.close(pidfd)
+        # Not pidfd_of(): closed here, so no cleanup may close its number again (by then another fd's).
+        pidfd = os.pidfd_open(leader.pid)
+        try:
+            before = self.fd_count()
+            vm = self.register_vm(leader=unix_fd(pidfd))
+            self.assertEqual(self.fd_count(), before + 1, "gmemd keeps exactly one fd, its own pidfd, per leader")
+        finally:
+            # gmemd keeps its own duplicate: the caller closing its pidfd changes nothing.
+            os.close(pidfd)
         self.assertEqual(int(self.vm_prop(vm, "LeaderPID")), leader.pid, "LeaderPID reports the pidfd's pid")
         rows = {str(x[0]): int(x[1]) for x in self.mgr("ListVms")}
         self.assertEqual(rows[vm], leader.pid, "ListVms does not show the leader pid")
