@@ -2576,8 +2576,12 @@ static void test_destroy_frees_memory(void)
 	before = meminfo_kb("MemFree");
 	region_destroy(h);
 	after = meminfo_kb("MemFree");
-	/* Some of the freed pages may wait in per-CPU lists, not counted free. */
-	TEST_ASSERT(after - before >= 128 * 1024,
+	/*
+	 * Some of the freed pages may wait in per-CPU lists, not counted free:
+	 * on 7.3 with two CPUs once 73 MiB of the 192. Memory the mapping kept
+	 * would show as no change at all, so half is the bar.
+	 */
+	TEST_ASSERT(after - before >= 96 * 1024,
 		    "destroying gives the memory back at once (MemFree +%ld kB) though a mapping remains",
 		    after - before);
 	munmap(m, size);

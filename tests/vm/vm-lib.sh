@@ -161,7 +161,8 @@ vm_pack_initramfs() {
 # loglevel 4 the kernel itself is silent on a good boot, so this is
 # normally the init's first line.
 vm_alive() {
-        tr -d '\r' <"$1" 2>/dev/null | grep -avE 'SeaBIOS|Booting from|iPXE|^Machine UUID' | grep -qaE '[A-Za-z]{3}'
+        [ -f "$1" ] || return 1
+        tr -d '\r' <"$1" | grep -avE 'SeaBIOS|Booting from|iPXE|^Machine UUID' | grep -qaE '[A-Za-z]{3}'
 }
 
 # vm_watch_boot PID LOG: 0 once QEMU (PID) has exited or the guest is alive;
