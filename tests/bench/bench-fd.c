@@ -11,7 +11,9 @@
  *   gmemd-direct   the same raw calls peer-to-peer on gmemd's direct socket
  *                  ($GMEM_DIRECT_SOCKET from bench-env): no dbus-daemon, no
  *                  signals, credentials from SO_PEERCRED;
- *   gmemd/libgmem  the same through libgmem (which duplicates the fd once more);
+ *   gmemd/libgmem  the same through libgmem on the bus (gmem_connect_address(),
+ *                  as gmem_connect() may pick the direct socket; libgmem
+ *                  duplicates the fd once more);
  *   sd-bus floor   the same raw calls to bench-fd-server, a trivial sd-bus
  *                  service on the same bus answering with an fd;
  *   floor+signals  (attach+detach only, a diagnostic) the same server also
@@ -305,8 +307,8 @@ static int client_main(const bool *paths, Op op, unsigned id, int scm_fd, int re
                         r = bench_bus_open(&c[p].bus);
                 else if (p == PATH_DIRECT)
                         r = bench_direct_open(&c[p].bus);
-                else if (p == PATH_LIBGMEM)
-                        r = gmem_connect(&c[p].gmem);
+                else if (p == PATH_LIBGMEM)     /* the bus, as its label says, not whatever gmem_connect() picks */
+                        r = gmem_connect_address(getenv("DBUS_SYSTEM_BUS_ADDRESS"), &c[p].gmem);
                 if (r < 0)
                         fprintf(stderr, "client %u: cannot connect: %s\n", id, strerror(-r));
         }
