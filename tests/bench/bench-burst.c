@@ -74,8 +74,23 @@ static const char *const path_option[_PATH_MAX] = {
         [PATH_FLOOR] = "floor",
 };
 
+/* The steps of a VM's bring-up, timed each (on the floor: memfd_create, ftruncate, the re-open). */
+typedef enum Step {
+        STEP_REGISTER,
+        STEP_CREATE,
+        STEP_ATTACH,
+        _STEP_MAX,
+} Step;
+
+static const char *const step_name[_STEP_MAX] = {
+        [STEP_REGISTER] = "RegisterVm",
+        [STEP_CREATE] = "CreateRegion",
+        [STEP_ATTACH] = "Attach",
+};
+
 /* What the clients of one run write for the parent, in shared memory. */
 typedef struct Shared {
+        uint64_t step_ns[CLIENTS_MAX][_STEP_MAX];       /* sum over the client's VMs */
         uint64_t start_ns[CLIENTS_MAX], end_ns[CLIENTS_MAX];
         uint64_t teardown_start_ns[CLIENTS_MAX], teardown_end_ns[CLIENTS_MAX];
         uint64_t cpu_ns[CLIENTS_MAX];           /* the client's own CPU time in the burst */
@@ -90,6 +105,7 @@ typedef struct Result {
         double client_cpu_ms;
         double teardown_ms;
         double teardown_gmemd_cpu_ms;
+        double step_us[_STEP_MAX];      /* mean latency of each step */
 } Result;
 
 static bool arg_paths[_PATH_MAX] = { true, true, true };
@@ -153,18 +169,34 @@ static int call(Client *c, const char *method, bool want_fd, const char *types, 
         return r;
 }
 
+/* Adds the time since *t to the step's sum, and moves *t on. */
+static void step_done(Client *c, Step step, uint64_t *t) {
+        uint64_t now = now_ns();
+
+        shared->step_ns[c->id][step] += now - *t;
+        *t = now;
+}
+
 static int gmemd_bring_up(Client *c, unsigned i) {
         char vm[32], region[32];
+        uint64_t t = now_ns();
         int r;
 
         vm_name(vm, sizeof(vm), i);
         region_name(region, sizeof(region), i);
         r = call(c, "RegisterVm", false, "sa{sv}", vm, 0);
-        if (r >= 0)
-                r = call(c, "CreateRegion", false, "sta{sv}", region, arg_size, 1, "backend", "s", "memfd");
-        if (r >= 0)
-                r = call(c, "Attach", true, "sssa{sv}", vm, region, "rw", 0);
-        return r;
+        if (r < 0)
+                return r;
+        step_done(c, STEP_REGISTER, &t);
+        r = call(c, "CreateRegion", false, "sta{sv}", region, arg_size, 1, "backend", "s", "memfd");
+        if (r < 0)
+                return r;
+        step_done(c, STEP_CREATE, &t);
+        r = call(c, "Attach", true, "sssa{sv}", vm, region, "rw", 0);
+        if (r < 0)
+                return r;
+        step_done(c, STEP_ATTACH, &t);
+        return 0;
 }
 
 static int gmemd_tear_down(Client *c, unsigned i) {
@@ -184,15 +216,22 @@ static int gmemd_tear_down(Client *c, unsigned i) {
 static int floor_bring_up(Client *c, unsigned i) {
         _cleanup_close_ int memfd = -EBADF, view = -EBADF;
         char region[32], proc[64];
+        uint64_t t = now_ns();
 
         region_name(region, sizeof(region), i);
         memfd = memfd_create(region, MFD_CLOEXEC);
-        if (memfd < 0 || ftruncate(memfd, (off_t) arg_size) < 0)
+        if (memfd < 0)
                 return negative_errno();
+        step_done(c, STEP_REGISTER, &t);
+        if (ftruncate(memfd, (off_t) arg_size) < 0)
+                return negative_errno();
+        step_done(c, STEP_CREATE, &t);
         (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", memfd);
         view = open(proc, O_RDWR | O_CLOEXEC);
         if (view < 0)
                 return negative_errno();
+        view = safe_close(view);
+        step_done(c, STEP_ATTACH, &t);
         c->memfds[i - c->first] = TAKE_FD(memfd);
         return 0;
 }
@@ -308,6 +347,7 @@ static int run_one(Path path, unsigned n_clients, Result *ret) {
         int done[2] = { -EBADF, -EBADF }, teardown[2] = { -EBADF, -EBADF };
         uint64_t gmemd0 = 0, gmemd1 = 0, gmemd2 = 0, bus0 = 0, bus1 = 0;
         uint64_t first = UINT64_MAX, last = 0, td_first = UINT64_MAX, td_last = 0, client_cpu = 0;
+        uint64_t step_ns[_STEP_MAX] = {};
         pid_t pids[CLIENTS_MAX] = {};
         int r = 0, status;
 
@@ -373,6 +413,8 @@ static int run_one(Path path, unsigned n_clients, Result *ret) {
                 td_first = shared->teardown_start_ns[i] < td_first ? shared->teardown_start_ns[i] : td_first;
                 td_last = shared->teardown_end_ns[i] > td_last ? shared->teardown_end_ns[i] : td_last;
                 client_cpu += shared->cpu_ns[i];
+                for (Step k = 0; k < _STEP_MAX; k++)
+                        step_ns[k] += shared->step_ns[i][k];
         }
         *ret = (Result) {
                 .wall_ms = (double) (last - first) / 1e6,
@@ -383,6 +425,8 @@ static int run_one(Path path, unsigned n_clients, Result *ret) {
                 .teardown_ms = (double) (td_last - td_first) / 1e6,
                 .teardown_gmemd_cpu_ms = path == PATH_FLOOR ? 0 : (double) (gmemd2 - gmemd1) / 1e6,
         };
+        for (Step k = 0; k < _STEP_MAX; k++)
+                ret->step_us[k] = (double) step_ns[k] / arg_vms / 1e3;
 
 finish:
         close_pair(ready);
@@ -423,9 +467,10 @@ static void format_ratio(char *buf, size_t size, bool have, double ratio) {
 }
 
 static void print_report(Results *res) {
-        printf("\n| clients | path | wall ms | VMs/s | wall vs floor | bus wall vs direct | gmemd CPU ms | gmemd CPU "
-               "µs/VM | dbus-daemon CPU ms | clients' CPU ms | teardown ms | teardown gmemd CPU ms |\n");
-        printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        printf("\n| clients | path | wall ms | VMs/s | wall vs floor | bus wall vs direct | µs per step (register / "
+               "create / attach) | gmemd CPU ms | gmemd CPU µs/VM | dbus-daemon CPU ms | clients' CPU ms | teardown ms "
+               "| teardown gmemd CPU ms |\n");
+        printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (size_t c = 0; c < arg_n_clients; c++)
                 for (Path p = 0; p < _PATH_MAX; p++) {
                         const Result *x = res[c][p];
@@ -444,13 +489,16 @@ static void print_report(Results *res) {
                                                 MEDIAN(x, gmemd_cpu_ms) * 1e3 / arg_vms);
                                 (void) snprintf(td_cpu, sizeof(td_cpu), "%.0f", MEDIAN(x, teardown_gmemd_cpu_ms));
                         }
-                        printf("| %u | %s | %.1f | %.0f | %s | %s | %s | %s | %.0f | %.1f | %.1f | %s |\n",
+                        printf("| %u | %s | %.1f | %.0f | %s | %s | %.1f / %.1f / %.1f | %s | %s | %.0f | %.1f | %.1f "
+                               "| %s |\n",
                                arg_clients[c], path_name[p], MEDIAN(x, wall_ms), MEDIAN(x, vms_per_sec), vs_floor,
-                               vs_direct, gmemd_cpu, gmemd_cpu_vm, MEDIAN(x, bus_cpu_ms), MEDIAN(x, client_cpu_ms),
+                               vs_direct, MEDIAN(x, step_us[STEP_REGISTER]), MEDIAN(x, step_us[STEP_CREATE]),
+                               MEDIAN(x, step_us[STEP_ATTACH]), gmemd_cpu, gmemd_cpu_vm, MEDIAN(x, bus_cpu_ms), MEDIAN(x, client_cpu_ms),
                                MEDIAN(x, teardown_ms), td_cpu);
                 }
         printf("\nMedians over %u runs; ratios are medians of the ratios within each run. A VM is three calls "
-               "(RegisterVm, CreateRegion, Attach) on the gmemd paths.\n", arg_runs);
+               "(RegisterVm, CreateRegion, Attach) on the gmemd paths, each step's time the mean latency of that "
+               "call; on the floor the steps are memfd_create, ftruncate and the view's open+close.\n", arg_runs);
 }
 
 /* --- arguments and main ------------------------------------------------------- */
@@ -640,10 +688,13 @@ int main(int argc, char **argv) {
                                                 path_name[p], arg_clients[c], strerror(-r));
                                         break;
                                 }
-                                fprintf(stderr, "run %u %u clients %-12s %8.1f ms %7.0f VMs/s gmemd CPU %6.1f ms "
-                                        "dbus-daemon CPU %6.1f ms clients' CPU %6.1f ms, teardown %7.1f ms\n",
-                                        run + 1, arg_clients[c], path_name[p], x->wall_ms, x->vms_per_sec,
-                                        x->gmemd_cpu_ms, x->bus_cpu_ms, x->client_cpu_ms, x->teardown_ms);
+                                fprintf(stderr, "run %u %u clients %-12s %8.1f ms %7.0f VMs/s (%s %.1f, %s %.1f, %s "
+                                        "%.1f µs) gmemd CPU %6.1f ms dbus-daemon CPU %6.1f ms clients' CPU %6.1f ms, "
+                                        "teardown %7.1f ms\n", run + 1, arg_clients[c], path_name[p], x->wall_ms,
+                                        x->vms_per_sec, step_name[STEP_REGISTER], x->step_us[STEP_REGISTER],
+                                        step_name[STEP_CREATE], x->step_us[STEP_CREATE], step_name[STEP_ATTACH],
+                                        x->step_us[STEP_ATTACH], x->gmemd_cpu_ms, x->bus_cpu_ms, x->client_cpu_ms,
+                                        x->teardown_ms);
                         }
         if (r < 0)
                 return EXIT_FAILURE;
