@@ -683,6 +683,14 @@ static double paired_ratio(const Result *x, const Result *base, int what) {
         return median_double(v, arg_runs);
 }
 
+/* A paired ratio for a table cell, or "—" when its base path was not measured. */
+static void format_ratio(char *buf, size_t size, bool have_base, const Result *x, const Result *base, int what) {
+        if (have_base)
+                (void) snprintf(buf, size, "%.2f×", paired_ratio(x, base, what));
+        else
+                (void) snprintf(buf, size, "—");
+}
+
 static void print_table(Results *res, Mode mode) {
         bool separate = mode == MODE_SEPARATE;
 
@@ -701,7 +709,7 @@ static void print_table(Results *res, Mode mode) {
                                 if (measured(op, p))
                                         med[p] = median_result(res[c][mode][op][p]);
                         for (Path p = 0; p < _PATH_MAX; p++) {
-                                char cpu[32] = "—", bus_cpu[32] = "—";
+                                char cpu[32] = "—", bus_cpu[32] = "—", vs_floor[3][32], vs_scm[32];
 
                                 if (!measured(op, p))
                                         continue;
@@ -709,14 +717,18 @@ static void print_table(Results *res, Mode mode) {
                                         (void) snprintf(cpu, sizeof(cpu), "%.1f", med[p].server_cpu_us);
                                         (void) snprintf(bus_cpu, sizeof(bus_cpu), "%.1f", med[p].bus_cpu_us);
                                 }
-                                printf("| %s | %u | %s | %.0f | %.1f | %.1f | %.1f | %.2f× | %.2f× | %.2f× | %.2f× "
-                                       "| %s%s%s |\n",
+                                format_ratio(vs_floor[0], sizeof(vs_floor[0]), measured(op, PATH_FLOOR),
+                                             res[c][mode][op][p], floor_runs, 0);
+                                format_ratio(vs_floor[1], sizeof(vs_floor[1]), measured(op, PATH_FLOOR),
+                                             res[c][mode][op][p], floor_runs, 1);
+                                format_ratio(vs_floor[2], sizeof(vs_floor[2]), measured(op, PATH_FLOOR),
+                                             res[c][mode][op][p], floor_runs, 2);
+                                format_ratio(vs_scm, sizeof(vs_scm), measured(op, PATH_SCM), res[c][mode][op][p],
+                                             scm_runs, 0);
+                                printf("| %s | %u | %s | %.0f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s%s%s |\n",
                                        op_name[op], arg_clients[c], path_name[p], med[p].ops_per_sec, med[p].mean_us,
-                                       med[p].p50_us, med[p].p99_us, paired_ratio(res[c][mode][op][p], floor_runs, 0),
-                                       paired_ratio(res[c][mode][op][p], floor_runs, 1),
-                                       paired_ratio(res[c][mode][op][p], floor_runs, 2),
-                                       paired_ratio(res[c][mode][op][p], scm_runs, 0), cpu,
-                                       separate ? " | " : "", separate ? bus_cpu : "");
+                                       med[p].p50_us, med[p].p99_us, vs_floor[0], vs_floor[1], vs_floor[2], vs_scm,
+                                       cpu, separate ? " | " : "", separate ? bus_cpu : "");
                         }
                 }
 }
