@@ -16,9 +16,10 @@
  *                  as gmemd's memfd views are; a dup would share the file).
  * With 1 client and with 8 parallel clients (--clients): each client is a
  * process with its own connection and takes its share of the VMs. The
- * clients connect first; the clock starts when all are connected (a bus
- * connection's first call still pays gmemd's credential lookup: it is part
- * of a start-up) and stops when the last has its last fd. Every fd the
+ * clients connect first (the bus's Hello or the direct socket's AUTH
+ * done); the clock starts when all are connected (a bus connection's first
+ * call still pays gmemd's credential lookup: it is part of a start-up)
+ * and stops when the last has its last fd. Every fd the
  * client receives is closed at once (it would go to the hypervisor); the
  * floor keeps its memfds, as gmemd keeps its regions, until the teardown.
  * The teardown (Detach, UnregisterVm, DestroyRegion per VM; the floor closes
@@ -288,6 +289,12 @@ static int client_main(Client *c, int ready_fd, int go_fd, int done_fd, int tear
                 r = c->memfds ? 0 : -ENOMEM;
                 for (unsigned i = c->first; c->memfds && i < c->end; i++)
                         c->memfds[i - c->first] = -EBADF;
+        }
+        if (r >= 0 && c->bus) {
+                sd_id128_t id;
+
+                /* Done connecting (the bus's Hello, the direct socket's AUTH) before the clock starts. */
+                r = sd_bus_get_bus_id(c->bus, &id);
         }
         if (r < 0) {
                 fprintf(stderr, "bench-burst: client %u, %s: cannot connect: %s\n", c->id, path_name[c->path],
