@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/un.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -21,8 +22,10 @@
 
 #include "backend.h"
 #include "backend-kmod.h"
+#include "bus-direct.h"
 #include "bus-link.h"
 #include "fdlimit.h"
+#include "listen.h"
 #include "log.h"
 #include "manager.h"
 #include "owner-helper.h"
@@ -34,6 +37,7 @@
 static const char *arg_bus_address = NULL;
 static const char *arg_bus_name = GMEMD_BUS_NAME;
 static const char *arg_policy = NULL;
+static const char *arg_direct_socket = NULL;
 static const char *arg_user = NULL;
 static const char *arg_gmem_device = BACKEND_KMOD_DEVICE;
 static BackendType arg_default_backend = BACKEND_MEMFD;
@@ -50,6 +54,8 @@ static void help(void) {
                "     --version           Show the version\n"
                "     --bus-address=ADDR  Connect to this bus instead of the system bus\n"
                "     --bus-name=NAME     Own NAME instead of %s\n"
+               "     --direct-socket=PATH  Also serve direct (peer-to-peer) connections on a\n"
+               "                         socket made at PATH (under systemd: gmemd.socket's)\n"
                "     --policy=PATH       Policy file (default " POLICY_DEFAULT_PATH ",\n"
                "                         or the built-in policy if it does not exist)\n"
                "     --user=USER         Run as USER, a name or uid (needs root); its groups\n"
@@ -108,6 +114,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_FD_STORE_MAX,
                 ARG_DEFAULT_BACKEND,
                 ARG_GMEM_DEVICE,
+                ARG_DIRECT_SOCKET,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h'             },
@@ -123,6 +130,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "fd-store-max",      required_argument, NULL, ARG_FD_STORE_MAX      },
                 { "default-backend",   required_argument, NULL, ARG_DEFAULT_BACKEND   },
                 { "gmem-device",       required_argument, NULL, ARG_GMEM_DEVICE       },
+                { "direct-socket",     required_argument, NULL, ARG_DIRECT_SOCKET     },
                 {}
         };
         int c, r;
@@ -186,6 +194,13 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -EINVAL;
                         }
                         arg_gmem_device = optarg;
+                        break;
+                case ARG_DIRECT_SOCKET:
+                        if (optarg[0] != '/') {
+                                log_error("Invalid --direct-socket=%s: an absolute path", optarg);
+                                return -EINVAL;
+                        }
+                        arg_direct_socket = optarg;
                         break;
                 case ARG_FD_STORE_MAX:
                         r = parse_store_max(optarg, &arg_fd_store_max);
@@ -305,10 +320,44 @@ static void log_backends(void) {
         }
 }
 
+/*
+ * The socket of direct connections: the service manager's (socket
+ * activation), else one made at --direct-socket=, else none. 1 with *ret_fd
+ * set if there is one, 0 if not, negative (said) if it cannot be had.
+ */
+static int direct_socket_open(int *ret_fd, bool *ret_made) {
+        int r;
+
+        r = listen_fd_by_name(DIRECT_SOCKET_FDNAME, ret_fd);
+        if (r < 0)
+                return log_error_errno(r, "The fd the service manager passed as '%s' is no listening socket",
+                                       DIRECT_SOCKET_FDNAME);
+        if (r > 0) {
+                *ret_made = false;
+                return 1;
+        }
+        if (!arg_direct_socket)
+                return 0;
+        r = listen_unix_socket(arg_direct_socket, ret_fd);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Cannot make the direct socket %s: something that is not a socket is "
+                                       "there", arg_direct_socket);
+        if (r == -ENAMETOOLONG)
+                return log_error_errno(r, "Cannot make the direct socket %s: a socket path has at most %zu bytes",
+                                       arg_direct_socket, sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
+        if (r < 0)
+                return log_error_errno(r, "Cannot make the direct socket %s", arg_direct_socket);
+        *ret_made = true;
+        return 1;
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(store_freep) Store *store = NULL;     /* freed before the manager */
+        _cleanup_(direct_server_freep) DirectServer *direct = NULL;     /* freed before the manager */
+        _cleanup_close_ int direct_fd = -EBADF;
+        bool direct_made = false;
         _cleanup_(bus_link_freep) BusLink *link = NULL; /* freed first */
         struct rlimit rl;
         sigset_t mask;
@@ -363,6 +412,11 @@ static int run(int argc, char *argv[]) {
                 return r;
         }
 
+        /* Made before privileges go: a socket in a directory only root may write to. */
+        r = direct_socket_open(&direct_fd, &direct_made);
+        if (r < 0)
+                return r;
+
         start_owner_helper();
         r = drop_privileges();
         if (r < 0)
@@ -395,7 +449,7 @@ static int run(int argc, char *argv[]) {
                 unsigned removed = 0;
 
                 (void) sd_notify(false, "STATUS=Restoring");
-                r = store_restore(store, &removed);
+                r = store_restore(store, DIRECT_SOCKET_FDNAME, &removed);
                 if (r < 0)
                         return log_error_errno(r, "Cannot restore what the fd store or gmem.ko kept");
                 if (r > 0 || removed > 0)
@@ -412,6 +466,16 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
+        if (direct_fd >= 0) {
+                r = direct_server_new(m, event, &direct);
+                if (r >= 0)
+                        r = direct_server_listen(direct, TAKE_FD(direct_fd));
+                if (r < 0)
+                        return log_error_errno(r, "Cannot serve direct connections");
+                log_info("Serving direct connections on %s", direct_made ? arg_direct_socket :
+                         "the socket the service manager passed");
+        }
+
         r = install_sandbox();
         if (r < 0)
                 return r;
@@ -427,6 +491,8 @@ static int run(int argc, char *argv[]) {
                 return -ENOTCONN;       /* the bus could not be reached again; said so already */
 
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        if (direct_made && unlink(arg_direct_socket) < 0 && errno != ENOENT)
+                log_debug("Cannot remove %s: %s", arg_direct_socket, strerror(errno));
         /* Nothing is removed from the store on the way out: whether a stop keeps it is the service manager's
          * (FileDescriptorStorePreserve=), and gmem.ko keeps kmod regions either way. */
         log_info("Shutting down: %u regions, %u VMs %s", (unsigned) hashmap_size(m->regions),

@@ -85,7 +85,7 @@ int bus_creds_cache_new(sd_bus *bus, BusCredsCache **ret) {
                 bus_creds_cache_free(c);
                 return -ENOMEM;
         }
-        if (!sd_bus_is_bus_client(bus)) {
+        if (!bus || sd_bus_is_bus_client(bus) <= 0) {
                 *ret = c;
                 return 0;       /* no bus daemon to ask or to watch */
         }

@@ -89,7 +89,16 @@ static void hook_vm_changed(Manager *m, Vm *vm) {
                 (void) sd_bus_emit_properties_changed(manager_bus(m), path, BUS_IFACE_VM, "LeaderPID", NULL);
 }
 
+static bool has_subscribers(const Manager *m) {
+        const BusContext *ctx = m->hooks_userdata;
+
+        return ctx->subscribers && sd_bus_track_count(ctx->subscribers) > 0;
+}
+
 static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
+        if (!has_subscribers(m))
+                return;
+
         EMITTING(m);
         _cleanup_free_ char *vm_path = NULL, *region_path = NULL;
         sd_bus *bus = manager_bus(m);
@@ -175,7 +184,51 @@ void bus_context_free(BusContext *ctx) {
         /* Frees the slots the cache holds, which hold references to the bus. */
         bus_creds_cache_free(ctx->creds);
         fdflow_free(ctx->fdflow);
+        sd_bus_track_unref(ctx->subscribers);
         free(ctx);
+}
+
+static BusContext *subscription_context(sd_bus_message *msg, Manager *m, sd_bus_error *error) {
+        BusContext *ctx = bus_context_of(m, sd_bus_message_get_bus(msg));
+
+        if (!ctx || ctx->direct || !ctx->bus) {
+                (void) sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "Signals are sent on the bus only: a direct connection cannot subscribe");
+                return NULL;
+        }
+        return ctx;
+}
+
+int bus_method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusContext *ctx = subscription_context(msg, userdata, error);
+        int r;
+
+        if (!ctx)
+                return -EOPNOTSUPP;
+        if (!ctx->subscribers) {
+                r = sd_bus_track_new(ctx->bus, &ctx->subscribers, NULL, NULL);
+                if (r < 0)
+                        return r;
+        }
+        if (sd_bus_track_count_sender(ctx->subscribers, msg) == 0 &&
+            sd_bus_track_count(ctx->subscribers) >= BUS_SUBSCRIBERS_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Cannot subscribe: %u clients are subscribed (at most %u)",
+                                         sd_bus_track_count(ctx->subscribers), BUS_SUBSCRIBERS_MAX);
+        r = sd_bus_track_add_sender(ctx->subscribers, msg);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+int bus_method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusContext *ctx = subscription_context(msg, userdata, error);
+
+        if (!ctx)
+                return -EOPNOTSUPP;
+        if (ctx->subscribers)
+                (void) sd_bus_track_remove_sender(ctx->subscribers, msg);
+        return sd_bus_reply_method_return(msg, NULL);
 }
 
 void bus_signals_attach(Manager *m, BusContext *ctx) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-direct.h"
 #include "bus-util.h"
 #include "fdlimit.h"
 #include "migration.h"
@@ -33,15 +34,21 @@ int bus_set_gmem_error(sd_bus_error *ret_error, const GmemError *e, int r) {
 
 int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned keep, unsigned send, sd_bus_error *error,
                   const char *fmt, ...) {
+        sd_bus *bus = sd_bus_message_get_bus(msg);
+        BusContext *ctx = bus_context_of(m, bus);
         _cleanup_free_ char *what = NULL;
         FdFlowRefusal refusal = {};
         rlim_t limit = 0;
         va_list ap;
         int r, fr = 0;
 
-        r = fdlimit_check(sd_bus_get_fd(sd_bus_message_get_bus(msg)), keep + send, manager_fds_held(m), &limit);
-        if (r >= 0 && send > 0 && m->hooks_userdata)
-                fr = fdflow_admit(((BusContext *) m->hooks_userdata)->fdflow, msg, send, &refusal);
+        /* Each direct connection holds an fd too. */
+        r = fdlimit_check(sd_bus_get_fd(bus), keep + send,
+                          manager_fds_held(m) + direct_server_connections(ctx ? ctx->direct : NULL), &limit);
+        if (r >= 0 && send > 0 && ctx && ctx->direct)
+                fr = direct_server_admit_fds(ctx->direct, msg, send, &refusal);
+        else if (r >= 0 && send > 0 && ctx)
+                fr = fdflow_admit(ctx->fdflow, msg, send, &refusal);
         if (r >= 0 && fr >= 0)
                 return 0;
         if (fr < 0 && fr != -EBUSY)
@@ -64,9 +71,11 @@ int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned keep, unsigned
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "%s: clients have not read %u file "
                                          "descriptors gmemd sent them (at most %u may wait)", what, refusal.unread,
                                          refusal.max);
-        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "%s: client %s has not read %u file "
+        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "%s: %s%s has not read %u file "
                                  "descriptors gmemd sent it (at most %u may wait); read the replies first", what,
-                                 sd_bus_message_get_sender(msg), refusal.unread, refusal.max);
+                                 ctx && ctx->direct ? "this direct connection" : "client ",
+                                 ctx && ctx->direct ? "" : sd_bus_message_get_sender(msg), refusal.unread,
+                                 refusal.max);
 }
 
 static const char bus_option_signature[_BUS_OPTION_TYPE_MAX] = {
@@ -267,14 +276,14 @@ static bool target_not_hypervised(uid_t uid, const BusTarget *t, char *buf, size
 
 int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const BusTarget *t, Actor *ret_caller,
                   sd_bus_error *ret_error) {
-        BusContext *ctx = m->hooks_userdata;
+        BusContext *ctx = bus_context_of(m, sd_bus_message_get_bus(msg));
         const PolicyClass *class;
         const BusCreds *bc;
         char what[GMEM_NAME_MAX + 16] = "";
         Caller caller;
         int r;
 
-        r = bus_creds_get(ctx->creds, msg, &bc);
+        r = ctx ? bus_creds_get(ctx->creds, msg, &bc) : -ENOTCONN;
         if (r == 0)
                 return 0;
         if (r < 0)
@@ -323,15 +332,16 @@ bool bus_emitting(const Manager *m) {
         return ctx && ctx->emitting > 0;
 }
 
-bool bus_caller_peek(Manager *m, sd_bus_message *msg, Actor *ret) {
-        BusContext *ctx = m->hooks_userdata;
+bool bus_caller_peek(Manager *m, sd_bus *bus, sd_bus_message *msg, Actor *ret) {
+        BusContext *ctx;
         const BusCreds *bc;
 
-        if (!ctx)
-                return false;
         if (!msg)
-                msg = sd_bus_get_current_message(ctx->bus);
-        if (!msg || bus_creds_peek(ctx->creds, msg, &bc) <= 0)
+                msg = bus ? sd_bus_get_current_message(bus) : NULL;
+        if (!msg)
+                return false;
+        ctx = bus_context_of(m, sd_bus_message_get_bus(msg));
+        if (!ctx || bus_creds_peek(ctx->creds, msg, &bc) <= 0)
                 return false;
         *ret = (Actor) {
                 .uid = bc->uid,
@@ -366,7 +376,8 @@ bool bus_actor_sees_migration(const Actor *a, Manager *m, const Migration *mig) 
         return true;
 }
 
-int bus_node_list(Manager *m, Hashmap *objects, BusPathFunc path, BusSeenFunc seen, char ***ret_nodes) {
+int bus_node_list(Manager *m, sd_bus *bus, Hashmap *objects, BusPathFunc path, BusSeenFunc seen,
+                  char ***ret_nodes) {
         size_t n = 0;
         bool known;
         Actor a;
@@ -376,7 +387,7 @@ int bus_node_list(Manager *m, Hashmap *objects, BusPathFunc path, BusSeenFunc se
         l = calloc(hashmap_size(objects) + 1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
-        known = bus_caller_peek(m, NULL, &a);
+        known = bus_caller_peek(m, bus, NULL, &a);
         HASHMAP_FOREACH(o, objects, i) {
                 int r;
 

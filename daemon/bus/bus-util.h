@@ -68,16 +68,36 @@ int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, Gmem
 int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned keep, unsigned send, sd_bus_error *error,
                   const char *fmt, ...) _printf_(6, 7);
 
-/* What the D-Bus face keeps per bus; the model's hooks_userdata. */
+typedef struct DirectServer DirectServer;
+
+/*
+ * What the D-Bus face keeps per bus: the model's hooks_userdata. Direct
+ * connections share one (direct_userdata, with direct set and no bus, fd
+ * flow or subscribers: bus-direct.h).
+ */
 typedef struct BusContext {
         sd_bus *bus;
         BusCredsCache *creds;
         FdFlow *fdflow;
+        DirectServer *direct;
+        sd_bus_track *subscribers;  /* clients that called Subscribe(): Views changes are announced to them */
         unsigned emitting;          /* > 0 while gmemd emits signals: object lookups hide nothing */
 } BusContext;
 
 static inline sd_bus *manager_bus(const Manager *m) {
         return ((BusContext *) m->hooks_userdata)->bus;
+}
+
+/*
+ * The context of the connection bus: the bus's for a bus client, the direct
+ * connections' otherwise. A connection registered with
+ * manager_bus_register() that is no bus client (a test harness's socketpair)
+ * has the bus's when there is no direct server. NULL while neither exists.
+ */
+static inline BusContext *bus_context_of(const Manager *m, sd_bus *bus) {
+        if (sd_bus_is_bus_client(bus) > 0 || !m->direct_userdata)
+                return m->hooks_userdata;
+        return m->direct_userdata;
 }
 
 
@@ -117,11 +137,11 @@ int bus_authorize(sd_bus_message *msg, Manager *m, PolicyVerb verb, const BusTar
  * exist, in name lookups, object paths, properties, GetManagedObjects and
  * the node enumerators.
  *
- * bus_caller_peek() finds the caller of msg (NULL: the message the bus is
+ * bus_caller_peek() finds the caller of msg (NULL: the message bus is
  * dispatching) from the credentials already cached, without asking the bus;
  * false if they are not known, and then the caller sees nothing.
  */
-bool bus_caller_peek(Manager *m, sd_bus_message *msg, Actor *ret);
+bool bus_caller_peek(Manager *m, sd_bus *bus, sd_bus_message *msg, Actor *ret);
 /* Whether gmemd is emitting signals: object lookups then hide nothing (signals go to every listener). */
 bool bus_emitting(const Manager *m);
 bool bus_actor_sees(const Actor *a, uid_t creator);
@@ -135,7 +155,8 @@ bool bus_actor_sees_migration(const Actor *a, Manager *m, const Migration *mig);
 typedef int (*BusPathFunc)(const void *object, char **ret);
 typedef bool (*BusSeenFunc)(const void *object, const Actor *a, Manager *m);
 /* Only the objects the caller of the message being dispatched may see (seen). */
-int bus_node_list(Manager *m, Hashmap *objects, BusPathFunc path, BusSeenFunc seen, char ***ret_nodes);
+int bus_node_list(Manager *m, sd_bus *bus, Hashmap *objects, BusPathFunc path, BusSeenFunc seen,
+                  char ***ret_nodes);
 
 /* Appends one value of an object to a message (a property's, for bus_emit_property_changed()). */
 typedef int (*BusAppendFunc)(sd_bus_message *m, const void *object);

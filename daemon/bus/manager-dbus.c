@@ -602,12 +602,12 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
  * fetch its views). While gmemd emits PropertiesChanged they are read for
  * every listener.
  */
-static int manager_may_read(Manager *m, sd_bus_error *error) {
+static int manager_may_read(Manager *m, sd_bus *bus, sd_bus_error *error) {
         Actor a;
 
         if (bus_emitting(m))
                 return 0;
-        if (bus_caller_peek(m, NULL, &a) && a.class)
+        if (bus_caller_peek(m, bus, NULL, &a) && a.class)
                 return 0;
         return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                 "Access denied: callers in no class of the policy may not read the manager's properties");
@@ -618,7 +618,7 @@ static int property_get_total(sd_bus *bus, const char *path, const char *interfa
         Manager *m = userdata;
         int r;
 
-        r = manager_may_read(m, error);
+        r = manager_may_read(m, bus, error);
         if (r < 0)
                 return r;
         return sd_bus_message_append(reply, "t", m->total_bytes);
@@ -629,7 +629,7 @@ static int property_get_policy(sd_bus *bus, const char *path, const char *interf
         Manager *m = userdata;
         int r;
 
-        r = manager_may_read(m, error);
+        r = manager_may_read(m, bus, error);
         if (r < 0)
                 return r;
         return sd_bus_message_append(reply, "s", m->policy ? m->policy->origin : "");
@@ -639,7 +639,7 @@ static int property_get_backends(sd_bus *bus, const char *path, const char *inte
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         int r;
 
-        r = manager_may_read(userdata, error);
+        r = manager_may_read(userdata, bus, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(reply, 'a', "s");
@@ -659,7 +659,7 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         int r;
 
-        r = manager_may_read(userdata, error);
+        r = manager_may_read(userdata, bus, error);
         if (r < 0)
                 return r;
         return sd_bus_message_append(reply, "s", GMEMD_VERSION);
@@ -670,7 +670,7 @@ static int property_get_default_backend(sd_bus *bus, const char *path, const cha
         Manager *m = userdata;
         int r;
 
-        r = manager_may_read(m, error);
+        r = manager_may_read(m, bus, error);
         if (r < 0)
                 return r;
         return sd_bus_message_append(reply, "s", backend_type_to_string(m->default_backend));
@@ -681,7 +681,7 @@ static int property_get_persistence(sd_bus *bus, const char *path, const char *i
         Manager *m = userdata;
         int r;
 
-        r = manager_may_read(m, error);
+        r = manager_may_read(m, bus, error);
         if (r < 0)
                 return r;
         return sd_bus_message_append(reply, "s", persistence_state_to_string(m->persistence));
@@ -692,7 +692,7 @@ static int property_get_allocated(sd_bus *bus, const char *path, const char *int
         uint64_t a = 0;
         int r;
 
-        r = manager_may_read(userdata, error);
+        r = manager_may_read(userdata, bus, error);
         if (r < 0)
                 return r;
         (void) manager_allocated_bytes(userdata, &a);
@@ -760,6 +760,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                  NULL,, method_set_attributes, SD_BUS_VTABLE_UNPRIVILEGED),
 
         SD_BUS_METHOD("Reload", NULL, NULL, method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Subscribe", NULL, NULL, bus_method_subscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Unsubscribe", NULL, NULL, bus_method_unsubscribe, SD_BUS_VTABLE_UNPRIVILEGED),
 
         SD_BUS_SIGNAL_WITH_NAMES("RegionNew", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(path), 0),
         SD_BUS_SIGNAL_WITH_NAMES("RegionRemoved", "so", SD_BUS_PARAM(name) SD_BUS_PARAM(path), 0),
@@ -797,6 +799,11 @@ int manager_bus_register(Manager *m, sd_bus *bus) {
                 return r;
         }
         bus_signals_attach(m, ctx);
+        return manager_bus_add_objects(m, bus);
+}
+
+int manager_bus_add_objects(Manager *m, sd_bus *bus) {
+        int r;
 
         r = sd_bus_add_object_manager(bus, NULL, BUS_PATH);
         if (r < 0)

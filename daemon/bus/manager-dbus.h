@@ -13,6 +13,9 @@
 /* Installs every vtable and the model hooks; m must outlive the bus objects. */
 int manager_bus_register(Manager *m, sd_bus *bus);
 
+/* Installs every vtable on another connection (a direct one), without hooks: it gets no signals. */
+int manager_bus_add_objects(Manager *m, sd_bus *bus);
+
 /*
  * Takes the hooks back from the bus manager_bus_register() installed them
  * for, before that bus is closed (it was lost and is being replaced). The

@@ -38,7 +38,7 @@ int bus_get_migration(Manager *m, sd_bus_message *msg, const char *path, Migrati
         int r;
 
         r = migration_from_path(m, path, ret);
-        if (r >= 0 && !(bus_caller_peek(m, msg, &a) && bus_actor_sees_migration(&a, m, *ret)))
+        if (r >= 0 && !(bus_caller_peek(m, NULL, msg, &a) && bus_actor_sees_migration(&a, m, *ret)))
                 r = -ENOENT;
         if (r < 0) {
                 r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_MIGRATION, "No migration '%.200s' known", path);
@@ -132,7 +132,7 @@ int migration_object_find(sd_bus *bus, const char *path, const char *interface, 
         if (migration_from_path(userdata, path, &mig) < 0)
                 return 0;
         if (!bus_emitting(userdata) &&
-            !(bus_caller_peek(userdata, NULL, &a) && bus_actor_sees_migration(&a, userdata, mig)))
+            !(bus_caller_peek(userdata, bus, NULL, &a) && bus_actor_sees_migration(&a, userdata, mig)))
                 return 0;
         *found = mig;
         return 1;
@@ -148,5 +148,5 @@ static bool migration_seen(const void *o, const Actor *a, Manager *m) {
 
 int migration_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        return bus_node_list(m, m->migrations, migration_path_of, migration_seen, nodes);
+        return bus_node_list(m, bus, m->migrations, migration_path_of, migration_seen, nodes);
 }

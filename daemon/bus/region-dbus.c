@@ -24,7 +24,7 @@ int bus_get_region(Manager *m, sd_bus_message *msg, const char *name, Region **r
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         reg = manager_get_region(m, name);
-        if (reg && !(bus_caller_peek(m, msg, &a) && bus_actor_sees(&a, reg->creator)))
+        if (reg && !(bus_caller_peek(m, NULL, msg, &a) && bus_actor_sees(&a, reg->creator)))
                 reg = NULL;
         if (!reg) {
                 r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_REGION, "No region '%s' known", name);
@@ -235,7 +235,7 @@ static int property_get_views(sd_bus *bus, const char *path, const char *interfa
         /* Views of VMs the caller may not see are left out, except in PropertiesChanged (for every listener). */
         if (bus_emitting(reg->manager))
                 return append_views(reply, reg, true, NULL);
-        return append_views(reply, reg, false, bus_caller_peek(reg->manager, NULL, &a) ? &a : NULL);
+        return append_views(reply, reg, false, bus_caller_peek(reg->manager, bus, NULL, &a) ? &a : NULL);
 }
 
 const sd_bus_vtable region_vtable[] = {
@@ -276,7 +276,7 @@ int region_object_find(sd_bus *bus, const char *path, const char *interface, voi
         if (!reg)
                 return 0;
         /* Properties, methods and introspection of a region the caller may not see: as if it did not exist. */
-        if (!bus_emitting(m) && !(bus_caller_peek(m, NULL, &a) && bus_actor_sees(&a, reg->creator)))
+        if (!bus_emitting(m) && !(bus_caller_peek(m, bus, NULL, &a) && bus_actor_sees(&a, reg->creator)))
                 return 0;
         *found = reg;
         return 1;
@@ -293,5 +293,5 @@ static bool region_seen(const void *o, const Actor *a, Manager *m) {
 
 int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        return bus_node_list(m, m->regions, region_path_of, region_seen, nodes);
+        return bus_node_list(m, bus, m->regions, region_path_of, region_seen, nodes);
 }

@@ -27,7 +27,7 @@ int bus_get_vm(Manager *m, sd_bus_message *msg, const char *name, Vm **ret, sd_b
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
         vm = manager_get_vm(m, name);
-        if (vm && !(bus_caller_peek(m, msg, &a) && bus_actor_sees_vm(&a, vm)))
+        if (vm && !(bus_caller_peek(m, NULL, msg, &a) && bus_actor_sees_vm(&a, vm)))
                 vm = NULL;
         if (!vm) {
                 r = gmem_error_set(&e, GMEM_ERROR_NO_SUCH_VM, "No VM '%s' known", name);
@@ -305,7 +305,7 @@ int vm_object_find(sd_bus *bus, const char *path, const char *interface, void *u
         if (!vm)
                 return 0;
         /* Properties, methods and introspection of a VM the caller may not see: as if it did not exist. */
-        if (!bus_emitting(m) && !(bus_caller_peek(m, NULL, &a) && bus_actor_sees_vm(&a, vm)))
+        if (!bus_emitting(m) && !(bus_caller_peek(m, bus, NULL, &a) && bus_actor_sees_vm(&a, vm)))
                 return 0;
         *found = vm;
         return 1;
@@ -321,5 +321,5 @@ static bool vm_seen(const void *o, const Actor *a, Manager *m) {
 
 int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        return bus_node_list(m, m->vms, vm_path_of, vm_seen, nodes);
+        return bus_node_list(m, bus, m->vms, vm_path_of, vm_seen, nodes);
 }

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -285,7 +287,7 @@ static const int allowed_syscalls[] = {
         /* the bus connection (sd-bus), sd_notify, credentials of peers */
         SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(getsockopt),
         SCMP_SYS(setsockopt), SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(shutdown),
-        SCMP_SYS(connect),
+        SCMP_SYS(connect), SCMP_SYS(accept4),
         /* files: the policy file on reload, /proc/self/fd re-opens of region inodes, /proc and /sys facts */
         SCMP_SYS(openat), SCMP_SYS(close), SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(readv),
         SCMP_SYS(pread64), SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx),
@@ -311,6 +313,8 @@ static const unsigned long gmem_ioctls[] = {
         GMEM_REGION_GET_ATTRIBUTES, GMEM_REGION_INFO, GMEM_REGION_DESTROY, GMEM_VIEW_INFO,
         /* kept views: restoring (before the filter is in, today) and pruning what no view claims */
         GMEM_REGION_OPEN_VIEW, GMEM_REGION_VIEW_LABEL,
+        /* not gmem.ko's: how much a direct client has not read of its socket (bus-direct.c) */
+        SIOCOUTQ,
 };
 
 int sandbox_install_seccomp(bool kill) {
@@ -326,7 +330,7 @@ int sandbox_install_seccomp(bool kill) {
                 if (r < 0 && r != -EDOM)   /* -EDOM: not on this architecture */
                         goto finish;
         }
-        /* ioctl only with gmem.ko's commands (the kmod backend): no other device can be driven. */
+        /* ioctl only with gmem.ko's commands (the kmod backend) and SIOCOUTQ: no other device can be driven. */
         for (size_t i = 0; i < ELEMENTSOF(gmem_ioctls); i++) {
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
                                      (struct scmp_arg_cmp) { .arg = 1, .op = SCMP_CMP_EQ, .datum_a = gmem_ioctls[i] });

@@ -68,6 +68,7 @@ struct Manager {
 
         const ManagerHooks *hooks;          /* the D-Bus face */
         void *hooks_userdata;
+        void *direct_userdata;              /* the D-Bus face of direct connections, without hooks */
         const ManagerHooks *store_hooks;    /* persistence: called before the bus hooks */
         void *store_userdata;
         /* The main program's: a policy was put in force (reloaded is false at start). */

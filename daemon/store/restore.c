@@ -43,6 +43,7 @@ typedef struct Entry {
         int fd;
         bool used;              /* restored, or dropped */
         bool ledger;            /* a record of the ledger: no fd came with it, the kernel has what it names */
+        bool foreign;           /* not the store's: Restore.foreign */
 } Entry;
 
 /* --- checking the fds --- */
@@ -105,6 +106,7 @@ typedef struct Restore {
         Hashmap *vms;           /* id -> IdEntry(Vm) */
         Hashmap *pending;       /* view id -> IdEntry(Entry "pending/ID") */
         Hashmap *leaders_gone;  /* id -> IdEntry(Vm) whose leader exited while gmemd was down */
+        const char *foreign;    /* the name of an fd passed in that is not the store's (a socket), or NULL */
         unsigned removed;
 } Restore;
 
@@ -469,6 +471,21 @@ static void drop_unclaimed_pending(Manager *m) {
                         }
 }
 
+/* Whether the fd passed in under name belongs to someone else (ledger records never do). */
+static bool is_foreign(const Restore *rs, const char *name, bool ledger) {
+        return !ledger && rs->foreign && name && strcmp(name, rs->foreign) == 0;
+}
+
+/* How many of the fds passed in are the store's. */
+static int count_own_names(const Restore *rs, char **names, int n) {
+        int k = 0;
+
+        for (int i = 0; i < n; i++)
+                if (!is_foreign(rs, names[i], false))
+                        k++;
+        return k;
+}
+
 /*
  * Restores n entries named names (taken over and freed): the fds
  * SD_LISTEN_FDS_START... from the service manager, or, with ledger, records
@@ -480,7 +497,7 @@ static int restore_pass(Restore *rs, char **names, int n, bool ledger) {
 
         if (!entries) {
                 for (int i = 0; i < n; i++) {
-                        if (!ledger)
+                        if (!is_foreign(rs, names[i], ledger))
                                 safe_close(SD_LISTEN_FDS_START + i);
                         free(names[i]);
                 }
@@ -488,6 +505,13 @@ static int restore_pass(Restore *rs, char **names, int n, bool ledger) {
                 return -ENOMEM;
         }
         for (int i = 0; i < n; i++) {
+                if (is_foreign(rs, names[i], ledger)) {
+                        /* Someone else's fd: left open and alone. */
+                        entries[i] = (Entry) { .fd = -EBADF, .used = true, .foreign = true };
+                        free(names[i]);
+                        names[i] = NULL;
+                        continue;
+                }
                 entries[i].ledger = ledger;
                 entries[i].fd = ledger ? -EBADF : SD_LISTEN_FDS_START + i;
                 if (!ledger)
@@ -508,7 +532,7 @@ static int restore_pass(Restore *rs, char **names, int n, bool ledger) {
         for (int i = 0; i < n; i++) {
                 if (!entries[i].used)
                         drop(rs, &entries[i], "unknown entry");
-                else
+                else if (!entries[i].foreign)
                         restored++;
                 free(entries[i].name);
         }
@@ -546,8 +570,8 @@ static int ledger_names_not_stored(Store *s, char ***ret, int *ret_n) {
         return 0;
 }
 
-int store_restore(Store *s, unsigned *ret_removed) {
-        Restore rs = { .store = s };
+int store_restore(Store *s, const char *foreign, unsigned *ret_removed) {
+        Restore rs = { .store = s, .foreign = foreign };
         char **names = NULL;
         int n, restored = 0, r;
 
@@ -561,6 +585,14 @@ int store_restore(Store *s, unsigned *ret_removed) {
         }
 
         n = s->enabled ? sd_listen_fds_with_names(true, &names) : 0;
+        if (n > 0 && count_own_names(&rs, names, n) == 0) {
+                /* Only someone else's: as if nothing had been passed. */
+                for (int i = 0; i < n; i++)
+                        free(names[i]);
+                free(names);
+                names = NULL;
+                n = 0;
+        }
         if (n > 0) {
                 r = restore_pass(&rs, names, n, false);
                 if (r < 0)

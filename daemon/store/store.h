@@ -64,10 +64,11 @@ bool store_restored_from_ledger(const Store *s);
  * kernel objects they name. Every
  * name is parsed and every fd checked (type, identity, size, access) before
  * it is trusted; entries that are unknown, stale or fail a check are removed
- * from the store and closed.
+ * from the store and closed. An fd passed in under the name foreign (if not
+ * NULL) is someone else's (the socket of direct connections): left open.
  * Returns the number of entries restored.
  */
-int store_restore(Store *s, unsigned *ret_removed);
+int store_restore(Store *s, const char *foreign, unsigned *ret_removed);
 
 /* Starts recording the model's changes (after store_restore()). */
 void store_attach(Store *s);
