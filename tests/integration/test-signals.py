@@ -109,8 +109,14 @@ class Signals(GmemTestCase):
         m = mon.find("MigrationChanged", lambda m: payload(m) == [path, "aborted"])
         self.assertIsNotNone(m, "no MigrationChanged(aborted)")
 
+    def subscribe(self):
+        """Views changes are announced only while some bus client is subscribed."""
+        self.mgr("Subscribe", "")
+        self.addCleanup(self.mgr, "Unsubscribe", "")
+
     def test_leader_exit_signals_view_revoked(self):
         mon = BusMonitor(self)
+        self.subscribe()
         r = self.create_region(MiB)
         leader = self.spawn_leader()
         vm = self.register_leader_vm(leader.pid)
@@ -129,8 +135,49 @@ class Signals(GmemTestCase):
         self.assertIsNotNone(line, "neither ViewRevoked(vm, region) nor a PropertiesChanged "
                                    "of Vm.Views without the view after the leader exited")
 
+    def test_views_changes_only_for_subscribers(self):
+        """With nobody subscribed, a view change sends no PropertiesChanged;
+        from Subscribe to Unsubscribe it does, and a subscription ends with
+        the subscriber's connection."""
+        mon = BusMonitor(self)
+        r = self.create_region(MiB)
+        vm = self.register_vm()
+
+        def views_of(path):
+            return lambda m: m.get("path") == path and "Views" in (payload(m)[1] if len(payload(m)) > 1 else {})
+        self.attach(vm, r, "rw")
+        self.mgr("Detach", "ss", vm, r)
+        # The monitor sees signals in order: a VmNew after the attach proves it saw past it.
+        fence = self.register_vm()
+        self.assertIsNotNone(mon.find("VmNew", lambda m: payload(m)[0] == fence), "VmNew of the fence VM")
+        self.assertIsNone(next((m for m in mon.messages() if m.get("member") == "PropertiesChanged"
+                                and views_of(vm_path(vm))(m)), None),
+                          "no PropertiesChanged of Views while nobody is subscribed")
+        self.subscribe()
+        self.attach(vm, r, "rw")
+        self.assertIsNotNone(mon.find("PropertiesChanged", views_of(vm_path(vm))),
+                             "PropertiesChanged of Vm.Views once subscribed")
+        # A second connection subscribes and hangs up: the first one's subscription is what remains.
+        other = dbus.bus.BusConnection(self.world.address)
+        other.call_blocking(gmemtest.BUS_NAME, ROOT_PATH, MANAGER_IFACE, "Subscribe", "", [])
+        other.close()
+        self.mgr("Detach", "ss", vm, r)
+        self.assertIsNotNone(mon.find("PropertiesChanged", lambda m: views_of(vm_path(vm))(m)
+                                      and payload(m)[1]["Views"]["data"] == []),
+                             "PropertiesChanged of Vm.Views after Detach, still subscribed")
+        self.mgr("Unsubscribe", "")
+        self.mgr("Unsubscribe", "")      # not subscribed: no error
+        vm2 = self.register_vm()
+        self.attach(vm2, r, "ro")
+        fence = self.register_vm()
+        self.assertIsNotNone(mon.find("VmNew", lambda m: payload(m)[0] == fence), "VmNew of the second fence")
+        self.assertIsNone(next((m for m in mon.messages() if m.get("member") == "PropertiesChanged"
+                                and views_of(vm_path(vm2))(m)), None),
+                          "no PropertiesChanged of Views after Unsubscribe")
+
     def test_properties_changed(self):
         mon = BusMonitor(self)
+        self.subscribe()
         r = self.create_region(MiB)
         vm = self.register_vm()
 
