@@ -97,7 +97,8 @@ class Completion(GmemTestCase):
         r = self.create_region(MiB)
         env = dict(self.world.env)
         env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + os.path.join(self.world.tmp, "nothing")
-        self.assertEqual(self.complete("gmemctl destroy-region ", env=env), [], "no bus, no names")
+        env["GMEM_DIRECT_SOCKET"] = os.path.join(self.world.tmp, "nothing-direct")
+        self.assertEqual(self.complete("gmemctl destroy-region ", env=env), [], "no bus (nor direct socket), no names")
         self.assertIn(r, self.complete(f"gmemctl --bus-address={self.world.address} destroy-region ", env=env))
 
     def test_direct_and_bus(self):
