@@ -356,7 +356,7 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
             !streq(name, GMEM_BUS_NAME) || isempty(new_owner))
                 return 0;
 
-        /* No callback: sent without waiting for a reply, which an older broker makes an error. */
+        /* No reply is awaited: whatever the broker answers (an older one: UnknownMethod) changes nothing here. */
         (void) sd_bus_call_method_async(bus, NULL, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
                                         "Subscribe", NULL, NULL, NULL);
         return 0;
