@@ -4,8 +4,9 @@
  *
  * A GmemClient owns one sd-bus connection (to the bus or to the broker's
  * direct socket: libgmem-connect.c), the system bus connection a direct
- * client opens for signals, and the error of the last failed call. Each public function checks its arguments first (no bus traffic for
- * a NULL pointer or an invalid name), then builds a message, calls the broker
+ * client opens for signals, and the error of the last failed call. Each
+ * public function checks its arguments first (no bus traffic for a NULL
+ * pointer or an invalid name), then builds a message, calls the broker
  * synchronously and turns a D-Bus error back into an errno through the error
  * registry (common/gmem-errors.c), falling back to sd-bus' own map for the
  * org.freedesktop.DBus.Error.* and System.Error.* names. The error name and
