@@ -55,8 +55,8 @@ int gmem_connect_address(const char *address, GmemClient **ret);
  * once the D-Bus authentication is done. path NULL: $GMEM_DIRECT_SOCKET, or
  * GMEM_DIRECT_SOCKET_DEFAULT when that is unset or empty. -ENOENT: no socket
  * there; -ECONNREFUSED: nobody listens; -EACCES: the caller may not connect;
- * -ENAMETOOLONG: path does not fit a socket address; -ECONNRESET, -ENOTCONN:
- * the broker hung up (over its connection limits).
+ * -ENAMETOOLONG: path does not fit a socket address; -ECONNRESET, -EPIPE,
+ * -ENOTCONN: the broker hung up (the caller is over its connection limits).
  */
 int gmem_connect_direct(const char *path, GmemClient **ret);
 /* 1 if c talks to the broker on its direct socket, 0 on a bus; -EINVAL for NULL. */

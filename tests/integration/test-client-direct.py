@@ -138,6 +138,27 @@ class DirectClient(GmemTestCase):
             res = self.gmemctl("--direct", "list-regions", env=env, expect=1)
             self.assertIn(f"direct socket {refused}: Connection refused (ECONNREFUSED)", res.err)
 
+    def test_default_falls_back_when_the_broker_hangs_up(self):
+        # Past its 64 direct connections per uid, gmemd accepts a connection and closes it at once.
+        conns = []
+
+        def close_all():
+            for c in conns:
+                c.close()
+            conns.clear()
+        self.addCleanup(close_all)
+        for _ in range(64):
+            conns.append(self.world.direct_connection())
+        bus = self.gmemctl("--bus", "list-regions")
+        res = self.gmemctl("list-regions")
+        self.assertEqual((res.out, res.err), (bus.out, ""), "a broker that hangs up: the bus, without a word")
+        res = self.gmemctl("--direct", "list-regions", expect=1)
+        self.assertRegex(res.err, f"Failed to connect to gmemd's direct socket {self.world.direct_socket}: "
+                         r".*\((EPIPE|ECONNRESET|ENOTCONN)\)")
+        close_all()
+        self.wait_until(lambda: self.gmemctl("--direct", "list-regions", expect=None).rc == 0,
+                        "the direct socket to let gmemctl in again once the connections are closed")
+
     def test_default_falls_back_when_the_socket_may_not_be_opened(self):
         if os.geteuid() != 0:
             self.skip_or_fail("running gmemctl as another user needs root", dependency=False)
