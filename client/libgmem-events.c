@@ -318,7 +318,10 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         return 0;
 }
 
-/* Asks the broker for every signal; an older broker (UnknownMethod) sends them all anyway. */
+/*
+ * Asks the broker for every signal; an older broker (UnknownMethod) sends them all anyway, and under an
+ * older bus policy (AccessDenied) every signal but the Views changes still comes.
+ */
 static int call_subscribe(GmemClient *c, sd_bus *bus) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -336,7 +339,7 @@ static int call_subscribe(GmemClient *c, sd_bus *bus) {
         r = sd_bus_call(bus, m, 0, &error, NULL);
         if (r >= 0 ||
             sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_METHOD, SD_BUS_ERROR_SERVICE_UNKNOWN,
-                                   SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                                   SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_ACCESS_DENIED))
                 return 0;
         if (!sd_bus_error_is_set(&error)) {
                 char buf[128];
