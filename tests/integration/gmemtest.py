@@ -124,6 +124,7 @@ class GmemTestResult(unittest.TextTestResult):
 try:
     import dbus
     import dbus.bus
+    import dbus.connection
 except ImportError:
     skip_file("python3-dbus is not installed (apt-get install python3-dbus); "
               "run the tests with /usr/bin/python3", dependency=True)
@@ -599,7 +600,11 @@ class Bus:
 
 
 class World:
-    """A private bus and one gmemd on it."""
+    """A private bus and one gmemd on it. direct_socket is where gmemd's
+    direct socket is when start_gmemd(direct=True) asks for one, and what
+    $GMEM_DIRECT_SOCKET names for every client started with env, so that no
+    client ever finds the host's /run/gmemd/private; without direct=True
+    nothing is there and gmemctl and libgmem use the bus."""
 
     def __init__(self):
         Bus.need_programs()
@@ -607,6 +612,7 @@ class World:
         self.gmemctl = need_binary("GMEMCTL")
         self.tmp = tempfile.mkdtemp(prefix="gmemtest.")
         os.chmod(self.tmp, 0o755)   # tests connect as other uids too
+        self.direct_socket = os.path.join(self.tmp, "private")
         self.bus = None
         self.bus_proc = None
         self.gmemd_proc = None
@@ -633,6 +639,7 @@ class World:
         self.env["PAGER"] = "cat"
         self.env["SYSTEMD_COLORS"] = "0"
         self.env["SYSTEMD_LOG_COLOR"] = "0"
+        self.env["GMEM_DIRECT_SOCKET"] = self.direct_socket
         self.conn = dbus.bus.BusConnection(self.address)
 
     def bus_pid(self):
@@ -640,9 +647,11 @@ class World:
         return self.bus.pid()
 
     # daemon
-    def start_gmemd(self, extra_args=(), notify=True):
+    def start_gmemd(self, extra_args=(), notify=True, direct=False):
         """Starts gmemd and waits until it owns the bus name. notify=False:
-        without $NOTIFY_SOCKET, as when no service manager runs it."""
+        without $NOTIFY_SOCKET, as when no service manager runs it.
+        direct=True: with --direct-socket=direct_socket, and waits until
+        that accepts connections too."""
         self.notify_path = os.path.join(self.tmp, "notify")
         if self.notify_sock:
             self.notify_sock.close()
@@ -662,6 +671,8 @@ class World:
         self.gmemd_log = open(self.gmemd_log_path, "w")
         # valgrind makes system calls of its own that the daemon's filter does not allow.
         cmd = WRAPPER + [self.gmemd] + (["--no-sandbox"] if WRAPPER else []) + list(extra_args)
+        if direct:
+            cmd.append(f"--direct-socket={self.direct_socket}")
         self.gmemd_proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                            stdout=self.gmemd_log, stderr=subprocess.STDOUT,
                                            preexec_fn=die_with_parent)
@@ -670,12 +681,30 @@ class World:
             if self.gmemd_proc.poll() is not None:
                 raise RuntimeError(f"gmemd exited with status {self.gmemd_proc.returncode} "
                                    f"before serving:\n{self.gmemd_log_text()}")
-            if self.conn.name_has_owner(BUS_NAME):
+            if self.conn.name_has_owner(BUS_NAME) and (not direct or self.direct_socket_accepts()):
                 self.drain_notify()
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"gmemd did not take {BUS_NAME} within {20 * SLOW}s:\n"
-                           f"{self.gmemd_log_text()}")
+        raise RuntimeError(f"gmemd did not take {BUS_NAME}"
+                           + (f" and listen on {self.direct_socket}" if direct else "")
+                           + f" within {20 * SLOW}s:\n{self.gmemd_log_text()}")
+
+    def direct_socket_accepts(self):
+        """Whether something listens on direct_socket (a plain connect, closed at once)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(self.direct_socket)
+                return True
+            except OSError:
+                return False
+
+    def direct_connection(self):
+        """A python3-dbus peer connection to gmemd's direct socket (no bus:
+        call_blocking() with bus_name None). libdbus authenticates lazily and
+        sends no fds before it has, so the connection is pinged once."""
+        conn = dbus.connection.Connection(f"unix:path={self.direct_socket}")
+        conn.call_blocking(None, ROOT_PATH, "org.freedesktop.DBus.Peer", "Ping", "", [], timeout=CALL_TIMEOUT)
+        return conn
 
     def start_gmemd_with_policy(self, policy):
         """Writes policy (a dict) to TMP/policy.json, starts gmemd with it and
