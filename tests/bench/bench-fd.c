@@ -11,8 +11,8 @@
  *   gmemd-direct   the same raw calls peer-to-peer on gmemd's direct socket
  *                  ($GMEM_DIRECT_SOCKET from bench-env): no dbus-daemon, no
  *                  signals, credentials from SO_PEERCRED;
- *   gmemd/libgmem  the same through libgmem on the bus (gmem_connect_address(),
- *                  as gmem_connect() may pick the direct socket; libgmem
+ *   gmemd/libgmem  the same through libgmem on the bus (gmem_connect_address():
+ *                  gmem_connect() would take the direct socket; libgmem
  *                  duplicates the fd once more);
  *   sd-bus floor   the same raw calls to bench-fd-server, a trivial sd-bus
  *                  service on the same bus answering with an fd;
@@ -26,8 +26,9 @@
  * clock starts each one makes warm-up calls, so the daemon's first-call
  * credential lookup (GetConnectionCredentials, cached per connection) is not
  * measured: the figures are steady state. A direct connection has no such
- * lookup (its credentials come with the socket), but takes the same warm-up. The clients then start together
- * and run for a fixed time; each operation's latency is recorded.
+ * lookup (its credentials come with the socket), but takes the same
+ * warm-up. The clients then start together and run for a fixed time; each
+ * operation's latency is recorded.
  *
  * Two kinds of run, both by default:
  *   separate     the clients use one path for the whole run. Throughput is
