@@ -204,14 +204,24 @@ static int table_print_json(Table *t) {
         return print_json(array);
 }
 
+/* n blanks; without printf's "%*s", which costs as much as the rest of a row. */
+static void print_blanks(size_t n) {
+        static const char blanks[] = "                                                                ";
+
+        for (; n >= sizeof(blanks) - 1; n -= sizeof(blanks) - 1)
+                fwrite(blanks, 1, sizeof(blanks) - 1, stdout);
+        fwrite(blanks, 1, n, stdout);
+}
+
 static void print_cell(const char *text, size_t width, bool right_align, bool last) {
-        if (right_align)
-                printf("%*s", (int) width, text);
-        else if (last)
-                fputs(text, stdout);   /* no trailing blanks */
-        else
-                printf("%-*s", (int) width, text);
-        fputs(last ? "\n" : " ", stdout);
+        size_t l = strlen(text);
+
+        if (right_align && l < width)
+                print_blanks(width - l);
+        fwrite(text, 1, l, stdout);
+        if (!right_align && !last && l < width)
+                print_blanks(width - l);   /* the last column gets no trailing blanks */
+        fputc(last ? '\n' : ' ', stdout);
 }
 
 int table_print(Table *t, const char *empty_message, const char *singular, const char *plural,

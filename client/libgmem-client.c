@@ -234,8 +234,21 @@ int gmem_read_views(sd_bus_message *m, const char *self, bool self_is_vm,
         if (r < 0)
                 return r;
 
-        while ((r = sd_bus_message_read(m, "(sss)", &other, &access, &state)) > 0) {
+        while ((r = sd_bus_message_enter_container(m, 'r', "sss")) > 0) {
                 GmemViewInfo *v;
+
+                /* Field by field: sd_bus_message_read() parses its format string anew for every view. */
+                r = sd_bus_message_read_basic(m, 's', &other);
+                if (r > 0)
+                        r = sd_bus_message_read_basic(m, 's', &access);
+                if (r > 0)
+                        r = sd_bus_message_read_basic(m, 's', &state);
+                if (r > 0)
+                        r = sd_bus_message_exit_container(m);
+                if (r == 0)
+                        r = -EBADMSG;
+                if (r < 0)
+                        goto fail;
 
                 r = GROW_ARRAY(views, allocated, n + 1);
                 if (r < 0)

@@ -68,7 +68,20 @@ static int read_region_row(sd_bus_message *m, GmemRegionProperties *p) {
         r = sd_bus_message_enter_container(m, 'r', REGION_ROW);
         if (r <= 0)
                 return r;
-        r = sd_bus_message_read(m, "sttsst", &name, &p->id, &p->size, &backend, &owner, &p->allocated_bytes);
+        /* Field by field: sd_bus_message_read() parses its format string anew for every row. */
+        r = sd_bus_message_read_basic(m, 's', &name);
+        if (r > 0)
+                r = sd_bus_message_read_basic(m, 't', &p->id);
+        if (r > 0)
+                r = sd_bus_message_read_basic(m, 't', &p->size);
+        if (r > 0)
+                r = sd_bus_message_read_basic(m, 's', &backend);
+        if (r > 0)
+                r = sd_bus_message_read_basic(m, 's', &owner);
+        if (r > 0)
+                r = sd_bus_message_read_basic(m, 't', &p->allocated_bytes);
+        if (r == 0)
+                r = -EBADMSG;
         if (r < 0)
                 return r;
         p->name = strdup(name);
@@ -108,7 +121,9 @@ static int read_vm_row(sd_bus_message *m, GmemVmProperties *p) {
         r = gmem_read_views(m, name, true, &p->views, &p->n_views);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(m, "o", &path);
+        r = sd_bus_message_read_basic(m, 'o', &path);
+        if (r == 0)
+                r = -EBADMSG;
         if (r < 0)
                 return r;
         p->path = strdup(path);
