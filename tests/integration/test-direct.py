@@ -26,7 +26,7 @@ import unittest
 import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
 
 import dbus
-from gmemtest import (MiB, PAGE, GmemTestCase, ACCESS_DENIED, SLOW, CALL_TIMEOUT, ROOT_PATH,
+from gmemtest import (MiB, PAGE, GmemTestCase, ACCESS_DENIED, SLOW, WRAPPER, CALL_TIMEOUT, ROOT_PATH,
                       MANAGER_IFACE, REGION_IFACE, VM_IFACE, PROPS_IFACE, region_path, vm_path,
                       dbus_options)
 
@@ -493,7 +493,8 @@ class Authorization(DirectCase):
 
     def test_hypervisor_uid(self):
         got = self.compare(HYPERVISOR_UID)
-        self.assertEqual(got[("GetFd", json.dumps(self.hv_vm), json.dumps(self.root_r))], {"ok": {"fd_accmode": os.O_RDONLY}},
+        self.assertEqual(got[("GetFd", json.dumps(self.hv_vm), json.dumps(self.root_r))],
+                         {"ok": {"fd_accmode": os.O_RDONLY}},
                          "a VM's hypervisor uid fetches its own view directly")
         res = got[("GetFd", json.dumps(self.root_vm), json.dumps(self.root_r))]
         ghost = got[("GetFd", json.dumps("ghost-" + self.root_vm), json.dumps(self.root_r))]
@@ -632,7 +633,8 @@ class Hostile(DirectCase):
         time.sleep(0.5 * SLOW)
         self.served_promptly("a direct client did not read its fds")
         replies = [p.message() for _ in range(n)]
-        self.assertEqual([m["reply_serial"] for m in replies], [s for s, _d in calls], "every call is answered, in order")
+        self.assertEqual([m["reply_serial"] for m in replies], [s for s, _d in calls],
+                         "every call is answered, in order")
         ok = [m for m in replies if m["type"] == 2]
         refused = [m for m in replies if m["type"] == 3]
         for m in replies:
@@ -694,7 +696,10 @@ class Hostile(DirectCase):
 
         Expected to fail: sd-bus (systemd 252 and upstream as of 2026) drops such a message as invalid
         (bus_socket_make_message(), -EBADMSG) and forgets the fds it received with it without closing
-        them, so any uid that may connect makes gmemd keep up to 253 fds per message until it exits."""
+        them, so any uid that may connect makes gmemd keep up to 253 fds per message until it exits (and
+        the array that held them: under valgrind, gmemd's exit status would report that)."""
+        if WRAPPER:
+            self.skipTest(f"the memory sd-bus leaks here would fail gmemd under {os.path.basename(WRAPPER[0])}")
         self.leak_expected = True
         spare = os.memfd_create("gmemtest-undeclared")
         self.addCleanup(os.close, spare)
