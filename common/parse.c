@@ -142,3 +142,18 @@ int gmem_validate_range(const char *what, uint64_t offset, uint64_t length, uint
                                       what, offset, length, end, size);
         return 0;
 }
+
+char *gmem_format_uint(char *buf, const char *prefix, uint64_t v) {
+        char digits[GMEM_FORMAT_UINT_MAX];
+        size_t n = 0, k = strlen(prefix);
+
+        do {
+                digits[n++] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        memcpy(buf, prefix, k);
+        while (n > 0)
+                buf[k++] = digits[--n];
+        buf[k] = 0;
+        return buf;
+}

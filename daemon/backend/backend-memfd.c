@@ -109,7 +109,7 @@ static int memfd_open_view(const BackendRegion *br, const BackendViewSpec *spec,
         char path[64];
         int r;
 
-        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", br->fd);
+        gmem_format_uint(path, "/proc/self/fd/", (uint64_t) br->fd);
         fd = open(path, (access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return gmem_error_set_errno(e, errno, "Cannot open a new view file (%s)", path);

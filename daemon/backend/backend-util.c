@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backend-util.h"
+#include "parse.h"
 
 uint64_t backend_system_page_size(void) {
         long ps = sysconf(_SC_PAGESIZE);
@@ -87,7 +88,7 @@ int backend_fd_link(int fd, char *buf, size_t size) {
         char path[64];
         ssize_t l;
 
-        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        gmem_format_uint(path, "/proc/self/fd/", (uint64_t) fd);
         /* readlinkat: the seccomp filter allows the *at calls only (sandbox.c). */
         l = readlinkat(AT_FDCWD, path, buf, size - 1);
         if (l < 0)

@@ -29,6 +29,7 @@ struct BusCredsCache {
         sd_bus_slot *match;
         sd_bus_slot *filter;
         BusCreds direct;            /* the peer of a direct connection */
+        BusCreds *last;             /* the entry found last: calls come in runs from one sender */
 };
 
 static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
@@ -57,7 +58,20 @@ static void parked_free(Parked *p) {
 }
 
 static void cache_forget(BusCredsCache *c, const char *sender) {
+        c->last = NULL;
         bus_creds_free(hashmap_remove(c->creds, sender));
+}
+
+/* The cached entry of sender, or NULL; the last one found is looked at first, without hashing. */
+static BusCreds *cache_find(BusCredsCache *c, const char *sender) {
+        BusCreds *bc;
+
+        if (c->last && streq(c->last->sender, sender))
+                return c->last;
+        bc = hashmap_get(c->creds, sender);
+        if (bc)
+                c->last = bc;
+        return bc;
 }
 
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -112,6 +126,7 @@ BusCredsCache *bus_creds_cache_free(BusCredsCache *c) {
                 return NULL;
         while ((p = hashmap_first(c->parked)))
                 parked_free(p);
+        c->last = NULL;
         while ((bc = hashmap_first(c->creds))) {
                 hashmap_remove(c->creds, bc->sender);
                 bus_creds_free(bc);
@@ -342,14 +357,14 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
         sender = sd_bus_message_get_sender(m);
         if (!sender)
                 return 0;
-        p = hashmap_get(c->parked, sender);
+        p = hashmap_size(c->parked) > 0 ? hashmap_get(c->parked, sender) : NULL;
         if (p && p->releasing && p->next < p->n_messages && p->messages[p->next] == m) {
                 p->next++;
                 if (p->next >= p->n_messages)
                         parked_free(p);
                 return 0;               /* its turn: on to the handler */
         }
-        if (!p && hashmap_get(c->creds, sender))
+        if (!p && cache_find(c, sender))
                 return 0;
         r = park(c, m, sender);
         if (r < 0)
@@ -410,7 +425,7 @@ int bus_creds_peek(BusCredsCache *c, sd_bus_message *m, const BusCreds **ret) {
         }
         if (!sender)
                 return 0;
-        bc = hashmap_get(c->creds, sender);
+        bc = cache_find(c, sender);
         if (!bc)
                 return 0;
         *ret = bc;
@@ -426,7 +441,7 @@ int bus_creds_get(BusCredsCache *c, sd_bus_message *m, const BusCreds **ret) {
                 return direct_creds(c, m, ret);
         if (!sender)
                 return -ENXIO;
-        bc = hashmap_get(c->creds, sender);
+        bc = cache_find(c, sender);
         if (bc) {
                 *ret = bc;
                 return 1;

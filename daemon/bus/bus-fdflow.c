@@ -39,6 +39,7 @@ struct FdFlow {
         unsigned total;             /* sum of every client's fds */
         sd_bus_slot *match;
         bool peer_accounting;       /* the bus answers GetStats, not GetConnectionStats */
+        bool no_own_count;          /* the bus would not say how many of gmemd's fds it holds */
         bool unverifiable;          /* the bus would not say; said so once */
 };
 
@@ -138,11 +139,12 @@ static int stats_call(sd_bus *bus, const char *member, const char *sender, sd_bu
 }
 
 /*
- * Finds OutgoingFDs, the fds the bus holds for the connection, in the a{sv}
- * of a GetConnectionStats reply and skips every other entry. -EBADMSG if the
+ * Finds key in the a{sv} of a GetConnectionStats reply and skips every
+ * other entry: OutgoingFDs, the fds the bus holds for the connection, or
+ * IncomingFDs, those it holds that the connection sent. -EBADMSG if the
  * dictionary has no such entry, it is not a 'u', or the reply is malformed.
  */
-static int stats_outgoing_fds(sd_bus_message *reply, unsigned *ret_fds) {
+static int stats_fds(sd_bus_message *reply, const char *key_wanted, unsigned *ret_fds) {
         const char *key;
         uint32_t v;
         int r;
@@ -154,21 +156,35 @@ static int stats_outgoing_fds(sd_bus_message *reply, unsigned *ret_fds) {
                 r = sd_bus_message_enter_container(reply, 'e', "sv");
                 if (r <= 0)
                         return -EBADMSG;
-                r = sd_bus_message_read(reply, "s", &key);
-                if (r < 0)
+                /* read_basic and skipping a 'u' directly: the generic forms cost twice as much, per check. */
+                r = sd_bus_message_read_basic(reply, 's', &key);
+                if (r <= 0)
                         return -EBADMSG;
-                if (streq(key, "OutgoingFDs"))
+                if (streq(key, key_wanted))
                         break;
-                r = sd_bus_message_skip(reply, "v");
-                if (r < 0)
+                r = sd_bus_message_enter_container(reply, 'v', NULL);
+                if (r > 0) {
+                        char type;
+                        const char *contents;
+
+                        r = sd_bus_message_peek_type(reply, &type, &contents);
+                        if (r > 0)
+                                r = type == 'u' ? sd_bus_message_read_basic(reply, 'u', &v) :
+                                                  sd_bus_message_skip(reply, NULL);
+                        if (r > 0)
+                                r = sd_bus_message_exit_container(reply);
+                }
+                if (r <= 0)
                         return -EBADMSG;
                 r = sd_bus_message_exit_container(reply);
                 if (r < 0)
                         return -EBADMSG;
         }
 
-        r = sd_bus_message_read(reply, "v", "u", &v);
-        if (r < 0)
+        r = sd_bus_message_enter_container(reply, 'v', "u");
+        if (r > 0)
+                r = sd_bus_message_read_basic(reply, 'u', &v);
+        if (r <= 0)
                 return -EBADMSG;
         *ret_fds = v;
         return 0;
@@ -317,7 +333,7 @@ static int bus_unread_fds(FdFlow *f, const char *sender, unsigned *ret_unread) {
                 return r;
         }
 
-        r = stats_outgoing_fds(reply, ret_unread);
+        r = stats_fds(reply, "OutgoingFDs", ret_unread);
         if (r < 0) {
                 if (mark_unverifiable(f))
                         log_warning("The bus's connection statistics give no OutgoingFDs; a client that never reads "
@@ -328,8 +344,42 @@ static int bus_unread_fds(FdFlow *f, const char *sender, unsigned *ret_unread) {
 }
 
 /*
+ * Whether the bus holds none of the fds gmemd sent (dbus-daemon's
+ * IncomingFDs of gmemd's own connection: those of its replies still queued
+ * for any client). Then no client has any unread, and one question settles
+ * every count: with many clients that is one call where asking for each
+ * would be one per client, and each costs gmemd about what an Attach does.
+ */
+static bool bus_holds_none(FdFlow *f) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *self = NULL;
+        unsigned held;
+
+        if (f->no_own_count)
+                return false;
+        if (sd_bus_get_unique_name(f->bus, &self) < 0 ||
+            stats_call(f->bus, "GetConnectionStats", self, NULL, &reply) < 0 ||
+            stats_fds(reply, "IncomingFDs", &held) < 0) {
+                f->no_own_count = true;         /* then client by client, as before */
+                return false;
+        }
+        return held == 0;
+}
+
+static void client_set(FdFlow *f, FdFlowClient *c, unsigned unread);
+
+/* Every client has read everything: all counts start again from nothing. */
+static void clients_reset(FdFlow *f) {
+        FdFlowClient *o;
+
+        HASHMAP_FOREACH(o, f->clients, i)
+                client_set(f, o, 0);
+}
+
+/*
  * Replaces the count of c with what the bus says (and, on dbus-broker,
- * every other client's too); false if it would not say.
+ * every other client's too; on dbus-daemon, when it holds none of gmemd's
+ * fds, every client's); false if it would not say.
  */
 static bool refresh(FdFlow *f, FdFlowClient *c) {
         unsigned unread;
@@ -344,6 +394,10 @@ static bool refresh(FdFlow *f, FdFlowClient *c) {
                                     "a client that never reads its replies is left to the bus's own limits",
                                     error.message ?: strerror(-r));
                 return r >= 0;
+        }
+        if (bus_holds_none(f)) {
+                clients_reset(f);
+                return true;
         }
         if (bus_unread_fds(f, c->sender, &unread) < 0)
                 return false;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "parse.h"
 #include "usage.h"
 
 const PolicyClass usage_unlimited = {
@@ -26,15 +27,14 @@ const PolicyClass usage_unlimited = {
 };
 
 typedef struct UsageEntry {
-        char key[16];
+        char key[GMEM_FORMAT_UINT_MAX];
         Usage usage;
 } UsageEntry;
 
 static UsageEntry *usage_entry(Manager *m, uid_t uid) {
-        char key[16];
+        char key[GMEM_FORMAT_UINT_MAX];
 
-        (void) snprintf(key, sizeof(key), "%u", (unsigned) uid);
-        return hashmap_get(m->usage, key);
+        return hashmap_get(m->usage, gmem_format_uint(key, "", uid));
 }
 
 static int usage_entry_new(Manager *m, uid_t uid, UsageEntry **ret) {
@@ -44,7 +44,7 @@ static int usage_entry_new(Manager *m, uid_t uid, UsageEntry **ret) {
         u = calloc(1, sizeof(*u));
         if (!u)
                 return -ENOMEM;
-        (void) snprintf(u->key, sizeof(u->key), "%u", (unsigned) uid);
+        gmem_format_uint(u->key, "", uid);
         r = hashmap_put(m->usage, u->key, u);
         if (r < 0) {
                 free(u);

@@ -235,10 +235,13 @@ static int view_check_params(Vm *vm, Region *reg, const ViewParams *p, View *ret
         if (offset > reg->br.size)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_RANGE, "Invalid window of region '%s': offset %" PRIu64
                                       " is past its size %" PRIu64, reg->name, offset, reg->br.size);
-        (void) snprintf(what, sizeof(what), "region '%s'", reg->name);
-        r = gmem_validate_range(what, offset, length, reg->br.size, reg->br.page_size, e);
-        if (r < 0)
-                return r;
+        /* No window asked for: the whole region, which is valid by construction. */
+        if (p->has_offset || p->has_length) {
+                (void) snprintf(what, sizeof(what), "region '%s'", reg->name);
+                r = gmem_validate_range(what, offset, length, reg->br.size, reg->br.page_size, e);
+                if (r < 0)
+                        return r;
+        }
         if (vm->migration)
                 return gmem_error_set(e, GMEM_ERROR_MIGRATION_IN_PROGRESS, "VM '%s' is in migration %" PRIu64
                                       "; attach after it is committed or aborted", vm->name, migration_id(vm->migration));

@@ -93,6 +93,17 @@ static void test_format_size(void) {
         EXPECT(gmem_format_size(buf, sizeof(buf), UINT64_MAX)[0] != 0, "UINT64_MAX renders");
 }
 
+static void test_format_uint(void) {
+        char buf[32];
+
+        EXPECT(streq(gmem_format_uint(buf, "", 0), "0"), "0 is '0'");
+        EXPECT(streq(gmem_format_uint(buf, "", 4294967295U), "4294967295"), "a uid's largest value");
+        EXPECT(streq(gmem_format_uint(buf, "/proc/self/fd/", 17), "/proc/self/fd/17"), "a prefix comes first");
+        EXPECT(streq(gmem_format_uint(buf, "", UINT64_MAX), "18446744073709551615"), "2^64-1 fits");
+        EXPECT(strlen(gmem_format_uint(buf, "", UINT64_MAX)) + 1 == GMEM_FORMAT_UINT_MAX,
+               "GMEM_FORMAT_UINT_MAX is tight");
+}
+
 static void test_validate_size(void) {
         static const struct {
                 uint64_t size, align, max;
@@ -155,6 +166,7 @@ int main(void) {
         RUN(test_names);
         RUN(test_sizes);
         RUN(test_format_size);
+        RUN(test_format_uint);
         RUN(test_validate_size);
         RUN(test_validate_range);
         return 0;
