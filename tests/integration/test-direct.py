@@ -475,8 +475,10 @@ class Authorization(DirectCase):
             rows.append((path, INTROSPECT_IFACE, "Introspect", "", []))
         return rows
 
-    def compare(self, uid, gids=()):
-        rows = self.rows()
+    def compare(self, uid, gids=(), extra=()):
+        """uid (with gids) makes rows() and extra on the bus and directly; the answers must be equal.
+        Returns the direct answers by (method, *JSON of each argument)."""
+        rows = self.rows() + list(extra)
         bus = self.calls_as(uid, rows, gids=gids)
         direct = self.calls_as(uid, rows, gids=gids, direct=True)
         for row, b, d in zip(rows, bus, direct):
@@ -530,6 +532,19 @@ class Authorization(DirectCase):
         got = self.compare(FLEET_UID)
         self.assertEqual(got[("GetFd", json.dumps(self.root_vm), json.dumps(self.root_r))],
                          {"ok": {"fd_accmode": os.O_RDWR}}, "scope all fetches root's view directly")
+
+    def test_hypervisor_in_a_class(self):
+        """A uid that hypervises a VM reaches only its own VMs' views, whatever its class: AccessDenied
+        naming the hypervisor uid for another VM's, directly as on the bus."""
+        own = self.register_vm(uid=dbus.UInt32(FLEET_UID))
+        self.attach(own, self.root_r, "ro")
+        got = self.compare(FLEET_UID, extra=[(ROOT_PATH, MANAGER_IFACE, "GetFd", "ss", [own, self.root_r])])
+        self.assertEqual(got[("GetFd", json.dumps(own), json.dumps(self.root_r))], {"ok": {"fd_accmode": os.O_RDONLY}},
+                         "the hypervisor uid fetches its own VM's view directly")
+        res = got[("GetFd", json.dumps(self.root_vm), json.dumps(self.root_r))]
+        self.assertEqual(res.get("error"), ACCESS_DENIED, f"another VM's view: {res}")
+        self.assertIn("hypervisor uid", res["message"])
+        self.assertIn(f"VM '{self.root_vm}'", res["message"])
 
     def test_tenant_quota_direct(self):
         """Quotas are the uid's, whichever way it comes: what it made directly counts on the bus."""
