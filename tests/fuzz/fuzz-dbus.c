@@ -15,7 +15,8 @@
  *     run by the server's event loop; the caller is authorized from the
  *     socket's peer credentials (root here, so the policy decides), the fds
  *     it has not read are counted, and a caller leaving hangs up and
- *     connects again;
+ *     connects again, or stops reading until the next event (so that
+ *     answers with fds are refused once too many are unread);
  *   - gmemd as a bus client, as on a real host, its objects registered by
  *     manager_bus_register(): the harness's end plays the
  *     bus (fuzz-dbus-bus.c), calls come from four callers with different
@@ -29,7 +30,8 @@
  *
  * After every call the connection must be up and the call answered — in
  * bus mode, every call of a caller whose credentials gmemd has, in the
- * order sent; calls of callers it could not learn may be dropped.
+ * order sent; calls of callers it could not learn may be dropped; a deaf
+ * direct caller's once it reads again.
  * fuzz-dbus-check.c then checks the reply against the call and the model
  * against itself. After every input all of it is torn down and the
  * process must hold the same fds as before.
@@ -213,6 +215,7 @@ struct Harness {
         DirectServer *direct;       /* in direct mode: gmemd's direct server, which owns its end */
         sd_bus *peer;               /* the callers' end (and in bus mode, the bus) */
         bool bus_mode;
+        bool deaf;                  /* direct mode: the peer sends but reads nothing until the next event */
         FakeBus fb;
         Manager *m;
         Ticket tickets[CALLS_MAX];
@@ -605,14 +608,17 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error) 
         if (t == h->current) {
                 h->reply = sd_bus_message_unref(h->reply);
                 h->reply = sd_bus_message_ref(reply);
-        }
+        } else
+                trace(h, "  (call %zu answered late: %s)\n", (size_t) (t - h->tickets),
+                      sd_bus_message_is_method_error(reply, NULL) ? sd_bus_message_get_error(reply)->name : "ok");
         return 0;
 }
 
 /* After the ends settled: a call is due an answer unless gmemd could not learn its caller. */
 static void check_tickets(Harness *h) {
         for (Ticket *t = h->tickets; t < h->tickets + h->n_tickets; t++) {
-                CallerState st = h->bus_mode ? h->fb.state[t->caller] : CALLER_KNOWN;
+                /* A deaf direct caller has its answers waiting in the socket, unread. */
+                CallerState st = h->bus_mode ? h->fb.state[t->caller] : h->deaf ? CALLER_PENDING : CALLER_KNOWN;
 
                 if (t->answered || t->dropped)
                         continue;
@@ -633,7 +639,7 @@ static int daemon_step(Harness *h) {
 static void pump(Harness *h) {
         for (unsigned i = 0; i < 1000000; i++) {
                 int a = daemon_step(h);
-                int b = h->peer ? sd_bus_process(h->peer, NULL) : 0;
+                int b = h->peer && !h->deaf ? sd_bus_process(h->peer, NULL) : 0;
 
                 if (a < 0 || b < 0)
                         return;     /* a connection went away; the caller finds out */
@@ -734,7 +740,7 @@ enum {
         EVENT_LEADER_EXIT,      /* a VM's leader process exits */
         EVENT_POLICY_FILE,      /* the policy file now holds another policy (for the next Reload) */
         EVENT_BUS_ANSWERS,      /* the bus answers a credentials question it left open */
-        EVENT_CALLER_LEAVES,    /* a caller disconnects */
+        EVENT_CALLER_LEAVES,    /* a caller disconnects; in direct mode, or stops reading for a while */
         _EVENT_MAX,
 };
 
@@ -743,6 +749,12 @@ static void run_event(Harness *h, unsigned event) {
         unsigned p;
         Vm *vm;
 
+        if (h->deaf) {
+                /* Any event ends a deaf spell: the peer reads what waited for it. */
+                trace(h, "the caller reads again\n");
+                h->deaf = false;
+                pump(h);
+        }
         switch (event) {
         case EVENT_LEADER_EXIT:
                 name = gen_name(h);
@@ -768,11 +780,17 @@ static void run_event(Harness *h, unsigned event) {
                 break;
         case EVENT_CALLER_LEAVES:
                 p = fuzz_u8(&h->in);
-                trace(h, "caller %u leaves\n", h->bus_mode ? p % FAKE_BUS_CALLERS : 0);
-                if (h->bus_mode)
+                if (h->bus_mode) {
+                        trace(h, "caller %u leaves\n", p % FAKE_BUS_CALLERS);
                         fake_bus_caller_leaves(&h->fb, p);
-                else
+                } else if (p & 0x80) {
+                        /* Its calls still go out; the fds in gmemd's answers pile up unread, up to the limit. */
+                        trace(h, "the caller stops reading\n");
+                        h->deaf = true;
+                } else {
+                        trace(h, "the caller hangs up and connects again\n");
                         direct_reconnect(h);
+                }
                 break;
         }
         pump(h);    /* what the event caused: signals, parked calls dispatched */

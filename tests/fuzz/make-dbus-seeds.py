@@ -276,6 +276,12 @@ SEEDS = {
                       call("GetFd", name("vm-0"), name("a")), call("ListRegions"),
                       call("Detach", name("vm-0"), name("a")), call("CallerLeaves") + b"\x00",
                       call("ListVms"), call("GetManagedObjects", any_path(0))],
+    # A direct caller stops reading (CallerLeaves with the high bit, in direct mode): fds pile up in its
+    # socket until gmemd refuses more with LimitsExceeded; the next event lets it read them all.
+    "direct-deaf": [POLICY["builtin"],
+                    create("a"), register("vm-0"), attach("vm-0", "a"), call("CallerLeaves") + b"\x80"]
+                   + [call("GetFd", name("vm-0"), name("a"))] * 24
+                   + [call("PolicyFile") + b"\x00", call("GetFd", name("vm-0"), name("a"))],
     "bus-parking": [BUS | POLICY["builtin"],
                     call("CreateRegion", name("a"), pages(16), opts(), caller=0, answer=LATER),
                     call("RegisterVm", name("vm-0"), opts(), caller=0),
