@@ -24,6 +24,8 @@
 #include "parse.h"
 
 const char *arg_bus_address = NULL;
+ConnectMode arg_connect = CONNECT_ANY;
+const char *arg_direct_path = NULL;
 bool arg_legend = true;
 JsonMode arg_json = JSON_OFF;
 const char *arg_backend = NULL;
@@ -184,6 +186,10 @@ static int help(void) {
                "Options:\n"
                "  -h --help                   Show this help\n"
                "     --version                Show the package version\n"
+               "     --direct[=PATH]          Talk to the broker on its direct socket only\n"
+               "                              (default: $GMEM_DIRECT_SOCKET, else\n"
+               "                              " GMEM_DIRECT_SOCKET_DEFAULT ")\n"
+               "     --bus                    Talk to the broker on the system bus only\n"
                "     --bus-address=ADDRESS    Talk to the broker on this D-Bus address\n"
                "     --no-legend              Print no table header and footer\n"
                "     --json=MODE              Print JSON: pretty, short or off\n"
@@ -240,6 +246,8 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
         enum {
                 ARG_VERSION = 0x100,
                 ARG_BUS_ADDRESS,
+                ARG_DIRECT,
+                ARG_BUS,
                 ARG_NO_LEGEND,
                 ARG_JSON,
                 ARG_NO_PAGER,
@@ -264,6 +272,8 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                 { "help",          no_argument,       NULL, 'h'               },
                 { "version",       no_argument,       NULL, ARG_VERSION       },
                 { "bus-address",   required_argument, NULL, ARG_BUS_ADDRESS   },
+                { "direct",        optional_argument, NULL, ARG_DIRECT        },
+                { "bus",           no_argument,       NULL, ARG_BUS           },
                 { "no-legend",     no_argument,       NULL, ARG_NO_LEGEND     },
                 { "json",          optional_argument, NULL, ARG_JSON          },
                 { "no-pager",      no_argument,       NULL, ARG_NO_PAGER      },
@@ -310,6 +320,19 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                         if (isempty(optarg))
                                 return log_usage("--bus-address= needs an address");
                         arg_bus_address = optarg;
+                        break;
+                case ARG_DIRECT:
+                        if (optarg && isempty(optarg))
+                                return log_usage("--direct= needs the path of a socket (or no '=' for the default)");
+                        if (arg_connect == CONNECT_BUS)
+                                return log_usage("--direct and --bus exclude each other");
+                        arg_connect = CONNECT_DIRECT;
+                        arg_direct_path = optarg;
+                        break;
+                case ARG_BUS:
+                        if (arg_connect == CONNECT_DIRECT)
+                                return log_usage("--direct and --bus exclude each other");
+                        arg_connect = CONNECT_BUS;
                         break;
                 case ARG_NO_LEGEND:
                         arg_legend = false;
@@ -427,6 +450,9 @@ static int parse_argv(int argc, char *argv[], int *ret_argc) {
                         return log_usage("Unexpected option");
                 }
 
+        if (arg_connect == CONNECT_DIRECT && arg_bus_address)
+                return log_usage("--direct and --bus-address= exclude each other: the direct socket is no bus");
+
         if (arg_exec) {
                 if (dashdash + 1 >= argc)
                         return log_usage("--exec needs a command after \"--\"");
@@ -476,6 +502,63 @@ static const Verb verbs[] = {
         { "reload",           1,  1, false, verb_reload           },
 };
 
+/* sd_bus_open_system()'s choice: $DBUS_SYSTEM_BUS_ADDRESS, else the well-known socket. */
+static const char *system_bus_address(void) {
+        const char *address = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+
+        return isempty(address) ? GMEM_SYSTEM_BUS_ADDRESS_DEFAULT : address;
+}
+
+/* "No such file or directory (ENOENT)". */
+static const char *error_text(int r, char *buf, size_t size) {
+        const char *name = strerrorname_np(-r);
+
+        (void) snprintf(buf, size, "%s%s%s%s", strerror(-r), name ? " (" : "", strempty(name), name ? ")" : "");
+        return buf;
+}
+
+/*
+ * --direct: the direct socket or nothing; --bus-address=: that bus; --bus:
+ * the system bus; neither: gmem_connect()'s choice, the direct socket when
+ * it lets us in, else the system bus.
+ */
+static int connect_broker(GmemClient **ret) {
+        char buf[256];
+        int r;
+
+        if (arg_connect == CONNECT_DIRECT) {
+                const char *path = arg_direct_path;
+
+                if (!path) {
+                        path = getenv("GMEM_DIRECT_SOCKET");
+                        if (isempty(path))
+                                path = GMEM_DIRECT_SOCKET_DEFAULT;
+                }
+                r = gmem_connect_direct(path, ret);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to connect to gmemd's direct socket %s: %s", path,
+                                               error_text(r, buf, sizeof(buf)));
+                return 0;
+        }
+
+        if (arg_bus_address) {
+                r = gmem_connect_address(arg_bus_address, ret);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to connect to the bus at %s: %s", arg_bus_address,
+                                               error_text(r, buf, sizeof(buf)));
+                return 0;
+        }
+
+        if (arg_connect == CONNECT_BUS)
+                r = gmem_connect_address(system_bus_address(), ret);
+        else
+                r = gmem_connect(ret);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus at %s: %s", system_bus_address(),
+                                       error_text(r, buf, sizeof(buf)));
+        return 0;
+}
+
 static int dispatch_verb(int argc, char **argv) {
         _cleanup_(gmem_client_unrefp) GmemClient *c = NULL;
         static char *default_verb[] = { (char *) "status", NULL };
@@ -510,18 +593,9 @@ static int dispatch_verb(int argc, char **argv) {
         if (arg_exec && !verb->exec)
                 return log_usage("%s does not take --exec", verb->name);
 
-        if (arg_bus_address)
-                r = gmem_connect_address(arg_bus_address, &c);
-        else
-                r = gmem_connect(&c);
-        if (r < 0) {
-                /* sd_bus_open_system()'s choice: $DBUS_SYSTEM_BUS_ADDRESS, else the well-known socket. */
-                const char *address = arg_bus_address ?: getenv("DBUS_SYSTEM_BUS_ADDRESS");
-
-                return log_error_errno(r, "Failed to connect to the %s at %s: %s",
-                                       arg_bus_address ? "bus" : "system bus",
-                                       !isempty(address) ? address : GMEM_SYSTEM_BUS_ADDRESS_DEFAULT, strerror(-r));
-        }
+        r = connect_broker(&c);
+        if (r < 0)
+                return r;
 
         return verb->dispatch(c, argc, argv);
 }

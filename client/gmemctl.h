@@ -23,7 +23,16 @@ typedef enum JsonMode {
         JSON_PRETTY,
 } JsonMode;
 
+/* Where gmemctl finds the broker (--direct, --bus; --bus-address= is always a bus). */
+typedef enum ConnectMode {
+        CONNECT_ANY,      /* gmem_connect(): the direct socket if it lets us in, else the system bus */
+        CONNECT_DIRECT,   /* the direct socket only */
+        CONNECT_BUS,      /* the system bus only */
+} ConnectMode;
+
 extern const char *arg_bus_address;
+extern ConnectMode arg_connect;
+extern const char *arg_direct_path;  /* --direct=PATH; NULL: $GMEM_DIRECT_SOCKET or the default */
 extern bool arg_legend;
 extern JsonMode arg_json;
 extern const char *arg_backend;

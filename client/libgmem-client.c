@@ -2,9 +2,11 @@
 /*
  * libgmem-client.c — the client object and the path every call takes.
  *
- * A GmemClient owns one sd-bus connection and the error of the last failed
- * call. Each public function checks its arguments first (no bus traffic for
- * a NULL pointer or an invalid name), then builds a message, calls the broker
+ * A GmemClient owns one sd-bus connection (to the bus or to the broker's
+ * direct socket: libgmem-connect.c), the system bus connection a direct
+ * client opens for signals, and the error of the last failed call. Each
+ * public function checks its arguments first (no bus traffic for a NULL
+ * pointer or an invalid name), then builds a message, calls the broker
  * synchronously and turns a D-Bus error back into an errno through the error
  * registry (common/gmem-errors.c), falling back to sd-bus' own map for the
  * org.freedesktop.DBus.Error.* and System.Error.* names. The error name and
@@ -24,64 +26,6 @@
 #include "libgmem-internal.h"
 #include "parse.h"
 
-int gmem_client_new_from_bus(sd_bus *bus, GmemClient **ret) {
-        GmemClient *c;
-
-        if (!bus || !ret)
-                return -EINVAL;
-
-        c = calloc(1, sizeof(*c));
-        if (!c)
-                return -ENOMEM;
-        c->n_ref = 1;
-        c->bus = sd_bus_ref(bus);
-        *ret = c;
-        return 0;
-}
-
-int gmem_connect(GmemClient **ret) {
-        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
-        int r;
-
-        if (!ret)
-                return -EINVAL;
-
-        /* sd_bus_open_system() follows $DBUS_SYSTEM_BUS_ADDRESS when it is set. */
-        r = sd_bus_open_system(&bus);
-        if (r < 0)
-                return r;
-        (void) sd_bus_set_description(bus, "libgmem");
-
-        return gmem_client_new_from_bus(bus, ret);
-}
-
-int gmem_connect_address(const char *address, GmemClient **ret) {
-        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
-        int r;
-
-        if (isempty(address) || !ret)
-                return -EINVAL;
-
-        r = sd_bus_new(&bus);
-        if (r < 0)
-                return r;
-        (void) sd_bus_set_description(bus, "libgmem");
-        r = sd_bus_set_address(bus, address);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_bus_client(bus, 1);
-        if (r < 0)
-                return r;
-        r = sd_bus_negotiate_fds(bus, 1);
-        if (r < 0)
-                return r;
-        r = sd_bus_start(bus);
-        if (r < 0)
-                return r;
-
-        return gmem_client_new_from_bus(bus, ret);
-}
-
 GmemClient *gmem_client_ref(GmemClient *c) {
         if (!c)
                 return NULL;
@@ -96,6 +40,8 @@ GmemClient *gmem_client_unref(GmemClient *c) {
                 return NULL;
 
         sd_bus_slot_unref(c->event_slot);
+        sd_bus_slot_unref(c->owner_slot);
+        sd_bus_flush_close_unref(c->event_bus);
         sd_bus_flush_close_unref(c->bus);
         free(c->error_name);
         free(c->error_message);
@@ -474,38 +420,6 @@ int gmem_get_manager_properties(GmemClient *c, GmemManagerProperties **ret) {
 
         *ret = TAKE_PTR(p);
         return 0;
-}
-
-int gmem_client_get_fd(GmemClient *c) {
-        if (!c)
-                return -EINVAL;
-        return sd_bus_get_fd(c->bus);
-}
-
-int gmem_client_get_events(GmemClient *c) {
-        if (!c)
-                return -EINVAL;
-        return sd_bus_get_events(c->bus);
-}
-
-int gmem_client_process(GmemClient *c) {
-        int r;
-
-        if (!c)
-                return -EINVAL;
-        r = sd_bus_process(c->bus, NULL);
-        if (c->event_error < 0) {
-                /* sd-bus swallows a signal handler's error; hand it over here. */
-                r = c->event_error;
-                c->event_error = 0;
-        }
-        return r;
-}
-
-int gmem_client_wait(GmemClient *c, uint64_t timeout_usec) {
-        if (!c)
-                return -EINVAL;
-        return sd_bus_wait(c->bus, timeout_usec);
 }
 
 int gmem_read_views_property(sd_bus_message *m, const char *key, bool self_is_vm, GmemViewInfo **views,

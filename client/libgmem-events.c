@@ -4,7 +4,15 @@
  *
  * gmem_subscribe() installs one match for every signal whose sender is the
  * broker's bus name (the bus resolves the name to its owner), so the caller
- * sees the Manager's signals and every object's PropertiesChanged. Each
+ * sees the Manager's signals and every object's PropertiesChanged, then
+ * calls Manager.Subscribe(), without which the broker keeps the signals
+ * only subscribers get (the Views properties' PropertiesChanged). A broker
+ * that does not know Subscribe sends everything anyway; one that is not on
+ * the bus yet, or starts again, is asked again when its name gets an owner
+ * (a subscription ends with the connection it came on, and with the
+ * broker). Signals come only over a bus: a direct client listens on a
+ * system bus connection of its own, and the event loop functions below
+ * serve that one once it is open. Each
  * signal is decoded into a GmemEvent whose strings point into the message
  * and live only as long as the handler call. Values of changed properties
  * are rendered as text by a small generic formatter, so a property added
@@ -310,8 +318,63 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         return 0;
 }
 
+/*
+ * Asks the broker for every signal; an older broker (UnknownMethod) sends them all anyway, and under an
+ * older bus policy (AccessDenied) every signal but the Views changes still comes.
+ */
+static int call_subscribe(GmemClient *c, sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, GMEM_BUS_NAME, GMEM_MANAGER_PATH,
+                                           GMEM_MANAGER_INTERFACE, "Subscribe");
+        if (r < 0)
+                return gmem_client_set_error(c, r, NULL, "Failed to build a D-Bus message");
+        /* Subscribing starts no broker; when one appears, on_owner_changed() subscribes. */
+        r = sd_bus_message_set_auto_start(m, false);
+        if (r < 0)
+                return gmem_client_set_error(c, r, NULL, "Failed to build a D-Bus message");
+
+        r = sd_bus_call(bus, m, 0, &error, NULL);
+        if (r >= 0 ||
+            sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_METHOD, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                   SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_ACCESS_DENIED))
+                return 0;
+        if (!sd_bus_error_is_set(&error)) {
+                char buf[128];
+
+                (void) snprintf(buf, sizeof(buf), "Failed to call Subscribe: %s", strerror(-r));
+                return gmem_client_set_error(c, r, NULL, buf);
+        }
+        return gmem_client_set_bus_error(c, &error, r);
+}
+
+/* The broker's name got a new owner: a broker (re)started, with no subscribers. */
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        const char *name, *old_owner, *new_owner;
+        sd_bus *bus = sd_bus_message_get_bus(m);
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
+            !streq(name, GMEM_BUS_NAME) || isempty(new_owner))
+                return 0;
+
+        /* No reply is awaited: whatever the broker answers (an older one: UnknownMethod) changes nothing here. */
+        (void) sd_bus_call_method_async(bus, NULL, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
+                                        "Subscribe", NULL, NULL, NULL);
+        return 0;
+}
+
+static int subscribe_failed(GmemClient *c, const char *what, int r) {
+        char buf[160];
+
+        (void) snprintf(buf, sizeof(buf), "Failed to %s: %s", what, strerror(-r));
+        return gmem_client_set_error(c, r, NULL, buf);
+}
+
 int gmem_subscribe(GmemClient *c, GmemEventHandler handler, void *userdata) {
-        sd_bus_slot *slot = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL, *owner_slot = NULL;
+        sd_bus *bus;
         int r;
 
         if (!c)
@@ -320,19 +383,65 @@ int gmem_subscribe(GmemClient *c, GmemEventHandler handler, void *userdata) {
         if (!handler)
                 return gmem_client_invalid_argument(c, "No event handler given");
 
-        /* Synchronous AddMatch: no event sent after this returns is missed. */
-        r = sd_bus_match_signal(c->bus, &slot, GMEM_BUS_NAME, NULL, NULL, NULL, on_signal, c);
-        if (r < 0) {
-                char buf[128];
-
-                (void) snprintf(buf, sizeof(buf), "Failed to subscribe to the broker's signals: %s",
-                                strerror(-r));
-                return gmem_client_set_error(c, r, NULL, buf);
+        if (c->event_slot) {
+                c->event_handler = handler;
+                c->event_userdata = userdata;
+                return 0;
         }
 
-        sd_bus_slot_unref(c->event_slot);
-        c->event_slot = slot;
+        r = gmem_client_open_events_bus(c, &bus);
+        if (r < 0)
+                return subscribe_failed(c, "connect to the system bus for the broker's signals", r);
+
+        /* Synchronous AddMatch: no event sent after this returns is missed. */
+        r = sd_bus_match_signal(bus, &slot, GMEM_BUS_NAME, NULL, NULL, NULL, on_signal, c);
+        if (r < 0)
+                return subscribe_failed(c, "subscribe to the broker's signals", r);
+        r = sd_bus_add_match(bus, &owner_slot,
+                             "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                             "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" GMEM_BUS_NAME "'",
+                             on_owner_changed, NULL);
+        if (r < 0)
+                return subscribe_failed(c, "watch the broker's bus name", r);
+        r = call_subscribe(c, bus);
+        if (r < 0)
+                return r;
+
+        c->event_slot = TAKE_PTR(slot);
+        c->owner_slot = TAKE_PTR(owner_slot);
         c->event_handler = handler;
         c->event_userdata = userdata;
         return 0;
+}
+
+int gmem_client_get_fd(GmemClient *c) {
+        if (!c)
+                return -EINVAL;
+        return sd_bus_get_fd(gmem_client_loop_bus(c));
+}
+
+int gmem_client_get_events(GmemClient *c) {
+        if (!c)
+                return -EINVAL;
+        return sd_bus_get_events(gmem_client_loop_bus(c));
+}
+
+int gmem_client_process(GmemClient *c) {
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        r = sd_bus_process(gmem_client_loop_bus(c), NULL);
+        if (c->event_error < 0) {
+                /* sd-bus swallows a signal handler's error; hand it over here. */
+                r = c->event_error;
+                c->event_error = 0;
+        }
+        return r;
+}
+
+int gmem_client_wait(GmemClient *c, uint64_t timeout_usec) {
+        if (!c)
+                return -EINVAL;
+        return sd_bus_wait(gmem_client_loop_bus(c), timeout_usec);
 }

@@ -20,10 +20,13 @@
 
 struct GmemClient {
         unsigned n_ref;
-        sd_bus *bus;
+        sd_bus *bus;               /* every call: the bus, or the broker's direct socket */
+        bool direct;               /* bus is a peer connection to the direct socket */
+        sd_bus *event_bus;         /* a direct client's system bus connection for signals */
         char *error_name;          /* of the last failed call; NULL after a success */
         char *error_message;
         sd_bus_slot *event_slot;   /* the signal match of gmem_subscribe() */
+        sd_bus_slot *owner_slot;   /* NameOwnerChanged of the broker's name: subscribe again */
         GmemEventHandler event_handler;
         void *event_userdata;
         int event_error;           /* first negative return of the handler, for gmem_client_process() */
@@ -31,6 +34,20 @@ struct GmemClient {
 
 /* Wraps an sd_bus the caller set up (started or not); takes a reference to it. */
 int gmem_client_new_from_bus(sd_bus *bus, GmemClient **ret);
+
+/* $GMEM_DIRECT_SOCKET when set and not empty, else GMEM_DIRECT_SOCKET_DEFAULT. */
+const char *gmem_direct_socket_path(void);
+
+/*
+ * The connection the broker's signals come on: c's own on the bus; for a
+ * direct client a system bus connection, opened on the first call.
+ */
+int gmem_client_open_events_bus(GmemClient *c, sd_bus **ret);
+
+/* The connection an event loop serves: the signals' one once it is open, else c's own. */
+static inline sd_bus *gmem_client_loop_bus(GmemClient *c) {
+        return c->event_bus ? c->event_bus : c->bus;
+}
 
 /* Forget the last error; every public call starts with this. */
 void gmem_client_clear_error(GmemClient *c);

@@ -2,8 +2,10 @@
 /*
  * libgmem.h — the C client library of gmemd, the guest-memory broker.
  *
- * A GmemClient is a connection to the broker (org.gmemd.Broker1) on the
- * system bus or on a given D-Bus address. Every call is synchronous and
+ * A GmemClient is a connection to the broker (org.gmemd.Broker1): on its
+ * direct socket, peer to peer, or on the system bus or a given D-Bus
+ * address. The API is the same on each, but signals come only over a bus
+ * (gmem_subscribe()). Every call is synchronous and
  * returns 0 (or a documented positive value) on success and a negative errno
  * on failure; outputs are ret_* parameters, written only on success. When
  * the broker refuses a call, the D-Bus error name and message it sent are
@@ -32,15 +34,33 @@ extern "C" {
 
 #define GMEM_BUS_NAME "org.gmemd.Broker1"
 #define GMEM_MANAGER_PATH "/org/gmemd/Broker1"
+/* Where the broker's direct socket is unless $GMEM_DIRECT_SOCKET says otherwise. */
+#define GMEM_DIRECT_SOCKET_DEFAULT "/run/gmemd/private"
 
 typedef struct GmemClient GmemClient;
 
 /* Connection */
 
-/* Connects to the broker on the system bus ($DBUS_SYSTEM_BUS_ADDRESS is honoured). */
+/*
+ * Connects to the broker: on its direct socket (as gmem_connect_direct(NULL))
+ * when that connection succeeds, else, silently, on the system bus
+ * ($DBUS_SYSTEM_BUS_ADDRESS is honoured). Fails only when the bus fails too
+ * (with the bus's error) or memory runs out.
+ */
 int gmem_connect(GmemClient **ret);
-/* Connects to the broker on the bus at a D-Bus address ("unix:path=/run/dbus/system_bus_socket"). */
+/* Connects to the broker on the bus at a D-Bus address ("unix:path=/run/dbus/system_bus_socket"); never direct. */
 int gmem_connect_address(const char *address, GmemClient **ret);
+/*
+ * Connects to the broker's direct socket at path, peer to peer, and returns
+ * once the D-Bus authentication is done. path NULL: $GMEM_DIRECT_SOCKET, or
+ * GMEM_DIRECT_SOCKET_DEFAULT when that is unset or empty. -ENOENT: no socket
+ * there; -ECONNREFUSED: nobody listens; -EACCES: the caller may not connect;
+ * -ENAMETOOLONG: path does not fit a socket address; -ECONNRESET, -EPIPE,
+ * -ENOTCONN: the broker hung up (the caller is over its connection limits).
+ */
+int gmem_connect_direct(const char *path, GmemClient **ret);
+/* 1 if c talks to the broker on its direct socket, 0 on a bus; -EINVAL for NULL. */
+int gmem_client_is_direct(const GmemClient *c);
 GmemClient *gmem_client_ref(GmemClient *c);
 /* Drops a reference; closes the connection with the last one. Accepts NULL, returns NULL. */
 GmemClient *gmem_client_unref(GmemClient *c);
@@ -318,10 +338,20 @@ const char *gmem_event_type_to_string(GmemEventType t);
 /* A negative return from the handler is passed up by gmem_client_process(). */
 typedef int (*GmemEventHandler)(GmemClient *c, const GmemEvent *event, void *userdata);
 
-/* Subscribes to every signal the broker sends; the match is in place when this returns. */
+/*
+ * Subscribes to every signal the broker sends; the match is in place when
+ * this returns, and the broker has been asked (Manager.Subscribe()) for the
+ * signals it sends only to subscribers. Signals travel on the bus only: on a
+ * direct client the first call opens a second connection, to the system bus,
+ * for them. A later call only replaces handler and userdata.
+ */
 int gmem_subscribe(GmemClient *c, GmemEventHandler handler, void *userdata);
 
-/* For an event loop: the connection's fd, the poll events it waits for. */
+/*
+ * For an event loop: the connection's fd, the poll events it waits for. On
+ * a direct client that subscribed, the system bus connection the signals
+ * come on (the direct one needs no polling: calls wait for their replies).
+ */
 int gmem_client_get_fd(GmemClient *c);
 int gmem_client_get_events(GmemClient *c);
 /* Handles one pending message: > 0 if one was handled (call again), 0 if none was waiting. */

@@ -491,8 +491,8 @@ static int run(int argc, char *argv[]) {
                 return -ENOTCONN;       /* the bus could not be reached again; said so already */
 
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
-        if (direct_made && unlink(arg_direct_socket) < 0 && errno != ENOENT)
-                log_debug("Cannot remove %s: %s", arg_direct_socket, strerror(errno));
+        /* A socket made at --direct-socket= stays: the filter forbids unlink(), clients that find it get
+         * ECONNREFUSED (libgmem then uses the bus), and the next start replaces it. */
         /* Nothing is removed from the store on the way out: whether a stop keeps it is the service manager's
          * (FileDescriptorStorePreserve=), and gmem.ko keeps kmod regions either way. */
         log_info("Shutting down: %u regions, %u VMs %s", (unsigned) hashmap_size(m->regions),

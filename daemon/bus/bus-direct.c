@@ -3,6 +3,7 @@
  * bus-direct.c — see bus-direct.h.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,13 +93,21 @@ static void conn_closed(DirectConn *c) {
 /* Every message of c passes here first: it is the current connection while its handler runs. */
 static int on_conn_message(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
         DirectConn *c = userdata;
+        uint64_t queued = 0;
 
         c->server->current = c;
-        if (!sd_bus_message_is_signal(msg, "org.freedesktop.DBus.Local", "Disconnected"))
-                return 0;
-        /* Freed from the event loop, not from inside the connection's own dispatch. */
-        conn_closed(c);
-        return 1;
+        if (sd_bus_message_is_signal(msg, "org.freedesktop.DBus.Local", "Disconnected")) {
+                /* Freed from the event loop, not from inside the connection's own dispatch. */
+                conn_closed(c);
+                return 1;
+        }
+        if (!c->closed && sd_bus_get_n_queued_write(c->bus, &queued) >= 0 && queued > DIRECT_QUEUED_MAX) {
+                /* It sends calls and reads no replies: gmemd would hold them all. */
+                log_debug("Closing the direct connection of uid %u: %" PRIu64 " replies wait for it to read "
+                          "(at most %u)", (unsigned) c->uid, queued, DIRECT_QUEUED_MAX);
+                conn_closed(c);
+        }
+        return c->closed;       /* a closed connection's calls are not answered */
 }
 
 

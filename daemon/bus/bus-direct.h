@@ -13,7 +13,9 @@
  * uid and DIRECT_CONNECTIONS_MAX in all (a connection past them is closed
  * as soon as it is accepted), and DIRECT_UNREAD_FDS_MAX fds sent on one
  * connection while it does not read (a reply with more is refused with
- * LimitsExceeded). A peer that never finishes the authentication is dropped
+ * LimitsExceeded), and DIRECT_QUEUED_MAX replies it has not read at all
+ * (past them, gmemd closes the connection rather than queue more). A peer
+ * that never finishes the authentication is dropped
  * by sd-bus's own timeout; one that sends garbage is dropped at once. A
  * connection that goes away takes nothing of the model with it.
  */
@@ -30,6 +32,7 @@
 #define DIRECT_CONNECTIONS_MAX 1024U
 #define DIRECT_PER_UID_MAX 64U
 #define DIRECT_UNREAD_FDS_MAX FDFLOW_CLIENT_MAX
+#define DIRECT_QUEUED_MAX 256U
 
 /* The name a service manager gives the socket (FileDescriptorName= of gmemd.socket). */
 #define DIRECT_SOCKET_FDNAME "private"

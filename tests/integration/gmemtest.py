@@ -5,10 +5,10 @@ gmemtest — the harness every integration test file shares.
 Each test file runs against its own world: a private bus started from a
 configuration written into a temporary directory (type "system", EXTERNAL
 auth, allow rules), and the real gmemd connected to it through
-DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus. It also
-listens for direct connections on TMP/private (--direct-socket;
-World.direct_socket, World.direct_connection(), and GmemTestCase.calls_as()
-to call as another uid over the bus or directly). The bus
+DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus; with
+start_gmemd(direct=True) it also listens for direct connections on
+TMP/private (World.direct_connection(), and GmemTestCase.calls_as() to call
+as another uid over the bus or directly). The bus
 is dbus-daemon, or dbus-broker with GMEM_TEST_BUS=dbus-broker (see
 Bus.start_broker() for how it runs without systemd). The
 clients are the real ones: gmemctl, busctl and gdbus run as subprocesses
@@ -603,7 +603,11 @@ class Bus:
 
 
 class World:
-    """A private bus and one gmemd on it."""
+    """A private bus and one gmemd on it. direct_socket is where gmemd's
+    direct socket is when start_gmemd(direct=True) asks for one, and what
+    $GMEM_DIRECT_SOCKET names for every client started with env, so that no
+    client ever finds the host's /run/gmemd/private; without direct=True
+    nothing is there and gmemctl and libgmem use the bus."""
 
     def __init__(self):
         Bus.need_programs()
@@ -611,6 +615,7 @@ class World:
         self.gmemctl = need_binary("GMEMCTL")
         self.tmp = tempfile.mkdtemp(prefix="gmemtest.")
         os.chmod(self.tmp, 0o755)   # tests connect as other uids too
+        self.direct_socket = os.path.join(self.tmp, "private")
         self.bus = None
         self.bus_proc = None
         self.gmemd_proc = None
@@ -619,10 +624,6 @@ class World:
         self.notify_lock = threading.Lock()
         self.notify_messages = []
         self.conn = None
-        # gmemd's own socket for direct (peer-to-peer) connections: every
-        # gmemd the world starts listens on it, beside the bus.
-        self.direct_socket = os.path.join(self.tmp, "private")
-        self.direct_address = f"unix:path={self.direct_socket}"
 
     # bus
     def start_bus(self):
@@ -641,6 +642,7 @@ class World:
         self.env["PAGER"] = "cat"
         self.env["SYSTEMD_COLORS"] = "0"
         self.env["SYSTEMD_LOG_COLOR"] = "0"
+        self.env["GMEM_DIRECT_SOCKET"] = self.direct_socket
         self.conn = dbus.bus.BusConnection(self.address)
 
     def bus_pid(self):
@@ -648,9 +650,11 @@ class World:
         return self.bus.pid()
 
     # daemon
-    def start_gmemd(self, extra_args=(), notify=True):
+    def start_gmemd(self, extra_args=(), notify=True, direct=False):
         """Starts gmemd and waits until it owns the bus name. notify=False:
-        without $NOTIFY_SOCKET, as when no service manager runs it."""
+        without $NOTIFY_SOCKET, as when no service manager runs it.
+        direct=True: with --direct-socket=direct_socket, and waits until
+        that accepts connections too."""
         self.notify_path = os.path.join(self.tmp, "notify")
         if self.notify_sock:
             self.notify_sock.close()
@@ -669,8 +673,9 @@ class World:
         self.gmemd_log_path = os.path.join(self.tmp, "gmemd.log")
         self.gmemd_log = open(self.gmemd_log_path, "w")
         # valgrind makes system calls of its own that the daemon's filter does not allow.
-        cmd = WRAPPER + [self.gmemd] + (["--no-sandbox"] if WRAPPER else []) + \
-            [f"--direct-socket={self.direct_socket}"] + list(extra_args)
+        cmd = WRAPPER + [self.gmemd] + (["--no-sandbox"] if WRAPPER else []) + list(extra_args)
+        if direct:
+            cmd.append(f"--direct-socket={self.direct_socket}")
         self.gmemd_proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                            stdout=self.gmemd_log, stderr=subprocess.STDOUT,
                                            preexec_fn=die_with_parent)
@@ -679,12 +684,30 @@ class World:
             if self.gmemd_proc.poll() is not None:
                 raise RuntimeError(f"gmemd exited with status {self.gmemd_proc.returncode} "
                                    f"before serving:\n{self.gmemd_log_text()}")
-            if self.conn.name_has_owner(BUS_NAME) and os.path.exists(self.direct_socket):
+            if self.conn.name_has_owner(BUS_NAME) and (not direct or self.direct_socket_accepts()):
                 self.drain_notify()
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"gmemd did not take {BUS_NAME} within {20 * SLOW}s:\n"
-                           f"{self.gmemd_log_text()}")
+        raise RuntimeError(f"gmemd did not take {BUS_NAME}"
+                           + (f" and listen on {self.direct_socket}" if direct else "")
+                           + f" within {20 * SLOW}s:\n{self.gmemd_log_text()}")
+
+    def direct_socket_accepts(self):
+        """Whether something listens on direct_socket (a plain connect, closed at once)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(self.direct_socket)
+                return True
+            except OSError:
+                return False
+
+    def direct_connection(self):
+        """A python3-dbus peer connection to gmemd's direct socket (no bus:
+        call_blocking() with bus_name None). libdbus authenticates lazily and
+        sends no fds before it has, so the connection is pinged once."""
+        conn = dbus.connection.Connection(f"unix:path={self.direct_socket}")
+        conn.call_blocking(None, ROOT_PATH, "org.freedesktop.DBus.Peer", "Ping", "", [], timeout=CALL_TIMEOUT)
+        return conn
 
     def start_gmemd_with_policy(self, policy):
         """Writes policy (a dict) to TMP/policy.json, starts gmemd with it and
@@ -733,15 +756,6 @@ class World:
         return int(self.conn.call_blocking("org.freedesktop.DBus", "/org/freedesktop/DBus",
                                            "org.freedesktop.DBus", "GetConnectionUnixProcessID",
                                            "s", [BUS_NAME]))
-
-    def direct_connection(self):
-        """A python3-dbus peer connection to gmemd's direct socket, as the
-        test's own uid (calls_as() runs calls as other uids). libdbus
-        authenticates lazily, and refuses to send fds before it has, so the
-        connection is pinged once: its first call may carry fds."""
-        conn = dbus.connection.Connection(self.direct_address)
-        conn.call_blocking(None, ROOT_PATH, "org.freedesktop.DBus.Peer", "Ping", "", [], timeout=CALL_TIMEOUT)
-        return conn
 
     def gmemd_log_text(self):
         try:
@@ -1221,7 +1235,7 @@ class GmemTestCase(unittest.TestCase):
         except KeyError:
             gid = uid
         p = subprocess.run([sys.executable, "-c", CALLS_CLIENT,
-                            WORLD.direct_address if direct else WORLD.address,
+                            f"unix:path={WORLD.direct_socket}" if direct else WORLD.address,
                             "direct" if direct else "bus"],
                            input=json.dumps([list(c) for c in calls]), user=uid, group=gid,
                            extra_groups=list(gids), env=WORLD.env, capture_output=True, text=True,

@@ -97,8 +97,21 @@ class Completion(GmemTestCase):
         r = self.create_region(MiB)
         env = dict(self.world.env)
         env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + os.path.join(self.world.tmp, "nothing")
-        self.assertEqual(self.complete("gmemctl destroy-region ", env=env), [], "no bus, no names")
+        env["GMEM_DIRECT_SOCKET"] = os.path.join(self.world.tmp, "nothing-direct")
+        self.assertEqual(self.complete("gmemctl destroy-region ", env=env), [], "no bus (nor direct socket), no names")
         self.assertIn(r, self.complete(f"gmemctl --bus-address={self.world.address} destroy-region ", env=env))
+
+    def test_direct_and_bus(self):
+        self.assertEqual(self.complete("gmemctl --di"), ["--direct", "--direct="])
+        self.assertEqual(self.complete("gmemctl --bus"), ["--bus", "--bus-address="])
+        sock = os.path.join(self.world.tmp, "completion-private")
+        open(sock, "w").close()
+        self.assertEqual(self.complete(f"gmemctl --direct={sock[:-4]}"), [sock], "--direct= offers paths")
+        # The names come the way the line says: --bus asks the bus, --direct the direct socket (none here).
+        r = self.create_region(MiB)
+        self.assertIn(r, self.complete("gmemctl --bus destroy-region "))
+        self.assertEqual(self.complete(f"gmemctl --direct={sock} destroy-region "), [],
+                         "no broker behind that path, no names")
 
     def test_installed(self):
         if not BUILD:

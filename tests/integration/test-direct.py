@@ -250,7 +250,7 @@ class DirectCase(GmemTestCase):
             path = os.path.join(gmemtest.WORLD.tmp, "policy.json")
             with open(path, "w") as f:
                 json.dump(POLICY, f)
-            gmemtest.WORLD.start_gmemd(["--policy=" + path])
+            gmemtest.WORLD.start_gmemd(["--policy=" + path], direct=True)
 
     def direct(self):
         """A new direct connection as root, closed when the test ends; call through it with dcall()."""

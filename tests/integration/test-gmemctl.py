@@ -167,6 +167,8 @@ class Gmemctl(GmemTestCase):
         env = dict(self.world.env)
         nothing = "unix:path=" + os.path.join(self.world.tmp, "nothing")
         env["DBUS_SYSTEM_BUS_ADDRESS"] = nothing
+        # Nor a direct socket, which gmemctl would take first and fall back to the bus from.
+        env["GMEM_DIRECT_SOCKET"] = os.path.join(self.world.tmp, "no-direct-socket")
         res = self.gmemctl("list-regions", expect=1, env=env)
         self.assertTrue(res.err.startswith("gmemctl: "), str(res))
         self.assertIn(f"Failed to connect to the system bus at {nothing}: ", res.err,

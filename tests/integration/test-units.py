@@ -81,6 +81,7 @@ class Units(GmemTestCase):
         dst = os.path.join(tmp, "gmemd.service")
         with open(dst, "w") as f:
             f.write(text)
+        shutil.copy(os.path.join(UNITS, "gmemd.socket"), tmp)
         return dst
 
     def test_bus_policy_lets_every_class_through(self):
@@ -128,9 +129,22 @@ class Units(GmemTestCase):
         if not tool:
             self.skip_or_fail("systemd-analyze is not installed (package systemd)", dependency=True)
         unit = self.unit_copy()
-        p = subprocess.run([tool, "verify", "--man=no", unit], capture_output=True, text=True, timeout=60)
+        socket_unit = os.path.join(os.path.dirname(unit), "gmemd.socket")
+        p = subprocess.run([tool, "verify", "--man=no", unit, socket_unit], capture_output=True, text=True,
+                           timeout=60)
         self.assertEqual((p.returncode, p.stderr.strip()), (0, ""),
-                         f"systemd-analyze verify accepts gmemd.service without a warning:\n{p.stderr}")
+                         f"systemd-analyze verify accepts gmemd.service and gmemd.socket without a warning:\n"
+                         f"{p.stderr}")
+
+    def test_socket_unit_matches_the_daemon(self):
+        """gmemd.socket passes the socket under the name gmemd looks for,
+        at the path clients look at, open to the bus policy's group."""
+        with open(os.path.join(UNITS, "gmemd.socket")) as f:
+            text = f.read()
+        self.assertRegex(text, r"(?m)^FileDescriptorName=private$", "gmemd takes the fd named 'private'")
+        self.assertRegex(text, r"(?m)^ListenStream=/run/gmemd/private$", "clients look at /run/gmemd/private")
+        self.assertRegex(text, r"(?m)^SocketGroup=gmem$", "group gmem may connect, as the bus policy lets it call")
+        self.assertRegex(text, r"(?m)^SocketMode=0660$", "nobody else may connect")
 
     def test_systemd_analyze_security(self):
         tool = shutil.which("systemd-analyze")
@@ -232,9 +246,10 @@ print(json.dumps(out))
         self.assertEqual(res["getfd"][0], "org.gmemd.Broker1.Error.NoSuchVm",
                          "GetFd reaches gmemd, which decides (here: no such VM)")
 
-        # gmemctl says who the bus lets through when the bus refuses the call ...
+        # gmemctl says who the bus lets through when the bus refuses the call (--bus: the direct
+        # socket, if gmemd listens on one, has no bus policy) ...
         hint = "the bus lets only root and members of group gmem or gmem-admin call gmemd"
-        p = subprocess.run([self.world.gmemctl, "list-regions"], user=NOBODY, group=NOBODY, extra_groups=[],
+        p = subprocess.run([self.world.gmemctl, "--bus", "list-regions"], user=NOBODY, group=NOBODY, extra_groups=[],
                            env=env, capture_output=True, text=True, timeout=30 * SLOW, cwd="/")
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn(gmemtest.BUS_SEND_REFUSED, p.stderr, "gmemctl prints the bus's refusal")

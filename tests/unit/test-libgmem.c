@@ -9,6 +9,9 @@
  * org.gmemd.Broker1.Error.Busy), or with Busy when there is none. So a call
  * that should have been refused locally shows up as -EBUSY instead of
  * -EINVAL, which proves the argument checks run before any bus traffic.
+ * The same broker also listens on a socket of its own, standing in for
+ * gmemd's direct socket: gmem_connect_direct() and gmem_connect()'s choice
+ * between that socket and the bus are checked against it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -236,6 +240,140 @@ static GmemClient *connect_fake_broker(pid_t *ret_pid) {
         return c;
 }
 
+/* A socket at path on which the fake broker answers n connections, each in a child of its own. */
+static int listen_fake_broker(const char *path, unsigned n, pid_t *ret_pid) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+        pid_t pid;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, strlen(path));
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+
+        pid = fork();
+        if (pid < 0) {
+                close(fd);
+                return -errno;
+        }
+        if (pid == 0) {
+                for (unsigned i = 0; i < n; i++) {
+                        int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+
+                        if (conn < 0)
+                                _exit(1);
+                        if (fork() == 0) {
+                                close(fd);
+                                run_fake_broker(conn);
+                        }
+                        close(conn);
+                }
+                while (wait(NULL) > 0)
+                        ;
+                _exit(0);
+        }
+        close(fd);
+        *ret_pid = pid;
+        return 0;
+}
+
+static void test_broker_errors(GmemClient *c);
+
+static void test_direct_socket(void) {
+        char dir[] = "/tmp/test-libgmem.XXXXXX", path[128], missing[128], refused[128], nobus[160];
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        GmemRegionInfo *regions = NULL;
+        GmemClient *c = NULL;
+        size_t n = 0;
+        pid_t pid = 0;
+        int fd, status, r;
+
+        if (!mkdtemp(dir)) {
+                check(false, "mkdtemp: %s", strerror(errno));
+                return;
+        }
+        snprintf(path, sizeof(path), "%s/private", dir);
+        snprintf(missing, sizeof(missing), "%s/missing", dir);
+        snprintf(refused, sizeof(refused), "%s/refused", dir);
+        snprintf(nobus, sizeof(nobus), "unix:path=%s/no_bus_socket", dir);
+
+        /* No bus anywhere: whatever gmem_connect() reaches is the direct socket. */
+        setenv("DBUS_SYSTEM_BUS_ADDRESS", nobus, 1);
+
+        r = listen_fake_broker(path, 2, &pid);
+        check(r == 0, "the fake broker should listen on %s: %s", path, strerror(-r));
+        if (r < 0)
+                goto finish;
+
+        r = gmem_connect_direct(path, &c);
+        check(r == 0, "gmem_connect_direct(%s) should connect, got %s", path, strerror(-r));
+        if (r == 0) {
+                check(gmem_client_is_direct(c) == 1, "a gmem_connect_direct() client is direct");
+                r = gmem_list_regions(c, &regions, &n);
+                check(r == 0 && n == 2, "ListRegions over the direct socket gives two regions, got r=%d n=%zu", r, n);
+                gmem_region_info_array_free(regions, n);
+                test_broker_errors(c);
+                c = gmem_client_unref(c);
+        }
+
+        setenv("GMEM_DIRECT_SOCKET", path, 1);
+        r = gmem_connect(&c);
+        check(r == 0, "gmem_connect() should take $GMEM_DIRECT_SOCKET, got %s", strerror(-r));
+        if (r == 0) {
+                check(gmem_client_is_direct(c) == 1, "gmem_connect() prefers the direct socket");
+                r = gmem_list_regions(c, &regions, &n);
+                check(r == 0 && n == 2, "ListRegions through gmem_connect() gives two regions, got r=%d", r);
+                gmem_region_info_array_free(regions, n);
+                c = gmem_client_unref(c);
+        }
+        if (waitpid(pid, &status, 0) == pid)
+                check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the listening fake broker should exit cleanly");
+
+        r = gmem_connect_direct(missing, &c);
+        check(r == -ENOENT && !c, "no socket at the path: -ENOENT, got %s", strerror(-r));
+
+        /* A socket nobody listens on. */
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        memcpy(sa.sun_path, refused, strlen(refused));   /* /tmp/test-libgmem.XXXXXX/refused fits */
+        check(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "bind %s: %s", refused, strerror(errno));
+        r = gmem_connect_direct(refused, &c);
+        check(r == -ECONNREFUSED && !c, "a socket nobody listens on: -ECONNREFUSED, got %s", strerror(-r));
+        setenv("GMEM_DIRECT_SOCKET", refused, 1);
+        r = gmem_connect(&c);
+        check(r == -ENOENT && !c, "gmem_connect() goes on to the bus, which is missing too: -ENOENT, got %s",
+              strerror(-r));
+        if (fd >= 0)
+                close(fd);
+
+        setenv("GMEM_DIRECT_SOCKET", missing, 1);
+        r = gmem_connect(&c);
+        check(r == -ENOENT && !c, "no direct socket: gmem_connect() gives the bus's error, got %s", strerror(-r));
+
+        r = gmem_connect_direct("", &c);
+        check(r == -EINVAL && !c, "an empty path is -EINVAL, got %s", strerror(-r));
+        memset(path, 'x', sizeof(path) - 1);
+        path[sizeof(path) - 1] = 0;
+        r = gmem_connect_direct(path, &c);
+        check(r == -ENAMETOOLONG && !c, "a path longer than sun_path is -ENAMETOOLONG, got %s", strerror(-r));
+
+finish:
+        gmem_client_unref(c);
+        unsetenv("GMEM_DIRECT_SOCKET");
+        unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+        snprintf(path, sizeof(path), "%s/private", dir);
+        unlink(path);
+        unlink(refused);
+        rmdir(dir);
+}
+
 /* ---- the tests ---- */
 
 static void test_error_mapping(void) {
@@ -286,6 +424,8 @@ static void test_null_client(void) {
         check(gmem_connect(NULL) == -EINVAL, "gmem_connect(NULL)");
         check(gmem_connect_address(NULL, NULL) == -EINVAL, "gmem_connect_address(NULL)");
         check(gmem_connect_address("", NULL) == -EINVAL, "gmem_connect_address(\"\")");
+        check(gmem_connect_direct(NULL, NULL) == -EINVAL, "gmem_connect_direct(NULL, NULL)");
+        check(gmem_client_is_direct(NULL) == -EINVAL, "gmem_client_is_direct(NULL)");
         check(gmem_client_ref(NULL) == NULL, "ref(NULL)");
         check(gmem_client_unref(NULL) == NULL, "unref(NULL)");
         check(gmem_client_last_error_name(NULL) == NULL, "last_error_name(NULL)");
@@ -637,9 +777,12 @@ int main(void) {
         test_enums();
         test_migration_path();
 
+        test_direct_socket();
+
         c = connect_fake_broker(&pid);
         check(c != NULL, "the fake broker should be reachable over the socketpair");
         if (c) {
+                check(gmem_client_is_direct(c) == 0, "a client made from a bus connection is not direct");
                 test_argument_checks(c);
                 test_broker_errors(c);
                 test_broker_replies(c);
