@@ -293,8 +293,6 @@ static const int allowed_syscalls[] = {
         SCMP_SYS(pread64), SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx),
         SCMP_SYS(readlinkat), SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(fcntl),
         SCMP_SYS(dup), SCMP_SYS(dup3), SCMP_SYS(getdents64), SCMP_SYS(fstatfs),
-        /* the socket --direct-socket= made, removed on the way out */
-        SCMP_SYS(unlink), SCMP_SYS(unlinkat),
         /* region inodes: create, size, seal, lock down, grant, punch and allocate */
         SCMP_SYS(memfd_create), SCMP_SYS(memfd_secret), SCMP_SYS(ftruncate), SCMP_SYS(fallocate),
         SCMP_SYS(fchmod), SCMP_SYS(fsetxattr), SCMP_SYS(fremovexattr), SCMP_SYS(fgetxattr),
