@@ -8,7 +8,12 @@
  * region) -> h on a view that exists). Paths, each driven by the same client
  * code:
  *   gmemd          raw sd-bus calls to org.gmemd.Broker1 through dbus-daemon;
- *   gmemd/libgmem  the same through libgmem (which duplicates the fd once more);
+ *   gmemd-direct   the same raw calls peer-to-peer on gmemd's direct socket
+ *                  ($GMEM_DIRECT_SOCKET from bench-env): no dbus-daemon, no
+ *                  signals, credentials from SO_PEERCRED;
+ *   gmemd/libgmem  the same through libgmem on the bus (gmem_connect_address():
+ *                  gmem_connect() would take the direct socket; libgmem
+ *                  duplicates the fd once more);
  *   sd-bus floor   the same raw calls to bench-fd-server, a trivial sd-bus
  *                  service on the same bus answering with an fd;
  *   floor+signals  (attach+detach only, a diagnostic) the same server also
@@ -20,8 +25,10 @@
  * Every client is a process of its own with its own connections. Before the
  * clock starts each one makes warm-up calls, so the daemon's first-call
  * credential lookup (GetConnectionCredentials, cached per connection) is not
- * measured: the figures are steady state. The clients then start together
- * and run for a fixed time; each operation's latency is recorded.
+ * measured: the figures are steady state. A direct connection has no such
+ * lookup (its credentials come with the socket), but takes the same
+ * warm-up. The clients then start together and run for a fixed time; each
+ * operation's latency is recorded.
  *
  * Two kinds of run, both by default:
  *   separate     the clients use one path for the whole run. Throughput is
@@ -36,7 +43,10 @@
  *                per operation is the mean latency; the equivalent
  *                throughput is clients / mean latency (Little's law).
  * Each table shows the median of each figure across runs, with the ratio of
- * gmemd's time per operation to the floors'.
+ * gmemd's time per operation to the floors'. The report ends with the
+ * targets: gmemd within 1.5x of the sd-bus floor; on the direct socket,
+ * GetFd within 2x of the SCM_RIGHTS round trip and attach+detach at least 4x
+ * the rate of the bus path (interleaved runs, medians of per-round ratios).
  *
  *   bench-env GMEMD -- bench-fd --server=bench-fd-server [--clients=1,8]
  *             [--seconds=2] [--runs=7] [--mode=separate|interleaved|both]
@@ -77,6 +87,7 @@ typedef enum Op {
 
 typedef enum Path {
         PATH_GMEMD,
+        PATH_DIRECT,
         PATH_LIBGMEM,
         PATH_FLOOR,
         PATH_FLOOR_SIGNALS,
@@ -91,6 +102,7 @@ static const char *const op_name[_OP_MAX] = {
 
 static const char *const path_name[_PATH_MAX] = {
         [PATH_GMEMD] = "gmemd",
+        [PATH_DIRECT] = "gmemd-direct",
         [PATH_LIBGMEM] = "gmemd/libgmem",
         [PATH_FLOOR] = "sd-bus floor",
         [PATH_FLOOR_SIGNALS] = "floor+signals",
@@ -126,7 +138,7 @@ typedef struct Result {
 } Result;
 
 static bool arg_ops[_OP_MAX] = { true, true };
-static bool arg_paths[_PATH_MAX] = { true, true, true, true, true };
+static bool arg_paths[_PATH_MAX] = { true, true, true, true, true, true };
 static unsigned arg_clients[8] = { 1, 8 };
 static size_t arg_n_clients = 2;
 static unsigned arg_runs = 7;
@@ -136,6 +148,7 @@ static const char *arg_server = NULL;
 static size_t arg_max_samples = 1 << 20;
 
 static pid_t gmemd_pid, floor_pid, floor_signals_pid, bus_pid;
+static bool direct_missing = false;     /* gmemd-direct asked for, but bench-env exported no direct socket */
 static Shared *shared;
 static uint64_t *samples;      /* [client][path][arg_max_samples] */
 
@@ -250,6 +263,9 @@ static int client_op(Client *c, Op op) {
         case PATH_GMEMD:
                 return op == OP_GET_FD ? sdbus_get_fd(c, GMEMD_BUS_NAME, GMEMD_PATH, GMEMD_MANAGER_IFACE)
                                        : sdbus_attach_detach(c, GMEMD_BUS_NAME, GMEMD_PATH, GMEMD_MANAGER_IFACE);
+        case PATH_DIRECT:       /* a peer connection: no destination to route to */
+                return op == OP_GET_FD ? sdbus_get_fd(c, NULL, GMEMD_PATH, GMEMD_MANAGER_IFACE)
+                                       : sdbus_attach_detach(c, NULL, GMEMD_PATH, GMEMD_MANAGER_IFACE);
         case PATH_FLOOR:
                 return op == OP_GET_FD ? sdbus_get_fd(c, FLOOR_BUS_NAME, FLOOR_PATH, FLOOR_IFACE)
                                        : sdbus_attach_detach(c, FLOOR_BUS_NAME, FLOOR_PATH, FLOOR_IFACE);
@@ -290,8 +306,10 @@ static int client_main(const bool *paths, Op op, unsigned id, int scm_fd, int re
                 (void) snprintf(c[p].getfd_region, sizeof(c[p].getfd_region), "bench-g-%u", id);
                 if (uses_bus(p))
                         r = bench_bus_open(&c[p].bus);
-                else if (p == PATH_LIBGMEM)
-                        r = gmem_connect(&c[p].gmem);
+                else if (p == PATH_DIRECT)
+                        r = bench_direct_open(&c[p].bus);
+                else if (p == PATH_LIBGMEM)     /* the bus, as its label says, not whatever gmem_connect() picks */
+                        r = gmem_connect_address(getenv("DBUS_SYSTEM_BUS_ADDRESS"), &c[p].gmem);
                 if (r < 0)
                         fprintf(stderr, "client %u: cannot connect: %s\n", id, strerror(-r));
         }
@@ -494,7 +512,7 @@ static int run_one(const bool *paths, Op op, unsigned n_clients, Result *ret /* 
                         total += shared->n[i][p];
                         sum += shared->sum_ns[i][p];
                 }
-                /* gmemd serves both gmemd paths: its CPU time goes over the operations of both. */
+                /* gmemd serves every gmemd path: its CPU time goes over the operations of all of them. */
                 for (Path q = 0; q < _PATH_MAX; q++)
                         if (paths[q] && server_pid_of(q) == server_pid_of(p))
                                 for (unsigned i = 0; i < n_clients; i++)
@@ -666,6 +684,14 @@ static double paired_ratio(const Result *x, const Result *base, int what) {
         return median_double(v, arg_runs);
 }
 
+/* A paired ratio for a table cell, or "—" when its base path was not measured. */
+static void format_ratio(char *buf, size_t size, bool have_base, const Result *x, const Result *base, int what) {
+        if (have_base)
+                (void) snprintf(buf, size, "%.2f×", paired_ratio(x, base, what));
+        else
+                (void) snprintf(buf, size, "—");
+}
+
 static void print_table(Results *res, Mode mode) {
         bool separate = mode == MODE_SEPARATE;
 
@@ -684,7 +710,7 @@ static void print_table(Results *res, Mode mode) {
                                 if (measured(op, p))
                                         med[p] = median_result(res[c][mode][op][p]);
                         for (Path p = 0; p < _PATH_MAX; p++) {
-                                char cpu[32] = "—", bus_cpu[32] = "—";
+                                char cpu[32] = "—", bus_cpu[32] = "—", vs_floor[3][32], vs_scm[32];
 
                                 if (!measured(op, p))
                                         continue;
@@ -692,14 +718,18 @@ static void print_table(Results *res, Mode mode) {
                                         (void) snprintf(cpu, sizeof(cpu), "%.1f", med[p].server_cpu_us);
                                         (void) snprintf(bus_cpu, sizeof(bus_cpu), "%.1f", med[p].bus_cpu_us);
                                 }
-                                printf("| %s | %u | %s | %.0f | %.1f | %.1f | %.1f | %.2f× | %.2f× | %.2f× | %.2f× "
-                                       "| %s%s%s |\n",
+                                format_ratio(vs_floor[0], sizeof(vs_floor[0]), measured(op, PATH_FLOOR),
+                                             res[c][mode][op][p], floor_runs, 0);
+                                format_ratio(vs_floor[1], sizeof(vs_floor[1]), measured(op, PATH_FLOOR),
+                                             res[c][mode][op][p], floor_runs, 1);
+                                format_ratio(vs_floor[2], sizeof(vs_floor[2]), measured(op, PATH_FLOOR),
+                                             res[c][mode][op][p], floor_runs, 2);
+                                format_ratio(vs_scm, sizeof(vs_scm), measured(op, PATH_SCM), res[c][mode][op][p],
+                                             scm_runs, 0);
+                                printf("| %s | %u | %s | %.0f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s%s%s |\n",
                                        op_name[op], arg_clients[c], path_name[p], med[p].ops_per_sec, med[p].mean_us,
-                                       med[p].p50_us, med[p].p99_us, paired_ratio(res[c][mode][op][p], floor_runs, 0),
-                                       paired_ratio(res[c][mode][op][p], floor_runs, 1),
-                                       paired_ratio(res[c][mode][op][p], floor_runs, 2),
-                                       paired_ratio(res[c][mode][op][p], scm_runs, 0), cpu,
-                                       separate ? " | " : "", separate ? bus_cpu : "");
+                                       med[p].p50_us, med[p].p99_us, vs_floor[0], vs_floor[1], vs_floor[2], vs_scm,
+                                       cpu, separate ? " | " : "", separate ? bus_cpu : "");
                         }
                 }
 }
@@ -723,6 +753,35 @@ static void print_report(Results *res) {
                                        mode_name[m], op_name[op], arg_clients[c], arg_clients[c] == 1 ? " " : "s",
                                        ratio, ratio <= 1.5 ? "within the target" : "over the target");
                         }
+        if (!arg_modes[MODE_INTERLEAVED])
+                return;
+
+        printf("\nTargets of the direct socket (interleaved runs, median of the per-round ratios):\n");
+        for (size_t c = 0; c < arg_n_clients; c++) {
+                double ratio;
+
+                if (!measured(OP_GET_FD, PATH_DIRECT) || !measured(OP_GET_FD, PATH_SCM))
+                        break;
+                ratio = paired_ratio(res[c][MODE_INTERLEAVED][OP_GET_FD][PATH_DIRECT],
+                                     res[c][MODE_INTERLEAVED][OP_GET_FD][PATH_SCM], 0);
+                printf("  getfd         %u client%s: gmemd-direct %.2f× the SCM_RIGHTS round trip's time per "
+                       "operation (target ≤ 2×): %s\n", arg_clients[c], arg_clients[c] == 1 ? " " : "s", ratio,
+                       ratio <= 2 ? "met" : "not met");
+        }
+        for (size_t c = 0; c < arg_n_clients; c++) {
+                double ratio;
+
+                if (!measured(OP_ATTACH_DETACH, PATH_DIRECT) || !measured(OP_ATTACH_DETACH, PATH_GMEMD))
+                        break;
+                /* The bus path's time per operation over the direct path's: the direct path's rate over the bus's. */
+                ratio = paired_ratio(res[c][MODE_INTERLEAVED][OP_ATTACH_DETACH][PATH_GMEMD],
+                                     res[c][MODE_INTERLEAVED][OP_ATTACH_DETACH][PATH_DIRECT], 0);
+                printf("  attach+detach %u client%s: gmemd-direct %.2f× the rate of gmemd on the bus "
+                       "(target ≥ 4×): %s\n", arg_clients[c], arg_clients[c] == 1 ? " " : "s", ratio,
+                       ratio >= 4 ? "met" : "not met");
+        }
+        if (!measured(OP_GET_FD, PATH_DIRECT) && !measured(OP_ATTACH_DETACH, PATH_DIRECT))
+                printf("  not measured (no gmemd-direct path in this run)\n");
 }
 
 static void help(void) {
@@ -736,12 +795,14 @@ static void help(void) {
                "  --runs=N          repeated runs; the tables show medians (default 7)\n"
                "  --mode=MODE       separate, interleaved or both (default)\n"
                "  --ops=LIST        attach+detach,getfd (default both)\n"
-               "  --paths=LIST      gmemd,libgmem,floor,floor-signals,scm (default all; ratios need\n"
-               "                    gmemd and floor)\n");
+               "  --paths=LIST      gmemd,gmemd-direct,libgmem,floor,floor-signals,scm (default all;\n"
+               "                    ratios need gmemd and floor; gmemd-direct needs\n"
+               "                    $GMEM_DIRECT_SOCKET, which bench-env sets)\n");
 }
 
 static const char *const path_option[_PATH_MAX] = {
         [PATH_GMEMD] = "gmemd",
+        [PATH_DIRECT] = "gmemd-direct",
         [PATH_LIBGMEM] = "libgmem",
         [PATH_FLOOR] = "floor",
         [PATH_FLOOR_SIGNALS] = "floor-signals",
@@ -866,6 +927,20 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-fd: gmemd is not on the bus: %s\n", strerror(-r));
                 return EXIT_FAILURE;
         }
+        if (arg_paths[PATH_DIRECT] && !bench_direct_socket()) {
+                fprintf(stderr, "bench-fd: no gmemd-direct path: $GMEM_DIRECT_SOCKET is not set (a gmemd without "
+                        "--direct-socket, or not under bench-env)\n");
+                arg_paths[PATH_DIRECT] = false;
+                direct_missing = true;
+        }
+        if (arg_paths[PATH_DIRECT]) {
+                r = bench_wait_for_direct(20 * USEC_PER_SEC);
+                if (r < 0) {
+                        fprintf(stderr, "bench-fd: gmemd does not answer on %s: %s\n", bench_direct_socket(),
+                                strerror(-r));
+                        return EXIT_FAILURE;
+                }
+        }
         r = bench_name_pid(bus, GMEMD_BUS_NAME, &gmemd_pid);
         if (r >= 0)
                 r = bench_name_pid(bus, "org.freedesktop.DBus", &bus_pid);
@@ -884,6 +959,8 @@ int main(int argc, char **argv) {
         bench_print_machine();
         bench_print_command(argc, argv);
         bench_print_load("at the start");
+        if (direct_missing)
+                printf("no gmemd-direct path: $GMEM_DIRECT_SOCKET is not set (gmemd without --direct-socket?)\n");
         printf("runs: %u of %.1f s per kind (%s%s%s), operation, client count (and path, for separate runs), one "
                "after the other in each round; %u warm-up operations per client and path before the clock starts "
                "(steady state: the per-connection credential lookup is done)\n", arg_runs, arg_seconds,

@@ -102,6 +102,59 @@ int bench_name_pid(sd_bus *bus, const char *name, pid_t *ret) {
         return 0;
 }
 
+const char *bench_direct_socket(void) {
+        const char *p = getenv("GMEM_DIRECT_SOCKET");
+
+        return p && *p ? p : NULL;
+}
+
+int bench_direct_open(sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_free_ char *address = NULL;
+        const char *path = bench_direct_socket();
+        int r;
+
+        if (!path)
+                return -ENXIO;
+        if (asprintf(&address, "unix:path=%s", path) < 0)
+                return -ENOMEM;
+        r = sd_bus_new(&b);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(b, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(b, 0);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(b, 1);
+        if (r >= 0)
+                r = sd_bus_start(b);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+int bench_wait_for_direct(uint64_t timeout_usec) {
+        uint64_t deadline = now_ns() + timeout_usec * NSEC_PER_USEC;
+
+        for (;;) {
+                _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+                int r;
+
+                r = bench_direct_open(&b);
+                if (r == -ENXIO)
+                        return r;
+                if (r >= 0)
+                        r = sd_bus_call_method(b, NULL, GMEMD_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, NULL,
+                                               NULL);
+                if (r >= 0)
+                        return 0;
+                if (now_ns() > deadline)
+                        return -ETIMEDOUT;
+                (void) usleep(20000);
+        }
+}
+
 static int read_kib_line(const char *path, const char *key, uint64_t *ret) {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         size_t len = strlen(key);

@@ -2,7 +2,8 @@
 /*
  * bench-util.h — what every benchmark program shares: a monotonic clock in
  * nanoseconds, order statistics (percentiles of one run, the median across
- * repeated runs), the bus connection and the daemon's pid and RSS, and the
+ * repeated runs), the bus connection, the direct connection to gmemd's own
+ * socket, the daemon's pid, RSS and CPU time, and the
  * lines that say on which machine and with which command a table was made.
  * Benchmarks report figures; they never pass or fail on them.
  */
@@ -45,6 +46,16 @@ int bench_bus_open(sd_bus **ret);
 int bench_wait_for_name(sd_bus *bus, const char *name, uint64_t timeout_usec);
 /* The pid of the connection that owns name, as the bus reports it. */
 int bench_name_pid(sd_bus *bus, const char *name, pid_t *ret);
+
+/* gmemd's direct socket as bench-env exported it ($GMEM_DIRECT_SOCKET), or NULL if it did not. */
+const char *bench_direct_socket(void);
+/*
+ * A peer-to-peer connection to gmemd's direct socket: no bus, no Hello, no
+ * names; fd passing negotiated. -ENXIO if there is no direct socket.
+ */
+int bench_direct_open(sd_bus **ret);
+/* Waits until the direct socket answers a Peer.Ping; -ETIMEDOUT after timeout_usec. */
+int bench_wait_for_direct(uint64_t timeout_usec);
 
 /* VmRSS of pid in KiB, from /proc/PID/status. */
 int bench_vmrss_kib(pid_t pid, uint64_t *ret);
