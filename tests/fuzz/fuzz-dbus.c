@@ -8,22 +8,30 @@
  * limit or with bad characters, sizes and offsets at page and 2^46 and 2^64
  * boundaries, option dictionaries with known and unknown keys and
  * wrongly-typed values, object paths, fds attached). The calls go over a
- * socketpair to gmemd's objects, registered by manager_bus_register() on
- * the other end, in one of two set-ups the first byte's high bit chooses:
- *   - a direct connection: the caller is authorized from the socket's peer
- *     credentials (root here, so the policy decides);
- *   - gmemd as a bus client, as on a real host: the harness's end plays the
+ * socketpair to gmemd's objects, in one of two set-ups the first byte's
+ * high bit chooses:
+ *   - a direct connection: gmemd's end is adopted by its direct server
+ *     (direct_server_adopt(), as a client accepted on its socket is) and
+ *     run by the server's event loop; the caller is authorized from the
+ *     socket's peer credentials (root here, so the policy decides), the fds
+ *     it has not read are counted, and a caller leaving hangs up and
+ *     connects again, or stops reading until the next event (so that
+ *     answers with fds are refused once too many are unread);
+ *   - gmemd as a bus client, as on a real host, its objects registered by
+ *     manager_bus_register(): the harness's end plays the
  *     bus (fuzz-dbus-bus.c), calls come from four callers with different
  *     uids, and gmemd asks for their credentials, parking their calls until
  *     the answer, which the input makes prompt, late, an error or garbage.
  * Events that do not come from a caller are in the program too: a VM's
  * leader process exiting (what the daemon's pidfd watch calls), the policy
  * file changing before a Reload, the bus answering a question it left open,
- * and a caller disconnecting.
+ * and a caller disconnecting (in direct mode: hanging up, and a new
+ * connection in its place).
  *
  * After every call the connection must be up and the call answered — in
  * bus mode, every call of a caller whose credentials gmemd has, in the
- * order sent; calls of callers it could not learn may be dropped.
+ * order sent; calls of callers it could not learn may be dropped; a deaf
+ * direct caller's once it reads again.
  * fuzz-dbus-check.c then checks the reply against the call and the model
  * against itself. After every input all of it is torn down and the
  * process must hold the same fds as before.
@@ -42,7 +50,9 @@
 #include <unistd.h>
 #include <dirent.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
+#include "bus-direct.h"
 #include "bus-util.h"
 #include "fuzz-dbus.h"
 #include "fuzz.h"
@@ -200,9 +210,12 @@ typedef struct Ticket {
 
 struct Harness {
         FuzzInput in;
-        sd_bus *daemon;             /* gmemd's end */
+        sd_bus *daemon;             /* gmemd's end, in bus mode */
+        sd_event *event;            /* in direct mode: gmemd's loop, which runs its end */
+        DirectServer *direct;       /* in direct mode: gmemd's direct server, which owns its end */
         sd_bus *peer;               /* the callers' end (and in bus mode, the bus) */
         bool bus_mode;
+        bool deaf;                  /* direct mode: the peer sends but reads nothing until the next event */
         FakeBus fb;
         Manager *m;
         Ticket tickets[CALLS_MAX];
@@ -595,14 +608,17 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error) 
         if (t == h->current) {
                 h->reply = sd_bus_message_unref(h->reply);
                 h->reply = sd_bus_message_ref(reply);
-        }
+        } else
+                trace(h, "  (call %zu answered late: %s)\n", (size_t) (t - h->tickets),
+                      sd_bus_message_is_method_error(reply, NULL) ? sd_bus_message_get_error(reply)->name : "ok");
         return 0;
 }
 
 /* After the ends settled: a call is due an answer unless gmemd could not learn its caller. */
 static void check_tickets(Harness *h) {
         for (Ticket *t = h->tickets; t < h->tickets + h->n_tickets; t++) {
-                CallerState st = h->bus_mode ? h->fb.state[t->caller] : CALLER_KNOWN;
+                /* A deaf direct caller has its answers waiting in the socket, unread. */
+                CallerState st = h->bus_mode ? h->fb.state[t->caller] : h->deaf ? CALLER_PENDING : CALLER_KNOWN;
 
                 if (t->answered || t->dropped)
                         continue;
@@ -614,11 +630,16 @@ static void check_tickets(Harness *h) {
         }
 }
 
-/* Runs both ends until neither has anything left to do. */
+/* One step of gmemd's end: in direct mode, one iteration of its event loop. */
+static int daemon_step(Harness *h) {
+        return h->bus_mode ? sd_bus_process(h->daemon, NULL) : sd_event_run(h->event, 0);
+}
+
+/* Runs both ends (gmemd's alone once the peer has hung up) until neither has anything left to do. */
 static void pump(Harness *h) {
         for (unsigned i = 0; i < 1000000; i++) {
-                int a = sd_bus_process(h->daemon, NULL);
-                int b = sd_bus_process(h->peer, NULL);
+                int a = daemon_step(h);
+                int b = h->peer && !h->deaf ? sd_bus_process(h->peer, NULL) : 0;
 
                 if (a < 0 || b < 0)
                         return;     /* a connection went away; the caller finds out */
@@ -628,53 +649,88 @@ static void pump(Harness *h) {
         FUZZ_CHECK(false, "the connection settles");
 }
 
+/* Both ends are up: in direct mode, gmemd's server holds exactly the one connection. */
+static bool connection_up(Harness *h) {
+        if (!h->peer || sd_bus_is_open(h->peer) <= 0)
+                return false;
+        if (h->bus_mode)
+                return sd_bus_is_open(h->daemon) > 0;
+        return direct_server_connections(h->direct) == 1;
+}
+
 static void connect_pair(Harness *h) {
         static const sd_id128_t id = SD_ID128_MAKE(67,6d,65,6d,64,2d,66,75,7a,7a,2d,64,62,75,73,31);
         int fds[2];
 
         FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) >= 0, "socketpair()");
-        FUZZ_CHECK(sd_bus_new(&h->daemon) >= 0 && sd_bus_set_fd(h->daemon, fds[0], fds[0]) >= 0,
-                   "gmemd's end is made");
         FUZZ_CHECK(sd_bus_new(&h->peer) >= 0 && sd_bus_set_fd(h->peer, fds[1], fds[1]) >= 0, "the peer end is made");
         if (h->bus_mode) {
                 /* The peer is the bus: it authenticates gmemd, which says Hello. */
+                FUZZ_CHECK(sd_bus_new(&h->daemon) >= 0 && sd_bus_set_fd(h->daemon, fds[0], fds[0]) >= 0,
+                           "gmemd's end is made");
                 FUZZ_CHECK(sd_bus_set_bus_client(h->daemon, 1) >= 0 && sd_bus_set_server(h->peer, 1, id) >= 0 &&
                            fake_bus_attach(&h->fb, h->peer, &h->in, h->debug) >= 0, "the peer plays the bus");
+                FUZZ_CHECK(sd_bus_start(h->daemon) >= 0, "gmemd's end starts");
         } else
-                FUZZ_CHECK(sd_bus_set_server(h->daemon, 1, id) >= 0, "gmemd's end is the server");
-        FUZZ_CHECK(sd_bus_start(h->daemon) >= 0 && sd_bus_start(h->peer) >= 0, "both ends start");
-        for (unsigned i = 0; i < 10000 && (sd_bus_is_ready(h->daemon) <= 0 || sd_bus_is_ready(h->peer) <= 0); i++) {
-                FUZZ_CHECK(sd_bus_process(h->daemon, NULL) >= 0, "gmemd's end authenticates");
+                /* As a client accepted on the direct socket is: the server makes gmemd's end of it. */
+                FUZZ_CHECK(direct_server_adopt(h->direct, fds[0]) >= 0, "gmemd adopts its end as a direct connection");
+        FUZZ_CHECK(sd_bus_start(h->peer) >= 0, "the peer's end starts");
+        for (unsigned i = 0; i < 10000 && (sd_bus_is_ready(h->peer) <= 0 ||
+                                           (h->bus_mode && sd_bus_is_ready(h->daemon) <= 0)); i++) {
+                FUZZ_CHECK(daemon_step(h) >= 0, "gmemd's end authenticates");
                 FUZZ_CHECK(sd_bus_process(h->peer, NULL) >= 0, "the peer authenticates");
         }
-        FUZZ_CHECK(sd_bus_is_ready(h->daemon) > 0 && sd_bus_is_ready(h->peer) > 0, "both ends are running");
+        FUZZ_CHECK(sd_bus_is_ready(h->peer) > 0 && (!h->bus_mode || sd_bus_is_ready(h->daemon) > 0),
+                   "both ends are running");
+        FUZZ_CHECK(connection_up(h), "gmemd serves the connection");
         FUZZ_CHECK(sd_bus_can_send(h->peer, SD_BUS_TYPE_UNIX_FD) > 0, "fds can be passed");
 }
 
 static void setup(Harness *h, unsigned policy) {
         GmemError e = GMEM_ERROR_INIT;
 
-        connect_pair(h);
         FUZZ_CHECK(manager_new(NULL, &h->m) >= 0, "manager_new()");
         FUZZ_CHECK(policy_parse(policies[policy], strlen(policies[policy]), policy_paths[policy], &h->m->policy,
                                 &e) >= 0, "policy %u parses: %s", policy, e.message);
         h->m->policy_path = strdup(policy_paths[policy]);   /* Reload reads the same policy */
         FUZZ_CHECK(h->m->policy_path, "strdup()");
-        FUZZ_CHECK(manager_bus_register(h->m, h->daemon) >= 0, "manager_bus_register()");
-        /* fd flow control asks the bus a blocking question (GetConnectionStats) that the peer, run by this
-         * same thread, could never answer; it is tested against a real dbus-daemon in tests/load. */
-        BusContext *ctx = h->m->hooks_userdata;
-        ctx->fdflow = fdflow_free(ctx->fdflow);
+        if (!h->bus_mode) {
+                FUZZ_CHECK(sd_event_new(&h->event) >= 0, "sd_event_new()");
+                FUZZ_CHECK(direct_server_new(h->m, h->event, &h->direct) >= 0, "direct_server_new()");
+        }
+        connect_pair(h);
+        if (h->bus_mode) {
+                FUZZ_CHECK(manager_bus_register(h->m, h->daemon) >= 0, "manager_bus_register()");
+                /* fd flow control asks the bus a blocking question (GetConnectionStats) that the peer, run by
+                 * this same thread, could never answer; it is tested against a real dbus-daemon in tests/load.
+                 * A direct connection's asks the socket, and stays. */
+                BusContext *ctx = h->m->hooks_userdata;
+                ctx->fdflow = fdflow_free(ctx->fdflow);
+        }
         pump(h);    /* AddMatch, in bus mode */
+}
+
+/* In direct mode, a caller leaving: the peer hangs up, gmemd frees the connection, a new one comes. */
+static void direct_reconnect(Harness *h) {
+        /* Whatever the old connection was still owed goes with it. */
+        for (Ticket *t = h->tickets; t < h->tickets + h->n_tickets; t++)
+                if (!t->answered)
+                        t->dropped = true;
+        h->peer = sd_bus_close_unref(h->peer);
+        pump(h);
+        FUZZ_CHECK(direct_server_connections(h->direct) == 0, "gmemd frees a direct connection that hung up");
+        connect_pair(h);
 }
 
 static void teardown(Harness *h) {
         h->reply = sd_bus_message_unref(h->reply);
         fake_bus_done(&h->fb);
-        /* The model first: its bus context must go before the bus. */
+        /* The direct server, then the model: the model's bus context must go before the bus. */
+        h->direct = direct_server_free(h->direct);
         h->m = manager_free(h->m);
         h->daemon = sd_bus_close_unref(h->daemon);
         h->peer = sd_bus_close_unref(h->peer);
+        h->event = sd_event_unref(h->event);
 }
 
 /* --- one call --- */
@@ -684,7 +740,7 @@ enum {
         EVENT_LEADER_EXIT,      /* a VM's leader process exits */
         EVENT_POLICY_FILE,      /* the policy file now holds another policy (for the next Reload) */
         EVENT_BUS_ANSWERS,      /* the bus answers a credentials question it left open */
-        EVENT_CALLER_LEAVES,    /* a caller disconnects */
+        EVENT_CALLER_LEAVES,    /* a caller disconnects; in direct mode, or stops reading for a while */
         _EVENT_MAX,
 };
 
@@ -693,6 +749,12 @@ static void run_event(Harness *h, unsigned event) {
         unsigned p;
         Vm *vm;
 
+        if (h->deaf) {
+                /* Any event ends a deaf spell: the peer reads what waited for it. */
+                trace(h, "the caller reads again\n");
+                h->deaf = false;
+                pump(h);
+        }
         switch (event) {
         case EVENT_LEADER_EXIT:
                 name = gen_name(h);
@@ -718,13 +780,21 @@ static void run_event(Harness *h, unsigned event) {
                 break;
         case EVENT_CALLER_LEAVES:
                 p = fuzz_u8(&h->in);
-                trace(h, "caller %u leaves\n", p % FAKE_BUS_CALLERS);
-                if (h->bus_mode)
+                if (h->bus_mode) {
+                        trace(h, "caller %u leaves\n", p % FAKE_BUS_CALLERS);
                         fake_bus_caller_leaves(&h->fb, p);
+                } else if (p & 0x80) {
+                        /* Its calls still go out; the fds in gmemd's answers pile up unread, up to the limit. */
+                        trace(h, "the caller stops reading\n");
+                        h->deaf = true;
+                } else {
+                        trace(h, "the caller hangs up and connects again\n");
+                        direct_reconnect(h);
+                }
                 break;
         }
         pump(h);    /* what the event caused: signals, parked calls dispatched */
-        FUZZ_CHECK(sd_bus_is_open(h->daemon) > 0 && sd_bus_is_open(h->peer) > 0, "the connection stays up");
+        FUZZ_CHECK(connection_up(h), "the connection stays up");
         check_tickets(h);
         fuzz_check_model(h->m);
 }
@@ -791,8 +861,7 @@ static bool run_call(Harness *h) {
         pump(h);
         h->current = NULL;
 
-        FUZZ_CHECK(sd_bus_is_open(h->daemon) > 0 && sd_bus_is_open(h->peer) > 0,
-                   "%s does not end the connection", c.method->member);
+        FUZZ_CHECK(connection_up(h), "%s does not end the connection", c.method->member);
         check_tickets(h);
         if (h->reply)
                 fuzz_check_reply(h->m, &c, h->reply, h->debug);

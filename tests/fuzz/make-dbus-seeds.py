@@ -24,7 +24,7 @@ M = {name: i for i, name in enumerate([
     "Region.Destroy", "Region.Discard", "Region.Allocate", "Region.SetMemoryAttributes",
     "Vm.Unregister", "Vm.Attach", "Vm.Detach", "Vm.GetFd",
     "Migration.Commit", "Migration.Abort",
-    "Get", "GetAll", "Set", "Introspect", "GetManagedObjects", "Ping",
+    "Get", "GetAll", "Set", "Introspect", "GetManagedObjects", "Ping", "AdoptRegion",
     # events, after the methods
     "LeaderExit", "PolicyFile", "BusAnswers", "CallerLeaves"])}
 
@@ -267,6 +267,21 @@ SEEDS = {
                  call("Detach", name("vm-0"), name("a"), caller=3, answer=CREDS),
                  call("DestroyRegion", name("a"), caller=0)],
     # While gmemd waits for a caller's credentials, that caller's calls wait too, and run in order.
+    # A direct connection hangs up (a caller leaving, in direct mode) with views handed out, and a new one
+    # carries on: the model is the same, and the new connection's fds are counted afresh.
+    "direct-hangup": [POLICY["builtin"],
+                      create("a"), register("vm-0"), attach("vm-0", "a"),
+                      call("GetFd", name("vm-0"), name("a")), call("GetFd", name("vm-0"), name("a"), flags=6),
+                      call("CallerLeaves") + b"\x00",
+                      call("GetFd", name("vm-0"), name("a")), call("ListRegions"),
+                      call("Detach", name("vm-0"), name("a")), call("CallerLeaves") + b"\x00",
+                      call("ListVms"), call("GetManagedObjects", any_path(0))],
+    # A direct caller stops reading (CallerLeaves with the high bit, in direct mode): fds pile up in its
+    # socket until gmemd refuses more with LimitsExceeded; the next event lets it read them all.
+    "direct-deaf": [POLICY["builtin"],
+                    create("a"), register("vm-0"), attach("vm-0", "a"), call("CallerLeaves") + b"\x80"]
+                   + [call("GetFd", name("vm-0"), name("a"))] * 24
+                   + [call("PolicyFile") + b"\x00", call("GetFd", name("vm-0"), name("a"))],
     "bus-parking": [BUS | POLICY["builtin"],
                     call("CreateRegion", name("a"), pages(16), opts(), caller=0, answer=LATER),
                     call("RegisterVm", name("vm-0"), opts(), caller=0),

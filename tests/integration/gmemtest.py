@@ -5,7 +5,10 @@ gmemtest — the harness every integration test file shares.
 Each test file runs against its own world: a private bus started from a
 configuration written into a temporary directory (type "system", EXTERNAL
 auth, allow rules), and the real gmemd connected to it through
-DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus. The bus
+DBUS_SYSTEM_BUS_ADDRESS, exactly as it would find the system bus; with
+start_gmemd(direct=True) it also listens for direct connections on
+TMP/private (World.direct_connection(), and GmemTestCase.calls_as() to call
+as another uid over the bus or directly). The bus
 is dbus-daemon, or dbus-broker with GMEM_TEST_BUS=dbus-broker (see
 Bus.start_broker() for how it runs without systemd). The
 clients are the real ones: gmemctl, busctl and gdbus run as subprocesses
@@ -830,6 +833,69 @@ def dbus_options(opts):
     return dbus.Dictionary(out, signature="sv")
 
 
+# calls_as()'s client: runs a list of calls as one connection, over the bus
+# or direct, and prints one JSON result per call. Arguments come as JSON
+# and take their D-Bus types from the signature; a returned fd is reported
+# by its access mode.
+CALLS_CLIENT = r"""
+import dbus, dbus.bus, dbus.connection, fcntl, json, os, sys
+
+address, direct = sys.argv[1], sys.argv[2] == "direct"
+calls = json.loads(sys.stdin.read())
+conn = dbus.connection.Connection(address) if direct else dbus.bus.BusConnection(address)
+OPTS = {"hugepage_size": dbus.UInt64, "offset": dbus.UInt64, "length": dbus.UInt64, "leader_pid": dbus.UInt32,
+        "uid": dbus.UInt32, "populate": dbus.Boolean, "persistent": dbus.Boolean, "allocate": dbus.Boolean}
+
+def split(sig):
+    out, i = [], 0
+    while i < len(sig):
+        j, depth = i, 0
+        while True:
+            c = sig[j]
+            depth += c in "({"
+            depth -= c in ")}"
+            j += 1
+            if depth == 0 and c != "a":
+                break
+        out.append(sig[i:j])
+        i = j
+    return out
+
+def typed(t, v):
+    conv = {"t": dbus.UInt64, "u": dbus.UInt32, "o": dbus.ObjectPath, "s": dbus.String, "b": dbus.Boolean}
+    if t == "a{sv}":
+        return dbus.Dictionary({k: OPTS.get(k, lambda x: x)(x) for k, x in v.items()}, signature="sv")
+    return conv[t](v) if t in conv else v
+
+def plain(v):
+    if isinstance(v, dbus.types.UnixFd):
+        fd = v.take()
+        mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+        os.close(fd)
+        return {"fd_accmode": mode}
+    if isinstance(v, dict):
+        return {str(k): plain(x) for k, x in sorted(v.items())}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, (bool, dbus.Boolean)):
+        return bool(v)
+    if isinstance(v, int):
+        return int(v)
+    return str(v)
+
+out = []
+for path, iface, method, sig, args in calls:
+    args = [typed(t, a) for t, a in zip(split(sig), args)]
+    try:
+        r = conn.call_blocking(None if direct else "org.gmemd.Broker1", path, iface, method, sig, args,
+                               timeout=60)
+        out.append({"ok": plain(r)})
+    except dbus.exceptions.DBusException as e:
+        out.append({"error": e.get_dbus_name(), "message": e.get_dbus_message()})
+print(json.dumps(out))
+"""
+
+
 class Result:
     def __init__(self, cmd, cp):
         self.cmd = cmd
@@ -1156,6 +1222,27 @@ class GmemTestCase(unittest.TestCase):
                 return
             time.sleep(0.05)
         self.fail(f"timed out after {timeout * SLOW}s waiting for {what}")
+
+    def calls_as(self, uid, calls, gids=(), direct=False):
+        """Makes calls, a list of (path, interface, method, signature, args),
+        in a process of its own under uid (its primary group, and gids as
+        supplementary groups) over one connection: the bus, or with
+        direct=True gmemd's direct socket. Returns one dict per call:
+        {"ok": value} (fds as {"fd_accmode": mode}) or {"error", "message"}."""
+        import pwd
+        try:
+            gid = pwd.getpwuid(uid).pw_gid
+        except KeyError:
+            gid = uid
+        p = subprocess.run([sys.executable, "-c", CALLS_CLIENT,
+                            f"unix:path={WORLD.direct_socket}" if direct else WORLD.address,
+                            "direct" if direct else "bus"],
+                           input=json.dumps([list(c) for c in calls]), user=uid, group=gid,
+                           extra_groups=list(gids), env=WORLD.env, capture_output=True, text=True,
+                           timeout=60 * SLOW, cwd="/")
+        self.assertEqual(p.returncode, 0, f"client under uid {uid} ({'direct' if direct else 'bus'}) "
+                                          f"failed:\n{p.stderr}")
+        return json.loads(p.stdout)
 
     def gmemd_fd_count(self):
         return len(os.listdir(f"/proc/{WORLD.gmemd_pid()}/fd"))

@@ -309,6 +309,25 @@ class Sandbox(GmemTestCase):
         self.assertIsNone(self.world.gmemd_proc.poll(), f"gmemd lives:\n{self.world.gmemd_log_text()}")
         self.assertEqual(self.world.gmemd_pid(), pid)
 
+    def test_seccomp_kill_direct_socket(self):
+        # Under the killing filter gmemd serves its direct socket (accept4; past 16 fds sent, the SIOCOUTQ
+        # ioctl that tells whether the client read them) and exits 0 on SIGTERM, leaving the socket (the
+        # filter allows no unlink) with nobody listening on it.
+        self.world.start_gmemd(["--sandbox-kill"], direct=True)
+        conn = self.world.direct_connection()
+        try:
+            r = self.create_region(MiB, cleanup=False)
+            vm = self.register_vm(cleanup=False)
+            self.attach(vm, r, "rw")
+            for _ in range(20):
+                fd = conn.call_blocking(None, gmemtest.ROOT_PATH, gmemtest.MANAGER_IFACE, "GetFd", "ss", [vm, r])
+                os.close(fd.take())
+        finally:
+            conn.close()
+        status = self.world.stop_gmemd(signal.SIGTERM)
+        self.assertEqual(status, 0, f"gmemd exits 0 on SIGTERM:\n{self.world.gmemd_log_text()}")
+        self.assertFalse(self.world.direct_socket_accepts(), "nobody listens on the socket left behind")
+
     def test_seccomp_seen_by_strace(self):
         # From outside: strace sees each probe's call come back -1 EPERM.
         strace = shutil.which("strace")

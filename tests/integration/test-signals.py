@@ -175,6 +175,37 @@ class Signals(GmemTestCase):
                                 and views_of(vm_path(vm2))(m)), None),
                           "no PropertiesChanged of Views after Unsubscribe")
 
+    def test_subscription_ends_with_its_connection(self):
+        """The only subscriber hangs up: from then on a view change sends no PropertiesChanged, of the VM
+        or of the region."""
+        mon = BusMonitor(self)
+        r = self.create_region(MiB)
+
+        def views_changed(vm):
+            return lambda m: (m.get("member") == "PropertiesChanged" and m.get("path") in (vm_path(vm), region_path(r))
+                              and "Views" in (payload(m)[1] if len(payload(m)) > 1 else {}))
+
+        def attach_new_vm():
+            before = len(mon.messages())
+            vm = self.register_vm()
+            self.attach(vm, r, "ro")
+            # The monitor sees signals in order: a VmNew after the attach proves it saw past it.
+            fence = self.register_vm()
+            self.assertIsNotNone(mon.find("VmNew", lambda m: payload(m)[0] == fence), "VmNew of the fence VM")
+            return vm, {m["path"] for m in mon.messages()[before:] if views_changed(vm)(m)}
+
+        other = dbus.bus.BusConnection(self.world.address)
+        name = other.get_unique_name()
+        other.call_blocking(gmemtest.BUS_NAME, ROOT_PATH, MANAGER_IFACE, "Subscribe", "", [])
+        vm, seen = attach_new_vm()
+        self.assertEqual(seen, {vm_path(vm), region_path(r)},
+                         "another connection's subscription: PropertiesChanged of Vm.Views and Region.Views")
+        other.close()
+        # Once the bus has let the name go, it has told gmemd, before anything this connection sends next.
+        self.wait_until(lambda: not self.conn.name_has_owner(name), "the bus to see the subscriber gone")
+        vm, seen = attach_new_vm()
+        self.assertEqual(seen, set(), "no PropertiesChanged of Views once the only subscriber is gone")
+
     def test_properties_changed(self):
         mon = BusMonitor(self)
         self.subscribe()
