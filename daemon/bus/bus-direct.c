@@ -30,6 +30,7 @@ struct DirectConn {
         uid_t uid;
         unsigned unread_fds;        /* sent since the send queue was last seen empty */
         bool authenticating;        /* not yet seen ready (on_post) */
+        uint64_t accepted_usec;     /* CLOCK_MONOTONIC */
         bool closed;                /* disconnected; freed by the reaper */
         DirectConn *prev, *next;
 };
@@ -44,6 +45,7 @@ struct DirectServer {
         sd_event_source *accept_pause;
         sd_event_source *reaper;
         sd_event_source *post;      /* on while connections authenticate */
+        sd_event_source *auth_timer;        /* ends authentications that take too long */
         DirectConn *conns;
         unsigned n_conns;
         unsigned n_authenticating;
@@ -136,9 +138,44 @@ static int on_post(sd_event_source *src, void *userdata) {
                         conn_closed(c);
                 }
         }
-        if (s->n_authenticating == 0)
+        if (s->n_authenticating == 0) {
                 (void) sd_event_source_set_enabled(s->post, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(s->auth_timer, SD_EVENT_OFF);
+        }
         return 0;
+}
+
+/*
+ * sd-bus gives a peer 90 s to authenticate; a uid could keep its share of
+ * connections busy with silent ones that long. gmemd gives it
+ * DIRECT_AUTH_TIMEOUT_USEC, checked every half of that while any
+ * connection authenticates.
+ */
+static int on_auth_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        DirectServer *s = userdata;
+        uint64_t now = 0;
+
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        for (DirectConn *c = s->conns; c; c = c->next)
+                if (c->authenticating && !c->closed && sd_bus_is_ready(c->bus) <= 0 &&
+                    now - c->accepted_usec >= DIRECT_AUTH_TIMEOUT_USEC) {
+                        log_debug("Closing a direct connection of uid %u: no authentication within %u s",
+                                  (unsigned) c->uid, (unsigned) (DIRECT_AUTH_TIMEOUT_USEC / 1000000));
+                        conn_closed(c);
+                }
+        if (s->n_authenticating > 0)
+                (void) sd_event_source_set_time_relative(src, DIRECT_AUTH_TIMEOUT_USEC / 2);
+        return 0;
+}
+
+static void auth_timer_arm(DirectServer *s) {
+        int enabled = SD_EVENT_OFF;
+
+        if (sd_event_source_get_enabled(s->auth_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return;
+        if (sd_event_source_set_time_relative(s->auth_timer, DIRECT_AUTH_TIMEOUT_USEC / 2) < 0 ||
+            sd_event_source_set_enabled(s->auth_timer, SD_EVENT_ON) < 0)
+                log_warning("Cannot time direct connections' authentication; sd-bus's own timeout applies");
 }
 
 static unsigned conns_of_uid(const DirectServer *s, uid_t uid) {
@@ -208,7 +245,9 @@ int direct_server_adopt(DirectServer *s, int fd) {
         }
         c->bus = TAKE_PTR(bus);
         c->authenticating = true;
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &c->accepted_usec);
         s->n_authenticating++;
+        auth_timer_arm(s);
         (void) sd_event_source_set_enabled(s->post, SD_EVENT_ON);
         log_debug("Direct connection of uid %u (%u open)", (unsigned) uc.uid, s->n_conns);
         return 0;
@@ -348,6 +387,11 @@ int direct_server_new(Manager *m, sd_event *event, DirectServer **ret) {
         if (r >= 0)
                 r = sd_event_add_post(event, &s->post, on_post, s);
         if (r >= 0)
+                r = sd_event_add_time_relative(event, &s->auth_timer, CLOCK_MONOTONIC, DIRECT_AUTH_TIMEOUT_USEC, 0,
+                                               on_auth_timer, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->auth_timer, SD_EVENT_OFF);
+        if (r >= 0)
                 r = sd_event_source_set_enabled(s->post, SD_EVENT_OFF);
         if (r < 0) {
                 direct_server_free(s);
@@ -369,6 +413,7 @@ DirectServer *direct_server_free(DirectServer *s) {
         s->accept_pause = sd_event_source_disable_unref(s->accept_pause);
         s->reaper = sd_event_source_disable_unref(s->reaper);
         s->post = sd_event_source_disable_unref(s->post);
+        s->auth_timer = sd_event_source_disable_unref(s->auth_timer);
         safe_close(s->listen_fd);
         bus_creds_cache_free(s->ctx.creds);
         sd_event_unref(s->event);

@@ -15,8 +15,8 @@
  * connection while it does not read (a reply with more is refused with
  * LimitsExceeded), and DIRECT_QUEUED_MAX replies it has not read at all
  * (past them, gmemd closes the connection rather than queue more). A peer
- * that never finishes the authentication is dropped
- * by sd-bus's own timeout; one that sends garbage is dropped at once. A
+ * that has not finished the authentication DIRECT_AUTH_TIMEOUT_USEC after
+ * it connected is dropped; one that sends garbage is dropped at once. A
  * connection that goes away takes nothing of the model with it.
  */
 #pragma once
@@ -33,6 +33,7 @@
 #define DIRECT_PER_UID_MAX 64U
 #define DIRECT_UNREAD_FDS_MAX FDFLOW_CLIENT_MAX
 #define DIRECT_QUEUED_MAX 256U
+#define DIRECT_AUTH_TIMEOUT_USEC (10 * 1000 * 1000ULL)
 
 /* The name a service manager gives the socket (FileDescriptorName= of gmemd.socket). */
 #define DIRECT_SOCKET_FDNAME "private"

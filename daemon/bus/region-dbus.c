@@ -214,14 +214,22 @@ int region_bus_append_row(sd_bus_message *m, Region *reg, const Actor *caller) {
         r = sd_bus_message_open_container(m, 'r', REGION_BUS_ROW_CONTENTS);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "sttsst", reg->name, reg->id, reg->br.size, backend_type_to_string(reg->backend),
-                                  reg->owner ?: "", allocated);
-        if (r < 0)
-                return r;
-        r = append_views(m, reg, false, caller);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "o", path);
+        /* Field by field: sd_bus_message_append() parses its format string anew for every row. */
+        r = sd_bus_message_append_basic(m, 's', reg->name);
+        if (r >= 0)
+                r = sd_bus_message_append_basic(m, 't', &reg->id);
+        if (r >= 0)
+                r = sd_bus_message_append_basic(m, 't', &reg->br.size);
+        if (r >= 0)
+                r = sd_bus_message_append_basic(m, 's', backend_type_to_string(reg->backend));
+        if (r >= 0)
+                r = sd_bus_message_append_basic(m, 's', reg->owner ?: "");
+        if (r >= 0)
+                r = sd_bus_message_append_basic(m, 't', &allocated);
+        if (r >= 0)
+                r = append_views(m, reg, false, caller);
+        if (r >= 0)
+                r = sd_bus_message_append_basic(m, 'o', path);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);
