@@ -214,6 +214,7 @@ int region_create(Manager *m, const RegionParams *p, UsageCharge *reserved, Regi
                 region_free(reg);
                 return r;
         }
+        reg->allocated_private = reg->allocated_stale = true;
         return region_publish(m, reg, m->next_region_id, &charge, ret, e);
 }
 
@@ -492,6 +493,7 @@ int region_discard(Region *reg, uint64_t offset, uint64_t length, GmemError *e) 
         if (!reg->ops->discard)
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' cannot discard memory",
                                       backend_type_to_string(reg->backend), reg->name);
+        reg->allocated_stale = true;
         return reg->ops->discard(&reg->br, offset, length, e);
 }
 
@@ -511,6 +513,7 @@ int region_allocate(Region *reg, uint64_t offset, uint64_t length, GmemError *e)
         r = region_check_memcg(reg->backend, "allocate in", reg->name, charge, e);
         if (r < 0)
                 return r;
+        reg->allocated_stale = true;
         return reg->ops->allocate(&reg->br, offset, length, e);
 }
 
@@ -532,6 +535,7 @@ int region_set_attributes(Region *reg, uint64_t offset, uint64_t length, const c
                 return gmem_error_set(e, GMEM_ERROR_NOT_SUPPORTED, "Backend '%s' of region '%s' has no private memory; "
                                       "memory attributes need the kmod backend",
                                       backend_type_to_string(reg->backend), reg->name);
+        reg->allocated_stale = true;       /* converting may free or move pages */
         return reg->ops->set_attributes(&reg->br, offset, length, a, e);
 }
 
@@ -592,9 +596,19 @@ int region_allocated_bytes(Region *reg, uint64_t *ret) {
         BackendRegionInfo info;
         int r;
 
+        if (reg->allocated_private && !reg->allocated_stale) {
+                *ret = reg->allocated;
+                return 0;
+        }
         r = region_info(reg, &info);
         if (r < 0)
                 return r;
+        reg->allocated = info.allocated;
+        reg->allocated_stale = false;
         *ret = info.allocated;
         return 0;
+}
+
+void region_exposed(Region *reg) {
+        reg->allocated_private = false;
 }

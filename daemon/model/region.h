@@ -31,6 +31,15 @@ struct Region {
         Region *grants_prev, *grants_next;
         uid_t creator;              /* its tenant */
         UsageCharge charge;         /* its bytes and itself, against the creator's quotas */
+        /*
+         * What region_allocated_bytes() last read, exact without asking the
+         * kernel again while no file of the inode has left gmemd (it was made
+         * here and has never had a view): then only gmemd changes what is
+         * allocated, and marks it stale when it does.
+         */
+        bool allocated_private;
+        bool allocated_stale;
+        uint64_t allocated;
 };
 
 typedef struct RegionParams {
@@ -97,6 +106,8 @@ int region_get_attributes(Region *reg, uint64_t offset, uint64_t length, RegionA
 /* What the backend says the region holds now (allocated and private bytes). */
 int region_info(Region *reg, BackendRegionInfo *ret);
 int region_allocated_bytes(Region *reg, uint64_t *ret);
+/* A file of reg's inode is about to leave gmemd (a view): what is allocated can change at any time now. */
+void region_exposed(Region *reg);
 /*
  * The per-uid grants on the inode follow the live views: each VM uid gets
  * the highest access of its active or pending views. Linking or unlinking a

@@ -162,6 +162,7 @@ static int view_create(Vm *vm, Region *reg, const View *proto, UsageCharge *char
         View *v;
         int r;
 
+        region_exposed(reg);
         r = reg->ops->open_view(&reg->br, &(BackendViewSpec) {
                                         .access = proto->access,
                                         .offset = proto->offset,

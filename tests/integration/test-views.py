@@ -36,6 +36,30 @@ class Views(GmemTestCase):
         if kcmp_same_file(fa, fa) is None:
             print("note: kcmp unavailable; compared file positions only")
 
+    def test_allocated_bytes_without_and_with_views(self):
+        """ALLOCATED of a region no file of which has left gmemd follows
+        gmemd's own Allocate and Discard (it is kept, not asked for each
+        time); once a view exists, a write through it shows at once, and
+        still after the view is detached (the VM may keep its file)."""
+        r = self.create_region(4 * MiB)
+        listed = lambda: {row[0]: int(row[5]) for row in self.mgr("ListRegionsFull", "")}[r]
+        self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), 0, "a new region has nothing allocated")
+        self.mgr("Allocate", "stt", r, dbus.UInt64(0), dbus.UInt64(MiB))
+        self.assertEqual(int(self.region_prop(r, "AllocatedBytes")), MiB, "Allocate shows")
+        self.assertEqual(listed(), MiB, "ListRegionsFull agrees")
+        self.mgr("Discard", "stt", r, dbus.UInt64(0), dbus.UInt64(MiB))
+        self.assertEqual(listed(), 0, "Discard shows")
+        vm = self.register_vm()
+        fd = self.attach(vm, r, "rw")
+        try:
+            os.pwrite(fd, b"x" * PAGE, 2 * MiB)
+            self.assertEqual(listed(), PAGE, "a write through a view shows")
+            self.mgr("Detach", "ss", vm, r)
+            os.pwrite(fd, b"x" * PAGE, 3 * MiB)
+            self.assertEqual(listed(), 2 * PAGE, "a write through a detached view's file shows too")
+        finally:
+            os.close(fd)
+
     def test_same_vm_again_gets_same_view(self):
         r = self.create_region(SIZE)
         a = self.register_vm()
