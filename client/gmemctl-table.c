@@ -168,7 +168,10 @@ static int table_print_json_short(Table *t) {
                                         return -ENOMEM;
                         }
                         /* The keys are the verbs' constant identifiers: nothing in them to escape. */
-                        printf("%s\"%s\":%s", col > 0 ? "," : "", t->json_keys[col], v);
+                        fputs(col > 0 ? ",\"" : "\"", stdout);
+                        fputs(t->json_keys[col], stdout);
+                        fputs("\":", stdout);
+                        fputs(v, stdout);
                 }
                 fputc('}', stdout);
         }
