@@ -114,7 +114,7 @@ static int memfd_open_view(const BackendRegion *br, const BackendViewSpec *spec,
         if (fd < 0)
                 return gmem_error_set_errno(e, errno, "Cannot open a new view file (%s)", path);
 
-        r = backend_check_same_inode(br->fd, fd);
+        r = backend_check_view_inode(br, fd);
         if (r < 0)
                 return gmem_error_set_errno(e, r, "Re-opened view file is not the region's inode");
 

@@ -101,13 +101,32 @@ int backend_adopt_view_same_inode(const BackendRegion *br, int fd, const Backend
                                   GmemError *e) {
         int r;
 
-        r = backend_check_same_inode(br->fd, fd);
+        r = backend_check_view_inode(br, fd);
         if (r >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) != (spec->access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY))
                 r = -EACCES;
         if (r < 0)
                 return gmem_error_set_errno(e, r, "Not a %s file of the region", view_access_to_string(spec->access));
         *ret = (BackendView) { .fd = fd };
         return 0;
+}
+
+void backend_region_note_inode(BackendRegion *br) {
+        struct stat st;
+
+        if (fstat(br->fd, &st) >= 0 && st.st_ino != 0) {
+                br->dev = st.st_dev;
+                br->ino = st.st_ino;
+        }
+}
+
+int backend_check_view_inode(const BackendRegion *br, int fd) {
+        struct stat st;
+
+        if (br->ino == 0)
+                return backend_check_same_inode(br->fd, fd);
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        return st.st_dev == br->dev && st.st_ino == br->ino ? 0 : -EXDEV;
 }
 
 int backend_check_same_inode(int a, int b) {

@@ -26,6 +26,10 @@ int backend_adopt_view_same_inode(const BackendRegion *br, int fd, const Backend
                                   GmemError *e);
 /* 0 if both fds refer to the same inode, -EXDEV otherwise. */
 int backend_check_same_inode(int a, int b);
+/* Remembers br's inode, so that backend_check_view_inode() needs one fstat(), of the view, not two. */
+void backend_region_note_inode(BackendRegion *br);
+/* 0 if fd is a file of br's inode, -EXDEV if not. */
+int backend_check_view_inode(const BackendRegion *br, int fd);
 /* BackendOps.info of backends whose inode counts its blocks and has no private memory. */
 int backend_info_from_blocks(const BackendRegion *br, BackendRegionInfo *ret);
 /*

@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "gmem-errors.h"
 #include "wire.h"
@@ -37,6 +38,8 @@ typedef struct BackendRegion {
         int fd;                 /* master fd, O_RDWR, owned by the region */
         uint64_t size;
         uint64_t page_size;     /* granule of sizes and ranges */
+        dev_t dev;              /* the master's inode, once backend_region_note_inode() read it; ino 0: not yet */
+        ino_t ino;
 } BackendRegion;
 
 /* What a new view file is to be: the kernel enforces what the backend's guarantees say. */

@@ -29,6 +29,7 @@
 typedef struct FdFlowClient {
         char *sender;
         unsigned fds;               /* sent and possibly unread */
+        unsigned asked;             /* of those, sent before the question in flight (FdFlow.asking) */
         uint64_t refused_usec;      /* CLOCK_MONOTONIC of the last confirmed refusal, or 0 */
         bool listed;                /* in the last peer accounting */
 } FdFlowClient;
@@ -40,6 +41,9 @@ struct FdFlow {
         sd_bus_slot *match;
         bool peer_accounting;       /* the bus answers GetStats, not GetConnectionStats */
         bool no_own_count;          /* the bus would not say how many of gmemd's fds it holds */
+        sd_bus_slot *asking;        /* that question, asked without waiting, in flight */
+        bool own_count_tried;       /* asked once, waiting: whether the bus answers it at all */
+        bool suspect;               /* its last answer: the bus holds some of gmemd's fds */
         bool unverifiable;          /* the bus would not say; said so once */
 };
 
@@ -98,6 +102,7 @@ FdFlow *fdflow_free(FdFlow *f) {
         while ((c = hashmap_first(f->clients)))
                 client_free(f, c);
         hashmap_free(f->clients);
+        sd_bus_slot_unref(f->asking);
         sd_bus_slot_unref(f->match);
         free(f);
         return NULL;
@@ -397,6 +402,7 @@ static bool refresh(FdFlow *f, FdFlowClient *c) {
         }
         if (bus_holds_none(f)) {
                 clients_reset(f);
+                f->suspect = false;
                 return true;
         }
         if (bus_unread_fds(f, c->sender, &unread) < 0)
@@ -483,10 +489,85 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
+/*
+ * On dbus-daemon, while the bus last said it held none of gmemd's fds:
+ * after FDFLOW_ASK_TOTAL fds to all clients together, gmemd asks again
+ * without waiting, and lets replies go until FDFLOW_TOTAL_MAX +
+ * FDFLOW_GRACE_TOTAL are unconfirmed (56, below dbus-daemon's
+ * max_incoming_unix_fds of 64). Then, or once the bus says it holds some,
+ * each client's count is checked against FDFLOW_CLIENT_MAX, waiting for
+ * the bus, as before. dbus-daemon holds a client's fds only once that
+ * client's socket is full, so asking per client every FDFLOW_CLIENT_MAX
+ * fds (one question per 16 replies, each costing gmemd what an Attach
+ * does, and every caller waiting behind it) notices a client that does
+ * not read no sooner than this does.
+ */
+#define FDFLOW_ASK_TOTAL 32U
+#define FDFLOW_GRACE_TOTAL 8U
+
+static int on_own_count(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        FdFlow *f = userdata;
+        FdFlowClient *c;
+        unsigned held = 1;
+
+        f->asking = sd_bus_slot_unref(f->asking);
+        if (sd_bus_message_is_method_error(reply, NULL) || stats_fds(reply, "IncomingFDs", &held) < 0)
+                f->no_own_count = true;         /* then client by client, waiting for the bus */
+        f->suspect = held > 0;
+        HASHMAP_FOREACH(c, f->clients, i) {
+                /* The bus had every fd sent before the question when it answered: those are read. */
+                if (held == 0)
+                        client_set(f, c, c->fds > c->asked ? c->fds - c->asked : 0);
+                c->asked = 0;
+        }
+        return 0;
+}
+
+/*
+ * Asks dbus-daemon how many of gmemd's fds it holds, without waiting for
+ * the answer (on_own_count() settles the counts). True while that question
+ * is in flight.
+ */
+static bool ask_own_count(FdFlow *f) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        const char *self = NULL;
+        FdFlowClient *o;
+
+        if (f->asking)
+                return true;
+        if (f->no_own_count || f->peer_accounting)
+                return false;
+        if (sd_bus_get_unique_name(f->bus, &self) < 0 ||
+            sd_bus_message_new_method_call(f->bus, &call, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                           "org.freedesktop.DBus.Debug.Stats", "GetConnectionStats") < 0 ||
+            sd_bus_message_append(call, "s", self) < 0 ||
+            sd_bus_call_async(f->bus, &f->asking, call, on_own_count, f, FDFLOW_STATS_TIMEOUT_USEC) < 0)
+                return false;
+        HASHMAP_FOREACH(o, f->clients, i)
+                o->asked = o->fds;
+        return true;
+}
+
 static int check_unread(FdFlow *f, FdFlowClient *c, unsigned n, FdFlowRefusal *ret_refusal) {
         uint64_t now;
 
-        if (f->unverifiable || within_limits(f, c, n))
+        if (f->unverifiable)
+                return 0;
+        if (!f->own_count_tried && (f->total + n >= FDFLOW_ASK_TOTAL || !within_limits(f, c, n))) {
+                /* Once, waiting: a bus that cannot say (dbus-broker) is asked client by client from the start. */
+                f->own_count_tried = true;
+                if (bus_holds_none(f))
+                        clients_reset(f);
+                else
+                        f->suspect = true;
+        }
+        if (f->own_count_tried && !f->no_own_count && !f->peer_accounting && !f->suspect) {
+                if (f->total + n >= FDFLOW_ASK_TOTAL)
+                        (void) ask_own_count(f);
+                if (f->total + n <= FDFLOW_TOTAL_MAX + FDFLOW_GRACE_TOTAL)
+                        return 0;
+        }
+        if (within_limits(f, c, n))
                 return 0;
         now = now_usec();
         if (c->refused_usec != 0 && now - c->refused_usec < FDFLOW_REFUSAL_USEC) {

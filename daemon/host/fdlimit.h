@@ -27,6 +27,11 @@ int fdlimit_raise(struct rlimit *ret);
  * -EMFILE if not (-ENFILE when the system table is full). held is what the
  * caller knows gmemd holds; far below the limit the answer needs no system
  * call beyond getrlimit(), near it any_fd (an open fd) is duplicated
- * n + FDLIMIT_RESERVE times to find out. *ret_limit gets the soft limit.
+ * n + FDLIMIT_RESERVE times to find out. *ret_limit gets the soft limit,
+ * read again at most once a second (a limit another process changes with
+ * prlimit(2) counts from then on).
  */
 int fdlimit_check(int any_fd, unsigned n, size_t held, rlim_t *ret_limit);
+
+/* After the process changed its own limit: the next fdlimit_check() reads it again. */
+void fdlimit_reread(void);

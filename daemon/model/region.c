@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "array.h"
+#include "backend-util.h"
 #include "log.h"
 #include "memcg.h"
 #include "parse.h"
@@ -120,6 +121,7 @@ static int region_new(Manager *m, const RegionParams *p, const BackendOps *ops, 
 static int region_publish(Manager *m, Region *reg, uint64_t id, UsageCharge *charge, Region **ret, GmemError *e) {
         int r;
 
+        backend_region_note_inode(&reg->br);
         r = hashmap_put(m->regions, reg->name, reg);
         if (r < 0) {
                 region_free(reg);

@@ -196,9 +196,11 @@ def restart_gmemd(extra_args=()):
 
 def set_fd_limit(pid, soft):
     """Lowers gmemd's soft RLIMIT_NOFILE (its hard limit stays, so a later
-    call may raise it again without CAP_SYS_RESOURCE)."""
+    call may raise it again without CAP_SYS_RESOURCE). gmemd reads its
+    limit at most once a second (fdlimit.c): wait that long."""
     _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
     resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    time.sleep(1.1)
 
 
 def name_owner():

@@ -156,6 +156,7 @@ static void test_fdlimit(void) {
                 EXPECT(taken, "memory for %d fds", FAR_LIMIT);
                 rl = (struct rlimit) { .rlim_cur = FAR_LIMIT, .rlim_max = saved.rlim_max };
                 EXPECT(setrlimit(RLIMIT_NOFILE, &rl) == 0, "set the soft limit to %d", FAR_LIMIT);
+                fdlimit_reread();
                 for (;;) {
                         int x = fcntl(fd, F_DUPFD_CLOEXEC, 3);
                         if (x < 0) {
@@ -175,6 +176,7 @@ static void test_fdlimit(void) {
                         close(taken[--got]);
                 free(taken);
                 EXPECT(setrlimit(RLIMIT_NOFILE, &saved) == 0, "restore the soft limit");
+                fdlimit_reread();
         }
 
         /* Allow exactly FDLIMIT_RESERVE + 2 more fds. The limit bounds fd numbers: free numbers below
@@ -191,6 +193,7 @@ static void test_fdlimit(void) {
         rl = (struct rlimit) { .rlim_cur = (rlim_t) (n + (int) FDLIMIT_RESERVE + 2 - holes),
                                .rlim_max = saved.rlim_max };
         EXPECT(setrlimit(RLIMIT_NOFILE, &rl) == 0, "lower the soft limit to %d", n + (int) FDLIMIT_RESERVE + 2);
+        fdlimit_reread();
         EXPECT(fdlimit_check(fd, 2, (size_t) n, NULL) == 0, "two fds and the reserve fit exactly");
         EXPECT(fdlimit_check(fd, 3, (size_t) n, NULL) == -EMFILE, "a third does not");
         EXPECT(fdlimit_check(fd, 1, 0, NULL) == 0, "a low claim of held fds is checked for real, and fits");
@@ -203,6 +206,7 @@ static void test_fdlimit(void) {
         /* fdlimit_raise() takes the soft limit up to the hard one. */
         EXPECT(fdlimit_raise(&rl) == 0 && rl.rlim_cur == saved.rlim_max, "raised to the hard limit");
         EXPECT(setrlimit(RLIMIT_NOFILE, &saved) == 0, "restore");
+        fdlimit_reread();
 }
 
 int main(void) {
