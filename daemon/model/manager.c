@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include "manager.h"
+#include "region-spare.h"
 #include "migration.h"
 #include "policy.h"
 #include "region.h"
@@ -62,6 +63,7 @@ Manager *manager_free(Manager *m) {
                 vm_free(vm);
         while ((reg = hashmap_first(m->regions)))
                 region_free(reg);
+        manager_spare_done(m);
 
         usage_free_all(m);
         hashmap_free(m->usage);
@@ -131,7 +133,7 @@ void manager_sync_grants(Manager *m) {
 }
 
 size_t manager_fds_held(const Manager *m) {
-        return hashmap_size(m->regions) + hashmap_size(m->vms) + m->n_view_fds;
+        return hashmap_size(m->regions) + hashmap_size(m->vms) + m->n_view_fds + m->n_spare_fds;
 }
 
 /* The store records a change before the bus announces it (and before the caller is answered). */

@@ -65,6 +65,9 @@ struct Manager {
         PersistenceState persistence;       /* set by the store */
         BackendType default_backend;        /* for CreateRegion without a backend option */
         Region *grants_queue;       /* regions whose grants are stale (region.h) */
+        Region *spare_queue;        /* regions to open a spare view file for (region-spare.h) */
+        sd_event_source *spare_source;
+        size_t n_spare_fds;
 
         const ManagerHooks *hooks;          /* the D-Bus face */
         void *hooks_userdata;

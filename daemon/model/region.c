@@ -23,6 +23,7 @@
 #include "memcg.h"
 #include "parse.h"
 #include "region.h"
+#include "region-spare.h"
 #include "view.h"
 #include "vm.h"
 
@@ -102,6 +103,7 @@ static int region_new(Manager *m, const RegionParams *p, const BackendOps *ops, 
         if (!reg)
                 return gmem_error_set_errno(e, ENOMEM, "Cannot allocate region '%s'", p->name);
         reg->br.fd = -EBADF;
+        reg->spare_fd = -EBADF;
         reg->manager = m;
         reg->backend = p->backend;
         reg->ops = ops;
@@ -408,6 +410,7 @@ Region *region_free(Region *reg) {
         while ((v = hashmap_first(reg->views)))
                 view_free(v);
         region_grants_dequeue(reg);
+        region_spare_drop(reg);
 
         if (m && reg->name && hashmap_get(m->regions, reg->name) == reg) {
                 hashmap_remove(m->regions, reg->name);

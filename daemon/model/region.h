@@ -40,6 +40,9 @@ struct Region {
         bool allocated_private;
         bool allocated_stale;
         uint64_t allocated;
+        int spare_fd;               /* a read-write view file opened ahead (region-spare.h), or -EBADF */
+        bool spare_wanted;          /* in manager->spare_queue */
+        Region *spare_prev, *spare_next;
 };
 
 typedef struct RegionParams {

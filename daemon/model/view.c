@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "backend-util.h"
+#include "region-spare.h"
 #include "log.h"
 #include "migration.h"
 #include "parse.h"
@@ -163,14 +164,16 @@ static int view_create(Vm *vm, Region *reg, const View *proto, UsageCharge *char
         int r;
 
         region_exposed(reg);
-        r = reg->ops->open_view(&reg->br, &(BackendViewSpec) {
-                                        .access = proto->access,
-                                        .offset = proto->offset,
-                                        .length = proto->length,
-                                        .allocate = proto->may_allocate,
-                                        .pending = proto->state == VIEW_STATE_PENDING,
-                                        .tag = proto->id,
-                                }, &bv, e);
+        r = region_spare_fits(reg, proto->access) ? region_spare_take(reg, &bv) : 0;
+        if (r == 0)
+                r = reg->ops->open_view(&reg->br, &(BackendViewSpec) {
+                                                .access = proto->access,
+                                                .offset = proto->offset,
+                                                .length = proto->length,
+                                                .allocate = proto->may_allocate,
+                                                .pending = proto->state == VIEW_STATE_PENDING,
+                                                .tag = proto->id,
+                                        }, &bv, e);
         if (r < 0)
                 return r;
         fd = bv.fd;
@@ -193,6 +196,8 @@ static int view_create(Vm *vm, Region *reg, const View *proto, UsageCharge *char
                 return r;
         }
         manager_notify_views_changed(vm->manager, vm, reg);
+        if (region_spare_fits(reg, proto->access))
+                region_spare_want(reg);         /* for the next one */
         *ret = v;
         return 0;
 }

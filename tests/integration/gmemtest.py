@@ -1245,7 +1245,16 @@ class GmemTestCase(unittest.TestCase):
         return json.loads(p.stdout)
 
     def gmemd_fd_count(self):
+        """gmemd's open fds, after a round trip: what it does when idle
+        (opening a spare view file, region-spare.h) is done by then."""
+        self.mgr("ListVms")
         return len(os.listdir(f"/proc/{WORLD.gmemd_pid()}/fd"))
+
+    def with_spare(self, vm, region):
+        """An attach and detach of region for vm: from then on gmemd keeps a
+        spare view file of a memfd region, and fd counts include it."""
+        os.close(self.attach(vm, region, "rw"))
+        self.mgr("Detach", "ss", vm, region)
 
 
 def find_in_json(obj, needle):

@@ -102,6 +102,7 @@ class Gmemctl(GmemTestCase):
         """hotplug attaches, finds no QEMU, and takes the view back; the
         QEMU side is tested in the qemu suite (qemu-hotplug)."""
         r, vm = self.create_region(2 * MiB), self.register_vm()
+        self.with_spare(vm, r)
         fds = self.gmemd_fd_count()
         nowhere = os.path.join(self.world.tmp, "no-such.qmp")
         res = self.gmemctl("hotplug", vm, r, f"--qmp={nowhere}", expect=1)

@@ -141,6 +141,7 @@ class LeaderPidfd(GmemTestCase):
 
     def test_leader_pidfd_works_like_leader_pid(self):
         r = self.create_region(MiB)
+        self.with_spare(self.register_vm(), r)
         leader = self.spawn_leader()
         # Not pidfd_of(): closed here, so no cleanup may close its number again (by then another fd's).
         pidfd = os.pidfd_open(leader.pid)
