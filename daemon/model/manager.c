@@ -133,7 +133,7 @@ void manager_sync_grants(Manager *m) {
 }
 
 size_t manager_fds_held(const Manager *m) {
-        return hashmap_size(m->regions) + hashmap_size(m->vms) + m->n_view_fds + m->n_spare_fds;
+        return hashmap_size(m->regions) + hashmap_size(m->vms) + m->n_view_fds + m->n_spare_fds + m->n_close_later;
 }
 
 /* The store records a change before the bus announces it (and before the caller is answered). */

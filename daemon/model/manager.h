@@ -68,6 +68,8 @@ struct Manager {
         Region *spare_queue;        /* regions to open a spare view file for (region-spare.h) */
         sd_event_source *spare_source;
         size_t n_spare_fds;
+        int *close_later;           /* view files to close when idle (region-spare.h) */
+        size_t n_close_later, allocated_close_later;
 
         const ManagerHooks *hooks;          /* the D-Bus face */
         void *hooks_userdata;

@@ -3,14 +3,18 @@
  * region-spare.c — see region-spare.h.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <systemd/sd-event.h>
 
+#include "array.h"
 #include "log.h"
 #include "macro.h"
 #include "region-spare.h"
 
 /* At most this many spares in all, so that they never crowd the fds views need. */
 #define SPARE_FDS_MAX 1024U
+/* At most this many files wait to be closed; more are closed at once. */
+#define CLOSE_LATER_MAX 64U
 
 bool region_spare_fits(const Region *reg, ViewAccess access) {
         /* A memfd view is a re-open with the view's access, whatever its window, rights or state (those are
@@ -49,11 +53,17 @@ void region_spare_drop(Region *reg) {
         }
 }
 
-/* Idle: opens a spare for every region that asked. A failure leaves that region without one. */
+static void close_waiting(Manager *m) {
+        while (m->n_close_later > 0)
+                safe_close(m->close_later[--m->n_close_later]);
+}
+
+/* After an answer: closes what waits, and opens a spare for every region that asked (a failure leaves it without one). */
 static int on_spare(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
         Region *reg;
 
+        close_waiting(m);
         while ((reg = m->spare_queue)) {
                 BackendView bv = { .fd = -EBADF };
                 GmemError e = GMEM_ERROR_INIT;
@@ -71,18 +81,36 @@ static int on_spare(sd_event_source *s, void *userdata) {
         return sd_event_source_set_enabled(s, SD_EVENT_OFF);
 }
 
+/* Turns the after-answer source on, making it first if need be; false if there can be none. */
+static bool after_answer_on(Manager *m) {
+        if (!m->event)
+                return false;
+        if (!m->spare_source) {
+                if (sd_event_add_defer(m->event, &m->spare_source, on_spare, m) < 0)
+                        return false;
+                /* At the priority of calls, so it runs next, before the next call is dispatched (sd-event
+                 * takes the longest-pending first), and is never starved by a steady stream of calls; the
+                 * answer that asked for it has been sent by then. */
+                (void) sd_event_source_set_priority(m->spare_source, SD_EVENT_PRIORITY_NORMAL);
+        }
+        return sd_event_source_set_enabled(m->spare_source, SD_EVENT_ON) >= 0;
+}
+
+void manager_close_later(Manager *m, int fd) {
+        if (fd < 0)
+                return;
+        if (m->n_close_later >= CLOSE_LATER_MAX ||
+            GROW_ARRAY(m->close_later, m->allocated_close_later, m->n_close_later + 1) < 0 || !after_answer_on(m)) {
+                safe_close(fd);
+                return;
+        }
+        m->close_later[m->n_close_later++] = fd;
+}
+
 void region_spare_want(Region *reg) {
         Manager *m = reg->manager;
 
-        if (!m->event || reg->spare_fd >= 0 || reg->spare_wanted || m->n_spare_fds >= SPARE_FDS_MAX)
-                return;
-        if (!m->spare_source) {
-                if (sd_event_add_defer(m->event, &m->spare_source, on_spare, m) < 0)
-                        return;
-                /* After every call and event that is waiting: off the path of any answer. */
-                (void) sd_event_source_set_priority(m->spare_source, SD_EVENT_PRIORITY_IDLE);
-        }
-        if (sd_event_source_set_enabled(m->spare_source, SD_EVENT_ON) < 0)
+        if (reg->spare_fd >= 0 || reg->spare_wanted || m->n_spare_fds >= SPARE_FDS_MAX || !after_answer_on(m))
                 return;
         reg->spare_next = m->spare_queue;
         if (m->spare_queue)
@@ -92,5 +120,9 @@ void region_spare_want(Region *reg) {
 }
 
 void manager_spare_done(Manager *m) {
+        close_waiting(m);
+        free(m->close_later);
+        m->close_later = NULL;
+        m->allocated_close_later = 0;
         m->spare_source = sd_event_source_disable_unref(m->spare_source);
 }

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * region-spare.h — a read-write view file opened ahead of time. On a memfd
- * a view is a re-open of the region's inode through /proc/self/fd, two
- * system calls (open and the inode check) on the way to every Attach
- * answer. Once a region has had a read-write view, gmemd keeps one such
- * file spare, opened when its event loop has nothing else to do, and the
- * next read-write view of that region takes it. A spare is a file of the
- * inode as the master fd is: gmemd holds it, nobody else sees it, and it
- * goes with the region.
+ * region-spare.h — memfd view files opened ahead and closed behind. A memfd
+ * view is a re-open of the region's inode through /proc/self/fd: two system
+ * calls (open and the inode check) on the way to the Attach answer, and a
+ * close on the way to the Detach answer. Once a region has had a read-write
+ * view, gmemd keeps one such file spare, opened right after the answer that
+ * took the last one has gone, and the next read-write view of that region
+ * takes it; a view file gmemd lets go of is closed after the answer too. A
+ * spare is a file of the inode as the master fd is: gmemd holds it, nobody
+ * else sees it, and it goes with the region. (A view's own file is never
+ * reused: the VM holds the same open file.)
  */
 #pragma once
 
@@ -23,11 +25,19 @@ bool region_spare_fits(const Region *reg, ViewAccess access);
 /* 1 with *ret set (the file is the caller's now) if reg had a spare, 0 if not. */
 int region_spare_take(Region *reg, BackendView *ret);
 
-/* Asks for a spare for reg, opened when the event loop is idle (never without an event loop). */
+/* Asks for a spare for reg, opened right after the current call is answered (never without an event loop). */
 void region_spare_want(Region *reg);
 
 /* Closes reg's spare and forgets the wish; for region_free(). */
 void region_spare_drop(Region *reg);
 
-/* Frees the idle event source; manager_free() calls it after every region is gone. */
+/*
+ * Closes fd, a memfd view file gmemd no longer holds for anyone, when the
+ * current call is answered (at once without an event loop): the VM holding its own
+ * reference sees no difference, and the Detach answer does not wait for
+ * the close.
+ */
+void manager_close_later(Manager *m, int fd);
+
+/* Closes what waits and frees the event source; manager_free() calls it after every region is gone. */
 void manager_spare_done(Manager *m);

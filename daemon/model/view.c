@@ -73,11 +73,22 @@ static void view_close_file(View *v) {
         v->fd = safe_close(v->fd);
 }
 
+/* view_close_file() of a view already unlinked from reg: a memfd view's file is closed when gmemd is idle. */
+static void view_close_file_later(View *v, Region *reg) {
+        if (reg && reg->backend == BACKEND_MEMFD && reg->manager)
+                manager_close_later(reg->manager, TAKE_FD(v->fd));
+        else
+                v->fd = safe_close(v->fd);
+}
+
 View *view_free(View *v) {
+        Region *reg;
+
         if (!v)
                 return NULL;
+        reg = v->region;
         view_unlink(v);
-        view_close_file(v);
+        view_close_file_later(v, reg);
         usage_charge_release(&v->charge);
         free(v);
         return NULL;
