@@ -14,6 +14,7 @@
 #include "region.h"
 #include "usage.h"
 #include "view.h"
+#include "region-spare.h"
 #include "vm-dbus.h"
 #include "vm.h"
 
@@ -147,7 +148,9 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
                 return sd_bus_error_set_errnof(error, r, "Cannot give VM '%s' a view of region '%s': %s", vm->name,
                                                reg->name, strerror(-r));
         }
-        return sd_bus_send(NULL, reply, NULL);
+        r = sd_bus_send(NULL, reply, NULL);
+        manager_after_answer(vm->manager);      /* the spare for the next view, now that the answer is out */
+        return r;
 }
 
 int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
@@ -169,7 +172,9 @@ int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = view_detach(v, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
-        return sd_bus_reply_method_return(msg, NULL);
+        r = sd_bus_reply_method_return(msg, NULL);
+        manager_after_answer(vm->manager);      /* closing the view's file, now that the answer is out */
+        return r;
 }
 
 int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {

@@ -58,9 +58,8 @@ static void close_waiting(Manager *m) {
                 safe_close(m->close_later[--m->n_close_later]);
 }
 
-/* After an answer: closes what waits, and opens a spare for every region that asked (a failure leaves it without one). */
-static int on_spare(sd_event_source *s, void *userdata) {
-        Manager *m = userdata;
+/* Closes what waits, and opens a spare for every region that asked (a failure leaves it without one). */
+static void do_after_answer(Manager *m) {
         Region *reg;
 
         close_waiting(m);
@@ -78,7 +77,18 @@ static int on_spare(sd_event_source *s, void *userdata) {
                 reg->spare_fd = bv.fd;
                 m->n_spare_fds++;
         }
+}
+
+static int on_spare(sd_event_source *s, void *userdata) {
+        do_after_answer(userdata);
         return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+}
+
+void manager_after_answer(Manager *m) {
+        if (!m->spare_source || (!m->spare_queue && m->n_close_later == 0))
+                return;
+        do_after_answer(m);
+        (void) sd_event_source_set_enabled(m->spare_source, SD_EVENT_OFF);
 }
 
 /* Turns the after-answer source on, making it first if need be; false if there can be none. */

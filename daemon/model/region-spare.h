@@ -39,5 +39,12 @@ void region_spare_drop(Region *reg);
  */
 void manager_close_later(Manager *m, int fd);
 
+/*
+ * Does what waits for the current answer (closing, spares) now, for a
+ * handler that has just sent its answer: the event source that would do it
+ * next costs a dispatch of the event loop.
+ */
+void manager_after_answer(Manager *m);
+
 /* Closes what waits and frees the event source; manager_free() calls it after every region is gone. */
 void manager_spare_done(Manager *m);
