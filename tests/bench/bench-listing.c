@@ -116,7 +116,7 @@ static int fd_budget(pid_t pid, unsigned *ret) {
         return 0;
 }
 
-/* Regions first (as many as fit), then VMs (no fd), then views of region i by VM i with the fds left. */
+/* Regions first (as many as fit), then VMs (no fd), then views of region i by VM i with the fds left (two each). */
 static int populate(pid_t pid, unsigned *ret_regions, unsigned *ret_views) {
         unsigned budget, regions, views;
         int r;
@@ -145,8 +145,9 @@ static int populate(pid_t pid, unsigned *ret_regions, unsigned *ret_views) {
         if (r < 0)
                 return r;
         views = arg_vms < regions ? arg_vms : regions;
-        if (views > budget)
-                views = budget;
+        /* Each view costs its file and, for the region's next view, a spare (region-spare.h). */
+        if (views > budget / 2)
+                views = budget / 2;
         for (unsigned i = 0; i < views; i++) {
                 char vm[32], region[32];
 
