@@ -530,7 +530,7 @@ static int connect_broker(GmemClient **ret) {
                 const char *path = arg_direct_path;
 
                 if (!path) {
-                        path = getenv("GMEM_DIRECT_SOCKET");
+                        path = secure_getenv("GMEM_DIRECT_SOCKET");
                         if (isempty(path))
                                 path = GMEM_DIRECT_SOCKET_DEFAULT;
                 }

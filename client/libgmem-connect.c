@@ -99,7 +99,8 @@ int gmem_connect_address(const char *address, GmemClient **ret) {
 }
 
 const char *gmem_direct_socket_path(void) {
-        const char *e = getenv("GMEM_DIRECT_SOCKET");
+        /* secure_getenv: a setuid program linked with libgmem is not to be pointed at someone's socket. */
+        const char *e = secure_getenv("GMEM_DIRECT_SOCKET");
 
         return isempty(e) ? GMEM_DIRECT_SOCKET_DEFAULT : e;
 }

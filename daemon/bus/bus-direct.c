@@ -30,6 +30,7 @@ struct DirectConn {
         uid_t uid;
         unsigned unread_fds;        /* sent since the send queue was last seen empty */
         bool authenticating;        /* not yet seen ready (on_post) */
+        bool draining;              /* ready, with what sd-bus read still to process (on_post) */
         uint64_t accepted_usec;     /* CLOCK_MONOTONIC */
         bool closed;                /* disconnected; freed by the reaper */
         DirectConn *prev, *next;
@@ -45,10 +46,12 @@ struct DirectServer {
         sd_event_source *accept_pause;
         sd_event_source *reaper;
         sd_event_source *post;      /* on while connections authenticate */
+        sd_event_source *drain;     /* on while ready connections have read messages to process */
         sd_event_source *auth_timer;        /* ends authentications that take too long */
         DirectConn *conns;
         unsigned n_conns;
         unsigned n_authenticating;
+        unsigned n_draining;
         DirectConn *current;        /* whose message is being dispatched */
 };
 
@@ -68,6 +71,8 @@ static DirectConn *conn_free(DirectConn *c) {
                 s->current = NULL;
         if (c->authenticating)
                 s->n_authenticating--;
+        if (c->draining)
+                s->n_draining--;
         s->n_conns--;
         sd_bus_close_unref(c->bus);       /* no flush: a peer that does not read would hold gmemd up */
         free(c);
@@ -118,25 +123,54 @@ static int on_conn_message(sd_bus_message *msg, void *userdata, sd_bus_error *re
  * authentication (the client sends "BEGIN" and its first call at once) and
  * then waits for the socket to become readable again before it looks at
  * what it already has: a client that waits for that answer would wait
- * forever. So once a connection is ready, it is processed until idle.
+ * forever. So once a connection is ready, it is processed, at most
+ * DRAIN_BATCH messages per event-loop iteration (a client that keeps
+ * sending is not to hold the loop), until sd-bus has nothing left of what
+ * it read; from then on the socket's readiness drives it, one message at a
+ * time.
  */
-static int on_post(sd_event_source *src, void *userdata) {
+#define DRAIN_BATCH 16
+
+/* Processes what sd-bus of each ready connection has read, DRAIN_BATCH messages per connection per iteration. */
+static int on_drain(sd_event_source *src, void *userdata) {
         DirectServer *s = userdata;
 
-        for (DirectConn *c = s->conns; c && s->n_authenticating > 0; c = c->next) {
-                int r;
+        for (DirectConn *c = s->conns; c && s->n_draining > 0; c = c->next) {
+                int r = 0;
 
-                if (!c->authenticating || c->closed || sd_bus_is_ready(c->bus) <= 0)
+                if (!c->draining)
                         continue;
-                c->authenticating = false;
-                s->n_authenticating--;
-                do
+                for (unsigned i = 0; i < DRAIN_BATCH && !c->closed; i++) {
                         r = sd_bus_process(c->bus, NULL);
-                while (r > 0 && !c->closed);
+                        if (r <= 0)
+                                break;
+                }
                 if (r < 0 && !c->closed) {
                         log_debug_errno(r, "Direct connection of uid %u failed", (unsigned) c->uid);
                         conn_closed(c);
                 }
+                if (r <= 0 || c->closed) {
+                        c->draining = false;
+                        s->n_draining--;
+                }
+        }
+        if (s->n_draining == 0)
+                (void) sd_event_source_set_enabled(src, SD_EVENT_OFF);
+        return 0;
+}
+
+/* After any event: connections that have finished authenticating start draining. */
+static int on_post(sd_event_source *src, void *userdata) {
+        DirectServer *s = userdata;
+
+        for (DirectConn *c = s->conns; c && s->n_authenticating > 0; c = c->next) {
+                if (!c->authenticating || c->closed || sd_bus_is_ready(c->bus) <= 0)
+                        continue;
+                c->authenticating = false;
+                s->n_authenticating--;
+                c->draining = true;
+                s->n_draining++;
+                (void) sd_event_source_set_enabled(s->drain, SD_EVENT_ON);
         }
         if (s->n_authenticating == 0) {
                 (void) sd_event_source_set_enabled(s->post, SD_EVENT_OFF);
@@ -387,6 +421,10 @@ int direct_server_new(Manager *m, sd_event *event, DirectServer **ret) {
         if (r >= 0)
                 r = sd_event_add_post(event, &s->post, on_post, s);
         if (r >= 0)
+                r = sd_event_add_defer(event, &s->drain, on_drain, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->drain, SD_EVENT_OFF);
+        if (r >= 0)
                 r = sd_event_add_time_relative(event, &s->auth_timer, CLOCK_MONOTONIC, DIRECT_AUTH_TIMEOUT_USEC, 0,
                                                on_auth_timer, s);
         if (r >= 0)
@@ -413,6 +451,7 @@ DirectServer *direct_server_free(DirectServer *s) {
         s->accept_pause = sd_event_source_disable_unref(s->accept_pause);
         s->reaper = sd_event_source_disable_unref(s->reaper);
         s->post = sd_event_source_disable_unref(s->post);
+        s->drain = sd_event_source_disable_unref(s->drain);
         s->auth_timer = sd_event_source_disable_unref(s->auth_timer);
         safe_close(s->listen_fd);
         bus_creds_cache_free(s->ctx.creds);

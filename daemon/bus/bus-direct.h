@@ -32,7 +32,7 @@
 #define DIRECT_CONNECTIONS_MAX 1024U
 #define DIRECT_PER_UID_MAX 64U
 #define DIRECT_UNREAD_FDS_MAX FDFLOW_CLIENT_MAX
-#define DIRECT_QUEUED_MAX 256U
+#define DIRECT_QUEUED_MAX 64U
 #define DIRECT_AUTH_TIMEOUT_USEC (10 * 1000 * 1000ULL)
 
 /* The name a service manager gives the socket (FileDescriptorName= of gmemd.socket). */

@@ -92,7 +92,7 @@ static void hook_vm_changed(Manager *m, Vm *vm) {
 static bool has_subscribers(const Manager *m) {
         const BusContext *ctx = m->hooks_userdata;
 
-        return ctx->subscribers && sd_bus_track_count(ctx->subscribers) > 0;
+        return bus_subscribers_count(ctx->subscribers) > 0;
 }
 
 static void hook_views_changed(Manager *m, Vm *vm, Region *reg) {
@@ -184,7 +184,7 @@ void bus_context_free(BusContext *ctx) {
         /* Frees the slots the cache holds, which hold references to the bus. */
         bus_creds_cache_free(ctx->creds);
         fdflow_free(ctx->fdflow);
-        sd_bus_track_unref(ctx->subscribers);
+        bus_subscribers_free(ctx->subscribers);
         free(ctx);
 }
 
@@ -201,21 +201,19 @@ static BusContext *subscription_context(sd_bus_message *msg, Manager *m, sd_bus_
 
 int bus_method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BusContext *ctx = subscription_context(msg, userdata, error);
+        const char *sender;
         int r;
 
         if (!ctx)
                 return -EOPNOTSUPP;
-        if (!ctx->subscribers) {
-                r = sd_bus_track_new(ctx->bus, &ctx->subscribers, NULL, NULL);
-                if (r < 0)
-                        return r;
-        }
-        if (sd_bus_track_count_sender(ctx->subscribers, msg) == 0 &&
-            sd_bus_track_count(ctx->subscribers) >= BUS_SUBSCRIBERS_MAX)
+        sender = sd_bus_message_get_sender(msg);
+        if (!sender)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "Cannot subscribe: the call has no sender");
+        r = bus_subscribers_add(&ctx->subscribers, ctx->bus, sender);
+        if (r == -EUSERS)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "Cannot subscribe: %u clients are subscribed (at most %u)",
-                                         sd_bus_track_count(ctx->subscribers), BUS_SUBSCRIBERS_MAX);
-        r = sd_bus_track_add_sender(ctx->subscribers, msg);
+                                         "Cannot subscribe: %zu clients are subscribed (at most %u)",
+                                         bus_subscribers_count(ctx->subscribers), BUS_SUBSCRIBERS_MAX);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(msg, NULL);
@@ -226,8 +224,8 @@ int bus_method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *er
 
         if (!ctx)
                 return -EOPNOTSUPP;
-        if (ctx->subscribers)
-                (void) sd_bus_track_remove_sender(ctx->subscribers, msg);
+        if (sd_bus_message_get_sender(msg))
+                bus_subscribers_remove(ctx->subscribers, sd_bus_message_get_sender(msg));
         return sd_bus_reply_method_return(msg, NULL);
 }
 

@@ -24,6 +24,5 @@ void bus_context_free(BusContext *ctx);
  * emitted whether or not anyone subscribed. Direct connections get no
  * signals: there Subscribe fails with NotSupported.
  */
-#define BUS_SUBSCRIBERS_MAX 512U
 int bus_method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int bus_method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error);

@@ -44,7 +44,9 @@ int bus_check_fds(sd_bus_message *msg, const Manager *m, unsigned keep, unsigned
 
         /* Each direct connection holds an fd too. */
         r = fdlimit_check(sd_bus_get_fd(bus), keep + send,
-                          manager_fds_held(m) + direct_server_connections(ctx ? ctx->direct : NULL), &limit);
+                          manager_fds_held(m) + direct_server_connections(m->direct_userdata ?
+                                                                          ((BusContext *) m->direct_userdata)->direct :
+                                                                          NULL), &limit);
         if (r >= 0 && send > 0 && ctx && ctx->direct)
                 fr = direct_server_admit_fds(ctx->direct, msg, send, &refusal);
         else if (r >= 0 && send > 0 && ctx)

@@ -14,6 +14,7 @@
 #include "gmem-errors.h"
 #include "bus-creds.h"
 #include "bus-fdflow.h"
+#include "bus-subscribers.h"
 #include "manager.h"
 #include "policy.h"
 #include "usage.h"
@@ -80,7 +81,7 @@ typedef struct BusContext {
         BusCredsCache *creds;
         FdFlow *fdflow;
         DirectServer *direct;
-        sd_bus_track *subscribers;  /* clients that called Subscribe(): Views changes are announced to them */
+        BusSubscribers *subscribers;        /* clients that called Subscribe(): Views changes are announced to them */
         unsigned emitting;          /* > 0 while gmemd emits signals: object lookups hide nothing */
 } BusContext;
 

@@ -43,7 +43,9 @@ int listen_fd_by_name(const char *name, int *ret_fd) {
 int listen_unix_socket(const char *path, int *ret_fd) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
+        mode_t old_umask;
         struct stat st;
+        int r;
 
         if (!path || path[0] != '/')
                 return -EINVAL;
@@ -62,11 +64,15 @@ int listen_unix_socket(const char *path, int *ret_fd) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        if (bind(fd, (const struct sockaddr *) &sa, sizeof(sa)) < 0)
+        /* Mode 0666 from the start, whatever the umask (the policy decides who may do what), and no chmod()
+         * by path afterwards, which a symlink put there meanwhile would redirect. */
+        old_umask = umask(0111);
+        r = bind(fd, (const struct sockaddr *) &sa, sizeof(sa));
+        (void) umask(old_umask);
+        if (r < 0)
                 return -errno;
-        /* Whatever the umask: the policy, not the file mode, decides who may do what. */
-        if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
-                int r = -errno;
+        if (listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
                 (void) unlink(path);
                 return r;
         }

@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "array.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "macro.h"
 #include "region-spare.h"
@@ -68,7 +69,9 @@ static void do_after_answer(Manager *m) {
                 GmemError e = GMEM_ERROR_INIT;
 
                 spare_dequeue(reg);
-                if (reg->spare_fd >= 0 || m->n_spare_fds >= SPARE_FDS_MAX)
+                /* A spare never takes the room a view or the bus needs. */
+                if (reg->spare_fd >= 0 || m->n_spare_fds >= SPARE_FDS_MAX ||
+                    fdlimit_check(reg->br.fd, 1, manager_fds_held(m), NULL) < 0)
                         continue;
                 if (reg->ops->open_view(&reg->br, &(BackendViewSpec) { .access = VIEW_ACCESS_RW }, &bv, &e) < 0) {
                         log_debug("No spare view file for region '%s': %s", reg->name, e.message);

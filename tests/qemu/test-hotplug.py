@@ -133,6 +133,7 @@ class QemuHotplug(GmemTestCase):
         for v in (vm, inspector):
             self.gmemctl("register-vm", v)
             self.addCleanup(self._quietly, "UnregisterVm", "s", v)
+        self.with_spare(inspector, region)
         fds_before = self.gmemd_fd_count()
 
         ctl = os.path.join(self.work, "guest.ctl")
@@ -222,6 +223,7 @@ class QemuHotplug(GmemTestCase):
         self.addCleanup(self._quietly, "DestroyRegion", "s", region)
         self.gmemctl("register-vm", vm)
         self.addCleanup(self._quietly, "UnregisterVm", "s", vm)
+        self.with_spare(vm, region)
         fds_before = self.gmemd_fd_count()
 
         # Running, not -S: QEMU closes a removed fd only while the VM runs
