@@ -57,6 +57,28 @@ static int connect_system_bus(GmemClient **ret) {
         return gmem_client_new_from_bus(bus, ret);
 }
 
+/* A started connection to address with fds negotiated: to a bus (Hello) or to a peer. */
+static int open_address(const char *address, bool bus_client, const char *description, sd_bus **ret) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        (void) sd_bus_set_description(bus, description);
+        r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, bus_client);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, 1);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
 int gmem_connect(GmemClient **ret) {
         int r;
 
@@ -78,20 +100,7 @@ int gmem_connect_address(const char *address, GmemClient **ret) {
         if (isempty(address) || !ret)
                 return -EINVAL;
 
-        r = sd_bus_new(&bus);
-        if (r < 0)
-                return r;
-        (void) sd_bus_set_description(bus, "libgmem");
-        r = sd_bus_set_address(bus, address);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_bus_client(bus, 1);
-        if (r < 0)
-                return r;
-        r = sd_bus_negotiate_fds(bus, 1);
-        if (r < 0)
-                return r;
-        r = sd_bus_start(bus);
+        r = open_address(address, true, "libgmem", &bus);
         if (r < 0)
                 return r;
 
@@ -175,21 +184,8 @@ int gmem_connect_direct(const char *path, GmemClient **ret) {
         if (r < 0)
                 return r;
 
-        r = sd_bus_new(&bus);
-        if (r < 0)
-                return r;
-        (void) sd_bus_set_description(bus, "libgmem-direct");
-        r = sd_bus_set_address(bus, address);
-        if (r < 0)
-                return r;
         /* A peer: no Hello, no unique name. */
-        r = sd_bus_set_bus_client(bus, 0);
-        if (r < 0)
-                return r;
-        r = sd_bus_negotiate_fds(bus, 1);
-        if (r < 0)
-                return r;
-        r = sd_bus_start(bus);
+        r = open_address(address, false, "libgmem-direct", &bus);
         if (r < 0)
                 return r;
         r = wait_until_running(bus);
