@@ -916,36 +916,12 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
-        if (!getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
-                fprintf(stderr, "SKIP: DBUS_SYSTEM_BUS_ADDRESS is not set; run under bench-env\n");
-                return EXIT_SKIP;
-        }
-        r = bench_bus_open(&bus);
-        if (r >= 0)
-                r = bench_wait_for_name(bus, GMEMD_BUS_NAME, 20 * USEC_PER_SEC);
-        if (r < 0) {
-                fprintf(stderr, "bench-fd: gmemd is not on the bus: %s\n", strerror(-r));
-                return EXIT_FAILURE;
-        }
-        if (arg_paths[PATH_DIRECT] && !bench_direct_socket()) {
-                fprintf(stderr, "bench-fd: no gmemd-direct path: $GMEM_DIRECT_SOCKET is not set (a gmemd without "
-                        "--direct-socket, or not under bench-env)\n");
-                arg_paths[PATH_DIRECT] = false;
-                direct_missing = true;
-        }
-        if (arg_paths[PATH_DIRECT]) {
-                r = bench_wait_for_direct(20 * USEC_PER_SEC);
-                if (r < 0) {
-                        fprintf(stderr, "bench-fd: gmemd does not answer on %s: %s\n", bench_direct_socket(),
-                                strerror(-r));
-                        return EXIT_FAILURE;
-                }
-        }
-        r = bench_name_pid(bus, GMEMD_BUS_NAME, &gmemd_pid);
-        if (r >= 0)
-                r = bench_name_pid(bus, "org.freedesktop.DBus", &bus_pid);
-        if (r >= 0)
-                r = setup_gmemd(bus, max_clients);
+        direct_missing = arg_paths[PATH_DIRECT];
+        r = bench_find_gmemd("bench-fd", &arg_paths[PATH_DIRECT], &bus, &gmemd_pid, &bus_pid);
+        if (r > 0)
+                return r;
+        direct_missing = direct_missing && !arg_paths[PATH_DIRECT];
+        r = setup_gmemd(bus, max_clients);
         if (r >= 0)
                 r = start_floor_server(bus, FLOOR_BUS_NAME, false, &floor_pid);
         if (r >= 0)

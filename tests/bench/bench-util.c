@@ -280,3 +280,42 @@ void bench_print_command(int argc, char **argv) {
         }
         printf("\n");
 }
+
+int bench_find_gmemd(const char *prog, bool *direct, sd_bus **ret_bus, pid_t *ret_gmemd, pid_t *ret_bus_pid) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (!getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
+                fprintf(stderr, "SKIP: DBUS_SYSTEM_BUS_ADDRESS is not set; run under bench-env\n");
+                return EXIT_SKIP;
+        }
+        r = bench_bus_open(&bus);
+        if (r >= 0)
+                r = bench_wait_for_name(bus, GMEMD_BUS_NAME, 20 * USEC_PER_SEC);
+        if (r < 0) {
+                fprintf(stderr, "%s: gmemd is not on the bus: %s\n", prog, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        if (*direct && !bench_direct_socket()) {
+                fprintf(stderr, "%s: no gmemd-direct path: $GMEM_DIRECT_SOCKET is not set (a gmemd without "
+                        "--direct-socket, or not under bench-env)\n", prog);
+                *direct = false;
+        }
+        if (*direct) {
+                r = bench_wait_for_direct(20 * USEC_PER_SEC);
+                if (r < 0) {
+                        fprintf(stderr, "%s: gmemd does not answer on %s: %s\n", prog, bench_direct_socket(),
+                                strerror(-r));
+                        return EXIT_FAILURE;
+                }
+        }
+        r = bench_name_pid(bus, GMEMD_BUS_NAME, ret_gmemd);
+        if (r >= 0)
+                r = bench_name_pid(bus, "org.freedesktop.DBus", ret_bus_pid);
+        if (r < 0) {
+                fprintf(stderr, "%s: cannot find the daemons' pids: %s\n", prog, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        *ret_bus = TAKE_PTR(bus);
+        return 0;
+}

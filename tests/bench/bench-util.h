@@ -57,6 +57,15 @@ int bench_direct_open(sd_bus **ret);
 /* Waits until the direct socket answers a Peer.Ping; -ETIMEDOUT after timeout_usec. */
 int bench_wait_for_direct(uint64_t timeout_usec);
 
+/*
+ * What bench-fd and bench-burst find first under bench-env: the bus, gmemd
+ * on it, its direct socket answering if *direct (cleared, with a line on
+ * stderr, when bench-env exported none), and the pids of gmemd and of the
+ * bus. 0, or the exit status to end with (EXIT_SKIP outside bench-env,
+ * EXIT_FAILURE), having said why; prog names the benchmark in messages.
+ */
+int bench_find_gmemd(const char *prog, bool *direct, sd_bus **ret_bus, pid_t *ret_gmemd, pid_t *ret_bus_pid);
+
 /* VmRSS of pid in KiB, from /proc/PID/status. */
 int bench_vmrss_kib(pid_t pid, uint64_t *ret);
 /* CPU time a task has run, in ns (/proc/PID/schedstat; pid 0: the calling thread). */
