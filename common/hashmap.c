@@ -172,7 +172,8 @@ void *hashmap_get(const Hashmap *h, const char *key) {
         return e ? e->value : NULL;
 }
 
-void *hashmap_remove(Hashmap *h, const char *key) {
+/* Removes key's entry if it holds value (any value if match_value is false); its value, or NULL. */
+static void *remove_entry(Hashmap *h, const char *key, bool match_value, const void *value) {
         uint64_t hash;
         HashmapEntry **pp, *e;
         void *v;
@@ -183,7 +184,7 @@ void *hashmap_remove(Hashmap *h, const char *key) {
         for (pp = &h->buckets[hash & (h->n_buckets - 1)]; (e = *pp); pp = &e->chain)
                 if (e->hash == hash && streq(e->key, key))
                         break;
-        if (!e)
+        if (!e || (match_value && e->value != value))
                 return NULL;
 
         *pp = e->chain;
@@ -202,6 +203,14 @@ void *hashmap_remove(Hashmap *h, const char *key) {
         if (h->n_buckets > MIN_BUCKETS && h->n_entries < h->n_buckets / 8)
                 rehash(h, h->n_buckets / 2);
         return v;
+}
+
+void *hashmap_remove(Hashmap *h, const char *key) {
+        return remove_entry(h, key, false, NULL);
+}
+
+bool hashmap_remove_value(Hashmap *h, const char *key, const void *value) {
+        return remove_entry(h, key, true, value) != NULL;
 }
 
 size_t hashmap_size(const Hashmap *h) {

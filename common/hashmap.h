@@ -31,6 +31,8 @@ int hashmap_put(Hashmap *h, const char *key, void *value);
 void *hashmap_get(const Hashmap *h, const char *key);
 /* Removes and returns the value, NULL if absent. */
 void *hashmap_remove(Hashmap *h, const char *key);
+/* Removes key only while it maps to value (one lookup); whether it did. value must not be NULL. */
+bool hashmap_remove_value(Hashmap *h, const char *key, const void *value);
 size_t hashmap_size(const Hashmap *h);
 /* The oldest value, NULL if empty. */
 void *hashmap_first(const Hashmap *h);

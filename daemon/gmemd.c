@@ -22,6 +22,7 @@
 
 #include "backend.h"
 #include "backend-kmod.h"
+#include "backend-util.h"
 #include "bus-direct.h"
 #include "bus-link.h"
 #include "fdlimit.h"
@@ -421,6 +422,11 @@ static int run(int argc, char *argv[]) {
         r = drop_privileges();
         if (r < 0)
                 return r;
+        /* gmemd's own fd table, for re-opening view files: after the helper has closed its fds. */
+        r = backend_reopen_init();
+        if (r < 0)
+                log_warning("Cannot open /proc/self/fd on procfs (%s): view files are re-opened by path and "
+                            "checked one by one", strerror(-r));
         /* As gmemd's own user: the device's group, not root, decides. Without it the kmod backend is unavailable. */
         if (backend_kmod_open(arg_gmem_device) < 0)
                 log_debug("Backend 'kmod': %s", backend_kmod_why());

@@ -104,19 +104,18 @@ static int memfd_family_create(const BackendCreateParams *p, unsigned flags, Bac
  * a memfd: a view file reaches the whole inode with its access.
  */
 static int memfd_open_view(const BackendRegion *br, const BackendViewSpec *spec, BackendView *ret, GmemError *e) {
-        ViewAccess access = spec->access;
         _cleanup_close_ int fd = -EBADF;
-        char path[64];
+        bool checked;
         int r;
 
-        gmem_format_uint(path, "/proc/self/fd/", (uint64_t) br->fd);
-        fd = open(path, (access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+        fd = backend_reopen(br->fd, spec->access == VIEW_ACCESS_RW ? O_RDWR : O_RDONLY, &checked);
         if (fd < 0)
-                return gmem_error_set_errno(e, errno, "Cannot open a new view file (%s)", path);
-
-        r = backend_check_view_inode(br, fd);
-        if (r < 0)
-                return gmem_error_set_errno(e, r, "Re-opened view file is not the region's inode");
+                return gmem_error_set_errno(e, fd, "Cannot open a new view file of fd %d", br->fd);
+        if (!checked) {
+                r = backend_check_view_inode(br, fd);
+                if (r < 0)
+                        return gmem_error_set_errno(e, r, "Re-opened view file is not the region's inode");
+        }
 
         *ret = (BackendView) { .fd = TAKE_FD(fd) };
         return 0;

@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "backend-util.h"
+#include "macro.h"
 #include "parse.h"
 
 uint64_t backend_system_page_size(void) {
@@ -95,6 +98,54 @@ int backend_fd_link(int fd, char *buf, size_t size) {
                 return negative_errno();
         buf[l] = 0;
         return 0;
+}
+
+/*
+ * gmemd's own fd table in procfs, opened once: re-opening a file relative to
+ * it is one lookup, not a walk of /proc/self/fd/N, and the file is the fd's
+ * own inode by construction. procfs's magic is checked when it is opened:
+ * "self" of a procfs is always the caller, so no other process's file and
+ * no file some other filesystem mounted on /proc names can come of it. Not
+ * inherited: only gmemd's process uses it (the owner helper closes every fd).
+ */
+static int proc_fd_dir = -EBADF;
+
+int backend_reopen_init(void) {
+        struct statfs sfs;
+        int fd;
+
+        if (proc_fd_dir >= 0)
+                return 0;
+        fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) {
+                (void) close(fd);
+                return -ENOMEDIUM;
+        }
+        proc_fd_dir = fd;
+        return 0;
+}
+
+void backend_reopen_done(void) {
+        proc_fd_dir = safe_close(proc_fd_dir);
+}
+
+int backend_reopen(int fd, int flags, bool *ret_checked) {
+        char name[32], path[64];
+        int r;
+
+        if (proc_fd_dir >= 0) {
+                gmem_format_uint(name, "", (uint64_t) fd);
+                r = openat(proc_fd_dir, name, flags | O_CLOEXEC | O_NOCTTY);
+                *ret_checked = true;
+        } else {
+                /* Without the directory, /proc is whatever is mounted there now: the caller checks. */
+                gmem_format_uint(path, "/proc/self/fd/", (uint64_t) fd);
+                r = open(path, flags | O_CLOEXEC | O_NOCTTY);
+                *ret_checked = false;
+        }
+        return r < 0 ? negative_errno() : r;
 }
 
 int backend_adopt_view_same_inode(const BackendRegion *br, int fd, const BackendViewSpec *spec, BackendView *ret,

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backend.h"
@@ -18,6 +19,17 @@ int backend_hugepage_default_size(uint64_t *ret);
 int backend_hugepage_counts(uint64_t page_size, uint64_t *ret_total, uint64_t *ret_free);
 /* What /proc/self/fd/FD links to ("/memfd:gmem:r (deleted)", "anon_inode:[pidfd]", ...). */
 int backend_fd_link(int fd, char *buf, size_t size);
+/*
+ * A new open file of fd's inode, through gmemd's own fd table in procfs
+ * (O_CLOEXEC and O_NOCTTY added to flags); a new fd or a negative errno.
+ * *ret_checked says whether it is the same inode by construction (the table
+ * was opened and checked by backend_reopen_init()); if false, it was
+ * opened through whatever /proc is now, and the caller checks the inode.
+ */
+int backend_reopen(int fd, int flags, bool *ret_checked);
+/* Opens gmemd's fd table for backend_reopen(): once, at start, after privileges are dropped. */
+int backend_reopen_init(void);
+void backend_reopen_done(void);
 /*
  * BackendOps.adopt_view of backends whose views are files of the region's
  * own inode: fd must be one, opened with spec's access.

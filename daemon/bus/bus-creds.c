@@ -47,8 +47,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(BusCreds *, bus_creds_free);
 static void parked_free(Parked *p) {
         if (!p)
                 return;
-        if (p->cache && hashmap_get(p->cache->parked, p->sender) == p)
-                hashmap_remove(p->cache->parked, p->sender);
+        if (p->cache)
+                (void) hashmap_remove_value(p->cache->parked, p->sender, p);
         sd_bus_slot_unref(p->slot);
         for (size_t i = 0; i < p->n_messages; i++)
                 sd_bus_message_unref(p->messages[i]);

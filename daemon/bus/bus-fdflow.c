@@ -50,8 +50,7 @@ struct FdFlow {
 static void client_free(FdFlow *f, FdFlowClient *c) {
         if (!c)
                 return;
-        if (hashmap_get(f->clients, c->sender) == c)
-                hashmap_remove(f->clients, c->sender);
+        (void) hashmap_remove_value(f->clients, c->sender, c);
         f->total -= c->fds;
         free(c->sender);
         free(c);

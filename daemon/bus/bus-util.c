@@ -178,7 +178,7 @@ static int bus_read_option_entry(sd_bus_message *m, const BusOption *options, si
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options: expected a{sv}");
         if (r == 0)
                 return 0;
-        r = sd_bus_message_read(m, "s", &key);
+        r = sd_bus_message_read_basic(m, 's', &key);
         if (r < 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed option key");
 
@@ -201,6 +201,11 @@ static int bus_read_option_entry(sd_bus_message *m, const BusOption *options, si
         return 1;
 }
 
+int bus_read_string(sd_bus_message *m, const char **ret) {
+        int r = sd_bus_message_read_basic(m, 's', ret);
+        return r == 0 ? -EBADMSG : r;
+}
+
 int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, GmemError *e) {
         bool seen[16] = {};
         int r;
@@ -212,11 +217,19 @@ int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, Gmem
         if (r < 0)
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options: expected a{sv}");
 
-        do {
+        /* Asking whether the array is done is cheaper than a failed enter: most calls pass no options. */
+        for (;;) {
+                r = sd_bus_message_at_end(m, false);
+                if (r < 0)
+                        return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed options");
+                if (r > 0)
+                        break;
                 r = bus_read_option_entry(m, options, n, seen, e);
                 if (r < 0)
                         return r;
-        } while (r > 0);
+                if (r == 0)
+                        break;
+        }
 
         r = sd_bus_message_exit_container(m);
         if (r < 0)

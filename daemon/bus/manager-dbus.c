@@ -158,7 +158,7 @@ static int with_region(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_me
         Region *reg;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &name);
+        r = bus_read_string(msg, &name);
         if (r < 0)
                 return r;
         r = bus_get_region(m, msg, name, &reg, error);
@@ -173,7 +173,7 @@ static int with_vm(sd_bus_message *msg, Manager *m, int (*handler)(sd_bus_messag
         Vm *vm;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &name);
+        r = bus_read_string(msg, &name);
         if (r < 0)
                 return r;
         r = bus_get_vm(m, msg, name, &vm, error);
@@ -247,7 +247,7 @@ static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *
         Region *reg;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &name);
+        r = bus_read_string(msg, &name);
         if (r < 0)
                 return r;
         r = bus_get_region(userdata, msg, name, &reg, error);
@@ -265,7 +265,7 @@ static int method_get_vm(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         Vm *vm;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &name);
+        r = bus_read_string(msg, &name);
         if (r < 0)
                 return r;
         r = bus_get_vm(userdata, msg, name, &vm, error);
@@ -356,7 +356,7 @@ static int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error 
         Vm *vm;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &p.name);
+        r = bus_read_string(msg, &p.name);
         if (r < 0)
                 return r;
         const BusOption options[] = {

@@ -81,6 +81,8 @@ int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 }
 
 int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        /* The spare for the next view is opened on the way out, after the answer. */
+        _cleanup_(manager_answer_endp) Manager *answering = manager_answer_begin(vm->manager);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(usage_charge_release) UsageCharge charge = {};
         Actor caller;
@@ -93,7 +95,9 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         View *v;
         int r;
 
-        r = sd_bus_message_read(msg, "ss", &region, &access);
+        r = bus_read_string(msg, &region);
+        if (r >= 0)
+                r = bus_read_string(msg, &access);
         if (r < 0)
                 return r;
         const BusOption options[] = {
@@ -148,19 +152,19 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
                 return sd_bus_error_set_errnof(error, r, "Cannot give VM '%s' a view of region '%s': %s", vm->name,
                                                reg->name, strerror(-r));
         }
-        r = sd_bus_send(NULL, reply, NULL);
-        manager_after_answer(vm->manager);      /* the spare for the next view, now that the answer is out */
-        return r;
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
+        /* The view's file is closed on the way out, after the answer. */
+        _cleanup_(manager_answer_endp) Manager *answering = manager_answer_begin(vm->manager);
         Actor caller;
         GmemError e = GMEM_ERROR_INIT;
         const char *region;
         View *v = NULL;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &region);
+        r = bus_read_string(msg, &region);
         if (r < 0)
                 return r;
         r = bus_get_view(msg, vm, region, &v, error);
@@ -172,9 +176,7 @@ int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         r = view_detach(v, &e);
         if (r < 0)
                 return bus_set_gmem_error(error, &e, r);
-        r = sd_bus_reply_method_return(msg, NULL);
-        manager_after_answer(vm->manager);      /* closing the view's file, now that the answer is out */
-        return r;
+        return sd_bus_reply_method_return(msg, NULL);
 }
 
 int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
@@ -184,7 +186,7 @@ int bus_vm_method_get_fd(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         View *v = NULL;
         int r, fd;
 
-        r = sd_bus_message_read(msg, "s", &region);
+        r = bus_read_string(msg, &region);
         if (r < 0)
                 return r;
         r = bus_get_view(msg, vm, region, &v, error);

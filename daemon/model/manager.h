@@ -67,6 +67,8 @@ struct Manager {
         Region *grants_queue;       /* regions whose grants are stale (region.h) */
         Region *spare_queue;        /* regions to open a spare view file for (region-spare.h) */
         sd_event_source *spare_source;
+        bool spare_source_on;
+        unsigned answering;         /* answers in progress (manager_answer_begin()) */
         size_t n_spare_fds;
         int *close_later;           /* view files to close when idle (region-spare.h) */
         size_t n_close_later, allocated_close_later;

@@ -49,8 +49,8 @@ Migration *migration_free(Migration *mig) {
         if (!mig)
                 return NULL;
         migration_unpin(mig);
-        if (mig->manager && hashmap_get(mig->manager->migrations, mig->key) == mig)
-                hashmap_remove(mig->manager->migrations, mig->key);
+        if (mig->manager)
+                (void) hashmap_remove_value(mig->manager->migrations, mig->key, mig);
         if (mig->regions)
                 for (size_t i = 0; i < mig->n_views; i++)
                         free(mig->regions[i]);

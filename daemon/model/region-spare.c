@@ -82,22 +82,46 @@ static void do_after_answer(Manager *m) {
         }
 }
 
+static void after_answer_off(Manager *m) {
+        if (m->spare_source_on && sd_event_source_set_enabled(m->spare_source, SD_EVENT_OFF) >= 0)
+                m->spare_source_on = false;
+}
+
 static int on_spare(sd_event_source *s, void *userdata) {
-        do_after_answer(userdata);
-        return sd_event_source_set_enabled(s, SD_EVENT_OFF);
-}
+        Manager *m = userdata;
 
-void manager_after_answer(Manager *m) {
-        if (!m->spare_source || (!m->spare_queue && m->n_close_later == 0))
-                return;
         do_after_answer(m);
-        (void) sd_event_source_set_enabled(m->spare_source, SD_EVENT_OFF);
+        after_answer_off(m);
+        return 0;
 }
 
-/* Turns the after-answer source on, making it first if need be; false if there can be none. */
+Manager *manager_answer_begin(Manager *m) {
+        m->answering++;
+        return m;
+}
+
+void manager_answer_endp(Manager **mp) {
+        Manager *m = *mp;
+
+        if (!m || --m->answering > 0)
+                return;
+        if (m->spare_queue || m->n_close_later > 0)
+                do_after_answer(m);
+        after_answer_off(m);
+}
+
+/*
+ * Makes sure what was just queued is done after the answer: by the answer in
+ * progress, or by the event source, made first if need be and turned on;
+ * false if there can be neither.
+ */
 static bool after_answer_on(Manager *m) {
         if (!m->event)
                 return false;
+        if (m->answering > 0)
+                return true;
+        if (m->spare_source_on)
+                return true;
         if (!m->spare_source) {
                 if (sd_event_add_defer(m->event, &m->spare_source, on_spare, m) < 0)
                         return false;
@@ -106,7 +130,10 @@ static bool after_answer_on(Manager *m) {
                  * answer that asked for it has been sent by then. */
                 (void) sd_event_source_set_priority(m->spare_source, SD_EVENT_PRIORITY_NORMAL);
         }
-        return sd_event_source_set_enabled(m->spare_source, SD_EVENT_ON) >= 0;
+        if (sd_event_source_set_enabled(m->spare_source, SD_EVENT_ON) < 0)
+                return false;
+        m->spare_source_on = true;
+        return true;
 }
 
 void manager_close_later(Manager *m, int fd) {
@@ -138,4 +165,5 @@ void manager_spare_done(Manager *m) {
         m->close_later = NULL;
         m->allocated_close_later = 0;
         m->spare_source = sd_event_source_disable_unref(m->spare_source);
+        m->spare_source_on = false;
 }

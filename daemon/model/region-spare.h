@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * region-spare.h — memfd view files opened ahead and closed behind. A memfd
- * view is a re-open of the region's inode through /proc/self/fd: two system
- * calls (open and the inode check) on the way to the Attach answer, and a
- * close on the way to the Detach answer. Once a region has had a read-write
+ * view is a re-open of the region's inode through gmemd's /proc/self/fd (an
+ * open, and an inode check where that directory could not be opened) on the
+ * way to the Attach answer, and a close on the way to the Detach answer. Once a region has had a read-write
  * view, gmemd keeps one such file spare, opened right after the answer that
  * took the last one has gone, and the next read-write view of that region
  * takes it; a view file gmemd lets go of is closed after the answer too. A
@@ -40,11 +40,17 @@ void region_spare_drop(Region *reg);
 void manager_close_later(Manager *m, int fd);
 
 /*
- * Does what waits for the current answer (closing, spares) now, for a
- * handler that has just sent its answer: the event source that would do it
- * next costs a dispatch of the event loop.
+ * A handler that sends its answer itself brackets its work with these:
+ * until the end, what waits for the answer (closing, spares) waits for
+ * manager_answer_endp(), which does it (after the answer, on the way out of
+ * the handler; before the error answer sd-bus sends for a failed one),
+ * instead of turning on the event source that would do it next, which costs
+ * two changes of the source and a dispatch of the event loop per call.
+ *
+ *   _cleanup_(manager_answer_endp) Manager *answering = manager_answer_begin(m);
  */
-void manager_after_answer(Manager *m);
+Manager *manager_answer_begin(Manager *m);
+void manager_answer_endp(Manager **m);
 
 /* Closes what waits and frees the event source; manager_free() calls it after every region is gone. */
 void manager_spare_done(Manager *m);

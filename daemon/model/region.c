@@ -349,16 +349,31 @@ static int grant_compare(const void *a, const void *b) {
 }
 
 /* The grants the live views imply: one entry per uid, with the highest access any of its views has. */
+/* Whether v's VM gets a grant on the inode: a live view of a VM with a hypervisor uid other than root. */
+static bool view_grants(const View *v) {
+        return v->state != VIEW_STATE_REVOKED && v->vm->has_uid && v->vm->uid != 0;
+}
+
 static int region_compute_grants(Region *reg, BackendGrant **ret, size_t *ret_n) {
         _cleanup_free_ BackendGrant *grants = NULL;
         size_t n = 0, k = 0;
         View *v;
 
-        grants = calloc(hashmap_size(reg->views) + 1, sizeof(BackendGrant));
+        HASHMAP_FOREACH(v, reg->views, i)
+                if (view_grants(v))
+                        n++;
+        /* Most VMs have no uid: no list to build (an attach or detach of one does not allocate). */
+        if (n == 0) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        grants = calloc(n, sizeof(BackendGrant));
         if (!grants)
                 return -ENOMEM;
+        n = 0;
         HASHMAP_FOREACH(v, reg->views, i)
-                if (v->state != VIEW_STATE_REVOKED && v->vm->has_uid && v->vm->uid != 0)
+                if (view_grants(v))
                         grants[n++] = (BackendGrant) { .uid = (uint32_t) v->vm->uid, .access = v->access };
 
         qsort(grants, n, sizeof(BackendGrant), grant_compare);

@@ -55,10 +55,8 @@ static void view_unlink(View *v) {
 
         if (!vm || !reg)
                 return;
-        if (hashmap_get(vm->views, reg->name) == v)
-                hashmap_remove(vm->views, reg->name);
-        if (hashmap_get(reg->views, vm->name) == v)
-                hashmap_remove(reg->views, vm->name);
+        (void) hashmap_remove_value(vm->views, reg->name, v);
+        (void) hashmap_remove_value(reg->views, vm->name, v);
         if (v->fd >= 0)
                 vm->manager->n_view_fds--;
         region_grants_stale(reg);
@@ -298,7 +296,7 @@ int view_attach(Vm *vm, Region *reg, const ViewParams *p, UsageCharge *reserved,
                 GmemError *e) {
         _cleanup_(usage_charge_release) UsageCharge charge = usage_charge_take(reserved);
         View *v = view_lookup(vm, reg), proto;
-        bool again = view_is_live(vm, reg);
+        bool again = v && v->state != VIEW_STATE_REVOKED;     /* view_is_live(), without a second lookup */
         int r;
 
         if (charge.manager != vm->manager || (!again && charge.amount[QUOTA_VIEWS] != 1))

@@ -214,8 +214,8 @@ Vm *vm_free(Vm *vm) {
                 migration_free(vm->migration);
         while ((v = hashmap_first(vm->views)))
                 view_free(v);
-        if (vm->manager && vm->name && hashmap_get(vm->manager->vms, vm->name) == vm)
-                hashmap_remove(vm->manager->vms, vm->name);
+        if (vm->manager)
+                (void) hashmap_remove_value(vm->manager->vms, vm->name, vm);
         usage_charge_release(&vm->charge);
         sd_event_source_disable_unref(vm->leader_source);
         safe_close(vm->pidfd);

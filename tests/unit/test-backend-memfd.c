@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "backend-util.h"
 #include "tests.h"
 
 #define SIZE (64 * 4096)
@@ -395,15 +396,42 @@ static void test_hugetlb_secret(void) {
         backend_region_release(&s);
 }
 
+/* Re-opening through gmemd's fd table and through the path gives files of the same inode; only the table's
+ * are the same by construction. */
+static void test_reopen(void) {
+        bool checked = true;
+        struct stat a, b;
+        int fd;
+
+        backend_reopen_done();
+        fd = backend_reopen(region.fd, O_RDONLY, &checked);
+        EXPECT(fd >= 0 && !checked, "without the fd table a re-open goes by path and is left to check (%s)",
+               fd < 0 ? strerror(-fd) : "opened");
+        EXPECT(fstat(fd, &a) == 0 && fstat(region.fd, &b) == 0 && a.st_ino == b.st_ino, "by path: the same inode");
+        close(fd);
+        EXPECT(backend_reopen_init() == 0 && backend_reopen_init() == 0, "the fd table opens (once)");
+        fd = backend_reopen(region.fd, O_RDWR, &checked);
+        EXPECT(fd >= 0 && checked, "through the fd table a re-open needs no check (%s)",
+               fd < 0 ? strerror(-fd) : "opened");
+        EXPECT(fstat(fd, &a) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev, "through the table: the same inode");
+        EXPECT((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR && (fcntl(fd, F_GETFD) & FD_CLOEXEC),
+               "with the access asked, close-on-exec");
+        close(fd);
+        EXPECT(backend_reopen(12345, O_RDONLY, &checked) == -ENOENT, "an fd that is not open: ENOENT");
+}
+
 int main(void) {
         make_region();
         RUN(test_lockdown);
         RUN(test_views_distinct);
+        RUN(test_reopen);
+        RUN(test_views_distinct);       /* again, through the fd table */
         RUN(test_read_only_routes);
         RUN(test_grants);
         RUN(test_discard_allocate);
         RUN(test_free_memory);
         RUN(test_hugetlb_secret);
         backend_region_release(&region);
+        backend_reopen_done();
         return 0;
 }

@@ -18,6 +18,12 @@ static void test_basic(void) {
         EXPECT(hashmap_remove(h, "a") == (void *) 1, "remove returns the value");
         EXPECT(hashmap_remove(h, "a") == NULL, "a second remove finds nothing");
         EXPECT(hashmap_size(h) == 0, "the table is empty");
+        EXPECT(hashmap_put(h, "c", (void *) 3) == 0, "put c");
+        EXPECT(!hashmap_remove_value(h, "c", (void *) 4), "remove_value of another value leaves c");
+        EXPECT(hashmap_get(h, "c") == (void *) 3, "c is still there");
+        EXPECT(!hashmap_remove_value(h, "d", (void *) 3), "remove_value of a missing key finds nothing");
+        EXPECT(hashmap_remove_value(h, "c", (void *) 3), "remove_value of c's own value removes it");
+        EXPECT(hashmap_get(h, "c") == NULL && hashmap_size(h) == 0, "c is gone");
         EXPECT(hashmap_put(NULL, "a", NULL) == -EINVAL, "put on NULL is refused");
         hashmap_free(h);
         EXPECT(hashmap_free(NULL) == NULL, "free accepts NULL");
