@@ -386,7 +386,9 @@ static int run(int argc, char *argv[]) {
         else
                 log_debug("File descriptor limit: %llu", (unsigned long long) rl.rlim_cur);
 
-        r = sd_event_default(&event);
+        /* A loop of its own, not the thread's default: sd-event checks a default loop's thread with a gettid()
+         * system call in every iteration, one per message. */
+        r = sd_event_new(&event);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate event loop");
         r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
