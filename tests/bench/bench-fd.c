@@ -44,7 +44,8 @@
  *                throughput is clients / mean latency (Little's law).
  * Each table shows the median of each figure across runs, with the ratio of
  * gmemd's time per operation to the floors'. The report ends with the
- * targets: gmemd within 1.5x of the sd-bus floor; on the direct socket,
+ * targets: gmemd within 1.2x of the sd-bus floor for interleaved
+ * attach+detach, within 1.5x otherwise; on the direct socket,
  * GetFd within 2x of the SCM_RIGHTS round trip and attach+detach at least 4x
  * the rate of the bus path (interleaved runs, medians of per-round ratios).
  *
@@ -740,18 +741,21 @@ static void print_report(Results *res) {
                         print_table(res, m);
 
         printf("\nRatios are medians of the ratios within each run (round).\n");
-        printf("\nTarget: gmemd within 1.5× of the sd-bus floor (time per operation).\n");
+        printf("\nTargets: gmemd within 1.2× of the sd-bus floor for interleaved attach+detach, within 1.5× "
+               "otherwise (time per operation; three decimals, so that a ratio printed at the limit is not "
+               "rounded into it).\n");
         for (Mode m = 0; m < _MODE_MAX; m++)
                 for (Op op = 0; op < _OP_MAX; op++)
                         for (size_t c = 0; c < arg_n_clients; c++) {
-                                double ratio;
+                                double ratio, target = m == MODE_INTERLEAVED && op == OP_ATTACH_DETACH ? 1.2 : 1.5;
 
                                 if (!arg_modes[m] || !measured(op, PATH_GMEMD) || !measured(op, PATH_FLOOR))
                                         continue;
                                 ratio = paired_ratio(res[c][m][op][PATH_GMEMD], res[c][m][op][PATH_FLOOR], 0);
-                                printf("  %-11s %-13s %u client%s: gmemd %.2f× the floor's time per operation: %s\n",
-                                       mode_name[m], op_name[op], arg_clients[c], arg_clients[c] == 1 ? " " : "s",
-                                       ratio, ratio <= 1.5 ? "within the target" : "over the target");
+                                printf("  %-11s %-13s %u client%s: gmemd %.3f× the floor's time per operation "
+                                       "(target ≤ %.1f×): %s\n", mode_name[m], op_name[op], arg_clients[c],
+                                       arg_clients[c] == 1 ? " " : "s", ratio, target,
+                                       ratio <= target ? "met" : "not met");
                         }
         if (!arg_modes[MODE_INTERLEAVED])
                 return;

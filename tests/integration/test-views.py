@@ -6,6 +6,7 @@ inode; the same VM asking again gets the same view; the broker keeps the
 view in custody so GetFd hands it out again; Discard punches a hole every
 view sees; Allocate pre-faults; the object properties follow.
 """
+import fcntl
 import os
 
 import gmemtest     # before dbus: without python3-dbus it skips the file with the reason
@@ -35,6 +36,28 @@ class Views(GmemTestCase):
                              f"views of VMs {what} share one open file description")
         if kcmp_same_file(fa, fa) is None:
             print("note: kcmp unavailable; compared file positions only")
+
+    def test_view_files_reopened_through_gmemds_own_fd_table(self):
+        """gmemd holds its own /proc/self/fd open (procfs, checked once) and
+        re-opens view files relative to it; it never fell back to re-opening
+        by path, which it would have said in its log. The view files are
+        files of the region's inode with the access asked, each its own."""
+        pid = self.world.gmemd_pid()
+        links = []
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                links.append(os.readlink(f"/proc/{pid}/fd/{name}"))
+            except OSError:
+                pass
+        self.assertIn(f"/proc/{pid}/fd", links, f"gmemd holds its own fd table open: {sorted(links)}")
+        self.assertNotIn("Cannot open /proc/self/fd on procfs", self.world.gmemd_log_text())
+        r = self.create_region(SIZE)
+        a, b = self.register_vm(), self.register_vm()
+        fa, fb = self.attach(a, r, "rw"), self.attach(b, r, "ro")
+        self.assertEqual(os.fstat(fa).st_ino, os.fstat(fb).st_ino, "both views are files of the region's inode")
+        self.assertEqual(fcntl.fcntl(fa, fcntl.F_GETFL) & os.O_ACCMODE, os.O_RDWR, "the rw view is O_RDWR")
+        self.assertEqual(fcntl.fcntl(fb, fcntl.F_GETFL) & os.O_ACCMODE, os.O_RDONLY, "the ro view is O_RDONLY")
+        self.assertFalse(same_open_file(fa, fb), "each view is an open file of its own")
 
     def test_allocated_bytes_without_and_with_views(self):
         """ALLOCATED of a region no file of which has left gmemd follows
