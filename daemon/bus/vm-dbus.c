@@ -82,7 +82,7 @@ int bus_vm_method_unregister(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 
 int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         /* The spare for the next view is opened on the way out, after the answer. */
-        _cleanup_(manager_answer_endp) Manager *answering = manager_answer_begin(vm->manager);
+        _unused_ _cleanup_(manager_answer_endp) Manager *answering = manager_answer_begin(vm->manager);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(usage_charge_release) UsageCharge charge = {};
         Actor caller;
@@ -157,7 +157,7 @@ int bus_vm_method_attach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
 
 int bus_vm_method_detach(sd_bus_message *msg, Vm *vm, sd_bus_error *error) {
         /* The view's file is closed on the way out, after the answer. */
-        _cleanup_(manager_answer_endp) Manager *answering = manager_answer_begin(vm->manager);
+        _unused_ _cleanup_(manager_answer_endp) Manager *answering = manager_answer_begin(vm->manager);
         Actor caller;
         GmemError e = GMEM_ERROR_INIT;
         const char *region;

@@ -47,7 +47,7 @@ void manager_close_later(Manager *m, int fd);
  * instead of turning on the event source that would do it next, which costs
  * two changes of the source and a dispatch of the event loop per call.
  *
- *   _cleanup_(manager_answer_endp) Manager *answering = manager_answer_begin(m);
+ *   _unused_ _cleanup_(manager_answer_endp) Manager *answering = manager_answer_begin(m);
  */
 Manager *manager_answer_begin(Manager *m);
 void manager_answer_endp(Manager **m);

@@ -268,11 +268,14 @@ class Guest:
         return out
 
     def wait_console(self, pattern, timeout):
-        """Waits for a console line matching pattern; returns the match."""
+        """Waits for a console line matching pattern; returns the match.
+        Only whole lines count: a line still being written could match with
+        a number cut short (a sum of 0x6cf for 0x6cf59d5512ccaf93)."""
         rx = re.compile(pattern, re.M)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            m = rx.search(self.console_text())
+            text = self.console_text()
+            m = rx.search(text[:text.rfind("\n") + 1])
             if m:
                 return m
             if self.proc.poll() is not None:
