@@ -179,7 +179,7 @@ static int bus_read_option_entry(sd_bus_message *m, const BusOption *options, si
         if (r == 0)
                 return 0;
         r = sd_bus_message_read_basic(m, 's', &key);
-        if (r < 0)
+        if (r <= 0)     /* 0: no key where the entry's signature says there is one */
                 return gmem_error_set(e, GMEM_ERROR_INVALID_ARGUMENT, "Malformed option key");
 
         r = bus_option_find(options, n, key, &i);

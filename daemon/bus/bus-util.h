@@ -51,17 +51,18 @@ typedef struct BusOption {
 } BusOption;
 
 /*
- * Reads an a{sv} against a table. Unknown keys, repeated keys and values of
- * the wrong type are InvalidArgument naming the key. Strings and fds belong
- * to the message and live as long as it does: an fd kept longer is
- * duplicated.
- */
-/*
  * The next argument, a string: sd_bus_message_read_basic() without the
  * format parsing of sd_bus_message_read(), for the methods called most.
  * -EBADMSG if the message has no more arguments.
  */
 int bus_read_string(sd_bus_message *m, const char **ret);
+
+/*
+ * Reads an a{sv} against a table. Unknown keys, repeated keys and values of
+ * the wrong type are InvalidArgument naming the key. Strings and fds belong
+ * to the message and live as long as it does: an fd kept longer is
+ * duplicated.
+ */
 int bus_read_options(sd_bus_message *m, const BusOption *options, size_t n, GmemError *e);
 
 /*

@@ -3,13 +3,14 @@
  * region-spare.h — memfd view files opened ahead and closed behind. A memfd
  * view is a re-open of the region's inode through gmemd's /proc/self/fd (an
  * open, and an inode check where that directory could not be opened) on the
- * way to the Attach answer, and a close on the way to the Detach answer. Once a region has had a read-write
- * view, gmemd keeps one such file spare, opened right after the answer that
- * took the last one has gone, and the next read-write view of that region
- * takes it; a view file gmemd lets go of is closed after the answer too. A
- * spare is a file of the inode as the master fd is: gmemd holds it, nobody
- * else sees it, and it goes with the region. (A view's own file is never
- * reused: the VM holds the same open file.)
+ * way to the Attach answer, and a close on the way to the Detach answer.
+ * Once a region has had a read-write view, gmemd keeps one such file spare,
+ * opened right after the answer that took the last one has gone, and the
+ * next read-write view of that region takes it; a view file gmemd lets go
+ * of is closed after the answer too. A spare is a file of the inode as the
+ * master fd is: gmemd holds it, nobody else sees it, and it goes with the
+ * region. (A view's own file is never reused: the VM holds the same open
+ * file.)
  */
 #pragma once
 

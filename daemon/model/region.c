@@ -348,12 +348,12 @@ static int grant_compare(const void *a, const void *b) {
         return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-/* The grants the live views imply: one entry per uid, with the highest access any of its views has. */
 /* Whether v's VM gets a grant on the inode: a live view of a VM with a hypervisor uid other than root. */
 static bool view_grants(const View *v) {
         return v->state != VIEW_STATE_REVOKED && v->vm->has_uid && v->vm->uid != 0;
 }
 
+/* The grants the live views imply: one entry per uid, with the highest access any of its views has. */
 static int region_compute_grants(Region *reg, BackendGrant **ret, size_t *ret_n) {
         _cleanup_free_ BackendGrant *grants = NULL;
         size_t n = 0, k = 0;
