@@ -4,7 +4,7 @@
  * the object model): new views, activate, revoke, re-open and label views,
  * memory attributes, info, destroy, and fallocate() over the whole region.
  * Each ioctl checks its arguments and calls the region's operations in
- * gmem-core.c and gmem-view.c.
+ * gmem-core.c, gmem-attr.c and gmem-view.c.
  */
 #include <linux/file.h>
 #include <linux/fs.h>

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What gmem-core.c (regions: storage, invalidation, attributes, revocation),
- * gmem-handle.c (the region handle's ioctls), gmem-view.c (views: faults,
- * mmap, read/write, re-open) and gmem-registry.c (/dev/gmem, the table of
- * live regions, module init) share. See gmem-core.c for the
- * object model.
+ * What gmem-core.c (regions: storage, invalidation, revocation), gmem-attr.c
+ * (memory attributes and their conversion), gmem-handle.c (the region
+ * handle's ioctls), gmem-view.c (views: faults, mmap, read/write, re-open)
+ * and gmem-registry.c (/dev/gmem, the table of live regions, module init)
+ * share. See gmem-core.c for the object model.
  */
 #ifndef GMEM_INTERNAL_H
 #define GMEM_INTERNAL_H
@@ -60,7 +60,7 @@ struct gmem_region {
 
 	/*
 	 * Readers: faults, read/write, allocation, a conversion to private
-	 * (it has a protocol of its own, see gmem-core.c). Writers: anything
+	 * (it has a protocol of its own, see gmem-attr.c). Writers: anything
 	 * else that takes access away (revoke, punch, destroy) or changes
 	 * the view list.
 	 */
@@ -124,16 +124,9 @@ static inline int gmem_usable(struct gmem_region *region,
 /* gmem-core.c */
 void gmem_free_pages(struct gmem_region *region, pgoff_t first, pgoff_t last);
 int gmem_revoke(struct gmem_region *region, struct gmem_view *view);
-int gmem_set_attributes(struct gmem_region *region, u64 offset, u64 length,
-			u64 attributes);
 extern struct vfsmount *gmem_mnt;
 extern const struct inode_operations gmem_iops;
 bool gmem_range_ok(u64 offset, u64 length, u64 start, u64 end);
-bool gmem_is_private(struct gmem_region *region, pgoff_t index);
-bool gmem_converting(struct gmem_region *region, pgoff_t index,
-		     unsigned long *ret_seq);
-bool gmem_conversion_raced(struct gmem_region *region, pgoff_t index);
-int gmem_wait_conversion(struct gmem_region *region, unsigned long seq);
 void gmem_zap(struct gmem_region *region, u64 offset, u64 length);
 int gmem_find_page(struct gmem_region *region, pgoff_t index,
 		   struct page **ret_page);
@@ -141,8 +134,6 @@ int gmem_get_page(struct gmem_region *region, pgoff_t index,
 		  const struct vm_fault *vmf, struct page **ret_page);
 long gmem_fallocate(struct gmem_region *region, struct gmem_view *view,
 		    int mode, loff_t offset, loff_t len);
-long gmem_ioctl_get_attributes(struct gmem_region *region,
-			       struct gmem_view *view, void __user *argp);
 struct gmem_region *gmem_region_new(u64 id, u64 size, u64 flags,
 				    const char *name);
 void gmem_region_put(struct gmem_region *region);
@@ -151,6 +142,17 @@ void gmem_region_entry(struct gmem_region *region,
 		       struct gmem_region_entry *entry);
 int gmem_fs_init(void);
 void gmem_fs_exit(void);
+
+/* gmem-attr.c */
+bool gmem_is_private(struct gmem_region *region, pgoff_t index);
+bool gmem_converting(struct gmem_region *region, pgoff_t index,
+		     unsigned long *ret_seq);
+bool gmem_conversion_raced(struct gmem_region *region, pgoff_t index);
+int gmem_wait_conversion(struct gmem_region *region, unsigned long seq);
+int gmem_set_attributes(struct gmem_region *region, u64 offset, u64 length,
+			u64 attributes);
+long gmem_ioctl_get_attributes(struct gmem_region *region,
+			       struct gmem_view *view, void __user *argp);
 
 /* gmem-view.c */
 extern const struct file_operations gmem_view_fops;

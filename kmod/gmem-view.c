@@ -8,7 +8,8 @@
  * view inode's mapping as its f_mapping, so the view's i_mmap tree holds the
  * view's mappings and only them. This file is the view's face: fault, mmap,
  * read/write, fallocate, re-open, creation and release. The storage, the
- * invalidation protocol and the object model are in gmem-core.c.
+ * invalidation protocol and the object model are in gmem-core.c, the
+ * conversion protocol in gmem-attr.c.
  */
 #include <linux/file.h>
 #include <linux/fs.h>
