@@ -14,6 +14,7 @@
 
 #include "bus-direct.h"
 #include "bus-util.h"
+#include "list.h"
 #include "log.h"
 #include "manager-dbus.h"
 
@@ -33,7 +34,7 @@ struct DirectConn {
         bool draining;              /* ready, with what sd-bus read still to process (on_post) */
         uint64_t accepted_usec;     /* CLOCK_MONOTONIC */
         bool closed;                /* disconnected; freed by the reaper */
-        DirectConn *prev, *next;
+        DirectConn *conns_prev, *conns_next;   /* in DirectServer.conns (list.h) */
 };
 
 struct DirectServer {
@@ -61,12 +62,7 @@ static DirectConn *conn_free(DirectConn *c) {
         if (!c)
                 return NULL;
         s = c->server;
-        if (c->prev)
-                c->prev->next = c->next;
-        else if (s->conns == c)
-                s->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(conns, s->conns, c);
         if (s->current == c)
                 s->current = NULL;
         if (c->authenticating)
@@ -84,7 +80,7 @@ static int on_reap(sd_event_source *src, void *userdata) {
         DirectConn *c, *next;
 
         for (c = s->conns; c; c = next) {
-                next = c->next;
+                next = c->conns_next;
                 if (c->closed)
                         conn_free(c);
         }
@@ -135,7 +131,7 @@ static int on_conn_message(sd_bus_message *msg, void *userdata, sd_bus_error *re
 static int on_drain(sd_event_source *src, void *userdata) {
         DirectServer *s = userdata;
 
-        for (DirectConn *c = s->conns; c && s->n_draining > 0; c = c->next) {
+        for (DirectConn *c = s->conns; c && s->n_draining > 0; c = c->conns_next) {
                 int r = 0;
 
                 if (!c->draining)
@@ -163,7 +159,7 @@ static int on_drain(sd_event_source *src, void *userdata) {
 static int on_post(sd_event_source *src, void *userdata) {
         DirectServer *s = userdata;
 
-        for (DirectConn *c = s->conns; c && s->n_authenticating > 0; c = c->next) {
+        for (DirectConn *c = s->conns; c && s->n_authenticating > 0; c = c->conns_next) {
                 if (!c->authenticating || c->closed || sd_bus_is_ready(c->bus) <= 0)
                         continue;
                 c->authenticating = false;
@@ -190,7 +186,7 @@ static int on_auth_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         uint64_t now = 0;
 
         (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-        for (DirectConn *c = s->conns; c; c = c->next)
+        for (DirectConn *c = s->conns; c; c = c->conns_next)
                 if (c->authenticating && !c->closed && sd_bus_is_ready(c->bus) <= 0 &&
                     now - c->accepted_usec >= DIRECT_AUTH_TIMEOUT_USEC) {
                         log_debug("Closing a direct connection of uid %u: no authentication within %u s",
@@ -215,7 +211,7 @@ static void auth_timer_arm(DirectServer *s) {
 static unsigned conns_of_uid(const DirectServer *s, uid_t uid) {
         unsigned n = 0;
 
-        for (const DirectConn *c = s->conns; c; c = c->next)
+        for (const DirectConn *c = s->conns; c; c = c->conns_next)
                 if (!c->closed && c->uid == uid)
                         n++;
         return n;
@@ -259,10 +255,8 @@ int direct_server_adopt(DirectServer *s, int fd) {
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        *c = (DirectConn) { .server = s, .uid = uc.uid, .next = s->conns };
-        if (s->conns)
-                s->conns->prev = c;
-        s->conns = c;
+        *c = (DirectConn) { .server = s, .uid = uc.uid };
+        LIST_PREPEND(conns, s->conns, c);
         s->n_conns++;
 
         r = sd_bus_add_filter(bus, NULL, on_conn_message, c);
@@ -368,7 +362,7 @@ unsigned direct_server_connections(const DirectServer *s) {
 static DirectConn *conn_of(DirectServer *s, sd_bus *bus) {
         if (s->current && s->current->bus == bus)
                 return s->current;
-        for (DirectConn *c = s->conns; c; c = c->next)
+        for (DirectConn *c = s->conns; c; c = c->conns_next)
                 if (c->bus == bus)
                         return c;
         return NULL;

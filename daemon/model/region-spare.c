@@ -8,6 +8,7 @@
 
 #include "array.h"
 #include "fdlimit.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "region-spare.h"
@@ -28,13 +29,8 @@ static void spare_dequeue(Region *reg) {
 
         if (!reg->spare_wanted)
                 return;
-        if (reg->spare_prev)
-                reg->spare_prev->spare_next = reg->spare_next;
-        else if (m && m->spare_queue == reg)
-                m->spare_queue = reg->spare_next;
-        if (reg->spare_next)
-                reg->spare_next->spare_prev = reg->spare_prev;
-        reg->spare_prev = reg->spare_next = NULL;
+        if (m)
+                LIST_REMOVE(spare, m->spare_queue, reg);
         reg->spare_wanted = false;
 }
 
@@ -152,10 +148,7 @@ void region_spare_want(Region *reg) {
 
         if (reg->spare_fd >= 0 || reg->spare_wanted || m->n_spare_fds >= SPARE_FDS_MAX || !after_answer_on(m))
                 return;
-        reg->spare_next = m->spare_queue;
-        if (m->spare_queue)
-                m->spare_queue->spare_prev = reg;
-        m->spare_queue = reg;
+        LIST_PREPEND(spare, m->spare_queue, reg);
         reg->spare_wanted = true;
 }
 

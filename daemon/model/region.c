@@ -20,6 +20,7 @@
 #include "array.h"
 #include "backend-util.h"
 #include "log.h"
+#include "list.h"
 #include "memcg.h"
 #include "parse.h"
 #include "region.h"
@@ -320,13 +321,8 @@ static void region_grants_dequeue(Region *reg) {
 
         if (!reg->grants_stale)
                 return;
-        if (reg->grants_prev)
-                reg->grants_prev->grants_next = reg->grants_next;
-        else if (m && m->grants_queue == reg)
-                m->grants_queue = reg->grants_next;
-        if (reg->grants_next)
-                reg->grants_next->grants_prev = reg->grants_prev;
-        reg->grants_prev = reg->grants_next = NULL;
+        if (m)
+                LIST_REMOVE(grants, m->grants_queue, reg);
         reg->grants_stale = false;
 }
 
@@ -336,11 +332,7 @@ void region_grants_stale(Region *reg) {
         if (reg->grants_stale || !m)
                 return;
         reg->grants_stale = true;
-        reg->grants_prev = NULL;
-        reg->grants_next = m->grants_queue;
-        if (m->grants_queue)
-                m->grants_queue->grants_prev = reg;
-        m->grants_queue = reg;
+        LIST_PREPEND(grants, m->grants_queue, reg);
 }
 
 static int grant_compare(const void *a, const void *b) {

@@ -279,14 +279,14 @@ static bool view_same_shape(const View *v, const View *proto) {
 }
 
 /* Whether vm has a live view of reg, which asking again returns at no charge. */
-static bool view_is_live(Vm *vm, Region *reg) {
-        View *v = view_lookup(vm, reg);
+/* Whether v is a view the VM still has: there at all, and not revoked. */
+static bool view_is_live(const View *v) {
         return v && v->state != VIEW_STATE_REVOKED;
 }
 
 int view_reserve(Vm *vm, Region *reg, const Actor *a, UsageCharge *ret, GmemError *e) {
         /* Only a new view counts against the quota; asking again for the same one is free. */
-        Usage want = { .amount = { [QUOTA_VIEWS] = view_is_live(vm, reg) ? 0 : 1 } };
+        Usage want = { .amount = { [QUOTA_VIEWS] = view_is_live(view_lookup(vm, reg)) ? 0 : 1 } };
 
         /* One store entry: the view's file in custody. */
         return usage_reserve_objects(vm->manager, a, &want, (unsigned) want.amount[QUOTA_VIEWS], ret, e);
@@ -296,7 +296,7 @@ int view_attach(Vm *vm, Region *reg, const ViewParams *p, UsageCharge *reserved,
                 GmemError *e) {
         _cleanup_(usage_charge_release) UsageCharge charge = usage_charge_take(reserved);
         View *v = view_lookup(vm, reg), proto;
-        bool again = v && v->state != VIEW_STATE_REVOKED;     /* view_is_live(), without a second lookup */
+        bool again = view_is_live(v);
         int r;
 
         if (charge.manager != vm->manager || (!again && charge.amount[QUOTA_VIEWS] != 1))

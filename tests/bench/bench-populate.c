@@ -180,19 +180,9 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-populate: bad arguments (--help)\n");
                 return 2;
         }
-        if (!getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
-                fprintf(stderr, "SKIP: DBUS_SYSTEM_BUS_ADDRESS is not set; run under bench-env\n");
-                return EXIT_SKIP;
-        }
-        r = bench_bus_open(&bus);
-        if (r >= 0)
-                r = bench_wait_for_name(bus, GMEMD_BUS_NAME, 20 * USEC_PER_SEC);
-        if (r >= 0)
-                r = bench_name_pid(bus, GMEMD_BUS_NAME, &gmemd_pid);
-        if (r < 0) {
-                fprintf(stderr, "bench-populate: gmemd is not on the bus: %s\n", strerror(-r));
-                return EXIT_FAILURE;
-        }
+        r = bench_find_gmemd("bench-populate", NULL, &bus, &gmemd_pid, NULL);
+        if (r != 0)
+                return r;
         for (size_t i = 0; i < arg_n_sizes; i++) {
                 (void) bench_meminfo_kib("MemAvailable", &avail_kib);
                 if ((uint64_t) arg_sizes_gib[i] * GIB + GIB > avail_kib * 1024) {

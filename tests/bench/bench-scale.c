@@ -536,20 +536,10 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-scale: bad arguments (--help)\n");
                 return 2;
         }
-        if (!getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
-                fprintf(stderr, "SKIP: DBUS_SYSTEM_BUS_ADDRESS is not set; run under bench-env\n");
-                return EXIT_SKIP;
-        }
-        r = bench_bus_open(&b);
+        r = bench_find_gmemd("bench-scale", NULL, &b, &big.pid, NULL);
+        if (r != 0)
+                return r;
         bus = b;
-        if (r >= 0)
-                r = bench_wait_for_name(bus, GMEMD_BUS_NAME, 20 * USEC_PER_SEC);
-        if (r >= 0)
-                r = bench_name_pid(bus, GMEMD_BUS_NAME, &big.pid);
-        if (r < 0) {
-                fprintf(stderr, "bench-scale: gmemd is not on the bus: %s\n", strerror(-r));
-                return EXIT_FAILURE;
-        }
         r = start_reference(&small, &reference);
         if (r < 0) {
                 fprintf(stderr, "bench-scale: the reference gmemd did not start: %s\n", strerror(-r));

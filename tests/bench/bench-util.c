@@ -296,12 +296,12 @@ int bench_find_gmemd(const char *prog, bool *direct, sd_bus **ret_bus, pid_t *re
                 fprintf(stderr, "%s: gmemd is not on the bus: %s\n", prog, strerror(-r));
                 return EXIT_FAILURE;
         }
-        if (*direct && !bench_direct_socket()) {
+        if (direct && *direct && !bench_direct_socket()) {
                 fprintf(stderr, "%s: no gmemd-direct path: $GMEM_DIRECT_SOCKET is not set (a gmemd without "
                         "--direct-socket, or not under bench-env)\n", prog);
                 *direct = false;
         }
-        if (*direct) {
+        if (direct && *direct) {
                 r = bench_wait_for_direct(20 * USEC_PER_SEC);
                 if (r < 0) {
                         fprintf(stderr, "%s: gmemd does not answer on %s: %s\n", prog, bench_direct_socket(),
@@ -310,7 +310,7 @@ int bench_find_gmemd(const char *prog, bool *direct, sd_bus **ret_bus, pid_t *re
                 }
         }
         r = bench_name_pid(bus, GMEMD_BUS_NAME, ret_gmemd);
-        if (r >= 0)
+        if (r >= 0 && ret_bus_pid)
                 r = bench_name_pid(bus, "org.freedesktop.DBus", ret_bus_pid);
         if (r < 0) {
                 fprintf(stderr, "%s: cannot find the daemons' pids: %s\n", prog, strerror(-r));

@@ -58,11 +58,12 @@ int bench_direct_open(sd_bus **ret);
 int bench_wait_for_direct(uint64_t timeout_usec);
 
 /*
- * What bench-fd and bench-burst find first under bench-env: the bus, gmemd
- * on it, its direct socket answering if *direct (cleared, with a line on
- * stderr, when bench-env exported none), and the pids of gmemd and of the
- * bus. 0, or the exit status to end with (EXIT_SKIP outside bench-env,
- * EXIT_FAILURE), having said why; prog names the benchmark in messages.
+ * What the benchmarks find first under bench-env: the bus, gmemd on it, its
+ * direct socket answering if direct is not NULL and *direct (cleared, with
+ * a line on stderr, when bench-env exported none), the pid of gmemd, and
+ * that of the bus if ret_bus_pid is not NULL. 0, or the exit status to end
+ * with (EXIT_SKIP outside bench-env, EXIT_FAILURE), having said why; prog
+ * names the benchmark in messages.
  */
 int bench_find_gmemd(const char *prog, bool *direct, sd_bus **ret_bus, pid_t *ret_gmemd, pid_t *ret_bus_pid);
 
