@@ -223,6 +223,7 @@ int direct_server_adopt(DirectServer *s, int fd) {
         struct ucred uc = {};
         socklen_t l = sizeof(uc);
         DirectConn *c;
+        unsigned n_uid;
         int r;
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) < 0)
@@ -232,9 +233,10 @@ int direct_server_adopt(DirectServer *s, int fd) {
                           (unsigned) uc.uid, s->n_conns, DIRECT_CONNECTIONS_MAX);
                 return -EUSERS;
         }
-        if (conns_of_uid(s, uc.uid) >= DIRECT_PER_UID_MAX) {
+        n_uid = conns_of_uid(s, uc.uid);
+        if (n_uid >= DIRECT_PER_UID_MAX) {
                 log_debug("Direct connection of uid %u closed: it has %u open (at most %u per uid)",
-                          (unsigned) uc.uid, DIRECT_PER_UID_MAX, DIRECT_PER_UID_MAX);
+                          (unsigned) uc.uid, n_uid, DIRECT_PER_UID_MAX);
                 return -EUSERS;
         }
 
@@ -267,8 +269,7 @@ int direct_server_adopt(DirectServer *s, int fd) {
         if (r >= 0)
                 r = sd_bus_attach_event(bus, s->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0) {
-                c->bus = NULL;
-                conn_free(c);
+                conn_free(c);   /* c->bus is still NULL: the cleanup closes the bus */
                 return log_debug_errno(r, "Cannot serve a direct connection of uid %u", (unsigned) uc.uid);
         }
         c->bus = TAKE_PTR(bus);

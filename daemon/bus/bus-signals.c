@@ -221,11 +221,13 @@ int bus_method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 
 int bus_method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BusContext *ctx = subscription_context(msg, userdata, error);
+        const char *sender;
 
         if (!ctx)
                 return -EOPNOTSUPP;
-        if (sd_bus_message_get_sender(msg))
-                bus_subscribers_remove(ctx->subscribers, sd_bus_message_get_sender(msg));
+        sender = sd_bus_message_get_sender(msg);
+        if (sender)
+                bus_subscribers_remove(ctx->subscribers, sender);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
